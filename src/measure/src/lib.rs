@@ -1,0 +1,2 @@
+//! Launch measurement (placeholder; filled by the measurement issue).
+#![forbid(unsafe_code)]

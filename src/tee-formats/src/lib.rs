@@ -1,0 +1,2 @@
+//! Byte layouts of SEV-SNP and TDX evidence (placeholder; filled by the evidence issue).
+#![forbid(unsafe_code)]
