@@ -1,0 +1,241 @@
+//! Boot to ready: the steps of "Boot to ready" in `architecture.md`, in
+//! order, one call each. Every step logs its duration; the readiness report
+//! carries them all.
+//!
+//! Steps 3-8 (keys, challenge, evidence, token, Vault login, secrets) and 10
+//! (renewal) arrive with the evidence, verifier and secrets work; until then
+//! the init goes from its configuration straight to readiness.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::config::{self, Config, ConfigError};
+use crate::control::{self, ControlError};
+use crate::logger;
+use crate::pid1::{self, sandbox::Sandbox, Outcome, Pid1, Pid1Error, Role};
+use crate::transport::Listener;
+
+/// Runs the init. Never returns: PID 1 powers off, a process exits.
+pub fn run(role: Role, args: Vec<OsString>) -> ! {
+    logger::init(log::LevelFilter::Info);
+    let args = match role {
+        // The kernel hands stray command-line words to init as arguments;
+        // PID 1 takes everything from the image and /proc/cmdline instead.
+        Role::Pid1 => Args::default(),
+        Role::Process => match Args::parse(args) {
+            Ok(a) => a,
+            Err(why) => pid1::finish(role, Outcome::Fatal { status: 2, reason: why }),
+        },
+    };
+    log::info!(version = env!("CARGO_PKG_VERSION"), role = role.as_str(); "enclave-init starting");
+    let mut timer = Timer::new();
+
+    // 1. PID 1 duties: signals, panic hook, Ctrl-Alt-Del, mounts, console.
+    let mut pid1 = match pid1::take_over(role) {
+        Ok(p) => p,
+        Err((e, role)) => pid1::finish(role, fatal(BootError::Pid1(e))),
+    };
+    timer.step("take_over");
+
+    let outcome = match boot_to_ready(&pid1, &args, &mut timer) {
+        Ok(ready) => serve(&mut pid1, &ready),
+        Err(e) => fatal(e),
+    };
+    pid1.finish(outcome)
+}
+
+/// Steps 1 (modules) to 9 (readiness).
+fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, BootError> {
+    // 1. (cont.) Kernel modules from the image: virtio and vsock.
+    let modules = pid1.load_modules()?;
+    timer.step("modules");
+
+    // 2. The measured configuration, with `enclave.*` command-line overrides.
+    let config = config::load(&args.config, &pid1.cmdline(&args.cmdline))?;
+    log::set_max_level(config.log_level);
+    timer.step("config");
+
+    // Entropy before any key is made (step 3 onwards).
+    pid1::entropy::wait_ready(config.entropy_timeout)?;
+    timer.step("entropy");
+
+    // The control listener is opened before the sandbox closes the
+    // filesystem (a unix listener is a file); then no more writes, ever.
+    let listener = control::listen(&config.host.control)?;
+    let sandbox = pid1::sandbox::forbid_writes()?;
+    timer.step("sandbox");
+
+    // 9. Report readiness to the host.
+    let report = serde_json::json!({
+        "event": "ready",
+        "version": env!("CARGO_PKG_VERSION"),
+        "role": pid1.role().as_str(),
+        "modules_loaded": modules,
+        "sandbox": sandbox_str(sandbox),
+        "control": listener.local_addr(),
+        "uptime_s": logger::uptime_secs(),
+        "steps_us": timer.as_json(),
+    });
+    let cid = control::report_ready(&config.host.ready, config.host.connect_timeout, &report)?;
+    timer.step("ready");
+    Ok(Ready { config, listener, sandbox, cid, steps: timer.as_json() })
+}
+
+/// Serves the host channel until a shutdown request.
+fn serve(pid1: &mut Pid1, ready: &Ready) -> Outcome {
+    let status = serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "role": pid1.role().as_str(),
+        "cid": ready.cid,
+        "sandbox": sandbox_str(ready.sandbox),
+        "uptime_s": logger::uptime_secs(),
+        "steps_us": ready.steps,
+    });
+    log::info!(control = ready.listener.local_addr().as_str(); "ready");
+    match control::serve(pid1.signals(), &ready.listener, ready.config.host.io_timeout, &status) {
+        Ok(reason) => Outcome::Requested(reason),
+        Err(e) => fatal(BootError::Control(e)),
+    }
+}
+
+/// What the init holds once it is ready.
+struct Ready {
+    config: Config,
+    listener: Listener,
+    sandbox: Sandbox,
+    cid: Option<u32>,
+    steps: serde_json::Value,
+}
+
+fn sandbox_str(s: Sandbox) -> String {
+    match s {
+        Sandbox::Enforced { abi } => format!("landlock-abi-{abi}"),
+        Sandbox::Unavailable => "unavailable".to_owned(),
+    }
+}
+
+/// Why the boot failed; each variant is one step's error.
+#[derive(Debug)]
+pub enum BootError {
+    /// A PID 1 duty.
+    Pid1(Pid1Error),
+    /// The configuration.
+    Config(ConfigError),
+    /// The host channel.
+    Control(ControlError),
+}
+
+impl fmt::Display for BootError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BootError::Pid1(e) => e.fmt(f),
+            BootError::Config(e) => e.fmt(f),
+            BootError::Control(e) => e.fmt(f),
+        }
+    }
+}
+
+impl From<Pid1Error> for BootError {
+    fn from(e: Pid1Error) -> Self {
+        BootError::Pid1(e)
+    }
+}
+
+impl From<ConfigError> for BootError {
+    fn from(e: ConfigError) -> Self {
+        BootError::Config(e)
+    }
+}
+
+impl From<ControlError> for BootError {
+    fn from(e: ControlError) -> Self {
+        BootError::Control(e)
+    }
+}
+
+/// Maps a boot error to the way out: the reason is printed, and a process
+/// exits with 78 (EX_CONFIG) for a configuration error, 1 otherwise.
+fn fatal(e: BootError) -> Outcome {
+    let status = match e {
+        BootError::Config(_) => 78,
+        _ => 1,
+    };
+    Outcome::Fatal { status, reason: e.to_string() }
+}
+
+/// Process-mode arguments (PID 1 uses the defaults).
+#[derive(Debug)]
+struct Args {
+    config: PathBuf,
+    cmdline: String,
+}
+
+impl Default for Args {
+    fn default() -> Self {
+        Args { config: PathBuf::from(config::IMAGE_CONFIG_PATH), cmdline: String::new() }
+    }
+}
+
+impl Args {
+    const USAGE: &'static str = "usage: enclave-init [--config PATH] [--cmdline 'enclave.k=v …']";
+
+    /// Hand-parsed: two options do not justify an argument-parsing crate in
+    /// the trusted computing base.
+    fn parse(args: Vec<OsString>) -> Result<Args, String> {
+        let mut out = Args::default();
+        let mut it = args.into_iter();
+        while let Some(arg) = it.next() {
+            let mut value = |name: &str| {
+                it.next()
+                    .and_then(|v| v.into_string().ok())
+                    .ok_or_else(|| format!("{name} needs a UTF-8 value; {}", Self::USAGE))
+            };
+            match arg.to_str() {
+                Some("--config") => out.config = PathBuf::from(value("--config")?),
+                Some("--cmdline") => out.cmdline = value("--cmdline")?,
+                _ => return Err(format!("unknown argument {arg:?}; {}", Self::USAGE)),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Durations of the boot steps, for the log and the readiness report.
+struct Timer {
+    last: Instant,
+    steps: Vec<(&'static str, u128)>,
+}
+
+impl Timer {
+    fn new() -> Timer {
+        Timer { last: Instant::now(), steps: Vec::new() }
+    }
+
+    fn step(&mut self, name: &'static str) {
+        let now = Instant::now();
+        let us = now.duration_since(self.last).as_micros();
+        self.last = now;
+        self.steps.push((name, us));
+        log::info!(step = name, us = u64::try_from(us).unwrap_or(u64::MAX); "boot step done");
+    }
+
+    fn as_json(&self) -> serde_json::Value {
+        self.steps.iter().map(|(n, us)| serde_json::json!({"step": n, "us": u64::try_from(*us).unwrap_or(u64::MAX)})).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn args_are_checked() {
+        let a = Args::parse(vec!["--config".into(), "/x.toml".into(), "--cmdline".into(), "enclave.a=b".into()]).unwrap();
+        assert_eq!(a.config, PathBuf::from("/x.toml"));
+        assert_eq!(a.cmdline, "enclave.a=b");
+        assert!(Args::parse(vec!["--config".into()]).unwrap_err().contains("needs a UTF-8 value"));
+        assert!(Args::parse(vec!["--bogus".into()]).unwrap_err().contains("unknown argument"));
+    }
+}

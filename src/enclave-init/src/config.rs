@@ -1,0 +1,435 @@
+//! The measured configuration.
+//!
+//! The file lives inside the initramfs (`/etc/enclave/config.toml`), so its
+//! bytes are part of the launch measurement: whoever pins the measurement
+//! pins the configuration. The kernel command line is measured too, and may
+//! override single fields as `enclave.<section>.<field>=<value>`
+//! (`enclave.log.level=debug`).
+//!
+//! Every field is checked by name against [`FIELDS`]: an unknown key, a wrong
+//! type or an out-of-range value is a [`ConfigError`] that names the exact
+//! field (`host.ready`) and why it was refused. Nothing is silently ignored.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use log::LevelFilter;
+
+use crate::transport::Addr;
+
+/// Where PID 1 finds its configuration inside the image.
+pub const IMAGE_CONFIG_PATH: &str = "/etc/enclave/config.toml";
+
+/// The validated configuration, built once in boot step 2 and passed down by
+/// reference (never a global).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Most verbose level written to the console.
+    pub log_level: LevelFilter,
+    /// How long to wait for the kernel's random generator before giving up.
+    pub entropy_timeout: Duration,
+    /// The host channel.
+    pub host: HostConfig,
+}
+
+/// Addresses and timeouts of the host channel (readiness and control).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostConfig {
+    /// Where the readiness report is sent (the host listens there).
+    pub ready: Addr,
+    /// Where host-initiated control connections (ping, status, poweroff) arrive.
+    pub control: Addr,
+    /// Total time allowed to reach the readiness listener, retries included.
+    pub connect_timeout: Duration,
+    /// Read/write timeout on each control connection: a silent peer cannot
+    /// hold the init.
+    pub io_timeout: Duration,
+}
+
+/// Why a configuration was refused. Each variant names where the problem is.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// The file could not be read.
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML.
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// The parser's explanation, with line and column.
+        message: String,
+    },
+    /// A field is unknown, missing, of the wrong type or out of range.
+    Field {
+        /// The dotted field name, e.g. `host.ready`.
+        field: String,
+        /// Where the value came from.
+        origin: Origin,
+        /// Why it was refused.
+        reason: String,
+    },
+}
+
+/// Where a configuration value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The measured configuration file.
+    File,
+    /// An `enclave.*` kernel command line parameter.
+    Cmdline,
+    /// The field's documented default.
+    Default,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Origin::File => "config file",
+            Origin::Cmdline => "kernel command line",
+            Origin::Default => "default",
+        })
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Read { path, .. } => write!(f, "cannot read configuration {}", path.display()),
+            ConfigError::Syntax { path, message } => {
+                write!(f, "configuration {} is not valid TOML: {}", path.display(), message.trim())
+            }
+            ConfigError::Field { field, origin, reason } => {
+                write!(f, "configuration field `{field}` ({origin}): {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::Read { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// The kind of value a field holds, used to check the file and to convert
+/// command-line strings.
+#[derive(Clone, Copy)]
+enum Kind {
+    Str,
+    Int,
+}
+
+/// Every field, its kind and its default (`None`: required). The table is the
+/// configuration's documentation; `image/config.toml` shows each in use.
+const FIELDS: &[(&str, Kind, Option<&str>)] = &[
+    ("log.level", Kind::Str, Some("info")),
+    ("boot.entropy_timeout_ms", Kind::Int, Some("30000")),
+    ("host.ready", Kind::Str, None),
+    ("host.control", Kind::Str, None),
+    ("host.connect_timeout_ms", Kind::Int, Some("30000")),
+    ("host.io_timeout_ms", Kind::Int, Some("5000")),
+];
+
+/// Loads the configuration file at `path` and applies the `enclave.*`
+/// parameters found in `cmdline` (the kernel command line, or its stand-in in
+/// process mode).
+pub fn load(path: &Path, cmdline: &str) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    parse(&text, cmdline).map_err(|e| match e {
+        ConfigError::Syntax { message, .. } => ConfigError::Syntax { path: path.to_owned(), message },
+        e => e,
+    })
+}
+
+/// Parses configuration text and applies command-line overrides.
+pub fn parse(text: &str, cmdline: &str) -> Result<Config, ConfigError> {
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigError::Syntax { path: PathBuf::new(), message: e.to_string() })?;
+    let mut values = BTreeMap::new();
+    flatten("", &table, &mut values)?;
+    for (key, raw) in cmdline_overrides(cmdline) {
+        let kind = kind_of(&key).ok_or_else(|| ConfigError::Field {
+            field: key.clone(),
+            origin: Origin::Cmdline,
+            reason: format!("unknown field (known: {})", known_fields()),
+        })?;
+        let value = match kind {
+            Kind::Str => toml::Value::String(raw),
+            Kind::Int => toml::Value::Integer(raw.parse().map_err(|_| ConfigError::Field {
+                field: key.clone(),
+                origin: Origin::Cmdline,
+                reason: format!("expected an integer, got {raw:?}"),
+            })?),
+        };
+        values.insert(key, (value, Origin::Cmdline));
+    }
+    for (name, _, default) in FIELDS {
+        if let (false, Some(d)) = (values.contains_key(*name), default) {
+            let value = match kind_of(name) {
+                Some(Kind::Int) => toml::Value::Integer(d.parse().unwrap_or_default()),
+                _ => toml::Value::String((*d).to_owned()),
+            };
+            values.insert((*name).to_owned(), (value, Origin::Default));
+        }
+    }
+    let fields = Fields(values);
+    Ok(Config {
+        log_level: fields.parsed("log.level", |s| match s {
+            "off" => Ok(LevelFilter::Off),
+            "error" => Ok(LevelFilter::Error),
+            "warn" => Ok(LevelFilter::Warn),
+            "info" => Ok(LevelFilter::Info),
+            "debug" => Ok(LevelFilter::Debug),
+            "trace" => Ok(LevelFilter::Trace),
+            _ => Err("expected one of off, error, warn, info, debug, trace".to_owned()),
+        })?,
+        entropy_timeout: fields.millis("boot.entropy_timeout_ms", 1..=600_000)?,
+        host: HostConfig {
+            ready: fields.parsed("host.ready", |s| {
+                let addr: Addr = s.parse()?;
+                addr.check_connectable()?;
+                Ok(addr)
+            })?,
+            control: fields.parsed("host.control", |s| {
+                let addr: Addr = s.parse()?;
+                addr.check_listenable()?;
+                Ok(addr)
+            })?,
+            connect_timeout: fields.millis("host.connect_timeout_ms", 1..=600_000)?,
+            io_timeout: fields.millis("host.io_timeout_ms", 1..=600_000)?,
+        },
+    })
+}
+
+/// The field values, each with its origin, keyed by dotted name.
+struct Fields(BTreeMap<String, (toml::Value, Origin)>);
+
+impl Fields {
+    fn get(&self, name: &str) -> Result<&(toml::Value, Origin), ConfigError> {
+        self.0.get(name).ok_or_else(|| ConfigError::Field {
+            field: name.to_owned(),
+            origin: Origin::File,
+            reason: "missing (this field has no default)".to_owned(),
+        })
+    }
+
+    fn parsed<T>(&self, name: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<T, ConfigError> {
+        let (value, origin) = self.get(name)?;
+        let text = value.as_str().ok_or_else(|| ConfigError::Field {
+            field: name.to_owned(),
+            origin: *origin,
+            reason: format!("expected a string, got {}", value.type_str()),
+        })?;
+        parse(text).map_err(|reason| ConfigError::Field { field: name.to_owned(), origin: *origin, reason })
+    }
+
+    fn millis(&self, name: &str, range: std::ops::RangeInclusive<i64>) -> Result<Duration, ConfigError> {
+        let (value, origin) = self.get(name)?;
+        let field = |reason| ConfigError::Field { field: name.to_owned(), origin: *origin, reason };
+        let n = value
+            .as_integer()
+            .ok_or_else(|| field(format!("expected an integer, got {}", value.type_str())))?;
+        if !range.contains(&n) {
+            return Err(field(format!("{n} is out of range {}..={}", range.start(), range.end())));
+        }
+        Ok(Duration::from_millis(n.unsigned_abs()))
+    }
+}
+
+/// Turns nested tables into dotted names, refusing unknown keys.
+fn flatten(prefix: &str, table: &toml::Table, out: &mut BTreeMap<String, (toml::Value, Origin)>) -> Result<(), ConfigError> {
+    for (key, value) in table {
+        let name = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        match value {
+            toml::Value::Table(inner) if is_section(&name) => flatten(&name, inner, out)?,
+            _ if kind_of(&name).is_some() => {
+                out.insert(name, (value.clone(), Origin::File));
+            }
+            _ => {
+                return Err(ConfigError::Field {
+                    field: name,
+                    origin: Origin::File,
+                    reason: format!("unknown field (known: {})", known_fields()),
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_section(name: &str) -> bool {
+    FIELDS.iter().any(|(f, _, _)| f.strip_prefix(name).is_some_and(|rest| rest.starts_with('.')))
+}
+
+fn kind_of(name: &str) -> Option<Kind> {
+    FIELDS.iter().find(|(f, _, _)| *f == name).map(|(_, k, _)| *k)
+}
+
+fn known_fields() -> String {
+    FIELDS.iter().map(|(f, _, _)| *f).collect::<Vec<_>>().join(", ")
+}
+
+/// The `enclave.*` parameters of a kernel command line, in order (a later one
+/// wins). The kernel allows double quotes around values with spaces.
+fn cmdline_overrides(cmdline: &str) -> Vec<(String, String)> {
+    split_cmdline(cmdline)
+        .into_iter()
+        .filter_map(|param| {
+            let rest = param.strip_prefix("enclave.")?;
+            let (key, value) = rest.split_once('=').unwrap_or((rest, ""));
+            Some((key.to_owned(), value.to_owned()))
+        })
+        .collect()
+}
+
+/// Splits a kernel command line as the kernel does (`next_arg` in
+/// lib/cmdline.c): on whitespace, with double quotes grouping and removed.
+fn split_cmdline(cmdline: &str) -> Vec<String> {
+    let mut params = Vec::new();
+    let mut current = String::new();
+    let mut in_quotes = false;
+    let mut any = false;
+    for c in cmdline.chars() {
+        match c {
+            '"' => {
+                in_quotes = !in_quotes;
+                any = true;
+            }
+            c if c.is_whitespace() && !in_quotes => {
+                if any {
+                    params.push(std::mem::take(&mut current));
+                    any = false;
+                }
+            }
+            c => {
+                current.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        params.push(current);
+    }
+    params
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        [log]
+        level = "debug"
+        [host]
+        ready = "vsock://2:9000"
+        control = "vsock://any:1234"
+    "#;
+
+    fn field_error(text: &str, cmdline: &str) -> (String, Origin, String) {
+        match parse(text, cmdline) {
+            Err(ConfigError::Field { field, origin, reason }) => (field, origin, reason),
+            other => panic!("expected a field error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_the_image_configuration() {
+        let text = include_str!("../../../image/config.toml");
+        let config = parse(text, "").expect("image/config.toml must be valid");
+        assert_eq!(config.host.ready, Addr::Vsock { cid: 2, port: 9000 });
+    }
+
+    #[test]
+    fn applies_defaults_and_values() {
+        let c = parse(GOOD, "").unwrap();
+        assert_eq!(c.log_level, LevelFilter::Debug);
+        assert_eq!(c.entropy_timeout, Duration::from_secs(30));
+        assert_eq!(c.host.control, Addr::Vsock { cid: crate::transport::VMADDR_CID_ANY, port: 1234 });
+        assert_eq!(c.host.io_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn cmdline_overrides_win_and_other_params_are_ignored() {
+        let c = parse(
+            GOOD,
+            r#"console=ttyS0 panic=-1 enclave.log.level=warn enclave.host.ready="vsock://2:9100" enclave.host.io_timeout_ms=250 quiet"#,
+        )
+        .unwrap();
+        assert_eq!(c.log_level, LevelFilter::Warn);
+        assert_eq!(c.host.ready, Addr::Vsock { cid: 2, port: 9100 });
+        assert_eq!(c.host.io_timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn unknown_file_field_is_named() {
+        let (field, origin, reason) = field_error(&format!("{GOOD}\nextra = 1\n"), "");
+        assert_eq!((field.as_str(), origin), ("host.extra", Origin::File));
+        assert!(reason.starts_with("unknown field"), "{reason}");
+        let (field, _, _) = field_error(&format!("[nosuch]\na = 1\n{GOOD}"), "");
+        assert_eq!(field, "nosuch");
+    }
+
+    #[test]
+    fn unknown_cmdline_field_is_named() {
+        let (field, origin, _) = field_error(GOOD, "enclave.host.redy=vsock://2:1");
+        assert_eq!((field.as_str(), origin), ("host.redy", Origin::Cmdline));
+    }
+
+    #[test]
+    fn wrong_types_and_values_are_named() {
+        let (field, _, reason) = field_error(&GOOD.replace("\"debug\"", "3"), "");
+        assert_eq!(field, "log.level");
+        assert_eq!(reason, "expected a string, got integer");
+
+        let (field, _, reason) = field_error(GOOD, "enclave.log.level=loud");
+        assert_eq!(field, "log.level");
+        assert!(reason.contains("expected one of"), "{reason}");
+
+        let (field, origin, reason) = field_error(GOOD, "enclave.host.connect_timeout_ms=0");
+        assert_eq!((field.as_str(), origin), ("host.connect_timeout_ms", Origin::Cmdline));
+        assert_eq!(reason, "0 is out of range 1..=600000");
+
+        let (field, _, reason) = field_error(GOOD, "enclave.host.io_timeout_ms=soon");
+        assert_eq!(field, "host.io_timeout_ms");
+        assert_eq!(reason, "expected an integer, got \"soon\"");
+
+        let (field, _, reason) = field_error(GOOD, "enclave.host.ready=vsock://any:9000");
+        assert_eq!(field, "host.ready");
+        assert!(reason.contains("cannot connect"), "{reason}");
+
+        let (field, _, reason) = field_error(GOOD, "enclave.host.control=http://x");
+        assert_eq!(field, "host.control");
+        assert!(reason.contains("scheme"), "{reason}");
+    }
+
+    #[test]
+    fn missing_required_field_is_named() {
+        let (field, _, reason) = field_error("[host]\nready = \"vsock://2:9000\"\n", "");
+        assert_eq!(field, "host.control");
+        assert!(reason.starts_with("missing"));
+    }
+
+    #[test]
+    fn syntax_errors_carry_the_position() {
+        match parse("[host\nready=", "") {
+            Err(ConfigError::Syntax { message, .. }) => assert!(message.contains("line 1"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn cmdline_splitting_follows_the_kernel() {
+        assert_eq!(split_cmdline("  a  b=\"c d\" \"e f\"\n"), vec!["a", "b=c d", "e f"]);
+        assert_eq!(split_cmdline(""), Vec::<String>::new());
+    }
+}

@@ -1,0 +1,252 @@
+//! The host channel: the readiness report (guest → host) and control
+//! commands (host → guest).
+//!
+//! Protocol, one line each way, UTF-8, `\n`-terminated:
+//! - readiness: the guest connects to `host.ready` and sends one JSON object
+//!   `{"event":"ready",…}` with its version, role, CID and boot timings;
+//! - control: the host connects to `host.control` and sends `ping`
+//!   (→ `pong`), `status` (→ one JSON object) or `poweroff` (→ `ok`, then the
+//!   VM powers off). Anything else gets `error unknown-command`.
+//!
+//! Trust: the host is the adversary, but it can stop the VM at any time
+//! anyway, so `poweroff` gives it nothing new. Nothing on this channel is
+//! secret, and nothing it sends is trusted beyond choosing a command.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use crate::pid1::signals::Signals;
+use crate::transport::{self, Addr, Listener, Stream};
+
+/// Why the host channel failed.
+#[derive(Debug)]
+pub enum ControlError {
+    /// The kernel has no AF_VSOCK at all (module not loaded or not built).
+    NoVsock {
+        /// The address we tried.
+        addr: String,
+    },
+    /// The readiness listener could not be reached before the deadline.
+    ReadyUnreachable {
+        /// The address.
+        addr: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last error.
+        last: io::Error,
+    },
+    /// Sending the readiness report failed after connecting.
+    ReadySend(io::Error),
+    /// The control listener could not be opened.
+    Listen {
+        /// The address.
+        addr: String,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Polling failed.
+    Poll(Errno),
+}
+
+impl fmt::Display for ControlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ControlError::NoVsock { addr } => write!(
+                f,
+                "cannot reach {addr}: this kernel has no AF_VSOCK (list vsock.ko and \
+                 vmw_vsock_virtio_transport.ko in the module list, or build them in)"
+            ),
+            ControlError::ReadyUnreachable { addr, attempts, last } => write!(
+                f,
+                "readiness listener {addr} unreachable after {attempts} attempts: {last} \
+                 (ENODEV: no vsock device attached to the VM; ECONNRESET: nothing listens on the host)"
+            ),
+            ControlError::ReadySend(e) => write!(f, "sending the readiness report failed: {e}"),
+            ControlError::Listen { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
+            ControlError::Poll(e) => write!(f, "poll failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ControlError {}
+
+/// Opens the control listener (before the sandbox: a unix path is a file).
+pub fn listen(addr: &Addr) -> Result<Listener, ControlError> {
+    transport::listen(addr).map_err(|source| match source.raw_os_error() {
+        Some(libc::EAFNOSUPPORT) => ControlError::NoVsock { addr: addr.to_string() },
+        _ => ControlError::Listen { addr: addr.to_string(), source },
+    })
+}
+
+/// Sends the readiness report, retrying with backoff until `deadline`: the
+/// host side may not be listening yet (the guest then gets a reset).
+/// Returns the local vsock CID when the transport is vsock.
+pub fn report_ready(addr: &Addr, deadline: Duration, report: &serde_json::Value) -> Result<Option<u32>, ControlError> {
+    let start = Instant::now();
+    let mut backoff = Duration::from_millis(50);
+    let mut attempts = 0;
+    let mut stream = loop {
+        attempts += 1;
+        match transport::connect(addr) {
+            Ok(s) => break s,
+            Err(e) if e.raw_os_error() == Some(libc::EAFNOSUPPORT) => {
+                return Err(ControlError::NoVsock { addr: addr.to_string() })
+            }
+            Err(last) => {
+                if start.elapsed() + backoff > deadline {
+                    return Err(ControlError::ReadyUnreachable { addr: addr.to_string(), attempts, last });
+                }
+                log::debug!(addr = addr.to_string().as_str(), error = last.to_string().as_str(); "readiness listener not reachable yet");
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    };
+    // The socket's own address says CID `any`; the device knows ours.
+    let local_cid = match &stream {
+        Stream::Vsock(_) => crate::sys::vsock_local_cid().ok(),
+        _ => None,
+    };
+    let mut report = report.clone();
+    if let (Some(cid), Some(obj)) = (local_cid, report.as_object_mut()) {
+        obj.insert("cid".to_owned(), cid.into());
+    }
+    let mut line = report.to_string();
+    line.push('\n');
+    stream.set_timeouts(deadline).map_err(ControlError::ReadySend)?;
+    stream.write_all(line.as_bytes()).map_err(ControlError::ReadySend)?;
+    log::info!(addr = addr.to_string().as_str(), attempts = attempts; "readiness reported");
+    Ok(local_cid)
+}
+
+/// Serves control connections and signals until a shutdown is requested;
+/// returns why. One connection at a time, each bounded by `io_timeout`.
+pub fn serve(
+    signals: &mut Signals,
+    listener: &Listener,
+    io_timeout: Duration,
+    status: &serde_json::Value,
+) -> Result<String, ControlError> {
+    loop {
+        let (sig_ready, conn_ready) = {
+            let mut fds = [
+                PollFd::new(signals.fd().as_fd(), PollFlags::POLLIN),
+                PollFd::new(listener.as_fd(), PollFlags::POLLIN),
+            ];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) => {}
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(ControlError::Poll(e)),
+            }
+            let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
+            (ready(&fds[0]), ready(&fds[1]))
+        };
+        if sig_ready {
+            if let Some(signal) = signals.drain() {
+                return Ok(format!("signal {signal}"));
+            }
+        }
+        if conn_ready {
+            match listener.accept() {
+                Ok(stream) => {
+                    if let Some(Command::PowerOff) = handle(stream, io_timeout, status) {
+                        return Ok("control: poweroff".to_owned());
+                    }
+                }
+                Err(e) => log::warn!(error = e.to_string().as_str(); "accept failed"),
+            }
+        }
+    }
+}
+
+/// A control command that changes the init's state.
+#[derive(Debug, PartialEq, Eq)]
+enum Command {
+    PowerOff,
+}
+
+/// Answers one connection: one command line, one answer line.
+fn handle(mut stream: Stream, io_timeout: Duration, status: &serde_json::Value) -> Option<Command> {
+    if let Err(e) = stream.set_timeouts(io_timeout) {
+        log::warn!(error = e.to_string().as_str(); "control: cannot set timeouts; dropping connection");
+        return None;
+    }
+    let line = match read_line(&mut stream, 256) {
+        Ok(line) => line,
+        Err(e) => {
+            log::warn!(error = e.to_string().as_str(); "control: bad request");
+            return None;
+        }
+    };
+    let (reply, command) = answer(line.trim(), status);
+    log::info!(command = line.trim().chars().take(32).collect::<String>().as_str(); "control command");
+    if let Err(e) = stream.write_all(reply.as_bytes()) {
+        log::warn!(error = e.to_string().as_str(); "control: reply failed");
+    }
+    command
+}
+
+/// The reply to a command line.
+fn answer(command: &str, status: &serde_json::Value) -> (String, Option<Command>) {
+    match command {
+        "ping" => ("pong\n".to_owned(), None),
+        "status" => (format!("{status}\n"), None),
+        "poweroff" => ("ok\n".to_owned(), Some(Command::PowerOff)),
+        _ => ("error unknown-command\n".to_owned(), None),
+    }
+}
+
+/// Reads up to a newline, at most `max` bytes; longer lines are an error.
+fn read_line(stream: &mut impl Read, max: usize) -> io::Result<String> {
+    let mut buf = Vec::with_capacity(64);
+    let mut byte = [0u8; 1];
+    loop {
+        match stream.read(&mut byte)? {
+            0 if buf.is_empty() => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed before a command")),
+            0 => break,
+            _ if byte[0] == b'\n' => break,
+            _ => buf.push(byte[0]),
+        }
+        if buf.len() > max {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "command line too long"));
+        }
+    }
+    String::from_utf8(buf).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "command is not UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_and_answers() {
+        let status = serde_json::json!({"role": "process"});
+        assert_eq!(answer("ping", &status), ("pong\n".to_owned(), None));
+        assert_eq!(answer("status", &status).0, "{\"role\":\"process\"}\n");
+        assert_eq!(answer("poweroff", &status), ("ok\n".to_owned(), Some(Command::PowerOff)));
+        assert_eq!(answer("reboot", &status).0, "error unknown-command\n");
+    }
+
+    #[test]
+    fn lines_are_bounded() {
+        assert_eq!(read_line(&mut &b"ping\nrest"[..], 256).unwrap(), "ping");
+        assert_eq!(read_line(&mut &b"ping"[..], 256).unwrap(), "ping");
+        assert!(read_line(&mut &[b'a'; 300][..], 256).is_err());
+        assert!(read_line(&mut &b""[..], 256).is_err());
+        assert!(read_line(&mut &b"\xff\n"[..], 256).is_err());
+    }
+
+    #[test]
+    fn unreachable_ready_listener_is_reported_after_the_deadline() {
+        let addr: Addr = "unix:///nonexistent/ready.sock".parse().unwrap();
+        match report_ready(&addr, Duration::from_millis(200), &serde_json::json!({})) {
+            Err(ControlError::ReadyUnreachable { attempts, .. }) => assert!(attempts >= 2),
+            other => panic!("{other:?}"),
+        }
+    }
+}

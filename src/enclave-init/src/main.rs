@@ -1,0 +1,27 @@
+//! `enclave-init`: PID 1 of an enclave-init confidential VM.
+//!
+//! Module map:
+//! - [`boot`]: the boot-to-ready sequence, one step per line (start reading here).
+//! - [`pid1`]: what only the first process does: signals, mounts, console,
+//!   kernel modules, the no-write sandbox, entropy, panic hook, power-off.
+//! - [`config`]: the measured configuration file plus `enclave.*` kernel
+//!   command line overrides, validated into a typed [`config::Config`].
+//! - [`control`]: the host channel: readiness report and control commands.
+//! - [`transport`]: `vsock://`, `unix://` and `tcp://` streams and listeners.
+//! - [`logger`]: one structured line per event on the console.
+//! - [`sys`]: the only module with `unsafe`: syscalls nix does not wrap.
+//!
+//! The same binary runs as PID 1 of a VM and as an ordinary process (tests,
+//! development); [`pid1::Role`] decides which duties apply.
+
+mod boot;
+mod config;
+mod control;
+mod logger;
+mod pid1;
+mod sys;
+mod transport;
+
+fn main() -> ! {
+    boot::run(pid1::Role::detect(), std::env::args_os().skip(1).collect())
+}

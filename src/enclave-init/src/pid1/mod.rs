@@ -1,0 +1,270 @@
+//! What the first process of the VM must do, and nothing else.
+//!
+//! Module map:
+//! - [`signals`]: every signal but the CPU faults blocked and read through a
+//!   signalfd; children reaped; shutdown requests recognised.
+//! - [`mounts`]: the pseudo filesystems, as a commented table.
+//! - [`modules`]: kernel modules from the list carried in the image.
+//! - [`entropy`]: wait until the kernel CRNG is ready, before any key exists.
+//! - [`sandbox`]: the no-write Landlock sandbox.
+//!
+//! The same binary also runs as an ordinary process ([`Role::Process`]): the
+//! duties that only PID 1 may perform (mounts, console, modules, Ctrl-Alt-Del,
+//! power-off) are skipped there, and "power off" becomes a process exit.
+
+pub mod entropy;
+pub mod modules;
+pub mod mounts;
+pub mod sandbox;
+pub mod signals;
+
+use std::fmt;
+use nix::sys::reboot::{reboot, set_cad_enabled, RebootMode};
+
+use self::signals::Signals;
+
+/// Which process this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The VM's init: it must never exit, only power off.
+    Pid1,
+    /// An ordinary process (tests, development): it exits instead.
+    Process,
+}
+
+impl Role {
+    /// PID 1 is the init; anything else is an ordinary process.
+    pub fn detect() -> Role {
+        if nix::unistd::getpid().as_raw() == 1 {
+            Role::Pid1
+        } else {
+            Role::Process
+        }
+    }
+
+    /// The name used in logs and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Pid1 => "pid1",
+            Role::Process => "process",
+        }
+    }
+}
+
+/// Why a PID 1 duty failed.
+#[derive(Debug)]
+pub enum Pid1Error {
+    /// Blocking signals or creating the signalfd failed.
+    Signals(nix::Error),
+    /// Turning Ctrl-Alt-Del into a signal failed.
+    CtrlAltDel(nix::Error),
+    /// A mount in [`mounts::MOUNTS`] failed.
+    Mount {
+        /// Where.
+        target: &'static str,
+        /// The kernel's answer.
+        source: nix::Error,
+    },
+    /// Reading the module list failed.
+    ModuleList {
+        /// The list file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A listed module file is missing from the image.
+    ModuleMissing {
+        /// The module file.
+        path: String,
+    },
+    /// The kernel refused a module.
+    ModuleLoad {
+        /// The module file.
+        path: String,
+        /// The kernel's answer.
+        source: nix::Error,
+    },
+    /// The kernel's random generator did not become ready in time.
+    EntropyTimeout {
+        /// How long we waited.
+        waited_ms: u128,
+    },
+    /// getrandom failed for another reason.
+    Entropy(std::io::Error),
+    /// Landlock exists but refused the ruleset.
+    Sandbox(std::io::Error),
+}
+
+impl fmt::Display for Pid1Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Pid1Error::Signals(e) => write!(f, "cannot take over signals: {e}"),
+            Pid1Error::CtrlAltDel(e) => write!(f, "cannot turn off Ctrl-Alt-Del reboot: {e}"),
+            Pid1Error::Mount { target, source } => write!(f, "cannot mount {target}: {source}"),
+            Pid1Error::ModuleList { path, source } => write!(f, "cannot read module list {path}: {source}"),
+            Pid1Error::ModuleMissing { path } => write!(f, "module {path} is listed but missing from the image"),
+            Pid1Error::ModuleLoad { path, source } => write!(f, "kernel refused module {path}: {source}"),
+            Pid1Error::EntropyTimeout { waited_ms } => {
+                write!(f, "kernel random generator not ready after {waited_ms} ms")
+            }
+            Pid1Error::Entropy(e) => write!(f, "getrandom failed: {e}"),
+            Pid1Error::Sandbox(e) => write!(f, "cannot enforce the no-write sandbox: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Pid1Error {}
+
+/// The process after take-over: its role and its signal source.
+pub struct Pid1 {
+    role: Role,
+    signals: Signals,
+}
+
+/// How the init ends.
+pub enum Outcome {
+    /// Asked to stop (control command, SIGTERM, Ctrl-Alt-Del).
+    Requested(String),
+    /// A fatal error: the reason is printed, then power-off.
+    Fatal {
+        /// Process-mode exit status (PID 1 powers off instead).
+        status: i32,
+        /// The reason, already free of secrets.
+        reason: String,
+    },
+}
+
+/// Step 1 of the boot: take over signals, install the panic hook, mount the
+/// pseudo filesystems and put the console on fds 0-2.
+///
+/// Order matters: signals first (nothing may kill or stop us from here on),
+/// the panic hook second (a bug after this powers off instead of panicking
+/// the kernel), then `/dev` before the console can be reopened from it.
+pub fn take_over(role: Role) -> Result<Pid1, (Pid1Error, Role)> {
+    let signals = Signals::take_over().map_err(|e| (Pid1Error::Signals(e), role))?;
+    install_panic_hook(role);
+    if role == Role::Pid1 {
+        // Ctrl-Alt-Del then sends SIGINT to us instead of rebooting at once;
+        // we treat it as a shutdown request (signals.rs).
+        set_cad_enabled(false).map_err(|e| (Pid1Error::CtrlAltDel(e), role))?;
+        mounts::mount_all().map_err(|e| (e, role))?;
+        console_on_stdio();
+    }
+    Ok(Pid1 { role, signals })
+}
+
+impl Pid1 {
+    /// This process's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The signal source, for the serving loop.
+    pub fn signals(&mut self) -> &mut Signals {
+        &mut self.signals
+    }
+
+    /// Loads the image's kernel modules (PID 1 only).
+    pub fn load_modules(&self) -> Result<usize, Pid1Error> {
+        match self.role {
+            Role::Pid1 => modules::load_listed(modules::LIST_PATH, modules::DIR),
+            Role::Process => Ok(0),
+        }
+    }
+
+    /// The kernel command line: `/proc/cmdline` for PID 1, the stand-in
+    /// passed by `--cmdline` for a process.
+    pub fn cmdline(&self, process_cmdline: &str) -> String {
+        match self.role {
+            Role::Pid1 => std::fs::read_to_string("/proc/cmdline").unwrap_or_default(),
+            Role::Process => process_cmdline.to_owned(),
+        }
+    }
+
+    /// The only way out: log the outcome, then power off (PID 1) or exit
+    /// (process). Never returns.
+    pub fn finish(self, outcome: Outcome) -> ! {
+        finish(self.role, outcome)
+    }
+}
+
+/// Ends the init in `role` with `outcome`. Never returns.
+pub fn finish(role: Role, outcome: Outcome) -> ! {
+    let status = match &outcome {
+        Outcome::Requested(why) => {
+            log::info!(role = role.as_str(), reason = why.as_str(); "shutting down");
+            0
+        }
+        Outcome::Fatal { status, reason } => {
+            log::error!(role = role.as_str(), reason = reason.as_str(); "fatal: powering off");
+            *status
+        }
+    };
+    match role {
+        Role::Pid1 => power_off(),
+        #[expect(clippy::exit, reason = "an ordinary process ends by exiting; only PID 1 must not")]
+        Role::Process => std::process::exit(status),
+    }
+}
+
+/// sync, then ACPI power-off. If the kernel refuses, wait forever rather
+/// than exit: PID 1 exiting is a kernel panic.
+fn power_off() -> ! {
+    nix::unistd::sync();
+    let err = match reboot(RebootMode::RB_POWER_OFF) {
+        Err(e) => e,
+        Ok(never) => match never {},
+    };
+    log::error!(error = err.to_string().as_str(); "power-off refused; halting here");
+    loop {
+        nix::unistd::pause();
+    }
+}
+
+/// A panic must not reach the kernel as "Attempted to kill init!". The hook
+/// logs where it happened and powers off. It prints the message only when it
+/// is a literal (`&'static str`): a formatted panic message could carry data,
+/// and no data leaves the enclave through a panic.
+fn install_panic_hook(role: Role) {
+    std::panic::set_hook(Box::new(move |info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_else(|| "unknown".to_owned());
+        let message = info.payload().downcast_ref::<&'static str>().copied().unwrap_or("<formatted message withheld>");
+        let line = format!("t={:.6} level=error target=panic msg=\"panic: powering off\" location={location} message=\"{}\"\n",
+            crate::logger::uptime_secs(), message.escape_debug());
+        let _ = nix::unistd::write(std::io::stderr(), line.as_bytes());
+        if role == Role::Pid1 {
+            power_off();
+        }
+    }));
+}
+
+/// Reopens `/dev/console` (now on devtmpfs) onto fds 0, 1 and 2. The kernel
+/// already opened the initramfs's `dev/console` for us; this makes the
+/// console independent of that node. Without a console we keep whatever
+/// stderr the kernel gave us, and say so there.
+fn console_on_stdio() {
+    let console = match nix::fcntl::open(
+        "/dev/console",
+        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(e) => {
+            log::warn!(error = e.to_string().as_str(); "no /dev/console; logging to the inherited stderr");
+            return;
+        }
+    };
+    let results = [
+        ("stdin", nix::unistd::dup2_stdin(&console)),
+        ("stdout", nix::unistd::dup2_stdout(&console)),
+        ("stderr", nix::unistd::dup2_stderr(&console)),
+    ];
+    for (fd, result) in results {
+        if let Err(e) = result {
+            log::warn!(fd = fd, error = e.to_string().as_str(); "cannot put the console on a standard fd");
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The no-write sandbox: after set-up the init forbids itself every
+//! filesystem write, enforced by the kernel (Landlock).
+//!
+//! Denied from then on, everywhere: creating, writing, truncating, renaming
+//! or removing files, directories, device nodes, sockets, pipes and links, and
+//! executing anything. What stays allowed, and why:
+//! - writing to already-open descriptors (the console, sockets): Landlock
+//!   checks at `open`, and these were opened before;
+//! - opening device nodes under `/dev` for writing: `/dev/vsock`,
+//!   `/dev/sev-guest`, `/dev/tdx_guest` (ioctls) and `/dev/console`;
+//! - configfs-tsm under `/sys/kernel/config`: an attestation report is
+//!   requested by `mkdir` of a report entry, writes to its `inblob` and
+//!   `privlevel`, and `rmdir` afterwards.
+//!
+//! Reading stays allowed: the init reads its own configuration, `/proc` and
+//! `/sys`. A kernel without Landlock (not built, or not in `lsm=`) is
+//! reported; the init then relies on its code alone, which the strace test
+//! checks.
+
+use std::path::Path;
+
+use crate::sys::landlock::{self, access, Ruleset};
+
+use super::Pid1Error;
+
+/// What the sandbox achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sandbox {
+    /// Enforced by the kernel with this Landlock ABI version.
+    Enforced {
+        /// Landlock ABI version.
+        abi: u32,
+    },
+    /// The kernel has no Landlock.
+    Unavailable,
+}
+
+/// Paths where some writing stays allowed, and what.
+const ALLOWED: &[(&str, u64)] = &[
+    ("/dev", access::WRITE_FILE),
+    ("/sys/kernel/config", access::WRITE_FILE | access::MAKE_DIR | access::REMOVE_DIR),
+];
+
+/// Forbids all filesystem writes from now on, except [`ALLOWED`].
+pub fn forbid_writes() -> Result<Sandbox, Pid1Error> {
+    let Some(abi) = landlock::abi_version().map_err(Pid1Error::Sandbox)? else {
+        log::warn!("Landlock unavailable in this kernel: no-write is not kernel-enforced");
+        return Ok(Sandbox::Unavailable);
+    };
+    let mut handled = access::EXECUTE
+        | access::WRITE_FILE
+        | access::REMOVE_DIR
+        | access::REMOVE_FILE
+        | access::MAKE_CHAR
+        | access::MAKE_DIR
+        | access::MAKE_REG
+        | access::MAKE_SOCK
+        | access::MAKE_FIFO
+        | access::MAKE_BLOCK
+        | access::MAKE_SYM;
+    if abi >= 2 {
+        handled |= access::REFER;
+    }
+    if abi >= 3 {
+        handled |= access::TRUNCATE;
+    }
+    let ruleset = Ruleset::new(handled).map_err(Pid1Error::Sandbox)?;
+    for (path, rights) in ALLOWED {
+        if Path::new(path).exists() {
+            ruleset.allow_beneath(Path::new(path), *rights).map_err(Pid1Error::Sandbox)?;
+        }
+    }
+    ruleset.restrict_self().map_err(Pid1Error::Sandbox)?;
+    log::info!(landlock_abi = abi; "no-write sandbox enforced");
+    Ok(Sandbox::Enforced { abi })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    /// Landlock is irreversible, so the sandboxed part runs in a child: this
+    /// same test binary, re-run on the single test below with an env var.
+    const CHILD: &str = "ENCLAVE_SANDBOX_CHILD_DIR";
+
+    #[test]
+    fn writes_after_setup_are_refused() {
+        if let Ok(dir) = std::env::var(CHILD) {
+            return child(&dir);
+        }
+        let dir = std::env::temp_dir().join(format!("ei-sandbox-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("existing"), b"before").unwrap();
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "pid1::sandbox::tests::writes_after_setup_are_refused", "--nocapture", "--test-threads=1"])
+            .env(CHILD, &dir)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "child failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("CHILD-DONE"), "child did not run:\n{stdout}");
+        // Nothing the sandboxed child tried left a trace.
+        assert_eq!(std::fs::read(dir.join("existing")).unwrap(), b"before");
+        assert!(!dir.join("new").exists());
+        assert!(!dir.join("newdir").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn child(dir: &str) {
+        let dir = std::path::Path::new(dir);
+        // Before the sandbox, writing works (the test is not vacuous).
+        std::fs::write(dir.join("probe-before"), b"x").unwrap();
+        std::fs::remove_file(dir.join("probe-before")).unwrap();
+        match super::forbid_writes().unwrap() {
+            super::Sandbox::Enforced { .. } => {}
+            super::Sandbox::Unavailable => panic!("this test needs a kernel with Landlock"),
+        }
+        let denied = |r: std::io::Result<()>, what: &str| {
+            let e = r.expect_err(what);
+            assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied, "{what}: {e}");
+        };
+        denied(std::fs::write(dir.join("new"), b"x"), "create a file");
+        denied(std::fs::write(dir.join("existing"), b"x"), "overwrite a file");
+        denied(std::fs::OpenOptions::new().append(true).open(dir.join("existing")).map(drop), "append");
+        denied(std::fs::create_dir(dir.join("newdir")), "mkdir");
+        denied(std::fs::remove_file(dir.join("existing")), "unlink");
+        denied(std::fs::rename(dir.join("existing"), dir.join("renamed")), "rename");
+        denied(std::os::unix::fs::symlink("/etc", dir.join("link")), "symlink");
+        denied(std::os::unix::net::UnixListener::bind(dir.join("sock")).map(drop), "bind a unix socket");
+        denied(Command::new("/bin/true").status().map(drop), "exec");
+        // Reading and device writes stay possible.
+        assert_eq!(std::fs::read(dir.join("existing")).unwrap(), b"before");
+        std::fs::OpenOptions::new().write(true).open("/dev/null").unwrap();
+        println!("CHILD-DONE");
+    }
+}

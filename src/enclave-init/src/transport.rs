@@ -1,0 +1,333 @@
+//! Byte streams by URL: `vsock://CID:PORT`, `unix:///path`, `tcp://HOST:PORT`.
+//!
+//! In a VM the guest has no network of its own: everything crosses vsock to
+//! an untrusted host proxy (TLS ends inside the guest, not here). Unix and TCP
+//! addresses exist for process mode (tests, development) only.
+
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use nix::sys::socket::{self, sockopt, AddressFamily, Backlog, SockFlag, SockType, VsockAddr};
+use nix::sys::time::TimeVal;
+
+/// `VMADDR_CID_ANY`: bind to whatever CID this VM has.
+pub const VMADDR_CID_ANY: u32 = u32::MAX;
+
+/// A transport address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Addr {
+    /// AF_VSOCK; `cid` [`VMADDR_CID_ANY`] (written `any` or `-1`) only for listening.
+    Vsock {
+        /// Context id: 2 is the host as seen from a guest.
+        cid: u32,
+        /// Port; ports below 1024 need CAP_NET_BIND_SERVICE to listen.
+        port: u32,
+    },
+    /// A Unix stream socket path (process mode).
+    Unix(PathBuf),
+    /// A TCP `host:port` (process mode).
+    Tcp(String),
+}
+
+impl FromStr for Addr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (scheme, rest) = s
+            .split_once("://")
+            .ok_or_else(|| format!("{s:?} is not an address (want vsock://CID:PORT, unix:///PATH or tcp://HOST:PORT)"))?;
+        match scheme {
+            "vsock" => {
+                let (cid, port) = rest.rsplit_once(':').ok_or_else(|| format!("{s:?}: want vsock://CID:PORT"))?;
+                let cid = match cid {
+                    "any" | "-1" => VMADDR_CID_ANY,
+                    _ => cid.parse().map_err(|_| format!("{s:?}: CID {cid:?} is not a number or `any`"))?,
+                };
+                let port = port.parse().map_err(|_| format!("{s:?}: port {port:?} is not a number"))?;
+                Ok(Addr::Vsock { cid, port })
+            }
+            "unix" => {
+                if !rest.starts_with('/') {
+                    return Err(format!("{s:?}: a unix path must be absolute (unix:///run/x.sock)"));
+                }
+                Ok(Addr::Unix(PathBuf::from(rest)))
+            }
+            "tcp" => {
+                let (host, port) = rest.rsplit_once(':').ok_or_else(|| format!("{s:?}: want tcp://HOST:PORT"))?;
+                if host.is_empty() || port.parse::<u16>().is_err() {
+                    return Err(format!("{s:?}: want tcp://HOST:PORT with a port 0-65535"));
+                }
+                Ok(Addr::Tcp(rest.to_owned()))
+            }
+            other => Err(format!("{s:?}: unknown scheme {other:?} (want vsock, unix or tcp)")),
+        }
+    }
+}
+
+impl std::fmt::Display for Addr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Addr::Vsock { cid: VMADDR_CID_ANY, port } => write!(f, "vsock://any:{port}"),
+            Addr::Vsock { cid, port } => write!(f, "vsock://{cid}:{port}"),
+            Addr::Unix(p) => write!(f, "unix://{}", p.display()),
+            Addr::Tcp(hp) => write!(f, "tcp://{hp}"),
+        }
+    }
+}
+
+impl Addr {
+    /// Refuses addresses that cannot be connected to.
+    pub fn check_connectable(&self) -> Result<(), String> {
+        match self {
+            Addr::Vsock { cid: VMADDR_CID_ANY, .. } => Err(format!("{self}: cannot connect to CID `any`")),
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses addresses that cannot be listened on.
+    pub fn check_listenable(&self) -> Result<(), String> {
+        match self {
+            Addr::Vsock { cid, .. } if *cid != VMADDR_CID_ANY => {
+                Err(format!("{self}: a vsock listener binds CID `any` (vsock://any:PORT)"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A connected byte stream.
+#[derive(Debug)]
+pub enum Stream {
+    /// AF_VSOCK.
+    Vsock(OwnedFd),
+    /// Unix stream socket.
+    Unix(UnixStream),
+    /// TCP (with `TCP_NODELAY`).
+    Tcp(TcpStream),
+}
+
+/// Connects once (no retry; callers decide their retry policy).
+pub fn connect(addr: &Addr) -> io::Result<Stream> {
+    match addr {
+        Addr::Vsock { cid, port } => {
+            let fd = vsock_socket()?;
+            socket::connect(fd.as_raw_fd_compat(), &VsockAddr::new(*cid, *port))?;
+            Ok(Stream::Vsock(fd))
+        }
+        Addr::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path)?)),
+        Addr::Tcp(hp) => {
+            let s = TcpStream::connect(hp.as_str())?;
+            // Without it, a small response waits for the peer's delayed ACK
+            // (about 40 ms per round trip; architecture.md, "Performance notes").
+            s.set_nodelay(true)?;
+            Ok(Stream::Tcp(s))
+        }
+    }
+}
+
+fn vsock_socket() -> io::Result<OwnedFd> {
+    Ok(socket::socket(AddressFamily::Vsock, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?)
+}
+
+impl Stream {
+    /// Bounds every read and write: a peer that goes silent cannot hold us.
+    pub fn set_timeouts(&self, timeout: Duration) -> io::Result<()> {
+        match self {
+            Stream::Vsock(fd) => {
+                let tv = TimeVal::new(
+                    i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
+                    i64::from(timeout.subsec_micros()),
+                );
+                socket::setsockopt(fd, sockopt::ReceiveTimeout, &tv)?;
+                socket::setsockopt(fd, sockopt::SendTimeout, &tv)?;
+                Ok(())
+            }
+            Stream::Unix(s) => {
+                s.set_read_timeout(Some(timeout))?;
+                s.set_write_timeout(Some(timeout))
+            }
+            Stream::Tcp(s) => {
+                s.set_read_timeout(Some(timeout))?;
+                s.set_write_timeout(Some(timeout))
+            }
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Vsock(fd) => Ok(nix::unistd::read(fd.as_fd(), buf)?),
+            Stream::Unix(s) => s.read(buf),
+            Stream::Tcp(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Vsock(fd) => Ok(nix::unistd::write(fd, buf)?),
+            Stream::Unix(s) => s.write(buf),
+            Stream::Tcp(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A listening socket.
+#[derive(Debug)]
+pub enum Listener {
+    /// AF_VSOCK.
+    Vsock(OwnedFd),
+    /// Unix stream socket.
+    Unix(UnixListener),
+    /// TCP.
+    Tcp(TcpListener),
+}
+
+/// Binds and listens. A unix path is created here, so listeners are opened
+/// before the no-write sandbox closes the filesystem.
+pub fn listen(addr: &Addr) -> io::Result<Listener> {
+    match addr {
+        Addr::Vsock { cid, port } => {
+            let fd = vsock_socket()?;
+            socket::bind(fd.as_raw_fd_compat(), &VsockAddr::new(*cid, *port))?;
+            socket::listen(&fd, Backlog::new(16).map_err(io::Error::from)?)?;
+            Ok(Listener::Vsock(fd))
+        }
+        Addr::Unix(path) => Ok(Listener::Unix(UnixListener::bind(path)?)),
+        Addr::Tcp(hp) => Ok(Listener::Tcp(TcpListener::bind(hp.as_str())?)),
+    }
+}
+
+impl Listener {
+    /// Accepts one connection (blocking).
+    pub fn accept(&self) -> io::Result<Stream> {
+        match self {
+            Listener::Vsock(fd) => {
+                let raw = socket::accept4(fd.as_raw_fd_compat(), SockFlag::SOCK_CLOEXEC)?;
+                Ok(Stream::Vsock(owned(raw)?))
+            }
+            Listener::Unix(l) => Ok(Stream::Unix(l.accept()?.0)),
+            Listener::Tcp(l) => {
+                let s = l.accept()?.0;
+                s.set_nodelay(true)?;
+                Ok(Stream::Tcp(s))
+            }
+        }
+    }
+
+    /// The address actually bound (useful with port 0 in tests).
+    pub fn local_addr(&self) -> String {
+        match self {
+            Listener::Tcp(l) => l.local_addr().map(|a| format!("tcp://{a}")).unwrap_or_default(),
+            Listener::Unix(l) => l
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(|p| format!("unix://{}", p.display())))
+                .unwrap_or_default(),
+            Listener::Vsock(fd) => socket::getsockname::<VsockAddr>(fd.as_raw_fd_compat())
+                .map(|a| Addr::Vsock { cid: a.cid(), port: a.port() }.to_string())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl AsFd for Listener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Listener::Vsock(fd) => fd.as_fd(),
+            Listener::Unix(l) => l.as_fd(),
+            Listener::Tcp(l) => l.as_fd(),
+        }
+    }
+}
+
+/// nix takes raw fds in some socket calls; this keeps the conversion in one
+/// place.
+trait RawFdCompat {
+    fn as_raw_fd_compat(&self) -> std::os::fd::RawFd;
+}
+
+impl RawFdCompat for OwnedFd {
+    fn as_raw_fd_compat(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.as_raw_fd()
+    }
+}
+
+fn owned(raw: std::os::fd::RawFd) -> io::Result<OwnedFd> {
+    crate::sys::own_fd(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_scheme() {
+        assert_eq!("vsock://2:9000".parse(), Ok(Addr::Vsock { cid: 2, port: 9000 }));
+        assert_eq!("vsock://any:1234".parse(), Ok(Addr::Vsock { cid: VMADDR_CID_ANY, port: 1234 }));
+        assert_eq!("vsock://-1:1234".parse(), Ok(Addr::Vsock { cid: VMADDR_CID_ANY, port: 1234 }));
+        assert_eq!("unix:///run/a.sock".parse(), Ok(Addr::Unix("/run/a.sock".into())));
+        assert_eq!("tcp://127.0.0.1:80".parse(), Ok(Addr::Tcp("127.0.0.1:80".into())));
+    }
+
+    #[test]
+    fn refuses_malformed_addresses_with_a_reason() {
+        for (s, why) in [
+            ("vsock:2:9000", "not an address"),
+            ("vsock://x:9000", "CID"),
+            ("vsock://2", "want vsock://"),
+            ("vsock://2:port", "port"),
+            ("unix://relative", "absolute"),
+            ("tcp://host", "want tcp://"),
+            ("tcp://:80", "want tcp://"),
+            ("tcp://h:70000", "want tcp://"),
+            ("http://x:1", "scheme"),
+        ] {
+            let err = s.parse::<Addr>().unwrap_err();
+            assert!(err.contains(why), "{s}: {err}");
+        }
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for s in ["vsock://2:9000", "vsock://any:1", "unix:///a", "tcp://[::1]:5"] {
+            assert_eq!(s.parse::<Addr>().unwrap().to_string(), s);
+        }
+    }
+
+    #[test]
+    fn tcp_and_unix_carry_bytes_both_ways() {
+        let dir = std::env::temp_dir().join(format!("ei-transport-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        for addr in [Addr::Tcp("127.0.0.1:0".into()), Addr::Unix(dir.join("s.sock"))] {
+            let listener = listen(&addr).unwrap();
+            let bound: Addr = listener.local_addr().parse().unwrap();
+            let t = std::thread::spawn(move || {
+                let mut s = listener.accept().unwrap();
+                let mut buf = [0u8; 4];
+                s.read_exact(&mut buf).unwrap();
+                s.write_all(&buf).unwrap();
+            });
+            let mut c = connect(&bound).unwrap();
+            c.set_timeouts(Duration::from_secs(5)).unwrap();
+            c.write_all(b"ping").unwrap();
+            let mut buf = [0u8; 4];
+            c.read_exact(&mut buf).unwrap();
+            assert_eq!(&buf, b"ping");
+            t.join().unwrap();
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
