@@ -1,0 +1,64 @@
+//! The guest binary stays small, static and free of host-side code.
+
+use std::process::Command;
+
+const MAX_BYTES: u64 = 4 * 1024 * 1024;
+
+#[test]
+fn guest_binary_is_static_stripped_and_small() {
+    let bin = enclave_tests::guest_bin();
+    let out = Command::new("file").arg("-b").arg(&bin).output().expect("`file` (scripts/install-deps installs it)");
+    let desc = String::from_utf8_lossy(&out.stdout);
+    // A static-PIE keeps ASLR; `file` calls it "static-pie linked".
+    assert!(desc.contains("static-pie linked") || desc.contains("statically linked"), "{desc}");
+    assert!(!desc.contains("dynamically linked"), "{desc}");
+    assert!(desc.contains(", stripped"), "{desc}");
+    let bytes = std::fs::read(&bin).unwrap();
+    assert!(!has_interpreter(&bytes), "the guest binary asks for a dynamic loader");
+    let size = bytes.len() as u64;
+    println!("enclave-init: {size} bytes; {}", desc.trim());
+    assert!(size < MAX_BYTES, "enclave-init is {size} bytes, over the {MAX_BYTES}-byte budget");
+}
+
+/// True when the ELF64 has a PT_INTERP program header.
+fn has_interpreter(elf: &[u8]) -> bool {
+    assert_eq!(&elf[..4], b"\x7fELF");
+    let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
+    let u64_at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().unwrap()) as usize;
+    let (phoff, phentsize, phnum) = (u64_at(0x20), u16_at(0x36), u16_at(0x38));
+    (0..phnum).any(|i| u32::from_le_bytes(elf[phoff + i * phentsize..][..4].try_into().unwrap()) == 3)
+}
+
+/// The guest's dependency tree is the trusted computing base: every crate in
+/// it is on this reviewed list, and no host-side crate of the workspace is.
+#[test]
+fn guest_links_only_reviewed_crates() {
+    const ALLOWED: &[&str] = &[
+        "enclave-init",
+        // syscalls
+        "libc", "nix", "bitflags", "cfg-if", "memoffset",
+        // logging
+        "log",
+        // configuration and JSON
+        "serde", "serde_core", "serde_derive", "serde_json", "serde_spanned", "itoa", "memchr", "zmij",
+        "toml", "toml_datetime", "toml_parser", "winnow",
+        // serde_derive's proc-macro build dependencies (not linked)
+        "proc-macro2", "quote", "syn", "unicode-ident",
+        // evidence formats (shared with the verifier)
+        "tee-formats",
+    ];
+    const HOST_ONLY: &[&str] = &["enclavectl", "image", "measure", "enclave-tests", "clap"];
+    let out = Command::new(env!("CARGO"))
+        .args(["tree", "-p", "enclave-init", "-e", "normal", "--prefix", "none", "--format", "{p}"])
+        .current_dir(enclave_tests::repo_root())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let tree = String::from_utf8_lossy(&out.stdout);
+    let crates: std::collections::BTreeSet<&str> = tree.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    assert!(crates.contains("nix"), "cargo tree gave nothing useful: {tree}");
+    for c in &crates {
+        assert!(!HOST_ONLY.contains(c), "host-side crate {c} is in the guest");
+        assert!(ALLOWED.contains(c), "crate {c} is not on the guest's reviewed list (tests/guest_binary.rs)");
+    }
+}

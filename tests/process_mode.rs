@@ -1,0 +1,165 @@
+//! The same binary as an ordinary process: it serves, refuses bad
+//! configuration precisely, stops on SIGTERM, and writes no file (checked on
+//! a syscall trace).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use enclave_tests::{guest_bin, TempDir};
+
+fn config(dir: &Path) -> String {
+    format!(
+        "[host]\nready = \"unix://{}\"\ncontrol = \"tcp://127.0.0.1:0\"\nconnect_timeout_ms = 10000\n",
+        dir.join("ready.sock").display()
+    )
+}
+
+/// Starts the init (optionally under `wrapper`), waits for its readiness
+/// report and returns the child and the report.
+fn start(dir: &Path, wrapper: &[&str], cmdline: &str) -> (Child, serde_json::Value) {
+    std::fs::write(dir.join("config.toml"), config(dir)).unwrap();
+    let ready = UnixListener::bind(dir.join("ready.sock")).unwrap();
+    let mut cmd = match wrapper.split_first() {
+        Some((w, rest)) => {
+            let mut c = Command::new(w);
+            c.args(rest).arg(guest_bin());
+            c
+        }
+        None => Command::new(guest_bin()),
+    };
+    let child = cmd
+        .arg("--config")
+        .arg(dir.join("config.toml"))
+        .args(["--cmdline", cmdline])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let (s, _) = ready.accept().unwrap();
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).unwrap();
+    (child, serde_json::from_str(&line).unwrap())
+}
+
+fn command(report: &serde_json::Value, cmd: &str) -> String {
+    let addr = report["control"].as_str().unwrap().strip_prefix("tcp://").unwrap().to_owned();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(format!("{cmd}\n").as_bytes()).unwrap();
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).unwrap();
+    line.trim_end().to_owned()
+}
+
+fn wait(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "process did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn serves_then_powers_off_on_request() {
+    let dir = TempDir::new("proc");
+    let (mut child, report) = start(dir.path(), &[], "");
+    assert_eq!(report["role"], "process");
+    assert_eq!(report["modules_loaded"], 0);
+    assert_eq!(command(&report, "ping"), "pong");
+    assert_eq!(command(&report, "poweroff"), "ok");
+    assert!(wait(&mut child, Duration::from_secs(10)).success());
+}
+
+#[test]
+fn sigterm_is_a_clean_shutdown() {
+    let dir = TempDir::new("proc");
+    let (mut child, _) = start(dir.path(), &[], "");
+    nix_kill(child.id(), 15);
+    let status = wait(&mut child, Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+    let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+    assert!(log.contains("msg=\"shutdown requested by signal\" signal=SIGTERM"), "{log}");
+}
+
+fn nix_kill(pid: u32, sig: i32) {
+    assert!(Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap().success());
+}
+
+#[test]
+fn bad_configuration_names_the_field_and_exits_78() {
+    let dir = TempDir::new("proc");
+    for (config, cmdline, want) in [
+        ("[host]\ncontrol = \"tcp://127.0.0.1:0\"\n", "", "configuration field `host.ready` (config file): missing"),
+        ("[host]\nready = \"unix:///x\"\ncontrol = \"tcp://127.0.0.1:0\"\nspeed = 3\n", "", "configuration field `host.speed` (config file): unknown field"),
+        ("[log]\nlevel = [\n", "", "is not valid TOML"),
+        (&config(dir.path()), "enclave.log.level=chatty", "configuration field `log.level` (kernel command line): expected one of"),
+    ] {
+        std::fs::write(dir.path().join("bad.toml"), config).unwrap();
+        let out = Command::new(guest_bin())
+            .arg("--config")
+            .arg(dir.path().join("bad.toml"))
+            .args(["--cmdline", cmdline])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "{stderr}");
+        assert!(stderr.contains(want), "want {want:?} in:\n{stderr}");
+    }
+    let out = Command::new(guest_bin()).args(["--config", "/nonexistent.toml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read configuration /nonexistent.toml"));
+}
+
+/// Syscalls that create, change or remove filesystem objects.
+const MUTATING: &[&str] = &[
+    "creat", "mkdir", "mkdirat", "unlink", "unlinkat", "rmdir", "rename", "renameat", "renameat2", "link", "linkat",
+    "symlink", "symlinkat", "mknod", "mknodat", "truncate", "ftruncate", "chmod", "fchmod", "fchmodat", "chown",
+    "fchown", "fchownat", "lchown", "utimensat", "setxattr", "fsetxattr", "lsetxattr",
+];
+
+#[test]
+fn a_syscall_trace_shows_no_file_created_or_written() {
+    let dir = TempDir::new("strace");
+    let trace = dir.path().join("trace.txt");
+    let trace_arg = trace.to_str().unwrap().to_owned();
+    let (mut child, report) =
+        start(dir.path(), &["strace", "-f", "-qq", "-yy", "-s", "64", "-o", &trace_arg], "enclave.log.level=debug");
+    assert_eq!(command(&report, "ping"), "pong");
+    assert_eq!(command(&report, "status").chars().next(), Some('{'));
+    assert_eq!(command(&report, "poweroff"), "ok");
+    assert!(wait(&mut child, Duration::from_secs(20)).success());
+
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let mut socket_writes = 0;
+    let mut opens = 0;
+    for line in text.lines() {
+        // "<pid> name(args) = result"
+        let call = line.split_whitespace().nth(1).unwrap_or("");
+        let name = call.split('(').next().unwrap_or("");
+        assert!(!MUTATING.contains(&name), "filesystem mutation: {line}");
+        if name == "open" || name == "openat" || name == "openat2" {
+            opens += 1;
+            let writes = ["O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC", "O_APPEND"].iter().any(|f| line.contains(f));
+            assert!(!writes || line.contains("\"/dev/"), "file opened for writing: {line}");
+        }
+        if ["write", "writev", "pwrite64", "pwritev", "pwritev2", "sendto", "sendmsg"].contains(&name) {
+            let fd = call.split_once('(').map(|x| x.1).unwrap_or("");
+            let to_socket = fd.contains("<TCP:") || fd.contains("<UNIX-STREAM:") || fd.contains("<UNIX:") || fd.contains("<socket:");
+            let to_stderr = fd.starts_with("2<");
+            assert!(to_socket || to_stderr, "write to something other than a socket or stderr: {line}");
+            socket_writes += usize::from(to_socket);
+        }
+    }
+    // The trace is not vacuous: it saw the config being read and the
+    // readiness report and answers going out.
+    assert!(opens > 0 && text.contains("config.toml"), "trace missed the config read:\n{text}");
+    assert!(socket_writes >= 3, "trace missed the socket writes:\n{text}");
+    assert!(text.contains("landlock_restrict_self"), "trace missed the sandbox:\n{text}");
+}
