@@ -87,7 +87,7 @@ fn gnu_cpio_reads_our_archive() {
     let lines: Vec<&str> = listing.lines().collect();
     assert_eq!(lines.len(), 5, "{listing}");
     assert!(lines[0].starts_with("drwxr-xr-x   2 root     root            0 Nov 14  2023 dev"), "{listing}");
-    assert!(lines[1].starts_with("crw-------   1 root     root          5,   1 Nov 14  2023 dev/console"), "{listing}");
+    assert!(lines[1].starts_with("crw-------   1 root     root       5,   1 Nov 14  2023 dev/console"), "{listing}");
     assert!(lines[2].starts_with("drwxr-xr-x"), "{listing}");
     assert!(lines[3].contains("10 Nov 14  2023 etc/x"), "{listing}");
     assert!(lines[4].starts_with("-rwxr-xr-x   1 root     root            6 Nov 14  2023 init"), "{listing}");
