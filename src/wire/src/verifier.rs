@@ -1,0 +1,60 @@
+//! The verifier's API (`POST /v1/challenge`, `POST /v1/attest`) and its
+//! structured denial.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Bytes, EvidenceBundle};
+
+/// Length of a verifier nonce.
+pub const NONCE_LEN: usize = 32;
+
+/// `POST /v1/challenge` response: a single-use nonce and the verifier's
+/// clock (the guest's clock is host-controlled, so the guest takes time from
+/// here).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Challenge {
+    /// The nonce, [`NONCE_LEN`] bytes.
+    pub nonce: Bytes,
+    /// The verifier's time, Unix seconds.
+    pub verifier_time: u64,
+    /// When the nonce stops being accepted, Unix seconds.
+    pub expires_at: u64,
+}
+
+/// `POST /v1/attest` request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttestRequest {
+    /// The nonce from the challenge.
+    pub nonce: Bytes,
+    /// DER SubjectPublicKeyInfo of the enclave key the token is bound to.
+    pub enclave_key_spki: Bytes,
+    /// The evidence.
+    pub bundle: EvidenceBundle,
+}
+
+/// `POST /v1/attest` success.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttestResponse {
+    /// The attestation token (a JWT).
+    pub token: String,
+    /// Its expiry, Unix seconds.
+    pub expires_at: u64,
+}
+
+/// A structured denial: which check failed first, what it saw, what it
+/// wanted, and a hint for the operator. Never carries secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Denial {
+    /// The check's stable name, e.g. `snp.measurement`.
+    pub check: String,
+    /// What the evidence had.
+    pub got: String,
+    /// What the policy wants.
+    pub want: String,
+    /// What to do about it.
+    pub hint: String,
+}
