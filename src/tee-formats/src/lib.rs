@@ -1,2 +1,35 @@
-//! Byte layouts of SEV-SNP and TDX evidence (placeholder; filled by the evidence issue).
+//! Byte layouts of SEV-SNP and TDX evidence, and the REPORT_DATA binding.
+//!
+//! Shared by the guest (`enclave-init`, which requests evidence) and the host
+//! (the appraisal and `enclavectl evidence inspect`). Parsing only: no I/O, no
+//! cryptographic verification. Every parser takes untrusted bytes and returns
+//! [`FormatError`] on anything malformed; none panics.
+//!
+//! Module map:
+//!
+//! - [`snp`]: SEV-SNP `AttestationReport` / `ReceivedReport`, `TcbVersion`,
+//!   `GuestPolicy`, `PlatformInfo`, `KeyInfo`, and the certificate table
+//!   (`CertTable`).
+//! - [`binding`]: the one REPORT_DATA construction used by guest and verifier.
+//! - [`FormatError`]: the error type of every parser.
+//!
+//! Conventions (`shared/docs/style.md` §6.4): one struct per specification
+//! table, fields in table order with the specification's names in snake_case,
+//! offsets in the field documentation; reserved ranges are not stored, are
+//! checked to be zero on parse and are written as zero. Signatures are checked
+//! over the received bytes (`ReceivedReport::signed_bytes`), never over a
+//! re-encoding.
+//!
+//! Cargo feature `serde` (off by default, so the guest stays small):
+//! `serde::Serialize` for every parsed structure, every field included, byte
+//! strings as lowercase hex. This is the JSON view of `enclavectl evidence
+//! inspect`.
 #![forbid(unsafe_code)]
+
+pub mod binding;
+mod bytes;
+mod error;
+mod json;
+pub mod snp;
+
+pub use error::{CertTableProblem, FormatError};
