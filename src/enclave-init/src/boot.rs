@@ -15,7 +15,7 @@ use crate::config::{self, Config, ConfigError};
 use crate::control::{self, ControlError};
 use crate::logger;
 use crate::pid1::{self, sandbox::Sandbox, Outcome, Pid1, Pid1Error, Role};
-use crate::transport::Listener;
+use transport::Listener;
 
 /// Runs the init. Never returns: PID 1 powers off, a process exits.
 pub fn run(role: Role, args: Vec<OsString>) -> ! {

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use log::LevelFilter;
 
-use crate::transport::Addr;
+use transport::Addr;
 
 /// Where PID 1 finds its configuration inside the image.
 pub const IMAGE_CONFIG_PATH: &str = "/etc/enclave/config.toml";
@@ -354,7 +354,7 @@ mod tests {
         let c = parse(GOOD, "").unwrap();
         assert_eq!(c.log_level, LevelFilter::Debug);
         assert_eq!(c.entropy_timeout, Duration::from_secs(30));
-        assert_eq!(c.host.control, Addr::Vsock { cid: crate::transport::VMADDR_CID_ANY, port: 1234 });
+        assert_eq!(c.host.control, Addr::Vsock { cid: transport::VMADDR_CID_ANY, port: 1234 });
         assert_eq!(c.host.io_timeout, Duration::from_secs(5));
     }
 

@@ -21,7 +21,7 @@ use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::pid1::signals::Signals;
-use crate::transport::{self, Addr, Listener, Stream};
+use transport::{self, Addr, Listener, Stream};
 
 /// Why the host channel failed.
 #[derive(Debug)]

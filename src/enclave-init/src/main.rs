@@ -7,7 +7,6 @@
 //! - [`config`]: the measured configuration file plus `enclave.*` kernel
 //!   command line overrides, validated into a typed [`config::Config`].
 //! - [`control`]: the host channel: readiness report and control commands.
-//! - [`transport`]: `vsock://`, `unix://` and `tcp://` streams and listeners.
 //! - [`logger`]: one structured line per event on the console.
 //! - [`sys`]: the only module with `unsafe`: syscalls nix does not wrap.
 //!
@@ -20,7 +19,6 @@ mod control;
 mod logger;
 mod pid1;
 mod sys;
-mod transport;
 
 fn main() -> ! {
     boot::run(pid1::Role::detect(), std::env::args_os().skip(1).collect())

@@ -265,8 +265,17 @@ impl RawFdCompat for OwnedFd {
     }
 }
 
+/// Takes ownership of a descriptor `accept4` just returned.
+#[allow(unsafe_code)]
 fn owned(raw: std::os::fd::RawFd) -> io::Result<OwnedFd> {
-    crate::sys::own_fd(raw)
+    use std::os::fd::FromRawFd;
+    if raw < 0 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    // SAFETY: `raw` was returned by a successful accept4 on this thread a
+    // moment ago; nothing else owns or closes it, so OwnedFd becomes its only
+    // owner.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
 
 #[cfg(test)]

@@ -8,18 +8,6 @@
 pub mod landlock;
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
-
-/// Takes ownership of a descriptor a syscall just returned.
-pub fn own_fd(raw: RawFd) -> io::Result<OwnedFd> {
-    if raw < 0 {
-        return Err(io::Error::from_raw_os_error(libc::EBADF));
-    }
-    // SAFETY: callers pass a descriptor that a successful syscall (accept4)
-    // has just returned to this thread; nothing else owns or closes it, so
-    // OwnedFd becomes its only owner.
-    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
-}
 
 /// Fills `buf` from the kernel CRNG without blocking. `Ok(false)` means the
 /// CRNG is not initialised yet (EAGAIN).
