@@ -10,6 +10,8 @@
 //! - [`snp`]: SEV-SNP `AttestationReport` / `ReceivedReport`, `TcbVersion`,
 //!   `GuestPolicy`, `PlatformInfo`, `KeyInfo`, and the certificate table
 //!   (`CertTable`).
+//! - [`tdx`]: TDX `TdReport` (TDREPORT_STRUCT) and `Quote` / `ReceivedQuote`
+//!   (quote versions 4 and 5).
 //! - [`binding`]: the one REPORT_DATA construction used by guest and verifier.
 //! - [`FormatError`]: the error type of every parser.
 //!
@@ -17,8 +19,8 @@
 //! table, fields in table order with the specification's names in snake_case,
 //! offsets in the field documentation; reserved ranges are not stored, are
 //! checked to be zero on parse and are written as zero. Signatures are checked
-//! over the received bytes (`ReceivedReport::signed_bytes`), never over a
-//! re-encoding.
+//! over the received bytes (`ReceivedReport::signed_bytes`,
+//! `ReceivedQuote::signed_bytes`), never over a re-encoding.
 //!
 //! Cargo feature `serde` (off by default, so the guest stays small):
 //! `serde::Serialize` for every parsed structure, every field included, byte
@@ -31,5 +33,6 @@ mod bytes;
 mod error;
 mod json;
 pub mod snp;
+pub mod tdx;
 
 pub use error::{CertTableProblem, FormatError};

@@ -1,7 +1,7 @@
 //! Differential tests: every fixture through `tee-formats` and through the
-//! upstream parser the team validated (`sev` 8.0.0), field
-//! by field. Plus signature checks over *our* signed bytes (p384, which
-//! `sev` already pulls in), which prove that the signed region
+//! upstream parsers the team validated (`sev` 8.0.0, `dcap-qvl` 0.7.1), field
+//! by field. Plus signature checks over *our* signed bytes (p384/p256, the
+//! curves those crates already pull in), which prove that the signed region
 //! and the signature conversions this crate exposes are the right ones.
 #![allow(
     clippy::unwrap_used,
@@ -11,9 +11,10 @@
 
 mod common;
 
-use common::{fixture, SNP_REPORTS};
+use common::{fixture, SNP_REPORTS, TDX_QUOTES};
 use sev::parser::ByteParser;
 use tee_formats::snp::{Generation, ReceivedReport};
+use tee_formats::tdx::{QuoteBody, ReceivedQuote};
 
 #[test]
 fn snp_reports_match_the_sev_crate() {
@@ -143,5 +144,101 @@ fn snp_signatures_verify_over_our_signed_bytes() {
         let mut tampered = *received.signed_bytes();
         tampered[0x50] ^= 1;
         assert!(key.verify(&tampered, &sig).is_err(), "{report}");
+    }
+}
+
+#[test]
+fn tdx_quotes_match_dcap_qvl() {
+    for rel in TDX_QUOTES {
+        let bytes = fixture(rel);
+        let ours = ReceivedQuote::parse(&bytes).unwrap();
+        let q = ours.quote();
+        let theirs = dcap_qvl::quote::Quote::parse(&bytes).unwrap();
+        assert_eq!(q.header.version, theirs.header.version, "{rel}");
+        assert_eq!(
+            q.header.att_key_type, theirs.header.attestation_key_type,
+            "{rel}"
+        );
+        assert_eq!(q.header.tee_type, theirs.header.tee_type, "{rel}");
+        assert_eq!(
+            (theirs.header.qe_svn, theirs.header.pce_svn),
+            (0, 0),
+            "{rel}: reserved in TDX"
+        );
+        assert_eq!(q.header.qe_vendor_id, theirs.header.qe_vendor_id, "{rel}");
+        assert_eq!(q.header.user_data, theirs.header.user_data, "{rel}");
+        assert_eq!(q.signed_len(), theirs.signed_length(), "{rel}");
+
+        let b = q.body.td10();
+        let t = theirs.report.as_td10().unwrap();
+        assert_eq!(b.tee_tcb_svn, t.tee_tcb_svn, "{rel}");
+        assert_eq!(b.mr_seam, t.mr_seam, "{rel}");
+        assert_eq!(b.mr_signer_seam, t.mr_signer_seam, "{rel}");
+        assert_eq!(b.seam_attributes, t.seam_attributes, "{rel}");
+        assert_eq!(b.td_attributes, t.td_attributes, "{rel}");
+        assert_eq!(b.xfam, t.xfam, "{rel}");
+        assert_eq!(b.mr_td, t.mr_td, "{rel}");
+        assert_eq!(b.mr_config_id, t.mr_config_id, "{rel}");
+        assert_eq!(b.mr_owner, t.mr_owner, "{rel}");
+        assert_eq!(b.mr_owner_config, t.mr_owner_config, "{rel}");
+        assert_eq!(b.rtmr, [t.rt_mr0, t.rt_mr1, t.rt_mr2, t.rt_mr3], "{rel}");
+        assert_eq!(b.report_data, t.report_data, "{rel}");
+        match (&q.body, theirs.report.as_td15()) {
+            (QuoteBody::Td10(_), None) => {}
+            (QuoteBody::Td15(ours15), Some(t15)) => {
+                assert_eq!(ours15.tee_tcb_svn2, t15.tee_tcb_svn2, "{rel}");
+                assert_eq!(ours15.mr_servicetd, t15.mr_service_td, "{rel}");
+            }
+            (body, other) => panic!("{rel}: body {} vs {other:?}", body.body_type()),
+        }
+
+        let dcap_qvl::quote::AuthData::V4(a) = &theirs.auth_data else {
+            panic!("{rel}: v4 auth data")
+        };
+        let sd = &q.signature_data;
+        assert_eq!(sd.signature, a.ecdsa_signature, "{rel}");
+        assert_eq!(sd.attestation_key, a.ecdsa_attestation_key, "{rel}");
+        assert_eq!(a.certification_data.cert_type, 6, "{rel}");
+        let qe = &sd.qe_report_certification_data;
+        assert_eq!(qe.qe_report.to_bytes(), a.qe_report_data.qe_report, "{rel}");
+        assert_eq!(
+            ours.qe_report_bytes(),
+            a.qe_report_data.qe_report.as_slice(),
+            "{rel}"
+        );
+        assert_eq!(
+            qe.qe_report_signature, a.qe_report_data.qe_report_signature,
+            "{rel}"
+        );
+        assert_eq!(qe.qe_auth_data, a.qe_report_data.qe_auth_data.data, "{rel}");
+        assert_eq!(
+            qe.certification_data.cert_data_type,
+            a.qe_report_data.certification_data.cert_type
+        );
+        assert_eq!(
+            qe.certification_data.data, a.qe_report_data.certification_data.body.data,
+            "{rel}"
+        );
+        assert_eq!(
+            qe.certification_data.data.as_slice(),
+            theirs.raw_cert_chain().unwrap(),
+            "{rel}"
+        );
+    }
+}
+
+/// ECDSA P-256 by the attestation key over `ReceivedQuote::signed_bytes`.
+#[test]
+fn tdx_quote_signatures_verify_over_our_signed_bytes() {
+    use p256::ecdsa::signature::Verifier;
+    for rel in TDX_QUOTES {
+        let received = ReceivedQuote::parse(&fixture(rel)).unwrap();
+        let sd = &received.quote().signature_data;
+        let mut sec1 = vec![0x04];
+        sec1.extend_from_slice(&sd.attestation_key);
+        let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).unwrap();
+        let sig = p256::ecdsa::Signature::from_slice(&sd.signature).unwrap();
+        key.verify(received.signed_bytes(), &sig)
+            .unwrap_or_else(|e| panic!("{rel}: {e}"));
     }
 }
