@@ -1,0 +1,262 @@
+//! Attestation evidence from every guest interface, behind one interface.
+//!
+//! Module map:
+//! - [`configfs_tsm`]: `/sys/kernel/config/tsm/report` (Linux ≥ 6.7; SNP and TDX).
+//! - [`sev_guest`]: `/dev/sev-guest` (`SNP_GET_EXT_REPORT`, then `SNP_GET_REPORT`).
+//! - [`tdx_guest`]: `/dev/tdx_guest` (`TDX_CMD_GET_REPORT0`: a TDREPORT, not
+//!   remotely verifiable; the quote comes through configfs-tsm).
+//! - [`sim`]: the simulated PSP (`enclavectl sim-psp`), over vsock or a Unix socket.
+//! - `sys`: the ioctls, the only `unsafe` in this crate.
+//!
+//! [`detect`] tries the hardware interfaces in a fixed, logged order and
+//! **never** picks the simulation: simulation is chosen only by naming it in
+//! the measured configuration, so an image built for production cannot fall
+//! back to it when hardware is missing; it stops with the list of what it
+//! tried.
+
+pub mod configfs_tsm;
+pub mod sev_guest;
+pub mod sim;
+mod sys;
+
+/// The error an ioctl returns (public for device fakes in tests).
+pub mod sev_guest_ioctl_error {
+    pub use crate::sys::IoctlError;
+}
+pub mod tdx_guest;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use wire::EvidenceBundle;
+
+/// Length of REPORT_DATA in both SNP reports and TDX quotes.
+pub const REPORT_DATA_LEN: usize = 64;
+
+/// A source of evidence.
+pub trait EvidenceSource {
+    /// Its name, as in [`SourceKind`].
+    fn kind(&self) -> SourceKind;
+    /// Evidence whose REPORT_DATA is exactly `report_data`, with whatever
+    /// certificates and collateral the platform provides.
+    fn collect(&mut self, report_data: &[u8; REPORT_DATA_LEN]) -> Result<EvidenceBundle, EvidenceError>;
+}
+
+/// The kinds of source, in detection order (simulation last and never detected).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    /// configfs-tsm.
+    ConfigfsTsm,
+    /// `/dev/sev-guest`.
+    SevGuest,
+    /// `/dev/tdx_guest` (TDREPORT only).
+    TdxGuest,
+    /// The simulated PSP.
+    Sim,
+}
+
+impl SourceKind {
+    /// The configuration and log name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::ConfigfsTsm => "configfs-tsm",
+            SourceKind::SevGuest => "sev-guest",
+            SourceKind::TdxGuest => "tdx-guest",
+            SourceKind::Sim => "sim",
+        }
+    }
+}
+
+impl FromStr for SourceKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "configfs-tsm" => Ok(SourceKind::ConfigfsTsm),
+            "sev-guest" => Ok(SourceKind::SevGuest),
+            "tdx-guest" => Ok(SourceKind::TdxGuest),
+            "sim" => Ok(SourceKind::Sim),
+            _ => Err(format!("unknown evidence source {s:?} (configfs-tsm, sev-guest, tdx-guest, sim)")),
+        }
+    }
+}
+
+/// Where the interfaces live (tests point these at fakes).
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// configfs-tsm report root.
+    pub tsm_root: PathBuf,
+    /// The SNP guest device.
+    pub sev_guest: PathBuf,
+    /// The TDX guest device.
+    pub tdx_guest: PathBuf,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths {
+            tsm_root: PathBuf::from(configfs_tsm::DEFAULT_ROOT),
+            sev_guest: PathBuf::from("/dev/sev-guest"),
+            tdx_guest: PathBuf::from("/dev/tdx_guest"),
+        }
+    }
+}
+
+/// Finds the hardware interface to use, in a fixed order: configfs-tsm,
+/// `/dev/sev-guest`, then `/dev/tdx_guest` (which cannot produce a quote on
+/// its own). Never the simulation.
+pub fn detect(paths: &Paths) -> Result<SourceKind, EvidenceError> {
+    let mut tried = Vec::new();
+    if paths.tsm_root.is_dir() {
+        return Ok(SourceKind::ConfigfsTsm);
+    }
+    tried.push(format!("configfs-tsm: {} absent", paths.tsm_root.display()));
+    if paths.sev_guest.exists() {
+        return Ok(SourceKind::SevGuest);
+    }
+    tried.push(format!("sev-guest: {} absent", paths.sev_guest.display()));
+    if paths.tdx_guest.exists() {
+        tried.push(format!(
+            "tdx-guest: {} present, but a TDX quote needs configfs-tsm (Linux >= 6.7 with CONFIG_TSM_REPORTS)",
+            paths.tdx_guest.display()
+        ));
+    } else {
+        tried.push(format!("tdx-guest: {} absent", paths.tdx_guest.display()));
+    }
+    Err(EvidenceError::NoTee { tried })
+}
+
+/// Why evidence could not be had.
+#[derive(Debug)]
+pub enum EvidenceError {
+    /// No TEE interface: what was tried, in order. Simulation is never a
+    /// fallback; it must be configured.
+    NoTee {
+        /// Each interface and why it was not used.
+        tried: Vec<String>,
+    },
+    /// A file or device operation failed.
+    Io {
+        /// What we were doing.
+        op: &'static str,
+        /// On what.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// configfs-tsm is backed by another provider than expected.
+    WrongProvider {
+        /// What `provider` said.
+        got: String,
+        /// What we can use.
+        want: &'static str,
+    },
+    /// Another writer changed the request between our write and our read.
+    GenerationRace {
+        /// The generation our own writes imply.
+        expected: u64,
+        /// What the kernel reports.
+        got: u64,
+    },
+    /// The report or quote is shorter than its format allows.
+    ShortEvidence {
+        /// Its length.
+        got: usize,
+        /// The minimum.
+        min: usize,
+    },
+    /// The evidence does not parse.
+    Malformed(tee_formats::FormatError),
+    /// The evidence carries other REPORT_DATA than requested.
+    ReportDataMismatch,
+    /// The interface stayed busy (throttled) through every retry.
+    Busy {
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The firmware or the VMM refused the request.
+    Firmware {
+        /// errno of the ioctl.
+        errno: i32,
+        /// Firmware status (exitinfo2 bits 31:0).
+        fw_error: u32,
+        /// VMM status (exitinfo2 bits 63:32).
+        vmm_error: u32,
+    },
+    /// The simulated PSP failed or answered something unusable.
+    Sim(String),
+    /// The source cannot produce remotely verifiable evidence.
+    Unsupported(&'static str),
+}
+
+impl fmt::Display for EvidenceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EvidenceError::NoTee { tried } => write!(
+                f,
+                "no TEE evidence interface (tried: {}); simulation is used only when configured (tee.source = \"sim\")",
+                tried.join("; ")
+            ),
+            EvidenceError::Io { op, path, source } => write!(f, "{op} {path}: {source}"),
+            EvidenceError::WrongProvider { got, want } => {
+                write!(f, "configfs-tsm provider is {got:?}, want {want}")
+            }
+            EvidenceError::GenerationRace { expected, got } => write!(
+                f,
+                "configfs-tsm generation is {got}, our writes imply {expected}: another writer raced this request"
+            ),
+            EvidenceError::ShortEvidence { got, min } => write!(f, "evidence is {got} bytes, at least {min} expected"),
+            EvidenceError::Malformed(e) => write!(f, "evidence does not parse: {e}"),
+            EvidenceError::ReportDataMismatch => write!(f, "evidence carries other REPORT_DATA than requested"),
+            EvidenceError::Busy { attempts } => write!(f, "interface busy after {attempts} attempts"),
+            EvidenceError::Firmware { errno, fw_error, vmm_error } => write!(
+                f,
+                "request refused: errno {errno}, firmware status {fw_error:#x}, VMM status {vmm_error:#x}"
+            ),
+            EvidenceError::Sim(m) => write!(f, "simulated PSP: {m}"),
+            EvidenceError::Unsupported(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for EvidenceError {}
+
+/// Checks an SNP report: parses, and carries `report_data`.
+pub(crate) fn check_snp_report(report: &[u8], report_data: &[u8; 64]) -> Result<(), EvidenceError> {
+    let min = tee_formats::snp::report::REPORT_SIZE;
+    if report.len() < min {
+        return Err(EvidenceError::ShortEvidence { got: report.len(), min });
+    }
+    let parsed = tee_formats::snp::report::AttestationReport::parse(report).map_err(EvidenceError::Malformed)?;
+    if &parsed.report_data != report_data {
+        return Err(EvidenceError::ReportDataMismatch);
+    }
+    Ok(())
+}
+
+/// Turns an SNP certificate table (auxblob or extended report) into bundle
+/// certificates and CRLs. The ASK GUID also carries the ASVK when the signer
+/// is a VLEK.
+pub(crate) fn snp_certificates(bundle: &mut EvidenceBundle, table: &[u8]) -> Result<(), EvidenceError> {
+    use tee_formats::snp::cert_table::{CertTable, Guid};
+    use wire::{Bytes, CertKind, Certificate};
+    if table.iter().all(|b| *b == 0) {
+        return Ok(()); // the host supplied no certificates
+    }
+    let table = CertTable::parse(table).map_err(EvidenceError::Malformed)?;
+    let vlek = table.get(&Guid::VLEK).is_some();
+    for (guid, kind) in [
+        (Guid::VCEK, CertKind::Vcek),
+        (Guid::VLEK, CertKind::Vlek),
+        (Guid::ASK, if vlek { CertKind::Asvk } else { CertKind::Ask }),
+        (Guid::ARK, CertKind::Ark),
+    ] {
+        if let Some(der) = table.get(&guid) {
+            bundle.certificates.push(Certificate { kind, der: Bytes(der.to_vec()) });
+        }
+    }
+    if let Some(crl) = table.get(&Guid::CRL) {
+        bundle.crls.push(Bytes(crl.to_vec()));
+    }
+    Ok(())
+}
