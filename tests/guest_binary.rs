@@ -44,8 +44,12 @@ fn guest_links_only_reviewed_crates() {
         "toml", "toml_datetime", "toml_parser", "winnow",
         // serde_derive's proc-macro build dependencies (not linked)
         "proc-macro2", "quote", "syn", "unicode-ident",
-        // evidence formats (shared with the verifier)
-        "tee-formats",
+        // the workspace's guest-side crates
+        "evidence", "tee-formats", "transport", "wire",
+        // hashing (REPORT_DATA binding): RustCrypto sha2 and its traits
+        "sha2", "digest", "block-buffer", "crypto-common", "generic-array", "typenum", "cpufeatures",
+        // base64 in wire messages
+        "base64",
     ];
     const HOST_ONLY: &[&str] = &["enclavectl", "image", "measure", "enclave-tests", "clap"];
     let out = Command::new(env!("CARGO"))

@@ -13,8 +13,10 @@ use enclave_tests::{guest_bin, TempDir};
 
 fn config(dir: &Path) -> String {
     format!(
-        "[host]\nready = \"unix://{}\"\ncontrol = \"tcp://127.0.0.1:0\"\nconnect_timeout_ms = 10000\n",
-        dir.join("ready.sock").display()
+        "[host]\nready = \"unix://{}\"\ncontrol = \"tcp://127.0.0.1:0\"\nconnect_timeout_ms = 10000\n\
+         [tee]\nsource = \"sim\"\nsim_psp = \"unix://{}\"\ntimeout_ms = 2000\n",
+        dir.join("ready.sock").display(),
+        dir.join("psp.sock").display()
     )
 }
 
@@ -115,6 +117,22 @@ fn bad_configuration_names_the_field_and_exits_78() {
     let out = Command::new(guest_bin()).args(["--config", "/nonexistent.toml"]).output().unwrap();
     assert_eq!(out.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read configuration /nonexistent.toml"));
+}
+
+#[test]
+fn without_a_tee_it_stops_and_never_falls_back_to_simulation() {
+    let dir = TempDir::new("proc");
+    std::fs::write(dir.path().join("config.toml"), config(dir.path())).unwrap();
+    let out = Command::new(guest_bin())
+        .arg("--config")
+        .arg(dir.path().join("config.toml"))
+        .args(["--cmdline", "enclave.tee.source=auto"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no TEE evidence interface (tried: configfs-tsm: /sys/kernel/config/tsm/report absent; sev-guest: /dev/sev-guest absent; tdx-guest: /dev/tdx_guest absent)"), "{stderr}");
+    assert!(!stderr.contains("SIMULATION"), "{stderr}");
 }
 
 /// Syscalls that create, change or remove filesystem objects.

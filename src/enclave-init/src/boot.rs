@@ -15,6 +15,7 @@ use crate::config::{self, Config, ConfigError};
 use crate::control::{self, ControlError};
 use crate::logger;
 use crate::pid1::{self, sandbox::Sandbox, Outcome, Pid1, Pid1Error, Role};
+use crate::tee;
 use transport::Listener;
 
 /// Runs the init. Never returns: PID 1 powers off, a process exits.
@@ -40,7 +41,7 @@ pub fn run(role: Role, args: Vec<OsString>) -> ! {
     timer.step("take_over");
 
     let outcome = match boot_to_ready(&pid1, &args, &mut timer) {
-        Ok(ready) => serve(&mut pid1, &ready),
+        Ok(mut ready) => serve(&mut pid1, &mut ready),
         Err(e) => fatal(e),
     };
     pid1.finish(outcome)
@@ -61,6 +62,10 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
     pid1::entropy::wait_ready(config.entropy_timeout)?;
     timer.step("entropy");
 
+    // The evidence source (step 5 uses it; operators may ask for evidence).
+    let tee = tee::open(&config.tee)?;
+    timer.step("evidence_source");
+
     // The control listener is opened before the sandbox closes the
     // filesystem (a unix listener is a file); then no more writes, ever.
     let listener = control::listen(&config.host.control)?;
@@ -74,17 +79,18 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
         "role": pid1.role().as_str(),
         "modules_loaded": modules,
         "sandbox": sandbox_str(sandbox),
+        "evidence_source": tee.kind().as_str(),
         "control": listener.local_addr(),
         "uptime_s": logger::uptime_secs(),
         "steps_us": timer.as_json(),
     });
     let cid = control::report_ready(&config.host.ready, config.host.connect_timeout, &report)?;
     timer.step("ready");
-    Ok(Ready { config, listener, sandbox, cid, steps: timer.as_json() })
+    Ok(Ready { config, listener, sandbox, cid, steps: timer.as_json(), tee })
 }
 
 /// Serves the host channel until a shutdown request.
-fn serve(pid1: &mut Pid1, ready: &Ready) -> Outcome {
+fn serve(pid1: &mut Pid1, ready: &mut Ready) -> Outcome {
     let status = serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "role": pid1.role().as_str(),
@@ -94,7 +100,7 @@ fn serve(pid1: &mut Pid1, ready: &Ready) -> Outcome {
         "steps_us": ready.steps,
     });
     log::info!(control = ready.listener.local_addr().as_str(); "ready");
-    match control::serve(pid1.signals(), &ready.listener, ready.config.host.io_timeout, &status) {
+    match control::serve(pid1.signals(), &ready.listener, ready.config.host.io_timeout, &status, ready.tee.as_mut()) {
         Ok(reason) => Outcome::Requested(reason),
         Err(e) => fatal(BootError::Control(e)),
     }
@@ -107,6 +113,7 @@ struct Ready {
     sandbox: Sandbox,
     cid: Option<u32>,
     steps: serde_json::Value,
+    tee: Box<dyn evidence::EvidenceSource>,
 }
 
 fn sandbox_str(s: Sandbox) -> String {
@@ -125,6 +132,8 @@ pub enum BootError {
     Config(ConfigError),
     /// The host channel.
     Control(ControlError),
+    /// The evidence source.
+    Evidence(evidence::EvidenceError),
 }
 
 impl fmt::Display for BootError {
@@ -133,6 +142,7 @@ impl fmt::Display for BootError {
             BootError::Pid1(e) => e.fmt(f),
             BootError::Config(e) => e.fmt(f),
             BootError::Control(e) => e.fmt(f),
+            BootError::Evidence(e) => write!(f, "evidence: {e}"),
         }
     }
 }
@@ -146,6 +156,12 @@ impl From<Pid1Error> for BootError {
 impl From<ConfigError> for BootError {
     fn from(e: ConfigError) -> Self {
         BootError::Config(e)
+    }
+}
+
+impl From<evidence::EvidenceError> for BootError {
+    fn from(e: evidence::EvidenceError) -> Self {
+        BootError::Evidence(e)
     }
 }
 

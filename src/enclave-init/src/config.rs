@@ -32,6 +32,19 @@ pub struct Config {
     pub entropy_timeout: Duration,
     /// The host channel.
     pub host: HostConfig,
+    /// Where evidence comes from.
+    pub tee: TeeConfig,
+}
+
+/// Which evidence source to use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TeeConfig {
+    /// `None` = detect the hardware interface (never the simulation).
+    pub source: Option<evidence::SourceKind>,
+    /// The simulated PSP, when `source` is `sim`.
+    pub sim_psp: Addr,
+    /// Bound on obtaining evidence (connecting, each read and write).
+    pub timeout: Duration,
 }
 
 /// Addresses and timeouts of the host channel (readiness and control).
@@ -137,6 +150,9 @@ const FIELDS: &[(&str, Kind, Option<&str>)] = &[
     ("host.control", Kind::Str, None),
     ("host.connect_timeout_ms", Kind::Int, Some("30000")),
     ("host.io_timeout_ms", Kind::Int, Some("5000")),
+    ("tee.source", Kind::Str, Some("auto")),
+    ("tee.sim_psp", Kind::Str, Some("vsock://2:9100")),
+    ("tee.timeout_ms", Kind::Int, Some("30000")),
 ];
 
 /// Loads the configuration file at `path` and applies the `enclave.*`
@@ -207,6 +223,18 @@ pub fn parse(text: &str, cmdline: &str) -> Result<Config, ConfigError> {
             })?,
             connect_timeout: fields.millis("host.connect_timeout_ms", 1..=600_000)?,
             io_timeout: fields.millis("host.io_timeout_ms", 1..=600_000)?,
+        },
+        tee: TeeConfig {
+            source: fields.parsed("tee.source", |s| match s {
+                "auto" => Ok(None),
+                other => other.parse().map(Some),
+            })?,
+            sim_psp: fields.parsed("tee.sim_psp", |s| {
+                let addr: Addr = s.parse()?;
+                addr.check_connectable()?;
+                Ok(addr)
+            })?,
+            timeout: fields.millis("tee.timeout_ms", 1..=600_000)?,
         },
     })
 }
@@ -410,6 +438,17 @@ mod tests {
         let (field, _, reason) = field_error(GOOD, "enclave.host.control=http://x");
         assert_eq!(field, "host.control");
         assert!(reason.contains("scheme"), "{reason}");
+    }
+
+    #[test]
+    fn tee_source_is_auto_unless_named() {
+        assert_eq!(parse(GOOD, "").unwrap().tee.source, None);
+        let c = parse(GOOD, "enclave.tee.source=sim enclave.tee.sim_psp=unix:///run/psp.sock").unwrap();
+        assert_eq!(c.tee.source, Some(evidence::SourceKind::Sim));
+        assert_eq!(c.tee.sim_psp, Addr::Unix("/run/psp.sock".into()));
+        let (field, _, reason) = field_error(GOOD, "enclave.tee.source=tpm");
+        assert_eq!(field, "tee.source");
+        assert!(reason.contains("unknown evidence source"), "{reason}");
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! - readiness: the guest connects to `host.ready` and sends one JSON object
 //!   `{"event":"ready",…}` with its version, role, CID and boot timings;
 //! - control: the host connects to `host.control` and sends `ping`
-//!   (→ `pong`), `status` (→ one JSON object) or `poweroff` (→ `ok`, then the
+//!   (→ `pong`), `status` (→ one JSON object), `evidence <64 hex digits>`
+//!   (→ an evidence bundle for operator REPORT_DATA derived from that nonce,
+//!   see `evidence::operator_report_data`) or `poweroff` (→ `ok`, then the
 //!   VM powers off). Anything else gets `error unknown-command`.
 //!
 //! Trust: the host is the adversary, but it can stop the VM at any time
@@ -19,6 +21,8 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use evidence::EvidenceSource;
 
 use crate::pid1::signals::Signals;
 use transport::{self, Addr, Listener, Stream};
@@ -131,6 +135,7 @@ pub fn serve(
     listener: &Listener,
     io_timeout: Duration,
     status: &serde_json::Value,
+    evidence: &mut dyn EvidenceSource,
 ) -> Result<String, ControlError> {
     loop {
         let (sig_ready, conn_ready) = {
@@ -154,7 +159,7 @@ pub fn serve(
         if conn_ready {
             match listener.accept() {
                 Ok(stream) => {
-                    if let Some(Command::PowerOff) = handle(stream, io_timeout, status) {
+                    if let Some(Command::PowerOff) = handle(stream, io_timeout, status, evidence) {
                         return Ok("control: poweroff".to_owned());
                     }
                 }
@@ -171,7 +176,12 @@ enum Command {
 }
 
 /// Answers one connection: one command line, one answer line.
-fn handle(mut stream: Stream, io_timeout: Duration, status: &serde_json::Value) -> Option<Command> {
+fn handle(
+    mut stream: Stream,
+    io_timeout: Duration,
+    status: &serde_json::Value,
+    evidence: &mut dyn EvidenceSource,
+) -> Option<Command> {
     if let Err(e) = stream.set_timeouts(io_timeout) {
         log::warn!(error = e.to_string().as_str(); "control: cannot set timeouts; dropping connection");
         return None;
@@ -183,7 +193,7 @@ fn handle(mut stream: Stream, io_timeout: Duration, status: &serde_json::Value) 
             return None;
         }
     };
-    let (reply, command) = answer(line.trim(), status);
+    let (reply, command) = answer(line.trim(), status, evidence);
     log::info!(command = line.trim().chars().take(32).collect::<String>().as_str(); "control command");
     if let Err(e) = stream.write_all(reply.as_bytes()) {
         log::warn!(error = e.to_string().as_str(); "control: reply failed");
@@ -192,13 +202,46 @@ fn handle(mut stream: Stream, io_timeout: Duration, status: &serde_json::Value) 
 }
 
 /// The reply to a command line.
-fn answer(command: &str, status: &serde_json::Value) -> (String, Option<Command>) {
+fn answer(command: &str, status: &serde_json::Value, evidence: &mut dyn EvidenceSource) -> (String, Option<Command>) {
+    if let Some(nonce_hex) = command.strip_prefix("evidence ") {
+        return (operator_evidence(nonce_hex, evidence), None);
+    }
     match command {
         "ping" => ("pong\n".to_owned(), None),
         "status" => (format!("{status}\n"), None),
         "poweroff" => ("ok\n".to_owned(), Some(Command::PowerOff)),
         _ => ("error unknown-command\n".to_owned(), None),
     }
+}
+
+/// Evidence for an operator's nonce (32 bytes, hex): never for raw
+/// REPORT_DATA, which would make this channel a signing oracle.
+fn operator_evidence(nonce_hex: &str, evidence: &mut dyn EvidenceSource) -> String {
+    let Some(nonce) = parse_hex32(nonce_hex.trim()) else {
+        return "error bad-nonce (want 64 hex digits)\n".to_owned();
+    };
+    match evidence.collect(&evidence::operator_report_data(&nonce)) {
+        Ok(bundle) => {
+            let mut line = String::from_utf8_lossy(&bundle.to_json()).into_owned();
+            line.push('\n');
+            line
+        }
+        Err(e) => {
+            log::warn!(error = e.to_string().as_str(); "operator evidence failed");
+            format!("error evidence: {}\n", e.to_string().replace('\n', " "))
+        }
+    }
+}
+
+fn parse_hex32(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
 }
 
 /// Reads up to a newline, at most `max` bytes; longer lines are an error.
@@ -223,13 +266,44 @@ fn read_line(stream: &mut impl Read, max: usize) -> io::Result<String> {
 mod tests {
     use super::*;
 
+    /// An evidence source that records what it was asked for.
+    struct Recorder(Vec<[u8; 64]>);
+
+    impl EvidenceSource for Recorder {
+        fn kind(&self) -> evidence::SourceKind {
+            evidence::SourceKind::Sim
+        }
+        fn collect(&mut self, rd: &[u8; 64]) -> Result<wire::EvidenceBundle, evidence::EvidenceError> {
+            self.0.push(*rd);
+            Ok(wire::EvidenceBundle::new(wire::Tee::Sim, "test", rd.to_vec()))
+        }
+    }
+
     #[test]
     fn commands_and_answers() {
         let status = serde_json::json!({"role": "process"});
-        assert_eq!(answer("ping", &status), ("pong\n".to_owned(), None));
-        assert_eq!(answer("status", &status).0, "{\"role\":\"process\"}\n");
-        assert_eq!(answer("poweroff", &status), ("ok\n".to_owned(), Some(Command::PowerOff)));
-        assert_eq!(answer("reboot", &status).0, "error unknown-command\n");
+        let mut ev = Recorder(Vec::new());
+        assert_eq!(answer("ping", &status, &mut ev), ("pong\n".to_owned(), None));
+        assert_eq!(answer("status", &status, &mut ev).0, "{\"role\":\"process\"}\n");
+        assert_eq!(answer("poweroff", &status, &mut ev), ("ok\n".to_owned(), Some(Command::PowerOff)));
+        assert_eq!(answer("reboot", &status, &mut ev).0, "error unknown-command\n");
+    }
+
+    #[test]
+    fn operator_evidence_never_signs_the_raw_nonce() {
+        let status = serde_json::json!({});
+        let mut ev = Recorder(Vec::new());
+        let nonce = [0x11u8; 32];
+        let hex: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+        let reply = answer(&format!("evidence {hex}"), &status, &mut ev).0;
+        let bundle = wire::EvidenceBundle::from_json(reply.trim_end().as_bytes()).unwrap();
+        assert_eq!(ev.0, [evidence::operator_report_data(&nonce)]);
+        assert_eq!(&bundle.evidence[..], &evidence::operator_report_data(&nonce)[..]);
+        assert_ne!(&ev.0[0][..32], &nonce[..]);
+        for bad in ["evidence 12", "evidence zz", &format!("evidence {hex}00")] {
+            assert!(answer(bad, &status, &mut ev).0.starts_with("error bad-nonce"), "{bad}");
+        }
+        assert_eq!(ev.0.len(), 1, "bad nonces must not reach the TEE");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //!   command line overrides, validated into a typed [`config::Config`].
 //! - [`control`]: the host channel: readiness report and control commands.
 //! - [`logger`]: one structured line per event on the console.
+//! - [`tee`]: the evidence source, chosen once at boot.
 //! - [`sys`]: the only module with `unsafe`: syscalls nix does not wrap.
 //!
 //! The same binary runs as PID 1 of a VM and as an ordinary process (tests,
@@ -19,6 +20,7 @@ mod control;
 mod logger;
 mod pid1;
 mod sys;
+mod tee;
 
 fn main() -> ! {
     boot::run(pid1::Role::detect(), std::env::args_os().skip(1).collect())

@@ -260,3 +260,23 @@ pub(crate) fn snp_certificates(bundle: &mut EvidenceBundle, table: &[u8]) -> Res
     }
     Ok(())
 }
+
+/// Domain tag of operator evidence (see [`operator_report_data`]).
+pub const OPERATOR_TAG: &[u8; 34] = b"enclave-init/operator-evidence/v1\0";
+
+/// REPORT_DATA for evidence an operator asks the running enclave for, with
+/// a nonce of their choosing: SHA-512(OPERATOR_TAG ‖ nonce).
+///
+/// Why not the nonce itself: a guest that signs *any* REPORT_DATA the host
+/// asks for is an oracle. The host could compute the verifier binding
+/// (`tee_formats::binding`) for its own key and TLS session and pass the
+/// attestation as this enclave. The distinct domain tag makes operator
+/// evidence unusable for that: the verifier recomputes REPORT_DATA with its
+/// own tag, which can never produce this value.
+pub fn operator_report_data(nonce: &[u8; 32]) -> [u8; REPORT_DATA_LEN] {
+    use sha2::{Digest, Sha512};
+    let mut h = Sha512::new();
+    h.update(OPERATOR_TAG);
+    h.update(nonce);
+    h.finalize().into()
+}

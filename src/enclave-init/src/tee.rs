@@ -1,0 +1,38 @@
+//! The evidence source of this enclave, chosen once at boot.
+//!
+//! `tee.source = "auto"` detects the hardware interface in a fixed order
+//! (`evidence::detect`) and never picks the simulation: an image meant for
+//! hardware that boots without it stops with the list of what was tried.
+//! The simulation is used only when the measured configuration names it.
+
+use evidence::configfs_tsm::ConfigfsTsm;
+use evidence::sev_guest::SevGuest;
+use evidence::sim::SimPsp;
+use evidence::tdx_guest::TdxGuest;
+use evidence::{EvidenceError, EvidenceSource, Paths, SourceKind};
+
+use crate::config::TeeConfig;
+
+/// Opens the configured (or detected) evidence source.
+pub fn open(config: &TeeConfig) -> Result<Box<dyn EvidenceSource>, EvidenceError> {
+    let paths = Paths::default();
+    let kind = match config.source {
+        Some(kind) => kind,
+        None => {
+            let kind = evidence::detect(&paths)?;
+            log::info!(source = kind.as_str(); "evidence source detected");
+            kind
+        }
+    };
+    let source: Box<dyn EvidenceSource> = match kind {
+        SourceKind::ConfigfsTsm => Box::new(ConfigfsTsm::new(&paths.tsm_root)),
+        SourceKind::SevGuest => Box::new(SevGuest::open(&paths.sev_guest)),
+        SourceKind::TdxGuest => Box::new(TdxGuest::open(&paths.tdx_guest, &paths.tsm_root)),
+        SourceKind::Sim => {
+            log::warn!(psp = config.sim_psp.to_string().as_str(); "SIMULATION TEE: evidence from the simulated PSP; no production policy accepts it");
+            Box::new(SimPsp::new(config.sim_psp.clone(), config.timeout))
+        }
+    };
+    log::info!(source = kind.as_str(); "evidence source ready");
+    Ok(source)
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Fuzz smoke run: every tee-formats fuzz target for N seconds each.
+#
+#   tests/fuzz/run-smoke.sh [SECONDS]      (default 10)
+#
+# Needs a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`); when
+# either is missing it prints a SKIP line and exits 0, so it can sit in CI.
+# Corpora start from the real evidence in shared/fixtures ($ENCLAVE_FIXTURES,
+# else the repository root's sibling shared/fixtures) plus seeds/<target>.
+# Exits non-zero if any target crashes (the input lands in artifacts/<target>).
+# Builds go to $CARGO_TARGET_DIR/fuzz (default <repo>/target-formats/fuzz).
+set -euo pipefail
+
+secs=${1:-10}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+fixtures=${ENCLAVE_FIXTURES:-$root/../shared/fixtures}
+target_dir=${CARGO_TARGET_DIR:-$root/target-formats}/fuzz
+targets=(snp_report cert_table tdreport tdx_quote)
+
+say() { printf 'run-smoke: %s\n' "$*"; }
+
+if ! cargo +nightly --version >/dev/null 2>&1; then
+  say "SKIP: no nightly toolchain (rustup toolchain install nightly)"
+  exit 0
+fi
+if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+  say "SKIP: cargo-fuzz not installed (cargo install cargo-fuzz)"
+  exit 0
+fi
+
+seed() {
+  local t=$1 dir=$here/corpus/$1
+  mkdir -p "$dir"
+  case $t in
+    snp_report) for f in "$fixtures"/snp/*/report.bin; do
+                  [ -f "$f" ] && cp -f "$f" "$dir/$(basename "$(dirname "$f")").bin"
+                done ;;
+    tdreport)   cp -f "$fixtures"/tdx/intel-dcap/*.dat "$dir"/ 2>/dev/null || true ;;
+    tdx_quote)  cp -f "$fixtures"/tdx/dcap-qvl/tdx_quote "$fixtures"/tdx/dcap-qvl/tdx_quote_outdated \
+                      "$fixtures"/tdx/trustee/*.dat "$dir"/ 2>/dev/null || true ;;
+    cert_table) ;;
+  esac
+  if [ -d "$here/seeds/$t" ]; then cp -f "$here/seeds/$t"/* "$dir"/; fi
+}
+
+cd "$here"
+mkdir -p logs
+say "building ${targets[*]} (nightly, debug assertions on) into $target_dir"
+# Only our own --target-dir: an inherited CARGO_TARGET_DIR would send the
+# binaries somewhere cargo-fuzz does not look.
+env -u CARGO_TARGET_DIR cargo +nightly fuzz build -a -s none --target-dir "$target_dir" >logs/build.log 2>&1 \
+  || { cat logs/build.log; say "FAIL: build"; exit 1; }
+
+failed=0
+printf '%-12s %10s %10s %8s  %s\n' target runs exec/s secs result
+for t in "${targets[@]}"; do
+  seed "$t"
+  log=logs/$t.log
+  set +e
+  env -u CARGO_TARGET_DIR cargo +nightly fuzz run -a -s none --target-dir "$target_dir" "$t" "corpus/$t" -- \
+    -max_total_time="$secs" -max_len=8192 -print_final_stats=1 >"$log" 2>&1
+  rc=$?
+  set -e
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+  if [ "$rc" -eq 0 ]; then result=ok; else result="CRASH (rc $rc, see tests/fuzz/$log, artifacts/$t)"; failed=1; fi
+  printf '%-12s %10s %10s %8s  %s\n' "$t" "${runs:-?}" "${rate:-?}" "$secs" "$result"
+done
+if [ "$failed" -ne 0 ]; then say "FAIL: a target crashed"; exit 1; fi
+say "ok: ${#targets[@]} targets, ${secs}s each, no crash"
