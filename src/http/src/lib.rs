@@ -1,0 +1,293 @@
+//! Minimal HTTP/1.1 messages over any byte stream, with hard limits.
+//!
+//! Used where the stream itself matters: the verifier protocol binds the
+//! evidence to the TLS connection it travels on (the TLS exporter), so the
+//! challenge and the attest request must share one connection whose TLS
+//! state we hold. Parsing is `httparse`'s; this crate adds the limits
+//! (header bytes, body bytes), `Content-Length` framing only (chunked
+//! transfer coding is refused, never guessed), and keep-alive.
+
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::io::{self, BufRead, Write};
+
+/// Limits on one message.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Request or status line plus headers.
+    pub head_bytes: usize,
+    /// Body.
+    pub body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { head_bytes: 16 * 1024, body_bytes: 1024 * 1024 }
+    }
+}
+
+/// Why a message was refused.
+#[derive(Debug)]
+pub enum HttpError {
+    /// The stream failed (timeouts included).
+    Io(io::Error),
+    /// The head is not HTTP/1.x.
+    Malformed(&'static str),
+    /// The head is larger than allowed.
+    HeadTooLarge,
+    /// The body is larger than allowed.
+    BodyTooLarge {
+        /// Declared length.
+        declared: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Framing we do not accept (chunked, missing or bad Content-Length).
+    Framing(&'static str),
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HttpError::Io(e) => write!(f, "i/o: {e}"),
+            HttpError::Malformed(w) => write!(f, "malformed message: {w}"),
+            HttpError::HeadTooLarge => f.write_str("message head too large"),
+            HttpError::BodyTooLarge { declared, limit } => write!(f, "body of {declared} bytes exceeds {limit}"),
+            HttpError::Framing(w) => write!(f, "unsupported framing: {w}"),
+        }
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+impl From<io::Error> for HttpError {
+    fn from(e: io::Error) -> Self {
+        HttpError::Io(e)
+    }
+}
+
+/// A request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Method.
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// Headers in order, names lowercased.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+/// A response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Headers in order, names lowercased.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// A header's value (first occurrence).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        find(&self.headers, name)
+    }
+
+    /// Whether the client asked to close after this request.
+    pub fn wants_close(&self) -> bool {
+        self.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"))
+    }
+}
+
+impl Response {
+    /// A header's value (first occurrence).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        find(&self.headers, name)
+    }
+}
+
+fn find<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+}
+
+/// Reads the head (up to the blank line), bounded. `Ok(None)` on a clean
+/// EOF before any byte (the peer closed a kept-alive connection).
+fn read_head<R: BufRead>(r: &mut R, limit: usize) -> Result<Option<Vec<u8>>, HttpError> {
+    let mut head = Vec::with_capacity(512);
+    loop {
+        let before = head.len();
+        let n = <&mut R as io::Read>::take(&mut *r, (limit + 1 - head.len().min(limit)) as u64).read_until(b'\n', &mut head)?;
+        if n == 0 {
+            return if head.is_empty() { Ok(None) } else { Err(HttpError::Malformed("truncated head")) };
+        }
+        if head.len() > limit {
+            return Err(HttpError::HeadTooLarge);
+        }
+        let line = &head[before..];
+        if line == b"\r\n" || line == b"\n" {
+            return Ok(Some(head));
+        }
+    }
+}
+
+fn headers_of(parsed: &[httparse::Header<'_>]) -> Result<Vec<(String, String)>, HttpError> {
+    parsed
+        .iter()
+        .map(|h| {
+            let v = std::str::from_utf8(h.value).map_err(|_| HttpError::Malformed("header value is not UTF-8"))?;
+            Ok((h.name.to_ascii_lowercase(), v.trim().to_owned()))
+        })
+        .collect()
+}
+
+fn read_body(r: &mut impl BufRead, headers: &[(String, String)], limit: usize) -> Result<Vec<u8>, HttpError> {
+    if find(headers, "transfer-encoding").is_some() {
+        return Err(HttpError::Framing("transfer-encoding (only Content-Length is accepted)"));
+    }
+    let lengths: Vec<&str> = headers.iter().filter(|(n, _)| n == "content-length").map(|(_, v)| v.as_str()).collect();
+    let declared = match lengths.as_slice() {
+        [] => 0,
+        [one] => one.parse::<usize>().map_err(|_| HttpError::Framing("bad content-length"))?,
+        _ => return Err(HttpError::Framing("several content-length headers")),
+    };
+    if declared > limit {
+        return Err(HttpError::BodyTooLarge { declared, limit });
+    }
+    let mut body = vec![0u8; declared];
+    r.read_exact(&mut body)?;
+    Ok(body)
+}
+
+/// Reads one request.
+pub fn read_request(r: &mut impl BufRead, limits: Limits) -> Result<Option<Request>, HttpError> {
+    let Some(head) = read_head(r, limits.head_bytes)? else { return Ok(None) };
+    let mut storage = [httparse::EMPTY_HEADER; 64];
+    let mut req = httparse::Request::new(&mut storage);
+    match req.parse(&head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => return Err(HttpError::Malformed("incomplete head")),
+        Err(_) => return Err(HttpError::Malformed("bad request head")),
+    }
+    let method = req.method.ok_or(HttpError::Malformed("no method"))?.to_owned();
+    let path = req.path.ok_or(HttpError::Malformed("no path"))?.to_owned();
+    let headers = headers_of(req.headers)?;
+    let body = read_body(r, &headers, limits.body_bytes)?;
+    Ok(Some(Request { method, path, headers, body }))
+}
+
+/// Reads one response.
+pub fn read_response(r: &mut impl BufRead, limits: Limits) -> Result<Response, HttpError> {
+    let head = read_head(r, limits.head_bytes)?.ok_or(HttpError::Malformed("connection closed before a response"))?;
+    let mut storage = [httparse::EMPTY_HEADER; 64];
+    let mut resp = httparse::Response::new(&mut storage);
+    match resp.parse(&head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => return Err(HttpError::Malformed("incomplete head")),
+        Err(_) => return Err(HttpError::Malformed("bad response head")),
+    }
+    let status = resp.code.ok_or(HttpError::Malformed("no status"))?;
+    let headers = headers_of(resp.headers)?;
+    let body = read_body(r, &headers, limits.body_bytes)?;
+    Ok(Response { status, headers, body })
+}
+
+/// Writes a request with a body and `Content-Length`.
+pub fn write_request(
+    w: &mut impl Write,
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<()> {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {host}\r\ncontent-length: {}\r\n", body.len());
+    for (n, v) in headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut msg = head.into_bytes();
+    msg.extend_from_slice(body);
+    w.write_all(&msg)?;
+    w.flush()
+}
+
+/// Writes a response with a body and `Content-Length`.
+pub fn write_response(w: &mut impl Write, status: u16, headers: &[(&str, &str)], body: &[u8]) -> io::Result<()> {
+    let mut head = format!("HTTP/1.1 {status} {}\r\ncontent-length: {}\r\n", reason(status), body.len());
+    for (n, v) in headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut msg = head.into_bytes();
+    msg.extend_from_slice(body);
+    w.write_all(&msg)?;
+    w.flush()
+}
+
+/// The reason phrase of the codes we send.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        413 => "Payload Too Large",
+        422 => "Unprocessable Entity",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_round_trip_and_keep_alive() {
+        let mut buf = Vec::new();
+        write_request(&mut buf, "POST", "v", "/v1/attest", &[("content-type", "application/json")], b"{}").unwrap();
+        write_request(&mut buf, "GET", "v", "/healthz", &[], b"").unwrap();
+        let mut r = &buf[..];
+        let a = read_request(&mut r, Limits::default()).unwrap().unwrap();
+        assert_eq!((a.method.as_str(), a.path.as_str(), a.body.as_slice()), ("POST", "/v1/attest", &b"{}"[..]));
+        assert_eq!(a.header("content-type"), Some("application/json"));
+        let b = read_request(&mut r, Limits::default()).unwrap().unwrap();
+        assert_eq!(b.path, "/healthz");
+        assert!(read_request(&mut r, Limits::default()).unwrap().is_none());
+    }
+
+    #[test]
+    fn response_round_trip() {
+        let mut buf = Vec::new();
+        write_response(&mut buf, 403, &[("content-type", "application/json")], b"{\"x\":1}").unwrap();
+        let resp = read_response(&mut &buf[..], Limits::default()).unwrap();
+        assert_eq!(resp.status, 403);
+        assert_eq!(resp.body, b"{\"x\":1}");
+    }
+
+    #[test]
+    fn limits_and_framing_are_enforced() {
+        let small = Limits { head_bytes: 64, body_bytes: 4 };
+        let long = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(100));
+        assert!(matches!(read_request(&mut long.as_bytes(), small), Err(HttpError::HeadTooLarge)));
+        let big = b"POST / HTTP/1.1\r\ncontent-length: 5\r\n\r\nhello";
+        assert!(matches!(read_request(&mut &big[..], small), Err(HttpError::BodyTooLarge { declared: 5, limit: 4 })));
+        let chunked = b"POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n";
+        assert!(matches!(read_request(&mut &chunked[..], Limits::default()), Err(HttpError::Framing(_))));
+        let two = b"POST / HTTP/1.1\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\nab";
+        assert!(matches!(read_request(&mut &two[..], Limits::default()), Err(HttpError::Framing(_))));
+        let short = b"POST / HTTP/1.1\r\ncontent-length: 9\r\n\r\nab";
+        assert!(matches!(read_request(&mut &short[..], Limits::default()), Err(HttpError::Io(_))));
+        assert!(matches!(read_request(&mut &b"\x00\x01garbage\r\n\r\n"[..], Limits::default()), Err(HttpError::Malformed(_))));
+        assert!(matches!(read_request(&mut &b"GET / HTTP/1.1\r\n"[..], Limits::default()), Err(HttpError::Malformed(_))));
+    }
+}
