@@ -58,3 +58,8 @@ pub struct Denial {
     /// What to do about it.
     pub hint: String,
 }
+
+/// The TLS exporter label binding evidence to the verifier connection
+/// (RFC 8446 §7.5): 32 bytes, no context. Guest and verifier use this one
+/// constant.
+pub const EXPORTER_LABEL: &[u8] = b"EXPORTER-enclave-init-attestation";

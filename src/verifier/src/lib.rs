@@ -1,0 +1,43 @@
+//! The attestation verifier service.
+//!
+//! Module map:
+//! - [`service`]: the HTTPS server (rustls, TLS 1.3 only) and its routes:
+//!   `POST /v1/challenge`, `POST /v1/attest`,
+//!   `GET /.well-known/openid-configuration`, `GET /.well-known/jwks.json`,
+//!   `GET /healthz`, `GET /metrics`.
+//! - [`nonce`]: stateless, connection-bound, single-use nonces.
+//! - [`token`]: the ES384 JWT, JWKS, the `cnf` key thumbprint.
+//! - [`metrics`]: Prometheus counters.
+//!
+//! The appraisal itself (every check on the evidence) is not here: the
+//! service calls an [`Appraiser`], the one appraisal library shared with the
+//! offline `enclavectl verify`.
+//!
+//! Replicas: every replica is configured with the same token signing key,
+//! nonce key and policy file, and keeps no state another replica needs.
+//! Nonces are verified by HMAC and bound to the TLS connection that asked
+//! for them; a TCP load balancer sends a connection to one replica, so the
+//! per-replica used-nonce set is enough to make each nonce single-use.
+
+#![forbid(unsafe_code)]
+
+pub mod metrics;
+pub mod nonce;
+pub mod service;
+pub mod token;
+
+use serde_json::{Map, Value};
+use wire::verifier::Denial;
+use wire::EvidenceBundle;
+
+/// The label of the TLS exporter that binds evidence to its connection
+/// (RFC 8446 §7.5; 32 bytes, no context). The guest uses the same.
+pub const EXPORTER_LABEL: &[u8] = wire::verifier::EXPORTER_LABEL;
+
+/// Decides whether evidence is acceptable.
+pub trait Appraiser: Send + Sync {
+    /// Appraises `bundle`, whose REPORT_DATA must equal `expected_report_data`,
+    /// at the verifier's time `now` (Unix seconds). Returns the claims for
+    /// the token, or the first failed check.
+    fn appraise(&self, bundle: &EvidenceBundle, expected_report_data: &[u8; 64], now: i64) -> Result<Map<String, Value>, Denial>;
+}

@@ -1,0 +1,335 @@
+//! The HTTPS service.
+//!
+//! TLS 1.3 only (the exporter that binds evidence to the connection is
+//! defined without caveats there), rustls with the ring provider. One thread
+//! per connection, bounded; every read and write has a timeout; keep-alive,
+//! because the challenge and the attest request must travel on the same
+//! connection.
+
+use std::io::{BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use base64::Engine as _;
+use http::{Limits, Request};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde_json::{json, Map, Value};
+use wire::verifier::{AttestRequest, AttestResponse, Challenge, Denial};
+
+use crate::metrics::Metrics;
+use crate::nonce::Nonces;
+use crate::token::{cnf_for_spki, Signer};
+use crate::{Appraiser, EXPORTER_LABEL};
+
+/// The verifier's clock: the only time that counts for freshness and token
+/// lifetimes (the guest's clock is host-controlled).
+#[derive(Clone)]
+pub enum Clock {
+    /// The system clock.
+    System,
+    /// A fixed or test-controlled time (`--now`), Unix seconds.
+    Manual(Arc<AtomicI64>),
+}
+
+impl Clock {
+    /// Now, Unix seconds.
+    pub fn now(&self) -> i64 {
+        match self {
+            Clock::System => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+                .unwrap_or(0),
+            Clock::Manual(t) => t.load(Ordering::SeqCst),
+        }
+    }
+}
+
+/// Service settings.
+pub struct Config {
+    /// `iss` of tokens and the OIDC issuer URL (`https://host:port`).
+    pub issuer: String,
+    /// `aud` of tokens (the Vault/OpenBao role's bound audience).
+    pub audience: String,
+    /// Token lifetime.
+    pub token_ttl_secs: u64,
+    /// Nonce lifetime (at most 300).
+    pub nonce_ttl_secs: u64,
+    /// The clock.
+    pub clock: Clock,
+    /// Concurrent connections.
+    pub max_connections: usize,
+    /// Read/write timeout per connection.
+    pub io_timeout: Duration,
+}
+
+/// Why the service could not be set up.
+#[derive(Debug)]
+pub struct SetupError(pub String);
+
+impl std::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SetupError {}
+
+/// The verifier.
+pub struct Verifier {
+    config: Config,
+    tls: Arc<rustls::ServerConfig>,
+    nonces: Nonces,
+    signer: Signer,
+    appraiser: Box<dyn Appraiser>,
+    metrics: Metrics,
+    active: AtomicUsize,
+}
+
+impl Verifier {
+    /// Builds the service from PEM TLS credentials, a PKCS#8 P-384 token
+    /// key, the nonce HMAC key (shared by replicas) and the appraiser.
+    pub fn new(
+        config: Config,
+        tls_chain_pem: &[u8],
+        tls_key_pem: &[u8],
+        token_key_pkcs8: &[u8],
+        nonce_key: &[u8],
+        appraiser: Box<dyn Appraiser>,
+    ) -> Result<Verifier, SetupError> {
+        if nonce_key.len() < 32 {
+            return Err(SetupError(format!("nonce key is {} bytes, at least 32 needed", nonce_key.len())));
+        }
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(tls_chain_pem)
+            .collect::<Result<_, _>>()
+            .map_err(|e| SetupError(format!("TLS certificate chain: {e}")))?;
+        if chain.is_empty() {
+            return Err(SetupError("TLS certificate chain: no certificate".into()));
+        }
+        let key = PrivateKeyDer::from_pem_slice(tls_key_pem).map_err(|e| SetupError(format!("TLS key: {e}")))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| SetupError(format!("TLS: {e}")))?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(|e| SetupError(format!("TLS: {e}")))?;
+        let signer = Signer::from_pkcs8(token_key_pkcs8).map_err(|e| SetupError(e.0))?;
+        Ok(Verifier {
+            nonces: Nonces::new(nonce_key, config.nonce_ttl_secs),
+            config,
+            tls: Arc::new(tls),
+            signer,
+            appraiser,
+            metrics: Metrics::default(),
+            active: AtomicUsize::new(0),
+        })
+    }
+
+    /// The token signer (tests verify tokens with it).
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+
+    /// Accepts connections forever.
+    pub fn serve(self: Arc<Self>, listener: TcpListener) {
+        for tcp in listener.incoming() {
+            let tcp = match tcp {
+                Ok(t) => t,
+                Err(e) => {
+                    log::warn!(error = e.to_string().as_str(); "accept failed");
+                    continue;
+                }
+            };
+            if self.active.fetch_add(1, Ordering::SeqCst) >= self.config.max_connections {
+                self.active.fetch_sub(1, Ordering::SeqCst);
+                log::warn!(max = self.config.max_connections; "connection limit reached; closing new connection");
+                continue;
+            }
+            let me = Arc::clone(&self);
+            let spawned = std::thread::Builder::new().name("verifier-conn".into()).spawn(move || {
+                me.connection(tcp);
+                me.active.fetch_sub(1, Ordering::SeqCst);
+            });
+            if spawned.is_err() {
+                self.active.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    fn connection(&self, tcp: TcpStream) {
+        let _ = tcp.set_nodelay(true);
+        let _ = tcp.set_read_timeout(Some(self.config.io_timeout));
+        let _ = tcp.set_write_timeout(Some(self.config.io_timeout));
+        let conn = match rustls::ServerConnection::new(Arc::clone(&self.tls)) {
+            Ok(c) => c,
+            Err(e) => {
+                log::warn!(error = e.to_string().as_str(); "TLS set-up failed");
+                return;
+            }
+        };
+        let mut reader = BufReader::new(rustls::StreamOwned::new(conn, tcp));
+        loop {
+            let request = match http::read_request(&mut reader, Limits { head_bytes: 16 * 1024, body_bytes: 256 * 1024 }) {
+                Ok(Some(r)) => r,
+                Ok(None) => return,
+                Err(e) => {
+                    log::debug!(error = e.to_string().as_str(); "closing connection");
+                    let (status, body) = error_body(400, "bad_request", &e.to_string());
+                    let _ = respond(reader.get_mut(), status, "application/json", &body);
+                    return;
+                }
+            };
+            let mut exporter = [0u8; 32];
+            let exported = reader.get_ref().conn.export_keying_material(&mut exporter, EXPORTER_LABEL, None);
+            if exported.is_err() {
+                return;
+            }
+            let (status, content_type, body) = self.handle(&request, &exporter);
+            if respond(reader.get_mut(), status, content_type, &body).is_err() || request.wants_close() {
+                return;
+            }
+        }
+    }
+
+    /// Routes one request that arrived on the connection with `exporter`.
+    pub fn handle(&self, req: &Request, exporter: &[u8; 32]) -> (u16, &'static str, Vec<u8>) {
+        let json = "application/json";
+        let path = req.path.split('?').next().unwrap_or("");
+        match (req.method.as_str(), path) {
+            ("POST", "/v1/challenge") => (200, json, self.challenge(exporter)),
+            ("POST", "/v1/attest") => {
+                let (status, body) = self.attest(&req.body, exporter);
+                (status, json, body)
+            }
+            ("GET", "/.well-known/openid-configuration") => (200, json, self.discovery()),
+            ("GET", "/.well-known/jwks.json") => (200, json, self.signer.jwks().to_string().into_bytes()),
+            ("GET", "/healthz") => (200, json, br#"{"status":"ok"}"#.to_vec()),
+            ("GET", "/metrics") => (200, "text/plain; version=0.0.4", self.metrics.render().into_bytes()),
+            (_, "/v1/challenge" | "/v1/attest" | "/.well-known/openid-configuration" | "/.well-known/jwks.json" | "/healthz" | "/metrics") => {
+                let (s, b) = error_body(405, "method_not_allowed", "method not allowed on this path");
+                (s, json, b)
+            }
+            _ => {
+                let (s, b) = error_body(404, "not_found", "no such path");
+                (s, json, b)
+            }
+        }
+    }
+
+    fn now(&self) -> i64 {
+        self.config.clock.now()
+    }
+
+    fn challenge(&self, exporter: &[u8; 32]) -> Vec<u8> {
+        let now = u64::try_from(self.now()).unwrap_or(0);
+        let mut random = [0u8; 8];
+        // A failing system RNG leaves zeros; the HMAC tag still binds the
+        // nonce, and the used-set still makes it single-use.
+        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random);
+        let (nonce, expires_at) = self.nonces.issue(now, exporter, random);
+        self.metrics.challenge();
+        let c = Challenge { nonce: nonce.to_vec().into(), verifier_time: now, expires_at };
+        serde_json::to_vec(&c).unwrap_or_default()
+    }
+
+    fn attest(&self, body: &[u8], exporter: &[u8; 32]) -> (u16, Vec<u8>) {
+        let req: AttestRequest = match wire::from_json(body) {
+            Ok(r) => r,
+            Err(e) => return error_body(400, "bad_request", &e.to_string()),
+        };
+        let tee = req.bundle.tee.as_str();
+        let now = self.now();
+        if let Err(e) = self.nonces.redeem(&req.nonce, u64::try_from(now).unwrap_or(0), exporter) {
+            let denial = Denial {
+                check: e.check().to_owned(),
+                got: format!("{e:?}").to_lowercase(),
+                want: "a nonce this verifier issued on this TLS connection, unexpired, unused".to_owned(),
+                hint: "ask /v1/challenge again on the same connection and attest at once".to_owned(),
+            };
+            return self.deny(tee, denial);
+        }
+        let Some(cnf) = cnf_for_spki(&req.enclave_key_spki) else {
+            let denial = Denial {
+                check: "enclave_key".into(),
+                got: format!("{} bytes", req.enclave_key_spki.len()),
+                want: "an EC P-256 or P-384 SubjectPublicKeyInfo (DER)".into(),
+                hint: "send the enclave key's SPKI".into(),
+            };
+            return self.deny(tee, denial);
+        };
+        let Ok(nonce) = <[u8; 32]>::try_from(&req.nonce[..]) else {
+            return error_body(400, "bad_request", "nonce length");
+        };
+        let expected = tee_formats::binding::report_data(&nonce, &req.enclave_key_spki, exporter);
+        let mut claims = match self.appraiser.appraise(&req.bundle, &expected, now) {
+            Ok(c) => c,
+            Err(denial) => return self.deny(tee, denial),
+        };
+        let exp = now.saturating_add(i64::try_from(self.config.token_ttl_secs).unwrap_or(300));
+        let mut jti = [0u8; 16];
+        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut jti);
+        let jkt = cnf["jkt"].as_str().unwrap_or_default().to_owned();
+        for (k, v) in [
+            ("iss", json!(self.config.issuer)),
+            ("aud", json!(self.config.audience)),
+            ("sub", json!(format!("enclave:{jkt}"))),
+            ("iat", json!(now)),
+            ("nbf", json!(now)),
+            ("exp", json!(exp)),
+            ("jti", json!(jti.iter().map(|b| format!("{b:02x}")).collect::<String>())),
+            ("eat_nonce", json!(B64URL.encode(nonce))),
+            ("cnf", cnf),
+        ] {
+            claims.insert(k.to_owned(), v);
+        }
+        claims.entry("tee").or_insert_with(|| json!(tee));
+        let token = match self.signer.sign(&claims) {
+            Ok(t) => t,
+            Err(e) => return error_body(500, "signing_failed", &e.0),
+        };
+        self.metrics.appraisal(tee, None);
+        log::info!(tee = tee, measurement = claims.get("measurement").and_then(|m| m.as_str()).unwrap_or(""); "attestation accepted");
+        let resp = AttestResponse { token, expires_at: u64::try_from(exp).unwrap_or(0) };
+        (200, serde_json::to_vec(&resp).unwrap_or_default())
+    }
+
+    fn deny(&self, tee: &str, denial: Denial) -> (u16, Vec<u8>) {
+        self.metrics.appraisal(tee, Some(&denial.check));
+        log::info!(tee = tee, check = denial.check.as_str(), got = denial.got.as_str(); "attestation denied");
+        (403, json!({"denial": denial}).to_string().into_bytes())
+    }
+
+    fn discovery(&self) -> Vec<u8> {
+        let iss = &self.config.issuer;
+        json!({
+            "issuer": iss,
+            "jwks_uri": format!("{iss}/.well-known/jwks.json"),
+            "id_token_signing_alg_values_supported": ["ES384"],
+            "response_types_supported": ["id_token"],
+            "subject_types_supported": ["public"],
+            "claims_supported": ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "eat_nonce", "tee", "measurement", "tcb", "policy_flags", "chip_id", "cnf", "policy_digest"],
+        })
+        .to_string()
+        .into_bytes()
+    }
+}
+
+fn error_body(status: u16, code: &str, message: &str) -> (u16, Vec<u8>) {
+    (status, json!({"error": {"code": code, "message": message}}).to_string().into_bytes())
+}
+
+fn respond(w: &mut impl Write, status: u16, content_type: &str, body: &[u8]) -> std::io::Result<()> {
+    http::write_response(w, status, &[("content-type", content_type)], body)
+}
+
+/// Claims as a map (helper for appraisers).
+pub fn claims_map(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
