@@ -9,6 +9,7 @@
 # else the repository root's sibling shared/fixtures) plus seeds/<target>.
 # Exits non-zero if any target crashes (the input lands in artifacts/<target>).
 # Builds go to $CARGO_TARGET_DIR/fuzz (default <repo>/target-formats/fuzz).
+# $FUZZ_TOOLCHAIN names the nightly toolchain (default: nightly).
 set -euo pipefail
 
 secs=${1:-10}
@@ -17,14 +18,15 @@ root=$(cd "$here/../.." && pwd)
 fixtures=${ENCLAVE_FIXTURES:-$root/../shared/fixtures}
 target_dir=${CARGO_TARGET_DIR:-$root/target-formats}/fuzz
 targets=(snp_report cert_table tdreport tdx_quote)
+tc=+${FUZZ_TOOLCHAIN:-nightly}
 
 say() { printf 'run-smoke: %s\n' "$*"; }
 
-if ! cargo +nightly --version >/dev/null 2>&1; then
-  say "SKIP: no nightly toolchain (rustup toolchain install nightly)"
+if ! cargo "$tc" --version >/dev/null 2>&1; then
+  say "SKIP: no ${tc#+} toolchain (rustup toolchain install nightly)"
   exit 0
 fi
-if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+if ! cargo "$tc" fuzz --version >/dev/null 2>&1; then
   say "SKIP: cargo-fuzz not installed (cargo install cargo-fuzz)"
   exit 0
 fi
@@ -49,7 +51,7 @@ mkdir -p logs
 say "building ${targets[*]} (nightly, debug assertions on) into $target_dir"
 # Only our own --target-dir: an inherited CARGO_TARGET_DIR would send the
 # binaries somewhere cargo-fuzz does not look.
-env -u CARGO_TARGET_DIR cargo +nightly fuzz build -a -s none --target-dir "$target_dir" >logs/build.log 2>&1 \
+env -u CARGO_TARGET_DIR cargo "$tc" fuzz build -a -s none --target-dir "$target_dir" >logs/build.log 2>&1 \
   || { cat logs/build.log; say "FAIL: build"; exit 1; }
 
 failed=0
@@ -58,7 +60,7 @@ for t in "${targets[@]}"; do
   seed "$t"
   log=logs/$t.log
   set +e
-  env -u CARGO_TARGET_DIR cargo +nightly fuzz run -a -s none --target-dir "$target_dir" "$t" "corpus/$t" -- \
+  env -u CARGO_TARGET_DIR cargo "$tc" fuzz run -a -s none --target-dir "$target_dir" "$t" "corpus/$t" -- \
     -max_total_time="$secs" -max_len=8192 -print_final_stats=1 >"$log" 2>&1
   rc=$?
   set -e

@@ -345,3 +345,30 @@ fn from_entries_rejects_empty_and_duplicate_entries() {
     assert_eq!(t.to_bytes(), vec![0u8; ENTRY_SIZE], "just the terminator");
     assert!(CertTable::parse(&t.to_bytes()).unwrap().is_empty());
 }
+
+#[test]
+fn large_tables_parse_and_report_the_first_duplicate() {
+    let guid = |i: u32| {
+        let mut g = [0x5Au8; 16];
+        g[..4].copy_from_slice(&i.to_be_bytes());
+        Guid(g)
+    };
+    let entries: Vec<(Guid, Vec<u8>)> = (0..2000).map(|i| (guid(i), vec![i as u8; 3])).collect();
+    let bytes = CertTable::from_entries(entries.clone()).unwrap().to_bytes();
+    let parsed = CertTable::parse(&bytes).unwrap();
+    assert_eq!(parsed.entries().len(), 2000);
+    assert_eq!(parsed.to_bytes(), bytes);
+
+    // Entries 700 and 1500 repeat the GUIDs of entries 3 and 10: the error
+    // names the earliest repetition.
+    let mut dup = bytes.clone();
+    dup[700 * ENTRY_SIZE..700 * ENTRY_SIZE + 16].copy_from_slice(&guid(3).0);
+    dup[1500 * ENTRY_SIZE..1500 * ENTRY_SIZE + 16].copy_from_slice(&guid(10).0);
+    assert_eq!(
+        CertTable::parse(&dup),
+        Err(FormatError::CertTableEntry {
+            index: 700,
+            problem: CertTableProblem::DuplicateGuid { other: 3 }
+        })
+    );
+}

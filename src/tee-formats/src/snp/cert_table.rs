@@ -224,9 +224,6 @@ impl CertTable {
         let mut entries = Vec::with_capacity(headers.len());
         for (index, &(guid, offset, length)) in headers.iter().enumerate() {
             let fail = |problem| FormatError::CertTableEntry { index, problem };
-            if let Some(other) = headers.iter().take(index).position(|h| h.0 == guid) {
-                return Err(fail(CertTableProblem::DuplicateGuid { other }));
-            }
             if length == 0 {
                 return Err(fail(CertTableProblem::Empty));
             }
@@ -253,6 +250,7 @@ impl CertTable {
                 data: data.to_vec(),
             });
         }
+        check_duplicates(&entries)?;
         check_overlaps(&entries)?;
         Ok(Self {
             entries,
@@ -351,6 +349,39 @@ impl CertTable {
             }
         }
         out
+    }
+}
+
+/// Rejects a GUID that appears twice (reported at its second occurrence).
+/// Sorting keeps this O(n log n) however many entries a hostile table has.
+fn check_duplicates(entries: &[CertTableEntry]) -> Result<(), FormatError> {
+    let mut order: Vec<(Guid, usize)> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.guid, i))
+        .collect();
+    order.sort_unstable();
+    let mut first = None;
+    let mut worst: Option<(usize, usize)> = None;
+    for pair in order.windows(2) {
+        let &[(g0, i0), (g1, i1)] = pair else {
+            continue;
+        };
+        if g0 != g1 {
+            first = None;
+            continue;
+        }
+        let other = *first.get_or_insert(i0);
+        if worst.is_none_or(|(index, _)| i1 < index) {
+            worst = Some((i1, other));
+        }
+    }
+    match worst {
+        Some((index, other)) => Err(FormatError::CertTableEntry {
+            index,
+            problem: CertTableProblem::DuplicateGuid { other },
+        }),
+        None => Ok(()),
     }
 }
 

@@ -38,6 +38,18 @@ pub const SIGNATURE_FIELD_LEN: usize = REPORT_SIZE - SIGNED_LEN;
 
 const WHAT: &str = "ATTESTATION_REPORT";
 
+// The field sizes of the AMD table add up to the report size (v5 layout;
+// reserved ranges spelled out).
+const _: () = assert!(
+    4 + 4 + 8 + 16 + 16 + 4 + 4 + 8 + 8 + 4 + 4 // VERSION .. KEY_INFO, reserved 0x4C
+        + 64 + 48 + 32 + 48 + 48 + 32 + 32 + 8 // REPORT_DATA .. REPORTED_TCB
+        + 3 + 21 + 64 + 8 // CPUID, reserved 0x18B, CHIP_ID, COMMITTED_TCB
+        + 3 + 1 + 3 + 1 + 8 // CURRENT_*, reserved, COMMITTED_*, reserved, LAUNCH_TCB
+        + 8 + 8 + 0x98 // mitigation vectors, reserved 0x208
+        == SIGNED_LEN
+);
+const _: () = assert!(72 + 72 + 0x170 == SIGNATURE_FIELD_LEN);
+
 /// Which fields a report version carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ReportLayout {

@@ -18,6 +18,12 @@ pub const TD_QUOTE_BODY15_SIZE: usize = 648;
 /// Size of a TD 1.5 "ex" body (v5 body type 4).
 pub const TD_QUOTE_BODY15_EX_SIZE: usize = 885;
 
+const _: () = assert!(16 + 48 + 48 + 8 + 8 + 8 + 4 * 48 + 4 * 48 + 64 == TD_QUOTE_BODY10_SIZE);
+const _: () = assert!(TD_QUOTE_BODY10_SIZE + 16 + 48 == TD_QUOTE_BODY15_SIZE);
+const _: () = assert!(
+    TD_QUOTE_BODY15_SIZE + 1 + 32 + 48 + 48 + 8 + 16 + 16 + 12 + 48 + 8 == TD_QUOTE_BODY15_EX_SIZE
+);
+
 /// TD quote body, TDX 1.0 (`sgx_report2_body_t`, 584 bytes).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TdQuoteBody10 {

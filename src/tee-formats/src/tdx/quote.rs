@@ -62,6 +62,11 @@ pub const ECDSA_P256_SIGNATURE_SIZE: usize = 64;
 /// Size of the ECDSA P-256 attestation public key.
 pub const ECDSA_P256_KEY_SIZE: usize = 64;
 
+const _: () = assert!(2 + 2 + 4 + 4 + 16 + 20 == QUOTE_HEADER_SIZE);
+const _: () = assert!(
+    16 + 4 + 12 + 16 + 16 + 32 + 32 + 32 + 32 + 64 + 2 + 2 + 2 + 42 + 16 + 64 == QE_REPORT_SIZE
+);
+
 const WHAT_HEADER: &str = "quote header";
 const WHAT_QE_REPORT: &str = "QE report";
 

@@ -24,10 +24,19 @@ pub const TDREPORT_SIZE: usize = 1024;
 pub const TEE_TCB_INFO_SIZE: usize = 239;
 /// Size of TDINFO_STRUCT (hashed into TEE_INFO_HASH).
 pub const TD_INFO_SIZE: usize = 512;
+/// Size of REPORTMACSTRUCT.
+pub const REPORT_MAC_STRUCT_SIZE: usize = 256;
 /// REPORTTYPE.TYPE of a TDX report.
 pub const REPORT_TYPE_TDX: u8 = 0x81;
 
 const WHAT: &str = "TDREPORT";
+
+// REPORTMACSTRUCT (256) + TEE_TCB_INFO + 17 reserved + TDINFO = 1024.
+const _: () = assert!(4 + 12 + 16 + 48 + 48 + 64 + 32 + 32 == REPORT_MAC_STRUCT_SIZE);
+const _: () = assert!(8 + 16 + 48 + 48 + 8 + 16 + 95 == TEE_TCB_INFO_SIZE);
+const _: () = assert!(8 + 8 + 4 * 48 + 4 * 48 + 48 + 64 == TD_INFO_SIZE);
+const _: () =
+    assert!(REPORT_MAC_STRUCT_SIZE + TEE_TCB_INFO_SIZE + 17 + TD_INFO_SIZE == TDREPORT_SIZE);
 
 /// TDREPORT_STRUCT: REPORTMACSTRUCT at 0x000, TEE_TCB_INFO at 0x100, TDINFO
 /// at 0x200.
