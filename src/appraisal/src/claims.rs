@@ -1,0 +1,158 @@
+//! [`Claims`]: what an accepted appraisal asserts. Serialised as JSON they
+//! become the attestation token's claims, so the field names are part of
+//! the interface: `tee`, `measurement`, `tcb`, `policy_flags`, `chip_id`,
+//! `host_data`, `rtmrs`, `mr_config_id`, `mr_seam`, `xfam`, `td_attributes`,
+//! `signer`, `policy_digest`. Byte strings are lowercase hex.
+
+use serde::Serialize;
+
+/// The claims of accepted evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Claims {
+    /// `"snp"`, `"tdx"` or `"sim"`.
+    pub tee: &'static str,
+    /// SNP MEASUREMENT, or TDX MRTD.
+    pub measurement: String,
+    /// TCB of the platform.
+    pub tcb: Tcb,
+    /// SNP guest policy bits, or TDX TD attributes, by name.
+    pub policy_flags: PolicyFlags,
+    /// SNP: CHIP_ID (all zero when the host masks it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chip_id: Option<String>,
+    /// SNP: HOST_DATA.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_data: Option<String>,
+    /// SNP: `"vcek"` or `"vlek"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer: Option<&'static str>,
+    /// SNP: the product whose chain verified (`"Milan"`, `"Genoa"`, `"Turin"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product: Option<&'static str>,
+    /// SNP: VMPL of the report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vmpl: Option<u32>,
+    /// TDX: RTMR0..RTMR3.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtmrs: Option<[String; 4]>,
+    /// TDX: MRCONFIGID.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mr_config_id: Option<String>,
+    /// TDX: MRSEAM.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mr_seam: Option<String>,
+    /// TDX: XFAM (8 bytes as in the quote).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xfam: Option<String>,
+    /// TDX: TD_ATTRIBUTES (8 bytes as in the quote).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub td_attributes: Option<String>,
+    /// REPORT_DATA (64 bytes).
+    pub report_data: String,
+    /// SHA-256 of the policy file the evidence was appraised against.
+    pub policy_digest: String,
+}
+
+/// The TCB claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Tcb {
+    /// SEV-SNP (and simulation).
+    Snp(SnpTcb),
+    /// TDX.
+    Tdx(TdxTcb),
+}
+
+/// One SEV-SNP TCB_VERSION, decoded for the product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SnpTcbComponents {
+    /// BOOT_LOADER SPL.
+    pub bootloader: u8,
+    /// TEE SPL.
+    pub tee: u8,
+    /// SNP SPL.
+    pub snp: u8,
+    /// MICROCODE SPL.
+    pub microcode: u8,
+    /// FMC SPL (Turin and later).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fmc: Option<u8>,
+}
+
+/// The SEV-SNP TCB claim: REPORTED_TCB's components at top level, plus
+/// LAUNCH_TCB and COMMITTED_TCB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SnpTcb {
+    /// REPORTED_TCB.
+    #[serde(flatten)]
+    pub reported: SnpTcbComponents,
+    /// LAUNCH_TCB.
+    pub launch_tcb: SnpTcbComponents,
+    /// COMMITTED_TCB.
+    pub committed_tcb: SnpTcbComponents,
+}
+
+/// The TDX TCB claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TdxTcb {
+    /// Converged TCB status (`UpToDate`, …).
+    pub tcb_status: String,
+    /// Advisory ids of the matched TCB levels.
+    pub advisory_ids: Vec<String>,
+    /// tcbEvaluationDataNumber of the collateral (lower of TCB info and QE identity).
+    pub tcb_evaluation_data_number: u32,
+}
+
+/// The `policy_flags` claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum PolicyFlags {
+    /// SEV-SNP guest policy.
+    Snp(SnpPolicyFlags),
+    /// TDX TD attributes.
+    Tdx(TdxPolicyFlags),
+}
+
+/// SEV-SNP GUEST_POLICY, bit by bit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SnpPolicyFlags {
+    /// ABI_MAJOR.
+    pub abi_major: u8,
+    /// ABI_MINOR.
+    pub abi_minor: u8,
+    /// SMT allowed.
+    pub smt: bool,
+    /// Migration agent allowed.
+    pub migrate_ma: bool,
+    /// Debugging allowed.
+    pub debug: bool,
+    /// Single socket required.
+    pub single_socket: bool,
+    /// CXL allowed.
+    pub cxl: bool,
+    /// AES-256-XTS required.
+    pub mem_aes_256_xts: bool,
+    /// RAPL disabled.
+    pub rapl_dis: bool,
+    /// Ciphertext hiding required.
+    pub ciphertext_hiding: bool,
+    /// Page swapping disabled.
+    pub page_swap_disable: bool,
+}
+
+/// TDX TD_ATTRIBUTES, bit by bit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TdxPolicyFlags {
+    /// Any of bits 7:0 (DEBUG and the other TUD bits).
+    pub debug: bool,
+    /// Bit 28 SEPT_VE_DISABLE.
+    pub sept_ve_disable: bool,
+    /// Bit 29 MIGRATABLE.
+    pub migratable: bool,
+    /// Bit 30 PKS.
+    pub pks: bool,
+    /// Bit 31 KL.
+    pub kl: bool,
+    /// Bit 63 PERFMON.
+    pub perfmon: bool,
+}

@@ -1,0 +1,353 @@
+//! [`Denial`]: the first check that failed, what it saw, what the policy
+//! wanted and what to do about it; [`Check`]: the stable check names.
+//!
+//! A denial describes a peer fault (the evidence, its certificates or its
+//! collateral do not satisfy the policy). It never carries secret material:
+//! every field is built from evidence bytes and policy values, which are
+//! public.
+
+use std::fmt;
+
+/// Every check the appraisal makes, in the order it makes them (per TEE).
+/// [`Check::as_str`] is the stable name used on the wire, in logs and in
+/// tests; a name never changes meaning once released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Check {
+    // ---- common -----------------------------------------------------------
+    /// `snp.not_allowed`: the policy does not accept SEV-SNP evidence.
+    SnpNotAllowed,
+    /// `tdx.not_allowed`: the policy does not accept TDX evidence.
+    TdxNotAllowed,
+    /// `sim.not_allowed`: the policy does not accept simulated evidence.
+    SimNotAllowed,
+    /// `report_data`: REPORT_DATA is not the binding the verifier recomputed.
+    ReportData,
+
+    // ---- SEV-SNP (also simulation), in order ---------------------------------
+    /// `snp.report.format`: the report is not a well-formed ATTESTATION_REPORT.
+    SnpReportFormat,
+    /// `snp.report.version`: the report version is below the policy minimum.
+    SnpReportVersion,
+    /// `snp.signature_algo`: SIGNATURE_ALGO is not ECDSA P-384 with SHA-384.
+    SnpSignatureAlgo,
+    /// `snp.signer`: KEY_INFO names no usable signing key, or one the policy refuses.
+    SnpSigner,
+    /// `snp.vek.missing`: the bundle has no certificate for the report's signing key.
+    SnpVekMissing,
+    /// `snp.cert.form`: a certificate is malformed or not in the KDS form
+    /// (version, algorithms, key type, names, basic constraints, key usage).
+    SnpCertForm,
+    /// `snp.product`: the product (Milan, Genoa, Turin) cannot be determined, or
+    /// the VCEK productName and the report's CPUID disagree.
+    SnpProduct,
+    /// `snp.chain.ark`: the root is not a pinned ARK (or the simulation pin),
+    /// or its self-signature fails.
+    SnpChainArk,
+    /// `snp.chain.intermediate`: the ASK/ASVK is not the pinned one, or the ARK
+    /// did not sign it.
+    SnpChainIntermediate,
+    /// `snp.chain.vek`: the ASK/ASVK did not sign the VCEK/VLEK.
+    SnpChainVek,
+    /// `snp.cert.validity`: a certificate is not valid at the verifier's time.
+    SnpCertValidity,
+    /// `snp.crl.unavailable`: no CRL from the ARK and the policy requires one.
+    SnpCrlUnavailable,
+    /// `snp.crl.invalid`: a CRL is malformed, not signed by the ARK, or not
+    /// current at the verifier's time.
+    SnpCrlInvalid,
+    /// `snp.crl.revoked`: the ASK/ASVK or the VCEK/VLEK is revoked.
+    SnpCrlRevoked,
+    /// `snp.vcek.tcb`: the endorsement key's TCB extensions (VCEK or VLEK) are
+    /// not REPORTED_TCB.
+    SnpVcekTcb,
+    /// `snp.vcek.chip_id`: the VCEK's hwID is not the report's CHIP_ID.
+    SnpVcekChipId,
+    /// `snp.vlek.csp_id`: the VLEK's CSP id is not in the policy allowlist.
+    SnpVlekCspId,
+    /// `snp.signature`: the report signature does not verify.
+    SnpSignature,
+    /// `snp.tcb.current`: REPORTED_TCB is above CURRENT_TCB.
+    SnpTcbCurrent,
+    /// `snp.tcb.reported`: REPORTED_TCB is below the policy minimum.
+    SnpTcbReported,
+    /// `snp.tcb.launch`: LAUNCH_TCB is below the policy minimum.
+    SnpTcbLaunch,
+    /// `snp.tcb.committed`: committed and current TCB/firmware differ while
+    /// provisional firmware is not allowed (or committed is above current).
+    SnpTcbCommitted,
+    /// `snp.firmware`: current or committed firmware is below the policy minimum.
+    SnpFirmware,
+    /// `snp.policy.reserved`: a reserved guest policy bit has the wrong value.
+    SnpPolicyReserved,
+    /// `snp.policy.abi`: the guest policy's ABI version is below the policy minimum.
+    SnpPolicyAbi,
+    /// `snp.policy.debug`: the guest policy allows debugging.
+    SnpPolicyDebug,
+    /// `snp.policy.migrate_ma`: the guest policy allows a migration agent.
+    SnpPolicyMigrateMa,
+    /// `snp.policy.smt`: the guest policy allows SMT and the policy forbids it.
+    SnpPolicySmt,
+    /// `snp.policy.single_socket`: single-socket is required but not set.
+    SnpPolicySingleSocket,
+    /// `snp.policy.cxl`: the guest policy allows CXL and the policy forbids it.
+    SnpPolicyCxl,
+    /// `snp.policy.mem_aes_256_xts`: AES-256-XTS is required but not set.
+    SnpPolicyMemAes256Xts,
+    /// `snp.policy.rapl_dis`: RAPL_DIS is required but not set.
+    SnpPolicyRaplDis,
+    /// `snp.policy.ciphertext_hiding`: ciphertext hiding is required but not set.
+    SnpPolicyCiphertextHiding,
+    /// `snp.policy.page_swap_disable`: PAGE_SWAP_DISABLE is required but not set.
+    SnpPolicyPageSwapDisable,
+    /// `snp.platform.reserved`: a reserved PLATFORM_INFO bit is set.
+    SnpPlatformReserved,
+    /// `snp.platform.smt`: SMT is enabled on the platform and the policy forbids it.
+    SnpPlatformSmt,
+    /// `snp.platform.tsme`: TSME is required but not enabled.
+    SnpPlatformTsme,
+    /// `snp.platform.ecc`: ECC memory is required but not reported.
+    SnpPlatformEcc,
+    /// `snp.platform.alias_check`: ALIAS_CHECK_COMPLETE is required but not set
+    /// (CVE-2024-21944).
+    SnpPlatformAliasCheck,
+    /// `snp.platform.ciphertext_hiding`: ciphertext hiding is required but not enabled.
+    SnpPlatformCiphertextHiding,
+    /// `snp.vmpl`: VMPL is not one the policy allows.
+    SnpVmpl,
+    /// `snp.guest_svn`: GUEST_SVN is below the policy minimum.
+    SnpGuestSvn,
+    /// `snp.report_id_ma`: a migration agent is bound but not allowed.
+    SnpReportIdMa,
+    /// `snp.measurement`: MEASUREMENT is not in the allowlist.
+    SnpMeasurement,
+    /// `snp.host_data`: HOST_DATA is not the expected value.
+    SnpHostData,
+    /// `snp.chip_id`: CHIP_ID is not in the allowlist.
+    SnpChipId,
+    /// `snp.id_key_digest`: ID_KEY_DIGEST is not in the allowlist.
+    SnpIdKeyDigest,
+
+    // ---- TDX, in order ------------------------------------------------------
+    /// `tdx.collateral.missing`: the bundle carries no collateral (a TDX quote is
+    /// never appraised without TCB info, QE identity and CRLs).
+    TdxCollateralMissing,
+    /// `tdx.collateral`: the collateral is malformed or inconsistent with the
+    /// quote (FMSPC, TEE type, id/version).
+    TdxCollateral,
+    /// `tdx.collateral.expired`: TCB info or QE identity is not current.
+    TdxCollateralExpired,
+    /// `tdx.collateral.signature`: the TCB info or QE identity signature or
+    /// its signing chain fails.
+    TdxCollateralSignature,
+    /// `tdx.crl`: a CRL is malformed, unsigned, expired, or revokes a certificate.
+    TdxCrl,
+    /// `tdx.quote.format`: the quote is malformed or of an unsupported type.
+    TdxQuoteFormat,
+    /// `tdx.pck_chain`: the PCK chain does not lead to the pinned Intel root.
+    TdxPckChain,
+    /// `tdx.qe`: the QE report signature, binding or identity fails.
+    TdxQe,
+    /// `tdx.signature`: the quote signature does not verify.
+    TdxSignature,
+    /// `tdx.tcb_level`: no TCB level of the TCB info matches the platform.
+    TdxTcbLevel,
+    /// `tdx.module_identity`: the TDX module signer/attributes do not match.
+    TdxModuleIdentity,
+    /// `tdx.td_attributes`: TD attributes not acceptable (reserved bits,
+    /// migratable, service TD, SEPT_VE_DISABLE off).
+    TdxTdAttributes,
+    /// `tdx.tcb_status`: the TCB status is not in the allowed list.
+    TdxTcbStatus,
+    /// `tdx.advisory`: an advisory id is not in the allowed list.
+    TdxAdvisory,
+    /// `tdx.tcb_evaluation_data_number`: collateral older than the policy minimum.
+    TdxTcbEvaluationDataNumber,
+    /// `tdx.debug`: the TD is debuggable.
+    TdxDebug,
+    /// `tdx.xfam`: XFAM is not in the allowlist.
+    TdxXfam,
+    /// `tdx.mr_seam`: MRSEAM is not in the allowlist.
+    TdxMrSeam,
+    /// `tdx.mrtd`: MRTD is not in the allowlist.
+    TdxMrtd,
+    /// `tdx.rtmr0`: RTMR0 is not the expected value.
+    TdxRtmr0,
+    /// `tdx.rtmr1`: RTMR1 is not the expected value.
+    TdxRtmr1,
+    /// `tdx.rtmr2`: RTMR2 is not the expected value.
+    TdxRtmr2,
+    /// `tdx.rtmr3`: RTMR3 is not the expected value.
+    TdxRtmr3,
+    /// `tdx.mr_config_id`: MRCONFIGID is not the expected value.
+    TdxMrConfigId,
+    /// `tdx.mr_owner`: MROWNER is not the expected value.
+    TdxMrOwner,
+    /// `tdx.mr_owner_config`: MROWNERCONFIG is not the expected value.
+    TdxMrOwnerConfig,
+    /// `tdx.quote`: dcap-qvl refused the quote for a reason not classified above.
+    TdxQuote,
+}
+
+impl Check {
+    /// The stable name.
+    pub const fn as_str(self) -> &'static str {
+        use Check::*;
+        match self {
+            SnpNotAllowed => "snp.not_allowed",
+            TdxNotAllowed => "tdx.not_allowed",
+            SimNotAllowed => "sim.not_allowed",
+            ReportData => "report_data",
+            SnpReportFormat => "snp.report.format",
+            SnpReportVersion => "snp.report.version",
+            SnpSignatureAlgo => "snp.signature_algo",
+            SnpSigner => "snp.signer",
+            SnpVekMissing => "snp.vek.missing",
+            SnpCertForm => "snp.cert.form",
+            SnpProduct => "snp.product",
+            SnpChainArk => "snp.chain.ark",
+            SnpChainIntermediate => "snp.chain.intermediate",
+            SnpChainVek => "snp.chain.vek",
+            SnpCertValidity => "snp.cert.validity",
+            SnpCrlUnavailable => "snp.crl.unavailable",
+            SnpCrlInvalid => "snp.crl.invalid",
+            SnpCrlRevoked => "snp.crl.revoked",
+            SnpVcekTcb => "snp.vcek.tcb",
+            SnpVcekChipId => "snp.vcek.chip_id",
+            SnpVlekCspId => "snp.vlek.csp_id",
+            SnpSignature => "snp.signature",
+            SnpTcbCurrent => "snp.tcb.current",
+            SnpTcbReported => "snp.tcb.reported",
+            SnpTcbLaunch => "snp.tcb.launch",
+            SnpTcbCommitted => "snp.tcb.committed",
+            SnpFirmware => "snp.firmware",
+            SnpPolicyReserved => "snp.policy.reserved",
+            SnpPolicyAbi => "snp.policy.abi",
+            SnpPolicyDebug => "snp.policy.debug",
+            SnpPolicyMigrateMa => "snp.policy.migrate_ma",
+            SnpPolicySmt => "snp.policy.smt",
+            SnpPolicySingleSocket => "snp.policy.single_socket",
+            SnpPolicyCxl => "snp.policy.cxl",
+            SnpPolicyMemAes256Xts => "snp.policy.mem_aes_256_xts",
+            SnpPolicyRaplDis => "snp.policy.rapl_dis",
+            SnpPolicyCiphertextHiding => "snp.policy.ciphertext_hiding",
+            SnpPolicyPageSwapDisable => "snp.policy.page_swap_disable",
+            SnpPlatformReserved => "snp.platform.reserved",
+            SnpPlatformSmt => "snp.platform.smt",
+            SnpPlatformTsme => "snp.platform.tsme",
+            SnpPlatformEcc => "snp.platform.ecc",
+            SnpPlatformAliasCheck => "snp.platform.alias_check",
+            SnpPlatformCiphertextHiding => "snp.platform.ciphertext_hiding",
+            SnpVmpl => "snp.vmpl",
+            SnpGuestSvn => "snp.guest_svn",
+            SnpReportIdMa => "snp.report_id_ma",
+            SnpMeasurement => "snp.measurement",
+            SnpHostData => "snp.host_data",
+            SnpChipId => "snp.chip_id",
+            SnpIdKeyDigest => "snp.id_key_digest",
+            TdxCollateralMissing => "tdx.collateral.missing",
+            TdxCollateral => "tdx.collateral",
+            TdxCollateralExpired => "tdx.collateral.expired",
+            TdxCollateralSignature => "tdx.collateral.signature",
+            TdxCrl => "tdx.crl",
+            TdxQuoteFormat => "tdx.quote.format",
+            TdxPckChain => "tdx.pck_chain",
+            TdxQe => "tdx.qe",
+            TdxSignature => "tdx.signature",
+            TdxTcbLevel => "tdx.tcb_level",
+            TdxModuleIdentity => "tdx.module_identity",
+            TdxTdAttributes => "tdx.td_attributes",
+            TdxTcbStatus => "tdx.tcb_status",
+            TdxAdvisory => "tdx.advisory",
+            TdxTcbEvaluationDataNumber => "tdx.tcb_evaluation_data_number",
+            TdxDebug => "tdx.debug",
+            TdxXfam => "tdx.xfam",
+            TdxMrSeam => "tdx.mr_seam",
+            TdxMrtd => "tdx.mrtd",
+            TdxRtmr0 => "tdx.rtmr0",
+            TdxRtmr1 => "tdx.rtmr1",
+            TdxRtmr2 => "tdx.rtmr2",
+            TdxRtmr3 => "tdx.rtmr3",
+            TdxMrConfigId => "tdx.mr_config_id",
+            TdxMrOwner => "tdx.mr_owner",
+            TdxMrOwnerConfig => "tdx.mr_owner_config",
+            TdxQuote => "tdx.quote",
+        }
+    }
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for Check {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Why evidence was refused: the first failed [`Check`], what the evidence
+/// had (`got`), what the policy wanted (`want`) and a hint for the operator.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Denial {
+    /// The check that failed.
+    pub check: Check,
+    /// What the evidence had.
+    pub got: String,
+    /// What the policy (or the specification) wants.
+    pub want: String,
+    /// What to do about it.
+    pub hint: String,
+}
+
+impl Denial {
+    /// A denial by `check`.
+    pub fn new(
+        check: Check,
+        got: impl Into<String>,
+        want: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        Self {
+            check,
+            got: got.into(),
+            want: want.into(),
+            hint: hint.into(),
+        }
+    }
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: got {}, want {} ({})",
+            self.check, self.got, self.want, self.hint
+        )
+    }
+}
+
+impl std::error::Error for Denial {}
+
+impl From<Denial> for wire::verifier::Denial {
+    fn from(d: Denial) -> Self {
+        wire::verifier::Denial {
+            check: d.check.as_str().to_owned(),
+            got: d.got,
+            want: d.want,
+            hint: d.hint,
+        }
+    }
+}
+
+/// Shorthand for building a denial in the check functions.
+pub(crate) fn deny<T>(
+    check: Check,
+    got: impl Into<String>,
+    want: impl Into<String>,
+    hint: impl Into<String>,
+) -> Result<T, Denial> {
+    Err(Denial::new(check, got, want, hint))
+}

@@ -1,0 +1,150 @@
+//! The one appraisal library: decides whether an evidence bundle satisfies a
+//! policy. The verifier service and `enclavectl verify` both call
+//! [`Appraiser::appraise`]; neither re-implements a check
+//! (`shared/docs/style.md` §6.3).
+//!
+//! Pure: no network (the caller passes certificates, CRLs and collateral in
+//! the bundle), no clock (`now_unix` is a parameter: the verifier's trusted
+//! time, never the guest's), no global state except the curve constant
+//! table in [`ecdsa`]. Every outcome is either [`Claims`] or a [`Denial`]
+//! naming the first failed [`Check`].
+//!
+//! Module map:
+//! - [`policy`]: [`Policy`] (typed TOML, digest), [`PolicyError`].
+//! - [`claims`]: [`Claims`], the token claims of accepted evidence.
+//! - [`denial`]: [`Denial`], [`Check`] (stable check names).
+//! - `snp`: the SEV-SNP (and simulation) check sequence; `snp_chain`: the
+//!   ARK → ASK/ASVK → VCEK/VLEK chain, CRLs and the warm chain cache.
+//! - `tdx`: the TDX check sequence around dcap-qvl.
+//! - `x509`: KDS certificate form, RSA-PSS, AMD extensions, CRLs, RFC 3339.
+//! - `ecdsa`: P-384 report-signature verification with per-key tables.
+//! - `roots`: compiled-in, pinned AMD and Intel roots.
+//! - [`hex`]: lowercase hex and the policy's hex type.
+//!
+//! Check order (each its own function): TEE type allowed → evidence form →
+//! signer → vendor chain (signatures, validity, CRL) → evidence signature →
+//! TCB → policy flags → measurement and other reference values →
+//! REPORT_DATA. See `snp.rs` and `tdx.rs` for the full lists.
+#![forbid(unsafe_code)]
+
+pub mod claims;
+pub mod denial;
+mod ecdsa;
+pub mod hex;
+pub mod policy;
+mod roots;
+mod snp;
+mod snp_chain;
+mod tdx;
+mod x509;
+
+pub use claims::Claims;
+pub use denial::{Check, Denial};
+pub use policy::{Policy, PolicyError};
+pub use roots::RootPinError;
+pub use x509::parse_rfc3339;
+
+use wire::{EvidenceBundle, Tee};
+
+use crate::roots::Roots;
+use crate::snp_chain::{ChainCache, Trust};
+
+/// The appraiser: pinned roots plus a warm cache of verified SEV-SNP
+/// chains (keyed by SHA-256 of the VCEK/VLEK DER), so that repeated
+/// appraisals of evidence from the same platform verify only the report
+/// signature. Share one per process (`Sync`).
+pub struct Appraiser {
+    roots: Roots,
+    cache: ChainCache,
+}
+
+impl Appraiser {
+    /// Loads the compiled-in roots, checking each against its pinned
+    /// SHA-256.
+    pub fn new() -> Result<Self, RootPinError> {
+        Ok(Appraiser { roots: Roots::load()?, cache: ChainCache::new() })
+    }
+
+    /// Appraises `bundle` against `policy` at the verifier's time
+    /// `now_unix` (Unix seconds). `expected_report_data` is the REPORT_DATA
+    /// the verifier recomputed with `tee_formats::binding::report_data`
+    /// (nonce, enclave key, TLS exporter); `None` skips that check (offline
+    /// inspection only: such claims are not bound to a session).
+    pub fn appraise(
+        &self,
+        bundle: &EvidenceBundle,
+        policy: &Policy,
+        now_unix: i64,
+        expected_report_data: Option<&[u8; 64]>,
+    ) -> Result<Claims, Denial> {
+        match bundle.tee {
+            Tee::Snp => {
+                check_allowed(policy.snp.allowed, Check::SnpNotAllowed, "snp")?;
+                snp::appraise(&self.roots, &self.cache, bundle, policy, Trust::Amd, now_unix, expected_report_data)
+            }
+            Tee::Sim => {
+                check_allowed(policy.sim.allowed, Check::SimNotAllowed, "sim")?;
+                snp::appraise(
+                    &self.roots,
+                    &self.cache,
+                    bundle,
+                    policy,
+                    Trust::Sim(&policy.sim.ark_sha256),
+                    now_unix,
+                    expected_report_data,
+                )
+            }
+            Tee::Tdx => {
+                check_allowed(policy.tdx.allowed, Check::TdxNotAllowed, "tdx")?;
+                tdx::appraise(&self.roots, bundle, policy, now_unix, expected_report_data)
+            }
+        }
+    }
+}
+
+/// One-shot appraisal with a fresh [`Appraiser`] (no warm cache). A root
+/// failing its pin is reported as a denial of the root check.
+pub fn appraise(
+    bundle: &EvidenceBundle,
+    policy: &Policy,
+    now_unix: i64,
+    expected_report_data: Option<&[u8; 64]>,
+) -> Result<Claims, Denial> {
+    let appraiser = Appraiser::new().map_err(|e| {
+        let check = if e.name.starts_with("Intel") { Check::TdxPckChain } else { Check::SnpChainArk };
+        Denial::new(check, e.to_string(), "compiled-in roots matching their pins", "the verifier build is corrupt; rebuild it")
+    })?;
+    appraiser.appraise(bundle, policy, now_unix, expected_report_data)
+}
+
+fn check_allowed(allowed: bool, check: Check, tee: &str) -> Result<(), Denial> {
+    if !allowed {
+        return denial::deny(
+            check,
+            format!("{tee} evidence"),
+            format!("{tee}.allowed = true in the policy"),
+            if tee == "sim" {
+                "simulated evidence proves nothing about the platform; only a development policy may accept it"
+            } else {
+                "this policy does not accept evidence from this TEE"
+            },
+        );
+    }
+    Ok(())
+}
+
+/// Compares all 64 bytes of REPORT_DATA with the recomputed binding, without
+/// stopping at the first difference.
+pub(crate) fn check_report_data(got: &[u8; 64], want: Option<&[u8; 64]>) -> Result<(), Denial> {
+    let Some(want) = want else { return Ok(()) };
+    let diff = got.iter().zip(want.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    if diff != 0 {
+        return denial::deny(
+            Check::ReportData,
+            hex::encode(got),
+            hex::encode(want),
+            "REPORT_DATA is not SHA-512(tag ‖ nonce ‖ SHA-256(SPKI) ‖ exporter) of this session: stale nonce, other key, or relayed through another TLS connection",
+        );
+    }
+    Ok(())
+}

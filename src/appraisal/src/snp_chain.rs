@@ -1,0 +1,431 @@
+//! The SEV-SNP endorsement chain ARK → ASK/ASVK → VCEK/VLEK, and the warm
+//! cache of verified chains.
+//!
+//! Trust: for real SNP the ARK, ASK and ASVK are the compiled-in, pinned
+//! certificates of the product ([`crate::roots`]); certificates in the
+//! bundle are only compared with them. For simulation the ARK comes from the
+//! bundle and is trusted only if its SHA-256 is pinned by the policy
+//! (`sim.ark_sha256`); everything after that is the same code.
+//!
+//! Split: [`verify_chain`] does the work that depends only on the bytes
+//! (form, names, signatures, CRL signatures and revocation lists) and yields
+//! a [`VerifiedChain`] that the cache keeps, keyed by SHA-256 of the
+//! VCEK/VLEK DER. [`VerifiedChain::check_time_and_crl`] does the part that
+//! depends on the verifier's time and on the policy's CRL mode, on every
+//! appraisal. The order of denials is the same warm or cold.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+use tee_formats::snp::Generation;
+use wire::{CertKind, EvidenceBundle};
+
+use crate::denial::{deny, Check, Denial};
+use crate::ecdsa::PreparedKey;
+use crate::hex::{self, Hex};
+use crate::policy::{CrlMode, Signer};
+use crate::roots::Roots;
+use crate::x509::{self, Cert, CrlOutcome, VekExtensions};
+
+/// Where the ARK's trust comes from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Trust<'p> {
+    /// The compiled-in AMD roots.
+    Amd,
+    /// An ARK from the bundle whose SHA-256 is one of these (policy `sim.ark_sha256`).
+    Sim(&'p [Hex<32>]),
+}
+
+/// What the bundle's CRLs said, decided once per chain.
+#[derive(Debug, Clone)]
+enum CrlState {
+    /// No CRL issued by the ARK.
+    Absent,
+    /// A CRL is malformed or its signature fails.
+    Invalid(String),
+    /// A CRL revokes the intermediate or the endorsement key.
+    Revoked(String),
+    /// Verified CRLs: latest thisUpdate, earliest nextUpdate.
+    Verified { this_update: i64, next_update: i64 },
+}
+
+/// A chain whose signatures and form verified.
+pub(crate) struct VerifiedChain {
+    /// Which key the chain ends in.
+    pub signer: Signer,
+    /// The product whose chain it is (productName, or the report's CPUID).
+    pub product: Generation,
+    /// The endorsement key's AMD extensions.
+    pub ext: VekExtensions,
+    /// The endorsement key, prepared for report signatures.
+    pub key: PreparedKey,
+    /// Whether the ARK was the simulation pin.
+    sim: bool,
+    ark_sha256: [u8; 32],
+    ark_der: Vec<u8>,
+    intermediate_der: Vec<u8>,
+    crl_ders: Vec<Vec<u8>>,
+    /// `(name, notBefore, notAfter)` of ARK, intermediate, endorsement key.
+    validity: [(String, i64, i64); 3],
+    crl: CrlState,
+}
+
+impl VerifiedChain {
+    /// Whether this cached chain is the one `bundle` would verify to under `trust`.
+    fn matches(&self, bundle: &EvidenceBundle, signer: Signer, trust: Trust<'_>) -> bool {
+        let trust_ok = match trust {
+            Trust::Amd => !self.sim,
+            Trust::Sim(pins) => self.sim && pins.iter().any(|p| p.0 == self.ark_sha256),
+        };
+        let same = |kind: CertKind, der: &[u8]| bundle.certificate(kind).is_none_or(|b| b == der);
+        trust_ok
+            && self.signer == signer
+            && same(CertKind::Ark, &self.ark_der)
+            && same(intermediate_kind(signer), &self.intermediate_der)
+            && bundle.crls.len() == self.crl_ders.len()
+            && bundle.crls.iter().zip(&self.crl_ders).all(|(a, b)| a[..] == b[..])
+    }
+
+    /// Certificate validity at `now`, then the CRL verdict under `mode`.
+    pub fn check_time_and_crl(&self, now: i64, mode: CrlMode) -> Result<(), Denial> {
+        for (name, not_before, not_after) in &self.validity {
+            if now < *not_before || now > *not_after {
+                return deny(
+                    Check::SnpCertValidity,
+                    format!(
+                        "{name} valid {} .. {}, verifier time {}",
+                        x509::rfc3339(*not_before),
+                        x509::rfc3339(*not_after),
+                        x509::rfc3339(now)
+                    ),
+                    format!("{name} valid at the verifier's time"),
+                    "fetch a current certificate from AMD KDS (a VLEK is valid for one year)",
+                );
+            }
+        }
+        match &self.crl {
+            CrlState::Absent => match mode {
+                CrlMode::Require => deny(
+                    Check::SnpCrlUnavailable,
+                    "no CRL issued by the ARK in the bundle",
+                    "the ARK-signed CRL (policy snp.crl = \"require\")",
+                    "include the CRL from KDS /vcek/v1/{product}/crl (or /vlek/…) in the bundle",
+                ),
+                CrlMode::IfPresent => {
+                    log::warn!(
+                        "SEV-SNP chain appraised without a CRL: revocation of the ASK/ASVK not checked (policy snp.crl = \"if-present\")"
+                    );
+                    Ok(())
+                }
+            },
+            CrlState::Invalid(why) => deny(
+                Check::SnpCrlInvalid,
+                why.clone(),
+                "a well-formed CRL signed by the ARK",
+                "supply the CRL exactly as AMD KDS serves it",
+            ),
+            CrlState::Revoked(what) => deny(
+                Check::SnpCrlRevoked,
+                what.clone(),
+                "no certificate of the chain revoked",
+                "the platform's endorsement chain is revoked; do not trust it",
+            ),
+            CrlState::Verified { this_update, next_update } => {
+                if now < *this_update || now > *next_update {
+                    return deny(
+                        Check::SnpCrlInvalid,
+                        format!(
+                            "CRL valid {} .. {}, verifier time {}",
+                            x509::rfc3339(*this_update),
+                            x509::rfc3339(*next_update),
+                            x509::rfc3339(now)
+                        ),
+                        "a CRL current at the verifier's time",
+                        "fetch a fresh CRL from AMD KDS",
+                    );
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+fn intermediate_kind(signer: Signer) -> CertKind {
+    match signer {
+        Signer::Vcek => CertKind::Ask,
+        Signer::Vlek => CertKind::Asvk,
+    }
+}
+
+/// Cache of verified chains, keyed by SHA-256 of the VCEK/VLEK DER. Bounded:
+/// when full it is emptied (chains are cheap to re-verify, and an attacker
+/// who floods it with distinct certificates only costs itself verifications).
+pub(crate) struct ChainCache {
+    map: Mutex<HashMap<[u8; 32], Arc<VerifiedChain>>>,
+}
+
+/// Entries before the cache is emptied.
+const CACHE_CAPACITY: usize = 1024;
+
+impl ChainCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        ChainCache { map: Mutex::new(HashMap::new()) }
+    }
+
+    /// The verified chain for `bundle`, from the cache or verified now.
+    pub fn get_or_verify(
+        &self,
+        roots: &Roots,
+        bundle: &EvidenceBundle,
+        signer: Signer,
+        trust: Trust<'_>,
+        report_product: Option<Generation>,
+    ) -> Result<Arc<VerifiedChain>, Denial> {
+        let vek_der = vek_der(bundle, signer)?;
+        let key: [u8; 32] = Sha256::digest(vek_der).into();
+        {
+            let map = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(c) = map.get(&key) {
+                if c.matches(bundle, signer, trust) {
+                    return Ok(Arc::clone(c));
+                }
+            }
+        }
+        let chain = Arc::new(verify_chain(roots, bundle, signer, trust, report_product)?);
+        let mut map = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= CACHE_CAPACITY {
+            map.clear();
+        }
+        map.insert(key, Arc::clone(&chain));
+        Ok(chain)
+    }
+}
+
+fn vek_der(bundle: &EvidenceBundle, signer: Signer) -> Result<&[u8], Denial> {
+    let kind = match signer {
+        Signer::Vcek => CertKind::Vcek,
+        Signer::Vlek => CertKind::Vlek,
+    };
+    bundle.certificate(kind).ok_or_else(|| {
+        let present: Vec<String> = bundle.certificates.iter().map(|c| format!("{:?}", c.kind).to_lowercase()).collect();
+        Denial::new(
+            Check::SnpVekMissing,
+            format!("certificates: [{}]", present.join(", ")),
+            format!("a {} certificate (the report's KEY_INFO names it)", signer.as_str()),
+            "include the endorsement key certificate (configfs-tsm auxblob or KDS) in the bundle",
+        )
+    })
+}
+
+fn form(name: &str, why: String) -> Denial {
+    Denial::new(
+        Check::SnpCertForm,
+        format!("{name}: {why}"),
+        format!("{name} in AMD KDS form"),
+        "supply the certificate exactly as AMD KDS serves it",
+    )
+}
+
+/// The product named by a productName extension (`Milan-B0` → Milan).
+fn product_from_name(name: &str) -> Option<Generation> {
+    match name.split('-').next() {
+        Some("Milan") => Some(Generation::Milan),
+        Some("Genoa") => Some(Generation::Genoa),
+        Some("Turin") => Some(Generation::Turin),
+        Some("Venice") => Some(Generation::Venice),
+        _ => None,
+    }
+}
+
+/// Verifies everything about the chain that does not depend on time or policy.
+fn verify_chain(
+    roots: &Roots,
+    bundle: &EvidenceBundle,
+    signer: Signer,
+    trust: Trust<'_>,
+    report_product: Option<Generation>,
+) -> Result<VerifiedChain, Denial> {
+    let vek_name = match signer {
+        Signer::Vcek => "VCEK",
+        Signer::Vlek => "VLEK",
+    };
+    // 1. The endorsement key certificate's form and extensions.
+    let vek = Cert::parse(vek_der(bundle, signer)?).map_err(|e| form(vek_name, e))?;
+    let vek_key = x509::check_vek_form(&vek, &format!("SEV-{vek_name}")).map_err(|e| form(vek_name, e))?;
+    let ext = x509::vek_extensions(&vek).map_err(|e| form(vek_name, e))?;
+    match (signer, &ext.hw_id) {
+        (Signer::Vcek, None) => return Err(form(vek_name, "no hwID extension".into())),
+        (Signer::Vlek, Some(_)) => return Err(form(vek_name, "a VLEK must not carry a hwID".into())),
+        _ => {}
+    }
+    if signer == Signer::Vcek && ext.csp_id.is_some() {
+        return Err(form(vek_name, "a VCEK must not carry a csp_id".into()));
+    }
+
+    // 2. The product: productName, else the report's CPUID.
+    let product = match (&ext.product_name, report_product) {
+        (Some(name), _) => product_from_name(name).ok_or_else(|| {
+            Denial::new(
+                Check::SnpProduct,
+                format!("{vek_name} productName {name:?}"),
+                "Milan, Genoa or Turin",
+                "this verifier pins no chain for that product",
+            )
+        })?,
+        (None, Some(p)) => p,
+        (None, None) => {
+            return deny(
+                Check::SnpProduct,
+                format!("{vek_name} without productName and a version 2 report without CPUID"),
+                "a product from the certificate or the report",
+                "use a report of version 3 or later, or a VCEK with productName",
+            )
+        }
+    };
+
+    // 3. The ARK: pinned (AMD) or pinned by fingerprint (simulation).
+    let (ark_der, intermediate_der): (&[u8], &[u8]) = match trust {
+        Trust::Amd => {
+            let r = roots.amd(product).ok_or_else(|| {
+                Denial::new(Check::SnpProduct, format!("product {product}"), "Milan, Genoa or Turin", "no AMD chain is pinned for this product")
+            })?;
+            let pinned_int = match signer {
+                Signer::Vcek => r.ask,
+                Signer::Vlek => r.asvk,
+            };
+            if let Some(b) = bundle.certificate(CertKind::Ark) {
+                if b != r.ark {
+                    return deny(
+                        Check::SnpChainArk,
+                        format!("bundle ARK SHA-256 {}", hex::encode(&Sha256::digest(b))),
+                        format!("the pinned ARK-{product}, SHA-256 {}", hex::encode(&Sha256::digest(r.ark))),
+                        "the host supplied a root that is not AMD's; a supplied root is only ever compared, never trusted",
+                    );
+                }
+            }
+            if let Some(b) = bundle.certificate(intermediate_kind(signer)) {
+                if b != pinned_int {
+                    return deny(
+                        Check::SnpChainIntermediate,
+                        format!("bundle {} SHA-256 {}", intermediate_name(signer), hex::encode(&Sha256::digest(b))),
+                        format!("the pinned {} of {product}, SHA-256 {}", intermediate_name(signer), hex::encode(&Sha256::digest(pinned_int))),
+                        "supply the intermediate AMD KDS serves for this product, or none",
+                    );
+                }
+            }
+            (r.ark, pinned_int)
+        }
+        Trust::Sim(pins) => {
+            let ark = bundle.certificate(CertKind::Ark).ok_or_else(|| {
+                Denial::new(Check::SnpChainArk, "no ARK in the bundle", "the simulated PSP's ARK", "sim-psp bundles carry their ARK")
+            })?;
+            let fp: [u8; 32] = Sha256::digest(ark).into();
+            if !pins.iter().any(|p| p.0 == fp) {
+                return deny(
+                    Check::SnpChainArk,
+                    format!("ARK SHA-256 {}", hex::encode(&fp)),
+                    format!("sim.ark_sha256 {}", hex::list(pins)),
+                    "pin this simulator's ARK in the policy, if you mean to trust it",
+                );
+            }
+            let int = bundle.certificate(intermediate_kind(signer)).ok_or_else(|| {
+                Denial::new(
+                    Check::SnpChainIntermediate,
+                    format!("no {} in the bundle", intermediate_name(signer)),
+                    format!("the simulated PSP's {}", intermediate_name(signer)),
+                    "sim-psp bundles carry their intermediate",
+                )
+            })?;
+            (ark, int)
+        }
+    };
+    let ark = Cert::parse(ark_der).map_err(|e| form("ARK", e))?;
+    let ark_key = x509::check_ca_form(&ark).map_err(|e| form("ARK", e))?;
+    x509::verify_issued_by(&ark, &ark, &ark_key).map_err(|e| {
+        Denial::new(Check::SnpChainArk, format!("ARK self-signature: {e}"), "a self-signed ARK", "the root certificate is corrupt")
+    })?;
+
+    // 4. ARK → ASK/ASVK.
+    let int_name = intermediate_name(signer);
+    let int = Cert::parse(intermediate_der).map_err(|e| form(int_name, e))?;
+    let int_key = x509::check_ca_form(&int).map_err(|e| form(int_name, e))?;
+    x509::verify_issued_by(&int, &ark, &ark_key).map_err(|e| {
+        Denial::new(Check::SnpChainIntermediate, format!("ARK → {int_name}: {e}"), format!("{int_name} signed by the ARK"), "the intermediate is not the ARK's")
+    })?;
+
+    // 5. ASK/ASVK → VCEK/VLEK.
+    x509::verify_issued_by(&vek, &int, &int_key).map_err(|e| {
+        Denial::new(
+            Check::SnpChainVek,
+            format!("{int_name} → {vek_name}: {e}"),
+            format!("{vek_name} signed by the {product} {int_name}"),
+            "the endorsement key certificate is not AMD's (or is for another product or key type)",
+        )
+    })?;
+
+    // 6. CRLs issued by the ARK: signature and revocation; time is checked per appraisal.
+    let crl = crl_state(bundle, &ark, &ark_key, &int, &vek, int_name, vek_name);
+
+    let name = |c: &Cert<'_>, fallback: &str| c.subject_cn().unwrap_or_else(|| fallback.to_owned());
+    let (a, i, v) = (ark.validity(), int.validity(), vek.validity());
+    Ok(VerifiedChain {
+        signer,
+        product,
+        key: PreparedKey::new(&vek_key),
+        sim: matches!(trust, Trust::Sim(_)),
+        ark_sha256: Sha256::digest(ark_der).into(),
+        ark_der: ark_der.to_vec(),
+        intermediate_der: intermediate_der.to_vec(),
+        crl_ders: bundle.crls.iter().map(|c| c.0.clone()).collect(),
+        validity: [
+            (name(&ark, "ARK"), a.0, a.1),
+            (name(&int, int_name), i.0, i.1),
+            (name(&vek, vek_name), v.0, v.1),
+        ],
+        crl,
+        ext,
+    })
+}
+
+fn intermediate_name(signer: Signer) -> &'static str {
+    match signer {
+        Signer::Vcek => "ASK",
+        Signer::Vlek => "ASVK",
+    }
+}
+
+fn crl_state(
+    bundle: &EvidenceBundle,
+    ark: &Cert<'_>,
+    ark_key: &rsa::RsaPublicKey,
+    int: &Cert<'_>,
+    vek: &Cert<'_>,
+    int_name: &str,
+    vek_name: &str,
+) -> CrlState {
+    let mut window: Option<(i64, i64)> = None;
+    for (n, der) in bundle.crls.iter().enumerate() {
+        match x509::check_crl(der, ark, ark_key) {
+            Err(e) => return CrlState::Invalid(format!("CRL {n}: {e}")),
+            Ok(CrlOutcome::OtherIssuer) => {}
+            Ok(CrlOutcome::Verified(c)) => {
+                if c.revoked.iter().any(|s| s == int.serial()) {
+                    return CrlState::Revoked(format!("{int_name} serial {} is on the ARK's CRL", hex::encode(int.serial())));
+                }
+                if c.revoked.iter().any(|s| s == vek.serial()) {
+                    return CrlState::Revoked(format!("{vek_name} serial {} is on the ARK's CRL", hex::encode(vek.serial())));
+                }
+                window = Some(match window {
+                    None => (c.this_update, c.next_update),
+                    Some((t, n)) => (t.max(c.this_update), n.min(c.next_update)),
+                });
+            }
+        }
+    }
+    match window {
+        None => CrlState::Absent,
+        Some((this_update, next_update)) => CrlState::Verified { this_update, next_update },
+    }
+}
