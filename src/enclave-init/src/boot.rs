@@ -15,7 +15,27 @@ use crate::config::{self, Config, ConfigError};
 use crate::control::{self, ControlError};
 use crate::logger;
 use crate::pid1::{self, sandbox::Sandbox, Outcome, Pid1, Pid1Error, Role};
-use crate::tee;
+use crate::{attest, keys, tee};
+
+/// The image's build time (SOURCE_DATE_EPOCH at build): the floor of trusted
+/// time before the verifier has answered.
+const BUILD_EPOCH: u64 = parse_epoch(option_env!("SOURCE_DATE_EPOCH"));
+
+const fn parse_epoch(s: Option<&str>) -> u64 {
+    let Some(s) = s else { return 0 };
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut n: u64 = 0;
+    while i < b.len() {
+        let d = b[i];
+        if d < b'0' || d > b'9' {
+            return 0;
+        }
+        n = n * 10 + (d - b'0') as u64;
+        i += 1;
+    }
+    n
+}
 use transport::Listener;
 
 /// Runs the init. Never returns: PID 1 powers off, a process exits.
@@ -63,7 +83,8 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
     timer.step("entropy");
 
     // The evidence source (step 5 uses it; operators may ask for evidence).
-    let tee = tee::open(&config.tee)?;
+    let mut tee = tee::open(&config.tee)?;
+    let time = attest::TrustedTime::new(BUILD_EPOCH);
     timer.step("evidence_source");
 
     // The control listener is opened before the sandbox closes the
@@ -71,6 +92,24 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
     let listener = control::listen(&config.host.control)?;
     let sandbox = pid1::sandbox::forbid_writes()?;
     timer.step("sandbox");
+
+    // 3-6. Enclave key, challenge, evidence bound to nonce, key and TLS
+    // session, token. Skipped only when the measured configuration names no
+    // verifier (development images: nothing secret is provisioned then).
+    let attestation = match &config.verifier.addr {
+        Some(addr) => {
+            let key = keys::EnclaveKey::generate()?;
+            timer.step("key");
+            let attestation = attest::attest(&config.verifier, addr, &time, &key, tee.as_mut())?;
+            log::info!(tee = attestation.tee.as_str(), expires_at = attestation.expires_at; "attested");
+            timer.step("attest");
+            Some(attestation)
+        }
+        None => {
+            log::warn!("no verifier configured: not attesting; no secrets will be provisioned");
+            None
+        }
+    };
 
     // 9. Report readiness to the host.
     let report = serde_json::json!({
@@ -80,13 +119,14 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
         "modules_loaded": modules,
         "sandbox": sandbox_str(sandbox),
         "evidence_source": tee.kind().as_str(),
+        "attested": attestation.as_ref().map(|a| serde_json::json!({"tee": a.tee, "expires_at": a.expires_at})),
         "control": listener.local_addr(),
         "uptime_s": logger::uptime_secs(),
         "steps_us": timer.as_json(),
     });
     let cid = control::report_ready(&config.host.ready, config.host.connect_timeout, &report)?;
     timer.step("ready");
-    Ok(Ready { config, listener, sandbox, cid, steps: timer.as_json(), tee })
+    Ok(Ready { config, listener, sandbox, cid, steps: timer.as_json(), tee, attestation })
 }
 
 /// Serves the host channel until a shutdown request.
@@ -114,6 +154,9 @@ struct Ready {
     cid: Option<u32>,
     steps: serde_json::Value,
     tee: Box<dyn evidence::EvidenceSource>,
+    /// Held for the Vault login (secrets work).
+    #[allow(dead_code)]
+    attestation: Option<attest::Attestation>,
 }
 
 fn sandbox_str(s: Sandbox) -> String {
@@ -134,6 +177,10 @@ pub enum BootError {
     Control(ControlError),
     /// The evidence source.
     Evidence(evidence::EvidenceError),
+    /// The enclave key.
+    Key(keys::KeyError),
+    /// Attestation.
+    Attest(attest::AttestError),
 }
 
 impl fmt::Display for BootError {
@@ -143,6 +190,8 @@ impl fmt::Display for BootError {
             BootError::Config(e) => e.fmt(f),
             BootError::Control(e) => e.fmt(f),
             BootError::Evidence(e) => write!(f, "evidence: {e}"),
+            BootError::Key(e) => e.fmt(f),
+            BootError::Attest(e) => write!(f, "attestation: {e}"),
         }
     }
 }
@@ -162,6 +211,18 @@ impl From<ConfigError> for BootError {
 impl From<evidence::EvidenceError> for BootError {
     fn from(e: evidence::EvidenceError) -> Self {
         BootError::Evidence(e)
+    }
+}
+
+impl From<keys::KeyError> for BootError {
+    fn from(e: keys::KeyError) -> Self {
+        BootError::Key(e)
+    }
+}
+
+impl From<attest::AttestError> for BootError {
+    fn from(e: attest::AttestError) -> Self {
+        BootError::Attest(e)
     }
 }
 

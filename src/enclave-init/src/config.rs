@@ -34,6 +34,22 @@ pub struct Config {
     pub host: HostConfig,
     /// Where evidence comes from.
     pub tee: TeeConfig,
+    /// The attestation verifier.
+    pub verifier: VerifierConfig,
+}
+
+/// How to reach the verifier, and whom to trust there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifierConfig {
+    /// `None`: no attestation (development images only; nothing secret is
+    /// provisioned without it).
+    pub addr: Option<Addr>,
+    /// The name its TLS certificate must carry.
+    pub server_name: String,
+    /// The one CA trusted for it (PEM, measured with this file).
+    pub ca_pem: String,
+    /// Bound on connecting and on each read and write.
+    pub timeout: Duration,
 }
 
 /// Which evidence source to use.
@@ -153,6 +169,10 @@ const FIELDS: &[(&str, Kind, Option<&str>)] = &[
     ("tee.source", Kind::Str, Some("auto")),
     ("tee.sim_psp", Kind::Str, Some("vsock://2:9100")),
     ("tee.timeout_ms", Kind::Int, Some("30000")),
+    ("verifier.addr", Kind::Str, Some("")),
+    ("verifier.server_name", Kind::Str, Some("verifier.enclave.local")),
+    ("verifier.ca", Kind::Str, Some("")),
+    ("verifier.timeout_ms", Kind::Int, Some("10000")),
 ];
 
 /// Loads the configuration file at `path` and applies the `enclave.*`
@@ -236,7 +256,31 @@ pub fn parse(text: &str, cmdline: &str) -> Result<Config, ConfigError> {
             })?,
             timeout: fields.millis("tee.timeout_ms", 1..=600_000)?,
         },
+        verifier: verifier_config(&fields)?,
     })
+}
+
+fn verifier_config(fields: &Fields) -> Result<VerifierConfig, ConfigError> {
+    let addr = fields.parsed("verifier.addr", |s| {
+        if s.is_empty() {
+            return Ok(None);
+        }
+        let addr: Addr = s.parse()?;
+        addr.check_connectable()?;
+        Ok(Some(addr))
+    })?;
+    let server_name = fields.parsed("verifier.server_name", |s| {
+        rustls::pki_types::ServerName::try_from(s.to_owned())
+            .map(|_| s.to_owned())
+            .map_err(|_| format!("{s:?} is not a DNS name or IP address"))
+    })?;
+    let ca_pem = fields.parsed("verifier.ca", |s| {
+        if addr.is_some() {
+            crate::attest::parse_ca(s)?;
+        }
+        Ok(s.to_owned())
+    })?;
+    Ok(VerifierConfig { addr, server_name, ca_pem, timeout: fields.millis("verifier.timeout_ms", 1..=600_000)? })
 }
 
 /// The field values, each with its origin, keyed by dotted name.

@@ -6,6 +6,8 @@
 //!   kernel modules, the no-write sandbox, entropy, panic hook, power-off.
 //! - [`config`]: the measured configuration file plus `enclave.*` kernel
 //!   command line overrides, validated into a typed [`config::Config`].
+//! - [`keys`]: the enclave key pair.
+//! - [`attest`]: the verifier exchange (steps 4-6) and trusted time.
 //! - [`control`]: the host channel: readiness report and control commands.
 //! - [`logger`]: one structured line per event on the console.
 //! - [`tee`]: the evidence source, chosen once at boot.
@@ -14,9 +16,11 @@
 //! The same binary runs as PID 1 of a VM and as an ordinary process (tests,
 //! development); [`pid1::Role`] decides which duties apply.
 
+mod attest;
 mod boot;
 mod config;
 mod control;
+mod keys;
 mod logger;
 mod pid1;
 mod sys;

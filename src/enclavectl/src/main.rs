@@ -4,8 +4,12 @@
 //!
 //! Subcommands:
 //! - `image build`: the reproducible initramfs ([`image`](mod@image_cmd)).
+//! - `verifier`: the attestation verifier service.
+//! - `dev-pki`: a throw-away development PKI.
 
+mod dev_pki_cmd;
 mod image_cmd;
+mod verifier_cmd;
 
 use std::process::ExitCode;
 
@@ -24,12 +28,18 @@ enum Command {
     /// The guest image.
     #[command(subcommand)]
     Image(image_cmd::ImageCommand),
+    /// The attestation verifier service (HTTPS).
+    Verifier(verifier_cmd::Args),
+    /// A throw-away development PKI (CA, TLS certificates, token and nonce keys).
+    DevPki(dev_pki_cmd::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Image(c) => image_cmd::run(c),
+        Command::Verifier(a) => verifier_cmd::run(a),
+        Command::DevPki(a) => dev_pki_cmd::run(a),
     };
     match result {
         Ok(code) => code,

@@ -41,3 +41,31 @@ pub trait Appraiser: Send + Sync {
     /// the token, or the first failed check.
     fn appraise(&self, bundle: &EvidenceBundle, expected_report_data: &[u8; 64], now: i64) -> Result<Map<String, Value>, Denial>;
 }
+
+/// The production [`Appraiser`]: the appraisal library with one policy.
+pub struct PolicyAppraiser {
+    inner: appraisal::Appraiser,
+    policy: appraisal::Policy,
+}
+
+impl PolicyAppraiser {
+    /// Pins the compiled-in roots and takes the policy.
+    pub fn new(policy: appraisal::Policy) -> Result<PolicyAppraiser, appraisal::RootPinError> {
+        Ok(PolicyAppraiser { inner: appraisal::Appraiser::new()?, policy })
+    }
+}
+
+impl Appraiser for PolicyAppraiser {
+    fn appraise(&self, bundle: &EvidenceBundle, expected_report_data: &[u8; 64], now: i64) -> Result<Map<String, Value>, Denial> {
+        let claims = self.inner.appraise(bundle, &self.policy, now, Some(expected_report_data)).map_err(Denial::from)?;
+        match serde_json::to_value(claims) {
+            Ok(Value::Object(m)) => Ok(m),
+            _ => Err(Denial {
+                check: "internal".into(),
+                got: "claims not serializable".into(),
+                want: "a claims object".into(),
+                hint: "a verifier bug; report it".into(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! `enclavectl dev-pki`: a throw-away PKI for development and tests: one CA,
+//! TLS certificates for the verifier and Vault, the verifier's token key and
+//! nonce key. Production keys come from the operator's own PKI.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+
+use crate::CmdResult;
+
+/// Arguments of `enclavectl dev-pki`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Output directory (created).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8], secret: bool) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(name);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(if secret { 0o600 } else { 0o644 })
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    f.write_all(bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn leaf(names: &[&str], issuer: &Issuer<'_, KeyPair>) -> Result<(String, String), rcgen::Error> {
+    let mut params = CertificateParams::new(names.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())?;
+    params.distinguished_name.push(DnType::CommonName, names.first().copied().unwrap_or("leaf"));
+    let key = KeyPair::generate()?;
+    let cert = params.signed_by(&key, issuer)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+pub fn run(args: Args) -> CmdResult {
+    std::fs::create_dir_all(&args.out)?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.distinguished_name.push(DnType::CommonName, "enclave-init development CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    let ca_key = KeyPair::generate()?;
+    let ca_cert = ca_params.self_signed(&ca_key)?;
+    write(&args.out, "ca.pem", ca_cert.pem().as_bytes(), false)?;
+    write(&args.out, "ca-key.pem", ca_key.serialize_pem().as_bytes(), true)?;
+    let issuer = Issuer::new(ca_params, ca_key);
+    for (name, sans) in [
+        ("verifier", ["verifier.enclave.local", "localhost", "127.0.0.1"]),
+        ("vault", ["vault.enclave.local", "localhost", "127.0.0.1"]),
+    ] {
+        let (cert, key) = leaf(&sans, &issuer)?;
+        write(&args.out, &format!("{name}.pem"), cert.as_bytes(), false)?;
+        write(&args.out, &format!("{name}-key.pem"), key.as_bytes(), true)?;
+    }
+    write(&args.out, "token-key.pk8", &verifier::token::Signer::generate_pkcs8()?, true)?;
+    let mut nonce_key = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce_key).map_err(|_| "random generator failed")?;
+    write(&args.out, "nonce.key", &nonce_key, true)?;
+    println!("development PKI written to {}", args.out.display());
+    Ok(ExitCode::SUCCESS)
+}
