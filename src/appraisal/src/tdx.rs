@@ -262,4 +262,40 @@ mod tests {
         assert_eq!(classify("SEPT_VE_DISABLE is not enabled").check, Check::TdxTdAttributes);
         assert_eq!(classify("something new").check, Check::TdxQuote);
     }
+
+    fn td(attributes: [u8; 8]) -> dcap_qvl::quote::TDReport10 {
+        dcap_qvl::quote::TDReport10 {
+            tee_tcb_svn: [0; 16],
+            mr_seam: [0; 48],
+            mr_signer_seam: [0; 48],
+            seam_attributes: [0; 8],
+            td_attributes: attributes,
+            xfam: [0; 8],
+            mr_td: [0; 48],
+            mr_config_id: [0; 48],
+            mr_owner: [0; 48],
+            mr_owner_config: [0; 48],
+            rt_mr0: [0; 48],
+            rt_mr1: [0; 48],
+            rt_mr2: [0; 48],
+            rt_mr3: [0; 48],
+            report_data: [0; 64],
+        }
+    }
+
+    #[test]
+    fn debug_td_is_denied_unless_allowed() {
+        // td_attributes of shared/fixtures/tdx/trustee/tdx_quote_4.dat (DEBUG + SEPT_VE_DISABLE):
+        // that quote has no collateral, so its body is checked here directly.
+        let debug = td([0x01, 0, 0, 0x10, 0, 0, 0, 0]);
+        let p = TdxPolicy::default();
+        let d = check_debug(&debug, &p).unwrap_err();
+        assert_eq!(d.check, Check::TdxDebug);
+        assert!(d.got.contains("0100001000000000"), "{d}");
+        // Any TUD bit (7:0) counts, e.g. bit 4 (profiling).
+        assert!(check_debug(&td([0x10, 0, 0, 0x10, 0, 0, 0, 0]), &p).is_err());
+        assert!(check_debug(&td([0, 0, 0, 0x10, 0, 0, 0, 0]), &p).is_ok());
+        let allow = TdxPolicy { debug_allowed: true, ..TdxPolicy::default() };
+        assert!(check_debug(&debug, &allow).is_ok());
+    }
 }
