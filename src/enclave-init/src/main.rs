@@ -7,6 +7,8 @@
 //! - [`config`]: the measured configuration file plus `enclave.*` kernel
 //!   command line overrides, validated into a typed [`config::Config`].
 //! - [`keys`]: the enclave key pair.
+//! - [`secrets`]: the locked, non-dumpable, zeroizing secret store.
+//! - [`zalloc`]: the global allocator that wipes every freed block.
 //! - [`attest`]: the verifier exchange (steps 4-6) and trusted time.
 //! - [`control`]: the host channel: readiness report and control commands.
 //! - [`logger`]: one structured line per event on the console.
@@ -21,10 +23,16 @@ mod boot;
 mod config;
 mod control;
 mod keys;
+mod secrets;
 mod logger;
 mod pid1;
 mod sys;
 mod tee;
+mod zalloc;
+
+/// Every freed heap block is wiped (see [`zalloc`]).
+#[global_allocator]
+static ALLOCATOR: zalloc::ZeroizingAlloc = zalloc::ZeroizingAlloc;
 
 fn main() -> ! {
     boot::run(pid1::Role::detect(), std::env::args_os().skip(1).collect())

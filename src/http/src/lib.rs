@@ -4,8 +4,9 @@
 //! evidence to the TLS connection it travels on (the TLS exporter), so the
 //! challenge and the attest request must share one connection whose TLS
 //! state we hold. Parsing is `httparse`'s; this crate adds the limits
-//! (header bytes, body bytes), `Content-Length` framing only (chunked
-//! transfer coding is refused, never guessed), and keep-alive.
+//! (header bytes, body bytes), `Content-Length` framing for requests
+//! (chunked requests are refused, never guessed), `Content-Length` or
+//! chunked responses, and keep-alive.
 
 #![forbid(unsafe_code)]
 
@@ -179,7 +180,41 @@ pub fn read_request(r: &mut impl BufRead, limits: Limits) -> Result<Option<Reque
     Ok(Some(Request { method, path, headers, body }))
 }
 
-/// Reads one response.
+/// Reads a chunked body (responses only: servers such as Vault's choose
+/// chunking for larger bodies), bounded by `limit` in total. Trailers are
+/// read and dropped.
+fn read_chunked(r: &mut impl BufRead, limit: usize) -> Result<Vec<u8>, HttpError> {
+    let mut body = Vec::new();
+    loop {
+        let mut line = Vec::new();
+        <&mut _ as io::Read>::take(&mut *r, 1024).read_until(b'\n', &mut line)?;
+        let text = std::str::from_utf8(&line).map_err(|_| HttpError::Framing("bad chunk size"))?;
+        let size_hex = text.trim().split(';').next().unwrap_or("");
+        let size = usize::from_str_radix(size_hex, 16).map_err(|_| HttpError::Framing("bad chunk size"))?;
+        if size == 0 {
+            loop {
+                let mut trailer = Vec::new();
+                let n = <&mut _ as io::Read>::take(&mut *r, 8192).read_until(b'\n', &mut trailer)?;
+                if n == 0 || trailer == b"\r\n" || trailer == b"\n" {
+                    return Ok(body);
+                }
+            }
+        }
+        if body.len().saturating_add(size) > limit {
+            return Err(HttpError::BodyTooLarge { declared: body.len().saturating_add(size), limit });
+        }
+        let start = body.len();
+        body.resize(start + size, 0);
+        r.read_exact(&mut body[start..])?;
+        let mut crlf = [0u8; 2];
+        r.read_exact(&mut crlf)?;
+        if &crlf != b"\r\n" {
+            return Err(HttpError::Framing("chunk not followed by CRLF"));
+        }
+    }
+}
+
+/// Reads one response (`Content-Length` or chunked framing).
 pub fn read_response(r: &mut impl BufRead, limits: Limits) -> Result<Response, HttpError> {
     let head = read_head(r, limits.head_bytes)?.ok_or(HttpError::Malformed("connection closed before a response"))?;
     let mut storage = [httparse::EMPTY_HEADER; 64];
@@ -191,7 +226,8 @@ pub fn read_response(r: &mut impl BufRead, limits: Limits) -> Result<Response, H
     }
     let status = resp.code.ok_or(HttpError::Malformed("no status"))?;
     let headers = headers_of(resp.headers)?;
-    let body = read_body(r, &headers, limits.body_bytes)?;
+    let chunked = find(&headers, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked { read_chunked(r, limits.body_bytes)? } else { read_body(r, &headers, limits.body_bytes)? };
     Ok(Response { status, headers, body })
 }
 
@@ -272,6 +308,17 @@ mod tests {
         let resp = read_response(&mut &buf[..], Limits::default()).unwrap();
         assert_eq!(resp.status, 403);
         assert_eq!(resp.body, b"{\"x\":1}");
+    }
+
+    #[test]
+    fn chunked_responses_are_decoded_within_limits() {
+        let msg = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n";
+        let resp = read_response(&mut &msg[..], Limits::default()).unwrap();
+        assert_eq!(resp.body, b"hello world");
+        let small = Limits { head_bytes: 1024, body_bytes: 8 };
+        assert!(matches!(read_response(&mut &msg[..], small), Err(HttpError::BodyTooLarge { .. })));
+        let bad = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n";
+        assert!(matches!(read_response(&mut &bad[..], Limits::default()), Err(HttpError::Framing(_))));
     }
 
     #[test]

@@ -1,0 +1,354 @@
+//! The secret store: the only place secrets live.
+//!
+//! - One fixed region, allocated once: `memfd_secret` where the kernel offers
+//!   it (the pages leave the kernel's direct map), else anonymous memory;
+//!   locked with `mlock` (never swapped) and `MADV_DONTDUMP` (never in a
+//!   core dump). Fixed-capacity slots: storing a secret never reallocates,
+//!   so no stale copy is left behind.
+//! - Names are `heapless` strings; values are only ever borrowed out as
+//!   slices into the region.
+//! - Removing, clearing or dropping overwrites the bytes with zeros.
+//! - `Debug` shows names and lengths, never content; there is no `Display`.
+//!
+//! Process-wide hardening that goes with it is in [`harden_process`].
+//!
+//! UNSAFETY: the region is raw memory from `mmap`; this module creates it,
+//! hands out slices within its bounds only, and unmaps it once.
+#![allow(unsafe_code)]
+
+use std::fmt;
+
+use zeroize::Zeroize;
+
+/// How many secrets the store holds.
+pub const SLOTS: usize = 16;
+/// The largest secret, in bytes.
+pub const SLOT_BYTES: usize = 4096;
+const REGION_BYTES: usize = SLOTS * SLOT_BYTES;
+
+/// Why a secret could not be stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretError {
+    /// The region could not be allocated or locked.
+    Memory {
+        /// What failed.
+        op: &'static str,
+        /// errno.
+        errno: i32,
+    },
+    /// Every slot is taken.
+    Full,
+    /// The value exceeds [`SLOT_BYTES`] (its length, never its content).
+    TooLarge {
+        /// The secret's name.
+        name: String,
+        /// Its length.
+        len: usize,
+    },
+    /// The name is longer than 64 bytes.
+    NameTooLong,
+}
+
+impl fmt::Display for SecretError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretError::Memory { op, errno } => write!(f, "secret memory: {op} failed (errno {errno})"),
+            SecretError::Full => write!(f, "secret store full ({SLOTS} secrets)"),
+            SecretError::TooLarge { name, len } => write!(f, "secret {name} is {len} bytes, over {SLOT_BYTES}"),
+            SecretError::NameTooLong => write!(f, "secret name longer than 64 bytes"),
+        }
+    }
+}
+
+impl std::error::Error for SecretError {}
+
+/// How the region is backed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backing {
+    /// `memfd_secret`: removed from the kernel's direct map.
+    MemfdSecret,
+    /// Anonymous private memory, locked.
+    Anonymous,
+}
+
+/// The locked region.
+struct Region {
+    ptr: *mut u8,
+    backing: Backing,
+}
+
+// SAFETY: the region is owned by one SecretStore; access goes through &/&mut
+// of the store, so Rust's aliasing rules apply as for a Box<[u8]>.
+unsafe impl Send for Region {}
+
+impl Region {
+    fn new() -> Result<Region, SecretError> {
+        let (ptr, backing) = match memfd_secret_map() {
+            Some(p) => (p, Backing::MemfdSecret),
+            None => {
+                // SAFETY: anonymous private mapping of REGION_BYTES; no file,
+                // no fixed address.
+                let p = unsafe {
+                    libc::mmap(
+                        std::ptr::null_mut(),
+                        REGION_BYTES,
+                        libc::PROT_READ | libc::PROT_WRITE,
+                        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                        -1,
+                        0,
+                    )
+                };
+                if p == libc::MAP_FAILED {
+                    return Err(SecretError::Memory { op: "mmap", errno: errno() });
+                }
+                (p.cast::<u8>(), Backing::Anonymous)
+            }
+        };
+        let region = Region { ptr, backing };
+        // memfd_secret pages are locked by the kernel itself ("locked in the
+        // same way as mlock()'ed memory", memfd_secret(2)) and never dumped;
+        // anonymous memory needs both.
+        if backing == Backing::Anonymous {
+            // SAFETY: ptr..ptr+REGION_BYTES is the mapping created above.
+            if unsafe { libc::mlock(ptr.cast(), REGION_BYTES) } != 0 {
+                return Err(SecretError::Memory { op: "mlock", errno: errno() });
+            }
+            // SAFETY: as above; the advice only excludes the range from dumps.
+            if unsafe { libc::madvise(ptr.cast(), REGION_BYTES, libc::MADV_DONTDUMP) } != 0 {
+                return Err(SecretError::Memory { op: "madvise(MADV_DONTDUMP)", errno: errno() });
+            }
+        }
+        Ok(region)
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: the mapping is REGION_BYTES long, readable, and lives as
+        // long as self.
+        unsafe { std::slice::from_raw_parts(self.ptr, REGION_BYTES) }
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as bytes(), writable, and &mut self gives exclusive access.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, REGION_BYTES) }
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        self.bytes_mut().zeroize();
+        // SAFETY: unlocking and unmapping the mapping created in new(); no
+        // slice into it outlives self.
+        unsafe {
+            if self.backing == Backing::Anonymous {
+                libc::munlock(self.ptr.cast(), REGION_BYTES);
+            }
+            libc::munmap(self.ptr.cast(), REGION_BYTES);
+        }
+    }
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// A region from `memfd_secret(2)`, or `None` where the kernel does not
+/// offer it (ENOSYS, or not enabled).
+fn memfd_secret_map() -> Option<*mut u8> {
+    // SAFETY: memfd_secret takes only flags and returns a new descriptor.
+    let fd = unsafe { libc::syscall(libc::SYS_memfd_secret, libc::O_CLOEXEC) };
+    if fd < 0 {
+        return None;
+    }
+    let fd = i32::try_from(fd).ok()?;
+    // SAFETY: fd is the descriptor just returned; sized, mapped shared (as
+    // memfd_secret requires), then closed: the mapping keeps the memory.
+    unsafe {
+        if libc::ftruncate(fd, REGION_BYTES as libc::off_t) != 0 {
+            libc::close(fd);
+            return None;
+        }
+        let p = libc::mmap(std::ptr::null_mut(), REGION_BYTES, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0);
+        libc::close(fd);
+        if p == libc::MAP_FAILED {
+            return None;
+        }
+        Some(p.cast())
+    }
+}
+
+/// A slot's bookkeeping (not secret).
+struct Slot {
+    name: heapless::String<64>,
+    len: usize,
+}
+
+/// The store.
+pub struct SecretStore {
+    region: Region,
+    slots: heapless::Vec<Slot, SLOTS>,
+}
+
+impl fmt::Debug for SecretStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut m = f.debug_map();
+        for s in &self.slots {
+            m.entry(&s.name.as_str(), &format_args!("<{} bytes>", s.len));
+        }
+        m.finish()
+    }
+}
+
+impl SecretStore {
+    /// Allocates and locks the region.
+    pub fn new() -> Result<SecretStore, SecretError> {
+        Ok(SecretStore { region: Region::new()?, slots: heapless::Vec::new() })
+    }
+
+    /// How the region is backed.
+    pub fn backing(&self) -> Backing {
+        self.region.backing
+    }
+
+    /// Stores `value` under `name` (replacing an older value of that name).
+    /// The caller wipes its own copy.
+    pub fn insert(&mut self, name: &str, value: &[u8]) -> Result<(), SecretError> {
+        if value.len() > SLOT_BYTES {
+            return Err(SecretError::TooLarge { name: name.to_owned(), len: value.len() });
+        }
+        let index = match self.slots.iter().position(|s| s.name.as_str() == name) {
+            Some(i) => i,
+            None => {
+                let mut n = heapless::String::new();
+                n.push_str(name).map_err(|_| SecretError::NameTooLong)?;
+                self.slots.push(Slot { name: n, len: 0 }).map_err(|_| SecretError::Full)?;
+                self.slots.len() - 1
+            }
+        };
+        let slot = &mut self.region.bytes_mut()[index * SLOT_BYTES..(index + 1) * SLOT_BYTES];
+        slot.zeroize();
+        slot[..value.len()].copy_from_slice(value);
+        if let Some(s) = self.slots.get_mut(index) {
+            s.len = value.len();
+        }
+        Ok(())
+    }
+
+    /// Borrows a secret.
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        let i = self.slots.iter().position(|s| s.name.as_str() == name)?;
+        let len = self.slots.get(i)?.len;
+        self.region.bytes().get(i * SLOT_BYTES..i * SLOT_BYTES + len)
+    }
+
+    /// The names held.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.slots.iter().map(|s| s.name.as_str())
+    }
+
+    /// How many secrets are held.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether the store is empty.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Forgets every secret; the bytes are overwritten with zeros.
+    pub fn clear(&mut self) {
+        self.region.bytes_mut().zeroize();
+        self.slots.clear();
+    }
+
+    /// HMAC-SHA256 of a secret under `key`: lets a test confirm the exact
+    /// value without the value ever leaving the enclave.
+    pub fn keyed_hash(&self, name: &str, key: &[u8]) -> Option<[u8; 32]> {
+        let value = self.get(name)?;
+        let tag = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key), value);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        Some(out)
+    }
+
+    #[cfg(test)]
+    fn region_ptr(&self) -> *const u8 {
+        self.region.ptr
+    }
+}
+
+/// Process-wide hardening for a process that holds secrets: not dumpable
+/// (no core dump, no ptrace by non-root peers, /proc/self/mem closed to
+/// others), core size limit 0, and for PID 1 every page locked in memory.
+pub fn harden_process(lock_all: bool) -> Result<(), SecretError> {
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        return Err(SecretError::Memory { op: "prctl(PR_SET_DUMPABLE)", errno: errno() });
+    }
+    let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: a valid rlimit struct for the duration of the call.
+    if unsafe { libc::setrlimit(libc::RLIMIT_CORE, &zero) } != 0 {
+        return Err(SecretError::Memory { op: "setrlimit(RLIMIT_CORE)", errno: errno() });
+    }
+    if lock_all {
+        // SAFETY: flags only.
+        if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } != 0 {
+            return Err(SecretError::Memory { op: "mlockall", errno: errno() });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stores_replaces_and_wipes() {
+        let mut s = SecretStore::new().unwrap();
+        s.insert("hume/api-key", b"canary-1234").unwrap();
+        s.insert("retell/api-key", b"r").unwrap();
+        assert_eq!(s.get("hume/api-key"), Some(&b"canary-1234"[..]));
+        s.insert("hume/api-key", b"xy").unwrap();
+        assert_eq!(s.get("hume/api-key"), Some(&b"xy"[..]));
+        let ptr = s.region_ptr();
+        // SAFETY (test): the region is still mapped; reading slot 0.
+        let before = unsafe { std::slice::from_raw_parts(ptr, 16) }.to_vec();
+        assert_eq!(&before[..2], b"xy");
+        assert!(before[2..].iter().all(|b| *b == 0), "the replaced value left no tail");
+        s.clear();
+        // SAFETY (test): still mapped until s is dropped.
+        let after = unsafe { std::slice::from_raw_parts(ptr, REGION_BYTES) };
+        assert!(after.iter().all(|b| *b == 0), "cleared secrets read as zeros");
+        assert!(s.get("hume/api-key").is_none());
+    }
+
+    #[test]
+    fn debug_shows_names_and_lengths_only() {
+        let mut s = SecretStore::new().unwrap();
+        s.insert("db", b"postgres://user:pw@h/db").unwrap();
+        let d = format!("{s:?}");
+        assert!(d.contains("db") && d.contains("<23 bytes>"), "{d}");
+        assert!(!d.contains("pw@"), "{d}");
+    }
+
+    #[test]
+    fn limits_are_enforced_without_echoing_values() {
+        let mut s = SecretStore::new().unwrap();
+        let e = s.insert("big", &[7u8; SLOT_BYTES + 1]).unwrap_err();
+        assert_eq!(e, SecretError::TooLarge { name: "big".into(), len: SLOT_BYTES + 1 });
+        assert_eq!(s.insert(&"n".repeat(65), b"v"), Err(SecretError::NameTooLong));
+        for i in 0..SLOTS {
+            s.insert(&format!("s{i}"), b"v").unwrap();
+        }
+        assert_eq!(s.insert("one-more", b"v"), Err(SecretError::Full));
+    }
+
+    #[test]
+    fn keyed_hash_matches_hmac() {
+        let mut s = SecretStore::new().unwrap();
+        s.insert("k", b"value").unwrap();
+        let want = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"key"), b"value");
+        assert_eq!(&s.keyed_hash("k", b"key").unwrap()[..], want.as_ref());
+    }
+}
