@@ -76,3 +76,4 @@ pub fn denied(r: Result<Claims, Denial>, check: Check) -> Denial {
 pub fn accepted(r: Result<Claims, Denial>) -> Claims {
     r.unwrap_or_else(|d| panic!("denied: {d}"))
 }
+pub mod sim;

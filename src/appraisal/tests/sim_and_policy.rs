@@ -1,0 +1,232 @@
+//! The simulation path (same chain, signature and TCB code as SNP; the ARK
+//! trusted only by the policy's pin), CRLs, and one-thing changes for every
+//! SEV-SNP policy check, on reports signed by a test PSP.
+
+mod common;
+
+use std::sync::OnceLock;
+
+use appraisal::{Appraiser, Check};
+use common::sim::{Options, Sim, LONG};
+use common::*;
+use sha2::{Digest, Sha256};
+
+fn sim() -> &'static Sim {
+    static SIM: OnceLock<Sim> = OnceLock::new();
+    SIM.get_or_init(|| Sim::new(Options::default()))
+}
+
+const NOW: &str = "2025-06-01T00:00:00Z";
+
+/// A policy accepting the simulated chain, with a fresh CRL required.
+fn sim_policy(extra: &str) -> appraisal::Policy {
+    policy(&format!(
+        "[snp]\nmeasurements = [\"{VIRTEE_MEASUREMENT}\"]\n{extra}\n[sim]\nallowed = true\nark_sha256 = [\"{}\"]\n",
+        sim().ark_pin()
+    ))
+}
+
+fn crl() -> Vec<u8> {
+    static CRL: OnceLock<Vec<u8>> = OnceLock::new();
+    CRL.get_or_init(|| sim().crl(LONG, &[]).clone()).clone()
+}
+
+/// A signed report after `edit`, in a bundle with a valid CRL.
+fn bundle(edit: impl FnOnce(&mut Vec<u8>)) -> wire::EvidenceBundle {
+    sim().bundle(sim().report(edit), vec![crl()])
+}
+
+fn run(b: &wire::EvidenceBundle, p: &appraisal::Policy) -> Result<appraisal::Claims, appraisal::Denial> {
+    appraise(b, p, NOW)
+}
+
+fn set_u64(r: &mut [u8], off: usize, v: u64) {
+    r[off..off + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+#[test]
+fn simulation_is_accepted_only_when_the_policy_pins_its_ark() {
+    let file = format!(
+        "[snp]\nmeasurements = [\"{VIRTEE_MEASUREMENT}\"]\n[sim]\nallowed = true\nark_sha256 = [\"{}\"]\n",
+        sim().ark_pin()
+    );
+    let p = policy(&file);
+    let c = accepted(run(&bundle(|_| {}), &p));
+    let j = serde_json::to_value(&c).unwrap();
+    assert_eq!(j["tee"], "sim");
+    assert_eq!(j["signer"], "vcek");
+    assert_eq!(j["policy_digest"], appraisal::hex::encode(&Sha256::digest(file.as_bytes())));
+    // Not allowed: by an empty policy, and by Policy::production at load.
+    denied(run(&bundle(|_| {}), &policy("")), Check::SimNotAllowed);
+    assert!(appraisal::Policy::production(file.as_bytes()).is_err());
+    // Another ARK pinned.
+    let other = sim_policy("").sim.ark_sha256.len();
+    assert_eq!(other, 1);
+    let wrong = policy(&format!("[snp]\nmeasurements = [\"{VIRTEE_MEASUREMENT}\"]\n[sim]\nallowed = true\nark_sha256 = [\"{}\"]\n", "ab".repeat(32)));
+    denied(run(&bundle(|_| {}), &wrong), Check::SnpChainArk);
+    // A simulated chain sent as real SNP: its ARK is not AMD's (product Milan → ARK-Milan).
+    let mut b = bundle(|_| {});
+    b.tee = wire::Tee::Snp;
+    let real = policy(&format!("[snp]\nallowed = true\nmeasurements = [\"{VIRTEE_MEASUREMENT}\"]\n"));
+    denied(run(&b, &real), Check::SnpChainArk);
+    // Without the ARK in the bundle there is nothing to pin against.
+    let mut b = bundle(|_| {});
+    b.certificates.retain(|c| c.kind != wire::CertKind::Ark);
+    denied(run(&b, &sim_policy("")), Check::SnpChainArk);
+}
+
+#[test]
+fn crl_checks() {
+    // Required by default: missing → unavailable.
+    let b = sim().bundle(sim().report(|_| {}), vec![]);
+    denied(run(&b, &sim_policy("")), Check::SnpCrlUnavailable);
+    accepted(run(&b, &sim_policy("crl = \"if-present\"")));
+    // Revoked ASK.
+    let revoked = sim().crl(LONG, &[sim().opts.ask_serial]);
+    let b = sim().bundle(sim().report(|_| {}), vec![revoked]);
+    let d = denied(run(&b, &sim_policy("")), Check::SnpCrlRevoked);
+    assert!(d.got.contains("ASK serial 02"), "{d}");
+    // Expired CRL (the clock decides).
+    let window = (appraisal::parse_rfc3339("2025-05-01T00:00:00Z").unwrap() as u64, appraisal::parse_rfc3339("2025-05-31T00:00:00Z").unwrap() as u64);
+    let b = sim().bundle(sim().report(|_| {}), vec![sim().crl(window, &[])]);
+    let d = denied(run(&b, &sim_policy("")), Check::SnpCrlInvalid);
+    assert!(d.got.contains("2025-05-31T00:00:00Z"), "{d}");
+    accepted(appraise(&b, &sim_policy(""), "2025-05-15T00:00:00Z"));
+    // A CRL whose signature is altered.
+    let mut bad = crl();
+    let n = bad.len();
+    bad[n - 5] ^= 1;
+    let b = sim().bundle(sim().report(|_| {}), vec![bad]);
+    denied(run(&b, &sim_policy("")), Check::SnpCrlInvalid);
+    // Garbage in the CRL list.
+    let b = sim().bundle(sim().report(|_| {}), vec![vec![0x30, 0x03, 1, 2, 3]]);
+    denied(run(&b, &sim_policy("")), Check::SnpCrlInvalid);
+}
+
+#[test]
+fn certificate_changes_are_denied() {
+    // An expired VCEK.
+    let s = Sim::new(Options { vcek_validity: (1_577_836_800, 1_700_000_000), ..Options::default() });
+    let b = s.bundle(s.report(|_| {}), vec![s.crl(LONG, &[])]);
+    let p = policy(&format!("[snp]\nmeasurements = [\"{VIRTEE_MEASUREMENT}\"]\n[sim]\nallowed = true\nark_sha256 = [\"{}\"]\n", s.ark_pin()));
+    denied(appraise(&b, &p, NOW), Check::SnpCertValidity);
+    // A VCEK for another TCB.
+    let s = Sim::new(Options { vcek_tcb: [3, 0, 8, 116], ..Options::default() });
+    let b = s.bundle(s.report(|_| {}), vec![s.crl(LONG, &[])]);
+    let p = policy(&format!("[snp]\nmeasurements = [\"{VIRTEE_MEASUREMENT}\"]\n[sim]\nallowed = true\nark_sha256 = [\"{}\"]\n", s.ark_pin()));
+    denied(appraise(&b, &p, NOW), Check::SnpVcekTcb);
+    // The ASK of another chain.
+    let mut b = bundle(|_| {});
+    for c in &mut b.certificates {
+        if c.kind == wire::CertKind::Ask {
+            c.der = wire::Bytes(sim().ark.clone());
+        }
+    }
+    denied(run(&b, &sim_policy("")), Check::SnpChainVek);
+}
+
+#[test]
+fn guest_policy_bits_each_deny() {
+    let policy_bit = |bit: u32| move |r: &mut Vec<u8>| {
+        let v = u64::from_le_bytes(r[8..16].try_into().unwrap()) | (1 << bit);
+        set_u64(r, 8, v);
+    };
+    accepted(run(&bundle(|_| {}), &sim_policy("")));
+    denied(run(&bundle(policy_bit(19)), &sim_policy("")), Check::SnpPolicyDebug);
+    accepted(run(&bundle(policy_bit(19)), &sim_policy("debug_allowed = true")));
+    denied(run(&bundle(policy_bit(18)), &sim_policy("")), Check::SnpPolicyMigrateMa);
+    denied(run(&bundle(|_| {}), &sim_policy("smt_allowed = false")), Check::SnpPolicySmt);
+    denied(run(&bundle(|_| {}), &sim_policy("single_socket_required = true")), Check::SnpPolicySingleSocket);
+    accepted(run(&bundle(policy_bit(20)), &sim_policy("single_socket_required = true")));
+    denied(run(&bundle(policy_bit(21)), &sim_policy("")), Check::SnpPolicyCxl);
+    denied(run(&bundle(|_| {}), &sim_policy("mem_aes_256_xts_required = true")), Check::SnpPolicyMemAes256Xts);
+    denied(run(&bundle(|_| {}), &sim_policy("rapl_dis_required = true")), Check::SnpPolicyRaplDis);
+    denied(run(&bundle(|_| {}), &sim_policy("ciphertext_hiding_required = true")), Check::SnpPolicyCiphertextHiding);
+    denied(run(&bundle(|_| {}), &sim_policy("page_swap_disable_required = true")), Check::SnpPolicyPageSwapDisable);
+    denied(run(&bundle(policy_bit(40)), &sim_policy("")), Check::SnpPolicyReserved);
+    denied(run(&bundle(|r| r[10] &= !0x02), &sim_policy("")), Check::SnpPolicyReserved); // bit 17 cleared
+    denied(run(&bundle(|_| {}), &sim_policy("min_abi = \"1.51\"")), Check::SnpPolicyAbi);
+}
+
+#[test]
+fn platform_info_bits_each_deny() {
+    let plat = |v: u64| move |r: &mut Vec<u8>| set_u64(r, 0x40, v);
+    denied(run(&bundle(plat(0x41)), &sim_policy("")), Check::SnpPlatformReserved);
+    denied(run(&bundle(|_| {}), &sim_policy("[snp.platform]\nsmt_enabled_allowed = false")), Check::SnpPlatformSmt);
+    denied(run(&bundle(|_| {}), &sim_policy("[snp.platform]\ntsme_required = true")), Check::SnpPlatformTsme);
+    accepted(run(&bundle(plat(0x03)), &sim_policy("[snp.platform]\ntsme_required = true")));
+    denied(run(&bundle(|_| {}), &sim_policy("[snp.platform]\necc_required = true")), Check::SnpPlatformEcc);
+    denied(run(&bundle(|_| {}), &sim_policy("[snp.platform]\nalias_check_required = true")), Check::SnpPlatformAliasCheck);
+    denied(run(&bundle(|_| {}), &sim_policy("[snp.platform]\nciphertext_hiding_required = true")), Check::SnpPlatformCiphertextHiding);
+}
+
+#[test]
+fn tcb_fields_each_deny() {
+    // Reported TCB 03 00 .. 08 73 (= current = committed = launch).
+    denied(run(&bundle(|_| {}), &sim_policy("min_reported_tcb = { microcode = 116 }")), Check::SnpTcbReported);
+    accepted(run(&bundle(|_| {}), &sim_policy("min_reported_tcb = { bootloader = 3, snp = 8, microcode = 115 }")));
+    denied(run(&bundle(|_| {}), &sim_policy("min_launch_tcb = { snp = 9 }")), Check::SnpTcbLaunch);
+    // CURRENT_TCB below REPORTED_TCB.
+    denied(run(&bundle(|r| r[0x3f] = 0x72), &sim_policy("")), Check::SnpTcbCurrent);
+    // COMMITTED_TCB below CURRENT_TCB: provisional firmware.
+    let committed_low = |r: &mut Vec<u8>| r[0x1e7] = 0x72;
+    denied(run(&bundle(committed_low), &sim_policy("")), Check::SnpTcbCommitted);
+    accepted(run(&bundle(committed_low), &sim_policy("provisional_firmware_allowed = true")));
+    // Committed firmware version differs from current.
+    denied(run(&bundle(|r| r[0x1ec] = 3), &sim_policy("")), Check::SnpTcbCommitted);
+    // Firmware 1.52.4 below a minimum of 1.55.0.
+    denied(run(&bundle(|_| {}), &sim_policy("min_firmware = \"1.55.0\"")), Check::SnpFirmware);
+    accepted(run(&bundle(|_| {}), &sim_policy("min_firmware = \"1.52.4\"")));
+}
+
+#[test]
+fn reference_values_each_deny() {
+    denied(run(&bundle(|r| r[0x30] = 1), &sim_policy("")), Check::SnpVmpl);
+    accepted(run(&bundle(|r| r[0x30] = 1), &sim_policy("vmpls = [0, 1]")));
+    denied(run(&bundle(|_| {}), &sim_policy("min_guest_svn = 1")), Check::SnpGuestSvn);
+    denied(run(&bundle(|r| r[0x160] = 0x00), &sim_policy("")), Check::SnpReportIdMa);
+    denied(run(&bundle(|r| r[0x90] ^= 1), &sim_policy("")), Check::SnpMeasurement);
+    let hd = "11".repeat(32);
+    denied(run(&bundle(|_| {}), &sim_policy(&format!("host_data = \"{hd}\""))), Check::SnpHostData);
+    accepted(run(&bundle(|r| r[0xc0..0xe0].fill(0x11)), &sim_policy(&format!("host_data = \"{hd}\""))));
+    let chip = appraisal::hex::encode(&sim().opts.hw_id);
+    accepted(run(&bundle(|_| {}), &sim_policy(&format!("chip_ids = [\"{chip}\"]"))));
+    denied(run(&bundle(|_| {}), &sim_policy(&format!("chip_ids = [\"{}\"]", "00".repeat(64)))), Check::SnpChipId);
+    denied(run(&bundle(|_| {}), &sim_policy(&format!("id_key_digests = [\"{}\"]", "22".repeat(48)))), Check::SnpIdKeyDigest);
+    // CHIP_ID changed (a report from another chip for this VCEK).
+    denied(run(&bundle(|r| r[0x1a0] ^= 1), &sim_policy("")), Check::SnpVcekChipId);
+}
+
+#[test]
+fn report_data_binds_nonce_key_and_exporter() {
+    use tee_formats::binding;
+    let (nonce, spki, exporter) = ([7u8; 32], b"enclave key SPKI DER".as_slice(), [9u8; 32]);
+    let rd = binding::report_data(&nonce, spki, &exporter);
+    let b = bundle(|r| r[0x50..0x90].copy_from_slice(&rd));
+    let p = sim_policy("");
+    let a = Appraiser::new().unwrap();
+    let now = t(NOW);
+    a.appraise(&b, &p, now, Some(&rd)).unwrap();
+    let mut other_nonce = nonce;
+    other_nonce[0] ^= 1;
+    let mut other_exporter = exporter;
+    other_exporter[31] ^= 1;
+    for want in [
+        binding::report_data(&other_nonce, spki, &exporter),
+        binding::report_data(&nonce, spki, &other_exporter),
+        binding::report_data(&nonce, b"another key", &exporter),
+    ] {
+        let d = a.appraise(&b, &p, now, Some(&want)).unwrap_err();
+        assert_eq!(d.check, Check::ReportData, "{d}");
+        assert_eq!(d.got, appraisal::hex::encode(&rd));
+    }
+}
+
+#[test]
+fn denial_converts_to_the_wire_form() {
+    let d = denied(run(&bundle(|r| r[0x90] ^= 1), &sim_policy("")), Check::SnpMeasurement);
+    let w: wire::verifier::Denial = d.clone().into();
+    assert_eq!(w.check, "snp.measurement");
+    assert_eq!(w.got, d.got);
+    assert!(w.want.contains(VIRTEE_MEASUREMENT));
+}
