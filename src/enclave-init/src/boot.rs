@@ -15,7 +15,7 @@ use crate::config::{self, Config, ConfigError};
 use crate::control::{self, ControlError};
 use crate::logger;
 use crate::pid1::{self, sandbox::Sandbox, Outcome, Pid1, Pid1Error, Role};
-use crate::{attest, keys, tee};
+use crate::{attest, keys, secrets, tee, vault};
 
 /// The image's build time (SOURCE_DATE_EPOCH at build): the floor of trusted
 /// time before the verifier has answered.
@@ -93,6 +93,10 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
     let sandbox = pid1::sandbox::forbid_writes()?;
     timer.step("sandbox");
 
+    // From here on the process holds keys: no core dumps, not dumpable,
+    // and as PID 1 every page locked in memory.
+    secrets::harden_process(pid1.role() == Role::Pid1)?;
+
     // 3-6. Enclave key, challenge, evidence bound to nonce, key and TLS
     // session, token. Skipped only when the measured configuration names no
     // verifier (development images: nothing secret is provisioned then).
@@ -111,6 +115,20 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
         }
     };
 
+    // 7-8. Vault login with the token; secrets, response-wrapped, into the
+    // locked store.
+    let mut store = secrets::SecretStore::new()?;
+    let provisioned = match (&config.vault.addr, &attestation) {
+        (Some(addr), Some(attestation)) => {
+            let p = vault::provision(&config.vault, addr, &time, attestation, &mut store)?;
+            log::info!(secrets = p.count, attempts = p.attempts, vault_lease_secs = p.token_lease_secs; "secrets provisioned");
+            timer.step("secrets");
+            Some(p)
+        }
+        (Some(_), None) => return Err(BootError::Vault(vault::VaultError::Protocol("Vault is configured but no verifier: nothing to log in with".into()))),
+        (None, _) => None,
+    };
+
     // 9. Report readiness to the host.
     let report = serde_json::json!({
         "event": "ready",
@@ -120,18 +138,21 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
         "sandbox": sandbox_str(sandbox),
         "evidence_source": tee.kind().as_str(),
         "attested": attestation.as_ref().map(|a| serde_json::json!({"tee": a.tee, "expires_at": a.expires_at})),
+        "secrets_provisioned": provisioned.as_ref().map_or(0, |p| p.count),
+        "secret_memory": format!("{:?}", store.backing()),
         "control": listener.local_addr(),
         "uptime_s": logger::uptime_secs(),
         "steps_us": timer.as_json(),
     });
     let cid = control::report_ready(&config.host.ready, config.host.connect_timeout, &report)?;
     timer.step("ready");
-    Ok(Ready { config, listener, sandbox, cid, steps: timer.as_json(), tee, attestation })
+    Ok(Ready { config, listener, sandbox, cid, steps: timer.as_json(), tee, attestation, store })
 }
 
 /// Serves the host channel until a shutdown request.
 fn serve(pid1: &mut Pid1, ready: &mut Ready) -> Outcome {
     let status = serde_json::json!({
+        "secrets_provisioned": ready.store.len(),
         "version": env!("CARGO_PKG_VERSION"),
         "role": pid1.role().as_str(),
         "cid": ready.cid,
@@ -140,7 +161,13 @@ fn serve(pid1: &mut Pid1, ready: &mut Ready) -> Outcome {
         "steps_us": ready.steps,
     });
     log::info!(control = ready.listener.local_addr().as_str(); "ready");
-    match control::serve(pid1.signals(), &ready.listener, ready.config.host.io_timeout, &status, ready.tee.as_mut()) {
+    let mut ctx = control::Context {
+        status,
+        evidence: ready.tee.as_mut(),
+        secrets: &ready.store,
+        secret_hash_query: ready.config.secret_hash_query,
+    };
+    match control::serve(pid1.signals(), &ready.listener, ready.config.host.io_timeout, &mut ctx) {
         Ok(reason) => Outcome::Requested(reason),
         Err(e) => fatal(BootError::Control(e)),
     }
@@ -154,9 +181,10 @@ struct Ready {
     cid: Option<u32>,
     steps: serde_json::Value,
     tee: Box<dyn evidence::EvidenceSource>,
-    /// Held for the Vault login (secrets work).
-    #[allow(dead_code)]
+    /// Kept for renewal.
+    #[allow(dead_code, reason = "renewal (step 10) is not built yet")]
     attestation: Option<attest::Attestation>,
+    store: secrets::SecretStore,
 }
 
 fn sandbox_str(s: Sandbox) -> String {
@@ -181,6 +209,10 @@ pub enum BootError {
     Key(keys::KeyError),
     /// Attestation.
     Attest(attest::AttestError),
+    /// Vault.
+    Vault(vault::VaultError),
+    /// The secret store.
+    Secrets(secrets::SecretError),
 }
 
 impl fmt::Display for BootError {
@@ -192,6 +224,8 @@ impl fmt::Display for BootError {
             BootError::Evidence(e) => write!(f, "evidence: {e}"),
             BootError::Key(e) => e.fmt(f),
             BootError::Attest(e) => write!(f, "attestation: {e}"),
+            BootError::Vault(e) => e.fmt(f),
+            BootError::Secrets(e) => e.fmt(f),
         }
     }
 }
@@ -223,6 +257,18 @@ impl From<keys::KeyError> for BootError {
 impl From<attest::AttestError> for BootError {
     fn from(e: attest::AttestError) -> Self {
         BootError::Attest(e)
+    }
+}
+
+impl From<vault::VaultError> for BootError {
+    fn from(e: vault::VaultError) -> Self {
+        BootError::Vault(e)
+    }
+}
+
+impl From<secrets::SecretError> for BootError {
+    fn from(e: secrets::SecretError) -> Self {
+        BootError::Secrets(e)
     }
 }
 

@@ -36,6 +36,36 @@ pub struct Config {
     pub tee: TeeConfig,
     /// The attestation verifier.
     pub verifier: VerifierConfig,
+    /// Vault/OpenBao.
+    pub vault: VaultConfig,
+    /// Answer `secret-hash` on the control channel: test images only (a
+    /// keyed-hash oracle lets whoever holds the host side test guesses).
+    pub secret_hash_query: bool,
+}
+
+/// How to reach Vault/OpenBao and what to read there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VaultConfig {
+    /// `None`: no secrets.
+    pub addr: Option<Addr>,
+    /// The name its TLS certificate must carry.
+    pub server_name: String,
+    /// The one CA trusted for it (PEM).
+    pub ca_pem: String,
+    /// The JWT auth method's mount path.
+    pub auth_path: String,
+    /// The JWT role.
+    pub role: String,
+    /// The KV v2 mount.
+    pub kv_mount: String,
+    /// Secret paths under the mount; each must have a string field `value`.
+    pub secrets: Vec<String>,
+    /// Bound on connecting and on each read and write.
+    pub timeout: Duration,
+    /// How long to keep retrying while Vault is unreachable.
+    pub retry: Duration,
+    /// TTL of response-wrapping tokens.
+    pub wrap_ttl: Duration,
 }
 
 /// How to reach the verifier, and whom to trust there.
@@ -173,6 +203,17 @@ const FIELDS: &[(&str, Kind, Option<&str>)] = &[
     ("verifier.server_name", Kind::Str, Some("verifier.enclave.local")),
     ("verifier.ca", Kind::Str, Some("")),
     ("verifier.timeout_ms", Kind::Int, Some("10000")),
+    ("vault.addr", Kind::Str, Some("")),
+    ("vault.server_name", Kind::Str, Some("vault.enclave.local")),
+    ("vault.ca", Kind::Str, Some("")),
+    ("vault.auth_path", Kind::Str, Some("enclave-attest")),
+    ("vault.role", Kind::Str, Some("enclave-agent")),
+    ("vault.kv_mount", Kind::Str, Some("enclave-agents")),
+    ("vault.secrets", Kind::Str, Some("hume/api-key,retell/api-key,database/connection")),
+    ("vault.timeout_ms", Kind::Int, Some("10000")),
+    ("vault.retry_ms", Kind::Int, Some("60000")),
+    ("vault.wrap_ttl_ms", Kind::Int, Some("60000")),
+    ("test.secret_hash_query", Kind::Str, Some("off")),
 ];
 
 /// Loads the configuration file at `path` and applies the `enclave.*`
@@ -257,6 +298,54 @@ pub fn parse(text: &str, cmdline: &str) -> Result<Config, ConfigError> {
             timeout: fields.millis("tee.timeout_ms", 1..=600_000)?,
         },
         verifier: verifier_config(&fields)?,
+        vault: vault_config(&fields)?,
+        secret_hash_query: fields.parsed("test.secret_hash_query", |s| match s {
+            "on" => Ok(true),
+            "off" => Ok(false),
+            _ => Err("expected on or off".to_owned()),
+        })?,
+    })
+}
+
+fn vault_config(fields: &Fields) -> Result<VaultConfig, ConfigError> {
+    let addr = fields.parsed("vault.addr", |s| {
+        if s.is_empty() {
+            return Ok(None);
+        }
+        let addr: Addr = s.parse()?;
+        addr.check_connectable()?;
+        Ok(Some(addr))
+    })?;
+    let has_addr = addr.is_some();
+    let segment = |s: &str| {
+        if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) && !s.contains("..") {
+            Ok(s.to_owned())
+        } else {
+            Err(format!("{s:?} is not a plain Vault path (letters, digits, - _ . /)"))
+        }
+    };
+    Ok(VaultConfig {
+        addr,
+        server_name: fields.parsed("vault.server_name", |s| {
+            rustls::pki_types::ServerName::try_from(s.to_owned())
+                .map(|_| s.to_owned())
+                .map_err(|_| format!("{s:?} is not a DNS name or IP address"))
+        })?,
+        ca_pem: fields.parsed("vault.ca", |s| {
+            if has_addr {
+                crate::attest::parse_ca(s)?;
+            }
+            Ok(s.to_owned())
+        })?,
+        auth_path: fields.parsed("vault.auth_path", segment)?,
+        role: fields.parsed("vault.role", segment)?,
+        kv_mount: fields.parsed("vault.kv_mount", segment)?,
+        secrets: fields.parsed("vault.secrets", |s| {
+            s.split(',').map(|p| segment(p.trim())).collect::<Result<Vec<_>, _>>()
+        })?,
+        timeout: fields.millis("vault.timeout_ms", 1..=600_000)?,
+        retry: fields.millis("vault.retry_ms", 0..=3_600_000)?,
+        wrap_ttl: fields.millis("vault.wrap_ttl_ms", 1000..=3_600_000)?,
     })
 }
 
@@ -493,6 +582,18 @@ mod tests {
         let (field, _, reason) = field_error(GOOD, "enclave.tee.source=tpm");
         assert_eq!(field, "tee.source");
         assert!(reason.contains("unknown evidence source"), "{reason}");
+    }
+
+    #[test]
+    fn vault_paths_are_checked() {
+        let c = parse(GOOD, "").unwrap();
+        assert_eq!(c.vault.secrets, ["hume/api-key", "retell/api-key", "database/connection"]);
+        assert_eq!(c.vault.addr, None);
+        let (field, _, reason) = field_error(GOOD, "enclave.vault.secrets=a,../b");
+        assert_eq!(field, "vault.secrets");
+        assert!(reason.contains("plain Vault path"), "{reason}");
+        let (field, _, _) = field_error(GOOD, "enclave.vault.addr=tcp://127.0.0.1:8200");
+        assert_eq!(field, "vault.ca", "a Vault address needs its pinned CA");
     }
 
     #[test]

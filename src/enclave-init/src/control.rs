@@ -25,6 +25,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use evidence::EvidenceSource;
 
 use crate::pid1::signals::Signals;
+use crate::secrets::SecretStore;
 use transport::{self, Addr, Listener, Stream};
 
 /// Why the host channel failed.
@@ -128,15 +129,21 @@ pub fn report_ready(addr: &Addr, deadline: Duration, report: &serde_json::Value)
     Ok(local_cid)
 }
 
+/// What control commands may use.
+pub struct Context<'a> {
+    /// The `status` answer.
+    pub status: serde_json::Value,
+    /// The evidence source, for operator evidence.
+    pub evidence: &'a mut dyn EvidenceSource,
+    /// The secret store, for the test-only keyed-hash query.
+    pub secrets: &'a SecretStore,
+    /// Whether `secret-hash` is answered (test images only).
+    pub secret_hash_query: bool,
+}
+
 /// Serves control connections and signals until a shutdown is requested;
 /// returns why. One connection at a time, each bounded by `io_timeout`.
-pub fn serve(
-    signals: &mut Signals,
-    listener: &Listener,
-    io_timeout: Duration,
-    status: &serde_json::Value,
-    evidence: &mut dyn EvidenceSource,
-) -> Result<String, ControlError> {
+pub fn serve(signals: &mut Signals, listener: &Listener, io_timeout: Duration, ctx: &mut Context<'_>) -> Result<String, ControlError> {
     loop {
         let (sig_ready, conn_ready) = {
             let mut fds = [
@@ -159,7 +166,7 @@ pub fn serve(
         if conn_ready {
             match listener.accept() {
                 Ok(stream) => {
-                    if let Some(Command::PowerOff) = handle(stream, io_timeout, status, evidence) {
+                    if let Some(Command::PowerOff) = handle(stream, io_timeout, ctx) {
                         return Ok("control: poweroff".to_owned());
                     }
                 }
@@ -176,12 +183,7 @@ enum Command {
 }
 
 /// Answers one connection: one command line, one answer line.
-fn handle(
-    mut stream: Stream,
-    io_timeout: Duration,
-    status: &serde_json::Value,
-    evidence: &mut dyn EvidenceSource,
-) -> Option<Command> {
+fn handle(mut stream: Stream, io_timeout: Duration, ctx: &mut Context<'_>) -> Option<Command> {
     if let Err(e) = stream.set_timeouts(io_timeout) {
         log::warn!(error = e.to_string().as_str(); "control: cannot set timeouts; dropping connection");
         return None;
@@ -193,8 +195,9 @@ fn handle(
             return None;
         }
     };
-    let (reply, command) = answer(line.trim(), status, evidence);
-    log::info!(command = line.trim().chars().take(32).collect::<String>().as_str(); "control command");
+    let (reply, command) = answer(line.trim(), ctx);
+    // Only the command word: arguments (nonces, keys) stay out of the log.
+    log::info!(command = line.split_whitespace().next().unwrap_or("").chars().take(32).collect::<String>().as_str(); "control command");
     if let Err(e) = stream.write_all(reply.as_bytes()) {
         log::warn!(error = e.to_string().as_str(); "control: reply failed");
     }
@@ -202,13 +205,16 @@ fn handle(
 }
 
 /// The reply to a command line.
-fn answer(command: &str, status: &serde_json::Value, evidence: &mut dyn EvidenceSource) -> (String, Option<Command>) {
+fn answer(command: &str, ctx: &mut Context<'_>) -> (String, Option<Command>) {
     if let Some(nonce_hex) = command.strip_prefix("evidence ") {
-        return (operator_evidence(nonce_hex, evidence), None);
+        return (operator_evidence(nonce_hex, ctx.evidence), None);
+    }
+    if let Some(args) = command.strip_prefix("secret-hash ") {
+        return (secret_hash(args, ctx), None);
     }
     match command {
         "ping" => ("pong\n".to_owned(), None),
-        "status" => (format!("{status}\n"), None),
+        "status" => (format!("{}\n", ctx.status), None),
         "poweroff" => ("ok\n".to_owned(), Some(Command::PowerOff)),
         _ => ("error unknown-command\n".to_owned(), None),
     }
@@ -230,6 +236,26 @@ fn operator_evidence(nonce_hex: &str, evidence: &mut dyn EvidenceSource) -> Stri
             log::warn!(error = e.to_string().as_str(); "operator evidence failed");
             format!("error evidence: {}\n", e.to_string().replace('\n', " "))
         }
+    }
+}
+
+/// `secret-hash <name> <64 hex key>` → hex HMAC-SHA256 of the secret: lets
+/// a test check the exact value while the value stays inside. Answered only
+/// when the measured configuration enables it (test images).
+fn secret_hash(args: &str, ctx: &Context<'_>) -> String {
+    if !ctx.secret_hash_query {
+        return "error disabled\n".to_owned();
+    }
+    let mut parts = args.split_whitespace();
+    let (Some(name), Some(key_hex), None) = (parts.next(), parts.next(), parts.next()) else {
+        return "error usage: secret-hash NAME KEYHEX\n".to_owned();
+    };
+    let Some(key) = parse_hex32(key_hex) else {
+        return "error bad-key (want 64 hex digits)\n".to_owned();
+    };
+    match ctx.secrets.keyed_hash(name, &key) {
+        Some(tag) => format!("{}\n", tag.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+        None => "error no-such-secret\n".to_owned(),
     }
 }
 
@@ -279,29 +305,49 @@ mod tests {
         }
     }
 
+    fn ctx<'a>(ev: &'a mut Recorder, store: &'a SecretStore, query: bool) -> Context<'a> {
+        Context { status: serde_json::json!({"role": "process"}), evidence: ev, secrets: store, secret_hash_query: query }
+    }
+
     #[test]
     fn commands_and_answers() {
-        let status = serde_json::json!({"role": "process"});
         let mut ev = Recorder(Vec::new());
-        assert_eq!(answer("ping", &status, &mut ev), ("pong\n".to_owned(), None));
-        assert_eq!(answer("status", &status, &mut ev).0, "{\"role\":\"process\"}\n");
-        assert_eq!(answer("poweroff", &status, &mut ev), ("ok\n".to_owned(), Some(Command::PowerOff)));
-        assert_eq!(answer("reboot", &status, &mut ev).0, "error unknown-command\n");
+        let store = SecretStore::new().unwrap();
+        let mut c = ctx(&mut ev, &store, false);
+        assert_eq!(answer("ping", &mut c), ("pong\n".to_owned(), None));
+        assert_eq!(answer("status", &mut c).0, "{\"role\":\"process\"}\n");
+        assert_eq!(answer("poweroff", &mut c), ("ok\n".to_owned(), Some(Command::PowerOff)));
+        assert_eq!(answer("reboot", &mut c).0, "error unknown-command\n");
+    }
+
+    #[test]
+    fn secret_hash_is_off_unless_configured() {
+        let mut ev = Recorder(Vec::new());
+        let mut store = SecretStore::new().unwrap();
+        store.insert("hume/api-key", b"canary").unwrap();
+        let key = "11".repeat(32);
+        let off = answer(&format!("secret-hash hume/api-key {key}"), &mut ctx(&mut ev, &store, false)).0;
+        assert_eq!(off, "error disabled\n");
+        let on = answer(&format!("secret-hash hume/api-key {key}"), &mut ctx(&mut ev, &store, true)).0;
+        let want: String = store.keyed_hash("hume/api-key", &[0x11; 32]).unwrap().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(on.trim_end(), want);
+        assert!(!on.contains("canary"));
+        assert_eq!(answer(&format!("secret-hash nope {key}"), &mut ctx(&mut ev, &store, true)).0, "error no-such-secret\n");
     }
 
     #[test]
     fn operator_evidence_never_signs_the_raw_nonce() {
-        let status = serde_json::json!({});
         let mut ev = Recorder(Vec::new());
+        let store = SecretStore::new().unwrap();
         let nonce = [0x11u8; 32];
         let hex: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
-        let reply = answer(&format!("evidence {hex}"), &status, &mut ev).0;
+        let reply = answer(&format!("evidence {hex}"), &mut ctx(&mut ev, &store, false)).0;
         let bundle = wire::EvidenceBundle::from_json(reply.trim_end().as_bytes()).unwrap();
         assert_eq!(ev.0, [evidence::operator_report_data(&nonce)]);
         assert_eq!(&bundle.evidence[..], &evidence::operator_report_data(&nonce)[..]);
         assert_ne!(&ev.0[0][..32], &nonce[..]);
         for bad in ["evidence 12", "evidence zz", &format!("evidence {hex}00")] {
-            assert!(answer(bad, &status, &mut ev).0.starts_with("error bad-nonce"), "{bad}");
+            assert!(answer(bad, &mut ctx(&mut ev, &store, false)).0.starts_with("error bad-nonce"), "{bad}");
         }
         assert_eq!(ev.0.len(), 1, "bad nonces must not reach the TEE");
     }

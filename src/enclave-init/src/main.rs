@@ -10,6 +10,7 @@
 //! - [`secrets`]: the locked, non-dumpable, zeroizing secret store.
 //! - [`zalloc`]: the global allocator that wipes every freed block.
 //! - [`attest`]: the verifier exchange (steps 4-6) and trusted time.
+//! - [`vault`]: Vault/OpenBao login and response-wrapped secret reads (steps 7-8).
 //! - [`control`]: the host channel: readiness report and control commands.
 //! - [`logger`]: one structured line per event on the console.
 //! - [`tee`]: the evidence source, chosen once at boot.
@@ -28,6 +29,7 @@ mod logger;
 mod pid1;
 mod sys;
 mod tee;
+mod vault;
 mod zalloc;
 
 /// Every freed heap block is wiped (see [`zalloc`]).

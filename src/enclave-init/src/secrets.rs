@@ -240,19 +240,9 @@ impl SecretStore {
         self.region.bytes().get(i * SLOT_BYTES..i * SLOT_BYTES + len)
     }
 
-    /// The names held.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.slots.iter().map(|s| s.name.as_str())
-    }
-
     /// How many secrets are held.
     pub fn len(&self) -> usize {
         self.slots.len()
-    }
-
-    /// Whether the store is empty.
-    pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
     }
 
     /// Forgets every secret; the bytes are overwritten with zeros.
@@ -312,12 +302,12 @@ mod tests {
         s.insert("hume/api-key", b"xy").unwrap();
         assert_eq!(s.get("hume/api-key"), Some(&b"xy"[..]));
         let ptr = s.region_ptr();
-        // SAFETY (test): the region is still mapped; reading slot 0.
+        // SAFETY: the region is still mapped; reading slot 0.
         let before = unsafe { std::slice::from_raw_parts(ptr, 16) }.to_vec();
         assert_eq!(&before[..2], b"xy");
         assert!(before[2..].iter().all(|b| *b == 0), "the replaced value left no tail");
         s.clear();
-        // SAFETY (test): still mapped until s is dropped.
+        // SAFETY: still mapped until s is dropped.
         let after = unsafe { std::slice::from_raw_parts(ptr, REGION_BYTES) };
         assert!(after.iter().all(|b| *b == 0), "cleared secrets read as zeros");
         assert!(s.get("hume/api-key").is_none());

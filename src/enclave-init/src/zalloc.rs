@@ -83,7 +83,7 @@ mod tests {
     fn freed_and_moved_blocks_are_wiped() {
         let a = ZeroizingAlloc;
         let layout = Layout::from_size_align(64, 8).unwrap();
-        // SAFETY (test): a fresh 64-byte block, written and read within bounds.
+        // SAFETY: a fresh 64-byte block, written and read within bounds.
         unsafe {
             let p = a.alloc(layout);
             std::ptr::write_bytes(p, 0xAB, 64);

@@ -1,0 +1,199 @@
+//! Steps 7-8 of the boot: log in to Vault/OpenBao with the attestation token
+//! and read the secrets into the secret store.
+//!
+//! - One TLS connection (rustls; the Vault CA pinned in the measured
+//!   configuration; certificate time from the verifier's clock) carries the
+//!   whole sequence: login, then per secret a KV v2 read and its unwrap.
+//! - JWT login at `auth/<auth_path>/login` with the configured role: Vault's
+//!   role, not this code, decides which measurements get a token.
+//! - KV v2 reads are response-wrapped (`X-Vault-Wrap-TTL`): the secret
+//!   travels only inside the unwrap response, whose wrapping token is
+//!   single-use and checked for its creation path.
+//! - Secret bytes go straight from the unwrap response into the locked
+//!   store; the transient response buffers are `Zeroizing`, and the
+//!   zeroizing allocator wipes whatever serde_json allocated on the way.
+
+use std::io::BufReader;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::ServerName;
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use crate::attest::{Attestation, TrustedTime};
+use crate::config::VaultConfig;
+use crate::secrets::{SecretError, SecretStore};
+
+/// Why provisioning failed.
+#[derive(Debug)]
+pub enum VaultError {
+    /// Vault could not be reached (retried until the deadline).
+    Unreachable {
+        /// Attempts made.
+        attempts: u32,
+        /// The last error.
+        last: String,
+    },
+    /// TLS set-up or the exchange failed.
+    Tls(String),
+    /// Vault refused (its `errors` messages, which carry no secret).
+    Refused {
+        /// What we asked.
+        op: String,
+        /// HTTP status.
+        status: u16,
+        /// Vault's messages.
+        errors: Vec<String>,
+    },
+    /// Vault answered something unexpected.
+    Protocol(String),
+    /// The store refused a secret.
+    Store(SecretError),
+}
+
+impl std::fmt::Display for VaultError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VaultError::Unreachable { attempts, last } => write!(f, "Vault unreachable after {attempts} attempts: {last}"),
+            VaultError::Tls(e) => write!(f, "Vault TLS: {e}"),
+            VaultError::Refused { op, status, errors } => write!(f, "Vault refused {op} ({status}): {}", errors.join("; ")),
+            VaultError::Protocol(e) => write!(f, "Vault protocol: {e}"),
+            VaultError::Store(e) => write!(f, "secret store: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for VaultError {}
+
+type Tls = BufReader<rustls::StreamOwned<rustls::ClientConnection, transport::Stream>>;
+
+/// A Vault connection.
+struct Vault {
+    tls: Tls,
+    host: String,
+}
+
+/// A Vault token: zeroized on drop, never logged.
+struct VaultToken(Zeroizing<String>);
+
+impl Vault {
+    fn connect(cfg: &VaultConfig, addr: &transport::Addr, time: &Arc<TrustedTime>) -> Result<Vault, VaultError> {
+        let tls_config = crate::attest::client_config(&cfg.ca_pem, Arc::clone(time)).map_err(|e| VaultError::Tls(e.to_string()))?;
+        let name = ServerName::try_from(cfg.server_name.clone()).map_err(|e| VaultError::Tls(e.to_string()))?;
+        let stream = transport::connect(addr).map_err(|e| VaultError::Unreachable { attempts: 1, last: e.to_string() })?;
+        stream.set_timeouts(cfg.timeout).map_err(|e| VaultError::Tls(e.to_string()))?;
+        let conn = rustls::ClientConnection::new(tls_config, name).map_err(|e| VaultError::Tls(e.to_string()))?;
+        Ok(Vault { tls: BufReader::new(rustls::StreamOwned::new(conn, stream)), host: cfg.server_name.clone() })
+    }
+
+    /// One request; the body comes back in a zeroizing buffer.
+    fn call(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<(u16, Zeroizing<Vec<u8>>), VaultError> {
+        http::write_request(self.tls.get_mut(), method, &self.host, path, headers, body).map_err(|e| VaultError::Tls(e.to_string()))?;
+        let resp = http::read_response(&mut self.tls, http::Limits { head_bytes: 16 * 1024, body_bytes: 256 * 1024 })
+            .map_err(|e| VaultError::Protocol(format!("{path}: {e}")))?;
+        Ok((resp.status, Zeroizing::new(resp.body)))
+    }
+
+    fn json(op: &str, status: u16, body: &[u8]) -> Result<Value, VaultError> {
+        let v: Value = serde_json::from_slice(body).map_err(|e| VaultError::Protocol(format!("{op}: not JSON: {e}")))?;
+        if status != 200 {
+            let errors = v["errors"].as_array().map(|a| a.iter().filter_map(|e| e.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+            return Err(VaultError::Refused { op: op.to_owned(), status, errors });
+        }
+        Ok(v)
+    }
+
+    fn login(&mut self, cfg: &VaultConfig, jwt: &str) -> Result<(VaultToken, u64), VaultError> {
+        let body = Zeroizing::new(serde_json::json!({"role": cfg.role, "jwt": jwt}).to_string());
+        let path = format!("/v1/auth/{}/login", cfg.auth_path);
+        let (status, resp) = self.call("POST", &path, &[("content-type", "application/json")], body.as_bytes())?;
+        let v = Self::json("login", status, &resp)?;
+        let token = v["auth"]["client_token"].as_str().ok_or_else(|| VaultError::Protocol("login: no auth.client_token".into()))?;
+        let lease = v["auth"]["lease_duration"].as_u64().unwrap_or(0);
+        Ok((VaultToken(Zeroizing::new(token.to_owned())), lease))
+    }
+
+    /// Reads `path` of the KV v2 mount, response-wrapped, and unwraps it.
+    fn read_secret(&mut self, cfg: &VaultConfig, token: &VaultToken, path: &str) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        let api = format!("/v1/{}/data/{path}", cfg.kv_mount);
+        let ttl = format!("{}s", cfg.wrap_ttl.as_secs().max(1));
+        let (status, resp) = self.call("GET", &api, &[("x-vault-token", token.0.as_str()), ("x-vault-wrap-ttl", &ttl)], b"")?;
+        let v = Self::json(&format!("read {path}"), status, &resp)?;
+        let wrap = &v["wrap_info"];
+        let wrapping = Zeroizing::new(wrap["token"].as_str().ok_or_else(|| VaultError::Protocol(format!("read {path}: not wrapped")))?.to_owned());
+        // The wrapping token must have been created for exactly this read.
+        let want = format!("{}/data/{path}", cfg.kv_mount);
+        if wrap["creation_path"].as_str() != Some(want.as_str()) {
+            return Err(VaultError::Protocol(format!("read {path}: wrapping token created for {:?}, want {want:?}", wrap["creation_path"])));
+        }
+        let (status, resp) = self.call("POST", "/v1/sys/wrapping/unwrap", &[("x-vault-token", wrapping.as_str())], b"")?;
+        let v = Self::json(&format!("unwrap {path}"), status, &resp)?;
+        let value = v["data"]["data"]["value"]
+            .as_str()
+            .ok_or_else(|| VaultError::Protocol(format!("secret {path} has no string field `value`")))?;
+        Ok(Zeroizing::new(value.as_bytes().to_vec()))
+    }
+}
+
+/// What provisioning achieved (for logs and health; no secret).
+#[derive(Debug)]
+pub struct Provisioned {
+    /// Secrets held.
+    pub count: usize,
+    /// Vault token lease, seconds.
+    pub token_lease_secs: u64,
+    /// Connection attempts made.
+    pub attempts: u32,
+}
+
+/// Logs in and loads every configured secret into `store`. Retries with
+/// bounded backoff while Vault is unreachable (it may start after us);
+/// refusals are final.
+pub fn provision(
+    cfg: &VaultConfig,
+    addr: &transport::Addr,
+    time: &Arc<TrustedTime>,
+    attestation: &Attestation,
+    store: &mut SecretStore,
+) -> Result<Provisioned, VaultError> {
+    let start = Instant::now();
+    let mut backoff = Duration::from_millis(100);
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        match provision_once(cfg, addr, time, attestation, store) {
+            Ok((count, token_lease_secs)) => return Ok(Provisioned { count, token_lease_secs, attempts }),
+            Err(VaultError::Unreachable { last, .. }) => {
+                if start.elapsed() + backoff > cfg.retry {
+                    return Err(VaultError::Unreachable { attempts, last });
+                }
+                log::warn!(attempt = attempts, error = last.as_str(), retry_ms = backoff.as_millis() as u64; "Vault unreachable; retrying");
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => {
+                store.clear();
+                return Err(e);
+            }
+        }
+    }
+}
+
+fn provision_once(
+    cfg: &VaultConfig,
+    addr: &transport::Addr,
+    time: &Arc<TrustedTime>,
+    attestation: &Attestation,
+    store: &mut SecretStore,
+) -> Result<(usize, u64), VaultError> {
+    let mut vault = Vault::connect(cfg, addr, time)?;
+    let (token, lease) = vault.login(cfg, &attestation.token)?;
+    log::info!(role = cfg.role.as_str(), lease_secs = lease; "Vault login accepted");
+    for path in &cfg.secrets {
+        let value = vault.read_secret(cfg, &token, path)?;
+        store.insert(path, &value).map_err(VaultError::Store)?;
+        log::info!(secret = path.as_str(), len = value.len(); "secret provisioned");
+    }
+    Ok((cfg.secrets.len(), lease))
+}
