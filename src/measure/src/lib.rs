@@ -15,6 +15,7 @@ pub mod hashes;
 pub mod ovmf;
 pub mod sim;
 pub mod snp;
+pub mod tdx;
 
 mod gctx;
 mod vmsa;
