@@ -253,7 +253,14 @@ fn verify_chain(
     };
     // 1. The endorsement key certificate's form and extensions.
     let vek = Cert::parse(vek_der(bundle, signer)?).map_err(|e| form(vek_name, e))?;
-    let vek_key = x509::check_vek_form(&vek, &format!("SEV-{vek_name}")).map_err(|e| form(vek_name, e))?;
+    // sim-psp marks its certificates (`SEV-VCEK SIMULATION`); AMD's never are.
+    let amd_cn = format!("SEV-{vek_name}");
+    let sim_cn = format!("SEV-{vek_name} SIMULATION");
+    let cns: &[&str] = match trust {
+        Trust::Amd => &[&amd_cn],
+        Trust::Sim(_) => &[&amd_cn, &sim_cn],
+    };
+    let vek_key = x509::check_vek_form(&vek, cns).map_err(|e| form(vek_name, e))?;
     let ext = x509::vek_extensions(&vek).map_err(|e| form(vek_name, e))?;
     match (signer, &ext.hw_id) {
         (Signer::Vcek, None) => return Err(form(vek_name, "no hwID extension".into())),

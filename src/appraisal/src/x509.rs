@@ -236,9 +236,9 @@ pub(crate) fn check_ca_form(c: &Cert<'_>) -> Result<RsaPublicKey, String> {
 }
 
 /// Form of an endorsement key certificate (VCEK, VLEK): v3, PSS-SHA-384
-/// signature, P-384 key, CN `SEV-VCEK` / `SEV-VLEK`, not a CA, no unknown
-/// critical extension.
-pub(crate) fn check_vek_form(c: &Cert<'_>, expected_cn: &str) -> Result<p384::PublicKey, String> {
+/// signature, P-384 key, CN one of `expected_cns` (`SEV-VCEK` / `SEV-VLEK`),
+/// not a CA, no unknown critical extension.
+pub(crate) fn check_vek_form(c: &Cert<'_>, expected_cns: &[&str]) -> Result<p384::PublicKey, String> {
     let tbs = &c.cert.tbs_certificate;
     if tbs.version != x509_cert::Version::V3 {
         return Err("not an X.509 v3 certificate".into());
@@ -246,8 +246,8 @@ pub(crate) fn check_vek_form(c: &Cert<'_>, expected_cn: &str) -> Result<p384::Pu
     check_pss_sha384(&tbs.signature, &c.cert.signature_algorithm)?;
     let key = p384_key(c)?;
     let cn = c.subject_cn().unwrap_or_default();
-    if cn != expected_cn {
-        return Err(format!("subject CN {cn:?} is not {expected_cn:?}"));
+    if !expected_cns.contains(&cn.as_str()) {
+        return Err(format!("subject CN {cn:?} is not one of {expected_cns:?}"));
     }
     if let Some((_, v)) = c.extension(rfc5280::ID_CE_BASIC_CONSTRAINTS) {
         let bc = x509_cert::ext::pkix::BasicConstraints::from_der(v).map_err(|e| format!("BasicConstraints: {e}"))?;

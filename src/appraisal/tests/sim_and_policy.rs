@@ -115,6 +115,16 @@ fn certificate_changes_are_denied() {
     let b = s.bundle(s.report(|_| {}), vec![s.crl(LONG, &[])]);
     let p = policy(&format!("[snp]\nmeasurements = [\"{VIRTEE_MEASUREMENT}\"]\n[sim]\nallowed = true\nark_sha256 = [\"{}\"]\n", s.ark_pin()));
     denied(appraise(&b, &p, NOW), Check::SnpVcekTcb);
+    // sim-psp marks its VCEK `SEV-VCEK SIMULATION`: accepted for simulation; other names are not.
+    for (cn, ok) in [("SEV-VCEK SIMULATION", true), ("SEV-VCEK2", false)] {
+        let s = Sim::new(Options { vcek_cn: cn, ..Options::default() });
+        let b = s.bundle(s.report(|_| {}), vec![s.crl(LONG, &[])]);
+        let p = policy(&format!("[snp]\nmeasurements = [\"{VIRTEE_MEASUREMENT}\"]\n[sim]\nallowed = true\nark_sha256 = [\"{}\"]\n", s.ark_pin()));
+        match appraise(&b, &p, NOW) {
+            Ok(_) => assert!(ok, "{cn}"),
+            Err(d) => assert!(!ok && d.check == Check::SnpCertForm, "{cn}: {d}"),
+        }
+    }
     // The ASK of another chain.
     let mut b = bundle(|_| {});
     for c in &mut b.certificates {

@@ -40,6 +40,8 @@ pub struct Options {
     pub hw_id: Vec<u8>,
     /// Serial of the ASK (revocation tests).
     pub ask_serial: u8,
+    /// CN of the VCEK.
+    pub vcek_cn: &'static str,
 }
 
 impl Default for Options {
@@ -52,6 +54,7 @@ impl Default for Options {
             product_name: "Milan-B0",
             hw_id: (0..64u8).map(|i| i.wrapping_mul(7) ^ 0x5a).collect(),
             ask_serial: 2,
+            vcek_cn: "SEV-VCEK",
         }
     }
 }
@@ -152,7 +155,7 @@ impl Sim {
             ext(&format!("{amd}.3.8"), false, int_der(ucode)),
             ext(&format!("{amd}.4"), false, opts.hw_id.clone()),
         ];
-        let vcek = cert("SEV-VCEK", "SEV-Sim", 0, opts.vcek_validity, vcek_spki.as_bytes(), vcek_exts, &ask_key);
+        let vcek = cert(opts.vcek_cn, "SEV-Sim", 0, opts.vcek_validity, vcek_spki.as_bytes(), vcek_exts, &ask_key);
         Sim { ark, ask, vcek, opts, ark_key, vcek_key }
     }
 
