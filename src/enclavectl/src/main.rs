@@ -6,9 +6,11 @@
 //! - `image build`: the reproducible initramfs ([`image`](mod@image_cmd)).
 //! - `verifier`: the attestation verifier service.
 //! - `dev-pki`: a throw-away development PKI.
+//! - `sim-psp`: the simulated secure processor (development only).
 
 mod dev_pki_cmd;
 mod image_cmd;
+mod sim_psp_cmd;
 mod verifier_cmd;
 
 use std::process::ExitCode;
@@ -32,6 +34,8 @@ enum Command {
     Verifier(verifier_cmd::Args),
     /// A throw-away development PKI (CA, TLS certificates, token and nonce keys).
     DevPki(dev_pki_cmd::Args),
+    /// The simulated AMD secure processor (development only: TEE type `sim`).
+    SimPsp(sim_psp_cmd::Args),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +44,7 @@ fn main() -> ExitCode {
         Command::Image(c) => image_cmd::run(c),
         Command::Verifier(a) => verifier_cmd::run(a),
         Command::DevPki(a) => dev_pki_cmd::run(a),
+        Command::SimPsp(a) => sim_psp_cmd::run(a),
     };
     match result {
         Ok(code) => code,
