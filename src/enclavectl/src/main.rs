@@ -4,12 +4,14 @@
 //!
 //! Subcommands:
 //! - `image build`: the reproducible initramfs ([`image`](mod@image_cmd)).
+//! - `measure`: expected launch measurements, verifier policy snippet, OpenBao roles.
 //! - `verifier`: the attestation verifier service.
 //! - `dev-pki`: a throw-away development PKI.
 //! - `sim-psp`: the simulated secure processor (development only).
 
 mod dev_pki_cmd;
 mod image_cmd;
+mod measure_cmd;
 mod sim_psp_cmd;
 mod verifier_cmd;
 
@@ -30,6 +32,8 @@ enum Command {
     /// The guest image.
     #[command(subcommand)]
     Image(image_cmd::ImageCommand),
+    /// Expected launch measurements (SEV-SNP, TDX, simulation), verifier policy and OpenBao roles.
+    Measure(measure_cmd::Measure),
     /// The attestation verifier service (HTTPS).
     Verifier(verifier_cmd::Args),
     /// A throw-away development PKI (CA, TLS certificates, token and nonce keys).
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Image(c) => image_cmd::run(c),
+        Command::Measure(a) => measure_cmd::run(a),
         Command::Verifier(a) => verifier_cmd::run(a),
         Command::DevPki(a) => dev_pki_cmd::run(a),
         Command::SimPsp(a) => sim_psp_cmd::run(a),

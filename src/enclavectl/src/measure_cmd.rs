@@ -1,0 +1,824 @@
+//! `enclavectl measure`: the expected launch measurements of an image, computed ahead of
+//! time, and what pins them: an expected-measurements file, a verifier policy snippet and
+//! two OpenBao roles.
+//!
+//! * SEV-SNP: the launch digest from OVMF, kernel, initrd, command line, vCPU count and
+//!   type, VMM type and guest features, byte-identical to `sev-snp-measure --mode snp`
+//!   (0.0.13), for every requested vCPU count in one pass ([`measure::snp`]).
+//! * TDX (`--tdvf`): MRTD from the TDVF metadata, RTMR[2] of the direct boot, RTMR[3]
+//!   (zero), and RTMR[1] for a TDVF that measures the kernel as given ([`measure::tdx`]).
+//! * Simulation (`--sim`): the value sim-psp reports ([`measure::sim::sim_launch_digest`]).
+//!
+//! Standard output has one `KEY HEX` line per value (`snp/<vcpus>`, `tdx/mrtd`,
+//! `tdx/rtmr1`, `tdx/rtmr2`, `tdx/rtmr3`, `sim`). With `--out-dir`, four files are written
+//! there: `expected.json`, `verifier-policy.toml`, `openbao-role.json` and
+//! `openbao-cel-role.json` (`kata-config/measurements/README.md` describes them).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::str::FromStr;
+
+use measure::hashes::sha256;
+use measure::snp::{self, Inputs, VcpuType, VmmType};
+use measure::{tdx, to_hex, Digest48};
+use serde_json::{json, Value};
+
+use crate::CmdResult;
+
+/// sev-snp-measure release whose output the SNP digest is checked against (tests).
+pub const SEV_SNP_MEASURE_COMPAT: &str = "0.0.13";
+/// The JWT auth mount, role and token policy the verifier's tokens are presented to.
+pub const OPENBAO_MOUNT: &str = "enclave-attest";
+/// OpenBao role (standard and CEL) and token policy name.
+pub const OPENBAO_ROLE: &str = "enclave-agent";
+
+/// Compute expected launch measurements; optionally write the verifier policy snippet and
+/// the OpenBao roles that pin them.
+#[derive(clap::Args, Debug)]
+pub struct Measure {
+    /// OVMF image for SEV-SNP (an AmdSevX64 build, e.g. Kata's AMDSEV.fd, when a kernel is
+    /// given: it needs an SNP_KERNEL_HASHES section).
+    #[arg(long, required_unless_present_any = ["sim", "tdvf"])]
+    ovmf: Option<PathBuf>,
+    /// Precomputed digest of the OVMF pages (`sev-snp-measure --snp-ovmf-hash`, 96 hex
+    /// digits); the OVMF image is still read for its metadata.
+    #[arg(long, requires = "ovmf")]
+    snp_ovmf_hash: Option<String>,
+    /// TDVF firmware for TDX (e.g. Kata's OVMF.inteltdx.fd): adds MRTD and RTMRs.
+    #[arg(long, conflicts_with = "sim")]
+    tdvf: Option<PathBuf>,
+    /// Also compute RTMR[1], assuming a TDVF (edk2 >= stable202505) that measures the kernel
+    /// image unmodified; older TDVF builds measure QEMU's patched setup header instead.
+    #[arg(long, requires = "tdvf")]
+    tdx_rtmr1: bool,
+    /// Kernel (bzImage) for measured direct boot.
+    #[arg(long, required_if_eq("sim", "true"))]
+    kernel: Option<PathBuf>,
+    /// Initrd (our initramfs).
+    #[arg(long, requires = "kernel")]
+    initrd: Option<PathBuf>,
+    /// File holding the exact kernel command line (trailing newlines are dropped, as
+    /// `-append "$(cat FILE)"` drops them), e.g. kata-config/cmdline.
+    #[arg(long, conflicts_with = "cmdline", requires = "kernel")]
+    cmdline_file: Option<PathBuf>,
+    /// The exact kernel command line.
+    #[arg(long, requires = "kernel")]
+    cmdline: Option<String>,
+    /// vCPU counts: `N` or `A-B` (e.g. `1-64`: every count, in one pass).
+    #[arg(long, required_unless_present_any = ["sim", "tdvf"], conflicts_with = "sim")]
+    vcpus: Option<VcpuRange>,
+    /// vCPU model as passed to QEMU `-cpu` (`sev-snp-measure --vcpu-type`).
+    #[arg(long, default_value = "EPYC-v4", conflicts_with = "vcpu_sig")]
+    vcpu_type: String,
+    /// Explicit CPUID signature instead of a model (`--vcpu-sig`, e.g. 0xa00f11).
+    #[arg(long)]
+    vcpu_sig: Option<String>,
+    /// Hypervisor: QEMU, ec2 or gce.
+    #[arg(long, default_value = "QEMU")]
+    vmm_type: String,
+    /// SEV_FEATURES of the VMSAs (`--guest-features`): 0x1 = SNPActive; 0x21 adds DebugSwap.
+    #[arg(long, default_value = "0x1")]
+    guest_features: String,
+    /// The simulation TEE (sim-psp): SHA-384 over kernel, initrd and command line only.
+    #[arg(long, conflicts_with_all = ["ovmf", "snp_ovmf_hash"])]
+    sim: bool,
+    /// Write expected.json, verifier-policy.toml, openbao-role.json and
+    /// openbao-cel-role.json into this directory (created if missing).
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+    /// `aud` the verifier puts in its tokens (bound_audiences of the roles).
+    #[arg(long, default_value = "openbao")]
+    audience: String,
+    /// Lifetime of the OpenBao token issued at login, in seconds (a hard maximum: the guest
+    /// re-attests before it ends).
+    #[arg(long, default_value_t = 900)]
+    token_ttl: u64,
+    /// Minimum SNP reported TCB for the policy snippet and the CEL role:
+    /// `bootloader=N,tee=N,snp=N,microcode=N` (omitted components are 0).
+    #[arg(long)]
+    min_tcb: Option<MinTcb>,
+    /// With --sim: SHA-256 of the simulated PSP's ARK certificate (DER) to pin in the policy
+    /// snippet; without it the snippet's [sim] section is left disabled.
+    #[arg(long, requires = "sim")]
+    sim_ark_sha256: Vec<String>,
+}
+
+/// An inclusive range of vCPU counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VcpuRange {
+    /// First count.
+    pub start: u32,
+    /// Last count.
+    pub end: u32,
+}
+
+impl FromStr for VcpuRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let num = |t: &str| {
+            t.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("vCPU count {t:?} is not a number (want N or A-B)"))
+        };
+        let (start, end) = match s.split_once('-') {
+            Some((a, b)) => (num(a)?, num(b)?),
+            None => {
+                let n = num(s)?;
+                (n, n)
+            }
+        };
+        if start == 0 || start > end || end > snp::MAX_VCPUS {
+            return Err(format!(
+                "vCPU range {start}-{end} is not within 1-{} or is empty",
+                snp::MAX_VCPUS
+            ));
+        }
+        Ok(VcpuRange { start, end })
+    }
+}
+
+/// A minimum SNP TCB (each component compared with `>=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MinTcb {
+    /// BOOT_LOADER SPL.
+    pub bootloader: u8,
+    /// TEE SPL.
+    pub tee: u8,
+    /// SNP SPL.
+    pub snp: u8,
+    /// MICROCODE SPL.
+    pub microcode: u8,
+}
+
+impl FromStr for MinTcb {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut t = MinTcb::default();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| format!("TCB component {part:?} is not NAME=VALUE"))?;
+            let v: u8 = v
+                .trim()
+                .parse()
+                .map_err(|_| format!("TCB component {part:?}: value is not 0-255"))?;
+            match k.trim() {
+                "bootloader" => t.bootloader = v,
+                "tee" => t.tee = v,
+                "snp" => t.snp = v,
+                "microcode" => t.microcode = v,
+                other => {
+                    return Err(format!(
+                        "unknown TCB component {other:?} (known: bootloader, tee, snp, microcode)"
+                    ))
+                }
+            }
+        }
+        Ok(t)
+    }
+}
+
+impl MinTcb {
+    fn components(&self) -> [(&'static str, u8); 4] {
+        [
+            ("bootloader", self.bootloader),
+            ("tee", self.tee),
+            ("snp", self.snp),
+            ("microcode", self.microcode),
+        ]
+    }
+}
+
+/// A file read for measurement, with what `expected.json` records about it.
+struct Input {
+    name: String,
+    bytes: Vec<u8>,
+}
+
+impl Input {
+    fn read(path: &Path) -> Result<Input, String> {
+        let bytes =
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        Ok(Input { name, bytes })
+    }
+
+    fn describe(&self) -> Value {
+        json!({
+            "file": self.name,
+            "bytes": self.bytes.len(),
+            "sha256": to_hex(&sha256(&self.bytes)),
+        })
+    }
+}
+
+/// Everything computed, ready to print and to render into the output files.
+struct Results {
+    snp: Option<SnpResults>,
+    tdx: Option<TdxResults>,
+    sim: Option<Digest48>,
+}
+
+struct SnpResults {
+    vmm_type: VmmType,
+    vcpu_type: VcpuType,
+    guest_features: u64,
+    ovmf_hash: Digest48,
+    digests: Vec<(u32, Digest48)>,
+}
+
+struct TdxResults {
+    mrtd: Digest48,
+    rtmr1: Option<Digest48>,
+    rtmr2: Option<Digest48>,
+}
+
+/// Runs the subcommand.
+pub fn run(args: Measure) -> CmdResult {
+    let ovmf = args.ovmf.as_deref().map(Input::read).transpose()?;
+    let tdvf = args.tdvf.as_deref().map(Input::read).transpose()?;
+    let kernel = args.kernel.as_deref().map(Input::read).transpose()?;
+    let initrd = args.initrd.as_deref().map(Input::read).transpose()?;
+    let cmdline = read_cmdline(&args)?;
+
+    let mut results = Results {
+        snp: None,
+        tdx: None,
+        sim: None,
+    };
+    if args.sim {
+        let k = kernel.as_ref().ok_or("--sim needs --kernel")?;
+        results.sim = Some(measure::sim::sim_launch_digest(
+            &k.bytes,
+            initrd
+                .as_ref()
+                .map(|i| i.bytes.as_slice())
+                .unwrap_or_default(),
+            cmdline.as_deref().unwrap_or_default(),
+        ));
+    }
+    if let Some(fw) = &ovmf {
+        let vcpus = args.vcpus.ok_or("--ovmf needs --vcpus")?;
+        let vcpu_type = match &args.vcpu_sig {
+            Some(s) => VcpuType::Signature(parse_u32_hex(s, "--vcpu-sig")?),
+            None => args.vcpu_type.parse()?,
+        };
+        let vmm_type: VmmType = args.vmm_type.parse()?;
+        let guest_features = parse_u64_hex(&args.guest_features, "--guest-features")?;
+        let seed = args
+            .snp_ovmf_hash
+            .as_deref()
+            .map(measure::digest_from_hex)
+            .transpose()
+            .map_err(|e| format!("--snp-ovmf-hash: {e}"))?;
+        let inputs = Inputs {
+            ovmf: &fw.bytes,
+            ovmf_hash: seed,
+            kernel: kernel.as_ref().map(|k| k.bytes.as_slice()),
+            initrd: initrd.as_ref().map(|i| i.bytes.as_slice()),
+            cmdline: cmdline.as_deref(),
+            vcpu_type,
+            vmm_type,
+            guest_features,
+        };
+        let digests = snp::launch_digests(&inputs, vcpus.start..=vcpus.end)
+            .map_err(|e| chain(&e, &format!("SEV-SNP launch digest of {}", fw.name)))?;
+        let ovmf_hash = match seed {
+            Some(s) => s,
+            None => snp::ovmf_hash(&fw.bytes).map_err(|e| chain(&e, "OVMF hash"))?,
+        };
+        results.snp = Some(SnpResults {
+            vmm_type,
+            vcpu_type,
+            guest_features,
+            ovmf_hash,
+            digests,
+        });
+    }
+    if let Some(fw) = &tdvf {
+        let parsed = tdx::Tdvf::parse(&fw.bytes)
+            .map_err(|e| chain(&e, &format!("TDX measurement of {}", fw.name)))?;
+        let rtmr1 = if args.tdx_rtmr1 {
+            let k = kernel.as_ref().ok_or("--tdx-rtmr1 needs --kernel")?;
+            Some(tdx::rtmr1_direct(&k.bytes).map_err(|e| chain(&e, "TDX RTMR[1]"))?)
+        } else {
+            None
+        };
+        // TDVF appends " initrd=initrd" only when it loads an initrd; without one the
+        // RTMR[2] events are not pinned down here.
+        let rtmr2 = initrd
+            .as_ref()
+            .map(|i| tdx::rtmr2_direct(cmdline.as_deref().unwrap_or_default(), &i.bytes));
+        results.tdx = Some(TdxResults {
+            mrtd: parsed.mrtd(),
+            rtmr1,
+            rtmr2,
+        });
+    }
+
+    print!("{}", render_stdout(&results));
+
+    if let Some(dir) = &args.out_dir {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let files = [
+            (
+                "expected.json",
+                pretty(&expected_json(
+                    &results, &ovmf, &tdvf, &kernel, &initrd, &cmdline,
+                ))?,
+            ),
+            (
+                "verifier-policy.toml",
+                checked_policy_snippet(&args, &results, &kernel, &initrd)?,
+            ),
+            (
+                "openbao-role.json",
+                pretty(&openbao_role(&args, &results)?)?,
+            ),
+            (
+                "openbao-cel-role.json",
+                pretty(&openbao_cel_role(&args, &results)?)?,
+            ),
+        ];
+        for (name, text) in files {
+            let path = dir.join(name);
+            std::fs::write(&path, text)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
+        eprintln!(
+            "apply with:\n  bao write auth/{OPENBAO_MOUNT}/role/{OPENBAO_ROLE} @{d}/openbao-role.json\n  \
+             bao write auth/{OPENBAO_MOUNT}/cel/role/{OPENBAO_ROLE} @{d}/openbao-cel-role.json   \
+             (login: auth/{OPENBAO_MOUNT}/cel/login)",
+            d = dir.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The command line from `--cmdline` or `--cmdline-file` (trailing newlines dropped).
+fn read_cmdline(args: &Measure) -> Result<Option<String>, String> {
+    let raw = match (&args.cmdline, &args.cmdline_file) {
+        (Some(c), _) => c.clone(),
+        (None, Some(p)) => {
+            let bytes =
+                std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| format!("{}: the command line is not UTF-8", p.display()))?;
+            text.trim_end_matches('\n').to_owned()
+        }
+        (None, None) => return Ok(None),
+    };
+    if raw.contains('\0') || raw.contains('\n') {
+        return Err(
+            "the kernel command line contains a NUL or an inner newline; QEMU -append cannot pass it"
+                .to_owned(),
+        );
+    }
+    Ok(Some(raw))
+}
+
+fn chain(e: &dyn std::error::Error, what: &str) -> String {
+    let mut s = format!("{what}: {e}");
+    let mut src = e.source();
+    while let Some(inner) = src {
+        let _ = write!(s, ": {inner}");
+        src = inner.source();
+    }
+    s
+}
+
+fn parse_u64_hex(s: &str, flag: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let parsed = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => t.parse::<u64>(),
+    };
+    parsed.map_err(|_| format!("{flag}: {s:?} is not a number (decimal or 0x-hex)"))
+}
+
+fn parse_u32_hex(s: &str, flag: &str) -> Result<u32, String> {
+    u32::try_from(parse_u64_hex(s, flag)?).map_err(|_| format!("{flag}: {s:?} exceeds 32 bits"))
+}
+
+fn pretty(v: &Value) -> Result<String, String> {
+    serde_json::to_string_pretty(v)
+        .map(|mut s| {
+            s.push('\n');
+            s
+        })
+        .map_err(|e| format!("rendering JSON: {e}"))
+}
+
+fn render_stdout(r: &Results) -> String {
+    let mut out = String::new();
+    if let Some(s) = &r.snp {
+        for (n, d) in &s.digests {
+            let _ = writeln!(out, "snp/{n} {}", to_hex(d));
+        }
+    }
+    if let Some(t) = &r.tdx {
+        let _ = writeln!(out, "tdx/mrtd {}", to_hex(&t.mrtd));
+        if let Some(v) = &t.rtmr1 {
+            let _ = writeln!(out, "tdx/rtmr1 {}", to_hex(v));
+        }
+        if let Some(v) = &t.rtmr2 {
+            let _ = writeln!(out, "tdx/rtmr2 {}", to_hex(v));
+        }
+        let _ = writeln!(out, "tdx/rtmr3 {}", to_hex(&tdx::RTMR3_AT_BOOT));
+    }
+    if let Some(d) = &r.sim {
+        let _ = writeln!(out, "sim {}", to_hex(d));
+    }
+    out
+}
+
+/// The measurement values a verifier must accept for this image (SNP digests or the
+/// simulation digest; TDX is pinned by MRTD).
+fn pinned_measurements(r: &Results) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    if let Some(s) = &r.snp {
+        v.extend(s.digests.iter().map(|(_, d)| to_hex(d)));
+    }
+    if let Some(d) = &r.sim {
+        v.push(to_hex(d));
+    }
+    if let Some(t) = &r.tdx {
+        v.push(to_hex(&t.mrtd));
+    }
+    v
+}
+
+/// The `tee` claim values the roles accept.
+fn tees(r: &Results) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if r.snp.is_some() {
+        v.push("snp");
+    }
+    if r.tdx.is_some() {
+        v.push("tdx");
+    }
+    if r.sim.is_some() {
+        v.push("sim");
+    }
+    v
+}
+
+fn expected_json(
+    r: &Results,
+    ovmf: &Option<Input>,
+    tdvf: &Option<Input>,
+    kernel: &Option<Input>,
+    initrd: &Option<Input>,
+    cmdline: &Option<String>,
+) -> Value {
+    let mut inputs = serde_json::Map::new();
+    for (key, input) in [
+        ("ovmf", ovmf),
+        ("tdvf", tdvf),
+        ("kernel", kernel),
+        ("initrd", initrd),
+    ] {
+        if let Some(i) = input {
+            inputs.insert(key.to_owned(), i.describe());
+        }
+    }
+    if let Some(c) = cmdline {
+        inputs.insert(
+            "cmdline".to_owned(),
+            json!({
+                "value": c,
+                "sha256": to_hex(&sha256(c.as_bytes())),
+                "sev_hashes_sha256": to_hex(&measure::hashes::cmdline_sha256(c)),
+            }),
+        );
+    }
+    let mut doc = json!({
+        "format": "enclave-init/expected-measurements/v1",
+        "tees": tees(r),
+        "tools": {
+            "enclavectl": env!("CARGO_PKG_VERSION"),
+            // The measure crate shares the workspace version (version.workspace = true).
+            "measure": env!("CARGO_PKG_VERSION"),
+            "snp_reference": format!("sev-snp-measure {SEV_SNP_MEASURE_COMPAT} (byte-identical)"),
+        },
+        "inputs": Value::Object(inputs),
+    });
+    if let (Some(s), Some(obj)) = (&r.snp, doc.as_object_mut()) {
+        obj.insert(
+            "snp".to_owned(),
+            json!({
+                "vmm_type": s.vmm_type.name(),
+                "vcpu_type": s.vcpu_type.name(),
+                "vcpu_signature": format!("{:#x}", s.vcpu_type.signature()),
+                "guest_features": format!("{:#x}", s.guest_features),
+                "ovmf_hash": to_hex(&s.ovmf_hash),
+                "launch_digests": s.digests.iter().map(|(n, d)| json!({
+                    "vcpus": n,
+                    "measurement": to_hex(d),
+                })).collect::<Vec<_>>(),
+            }),
+        );
+    }
+    if let (Some(t), Some(obj)) = (&r.tdx, doc.as_object_mut()) {
+        let mut not_covered = vec![
+            "rtmr0: TD HOB, CFV, EFI variables and the ACPI tables QEMU generates for the exact machine (memory size, devices)",
+        ];
+        if t.rtmr1.is_none() {
+            not_covered.push("rtmr1: depends on the TDVF version (pass --tdx-rtmr1 for edk2 >= stable202505, which measures the kernel unmodified)");
+        }
+        if t.rtmr2.is_none() {
+            not_covered.push("rtmr2: computed only for a direct boot with an initrd");
+        }
+        let mut tdx_obj = json!({
+            "mrtd": to_hex(&t.mrtd),
+            "rtmr3": to_hex(&tdx::RTMR3_AT_BOOT),
+            "mrtd_order": "per page: TDH.MEM.PAGE.ADD then TDH.MR.EXTEND (KVM_TDX_INIT_MEM_REGION)",
+            "not_covered": not_covered,
+        });
+        if let Some(m) = tdx_obj.as_object_mut() {
+            if let Some(v) = &t.rtmr1 {
+                m.insert("rtmr1".to_owned(), json!(to_hex(v)));
+                m.insert(
+                    "rtmr1_assumes".to_owned(),
+                    json!("TDVF >= edk2-stable202505: kernel PE image measured unmodified"),
+                );
+            }
+            if let Some(v) = &t.rtmr2 {
+                m.insert("rtmr2".to_owned(), json!(to_hex(v)));
+                if let Some(c) = cmdline {
+                    m.insert("rtmr2_cmdline".to_owned(), json!(tdx::tdvf_cmdline(c)));
+                }
+            }
+        }
+        obj.insert("tdx".to_owned(), tdx_obj);
+    }
+    if let (Some(d), Some(obj)) = (&r.sim, doc.as_object_mut()) {
+        obj.insert(
+            "sim".to_owned(),
+            json!({
+                "measurement": to_hex(d),
+                "algorithm": "SHA-384(\"enclave-init/sim-launch/v1\\0\" || SHA-256(kernel) || SHA-256(initrd) || SHA-256(cmdline || \"\\0\"))",
+            }),
+        );
+    }
+    doc
+}
+
+/// The verifier policy snippet, in the schema of `src/appraisal/src/policy.rs`.
+fn policy_snippet(
+    args: &Measure,
+    r: &Results,
+    kernel: &Option<Input>,
+    initrd: &Option<Input>,
+) -> Result<String, String> {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "# Verifier policy snippet generated by enclavectl measure {} (appraisal::Policy schema).",
+        env!("CARGO_PKG_VERSION")
+    );
+    let _ = writeln!(
+        t,
+        "# Merge into the verifier's policy file; the inputs and their SHA-256 are in expected.json."
+    );
+    for (label, input) in [("kernel", kernel), ("initrd", initrd)] {
+        if let Some(i) = input {
+            let _ = writeln!(
+                t,
+                "#   {label} {} sha256 {}",
+                i.name,
+                to_hex(&sha256(&i.bytes))
+            );
+        }
+    }
+    if let Some(s) = &r.snp {
+        let _ = writeln!(t, "\n[snp]\nallowed = true");
+        let _ = writeln!(
+            t,
+            "# MEASUREMENT for each vCPU count ({} {}, guest features {:#x}).",
+            s.vmm_type, s.vcpu_type, s.guest_features
+        );
+        let _ = writeln!(t, "measurements = [");
+        for (n, d) in &s.digests {
+            let _ = writeln!(t, "  \"{}\", # {n} vCPU{}", to_hex(d), plural(*n));
+        }
+        let _ = writeln!(t, "]\ndebug_allowed = false\nmigrate_ma_allowed = false");
+        if let Some(m) = &args.min_tcb {
+            let _ = writeln!(t, "\n[snp.min_reported_tcb]");
+            for (k, v) in m.components() {
+                let _ = writeln!(t, "{k} = {v}");
+            }
+        }
+    }
+    if let Some(x) = &r.tdx {
+        let _ = writeln!(t, "\n[tdx]\nallowed = true");
+        let _ = writeln!(t, "mrtds = [\"{}\"]", to_hex(&x.mrtd));
+        if let Some(v) = &x.rtmr1 {
+            let _ = writeln!(
+                t,
+                "# RTMR[1] assumes a TDVF that measures the kernel unmodified (edk2 >= stable202505)."
+            );
+            let _ = writeln!(t, "rtmr1 = \"{}\"", to_hex(v));
+        }
+        if let Some(v) = &x.rtmr2 {
+            let _ = writeln!(
+                t,
+                "# RTMR[2]: the command line (+ \" initrd=initrd\") and the initrd."
+            );
+            let _ = writeln!(t, "rtmr2 = \"{}\"", to_hex(v));
+        }
+        let _ = writeln!(
+            t,
+            "rtmr3 = \"{}\"\ndebug_allowed = false",
+            to_hex(&tdx::RTMR3_AT_BOOT)
+        );
+    }
+    if let Some(d) = &r.sim {
+        let _ = writeln!(
+            t,
+            "\n# Simulated evidence is appraised with the [snp] rules and reference values, so the\n\
+             # simulation digest goes into snp.measurements; real SEV-SNP stays refused\n\
+             # (snp.allowed defaults to false). Development only: Policy::production refuses this file."
+        );
+        let _ = writeln!(t, "[snp]\nmeasurements = [\"{}\"]", to_hex(d));
+        if args.sim_ark_sha256.is_empty() {
+            let _ = writeln!(
+                t,
+                "\n# To accept sim-psp evidence, pin its ARK (SHA-256 of the DER certificate):\n\
+                 # [sim]\n# allowed = true\n# ark_sha256 = [\"<64 hex digits>\"]"
+            );
+        } else {
+            let mut pins = Vec::new();
+            for a in &args.sim_ark_sha256 {
+                let a = a.trim().to_ascii_lowercase();
+                if a.len() != 64 || !a.bytes().all(|c| c.is_ascii_hexdigit()) {
+                    return Err(format!(
+                        "--sim-ark-sha256 {a:?}: want 64 hex digits (SHA-256)"
+                    ));
+                }
+                pins.push(format!("\"{a}\""));
+            }
+            let _ = writeln!(
+                t,
+                "\n[sim]\nallowed = true\nark_sha256 = [{}]",
+                pins.join(", ")
+            );
+        }
+    }
+    Ok(t)
+}
+
+/// [`policy_snippet`], refused unless the verifier's own parser accepts it.
+fn checked_policy_snippet(
+    args: &Measure,
+    r: &Results,
+    kernel: &Option<Input>,
+    initrd: &Option<Input>,
+) -> Result<String, String> {
+    let text = policy_snippet(args, r, kernel, initrd)?;
+    appraisal::policy::Policy::from_toml(text.as_bytes())
+        .map_err(|e| chain(&e, "the generated verifier policy snippet does not parse"))?;
+    Ok(text)
+}
+
+fn plural(n: u32) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// The standard JWT role (`auth/enclave-attest/role/enclave-agent`): exact matches only.
+fn openbao_role(args: &Measure, r: &Results) -> Result<Value, String> {
+    let mut bound = serde_json::Map::new();
+    bound.insert("tee".to_owned(), json!(tees(r)));
+    bound.insert("measurement".to_owned(), json!(pinned_measurements(r)));
+    bound.insert("/policy_flags/debug".to_owned(), json!([false]));
+    Ok(json!({
+        "role_type": "jwt",
+        "bound_audiences": [args.audience],
+        "user_claim": "sub",
+        "bound_claims_type": "string",
+        "bound_claims": Value::Object(bound),
+        "token_policies": [OPENBAO_ROLE],
+        "token_ttl": args.token_ttl,
+        "token_max_ttl": args.token_ttl,
+        "token_explicit_max_ttl": args.token_ttl,
+        "token_type": "service",
+    }))
+}
+
+/// The CEL role (`auth/enclave-attest/cel/role/enclave-agent`, login at `cel/login`):
+/// what exact matching cannot say (minimum TCB, `cnf` present, token lifetime), with a
+/// reason for every refusal.
+fn openbao_cel_role(args: &Measure, r: &Results) -> Result<Value, String> {
+    let list = |v: &[String]| {
+        let quoted: Vec<String> = v.iter().map(|s| format!("'{s}'")).collect();
+        format!("[{}]", quoted.join(", "))
+    };
+    let tee_list: Vec<String> = tees(r).iter().map(|s| (*s).to_owned()).collect();
+    let min = args.min_tcb.unwrap_or_default();
+    let tcb_check = min
+        .components()
+        .iter()
+        .map(|(k, v)| format!("double(claims.tcb.{k}) >= {v}.0"))
+        .collect::<Vec<_>>()
+        .join(" && ");
+    // JSON numbers reach CEL as doubles; `now` is a timestamp (int(now) = Unix seconds).
+    let max_ttl_ns = args
+        .token_ttl
+        .checked_mul(1_000_000_000)
+        .ok_or("--token-ttl is too large")?;
+    let snp_like = r.snp.is_some() || r.sim.is_some();
+    let variables = vec![
+        json!({"name": "allowed_tees", "expression": list(&tee_list)}),
+        json!({"name": "allowed_measurements", "expression": list(&pinned_measurements(r))}),
+        json!({"name": "tee_ok", "expression": "has(claims.tee) && claims.tee in allowed_tees"}),
+        json!({"name": "measurement_ok", "expression": "has(claims.measurement) && claims.measurement in allowed_measurements"}),
+        json!({"name": "debug_off", "expression": "has(claims.policy_flags) && has(claims.policy_flags.debug) && claims.policy_flags.debug == false"}),
+        json!({"name": "tcb_ok", "expression": if snp_like {
+            format!("claims.tee == 'tdx' || (has(claims.tcb) && {tcb_check})")
+        } else {
+            "true".to_owned()
+        }}),
+        json!({"name": "key_bound", "expression": "has(claims.cnf)"}),
+        json!({"name": "short_lived", "expression": format!("has(claims.exp) && double(claims.exp) - double(int(now)) <= {}.0", args.token_ttl)}),
+    ];
+    let expression = format!(
+        "!tee_ok ? 'tee claim not in the allowed TEE types' \
+         : !measurement_ok ? 'measurement not in the allowlist' \
+         : !debug_off ? 'debug policy flag set or missing' \
+         : !tcb_ok ? 'reported TCB below the minimum {}' \
+         : !key_bound ? 'no cnf (key binding) claim' \
+         : !short_lived ? 'attestation token lives longer than {} s' \
+         : pb.Auth{{display_name: '{OPENBAO_ROLE}', policies: ['{OPENBAO_ROLE}'], \
+         explicit_max_ttl: {max_ttl_ns}, \
+         metadata: {{'tee': string(claims.tee), 'measurement': string(claims.measurement)}}}}",
+        min.components()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(","),
+        args.token_ttl
+    );
+    Ok(json!({
+        "cel_program": {
+            "variables": variables,
+            "expression": expression,
+        },
+        "bound_audiences": [args.audience],
+        "message": "attestation token refused by the enclave-agent CEL role",
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vcpu_ranges() {
+        assert_eq!(
+            "1-64".parse::<VcpuRange>(),
+            Ok(VcpuRange { start: 1, end: 64 })
+        );
+        assert_eq!("4".parse::<VcpuRange>(), Ok(VcpuRange { start: 4, end: 4 }));
+        assert!("0-3".parse::<VcpuRange>().is_err());
+        assert!("5-2".parse::<VcpuRange>().is_err());
+        assert!("x".parse::<VcpuRange>().is_err());
+        assert!("1-5000".parse::<VcpuRange>().is_err());
+    }
+
+    #[test]
+    fn min_tcb() {
+        let t: MinTcb = "snp=23, microcode=213,bootloader=10".parse().unwrap();
+        assert_eq!(
+            t,
+            MinTcb {
+                bootloader: 10,
+                tee: 0,
+                snp: 23,
+                microcode: 213
+            }
+        );
+        assert!("fmc=1".parse::<MinTcb>().is_err());
+        assert!("snp=300".parse::<MinTcb>().is_err());
+        assert!("snp".parse::<MinTcb>().is_err());
+    }
+
+    #[test]
+    fn hex_numbers() {
+        assert_eq!(parse_u64_hex("0x21", "f"), Ok(0x21));
+        assert_eq!(parse_u64_hex("33", "f"), Ok(33));
+        assert!(parse_u64_hex("0xzz", "f").is_err());
+        assert!(parse_u32_hex("0x1_0000_0000", "f").is_err());
+    }
+}

@@ -1,0 +1,711 @@
+//! `enclavectl measure` end to end: its SEV-SNP digests against `sev-snp-measure` (the
+//! pinned PyPI release, `$SEV_SNP_MEASURE`) on Debian's OVMF, on Debian's OVMF turned into a
+//! measured-direct-boot image and on firmware built by the test, with the real guest kernel,
+//! our initramfs and several command lines and vCPU counts; precise errors for malformed
+//! firmware; the files `--out-dir` writes (the policy snippet parsed by the verifier's own
+//! `appraisal::policy::Policy`); `--sim` and `--tdvf`.
+//!
+//! Like the measure crate's oracle tests, these fail (not skip) when the oracle or Debian's
+//! OVMF is missing (scripts/install-deps installs both).
+
+// Test code: a failed unwrap is a failed test (clippy.toml allows it in #[test] fns only).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../../measure/tests/common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{blob, debian_ovmf, rewrite_metadata, run_oracle, FwSpec, Scratch};
+use measure::snp::{launch_digests, Inputs, VcpuType};
+use measure::to_hex;
+use serde_json::Value;
+
+fn enclavectl() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_enclavectl"))
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The guest kernel the QEMU tests boot (scripts/install-deps installs it).
+fn guest_kernel() -> PathBuf {
+    std::env::var_os("ENCLAVE_KERNEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/opt/enclave-init/kernel/current".into())
+        .join("vmlinuz")
+}
+
+/// Runs `enclavectl measure ARGS`; panics unless it succeeds.
+fn measure_ok(args: &[String]) -> String {
+    let out = enclavectl().arg("measure").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "enclavectl measure {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn measure_raw(args: &[String]) -> Output {
+    enclavectl().arg("measure").args(args).output().unwrap()
+}
+
+/// `snp/N HEX` lines → `(N, HEX)`.
+fn snp_lines(stdout: &str) -> Vec<(u32, String)> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k.strip_prefix("snp/")?.parse().ok()?, v.to_owned()))
+        })
+        .collect()
+}
+
+fn value_of(stdout: &str, key: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key} ")))
+        .unwrap_or_else(|| panic!("no {key} line in {stdout}"))
+        .to_owned()
+}
+
+/// A path `name` inside the scratch directory (not created).
+fn inside(dir: &Scratch, name: &str) -> PathBuf {
+    dir.file(".anchor", b"").with_file_name(name)
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// The oracle's digest for one vCPU count.
+fn oracle(common: &[String], vcpus: u32) -> String {
+    let mut a = vec![
+        "--mode=snp".to_owned(),
+        format!("--vcpus={vcpus}"),
+        "--output-format=hex".to_owned(),
+    ];
+    a.extend_from_slice(common);
+    run_oracle(&a).unwrap_or_else(|e| panic!("sev-snp-measure {a:?}: {e}"))
+}
+
+/// The shared flags of both tools, in each one's spelling.
+struct Case {
+    ours: Vec<String>,
+    theirs: Vec<String>,
+}
+
+impl Case {
+    fn new(ovmf: &Path, vcpu: &str, vmm: &str, features: &str) -> Case {
+        let (ours_cpu, theirs_cpu) = if vcpu.starts_with("0x") {
+            (
+                vec!["--vcpu-sig".to_owned(), vcpu.to_owned()],
+                format!("--vcpu-sig={vcpu}"),
+            )
+        } else {
+            (
+                vec!["--vcpu-type".to_owned(), vcpu.to_owned()],
+                format!("--vcpu-type={vcpu}"),
+            )
+        };
+        let mut ours = vec![
+            "--ovmf".to_owned(),
+            s(ovmf),
+            "--vmm-type".to_owned(),
+            vmm.to_owned(),
+            "--guest-features".to_owned(),
+            features.to_owned(),
+        ];
+        ours.extend(ours_cpu);
+        Case {
+            ours,
+            theirs: vec![
+                format!("--ovmf={}", s(ovmf)),
+                format!("--vmm-type={vmm}"),
+                format!("--guest-features={features}"),
+                theirs_cpu,
+            ],
+        }
+    }
+
+    fn kernel(mut self, kernel: &Path, initrd: Option<&Path>, cmdline: Option<&str>) -> Case {
+        self.ours.extend(["--kernel".to_owned(), s(kernel)]);
+        self.theirs.push(format!("--kernel={}", s(kernel)));
+        if let Some(i) = initrd {
+            self.ours.extend(["--initrd".to_owned(), s(i)]);
+            self.theirs.push(format!("--initrd={}", s(i)));
+        }
+        if let Some(c) = cmdline {
+            self.ours.extend(["--cmdline".to_owned(), c.to_owned()]);
+            self.theirs.push(format!("--append={c}"));
+        }
+        self
+    }
+
+    /// All of 1..=64 in one call of ours; `counts` compared with the oracle. Returns the
+    /// number of oracle comparisons.
+    fn compare(&self, tag: &str, counts: &[u32]) -> usize {
+        let mut args = self.ours.clone();
+        args.extend(["--vcpus".to_owned(), "1-64".to_owned()]);
+        let ours = snp_lines(&measure_ok(&args));
+        assert_eq!(
+            ours.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            (1..=64).collect::<Vec<_>>(),
+            "{tag}"
+        );
+        for &n in counts {
+            assert_eq!(
+                ours[n as usize - 1].1,
+                oracle(&self.theirs, n),
+                "{tag}: {n} vCPUs differ from sev-snp-measure {:?}",
+                self.theirs
+            );
+        }
+        counts.len()
+    }
+}
+
+/// Debian's OVMF without a kernel: every count from 1 to 64 in one call, several vCPU
+/// types, guest features and VMM types.
+#[test]
+fn debian_ovmf_vs_sev_snp_measure() {
+    let dir = Scratch::new("cli-debian");
+    let ovmf = dir.file("OVMF.fd", &debian_ovmf());
+    let mut n = 0;
+    for (vcpu, vmm, features) in [
+        ("EPYC-v4", "QEMU", "0x1"),
+        ("EPYC-Milan", "QEMU", "0x21"),
+        ("EPYC-Genoa", "QEMU", "0x1"),
+        ("0xa10f11", "QEMU", "0x3ff"),
+        ("EPYC-v4", "ec2", "0x1"),
+        ("EPYC-v4", "gce", "0x21"),
+    ] {
+        n += Case::new(&ovmf, vcpu, vmm, features).compare(vcpu, &[1, 2, 33, 64]);
+    }
+    assert_eq!(n, 24);
+}
+
+/// Debian's OVMF rewritten by the test into a measured-direct-boot image (the AmdSevX64
+/// section list, an SNP_KERNEL_HASHES page, the hash table location), with the real guest
+/// kernel and synthetic ones, our initramfs and several command lines (the exact
+/// kata-config/cmdline among them).
+#[test]
+fn measured_direct_boot_vs_sev_snp_measure() {
+    let dir = Scratch::new("cli-direct");
+    let sections = FwSpec::amd_sev(0, 0).sections.unwrap();
+    let ovmf = dir.file(
+        "OVMF-kh.fd",
+        &rewrite_metadata(&debian_ovmf(), &sections, [0x81_0c00, 0x400]),
+    );
+    let kernel = guest_kernel();
+    assert!(kernel.is_file(), "no guest kernel at {}", kernel.display());
+    let initramfs = repo_root().join("out/initramfs.cpio");
+    let initrd = if initramfs.is_file() {
+        initramfs
+    } else {
+        dir.file("initrd", &blob(40, 1_200_000))
+    };
+    let kata_cmdline = std::fs::read_to_string(repo_root().join("kata-config/cmdline")).unwrap();
+    let small_kernel = dir.file("k-small", &blob(41, 65_537));
+    let other_initrd = dir.file("i-other", &blob(42, 4095));
+
+    let mut n = 0;
+    n += Case::new(&ovmf, "EPYC-v4", "QEMU", "0x1")
+        .kernel(
+            &kernel,
+            Some(&initrd),
+            Some(kata_cmdline.trim_end_matches('\n')),
+        )
+        .compare("guest kernel + initramfs + kata cmdline", &[1, 2, 4, 64]);
+    n += Case::new(&ovmf, "EPYC-Milan", "QEMU", "0x21")
+        .kernel(
+            &kernel,
+            Some(&initrd),
+            Some("console=hvc0 quiet enclave.log=debug"),
+        )
+        .compare("guest kernel, other cmdline", &[1, 8]);
+    n += Case::new(&ovmf, "EPYC-Genoa", "QEMU", "0x1")
+        .kernel(
+            &small_kernel,
+            Some(&other_initrd),
+            Some("root=/dev/vda1 ro é✓ \"x y\""),
+        )
+        .compare("synthetic kernel, unicode cmdline", &[1, 3]);
+    n += Case::new(&ovmf, "EPYC-v4", "QEMU", "0x1")
+        .kernel(&small_kernel, None, None)
+        .compare("kernel only", &[1, 64]);
+    assert_eq!(n, 10);
+}
+
+/// `--cmdline-file` measures the file's command line without its trailing newline, the
+/// string `-append "$(cat FILE)"` passes.
+#[test]
+fn cmdline_file_is_measured_exactly() {
+    let dir = Scratch::new("cli-cmdline");
+    let ovmf = dir.file("fw.fd", &FwSpec::amd_sev(16 * 4096, 5).build());
+    let kernel = dir.file("k", &blob(50, 9000));
+    let file = dir.file("cmdline", b"console=ttyS0 panic=-1 quiet\n");
+    let common = |extra: &[&str]| {
+        let mut a: Vec<String> = ["--ovmf", &s(&ovmf), "--kernel", &s(&kernel), "--vcpus", "2"]
+            .iter()
+            .map(|x| (*x).to_owned())
+            .collect();
+        a.extend(extra.iter().map(|x| (*x).to_owned()));
+        measure_ok(&a)
+    };
+    let from_file = common(&["--cmdline-file", &s(&file)]);
+    let from_arg = common(&["--cmdline", "console=ttyS0 panic=-1 quiet"]);
+    let with_nl = common(&["--cmdline", "console=ttyS0 panic=-1 quiet "]);
+    assert_eq!(from_file, from_arg);
+    assert_ne!(from_file, with_nl);
+    // The repository's measured command line has no trailing newline at all.
+    let committed = std::fs::read(repo_root().join("kata-config/cmdline")).unwrap();
+    assert!(
+        !committed.ends_with(b"\n"),
+        "kata-config/cmdline must not end in a newline"
+    );
+}
+
+/// Firmware built by the test with an SNP_KERNEL_HASHES section, hash table at other
+/// offsets, every VMM type, an explicit signature.
+#[test]
+fn built_firmware_vs_sev_snp_measure() {
+    let dir = Scratch::new("cli-built");
+    let kernel = dir.file("k", &blob(60, 33_333));
+    let initrd = dir.file("i", &blob(61, 77_777));
+    let mut n = 0;
+    for (i, (offset, vmm, features, vcpu)) in [
+        (0xc00u32, "QEMU", "0x1", "EPYC-Rome"),
+        (0x000, "ec2", "0x21", "EPYC-v4"),
+        (0xf50, "gce", "0x1", "EPYC-Turin"),
+        (0x3a0, "QEMU", "0x21", "0x830f10"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut spec = FwSpec::amd_sev(16 * 4096, 200 + i as u64);
+        spec.hash_table = Some([0x81_0000 + offset, 0x400]);
+        let ovmf = dir.file(&format!("fw{i}.fd"), &spec.build());
+        n += Case::new(&ovmf, vcpu, vmm, features)
+            .kernel(&kernel, Some(&initrd), Some("console=hvc0"))
+            .compare(&format!("built {i}"), &[1, 7, 64]);
+    }
+    assert_eq!(n, 12);
+}
+
+fn err_of(args: &[String]) -> String {
+    let out = measure_raw(args);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{args:?} should fail with status 1"
+    );
+    assert!(out.stdout.is_empty(), "no digest on failure");
+    String::from_utf8(out.stderr).unwrap().trim().to_owned()
+}
+
+/// Malformed firmware (and firmware that cannot do what is asked) gets one precise error
+/// line naming the file and the problem.
+#[test]
+fn malformed_firmware_precise_errors() {
+    let dir = Scratch::new("cli-malformed");
+    let args = |fw: &Path, extra: &[&str]| {
+        let mut a = vec![
+            "--ovmf".to_owned(),
+            s(fw),
+            "--vcpus".to_owned(),
+            "1-4".to_owned(),
+        ];
+        a.extend(extra.iter().map(|x| (*x).to_owned()));
+        a
+    };
+    let short = dir.file("short.fd", &blob(1, 4095));
+    assert_eq!(
+        err_of(&args(&short, &[])),
+        "enclavectl: SEV-SNP launch digest of short.fd: parsing the OVMF firmware image: \
+         image is 4095 bytes; it must be a non-zero multiple of 4096 bytes and at most 4 GiB"
+    );
+    let nofooter = dir.file("nofooter.fd", &blob(2, 8192));
+    let e = err_of(&args(&nofooter, &[]));
+    assert!(
+        e.starts_with(
+            "enclavectl: SEV-SNP launch digest of nofooter.fd: parsing the OVMF firmware image: \
+             no GUID table footer at offset 0x1fce: found GUID"
+        ),
+        "{e}"
+    );
+    let mut spec = FwSpec::amd_sev(16 * 4096, 3);
+    let mut img = spec.build();
+    let md = img.len() - spec.metadata_from_end as usize;
+    img[md..md + 4].copy_from_slice(b"XSEV");
+    let badsig = dir.file("badsig.fd", &img);
+    assert_eq!(
+        err_of(&args(&badsig, &[])),
+        "enclavectl: SEV-SNP launch digest of badsig.fd: parsing the OVMF firmware image: \
+         SEV metadata at 0xf800 has signature [58, 53, 45, 56], wanted \"ASEV\""
+    );
+    spec.reset_eip = Some(0);
+    let eip0 = dir.file("eip0.fd", &spec.build());
+    assert_eq!(
+        err_of(&args(&eip0, &[])),
+        "enclavectl: SEV-SNP launch digest of eip0.fd: 4 vCPUs need an AP reset EIP, \
+         but the SEV-ES reset block gives 0"
+    );
+    // Debian's OVMF is no AmdSevX64 build: it cannot measure a kernel (the oracle agrees).
+    let debian = dir.file("OVMF.fd", &debian_ovmf());
+    let kernel = dir.file("k", &blob(3, 5000));
+    assert_eq!(
+        err_of(&args(&debian, &["--kernel", &s(&kernel)])),
+        "enclavectl: SEV-SNP launch digest of OVMF.fd: a kernel was given, but the firmware's \
+         SEV metadata has no SNP_KERNEL_HASHES section"
+    );
+    // A TDVF without TDX metadata.
+    let e = err_of(&["--tdvf".to_owned(), s(&badsig)]);
+    assert_eq!(
+        e,
+        "enclavectl: TDX measurement of badsig.fd: the firmware's GUID table has no TDX metadata \
+         entry (e47a6535-984a-4798-865e-4685a7bf8ec2): not a TDVF (IntelTdx/OvmfX64 with TDX) build"
+    );
+    // A missing file.
+    let e = err_of(&args(&inside(&dir, "missing.fd"), &[]));
+    assert!(
+        e.starts_with("enclavectl: cannot read ") && e.contains("missing.fd"),
+        "{e}"
+    );
+}
+
+#[test]
+fn argument_errors() {
+    for (args, needle) in [
+        (vec!["--vcpus", "1-4"], "--ovmf"),
+        (
+            vec!["--ovmf", "/dev/null", "--vcpus", "0-4"],
+            "not within 1-4096",
+        ),
+        (vec!["--ovmf", "/dev/null", "--vcpus", "8-4"], "not within"),
+        (vec!["--sim"], "--kernel"),
+        (
+            vec![
+                "--ovmf",
+                "/dev/null",
+                "--vcpus",
+                "1",
+                "--vcpu-type",
+                "EPYC-v9",
+            ],
+            "unknown vCPU type",
+        ),
+        (
+            vec!["--ovmf", "/dev/null", "--vcpus", "1", "--min-tcb", "fmc=3"],
+            "unknown TCB component",
+        ),
+    ] {
+        let a: Vec<String> = args.iter().map(|x| (*x).to_owned()).collect();
+        let out = measure_raw(&a);
+        assert!(!out.status.success(), "{args:?} should fail");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
+
+fn read_json(p: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+fn policy(p: &Path) -> appraisal::policy::Policy {
+    appraisal::policy::Policy::from_toml(&std::fs::read(p).unwrap())
+        .unwrap_or_else(|e| panic!("{} does not parse: {e:?}", p.display()))
+}
+
+fn hexes<const N: usize>(v: &[appraisal::hex::Hex<N>]) -> Vec<String> {
+    v.iter().map(|h| to_hex(&h.0)).collect()
+}
+
+/// `--out-dir` with SNP (1-64 vCPUs) and TDX: expected.json, the policy snippet (parsed by
+/// the verifier's policy parser), the OpenBao JWT role and CEL role.
+#[test]
+fn out_dir_files() {
+    let dir = Scratch::new("cli-out");
+    let ovmf_bytes = FwSpec::amd_sev(16 * 4096, 77).build();
+    let ovmf = dir.file("AMDSEV.fd", &ovmf_bytes);
+    let tdvf = dir.file("OVMF.fd", &debian_ovmf());
+    let kernel_bytes = std::fs::read(guest_kernel()).unwrap();
+    let kernel = dir.file("vmlinuz", &kernel_bytes);
+    let initrd_bytes = blob(70, 300_000);
+    let initrd = dir.file("initramfs.cpio", &initrd_bytes);
+    let cmdline = dir.file("cmdline", b"console=ttyS0 panic=-1 quiet");
+    let out = inside(&dir, "out");
+    let args: Vec<String> = [
+        "--ovmf",
+        &s(&ovmf),
+        "--tdvf",
+        &s(&tdvf),
+        "--tdx-rtmr1",
+        "--kernel",
+        &s(&kernel),
+        "--initrd",
+        &s(&initrd),
+        "--cmdline-file",
+        &s(&cmdline),
+        "--vcpus",
+        "1-64",
+        "--vcpu-type",
+        "EPYC-Milan",
+        "--guest-features",
+        "0x21",
+        "--min-tcb",
+        "bootloader=10,snp=23,microcode=213",
+        "--audience",
+        "openbao",
+        "--token-ttl",
+        "600",
+        "--out-dir",
+        &s(&out),
+    ]
+    .iter()
+    .map(|x| (*x).to_owned())
+    .collect();
+    let stdout = measure_ok(&args);
+
+    // The values are the library's (checked against the oracle above).
+    let lib = launch_digests(
+        &Inputs {
+            kernel: Some(&kernel_bytes),
+            initrd: Some(&initrd_bytes),
+            cmdline: Some("console=ttyS0 panic=-1 quiet"),
+            guest_features: 0x21,
+            ..Inputs::new(&ovmf_bytes, VcpuType::EpycMilan)
+        },
+        1..=64,
+    )
+    .unwrap();
+    let snp: Vec<String> = lib.iter().map(|(_, d)| to_hex(d)).collect();
+    assert_eq!(
+        snp_lines(&stdout)
+            .into_iter()
+            .map(|(_, h)| h)
+            .collect::<Vec<_>>(),
+        snp
+    );
+    let mrtd = value_of(&stdout, "tdx/mrtd");
+    assert_eq!(mrtd, to_hex(&measure::tdx::mrtd(&debian_ovmf()).unwrap()));
+    let rtmr2 = value_of(&stdout, "tdx/rtmr2");
+    assert_eq!(
+        rtmr2,
+        to_hex(&measure::tdx::rtmr2_direct(
+            "console=ttyS0 panic=-1 quiet",
+            &initrd_bytes
+        ))
+    );
+
+    // expected.json
+    let e = read_json(&out.join("expected.json"));
+    assert_eq!(e["format"], "enclave-init/expected-measurements/v1");
+    assert_eq!(e["tees"], serde_json::json!(["snp", "tdx"]));
+    assert_eq!(e["tools"]["enclavectl"], env!("CARGO_PKG_VERSION"));
+    assert!(e["tools"]["measure"].is_string());
+    assert!(e["tools"]["snp_reference"]
+        .as_str()
+        .unwrap()
+        .contains("sev-snp-measure 0.0.13"));
+    for (key, bytes, name) in [
+        ("ovmf", &ovmf_bytes, "AMDSEV.fd"),
+        ("kernel", &kernel_bytes, "vmlinuz"),
+        ("initrd", &initrd_bytes, "initramfs.cpio"),
+    ] {
+        assert_eq!(
+            e["inputs"][key]["sha256"],
+            to_hex(&measure::hashes::sha256(bytes))
+        );
+        assert_eq!(e["inputs"][key]["bytes"], bytes.len());
+        assert_eq!(e["inputs"][key]["file"], name);
+    }
+    assert_eq!(
+        e["inputs"]["cmdline"]["value"],
+        "console=ttyS0 panic=-1 quiet"
+    );
+    assert_eq!(
+        e["inputs"]["cmdline"]["sha256"],
+        to_hex(&measure::hashes::sha256(b"console=ttyS0 panic=-1 quiet"))
+    );
+    assert_eq!(e["snp"]["vcpu_type"], "EPYC-Milan");
+    assert_eq!(e["snp"]["vcpu_signature"], "0xa00f11");
+    assert_eq!(e["snp"]["guest_features"], "0x21");
+    assert_eq!(e["snp"]["vmm_type"], "QEMU");
+    assert_eq!(
+        e["snp"]["ovmf_hash"],
+        to_hex(&measure::snp::ovmf_hash(&ovmf_bytes).unwrap())
+    );
+    let digests = e["snp"]["launch_digests"].as_array().unwrap();
+    assert_eq!(digests.len(), 64);
+    for (i, d) in digests.iter().enumerate() {
+        assert_eq!(d["vcpus"], i + 1);
+        assert_eq!(d["measurement"], snp[i]);
+    }
+    assert_eq!(e["tdx"]["mrtd"], mrtd);
+    assert_eq!(e["tdx"]["rtmr2"], rtmr2);
+    assert_eq!(
+        e["tdx"]["rtmr2_cmdline"],
+        "console=ttyS0 panic=-1 quiet initrd=initrd"
+    );
+    assert_eq!(e["tdx"]["rtmr1"], value_of(&stdout, "tdx/rtmr1"));
+    assert_eq!(e["tdx"]["rtmr3"], "0".repeat(96));
+    assert!(e["tdx"]["not_covered"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("rtmr0"));
+
+    // verifier-policy.toml: the verifier's parser accepts it, production too.
+    let p = policy(&out.join("verifier-policy.toml"));
+    appraisal::policy::Policy::production(
+        &std::fs::read(out.join("verifier-policy.toml")).unwrap(),
+    )
+    .unwrap();
+    assert!(p.snp.allowed && p.tdx.allowed && !p.sim.allowed);
+    assert_eq!(hexes(&p.snp.measurements), snp);
+    assert!(!p.snp.debug_allowed && !p.tdx.debug_allowed);
+    assert_eq!(
+        (
+            p.snp.min_reported_tcb.bootloader,
+            p.snp.min_reported_tcb.tee,
+            p.snp.min_reported_tcb.snp,
+            p.snp.min_reported_tcb.microcode
+        ),
+        (10, 0, 23, 213)
+    );
+    assert_eq!(hexes(&p.tdx.mrtds), vec![mrtd.clone()]);
+    assert_eq!(p.tdx.rtmr2.map(|h| to_hex(&h.0)), Some(rtmr2.clone()));
+    assert_eq!(p.tdx.rtmr3.map(|h| to_hex(&h.0)), Some("0".repeat(96)));
+    assert!(p.tdx.rtmr0.is_none());
+
+    // openbao-role.json: a JWT role with exact bound claims.
+    let r = read_json(&out.join("openbao-role.json"));
+    assert_eq!(r["role_type"], "jwt");
+    assert_eq!(r["user_claim"], "sub");
+    assert_eq!(r["bound_audiences"], serde_json::json!(["openbao"]));
+    assert_eq!(r["bound_claims_type"], "string");
+    assert_eq!(r["token_policies"], serde_json::json!(["enclave-agent"]));
+    assert_eq!(r["token_ttl"], 600);
+    assert_eq!(r["token_explicit_max_ttl"], 600);
+    assert_eq!(r["bound_claims"]["tee"], serde_json::json!(["snp", "tdx"]));
+    assert_eq!(
+        r["bound_claims"]["/policy_flags/debug"],
+        serde_json::json!([false])
+    );
+    let mut pinned = snp.clone();
+    pinned.push(mrtd.clone());
+    assert_eq!(r["bound_claims"]["measurement"], serde_json::json!(pinned));
+
+    // openbao-cel-role.json: the CEL role (cel/role/enclave-agent).
+    let c = read_json(&out.join("openbao-cel-role.json"));
+    assert_eq!(c["bound_audiences"], serde_json::json!(["openbao"]));
+    let vars = c["cel_program"]["variables"].as_array().unwrap();
+    let var = |name: &str| {
+        vars.iter()
+            .find(|v| v["name"] == name)
+            .unwrap_or_else(|| panic!("no CEL variable {name}"))["expression"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(var("allowed_tees"), "['snp', 'tdx']");
+    for m in &pinned {
+        assert!(var("allowed_measurements").contains(&format!("'{m}'")));
+    }
+    assert!(var("tcb_ok").contains("double(claims.tcb.snp) >= 23.0"));
+    assert!(var("tcb_ok").contains("double(claims.tcb.microcode) >= 213.0"));
+    assert!(var("short_lived").contains("<= 600.0"));
+    let expr = c["cel_program"]["expression"].as_str().unwrap();
+    assert!(expr.contains("pb.Auth{display_name: 'enclave-agent', policies: ['enclave-agent'], explicit_max_ttl: 600000000000"));
+    assert!(expr.starts_with("!tee_ok ? 'tee claim not in the allowed TEE types'"));
+    // Balanced quotes and braces: a cheap syntax check of the CEL text.
+    for text in vars
+        .iter()
+        .map(|v| v["expression"].as_str().unwrap())
+        .chain([expr])
+    {
+        assert_eq!(text.matches('\'').count() % 2, 0, "{text}");
+        assert_eq!(
+            text.matches('{').count(),
+            text.matches('}').count(),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches('(').count(),
+            text.matches(')').count(),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches('[').count(),
+            text.matches(']').count(),
+            "{text}"
+        );
+    }
+}
+
+/// `--sim`: the value sim-psp reports for the same kernel, initrd and command line; the
+/// snippet accepts it only with a pinned ARK and only outside `Policy::production`.
+#[test]
+fn sim_mode() {
+    let dir = Scratch::new("cli-sim");
+    let kernel_bytes = blob(80, 12_345);
+    let initrd_bytes = blob(81, 6789);
+    let kernel = dir.file("k", &kernel_bytes);
+    let initrd = dir.file("i", &initrd_bytes);
+    let expected = to_hex(&measure::sim::sim_launch_digest(
+        &kernel_bytes,
+        &initrd_bytes,
+        "console=ttyS0 panic=-1 quiet",
+    ));
+    let out = inside(&dir, "out");
+    let ark = "ab".repeat(32);
+    let stdout = measure_ok(
+        &[
+            "--sim",
+            "--kernel",
+            &s(&kernel),
+            "--initrd",
+            &s(&initrd),
+            "--cmdline",
+            "console=ttyS0 panic=-1 quiet",
+            "--sim-ark-sha256",
+            &ark,
+            "--out-dir",
+            &s(&out),
+        ]
+        .map(str::to_owned),
+    );
+    assert_eq!(stdout, format!("sim {expected}\n"));
+    let text = std::fs::read(out.join("verifier-policy.toml")).unwrap();
+    let p = policy(&out.join("verifier-policy.toml"));
+    assert!(p.sim.allowed && !p.snp.allowed && !p.tdx.allowed);
+    assert_eq!(hexes(&p.snp.measurements), vec![expected.clone()]);
+    assert_eq!(hexes(&p.sim.ark_sha256), vec![ark]);
+    assert!(appraisal::policy::Policy::production(&text).is_err());
+    let r = read_json(&out.join("openbao-role.json"));
+    assert_eq!(r["bound_claims"]["tee"], serde_json::json!(["sim"]));
+    assert_eq!(
+        r["bound_claims"]["measurement"],
+        serde_json::json!([expected.clone()])
+    );
+    let e = read_json(&out.join("expected.json"));
+    assert_eq!(e["sim"]["measurement"], expected);
+    assert!(e.get("snp").is_none() && e.get("tdx").is_none());
+
+    // Without a pinned ARK the snippet leaves simulation refused.
+    let out2 = inside(&dir, "out2");
+    measure_ok(&["--sim", "--kernel", &s(&kernel), "--out-dir", &s(&out2)].map(str::to_owned));
+    let p = policy(&out2.join("verifier-policy.toml"));
+    assert!(!p.sim.allowed);
+    assert_eq!(
+        hexes(&p.snp.measurements),
+        vec![to_hex(&measure::sim::sim_launch_digest(
+            &kernel_bytes,
+            b"",
+            ""
+        ))]
+    );
+}
