@@ -120,7 +120,10 @@ mod tests {
         let k = Scalar::from(0x1234_5678_9abc_def0_u64) * Scalar::from(0xfedc_ba98_7654_3210_u64);
         let mut acc = ProjectivePoint::IDENTITY;
         generator_table().mul_add(&k, &mut acc);
-        assert_eq!(acc.to_affine(), (ProjectivePoint::generator() * k).to_affine());
+        assert_eq!(
+            acc.to_affine(),
+            (ProjectivePoint::generator() * k).to_affine()
+        );
         let mut acc = ProjectivePoint::IDENTITY;
         generator_table().mul_add(&-Scalar::ONE, &mut acc);
         assert_eq!(acc.to_affine(), (-ProjectivePoint::generator()).to_affine());
@@ -146,7 +149,9 @@ mod tests {
                 assert_eq!(prepared.verify(&bad, &r, &s), vk.verify(&bad, &sig).is_ok());
                 let mut r2 = r;
                 r2[47] ^= 1;
-                let expect = Signature::from_scalars(r2, s).map(|g| vk.verify(&msg, &g).is_ok()).unwrap_or(false);
+                let expect = Signature::from_scalars(r2, s)
+                    .map(|g| vk.verify(&msg, &g).is_ok())
+                    .unwrap_or(false);
                 assert_eq!(prepared.verify(&msg, &r2, &s), expect);
                 assert!(!prepared.verify(&msg, &[0; 48], &s));
                 assert!(!prepared.verify(&msg, &r, &[0xff; 48]));

@@ -25,7 +25,7 @@ pub fn decode(s: &str) -> Option<Vec<u8>> {
         }
     }
     let bytes = s.as_bytes();
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
     bytes
@@ -56,8 +56,8 @@ impl<const N: usize> fmt::Display for Hex<N> {
 impl<'de, const N: usize> serde::Deserialize<'de> for Hex<N> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        let bytes = decode(&s)
-            .ok_or_else(|| serde::de::Error::custom(format!("{s:?} is not hex")))?;
+        let bytes =
+            decode(&s).ok_or_else(|| serde::de::Error::custom(format!("{s:?} is not hex")))?;
         let arr = <[u8; N]>::try_from(bytes.as_slice()).map_err(|_| {
             serde::de::Error::custom(format!(
                 "{s:?} is {} bytes, want {N} ({} hex digits)",

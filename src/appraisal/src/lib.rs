@@ -20,6 +20,7 @@
 //! - `ecdsa`: P-384 report-signature verification with per-key tables.
 //! - `roots`: compiled-in, pinned AMD and Intel roots.
 //! - [`hex`]: lowercase hex and the policy's hex type.
+//! - [`inputs`]: certificates and CRLs from PEM/DER files, for front ends.
 //!
 //! Check order (each its own function): TEE type allowed → evidence form →
 //! signer → vendor chain (signatures, validity, CRL) → evidence signature →
@@ -31,6 +32,7 @@ pub mod claims;
 pub mod denial;
 mod ecdsa;
 pub mod hex;
+pub mod inputs;
 pub mod policy;
 mod roots;
 mod snp;
@@ -62,7 +64,10 @@ impl Appraiser {
     /// Loads the compiled-in roots, checking each against its pinned
     /// SHA-256.
     pub fn new() -> Result<Self, RootPinError> {
-        Ok(Appraiser { roots: Roots::load()?, cache: ChainCache::new() })
+        Ok(Appraiser {
+            roots: Roots::load()?,
+            cache: ChainCache::new(),
+        })
     }
 
     /// Appraises `bundle` against `policy` at the verifier's time
@@ -80,7 +85,15 @@ impl Appraiser {
         match bundle.tee {
             Tee::Snp => {
                 check_allowed(policy.snp.allowed, Check::SnpNotAllowed, "snp")?;
-                snp::appraise(&self.roots, &self.cache, bundle, policy, Trust::Amd, now_unix, expected_report_data)
+                snp::appraise(
+                    &self.roots,
+                    &self.cache,
+                    bundle,
+                    policy,
+                    Trust::Amd,
+                    now_unix,
+                    expected_report_data,
+                )
             }
             Tee::Sim => {
                 check_allowed(policy.sim.allowed, Check::SimNotAllowed, "sim")?;
@@ -111,8 +124,17 @@ pub fn appraise(
     expected_report_data: Option<&[u8; 64]>,
 ) -> Result<Claims, Denial> {
     let appraiser = Appraiser::new().map_err(|e| {
-        let check = if e.name.starts_with("Intel") { Check::TdxPckChain } else { Check::SnpChainArk };
-        Denial::new(check, e.to_string(), "compiled-in roots matching their pins", "the verifier build is corrupt; rebuild it")
+        let check = if e.name.starts_with("Intel") {
+            Check::TdxPckChain
+        } else {
+            Check::SnpChainArk
+        };
+        Denial::new(
+            check,
+            e.to_string(),
+            "compiled-in roots matching their pins",
+            "the verifier build is corrupt; rebuild it",
+        )
     })?;
     appraiser.appraise(bundle, policy, now_unix, expected_report_data)
 }
@@ -137,7 +159,10 @@ fn check_allowed(allowed: bool, check: Check, tee: &str) -> Result<(), Denial> {
 /// stopping at the first difference.
 pub(crate) fn check_report_data(got: &[u8; 64], want: Option<&[u8; 64]>) -> Result<(), Denial> {
     let Some(want) = want else { return Ok(()) };
-    let diff = got.iter().zip(want.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    let diff = got
+        .iter()
+        .zip(want.iter())
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
     if diff != 0 {
         return denial::deny(
             Check::ReportData,

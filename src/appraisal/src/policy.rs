@@ -222,8 +222,13 @@ impl<'de> Deserialize<'de> for AbiMin {
         let s = String::deserialize(d)?;
         let parse = |p: &str| p.parse::<u8>().map_err(serde::de::Error::custom);
         match s.split('.').collect::<Vec<_>>().as_slice() {
-            [major, minor] => Ok(AbiMin { major: parse(major)?, minor: parse(minor)? }),
-            _ => Err(serde::de::Error::custom(format!("ABI version {s:?} is not MAJOR.MINOR"))),
+            [major, minor] => Ok(AbiMin {
+                major: parse(major)?,
+                minor: parse(minor)?,
+            }),
+            _ => Err(serde::de::Error::custom(format!(
+                "ABI version {s:?} is not MAJOR.MINOR"
+            ))),
         }
     }
 }
@@ -505,24 +510,45 @@ mod tests {
 
     #[test]
     fn unknown_fields_and_bad_values_are_refused() {
-        assert!(matches!(Policy::from_toml(b"[snp]\ndebug = true\n"), Err(PolicyError::Parse(_))));
-        assert!(matches!(Policy::from_toml(b"[snp]\nmeasurements = [\"00\"]\n"), Err(PolicyError::Parse(_))));
-        assert!(matches!(Policy::from_toml(b"[snp]\ncrl = \"never\"\n"), Err(PolicyError::Parse(_))));
+        assert!(matches!(
+            Policy::from_toml(b"[snp]\ndebug = true\n"),
+            Err(PolicyError::Parse(_))
+        ));
+        assert!(matches!(
+            Policy::from_toml(b"[snp]\nmeasurements = [\"00\"]\n"),
+            Err(PolicyError::Parse(_))
+        ));
+        assert!(matches!(
+            Policy::from_toml(b"[snp]\ncrl = \"never\"\n"),
+            Err(PolicyError::Parse(_))
+        ));
         assert!(matches!(
             Policy::from_toml(b"[tdx]\ntcb_statuses = [\"Revoked\"]\n"),
-            Err(PolicyError::Invalid { field: "tdx.tcb_statuses", .. })
+            Err(PolicyError::Invalid {
+                field: "tdx.tcb_statuses",
+                ..
+            })
         ));
         assert!(matches!(
             Policy::from_toml(b"[sim]\nallowed = true\n"),
-            Err(PolicyError::Invalid { field: "sim.ark_sha256", .. })
+            Err(PolicyError::Invalid {
+                field: "sim.ark_sha256",
+                ..
+            })
         ));
     }
 
     #[test]
     fn production_refuses_simulation() {
-        let file = format!("[sim]\nallowed = true\nark_sha256 = [\"{}\"]\n", "ab".repeat(32));
+        let file = format!(
+            "[sim]\nallowed = true\nark_sha256 = [\"{}\"]\n",
+            "ab".repeat(32)
+        );
         assert!(Policy::from_toml(file.as_bytes()).unwrap().sim.allowed);
-        assert!(matches!(Policy::production(file.as_bytes()), Err(PolicyError::SimulationInProduction)));
+        assert!(matches!(
+            Policy::production(file.as_bytes()),
+            Err(PolicyError::SimulationInProduction)
+        ));
     }
 
     #[test]

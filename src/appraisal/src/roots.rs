@@ -30,16 +30,56 @@ struct Pinned {
 }
 
 const PINNED: [Pinned; 10] = [
-    Pinned { der: include_bytes!("../roots/milan_ark.der"), sha256: "69d063b45344d26a2e94e1f4210de49ef555308287d4c174445c95639a540bcd", name: "ARK-Milan" },
-    Pinned { der: include_bytes!("../roots/milan_ask.der"), sha256: "67d303bd3905fd38db8b20e0793699870e7fa612eaad5dec358293fd8c0bac1b", name: "SEV-Milan" },
-    Pinned { der: include_bytes!("../roots/milan_asvk.der"), sha256: "c5e081f59b7efab1fe2f8b505e159704e72f29cab7ef7cf628a05a42439082f5", name: "SEV-VLEK-Milan" },
-    Pinned { der: include_bytes!("../roots/genoa_ark.der"), sha256: "4c6598d19c18719c5dfd4a7d335f674e5bfe1d8f800cea2cf270c10d103db2f1", name: "ARK-Genoa" },
-    Pinned { der: include_bytes!("../roots/genoa_ask.der"), sha256: "5464738c1546aed5f2cecf1dc98c5c960a92e8913238a61711bc90ec6e828521", name: "SEV-Genoa" },
-    Pinned { der: include_bytes!("../roots/genoa_asvk.der"), sha256: "197e610743a917d6b9bb982a5a9226ccc0a15b611be0619e626aca9151457372", name: "SEV-VLEK-Genoa" },
-    Pinned { der: include_bytes!("../roots/turin_ark.der"), sha256: "1f084161a44bb6d93778a904877d4819cafa5d05ef4193b2ded9dd9c73dd3f6a", name: "ARK-Turin" },
-    Pinned { der: include_bytes!("../roots/turin_ask.der"), sha256: "5b77ef5fe7a7a004fd9032668fba9d0fda22f88c4442069a479636a6ae3b3185", name: "SEV-Turin" },
-    Pinned { der: include_bytes!("../roots/turin_asvk.der"), sha256: "104e10a8bd060a3c20a434261a57d0588fd65a88915b4f65b08bdecaf8df1a3c", name: "SEV-VLEK-Turin" },
-    Pinned { der: include_bytes!("../roots/intel_sgx_root_ca.der"), sha256: "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3", name: "Intel SGX Root CA" },
+    Pinned {
+        der: include_bytes!("../roots/milan_ark.der"),
+        sha256: "69d063b45344d26a2e94e1f4210de49ef555308287d4c174445c95639a540bcd",
+        name: "ARK-Milan",
+    },
+    Pinned {
+        der: include_bytes!("../roots/milan_ask.der"),
+        sha256: "67d303bd3905fd38db8b20e0793699870e7fa612eaad5dec358293fd8c0bac1b",
+        name: "SEV-Milan",
+    },
+    Pinned {
+        der: include_bytes!("../roots/milan_asvk.der"),
+        sha256: "c5e081f59b7efab1fe2f8b505e159704e72f29cab7ef7cf628a05a42439082f5",
+        name: "SEV-VLEK-Milan",
+    },
+    Pinned {
+        der: include_bytes!("../roots/genoa_ark.der"),
+        sha256: "4c6598d19c18719c5dfd4a7d335f674e5bfe1d8f800cea2cf270c10d103db2f1",
+        name: "ARK-Genoa",
+    },
+    Pinned {
+        der: include_bytes!("../roots/genoa_ask.der"),
+        sha256: "5464738c1546aed5f2cecf1dc98c5c960a92e8913238a61711bc90ec6e828521",
+        name: "SEV-Genoa",
+    },
+    Pinned {
+        der: include_bytes!("../roots/genoa_asvk.der"),
+        sha256: "197e610743a917d6b9bb982a5a9226ccc0a15b611be0619e626aca9151457372",
+        name: "SEV-VLEK-Genoa",
+    },
+    Pinned {
+        der: include_bytes!("../roots/turin_ark.der"),
+        sha256: "1f084161a44bb6d93778a904877d4819cafa5d05ef4193b2ded9dd9c73dd3f6a",
+        name: "ARK-Turin",
+    },
+    Pinned {
+        der: include_bytes!("../roots/turin_ask.der"),
+        sha256: "5b77ef5fe7a7a004fd9032668fba9d0fda22f88c4442069a479636a6ae3b3185",
+        name: "SEV-Turin",
+    },
+    Pinned {
+        der: include_bytes!("../roots/turin_asvk.der"),
+        sha256: "104e10a8bd060a3c20a434261a57d0588fd65a88915b4f65b08bdecaf8df1a3c",
+        name: "SEV-VLEK-Turin",
+    },
+    Pinned {
+        der: include_bytes!("../roots/intel_sgx_root_ca.der"),
+        sha256: "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3",
+        name: "Intel SGX Root CA",
+    },
 ];
 
 /// A compiled-in certificate does not match its pinned fingerprint.
@@ -69,14 +109,30 @@ impl Roots {
         for p in &PINNED {
             let got = crate::hex::encode(&Sha256::digest(p.der));
             if got != p.sha256 {
-                return Err(RootPinError { name: p.name, got, want: p.sha256 });
+                return Err(RootPinError {
+                    name: p.name,
+                    got,
+                    want: p.sha256,
+                });
             }
         }
         let [m_ark, m_ask, m_asvk, g_ark, g_ask, g_asvk, t_ark, t_ask, t_asvk, intel] = PINNED;
         Ok(Roots {
-            milan: AmdRoots { ark: m_ark.der, ask: m_ask.der, asvk: m_asvk.der },
-            genoa: AmdRoots { ark: g_ark.der, ask: g_ask.der, asvk: g_asvk.der },
-            turin: AmdRoots { ark: t_ark.der, ask: t_ask.der, asvk: t_asvk.der },
+            milan: AmdRoots {
+                ark: m_ark.der,
+                ask: m_ask.der,
+                asvk: m_asvk.der,
+            },
+            genoa: AmdRoots {
+                ark: g_ark.der,
+                ask: g_ask.der,
+                asvk: g_asvk.der,
+            },
+            turin: AmdRoots {
+                ark: t_ark.der,
+                ask: t_ask.der,
+                asvk: t_asvk.der,
+            },
             intel_root: intel.der,
         })
     }

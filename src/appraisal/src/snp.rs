@@ -15,8 +15,8 @@ use crate::claims::{Claims, PolicyFlags, SnpPolicyFlags, SnpTcb, SnpTcbComponent
 use crate::denial::{deny, Check, Denial};
 use crate::hex;
 use crate::policy::{MinTcb, Policy, Signer, SnpPolicy};
-use crate::snp_chain::{ChainCache, Trust, VerifiedChain};
 use crate::roots::Roots;
+use crate::snp_chain::{ChainCache, Trust, VerifiedChain};
 use crate::x509::VekExtensions;
 
 /// Appraises an SNP-format report (real, or simulated when `trust` is `Sim`).
@@ -38,7 +38,12 @@ pub(crate) fn appraise(
     let report_product = r.cpuid().map(|c| Generation::from_cpuid(c.family, c.model));
     let cpuid_product = match report_product {
         Some(Err(e)) => {
-            return deny(Check::SnpProduct, e.to_string(), "Milan, Genoa or Turin CPUID", "this verifier pins no chain for that CPU")
+            return deny(
+                Check::SnpProduct,
+                e.to_string(),
+                "Milan, Genoa or Turin CPUID",
+                "this verifier pins no chain for that CPU",
+            )
         }
         Some(Ok(g)) => Some(g),
         None => None,
@@ -52,8 +57,20 @@ pub(crate) fn appraise(
     check_csp_id(&chain.ext, p)?;
     check_signature(&chain, &received)?;
     check_tcb_current(r, g)?;
-    check_min_tcb(Check::SnpTcbReported, "REPORTED_TCB", r.reported_tcb, &p.min_reported_tcb, g)?;
-    check_min_tcb(Check::SnpTcbLaunch, "LAUNCH_TCB", r.launch_tcb, &p.min_launch_tcb, g)?;
+    check_min_tcb(
+        Check::SnpTcbReported,
+        "REPORTED_TCB",
+        r.reported_tcb,
+        &p.min_reported_tcb,
+        g,
+    )?;
+    check_min_tcb(
+        Check::SnpTcbLaunch,
+        "LAUNCH_TCB",
+        r.launch_tcb,
+        &p.min_launch_tcb,
+        g,
+    )?;
     check_committed(r, p, g)?;
     check_firmware(r, p)?;
     check_guest_policy(r, p)?;
@@ -85,7 +102,10 @@ fn check_version(r: &AttestationReport, p: &SnpPolicy) -> Result<(), Denial> {
         return deny(
             Check::SnpReportVersion,
             format!("version {}", r.version),
-            format!("version >= {} (policy snp.min_report_version)", p.min_report_version),
+            format!(
+                "version >= {} (policy snp.min_report_version)",
+                p.min_report_version
+            ),
             "update the SEV firmware",
         );
     }
@@ -94,7 +114,12 @@ fn check_version(r: &AttestationReport, p: &SnpPolicy) -> Result<(), Denial> {
 
 fn check_signature_algo(r: &AttestationReport) -> Result<(), Denial> {
     if r.signature_algo != 1 {
-        return deny(Check::SnpSignatureAlgo, format!("SIGNATURE_ALGO {}", r.signature_algo), "1 (ECDSA P-384 with SHA-384)", "the report is not signed with a supported algorithm");
+        return deny(
+            Check::SnpSignatureAlgo,
+            format!("SIGNATURE_ALGO {}", r.signature_algo),
+            "1 (ECDSA P-384 with SHA-384)",
+            "the report is not signed with a supported algorithm",
+        );
     }
     Ok(())
 }
@@ -102,19 +127,41 @@ fn check_signature_algo(r: &AttestationReport) -> Result<(), Denial> {
 fn check_signer(r: &AttestationReport, p: &SnpPolicy) -> Result<Signer, Denial> {
     let ki = r.key_info;
     if ki.reserved_bits() != 0 {
-        return deny(Check::SnpSigner, format!("KEY_INFO {:#x} has reserved bits set", ki.raw()), "KEY_INFO bits 31:5 zero", "the report is malformed");
+        return deny(
+            Check::SnpSigner,
+            format!("KEY_INFO {:#x} has reserved bits set", ki.raw()),
+            "KEY_INFO bits 31:5 zero",
+            "the report is malformed",
+        );
     }
     if ki.mask_chip_key() {
-        return deny(Check::SnpSigner, "MASK_CHIP_KEY set: the report is unsigned", "a signed report", "do not mask the chip key on the host (SNP_CONFIG)");
+        return deny(
+            Check::SnpSigner,
+            "MASK_CHIP_KEY set: the report is unsigned",
+            "a signed report",
+            "do not mask the chip key on the host (SNP_CONFIG)",
+        );
     }
     let signer = match ki.signing_key() {
         SigningKey::Vcek => Signer::Vcek,
         SigningKey::Vlek => Signer::Vlek,
-        other => return deny(Check::SnpSigner, format!("SIGNING_KEY {other}"), "VCEK or VLEK", "the report is not signed by an endorsement key"),
+        other => {
+            return deny(
+                Check::SnpSigner,
+                format!("SIGNING_KEY {other}"),
+                "VCEK or VLEK",
+                "the report is not signed by an endorsement key",
+            )
+        }
     };
     if !p.signers.contains(&signer) {
         let allowed: Vec<&str> = p.signers.iter().map(|s| s.as_str()).collect();
-        return deny(Check::SnpSigner, signer.as_str(), format!("one of {allowed:?} (policy snp.signers)"), "the policy does not accept this key type");
+        return deny(
+            Check::SnpSigner,
+            signer.as_str(),
+            format!("one of {allowed:?} (policy snp.signers)"),
+            "the policy does not accept this key type",
+        );
     }
     Ok(signer)
 }
@@ -135,12 +182,21 @@ fn check_product(chain: &VerifiedChain, cpuid: Option<Generation>) -> Result<(),
 
 fn components(t: TcbVersion, g: Generation) -> SnpTcbComponents {
     let c = t.decode(g);
-    SnpTcbComponents { bootloader: c.boot_loader, tee: c.tee, snp: c.snp, microcode: c.microcode, fmc: c.fmc }
+    SnpTcbComponents {
+        bootloader: c.boot_loader,
+        tee: c.tee,
+        snp: c.snp,
+        microcode: c.microcode,
+        fmc: c.fmc,
+    }
 }
 
 fn show(c: &SnpTcbComponents) -> String {
     let fmc = c.fmc.map(|f| format!("fmc {f}, ")).unwrap_or_default();
-    format!("{fmc}bootloader {}, tee {}, snp {}, microcode {}", c.bootloader, c.tee, c.snp, c.microcode)
+    format!(
+        "{fmc}bootloader {}, tee {}, snp {}, microcode {}",
+        c.bootloader, c.tee, c.snp, c.microcode
+    )
 }
 
 fn check_vek_tcb(ext: &VekExtensions, reported: TcbVersion, g: Generation) -> Result<(), Denial> {
@@ -157,7 +213,11 @@ fn check_vek_tcb(ext: &VekExtensions, reported: TcbVersion, g: Generation) -> Re
     if got != want || fmc_missing {
         return deny(
             Check::SnpVcekTcb,
-            format!("certificate TCB {}{}", show(&got), if fmc_missing { " (no fmcSPL)" } else { "" }),
+            format!(
+                "certificate TCB {}{}",
+                show(&got),
+                if fmc_missing { " (no fmcSPL)" } else { "" }
+            ),
             format!("REPORTED_TCB {} ({reported})", show(&want)),
             "fetch the VCEK/VLEK for the report's REPORTED_TCB from AMD KDS",
         );
@@ -166,13 +226,17 @@ fn check_vek_tcb(ext: &VekExtensions, reported: TcbVersion, g: Generation) -> Re
 }
 
 fn check_chip_id(chain: &VerifiedChain, r: &AttestationReport) -> Result<(), Denial> {
-    let Some(hw_id) = &chain.ext.hw_id else { return Ok(()) }; // VLEK: no chip binding
+    let Some(hw_id) = &chain.ext.hw_id else {
+        return Ok(());
+    }; // VLEK: no chip binding
     if r.chip_id.iter().all(|&b| b == 0) {
         return Ok(()); // MASK_CHIP_ID: the host hides the chip id; nothing to compare
     }
     // Turin and later use only the first 8 bytes; the rest must be zero.
     let n = hw_id.len();
-    let ok = (n == 64 || n == 8) && r.chip_id.get(..n) == Some(hw_id.as_slice()) && r.chip_id[n..].iter().all(|&b| b == 0);
+    let ok = (n == 64 || n == 8)
+        && r.chip_id.get(..n) == Some(hw_id.as_slice())
+        && r.chip_id[n..].iter().all(|&b| b == 0);
     if !ok {
         return deny(
             Check::SnpVcekChipId,
@@ -185,24 +249,38 @@ fn check_chip_id(chain: &VerifiedChain, r: &AttestationReport) -> Result<(), Den
 }
 
 fn check_csp_id(ext: &VekExtensions, p: &SnpPolicy) -> Result<(), Denial> {
-    let Some(allowed) = &p.vlek_csp_ids else { return Ok(()) };
+    let Some(allowed) = &p.vlek_csp_ids else {
+        return Ok(());
+    };
     if ext.hw_id.is_some() {
         return Ok(()); // VCEK
     }
     let got = ext.csp_id.clone().unwrap_or_default();
     if !allowed.contains(&got) {
-        return deny(Check::SnpVlekCspId, format!("csp_id {got:?}"), format!("one of {allowed:?} (policy snp.vlek_csp_ids)"), "the VLEK belongs to another cloud provider");
+        return deny(
+            Check::SnpVlekCspId,
+            format!("csp_id {got:?}"),
+            format!("one of {allowed:?} (policy snp.vlek_csp_ids)"),
+            "the VLEK belongs to another cloud provider",
+        );
     }
     Ok(())
 }
 
 fn check_signature(chain: &VerifiedChain, received: &ReceivedReport) -> Result<(), Denial> {
     let sig = &received.report().signature;
-    if !sig.high_bytes_zero() || !chain.key.verify(received.signed_bytes(), &sig.r_be(), &sig.s_be()) {
+    if !sig.high_bytes_zero()
+        || !chain
+            .key
+            .verify(received.signed_bytes(), &sig.r_be(), &sig.s_be())
+    {
         return deny(
             Check::SnpSignature,
             "ECDSA P-384 signature over bytes 0x000..0x2A0 does not verify",
-            format!("a signature by the {}", chain.signer.as_str().to_uppercase()),
+            format!(
+                "a signature by the {}",
+                chain.signer.as_str().to_uppercase()
+            ),
             "the report was altered after signing, or is signed by another key",
         );
     }
@@ -210,22 +288,48 @@ fn check_signature(chain: &VerifiedChain, received: &ReceivedReport) -> Result<(
 }
 
 fn le(a: &SnpTcbComponents, b: &SnpTcbComponents) -> bool {
-    a.bootloader <= b.bootloader && a.tee <= b.tee && a.snp <= b.snp && a.microcode <= b.microcode && a.fmc.unwrap_or(0) <= b.fmc.unwrap_or(0)
+    a.bootloader <= b.bootloader
+        && a.tee <= b.tee
+        && a.snp <= b.snp
+        && a.microcode <= b.microcode
+        && a.fmc.unwrap_or(0) <= b.fmc.unwrap_or(0)
 }
 
 fn check_tcb_current(r: &AttestationReport, g: Generation) -> Result<(), Denial> {
     let (rep, cur) = (components(r.reported_tcb, g), components(r.current_tcb, g));
     if !le(&rep, &cur) {
-        return deny(Check::SnpTcbCurrent, format!("REPORTED_TCB {}", show(&rep)), format!("<= CURRENT_TCB {}", show(&cur)), "the report claims a TCB the platform does not run");
+        return deny(
+            Check::SnpTcbCurrent,
+            format!("REPORTED_TCB {}", show(&rep)),
+            format!("<= CURRENT_TCB {}", show(&cur)),
+            "the report claims a TCB the platform does not run",
+        );
     }
     Ok(())
 }
 
-fn check_min_tcb(check: Check, field: &str, t: TcbVersion, min: &MinTcb, g: Generation) -> Result<(), Denial> {
+fn check_min_tcb(
+    check: Check,
+    field: &str,
+    t: TcbVersion,
+    min: &MinTcb,
+    g: Generation,
+) -> Result<(), Denial> {
     let got = components(t, g);
-    let want = SnpTcbComponents { bootloader: min.bootloader, tee: min.tee, snp: min.snp, microcode: min.microcode, fmc: got.fmc.map(|_| min.fmc) };
+    let want = SnpTcbComponents {
+        bootloader: min.bootloader,
+        tee: min.tee,
+        snp: min.snp,
+        microcode: min.microcode,
+        fmc: got.fmc.map(|_| min.fmc),
+    };
     if !le(&want, &got) {
-        return deny(check, format!("{field} {}", show(&got)), format!("each component >= {}", show(&want)), "update the platform's SEV firmware and microcode");
+        return deny(
+            check,
+            format!("{field} {}", show(&got)),
+            format!("each component >= {}", show(&want)),
+            "update the platform's SEV firmware and microcode",
+        );
     }
     Ok(())
 }
@@ -235,7 +339,12 @@ fn check_committed(r: &AttestationReport, p: &SnpPolicy, g: Generation) -> Resul
     let (com_v, cur_v) = (r.committed_version(), r.current_version());
     if p.provisional_firmware_allowed {
         if !le(&com, &cur) || com_v > cur_v {
-            return deny(Check::SnpTcbCommitted, format!("COMMITTED_TCB {} firmware {com_v}", show(&com)), format!("<= CURRENT_TCB {} firmware {cur_v}", show(&cur)), "the committed firmware is newer than the running one");
+            return deny(
+                Check::SnpTcbCommitted,
+                format!("COMMITTED_TCB {} firmware {com_v}", show(&com)),
+                format!("<= CURRENT_TCB {} firmware {cur_v}", show(&cur)),
+                "the committed firmware is newer than the running one",
+            );
         }
     } else if com != cur || com_v != cur_v {
         return deny(
@@ -249,10 +358,20 @@ fn check_committed(r: &AttestationReport, p: &SnpPolicy, g: Generation) -> Resul
 }
 
 fn check_firmware(r: &AttestationReport, p: &SnpPolicy) -> Result<(), Denial> {
-    let Some(min) = p.min_firmware else { return Ok(()) };
-    for (name, v) in [("current", r.current_version()), ("committed", r.committed_version())] {
+    let Some(min) = p.min_firmware else {
+        return Ok(());
+    };
+    for (name, v) in [
+        ("current", r.current_version()),
+        ("committed", r.committed_version()),
+    ] {
         if (v.major, v.minor, v.build) < (min.major, min.minor, min.build) {
-            return deny(Check::SnpFirmware, format!("{name} firmware {v}"), format!(">= {min} (policy snp.min_firmware)"), "update the SEV firmware");
+            return deny(
+                Check::SnpFirmware,
+                format!("{name} firmware {v}"),
+                format!(">= {min} (policy snp.min_firmware)"),
+                "update the SEV firmware",
+            );
         }
     }
     Ok(())
@@ -261,74 +380,214 @@ fn check_firmware(r: &AttestationReport, p: &SnpPolicy) -> Result<(), Denial> {
 fn check_guest_policy(r: &AttestationReport, p: &SnpPolicy) -> Result<(), Denial> {
     let gp = r.policy;
     if !gp.reserved_must_be_one() || gp.reserved_bits() != 0 {
-        return deny(Check::SnpPolicyReserved, format!("POLICY {:#x}", gp.raw()), "bit 17 set, bits 63:26 clear", "the guest policy is malformed");
+        return deny(
+            Check::SnpPolicyReserved,
+            format!("POLICY {:#x}", gp.raw()),
+            "bit 17 set, bits 63:26 clear",
+            "the guest policy is malformed",
+        );
     }
     if let Some(min) = &p.min_abi {
         if (gp.abi_major(), gp.abi_minor()) < (min.major, min.minor) {
-            return deny(Check::SnpPolicyAbi, format!("ABI {}.{}", gp.abi_major(), gp.abi_minor()), format!(">= {}.{} (policy snp.min_abi)", min.major, min.minor), "launch with a higher minimum ABI in the guest policy");
+            return deny(
+                Check::SnpPolicyAbi,
+                format!("ABI {}.{}", gp.abi_major(), gp.abi_minor()),
+                format!(">= {}.{} (policy snp.min_abi)", min.major, min.minor),
+                "launch with a higher minimum ABI in the guest policy",
+            );
         }
     }
-    let flag = |check: Check, set: bool, ok: bool, name: &str, want: &str, hint: &str| -> Result<(), Denial> {
+    let flag = |check: Check,
+                set: bool,
+                ok: bool,
+                name: &str,
+                want: &str,
+                hint: &str|
+     -> Result<(), Denial> {
         if ok {
             Ok(())
         } else {
-            deny(check, format!("POLICY {:#x}: {name} {}", gp.raw(), if set { "set" } else { "clear" }), want.to_owned(), hint.to_owned())
+            deny(
+                check,
+                format!(
+                    "POLICY {:#x}: {name} {}",
+                    gp.raw(),
+                    if set { "set" } else { "clear" }
+                ),
+                want.to_owned(),
+                hint.to_owned(),
+            )
         }
     };
-    flag(Check::SnpPolicyDebug, gp.debug_allowed(), !gp.debug_allowed() || p.debug_allowed, "DEBUG", "DEBUG clear (policy snp.debug_allowed = false)", "launch without debugging: the host can read a debuggable guest's memory")?;
-    flag(Check::SnpPolicyMigrateMa, gp.migrate_ma_allowed(), !gp.migrate_ma_allowed() || p.migrate_ma_allowed, "MIGRATE_MA", "MIGRATE_MA clear (policy snp.migrate_ma_allowed = false)", "launch without a migration agent")?;
-    flag(Check::SnpPolicySmt, gp.smt_allowed(), !gp.smt_allowed() || p.smt_allowed, "SMT", "SMT clear (policy snp.smt_allowed = false)", "launch with SMT disallowed in the guest policy")?;
-    flag(Check::SnpPolicySingleSocket, gp.single_socket_required(), gp.single_socket_required() || !p.single_socket_required, "SINGLE_SOCKET", "SINGLE_SOCKET set (policy snp.single_socket_required)", "launch with SINGLE_SOCKET in the guest policy")?;
-    flag(Check::SnpPolicyCxl, gp.cxl_allowed(), !gp.cxl_allowed() || p.cxl_allowed, "CXL_ALLOW", "CXL_ALLOW clear (policy snp.cxl_allowed = false)", "launch without CXL_ALLOW")?;
-    flag(Check::SnpPolicyMemAes256Xts, gp.mem_aes_256_xts(), gp.mem_aes_256_xts() || !p.mem_aes_256_xts_required, "MEM_AES_256_XTS", "MEM_AES_256_XTS set (policy snp.mem_aes_256_xts_required)", "launch with MEM_AES_256_XTS")?;
-    flag(Check::SnpPolicyRaplDis, gp.rapl_dis(), gp.rapl_dis() || !p.rapl_dis_required, "RAPL_DIS", "RAPL_DIS set (policy snp.rapl_dis_required)", "launch with RAPL_DIS")?;
-    flag(Check::SnpPolicyCiphertextHiding, gp.ciphertext_hiding(), gp.ciphertext_hiding() || !p.ciphertext_hiding_required, "CIPHERTEXT_HIDING", "CIPHERTEXT_HIDING set (policy snp.ciphertext_hiding_required)", "launch with CIPHERTEXT_HIDING")?;
-    flag(Check::SnpPolicyPageSwapDisable, gp.page_swap_disable(), gp.page_swap_disable() || !p.page_swap_disable_required, "PAGE_SWAP_DISABLE", "PAGE_SWAP_DISABLE set (policy snp.page_swap_disable_required)", "launch with PAGE_SWAP_DISABLE")
+    flag(
+        Check::SnpPolicyDebug,
+        gp.debug_allowed(),
+        !gp.debug_allowed() || p.debug_allowed,
+        "DEBUG",
+        "DEBUG clear (policy snp.debug_allowed = false)",
+        "launch without debugging: the host can read a debuggable guest's memory",
+    )?;
+    flag(
+        Check::SnpPolicyMigrateMa,
+        gp.migrate_ma_allowed(),
+        !gp.migrate_ma_allowed() || p.migrate_ma_allowed,
+        "MIGRATE_MA",
+        "MIGRATE_MA clear (policy snp.migrate_ma_allowed = false)",
+        "launch without a migration agent",
+    )?;
+    flag(
+        Check::SnpPolicySmt,
+        gp.smt_allowed(),
+        !gp.smt_allowed() || p.smt_allowed,
+        "SMT",
+        "SMT clear (policy snp.smt_allowed = false)",
+        "launch with SMT disallowed in the guest policy",
+    )?;
+    flag(
+        Check::SnpPolicySingleSocket,
+        gp.single_socket_required(),
+        gp.single_socket_required() || !p.single_socket_required,
+        "SINGLE_SOCKET",
+        "SINGLE_SOCKET set (policy snp.single_socket_required)",
+        "launch with SINGLE_SOCKET in the guest policy",
+    )?;
+    flag(
+        Check::SnpPolicyCxl,
+        gp.cxl_allowed(),
+        !gp.cxl_allowed() || p.cxl_allowed,
+        "CXL_ALLOW",
+        "CXL_ALLOW clear (policy snp.cxl_allowed = false)",
+        "launch without CXL_ALLOW",
+    )?;
+    flag(
+        Check::SnpPolicyMemAes256Xts,
+        gp.mem_aes_256_xts(),
+        gp.mem_aes_256_xts() || !p.mem_aes_256_xts_required,
+        "MEM_AES_256_XTS",
+        "MEM_AES_256_XTS set (policy snp.mem_aes_256_xts_required)",
+        "launch with MEM_AES_256_XTS",
+    )?;
+    flag(
+        Check::SnpPolicyRaplDis,
+        gp.rapl_dis(),
+        gp.rapl_dis() || !p.rapl_dis_required,
+        "RAPL_DIS",
+        "RAPL_DIS set (policy snp.rapl_dis_required)",
+        "launch with RAPL_DIS",
+    )?;
+    flag(
+        Check::SnpPolicyCiphertextHiding,
+        gp.ciphertext_hiding(),
+        gp.ciphertext_hiding() || !p.ciphertext_hiding_required,
+        "CIPHERTEXT_HIDING",
+        "CIPHERTEXT_HIDING set (policy snp.ciphertext_hiding_required)",
+        "launch with CIPHERTEXT_HIDING",
+    )?;
+    flag(
+        Check::SnpPolicyPageSwapDisable,
+        gp.page_swap_disable(),
+        gp.page_swap_disable() || !p.page_swap_disable_required,
+        "PAGE_SWAP_DISABLE",
+        "PAGE_SWAP_DISABLE set (policy snp.page_swap_disable_required)",
+        "launch with PAGE_SWAP_DISABLE",
+    )
 }
 
 fn check_platform_info(r: &AttestationReport, p: &SnpPolicy) -> Result<(), Denial> {
     let pi = r.platform_info;
     let q = &p.platform;
-    let got = |name: &str, set: bool| format!("PLATFORM_INFO {:#x}: {name} {}", pi.raw(), if set { "set" } else { "clear" });
+    let got = |name: &str, set: bool| {
+        format!(
+            "PLATFORM_INFO {:#x}: {name} {}",
+            pi.raw(),
+            if set { "set" } else { "clear" }
+        )
+    };
     if pi.reserved_bits() != 0 {
-        return deny(Check::SnpPlatformReserved, format!("PLATFORM_INFO {:#x}", pi.raw()), "reserved bits (6, 63:8) clear", "the report is malformed or from firmware this verifier does not know");
+        return deny(
+            Check::SnpPlatformReserved,
+            format!("PLATFORM_INFO {:#x}", pi.raw()),
+            "reserved bits (6, 63:8) clear",
+            "the report is malformed or from firmware this verifier does not know",
+        );
     }
     if pi.smt_en() && !q.smt_enabled_allowed {
-        return deny(Check::SnpPlatformSmt, got("SMT_EN", true), "SMT_EN clear (policy snp.platform.smt_enabled_allowed = false)", "disable SMT on the host");
+        return deny(
+            Check::SnpPlatformSmt,
+            got("SMT_EN", true),
+            "SMT_EN clear (policy snp.platform.smt_enabled_allowed = false)",
+            "disable SMT on the host",
+        );
     }
     if !pi.tsme_en() && q.tsme_required {
-        return deny(Check::SnpPlatformTsme, got("TSME_EN", false), "TSME_EN set", "enable TSME in the host BIOS");
+        return deny(
+            Check::SnpPlatformTsme,
+            got("TSME_EN", false),
+            "TSME_EN set",
+            "enable TSME in the host BIOS",
+        );
     }
     if !pi.ecc_en() && q.ecc_required {
-        return deny(Check::SnpPlatformEcc, got("ECC_EN", false), "ECC_EN set", "run on a host with ECC memory");
+        return deny(
+            Check::SnpPlatformEcc,
+            got("ECC_EN", false),
+            "ECC_EN set",
+            "run on a host with ECC memory",
+        );
     }
     if !pi.alias_check_complete() && q.alias_check_required {
-        return deny(Check::SnpPlatformAliasCheck, got("ALIAS_CHECK_COMPLETE", false), "ALIAS_CHECK_COMPLETE set (CVE-2024-21944)", "update the host BIOS/firmware so the alias check runs");
+        return deny(
+            Check::SnpPlatformAliasCheck,
+            got("ALIAS_CHECK_COMPLETE", false),
+            "ALIAS_CHECK_COMPLETE set (CVE-2024-21944)",
+            "update the host BIOS/firmware so the alias check runs",
+        );
     }
     if !pi.ciphertext_hiding_en() && q.ciphertext_hiding_required {
-        return deny(Check::SnpPlatformCiphertextHiding, got("CIPHERTEXT_HIDING_EN", false), "CIPHERTEXT_HIDING_EN set", "enable ciphertext hiding on the host");
+        return deny(
+            Check::SnpPlatformCiphertextHiding,
+            got("CIPHERTEXT_HIDING_EN", false),
+            "CIPHERTEXT_HIDING_EN set",
+            "enable ciphertext hiding on the host",
+        );
     }
     Ok(())
 }
 
 fn check_vmpl(r: &AttestationReport, p: &SnpPolicy) -> Result<(), Denial> {
     if !p.vmpls.contains(&r.vmpl) {
-        return deny(Check::SnpVmpl, format!("VMPL {}", r.vmpl), format!("one of {:?} (policy snp.vmpls)", p.vmpls), "request the report at VMPL 0 (Some(0), not the sev crate's default 1)");
+        return deny(
+            Check::SnpVmpl,
+            format!("VMPL {}", r.vmpl),
+            format!("one of {:?} (policy snp.vmpls)", p.vmpls),
+            "request the report at VMPL 0 (Some(0), not the sev crate's default 1)",
+        );
     }
     Ok(())
 }
 
 fn check_guest_svn(r: &AttestationReport, p: &SnpPolicy) -> Result<(), Denial> {
     if r.guest_svn < p.min_guest_svn {
-        return deny(Check::SnpGuestSvn, format!("GUEST_SVN {}", r.guest_svn), format!(">= {}", p.min_guest_svn), "launch with a newer ID block");
+        return deny(
+            Check::SnpGuestSvn,
+            format!("GUEST_SVN {}", r.guest_svn),
+            format!(">= {}", p.min_guest_svn),
+            "launch with a newer ID block",
+        );
     }
     Ok(())
 }
 
 fn check_report_id_ma(r: &AttestationReport, p: &SnpPolicy) -> Result<(), Denial> {
-    let unbound = r.report_id_ma.iter().all(|&b| b == 0xff) || r.report_id_ma.iter().all(|&b| b == 0);
+    let unbound =
+        r.report_id_ma.iter().all(|&b| b == 0xff) || r.report_id_ma.iter().all(|&b| b == 0);
     if !unbound && !p.migrate_ma_allowed {
-        return deny(Check::SnpReportIdMa, format!("REPORT_ID_MA {}", hex::encode(&r.report_id_ma)), "no migration agent (all 0xFF or zero)", "launch without a migration agent");
+        return deny(
+            Check::SnpReportIdMa,
+            format!("REPORT_ID_MA {}", hex::encode(&r.report_id_ma)),
+            "no migration agent (all 0xFF or zero)",
+            "launch without a migration agent",
+        );
     }
     Ok(())
 }
@@ -343,7 +602,12 @@ fn check_measurement(r: &AttestationReport, p: &SnpPolicy) -> Result<(), Denial>
 fn check_host_data(r: &AttestationReport, p: &SnpPolicy) -> Result<(), Denial> {
     if let Some(want) = &p.host_data {
         if want.0 != r.host_data {
-            return deny(Check::SnpHostData, hex::encode(&r.host_data), want.to_string(), "launch with HOST_DATA = the configuration digest the policy names");
+            return deny(
+                Check::SnpHostData,
+                hex::encode(&r.host_data),
+                want.to_string(),
+                "launch with HOST_DATA = the configuration digest the policy names",
+            );
         }
     }
     Ok(())
@@ -352,7 +616,12 @@ fn check_host_data(r: &AttestationReport, p: &SnpPolicy) -> Result<(), Denial> {
 fn check_chip_allowlist(r: &AttestationReport, p: &SnpPolicy) -> Result<(), Denial> {
     if let Some(ids) = &p.chip_ids {
         if !ids.iter().any(|c| c.0 == r.chip_id) {
-            return deny(Check::SnpChipId, hex::encode(&r.chip_id), hex::list(ids), "run on an allowed machine, or add its CHIP_ID");
+            return deny(
+                Check::SnpChipId,
+                hex::encode(&r.chip_id),
+                hex::list(ids),
+                "run on an allowed machine, or add its CHIP_ID",
+            );
         }
     }
     Ok(())
@@ -361,13 +630,23 @@ fn check_chip_allowlist(r: &AttestationReport, p: &SnpPolicy) -> Result<(), Deni
 fn check_id_key(r: &AttestationReport, p: &SnpPolicy) -> Result<(), Denial> {
     if let Some(ids) = &p.id_key_digests {
         if !ids.iter().any(|c| c.0 == r.id_key_digest) {
-            return deny(Check::SnpIdKeyDigest, hex::encode(&r.id_key_digest), hex::list(ids), "launch with an ID block signed by a trusted ID key");
+            return deny(
+                Check::SnpIdKeyDigest,
+                hex::encode(&r.id_key_digest),
+                hex::list(ids),
+                "launch with an ID block signed by a trusted ID key",
+            );
         }
     }
     Ok(())
 }
 
-fn claims(r: &AttestationReport, chain: &VerifiedChain, policy: &Policy, trust: Trust<'_>) -> Claims {
+fn claims(
+    r: &AttestationReport,
+    chain: &VerifiedChain,
+    policy: &Policy,
+    trust: Trust<'_>,
+) -> Claims {
     let g = chain.product;
     let gp = r.policy;
     Claims {

@@ -84,7 +84,11 @@ impl VerifiedChain {
             && same(CertKind::Ark, &self.ark_der)
             && same(intermediate_kind(signer), &self.intermediate_der)
             && bundle.crls.len() == self.crl_ders.len()
-            && bundle.crls.iter().zip(&self.crl_ders).all(|(a, b)| a[..] == b[..])
+            && bundle
+                .crls
+                .iter()
+                .zip(&self.crl_ders)
+                .all(|(a, b)| a[..] == b[..])
     }
 
     /// Certificate validity at `now`, then the CRL verdict under `mode`.
@@ -131,7 +135,10 @@ impl VerifiedChain {
                 "no certificate of the chain revoked",
                 "the platform's endorsement chain is revoked; do not trust it",
             ),
-            CrlState::Verified { this_update, next_update } => {
+            CrlState::Verified {
+                this_update,
+                next_update,
+            } => {
                 if now < *this_update || now > *next_update {
                     return deny(
                         Check::SnpCrlInvalid,
@@ -171,7 +178,9 @@ const CACHE_CAPACITY: usize = 1024;
 impl ChainCache {
     /// An empty cache.
     pub fn new() -> Self {
-        ChainCache { map: Mutex::new(HashMap::new()) }
+        ChainCache {
+            map: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The verified chain for `bundle`, from the cache or verified now.
@@ -186,7 +195,10 @@ impl ChainCache {
         let vek_der = vek_der(bundle, signer)?;
         let key: [u8; 32] = Sha256::digest(vek_der).into();
         {
-            let map = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let map = self
+                .map
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(c) = map.get(&key) {
                 if c.matches(bundle, signer, trust) {
                     return Ok(Arc::clone(c));
@@ -194,7 +206,10 @@ impl ChainCache {
             }
         }
         let chain = Arc::new(verify_chain(roots, bundle, signer, trust, report_product)?);
-        let mut map = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() >= CACHE_CAPACITY {
             map.clear();
         }
@@ -209,11 +224,18 @@ fn vek_der(bundle: &EvidenceBundle, signer: Signer) -> Result<&[u8], Denial> {
         Signer::Vlek => CertKind::Vlek,
     };
     bundle.certificate(kind).ok_or_else(|| {
-        let present: Vec<String> = bundle.certificates.iter().map(|c| format!("{:?}", c.kind).to_lowercase()).collect();
+        let present: Vec<String> = bundle
+            .certificates
+            .iter()
+            .map(|c| format!("{:?}", c.kind).to_lowercase())
+            .collect();
         Denial::new(
             Check::SnpVekMissing,
             format!("certificates: [{}]", present.join(", ")),
-            format!("a {} certificate (the report's KEY_INFO names it)", signer.as_str()),
+            format!(
+                "a {} certificate (the report's KEY_INFO names it)",
+                signer.as_str()
+            ),
             "include the endorsement key certificate (configfs-tsm auxblob or KDS) in the bundle",
         )
     })
@@ -264,7 +286,9 @@ fn verify_chain(
     let ext = x509::vek_extensions(&vek).map_err(|e| form(vek_name, e))?;
     match (signer, &ext.hw_id) {
         (Signer::Vcek, None) => return Err(form(vek_name, "no hwID extension".into())),
-        (Signer::Vlek, Some(_)) => return Err(form(vek_name, "a VLEK must not carry a hwID".into())),
+        (Signer::Vlek, Some(_)) => {
+            return Err(form(vek_name, "a VLEK must not carry a hwID".into()))
+        }
         _ => {}
     }
     if signer == Signer::Vcek && ext.csp_id.is_some() {
@@ -296,7 +320,12 @@ fn verify_chain(
     let (ark_der, intermediate_der): (&[u8], &[u8]) = match trust {
         Trust::Amd => {
             let r = roots.amd(product).ok_or_else(|| {
-                Denial::new(Check::SnpProduct, format!("product {product}"), "Milan, Genoa or Turin", "no AMD chain is pinned for this product")
+                Denial::new(
+                    Check::SnpProduct,
+                    format!("product {product}"),
+                    "Milan, Genoa or Turin",
+                    "no AMD chain is pinned for this product",
+                )
             })?;
             let pinned_int = match signer {
                 Signer::Vcek => r.ask,
@@ -316,8 +345,16 @@ fn verify_chain(
                 if b != pinned_int {
                     return deny(
                         Check::SnpChainIntermediate,
-                        format!("bundle {} SHA-256 {}", intermediate_name(signer), hex::encode(&Sha256::digest(b))),
-                        format!("the pinned {} of {product}, SHA-256 {}", intermediate_name(signer), hex::encode(&Sha256::digest(pinned_int))),
+                        format!(
+                            "bundle {} SHA-256 {}",
+                            intermediate_name(signer),
+                            hex::encode(&Sha256::digest(b))
+                        ),
+                        format!(
+                            "the pinned {} of {product}, SHA-256 {}",
+                            intermediate_name(signer),
+                            hex::encode(&Sha256::digest(pinned_int))
+                        ),
                         "supply the intermediate AMD KDS serves for this product, or none",
                     );
                 }
@@ -326,7 +363,12 @@ fn verify_chain(
         }
         Trust::Sim(pins) => {
             let ark = bundle.certificate(CertKind::Ark).ok_or_else(|| {
-                Denial::new(Check::SnpChainArk, "no ARK in the bundle", "the simulated PSP's ARK", "sim-psp bundles carry their ARK")
+                Denial::new(
+                    Check::SnpChainArk,
+                    "no ARK in the bundle",
+                    "the simulated PSP's ARK",
+                    "sim-psp bundles carry their ARK",
+                )
             })?;
             let fp: [u8; 32] = Sha256::digest(ark).into();
             if !pins.iter().any(|p| p.0 == fp) {
@@ -337,21 +379,28 @@ fn verify_chain(
                     "pin this simulator's ARK in the policy, if you mean to trust it",
                 );
             }
-            let int = bundle.certificate(intermediate_kind(signer)).ok_or_else(|| {
-                Denial::new(
-                    Check::SnpChainIntermediate,
-                    format!("no {} in the bundle", intermediate_name(signer)),
-                    format!("the simulated PSP's {}", intermediate_name(signer)),
-                    "sim-psp bundles carry their intermediate",
-                )
-            })?;
+            let int = bundle
+                .certificate(intermediate_kind(signer))
+                .ok_or_else(|| {
+                    Denial::new(
+                        Check::SnpChainIntermediate,
+                        format!("no {} in the bundle", intermediate_name(signer)),
+                        format!("the simulated PSP's {}", intermediate_name(signer)),
+                        "sim-psp bundles carry their intermediate",
+                    )
+                })?;
             (ark, int)
         }
     };
     let ark = Cert::parse(ark_der).map_err(|e| form("ARK", e))?;
     let ark_key = x509::check_ca_form(&ark).map_err(|e| form("ARK", e))?;
     x509::verify_issued_by(&ark, &ark, &ark_key).map_err(|e| {
-        Denial::new(Check::SnpChainArk, format!("ARK self-signature: {e}"), "a self-signed ARK", "the root certificate is corrupt")
+        Denial::new(
+            Check::SnpChainArk,
+            format!("ARK self-signature: {e}"),
+            "a self-signed ARK",
+            "the root certificate is corrupt",
+        )
     })?;
 
     // 4. ARK → ASK/ASVK.
@@ -359,7 +408,12 @@ fn verify_chain(
     let int = Cert::parse(intermediate_der).map_err(|e| form(int_name, e))?;
     let int_key = x509::check_ca_form(&int).map_err(|e| form(int_name, e))?;
     x509::verify_issued_by(&int, &ark, &ark_key).map_err(|e| {
-        Denial::new(Check::SnpChainIntermediate, format!("ARK → {int_name}: {e}"), format!("{int_name} signed by the ARK"), "the intermediate is not the ARK's")
+        Denial::new(
+            Check::SnpChainIntermediate,
+            format!("ARK → {int_name}: {e}"),
+            format!("{int_name} signed by the ARK"),
+            "the intermediate is not the ARK's",
+        )
     })?;
 
     // 5. ASK/ASVK → VCEK/VLEK.
@@ -419,10 +473,16 @@ fn crl_state(
             Ok(CrlOutcome::OtherIssuer) => {}
             Ok(CrlOutcome::Verified(c)) => {
                 if c.revoked.iter().any(|s| s == int.serial()) {
-                    return CrlState::Revoked(format!("{int_name} serial {} is on the ARK's CRL", hex::encode(int.serial())));
+                    return CrlState::Revoked(format!(
+                        "{int_name} serial {} is on the ARK's CRL",
+                        hex::encode(int.serial())
+                    ));
                 }
                 if c.revoked.iter().any(|s| s == vek.serial()) {
-                    return CrlState::Revoked(format!("{vek_name} serial {} is on the ARK's CRL", hex::encode(vek.serial())));
+                    return CrlState::Revoked(format!(
+                        "{vek_name} serial {} is on the ARK's CRL",
+                        hex::encode(vek.serial())
+                    ));
                 }
                 window = Some(match window {
                     None => (c.this_update, c.next_update),
@@ -433,6 +493,9 @@ fn crl_state(
     }
     match window {
         None => CrlState::Absent,
-        Some((this_update, next_update)) => CrlState::Verified { this_update, next_update },
+        Some((this_update, next_update)) => CrlState::Verified {
+            this_update,
+            next_update,
+        },
     }
 }

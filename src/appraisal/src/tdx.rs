@@ -57,9 +57,19 @@ pub(crate) fn appraise(
         (Check::TdxRtmr1, "RTMR1", &td.rt_mr1, &p.rtmr1),
         (Check::TdxRtmr2, "RTMR2", &td.rt_mr2, &p.rtmr2),
         (Check::TdxRtmr3, "RTMR3", &td.rt_mr3, &p.rtmr3),
-        (Check::TdxMrConfigId, "MRCONFIGID", &td.mr_config_id, &p.mr_config_id),
+        (
+            Check::TdxMrConfigId,
+            "MRCONFIGID",
+            &td.mr_config_id,
+            &p.mr_config_id,
+        ),
         (Check::TdxMrOwner, "MROWNER", &td.mr_owner, &p.mr_owner),
-        (Check::TdxMrOwnerConfig, "MROWNERCONFIG", &td.mr_owner_config, &p.mr_owner_config),
+        (
+            Check::TdxMrOwnerConfig,
+            "MROWNERCONFIG",
+            &td.mr_owner_config,
+            &p.mr_owner_config,
+        ),
     ];
     for (check, name, got, want) in rtmr_checks {
         check_exact(check, name, got, want)?;
@@ -78,13 +88,28 @@ fn collateral(bundle: &EvidenceBundle) -> Result<QuoteCollateralV3, Denial> {
         )
     })?;
     serde_json::from_value(value.clone()).map_err(|e| {
-        Denial::new(Check::TdxCollateral, format!("collateral JSON: {e}"), "dcap-qvl QuoteCollateralV3 JSON", "attach the collateral unmodified")
+        Denial::new(
+            Check::TdxCollateral,
+            format!("collateral JSON: {e}"),
+            "dcap-qvl QuoteCollateralV3 JSON",
+            "attach the collateral unmodified",
+        )
     })
 }
 
-fn verify_quote(roots: &Roots, quote: &[u8], collateral: QuoteCollateralV3, now: i64) -> Result<QuoteClaims, Denial> {
+fn verify_quote(
+    roots: &Roots,
+    quote: &[u8],
+    collateral: QuoteCollateralV3,
+    now: i64,
+) -> Result<QuoteClaims, Denial> {
     let now = u64::try_from(now).map_err(|_| {
-        Denial::new(Check::TdxCollateralExpired, format!("verifier time {now}"), "a time after 1970", "set the verifier's time")
+        Denial::new(
+            Check::TdxCollateralExpired,
+            format!("verifier time {now}"),
+            "a time after 1970",
+            "set the verifier's time",
+        )
     })?;
     QuoteVerifier::<RustCryptoConfig>::new_with_config(roots.intel_root.to_vec())
         .allow_debug(true)
@@ -99,29 +124,121 @@ fn classify(msg: &str) -> Denial {
     let (check, want, hint) = if has(&["no matching tcb level"]) {
         (Check::TdxTcbLevel, "a TCB level of the TCB info that the platform meets", "the platform's TCB (CPU microcode, PCE, TDX module) is below every level Intel lists: update the host")
     } else if has(&["tcb status is invalid: revoked", "unrecognized tcb status"]) {
-        (Check::TdxTcbStatus, "a non-revoked TCB status", "the platform's TCB is revoked")
+        (
+            Check::TdxTcbStatus,
+            "a non-revoked TCB status",
+            "the platform's TCB is revoked",
+        )
     } else if has(&["crl"]) {
-        (Check::TdxCrl, "current CRLs signed by Intel, revoking nothing in the chains", "attach the current PCK and root CA CRLs")
-    } else if has(&["tcbinfo expired", "qe identity expired", "issue date is in the future", "certificateexpired", "certnotvalidyet", "not valid yet"]) {
-        (Check::TdxCollateralExpired, "collateral current at the verifier's time", "fetch current collateral from Intel PCS or the PCCS")
-    } else if has(&["signature is invalid for tcb_info", "signature is invalid for qe_identity", "tcb info signer", "qe identity signer", "certificate chain is too short for tcb", "certificate chain is too short for qe"]) {
-        (Check::TdxCollateralSignature, "TCB info and QE identity signed by Intel", "attach the collateral unmodified")
-    } else if has(&["failed to decode tcbinfo", "failed to decode qeidentity", "fmspc mismatch", "non-tdx tcb info", "qe identity id/version", "tcb fmspc", "issue date", "next update"]) {
-        (Check::TdxCollateral, "collateral for this quote's platform (FMSPC, TDX)", "fetch the collateral for this platform's FMSPC")
-    } else if has(&["failed to decode quote", "unsupported dcap quote version", "unknown qe vendor", "unsupported tee type", "must have version", "attestation key type", "invalid body size", "pck cert format"]) {
-        (Check::TdxQuoteFormat, "a TDX quote v4/v5 from Intel's QE, ECDSA P-256", "send the quote exactly as the QE produced it")
+        (
+            Check::TdxCrl,
+            "current CRLs signed by Intel, revoking nothing in the chains",
+            "attach the current PCK and root CA CRLs",
+        )
+    } else if has(&[
+        "tcbinfo expired",
+        "qe identity expired",
+        "issue date is in the future",
+        "certificateexpired",
+        "certnotvalidyet",
+        "not valid yet",
+    ]) {
+        (
+            Check::TdxCollateralExpired,
+            "collateral current at the verifier's time",
+            "fetch current collateral from Intel PCS or the PCCS",
+        )
+    } else if has(&[
+        "signature is invalid for tcb_info",
+        "signature is invalid for qe_identity",
+        "tcb info signer",
+        "qe identity signer",
+        "certificate chain is too short for tcb",
+        "certificate chain is too short for qe",
+    ]) {
+        (
+            Check::TdxCollateralSignature,
+            "TCB info and QE identity signed by Intel",
+            "attach the collateral unmodified",
+        )
+    } else if has(&[
+        "failed to decode tcbinfo",
+        "failed to decode qeidentity",
+        "fmspc mismatch",
+        "non-tdx tcb info",
+        "qe identity id/version",
+        "tcb fmspc",
+        "issue date",
+        "next update",
+    ]) {
+        (
+            Check::TdxCollateral,
+            "collateral for this quote's platform (FMSPC, TDX)",
+            "fetch the collateral for this platform's FMSPC",
+        )
+    } else if has(&[
+        "failed to decode quote",
+        "unsupported dcap quote version",
+        "unknown qe vendor",
+        "unsupported tee type",
+        "must have version",
+        "attestation key type",
+        "invalid body size",
+        "pck cert format",
+    ]) {
+        (
+            Check::TdxQuoteFormat,
+            "a TDX quote v4/v5 from Intel's QE, ECDSA P-256",
+            "send the quote exactly as the QE produced it",
+        )
     } else if has(&["pck", "unknownissuer", "badsignature", "certificate"]) {
-        (Check::TdxPckChain, "a PCK chain to the pinned Intel SGX Root CA", "the quote's PCK certificate is not Intel's")
-    } else if has(&["qe report", "qe mrsigner", "qe isvprodid", "qe miscselect", "qe attributes", "qe isvsvn", "qe report hash", "qe auth data"]) {
+        (
+            Check::TdxPckChain,
+            "a PCK chain to the pinned Intel SGX Root CA",
+            "the quote's PCK certificate is not Intel's",
+        )
+    } else if has(&[
+        "qe report",
+        "qe mrsigner",
+        "qe isvprodid",
+        "qe miscselect",
+        "qe attributes",
+        "qe isvsvn",
+        "qe report hash",
+        "qe auth data",
+    ]) {
         (Check::TdxQe, "a QE report signed by the PCK, bound to the attestation key, matching Intel's QE identity", "the quoting enclave is not Intel's or is out of date")
     } else if has(&["isv enclave report signature"]) {
-        (Check::TdxSignature, "a quote signed by the QE's attestation key", "the quote was altered after signing")
+        (
+            Check::TdxSignature,
+            "a quote signed by the QE's attestation key",
+            "the quote was altered after signing",
+        )
     } else if has(&["tdx module"]) {
-        (Check::TdxModuleIdentity, "a TDX module whose signer and attributes match Intel's TCB info", "the TDX module is not one Intel lists")
-    } else if has(&["td attributes", "td migration", "servtd_ext", "sept_ve_disable", "mr service td", "reserved bits"]) {
-        (Check::TdxTdAttributes, "TD attributes: reserved clear, not migratable, no service TD, SEPT_VE_DISABLE set", "launch the TD with the expected attributes")
+        (
+            Check::TdxModuleIdentity,
+            "a TDX module whose signer and attributes match Intel's TCB info",
+            "the TDX module is not one Intel lists",
+        )
+    } else if has(&[
+        "td attributes",
+        "td migration",
+        "servtd_ext",
+        "sept_ve_disable",
+        "mr service td",
+        "reserved bits",
+    ]) {
+        (
+            Check::TdxTdAttributes,
+            "TD attributes: reserved clear, not migratable, no service TD, SEPT_VE_DISABLE set",
+            "launch the TD with the expected attributes",
+        )
     } else {
-        (Check::TdxQuote, "a quote that dcap-qvl verifies", "see got for dcap-qvl's reason")
+        (
+            Check::TdxQuote,
+            "a quote that dcap-qvl verifies",
+            "see got for dcap-qvl's reason",
+        )
     };
     Denial::new(check, msg.to_owned(), want, hint)
 }
@@ -131,7 +248,12 @@ fn td_report(v: &QuoteClaims) -> Result<&dcap_qvl::quote::TDReport10, Denial> {
         (Report::TD10(r), TEE_TYPE_TDX) => Ok(r),
         (Report::TD15(r), TEE_TYPE_TDX) => Ok(&r.base),
         (Report::TD15Ex(r), TEE_TYPE_TDX) => Ok(&r.base.base),
-        _ => deny(Check::TdxQuoteFormat, format!("TEE type {:#x}, not a TD report", v.tee_type), "a TDX quote (TEE type 0x81)", "this is an SGX quote"),
+        _ => deny(
+            Check::TdxQuoteFormat,
+            format!("TEE type {:#x}, not a TD report", v.tee_type),
+            "a TDX quote (TEE type 0x81)",
+            "this is an SGX quote",
+        ),
     }
 }
 
@@ -149,8 +271,18 @@ fn check_tcb_status(v: &QuoteClaims, p: &TdxPolicy) -> Result<(), Denial> {
 }
 
 fn check_advisories(v: &QuoteClaims, p: &TdxPolicy) -> Result<(), Denial> {
-    if let Some(a) = v.tcb.advisory_ids.iter().find(|a| !p.advisory_ids.contains(a)) {
-        return deny(Check::TdxAdvisory, a.clone(), format!("one of {:?} (policy tdx.advisory_ids)", p.advisory_ids), "read the advisory; accept it explicitly or update the platform");
+    if let Some(a) = v
+        .tcb
+        .advisory_ids
+        .iter()
+        .find(|a| !p.advisory_ids.contains(a))
+    {
+        return deny(
+            Check::TdxAdvisory,
+            a.clone(),
+            format!("one of {:?} (policy tdx.advisory_ids)", p.advisory_ids),
+            "read the advisory; accept it explicitly or update the platform",
+        );
     }
     Ok(())
 }
@@ -160,7 +292,10 @@ fn check_tcb_evaluation_data_number(v: &QuoteClaims, p: &TdxPolicy) -> Result<()
         return deny(
             Check::TdxTcbEvaluationDataNumber,
             v.tcb.eval_data_number.to_string(),
-            format!(">= {} (policy tdx.min_tcb_evaluation_data_number)", p.min_tcb_evaluation_data_number),
+            format!(
+                ">= {} (policy tdx.min_tcb_evaluation_data_number)",
+                p.min_tcb_evaluation_data_number
+            ),
             "fetch current collateral: this one predates a TCB recovery",
         );
     }
@@ -175,7 +310,12 @@ fn check_debug(td: &dcap_qvl::quote::TDReport10, p: &TdxPolicy) -> Result<(), De
     // Bits 7:0 are the TD-under-debug (TUD) group: any of them set means the
     // host can inspect the TD (TDX module ABI, TDATTRIBUTES).
     if attrs(td) & 0xff != 0 && !p.debug_allowed {
-        return deny(Check::TdxDebug, format!("TD_ATTRIBUTES {}", hex::encode(&td.td_attributes)), "DEBUG (bits 7:0) clear (policy tdx.debug_allowed = false)", "launch the TD without debug");
+        return deny(
+            Check::TdxDebug,
+            format!("TD_ATTRIBUTES {}", hex::encode(&td.td_attributes)),
+            "DEBUG (bits 7:0) clear (policy tdx.debug_allowed = false)",
+            "launch the TD without debug",
+        );
     }
     Ok(())
 }
@@ -183,7 +323,12 @@ fn check_debug(td: &dcap_qvl::quote::TDReport10, p: &TdxPolicy) -> Result<(), De
 fn check_xfam(td: &dcap_qvl::quote::TDReport10, p: &TdxPolicy) -> Result<(), Denial> {
     if let Some(xs) = &p.xfams {
         if !xs.iter().any(|x| x.0 == td.xfam) {
-            return deny(Check::TdxXfam, hex::encode(&td.xfam), hex::list(xs), "launch with an allowed XFAM (CPU feature set)");
+            return deny(
+                Check::TdxXfam,
+                hex::encode(&td.xfam),
+                hex::list(xs),
+                "launch with an allowed XFAM (CPU feature set)",
+            );
         }
     }
     Ok(())
@@ -192,7 +337,12 @@ fn check_xfam(td: &dcap_qvl::quote::TDReport10, p: &TdxPolicy) -> Result<(), Den
 fn check_mr_seam(td: &dcap_qvl::quote::TDReport10, p: &TdxPolicy) -> Result<(), Denial> {
     if let Some(xs) = &p.mr_seams {
         if !xs.iter().any(|x| x.0 == td.mr_seam) {
-            return deny(Check::TdxMrSeam, hex::encode(&td.mr_seam), hex::list(xs), "the host runs a TDX module this policy does not allow");
+            return deny(
+                Check::TdxMrSeam,
+                hex::encode(&td.mr_seam),
+                hex::list(xs),
+                "the host runs a TDX module this policy does not allow",
+            );
         }
     }
     Ok(())
@@ -200,14 +350,29 @@ fn check_mr_seam(td: &dcap_qvl::quote::TDReport10, p: &TdxPolicy) -> Result<(), 
 
 fn check_mrtd(td: &dcap_qvl::quote::TDReport10, p: &TdxPolicy) -> Result<(), Denial> {
     if !p.mrtds.iter().any(|m| m.0 == td.mr_td) {
-        return deny(Check::TdxMrtd, hex::encode(&td.mr_td), hex::list(&p.mrtds), "add this image's MRTD to tdx.mrtds, if you built it");
+        return deny(
+            Check::TdxMrtd,
+            hex::encode(&td.mr_td),
+            hex::list(&p.mrtds),
+            "add this image's MRTD to tdx.mrtds, if you built it",
+        );
     }
     Ok(())
 }
 
-fn check_exact(check: Check, name: &str, got: &[u8; 48], want: &Option<Hex<48>>) -> Result<(), Denial> {
+fn check_exact(
+    check: Check,
+    name: &str,
+    got: &[u8; 48],
+    want: &Option<Hex<48>>,
+) -> Result<(), Denial> {
     match want {
-        Some(w) if w.0 != *got => deny(check, format!("{name} {}", hex::encode(got)), w.to_string(), format!("the TD's {name} differs from the reference value")),
+        Some(w) if w.0 != *got => deny(
+            check,
+            format!("{name} {}", hex::encode(got)),
+            w.to_string(),
+            format!("the TD's {name} differs from the reference value"),
+        ),
         _ => Ok(()),
     }
 }
@@ -236,7 +401,12 @@ fn claims(v: &QuoteClaims, td: &dcap_qvl::quote::TDReport10, policy: &Policy) ->
         signer: None,
         product: None,
         vmpl: None,
-        rtmrs: Some([hex::encode(&td.rt_mr0), hex::encode(&td.rt_mr1), hex::encode(&td.rt_mr2), hex::encode(&td.rt_mr3)]),
+        rtmrs: Some([
+            hex::encode(&td.rt_mr0),
+            hex::encode(&td.rt_mr1),
+            hex::encode(&td.rt_mr2),
+            hex::encode(&td.rt_mr3),
+        ]),
         mr_config_id: Some(hex::encode(&td.mr_config_id)),
         mr_seam: Some(hex::encode(&td.mr_seam)),
         xfam: Some(hex::encode(&td.xfam)),
@@ -252,14 +422,35 @@ mod tests {
 
     #[test]
     fn classifies_dcap_qvl_errors() {
-        assert_eq!(classify("No matching TCB level found").check, Check::TdxTcbLevel);
-        assert_eq!(classify("Failed to verify PCK: CrlExpired { .. }").check, Check::TdxCrl);
-        assert_eq!(classify("TCBInfo expired").check, Check::TdxCollateralExpired);
-        assert_eq!(classify("ISV enclave report signature is invalid").check, Check::TdxSignature);
+        assert_eq!(
+            classify("No matching TCB level found").check,
+            Check::TdxTcbLevel
+        );
+        assert_eq!(
+            classify("Failed to verify PCK: CrlExpired { .. }").check,
+            Check::TdxCrl
+        );
+        assert_eq!(
+            classify("TCBInfo expired").check,
+            Check::TdxCollateralExpired
+        );
+        assert_eq!(
+            classify("ISV enclave report signature is invalid").check,
+            Check::TdxSignature
+        );
         assert_eq!(classify("QE report hash mismatch").check, Check::TdxQe);
-        assert_eq!(classify("Failed to decode quote: Invalid body size").check, Check::TdxQuoteFormat);
-        assert_eq!(classify("Signature is invalid for tcb_info in quote_collateral").check, Check::TdxCollateralSignature);
-        assert_eq!(classify("SEPT_VE_DISABLE is not enabled").check, Check::TdxTdAttributes);
+        assert_eq!(
+            classify("Failed to decode quote: Invalid body size").check,
+            Check::TdxQuoteFormat
+        );
+        assert_eq!(
+            classify("Signature is invalid for tcb_info in quote_collateral").check,
+            Check::TdxCollateralSignature
+        );
+        assert_eq!(
+            classify("SEPT_VE_DISABLE is not enabled").check,
+            Check::TdxTdAttributes
+        );
         assert_eq!(classify("something new").check, Check::TdxQuote);
     }
 
@@ -295,7 +486,10 @@ mod tests {
         // Any TUD bit (7:0) counts, e.g. bit 4 (profiling).
         assert!(check_debug(&td([0x10, 0, 0, 0x10, 0, 0, 0, 0]), &p).is_err());
         assert!(check_debug(&td([0, 0, 0, 0x10, 0, 0, 0, 0]), &p).is_ok());
-        let allow = TdxPolicy { debug_allowed: true, ..TdxPolicy::default() };
+        let allow = TdxPolicy {
+            debug_allowed: true,
+            ..TdxPolicy::default()
+        };
         assert!(check_debug(&debug, &allow).is_ok());
     }
 }

@@ -69,7 +69,8 @@ pub(crate) struct Cert<'a> {
 impl<'a> Cert<'a> {
     /// Parses one DER certificate; trailing bytes are an error.
     pub fn parse(der: &'a [u8]) -> Result<Self, String> {
-        let cert = Certificate::from_der(der).map_err(|e| format!("not a DER X.509 certificate: {e}"))?;
+        let cert =
+            Certificate::from_der(der).map_err(|e| format!("not a DER X.509 certificate: {e}"))?;
         let tbs = signed_part(der)?;
         Ok(Cert { tbs, cert })
     }
@@ -107,8 +108,12 @@ impl<'a> Cert<'a> {
 fn signed_part(der: &[u8]) -> Result<&[u8], String> {
     let mut outer = SliceReader::new(der).map_err(|e| e.to_string())?;
     let header = der::Header::decode(&mut outer).map_err(|e| format!("outer header: {e}"))?;
-    let body = outer.read_slice(header.length).map_err(|e| format!("outer body: {e}"))?;
-    outer.finish(()).map_err(|e| format!("trailing bytes: {e}"))?;
+    let body = outer
+        .read_slice(header.length)
+        .map_err(|e| format!("outer body: {e}"))?;
+    outer
+        .finish(())
+        .map_err(|e| format!("trailing bytes: {e}"))?;
     let mut inner = SliceReader::new(body).map_err(|e| e.to_string())?;
     inner.tlv_bytes().map_err(|e| format!("signed part: {e}"))
 }
@@ -118,9 +123,15 @@ fn unix(t: x509_cert::time::Time) -> i64 {
 }
 
 fn common_name(name: &x509_cert::name::Name) -> Option<String> {
-    name.0.iter().flat_map(|rdn| rdn.0.iter()).find(|atv| atv.oid == CN).and_then(|atv| {
-        std::str::from_utf8(atv.value.value()).ok().map(str::to_owned)
-    })
+    name.0
+        .iter()
+        .flat_map(|rdn| rdn.0.iter())
+        .find(|atv| atv.oid == CN)
+        .and_then(|atv| {
+            std::str::from_utf8(atv.value.value())
+                .ok()
+                .map(str::to_owned)
+        })
 }
 
 /// The KDS signature algorithm: RSASSA-PSS with SHA-384, MGF1-SHA-384, salt
@@ -133,18 +144,31 @@ pub(crate) fn check_pss_sha384(
         return Err("inner and outer signature algorithms differ".into());
     }
     if tbs_alg.oid != RSASSA_PSS {
-        return Err(format!("signature algorithm {} is not RSASSA-PSS", tbs_alg.oid));
+        return Err(format!(
+            "signature algorithm {} is not RSASSA-PSS",
+            tbs_alg.oid
+        ));
     }
-    let params = tbs_alg.parameters.as_ref().ok_or("RSASSA-PSS without parameters")?;
+    let params = tbs_alg
+        .parameters
+        .as_ref()
+        .ok_or("RSASSA-PSS without parameters")?;
     let bytes = params.to_der().map_err(|e| e.to_string())?;
     let p = RsaPssParams::from_der(&bytes).map_err(|e| format!("RSASSA-PSS parameters: {e}"))?;
     let null_or_absent = |a: &Option<AnyRef<'_>>| a.as_ref().is_none_or(|a| a.is_null());
-    let mgf_hash = p.mask_gen.parameters.as_ref().ok_or("MGF1 without a hash")?;
+    let mgf_hash = p
+        .mask_gen
+        .parameters
+        .as_ref()
+        .ok_or("MGF1 without a hash")?;
     if p.hash.oid != SHA384 || !null_or_absent(&p.hash.parameters) {
         return Err(format!("PSS hash {} is not SHA-384", p.hash.oid));
     }
     if p.mask_gen.oid != MGF1 || mgf_hash.oid != SHA384 || !null_or_absent(&mgf_hash.parameters) {
-        return Err(format!("PSS mask {}/{} is not MGF1-SHA-384", p.mask_gen.oid, mgf_hash.oid));
+        return Err(format!(
+            "PSS mask {}/{} is not MGF1-SHA-384",
+            p.mask_gen.oid, mgf_hash.oid
+        ));
     }
     if p.salt_len != 48 {
         return Err(format!("PSS salt length {} is not 48", p.salt_len));
@@ -156,10 +180,14 @@ pub(crate) fn check_pss_sha384(
 pub(crate) fn rsa_key(c: &Cert<'_>) -> Result<RsaPublicKey, String> {
     let spki = &c.cert.tbs_certificate.subject_public_key_info;
     if spki.algorithm.oid != RSA_ENCRYPTION {
-        return Err(format!("public key algorithm {} is not rsaEncryption", spki.algorithm.oid));
+        return Err(format!(
+            "public key algorithm {} is not rsaEncryption",
+            spki.algorithm.oid
+        ));
     }
     let der = spki.to_der().map_err(|e| e.to_string())?;
-    let key = RsaPublicKey::from_public_key_der(&der).map_err(|e| format!("RSA public key: {e}"))?;
+    let key =
+        RsaPublicKey::from_public_key_der(&der).map_err(|e| format!("RSA public key: {e}"))?;
     let bits = rsa::traits::PublicKeyParts::size(&key) * 8;
     if bits < 2048 {
         return Err(format!("RSA key of {bits} bits is too small"));
@@ -171,7 +199,10 @@ pub(crate) fn rsa_key(c: &Cert<'_>) -> Result<RsaPublicKey, String> {
 pub(crate) fn p384_key(c: &Cert<'_>) -> Result<p384::PublicKey, String> {
     let spki = &c.cert.tbs_certificate.subject_public_key_info;
     if spki.algorithm.oid != EC_PUBLIC_KEY {
-        return Err(format!("public key algorithm {} is not id-ecPublicKey", spki.algorithm.oid));
+        return Err(format!(
+            "public key algorithm {} is not id-ecPublicKey",
+            spki.algorithm.oid
+        ));
     }
     let curve = spki
         .algorithm
@@ -181,20 +212,33 @@ pub(crate) fn p384_key(c: &Cert<'_>) -> Result<p384::PublicKey, String> {
     if curve != Some(SECP384R1) {
         return Err("EC key is not on secp384r1".into());
     }
-    let point = spki.subject_public_key.as_bytes().ok_or("public key BIT STRING has unused bits")?;
-    p384::PublicKey::from_sec1_bytes(point).map_err(|_| "P-384 public key is not a curve point".into())
+    let point = spki
+        .subject_public_key
+        .as_bytes()
+        .ok_or("public key BIT STRING has unused bits")?;
+    p384::PublicKey::from_sec1_bytes(point)
+        .map_err(|_| "P-384 public key is not a curve point".into())
 }
 
 /// Checks `signature` over `signed` with `key`, RSASSA-PSS SHA-384 salt 48.
-pub(crate) fn verify_pss(key: &RsaPublicKey, signed: &[u8], signature: &[u8]) -> Result<(), String> {
+pub(crate) fn verify_pss(
+    key: &RsaPublicKey,
+    signed: &[u8],
+    signature: &[u8],
+) -> Result<(), String> {
     let vk = rsa::pss::VerifyingKey::<Sha384>::new(key.clone());
     let sig = rsa::pss::Signature::try_from(signature).map_err(|e| format!("signature: {e}"))?;
-    vk.verify(signed, &sig).map_err(|_| "RSA-PSS signature does not verify".into())
+    vk.verify(signed, &sig)
+        .map_err(|_| "RSA-PSS signature does not verify".into())
 }
 
 /// Checks that `issuer` signed `subject`: names chain, algorithm form, and
 /// the signature over the received TBS bytes.
-pub(crate) fn verify_issued_by(subject: &Cert<'_>, issuer: &Cert<'_>, issuer_key: &RsaPublicKey) -> Result<(), String> {
+pub(crate) fn verify_issued_by(
+    subject: &Cert<'_>,
+    issuer: &Cert<'_>,
+    issuer_key: &RsaPublicKey,
+) -> Result<(), String> {
     if subject.cert.tbs_certificate.issuer != issuer.cert.tbs_certificate.subject {
         return Err(format!(
             "issuer {:?} is not the subject {:?} of the signing certificate",
@@ -202,7 +246,11 @@ pub(crate) fn verify_issued_by(subject: &Cert<'_>, issuer: &Cert<'_>, issuer_key
             issuer.subject_cn().unwrap_or_default()
         ));
     }
-    let sig = subject.cert.signature.as_bytes().ok_or("signature BIT STRING has unused bits")?;
+    let sig = subject
+        .cert
+        .signature
+        .as_bytes()
+        .ok_or("signature BIT STRING has unused bits")?;
     verify_pss(issuer_key, subject.tbs, sig)
 }
 
@@ -218,7 +266,8 @@ pub(crate) fn check_ca_form(c: &Cert<'_>) -> Result<RsaPublicKey, String> {
     let key = rsa_key(c)?;
     match c.extension(rfc5280::ID_CE_BASIC_CONSTRAINTS) {
         Some((_, v)) => {
-            let bc = x509_cert::ext::pkix::BasicConstraints::from_der(v).map_err(|e| format!("BasicConstraints: {e}"))?;
+            let bc = x509_cert::ext::pkix::BasicConstraints::from_der(v)
+                .map_err(|e| format!("BasicConstraints: {e}"))?;
             if !bc.ca {
                 return Err("BasicConstraints cA is false".into());
             }
@@ -226,19 +275,26 @@ pub(crate) fn check_ca_form(c: &Cert<'_>) -> Result<RsaPublicKey, String> {
         None => return Err("no BasicConstraints extension".into()),
     }
     if let Some((_, v)) = c.extension(rfc5280::ID_CE_KEY_USAGE) {
-        let ku = x509_cert::ext::pkix::KeyUsage::from_der(v).map_err(|e| format!("KeyUsage: {e}"))?;
+        let ku =
+            x509_cert::ext::pkix::KeyUsage::from_der(v).map_err(|e| format!("KeyUsage: {e}"))?;
         if !ku.key_cert_sign() {
             return Err("KeyUsage lacks keyCertSign".into());
         }
     }
-    no_unknown_critical(c, &[rfc5280::ID_CE_BASIC_CONSTRAINTS, rfc5280::ID_CE_KEY_USAGE])?;
+    no_unknown_critical(
+        c,
+        &[rfc5280::ID_CE_BASIC_CONSTRAINTS, rfc5280::ID_CE_KEY_USAGE],
+    )?;
     Ok(key)
 }
 
 /// Form of an endorsement key certificate (VCEK, VLEK): v3, PSS-SHA-384
 /// signature, P-384 key, CN one of `expected_cns` (`SEV-VCEK` / `SEV-VLEK`),
 /// not a CA, no unknown critical extension.
-pub(crate) fn check_vek_form(c: &Cert<'_>, expected_cns: &[&str]) -> Result<p384::PublicKey, String> {
+pub(crate) fn check_vek_form(
+    c: &Cert<'_>,
+    expected_cns: &[&str],
+) -> Result<p384::PublicKey, String> {
     let tbs = &c.cert.tbs_certificate;
     if tbs.version != x509_cert::Version::V3 {
         return Err("not an X.509 v3 certificate".into());
@@ -250,18 +306,25 @@ pub(crate) fn check_vek_form(c: &Cert<'_>, expected_cns: &[&str]) -> Result<p384
         return Err(format!("subject CN {cn:?} is not one of {expected_cns:?}"));
     }
     if let Some((_, v)) = c.extension(rfc5280::ID_CE_BASIC_CONSTRAINTS) {
-        let bc = x509_cert::ext::pkix::BasicConstraints::from_der(v).map_err(|e| format!("BasicConstraints: {e}"))?;
+        let bc = x509_cert::ext::pkix::BasicConstraints::from_der(v)
+            .map_err(|e| format!("BasicConstraints: {e}"))?;
         if bc.ca {
             return Err("an endorsement key certificate must not be a CA".into());
         }
     }
-    no_unknown_critical(c, &[rfc5280::ID_CE_BASIC_CONSTRAINTS, rfc5280::ID_CE_KEY_USAGE])?;
+    no_unknown_critical(
+        c,
+        &[rfc5280::ID_CE_BASIC_CONSTRAINTS, rfc5280::ID_CE_KEY_USAGE],
+    )?;
     Ok(key)
 }
 
 fn no_unknown_critical(c: &Cert<'_>, known: &[ObjectIdentifier]) -> Result<(), String> {
     let exts = c.cert.tbs_certificate.extensions.as_deref().unwrap_or(&[]);
-    match exts.iter().find(|e| e.critical && !known.contains(&e.extn_id)) {
+    match exts
+        .iter()
+        .find(|e| e.critical && !known.contains(&e.extn_id))
+    {
         Some(e) => Err(format!("unknown critical extension {}", e.extn_id)),
         None => Ok(()),
     }
@@ -295,7 +358,8 @@ pub(crate) fn vek_extensions(c: &Cert<'_>) -> Result<VekExtensions, String> {
         match c.extension(oid) {
             None => Ok(None),
             Some((_, v)) => {
-                let i = der::asn1::Uint::from_der(v).map_err(|e| format!("{name}: not a DER INTEGER: {e}"))?;
+                let i = der::asn1::Uint::from_der(v)
+                    .map_err(|e| format!("{name}: not a DER INTEGER: {e}"))?;
                 match i.as_bytes() {
                     [b] => Ok(Some(*b)),
                     _ => Err(format!("{name}: value does not fit a byte")),
@@ -303,7 +367,8 @@ pub(crate) fn vek_extensions(c: &Cert<'_>) -> Result<VekExtensions, String> {
             }
         }
     };
-    let required = |oid, name: &str| spl(oid, name)?.ok_or_else(|| format!("{name} extension missing"));
+    let required =
+        |oid, name: &str| spl(oid, name)?.ok_or_else(|| format!("{name} extension missing"));
     let ia5 = |oid: ObjectIdentifier, name: &str| -> Result<Option<String>, String> {
         match c.extension(oid) {
             None => Ok(None),
@@ -312,17 +377,16 @@ pub(crate) fn vek_extensions(c: &Cert<'_>) -> Result<VekExtensions, String> {
                 .map_err(|e| format!("{name}: not a DER IA5String: {e}")),
         }
     };
-    let hw_id = match c.extension(amd_oid::HW_ID) {
-        None => None,
-        // Real certificates carry the raw bytes; a DER OCTET STRING wrapping
-        // (`04 40 …`) also exists (trustee and snpguest accept both). A raw
-        // 64-byte hwID that happens to start with `04 3e` is not unwrapped:
-        // only an exact OCTET STRING covering all bytes is.
-        Some((_, v)) => Some(match OctetStringRef::from_der(v) {
+    // Real certificates carry the raw bytes; a DER OCTET STRING wrapping
+    // (`04 40 …`) also exists (trustee and snpguest accept both). A raw
+    // 64-byte (or Turin 8-byte) hwID that happens to parse as an OCTET
+    // STRING is not unwrapped.
+    let hw_id = c
+        .extension(amd_oid::HW_ID)
+        .map(|(_, v)| match OctetStringRef::from_der(v) {
             Ok(inner) if v.len() != 64 && v.len() != 8 => inner.as_bytes().to_vec(),
             _ => v.to_vec(),
-        }),
-    };
+        });
     Ok(VekExtensions {
         product_name: ia5(amd_oid::PRODUCT_NAME, "productName")?,
         bootloader: required(amd_oid::BL_SPL, "blSPL")?,
@@ -355,14 +419,21 @@ pub(crate) enum CrlOutcome {
 
 /// Parses `der` and, if the ARK issued it, checks its form and signature
 /// over the received TBSCertList.
-pub(crate) fn check_crl(der: &[u8], ark: &Cert<'_>, ark_key: &RsaPublicKey) -> Result<CrlOutcome, String> {
+pub(crate) fn check_crl(
+    der: &[u8],
+    ark: &Cert<'_>,
+    ark_key: &RsaPublicKey,
+) -> Result<CrlOutcome, String> {
     let crl = CertificateList::from_der(der).map_err(|e| format!("not a DER CRL: {e}"))?;
     let tbs = &crl.tbs_cert_list;
     if tbs.issuer != ark.cert.tbs_certificate.subject {
         return Ok(CrlOutcome::OtherIssuer);
     }
     check_pss_sha384(&tbs.signature, &crl.signature_algorithm)?;
-    let sig = crl.signature.as_bytes().ok_or("CRL signature BIT STRING has unused bits")?;
+    let sig = crl
+        .signature
+        .as_bytes()
+        .ok_or("CRL signature BIT STRING has unused bits")?;
     verify_pss(ark_key, signed_part(der)?, sig).map_err(|e| format!("CRL: {e}"))?;
     let next_update = tbs.next_update.ok_or("CRL has no nextUpdate")?;
     let revoked = tbs
@@ -412,10 +483,23 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
         }
         part.parse().ok()
     };
-    if b.len() < 20 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') || !matches!(b.get(10), Some(b'T' | b't')) || b.get(13) != Some(&b':') || b.get(16) != Some(&b':') {
+    if b.len() < 20
+        || b.get(4) != Some(&b'-')
+        || b.get(7) != Some(&b'-')
+        || !matches!(b.get(10), Some(b'T' | b't'))
+        || b.get(13) != Some(&b':')
+        || b.get(16) != Some(&b':')
+    {
         return None;
     }
-    let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let (y, mo, d, h, mi, se) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
         return None;
     }
@@ -469,7 +553,10 @@ mod tests {
             assert_eq!(parse_rfc3339(s), Some(t), "{s}");
             assert_eq!(rfc3339(t), s);
         }
-        assert_eq!(parse_rfc3339("2025-06-19T13:32:27+02:00"), Some(1_750_332_747));
+        assert_eq!(
+            parse_rfc3339("2025-06-19T13:32:27+02:00"),
+            Some(1_750_332_747)
+        );
         assert_eq!(parse_rfc3339("2025-06-19T11:32:27.5Z"), Some(1_750_332_747));
         assert_eq!(parse_rfc3339("2025-06-19 11:32:27"), None);
         assert_eq!(parse_rfc3339("2025-13-19T11:32:27Z"), None);

@@ -1,6 +1,8 @@
 //! The simulation path (same chain, signature and TCB code as SNP; the ARK
 //! trusted only by the policy's pin), CRLs, and one-thing changes for every
 //! SEV-SNP policy check, on reports signed by a test PSP.
+// Helpers outside #[test] functions unwrap too: a panic is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -36,7 +38,10 @@ fn bundle(edit: impl FnOnce(&mut Vec<u8>)) -> wire::EvidenceBundle {
     sim().bundle(sim().report(edit), vec![crl()])
 }
 
-fn run(b: &wire::EvidenceBundle, p: &appraisal::Policy) -> Result<appraisal::Claims, appraisal::Denial> {
+fn run(
+    b: &wire::EvidenceBundle,
+    p: &appraisal::Policy,
+) -> Result<appraisal::Claims, appraisal::Denial> {
     appraise(b, p, NOW)
 }
 
@@ -55,7 +60,10 @@ fn simulation_is_accepted_only_when_the_policy_pins_its_ark() {
     let j = serde_json::to_value(&c).unwrap();
     assert_eq!(j["tee"], "sim");
     assert_eq!(j["signer"], "vcek");
-    assert_eq!(j["policy_digest"], appraisal::hex::encode(&Sha256::digest(file.as_bytes())));
+    assert_eq!(
+        j["policy_digest"],
+        appraisal::hex::encode(&Sha256::digest(file.as_bytes()))
+    );
     // Not allowed: by an empty policy, and by Policy::production at load.
     denied(run(&bundle(|_| {}), &policy("")), Check::SimNotAllowed);
     assert!(appraisal::Policy::production(file.as_bytes()).is_err());
@@ -67,7 +75,9 @@ fn simulation_is_accepted_only_when_the_policy_pins_its_ark() {
     // A simulated chain sent as real SNP: its ARK is not AMD's (product Milan → ARK-Milan).
     let mut b = bundle(|_| {});
     b.tee = wire::Tee::Snp;
-    let real = policy(&format!("[snp]\nallowed = true\nmeasurements = [\"{VIRTEE_MEASUREMENT}\"]\n"));
+    let real = policy(&format!(
+        "[snp]\nallowed = true\nmeasurements = [\"{VIRTEE_MEASUREMENT}\"]\n"
+    ));
     denied(run(&b, &real), Check::SnpChainArk);
     // Without the ARK in the bundle there is nothing to pin against.
     let mut b = bundle(|_| {});
@@ -87,7 +97,10 @@ fn crl_checks() {
     let d = denied(run(&b, &sim_policy("")), Check::SnpCrlRevoked);
     assert!(d.got.contains("ASK serial 02"), "{d}");
     // Expired CRL (the clock decides).
-    let window = (appraisal::parse_rfc3339("2025-05-01T00:00:00Z").unwrap() as u64, appraisal::parse_rfc3339("2025-05-31T00:00:00Z").unwrap() as u64);
+    let window = (
+        appraisal::parse_rfc3339("2025-05-01T00:00:00Z").unwrap() as u64,
+        appraisal::parse_rfc3339("2025-05-31T00:00:00Z").unwrap() as u64,
+    );
     let b = sim().bundle(sim().report(|_| {}), vec![sim().crl(window, &[])]);
     let d = denied(run(&b, &sim_policy("")), Check::SnpCrlInvalid);
     assert!(d.got.contains("2025-05-31T00:00:00Z"), "{d}");
@@ -106,18 +119,27 @@ fn crl_checks() {
 #[test]
 fn certificate_changes_are_denied() {
     // An expired VCEK.
-    let s = Sim::new(Options { vcek_validity: (1_577_836_800, 1_700_000_000), ..Options::default() });
+    let s = Sim::new(Options {
+        vcek_validity: (1_577_836_800, 1_700_000_000),
+        ..Options::default()
+    });
     let b = s.bundle(s.report(|_| {}), vec![s.crl(LONG, &[])]);
     let p = policy(&format!("[snp]\nmeasurements = [\"{VIRTEE_MEASUREMENT}\"]\n[sim]\nallowed = true\nark_sha256 = [\"{}\"]\n", s.ark_pin()));
     denied(appraise(&b, &p, NOW), Check::SnpCertValidity);
     // A VCEK for another TCB.
-    let s = Sim::new(Options { vcek_tcb: [3, 0, 8, 116], ..Options::default() });
+    let s = Sim::new(Options {
+        vcek_tcb: [3, 0, 8, 116],
+        ..Options::default()
+    });
     let b = s.bundle(s.report(|_| {}), vec![s.crl(LONG, &[])]);
     let p = policy(&format!("[snp]\nmeasurements = [\"{VIRTEE_MEASUREMENT}\"]\n[sim]\nallowed = true\nark_sha256 = [\"{}\"]\n", s.ark_pin()));
     denied(appraise(&b, &p, NOW), Check::SnpVcekTcb);
     // sim-psp marks its VCEK `SEV-VCEK SIMULATION`: accepted for simulation; other names are not.
     for (cn, ok) in [("SEV-VCEK SIMULATION", true), ("SEV-VCEK2", false)] {
-        let s = Sim::new(Options { vcek_cn: cn, ..Options::default() });
+        let s = Sim::new(Options {
+            vcek_cn: cn,
+            ..Options::default()
+        });
         let b = s.bundle(s.report(|_| {}), vec![s.crl(LONG, &[])]);
         let p = policy(&format!("[snp]\nmeasurements = [\"{VIRTEE_MEASUREMENT}\"]\n[sim]\nallowed = true\nark_sha256 = [\"{}\"]\n", s.ark_pin()));
         match appraise(&b, &p, NOW) {
@@ -137,74 +159,235 @@ fn certificate_changes_are_denied() {
 
 #[test]
 fn guest_policy_bits_each_deny() {
-    let policy_bit = |bit: u32| move |r: &mut Vec<u8>| {
-        let v = u64::from_le_bytes(r[8..16].try_into().unwrap()) | (1 << bit);
-        set_u64(r, 8, v);
+    let policy_bit = |bit: u32| {
+        move |r: &mut Vec<u8>| {
+            let v = u64::from_le_bytes(r[8..16].try_into().unwrap()) | (1 << bit);
+            set_u64(r, 8, v);
+        }
     };
     accepted(run(&bundle(|_| {}), &sim_policy("")));
-    denied(run(&bundle(policy_bit(19)), &sim_policy("")), Check::SnpPolicyDebug);
-    accepted(run(&bundle(policy_bit(19)), &sim_policy("debug_allowed = true")));
-    denied(run(&bundle(policy_bit(18)), &sim_policy("")), Check::SnpPolicyMigrateMa);
-    denied(run(&bundle(|_| {}), &sim_policy("smt_allowed = false")), Check::SnpPolicySmt);
-    denied(run(&bundle(|_| {}), &sim_policy("single_socket_required = true")), Check::SnpPolicySingleSocket);
-    accepted(run(&bundle(policy_bit(20)), &sim_policy("single_socket_required = true")));
-    denied(run(&bundle(policy_bit(21)), &sim_policy("")), Check::SnpPolicyCxl);
-    denied(run(&bundle(|_| {}), &sim_policy("mem_aes_256_xts_required = true")), Check::SnpPolicyMemAes256Xts);
-    denied(run(&bundle(|_| {}), &sim_policy("rapl_dis_required = true")), Check::SnpPolicyRaplDis);
-    denied(run(&bundle(|_| {}), &sim_policy("ciphertext_hiding_required = true")), Check::SnpPolicyCiphertextHiding);
-    denied(run(&bundle(|_| {}), &sim_policy("page_swap_disable_required = true")), Check::SnpPolicyPageSwapDisable);
-    denied(run(&bundle(policy_bit(40)), &sim_policy("")), Check::SnpPolicyReserved);
-    denied(run(&bundle(|r| r[10] &= !0x02), &sim_policy("")), Check::SnpPolicyReserved); // bit 17 cleared
-    denied(run(&bundle(|_| {}), &sim_policy("min_abi = \"1.51\"")), Check::SnpPolicyAbi);
+    denied(
+        run(&bundle(policy_bit(19)), &sim_policy("")),
+        Check::SnpPolicyDebug,
+    );
+    accepted(run(
+        &bundle(policy_bit(19)),
+        &sim_policy("debug_allowed = true"),
+    ));
+    denied(
+        run(&bundle(policy_bit(18)), &sim_policy("")),
+        Check::SnpPolicyMigrateMa,
+    );
+    denied(
+        run(&bundle(|_| {}), &sim_policy("smt_allowed = false")),
+        Check::SnpPolicySmt,
+    );
+    denied(
+        run(
+            &bundle(|_| {}),
+            &sim_policy("single_socket_required = true"),
+        ),
+        Check::SnpPolicySingleSocket,
+    );
+    accepted(run(
+        &bundle(policy_bit(20)),
+        &sim_policy("single_socket_required = true"),
+    ));
+    denied(
+        run(&bundle(policy_bit(21)), &sim_policy("")),
+        Check::SnpPolicyCxl,
+    );
+    denied(
+        run(
+            &bundle(|_| {}),
+            &sim_policy("mem_aes_256_xts_required = true"),
+        ),
+        Check::SnpPolicyMemAes256Xts,
+    );
+    denied(
+        run(&bundle(|_| {}), &sim_policy("rapl_dis_required = true")),
+        Check::SnpPolicyRaplDis,
+    );
+    denied(
+        run(
+            &bundle(|_| {}),
+            &sim_policy("ciphertext_hiding_required = true"),
+        ),
+        Check::SnpPolicyCiphertextHiding,
+    );
+    denied(
+        run(
+            &bundle(|_| {}),
+            &sim_policy("page_swap_disable_required = true"),
+        ),
+        Check::SnpPolicyPageSwapDisable,
+    );
+    denied(
+        run(&bundle(policy_bit(40)), &sim_policy("")),
+        Check::SnpPolicyReserved,
+    );
+    denied(
+        run(&bundle(|r| r[10] &= !0x02), &sim_policy("")),
+        Check::SnpPolicyReserved,
+    ); // bit 17 cleared
+    denied(
+        run(&bundle(|_| {}), &sim_policy("min_abi = \"1.51\"")),
+        Check::SnpPolicyAbi,
+    );
 }
 
 #[test]
 fn platform_info_bits_each_deny() {
     let plat = |v: u64| move |r: &mut Vec<u8>| set_u64(r, 0x40, v);
-    denied(run(&bundle(plat(0x41)), &sim_policy("")), Check::SnpPlatformReserved);
-    denied(run(&bundle(|_| {}), &sim_policy("[snp.platform]\nsmt_enabled_allowed = false")), Check::SnpPlatformSmt);
-    denied(run(&bundle(|_| {}), &sim_policy("[snp.platform]\ntsme_required = true")), Check::SnpPlatformTsme);
-    accepted(run(&bundle(plat(0x03)), &sim_policy("[snp.platform]\ntsme_required = true")));
-    denied(run(&bundle(|_| {}), &sim_policy("[snp.platform]\necc_required = true")), Check::SnpPlatformEcc);
-    denied(run(&bundle(|_| {}), &sim_policy("[snp.platform]\nalias_check_required = true")), Check::SnpPlatformAliasCheck);
-    denied(run(&bundle(|_| {}), &sim_policy("[snp.platform]\nciphertext_hiding_required = true")), Check::SnpPlatformCiphertextHiding);
+    denied(
+        run(&bundle(plat(0x41)), &sim_policy("")),
+        Check::SnpPlatformReserved,
+    );
+    denied(
+        run(
+            &bundle(|_| {}),
+            &sim_policy("[snp.platform]\nsmt_enabled_allowed = false"),
+        ),
+        Check::SnpPlatformSmt,
+    );
+    denied(
+        run(
+            &bundle(|_| {}),
+            &sim_policy("[snp.platform]\ntsme_required = true"),
+        ),
+        Check::SnpPlatformTsme,
+    );
+    accepted(run(
+        &bundle(plat(0x03)),
+        &sim_policy("[snp.platform]\ntsme_required = true"),
+    ));
+    denied(
+        run(
+            &bundle(|_| {}),
+            &sim_policy("[snp.platform]\necc_required = true"),
+        ),
+        Check::SnpPlatformEcc,
+    );
+    denied(
+        run(
+            &bundle(|_| {}),
+            &sim_policy("[snp.platform]\nalias_check_required = true"),
+        ),
+        Check::SnpPlatformAliasCheck,
+    );
+    denied(
+        run(
+            &bundle(|_| {}),
+            &sim_policy("[snp.platform]\nciphertext_hiding_required = true"),
+        ),
+        Check::SnpPlatformCiphertextHiding,
+    );
 }
 
 #[test]
 fn tcb_fields_each_deny() {
     // Reported TCB 03 00 .. 08 73 (= current = committed = launch).
-    denied(run(&bundle(|_| {}), &sim_policy("min_reported_tcb = { microcode = 116 }")), Check::SnpTcbReported);
-    accepted(run(&bundle(|_| {}), &sim_policy("min_reported_tcb = { bootloader = 3, snp = 8, microcode = 115 }")));
-    denied(run(&bundle(|_| {}), &sim_policy("min_launch_tcb = { snp = 9 }")), Check::SnpTcbLaunch);
+    denied(
+        run(
+            &bundle(|_| {}),
+            &sim_policy("min_reported_tcb = { microcode = 116 }"),
+        ),
+        Check::SnpTcbReported,
+    );
+    accepted(run(
+        &bundle(|_| {}),
+        &sim_policy("min_reported_tcb = { bootloader = 3, snp = 8, microcode = 115 }"),
+    ));
+    denied(
+        run(&bundle(|_| {}), &sim_policy("min_launch_tcb = { snp = 9 }")),
+        Check::SnpTcbLaunch,
+    );
     // CURRENT_TCB below REPORTED_TCB.
-    denied(run(&bundle(|r| r[0x3f] = 0x72), &sim_policy("")), Check::SnpTcbCurrent);
+    denied(
+        run(&bundle(|r| r[0x3f] = 0x72), &sim_policy("")),
+        Check::SnpTcbCurrent,
+    );
     // COMMITTED_TCB below CURRENT_TCB: provisional firmware.
     let committed_low = |r: &mut Vec<u8>| r[0x1e7] = 0x72;
-    denied(run(&bundle(committed_low), &sim_policy("")), Check::SnpTcbCommitted);
-    accepted(run(&bundle(committed_low), &sim_policy("provisional_firmware_allowed = true")));
+    denied(
+        run(&bundle(committed_low), &sim_policy("")),
+        Check::SnpTcbCommitted,
+    );
+    accepted(run(
+        &bundle(committed_low),
+        &sim_policy("provisional_firmware_allowed = true"),
+    ));
     // Committed firmware version differs from current.
-    denied(run(&bundle(|r| r[0x1ec] = 3), &sim_policy("")), Check::SnpTcbCommitted);
+    denied(
+        run(&bundle(|r| r[0x1ec] = 3), &sim_policy("")),
+        Check::SnpTcbCommitted,
+    );
     // Firmware 1.52.4 below a minimum of 1.55.0.
-    denied(run(&bundle(|_| {}), &sim_policy("min_firmware = \"1.55.0\"")), Check::SnpFirmware);
-    accepted(run(&bundle(|_| {}), &sim_policy("min_firmware = \"1.52.4\"")));
+    denied(
+        run(&bundle(|_| {}), &sim_policy("min_firmware = \"1.55.0\"")),
+        Check::SnpFirmware,
+    );
+    accepted(run(
+        &bundle(|_| {}),
+        &sim_policy("min_firmware = \"1.52.4\""),
+    ));
 }
 
 #[test]
 fn reference_values_each_deny() {
-    denied(run(&bundle(|r| r[0x30] = 1), &sim_policy("")), Check::SnpVmpl);
+    denied(
+        run(&bundle(|r| r[0x30] = 1), &sim_policy("")),
+        Check::SnpVmpl,
+    );
     accepted(run(&bundle(|r| r[0x30] = 1), &sim_policy("vmpls = [0, 1]")));
-    denied(run(&bundle(|_| {}), &sim_policy("min_guest_svn = 1")), Check::SnpGuestSvn);
-    denied(run(&bundle(|r| r[0x160] = 0x00), &sim_policy("")), Check::SnpReportIdMa);
-    denied(run(&bundle(|r| r[0x90] ^= 1), &sim_policy("")), Check::SnpMeasurement);
+    denied(
+        run(&bundle(|_| {}), &sim_policy("min_guest_svn = 1")),
+        Check::SnpGuestSvn,
+    );
+    denied(
+        run(&bundle(|r| r[0x160] = 0x00), &sim_policy("")),
+        Check::SnpReportIdMa,
+    );
+    denied(
+        run(&bundle(|r| r[0x90] ^= 1), &sim_policy("")),
+        Check::SnpMeasurement,
+    );
     let hd = "11".repeat(32);
-    denied(run(&bundle(|_| {}), &sim_policy(&format!("host_data = \"{hd}\""))), Check::SnpHostData);
-    accepted(run(&bundle(|r| r[0xc0..0xe0].fill(0x11)), &sim_policy(&format!("host_data = \"{hd}\""))));
+    denied(
+        run(
+            &bundle(|_| {}),
+            &sim_policy(&format!("host_data = \"{hd}\"")),
+        ),
+        Check::SnpHostData,
+    );
+    accepted(run(
+        &bundle(|r| r[0xc0..0xe0].fill(0x11)),
+        &sim_policy(&format!("host_data = \"{hd}\"")),
+    ));
     let chip = appraisal::hex::encode(&sim().opts.hw_id);
-    accepted(run(&bundle(|_| {}), &sim_policy(&format!("chip_ids = [\"{chip}\"]"))));
-    denied(run(&bundle(|_| {}), &sim_policy(&format!("chip_ids = [\"{}\"]", "00".repeat(64)))), Check::SnpChipId);
-    denied(run(&bundle(|_| {}), &sim_policy(&format!("id_key_digests = [\"{}\"]", "22".repeat(48)))), Check::SnpIdKeyDigest);
+    accepted(run(
+        &bundle(|_| {}),
+        &sim_policy(&format!("chip_ids = [\"{chip}\"]")),
+    ));
+    denied(
+        run(
+            &bundle(|_| {}),
+            &sim_policy(&format!("chip_ids = [\"{}\"]", "00".repeat(64))),
+        ),
+        Check::SnpChipId,
+    );
+    denied(
+        run(
+            &bundle(|_| {}),
+            &sim_policy(&format!("id_key_digests = [\"{}\"]", "22".repeat(48))),
+        ),
+        Check::SnpIdKeyDigest,
+    );
     // CHIP_ID changed (a report from another chip for this VCEK).
-    denied(run(&bundle(|r| r[0x1a0] ^= 1), &sim_policy("")), Check::SnpVcekChipId);
+    denied(
+        run(&bundle(|r| r[0x1a0] ^= 1), &sim_policy("")),
+        Check::SnpVcekChipId,
+    );
 }
 
 #[test]
@@ -234,7 +417,10 @@ fn report_data_binds_nonce_key_and_exporter() {
 
 #[test]
 fn denial_converts_to_the_wire_form() {
-    let d = denied(run(&bundle(|r| r[0x90] ^= 1), &sim_policy("")), Check::SnpMeasurement);
+    let d = denied(
+        run(&bundle(|r| r[0x90] ^= 1), &sim_policy("")),
+        Check::SnpMeasurement,
+    );
     let w: wire::verifier::Denial = d.clone().into();
     assert_eq!(w.check, "snp.measurement");
     assert_eq!(w.got, d.got);

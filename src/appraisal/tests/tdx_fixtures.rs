@@ -1,5 +1,7 @@
 //! TDX fixtures of `shared/fixtures/SOURCES.md` at their pinned times, and
 //! one-thing changes (collateral, clock, policy).
+// Helpers outside #[test] functions unwrap too: a panic is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -18,17 +20,26 @@ fn bundle(quote: &str, collateral: Option<&str>) -> EvidenceBundle {
 }
 
 fn quote() -> EvidenceBundle {
-    bundle("tdx/dcap-qvl/tdx_quote", Some("tdx/dcap-qvl/tdx_quote_collateral.json"))
+    bundle(
+        "tdx/dcap-qvl/tdx_quote",
+        Some("tdx/dcap-qvl/tdx_quote_collateral.json"),
+    )
 }
 
 fn tdx_policy(extra: &str) -> appraisal::Policy {
-    policy(&format!("[tdx]\nallowed = true\nmrtds = [\"{MRTD}\"]\n{extra}"))
+    policy(&format!(
+        "[tdx]\nallowed = true\nmrtds = [\"{MRTD}\"]\n{extra}"
+    ))
 }
 
 #[test]
 fn dcap_qvl_quote_is_up_to_date_and_accepted() {
     assert_eq!(t(NOW), 1_750_332_747);
-    let c = accepted(appraise(&quote(), &tdx_policy("min_tcb_evaluation_data_number = 17\n"), NOW));
+    let c = accepted(appraise(
+        &quote(),
+        &tdx_policy("min_tcb_evaluation_data_number = 17\n"),
+        NOW,
+    ));
     let j = serde_json::to_value(&c).unwrap();
     assert_eq!(j["tee"], "tdx");
     assert_eq!(j["measurement"], MRTD);
@@ -39,17 +50,32 @@ fn dcap_qvl_quote_is_up_to_date_and_accepted() {
     assert_eq!(j["xfam"], "e702060000000000");
     assert_eq!(j["policy_flags"]["debug"], false);
     assert_eq!(j["policy_flags"]["sept_ve_disable"], true);
-    assert!(j["mr_seam"].as_str().unwrap().starts_with("5b38e33a6487958b"));
-    assert!(j["rtmrs"][0].as_str().unwrap().starts_with("44c0197b39157fdd"));
+    assert!(j["mr_seam"]
+        .as_str()
+        .unwrap()
+        .starts_with("5b38e33a6487958b"));
+    assert!(j["rtmrs"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("44c0197b39157fdd"));
     assert_eq!(j["rtmrs"][3], "0".repeat(96));
     assert_eq!(j["mr_config_id"], "0".repeat(96));
-    assert!(j["report_data"].as_str().unwrap().starts_with("9a9d48e7f6799642"));
+    assert!(j["report_data"]
+        .as_str()
+        .unwrap()
+        .starts_with("9a9d48e7f6799642"));
 }
 
 #[test]
 fn outdated_quote_is_denied_with_no_matching_tcb_level() {
-    let b = bundle("tdx/dcap-qvl/tdx_quote_outdated", Some("tdx/dcap-qvl/tdx_quote_outdated_collateral.json"));
-    let d = denied(appraise(&b, &tdx_policy(""), OUTDATED_NOW), Check::TdxTcbLevel);
+    let b = bundle(
+        "tdx/dcap-qvl/tdx_quote_outdated",
+        Some("tdx/dcap-qvl/tdx_quote_outdated_collateral.json"),
+    );
+    let d = denied(
+        appraise(&b, &tdx_policy(""), OUTDATED_NOW),
+        Check::TdxTcbLevel,
+    );
     assert!(d.got.contains("No matching TCB level found"), "{d}");
 }
 
@@ -57,25 +83,45 @@ fn outdated_quote_is_denied_with_no_matching_tcb_level() {
 fn collateral_expires_with_its_crl() {
     // Valid window [2025-06-19T10:32:27Z, 2025-07-19T10:00:35Z].
     accepted(appraise(&quote(), &tdx_policy(""), "2025-07-19T10:00:00Z"));
-    let d = denied(appraise(&quote(), &tdx_policy(""), "2025-07-20T00:00:00Z"), Check::TdxCollateralExpired);
+    let d = denied(
+        appraise(&quote(), &tdx_policy(""), "2025-07-20T00:00:00Z"),
+        Check::TdxCollateralExpired,
+    );
     assert!(d.got.contains("TCBInfo expired"), "{d}");
-    let d = denied(appraise(&quote(), &tdx_policy(""), "2100-01-01T00:00:00Z"), Check::TdxCrl);
+    let d = denied(
+        appraise(&quote(), &tdx_policy(""), "2100-01-01T00:00:00Z"),
+        Check::TdxCrl,
+    );
     assert!(d.got.contains("CrlExpired"), "{d}");
-    let d = denied(appraise(&quote(), &tdx_policy(""), "2025-06-19T10:00:00Z"), Check::TdxCollateralExpired);
+    let d = denied(
+        appraise(&quote(), &tdx_policy(""), "2025-06-19T10:00:00Z"),
+        Check::TdxCollateralExpired,
+    );
     assert!(d.got.contains("in the future"), "{d}");
 }
 
 #[test]
 fn quotes_without_collateral_are_denied() {
-    for q in ["tdx/trustee/tdx_quote_4.dat", "tdx/trustee/tdx_quote_5.dat", "tdx/trustee/tdx_quote_6.dat", "tdx/dcap-qvl/tdx_quote"] {
-        denied(appraise(&bundle(q, None), &tdx_policy(""), NOW), Check::TdxCollateralMissing);
+    for q in [
+        "tdx/trustee/tdx_quote_4.dat",
+        "tdx/trustee/tdx_quote_5.dat",
+        "tdx/trustee/tdx_quote_6.dat",
+        "tdx/dcap-qvl/tdx_quote",
+    ] {
+        denied(
+            appraise(&bundle(q, None), &tdx_policy(""), NOW),
+            Check::TdxCollateralMissing,
+        );
     }
 }
 
 #[test]
 fn collateral_of_another_platform_is_denied() {
     // The debug TD of trustee (FMSPC 50806f000000) with the dcap-qvl collateral (FMSPC b0c06f000000).
-    let b = bundle("tdx/trustee/tdx_quote_4.dat", Some("tdx/dcap-qvl/tdx_quote_collateral.json"));
+    let b = bundle(
+        "tdx/trustee/tdx_quote_4.dat",
+        Some("tdx/dcap-qvl/tdx_quote_collateral.json"),
+    );
     let d = denied(appraise(&b, &tdx_policy(""), NOW), Check::TdxCollateral);
     assert!(d.got.contains("Fmspc mismatch"), "{d}");
 }
@@ -93,18 +139,30 @@ fn a_flipped_quote_byte_fails_the_signature() {
 
 #[test]
 fn v5_body_size_tamper_is_a_format_error() {
-    let mut b = bundle("tdx/dcap-qvl/tdx_quote_outdated", Some("tdx/dcap-qvl/tdx_quote_outdated_collateral.json"));
+    let mut b = bundle(
+        "tdx/dcap-qvl/tdx_quote_outdated",
+        Some("tdx/dcap-qvl/tdx_quote_outdated_collateral.json"),
+    );
     b.evidence.0[50] ^= 1;
-    denied(appraise(&b, &tdx_policy(""), OUTDATED_NOW), Check::TdxQuoteFormat);
+    denied(
+        appraise(&b, &tdx_policy(""), OUTDATED_NOW),
+        Check::TdxQuoteFormat,
+    );
 }
 
 #[test]
 fn tampered_collateral_fails_its_signature() {
     let mut b = quote();
     let c = b.tdx_collateral.as_mut().unwrap();
-    let tcb = c["tcb_info"].as_str().unwrap().replace("\"tcbEvaluationDataNumber\":17", "\"tcbEvaluationDataNumber\":99");
+    let tcb = c["tcb_info"].as_str().unwrap().replace(
+        "\"tcbEvaluationDataNumber\":17",
+        "\"tcbEvaluationDataNumber\":99",
+    );
     c["tcb_info"] = serde_json::Value::String(tcb);
-    denied(appraise(&b, &tdx_policy(""), NOW), Check::TdxCollateralSignature);
+    denied(
+        appraise(&b, &tdx_policy(""), NOW),
+        Check::TdxCollateralSignature,
+    );
     let mut b = quote();
     b.tdx_collateral = Some(serde_json::json!({"tcb_info": 1}));
     denied(appraise(&b, &tdx_policy(""), NOW), Check::TdxCollateral);
@@ -113,11 +171,43 @@ fn tampered_collateral_fails_its_signature() {
 #[test]
 fn policy_values_are_each_checked() {
     denied(appraise(&quote(), &policy(""), NOW), Check::TdxNotAllowed);
-    denied(appraise(&quote(), &tdx_policy("min_tcb_evaluation_data_number = 18\n"), NOW), Check::TdxTcbEvaluationDataNumber);
-    denied(appraise(&quote(), &tdx_policy("tcb_statuses = [\"OutOfDate\"]\n"), NOW), Check::TdxTcbStatus);
-    denied(appraise(&quote(), &tdx_policy(&format!("xfams = [\"{}\"]\n", "e7020600000000ff")), NOW), Check::TdxXfam);
-    accepted(appraise(&quote(), &tdx_policy("xfams = [\"e702060000000000\"]\n"), NOW));
-    denied(appraise(&quote(), &tdx_policy(&format!("mr_seams = [\"{}\"]\n", "00".repeat(48))), NOW), Check::TdxMrSeam);
+    denied(
+        appraise(
+            &quote(),
+            &tdx_policy("min_tcb_evaluation_data_number = 18\n"),
+            NOW,
+        ),
+        Check::TdxTcbEvaluationDataNumber,
+    );
+    denied(
+        appraise(
+            &quote(),
+            &tdx_policy("tcb_statuses = [\"OutOfDate\"]\n"),
+            NOW,
+        ),
+        Check::TdxTcbStatus,
+    );
+    denied(
+        appraise(
+            &quote(),
+            &tdx_policy(&format!("xfams = [\"{}\"]\n", "e7020600000000ff")),
+            NOW,
+        ),
+        Check::TdxXfam,
+    );
+    accepted(appraise(
+        &quote(),
+        &tdx_policy("xfams = [\"e702060000000000\"]\n"),
+        NOW,
+    ));
+    denied(
+        appraise(
+            &quote(),
+            &tdx_policy(&format!("mr_seams = [\"{}\"]\n", "00".repeat(48))),
+            NOW,
+        ),
+        Check::TdxMrSeam,
+    );
     let other = "00".repeat(48);
     let p = policy(&format!("[tdx]\nallowed = true\nmrtds = [\"{other}\"]\n"));
     denied(appraise(&quote(), &p, NOW), Check::TdxMrtd);
@@ -130,17 +220,38 @@ fn policy_values_are_each_checked() {
         ("mr_owner", Check::TdxMrOwner),
         ("mr_owner_config", Check::TdxMrOwnerConfig),
     ] {
-        denied(appraise(&quote(), &tdx_policy(&format!("{field} = \"{}\"\n", "11".repeat(48))), NOW), check);
+        denied(
+            appraise(
+                &quote(),
+                &tdx_policy(&format!("{field} = \"{}\"\n", "11".repeat(48))),
+                NOW,
+            ),
+            check,
+        );
     }
-    accepted(appraise(&quote(), &tdx_policy(&format!("rtmr3 = \"{}\"\nmr_config_id = \"{}\"\n", "00".repeat(48), "00".repeat(48))), NOW));
+    accepted(appraise(
+        &quote(),
+        &tdx_policy(&format!(
+            "rtmr3 = \"{}\"\nmr_config_id = \"{}\"\n",
+            "00".repeat(48),
+            "00".repeat(48)
+        )),
+        NOW,
+    ));
 }
 
 #[test]
 fn report_data_must_equal_the_recomputed_binding() {
     let a = appraisal::Appraiser::new().unwrap();
     let good: [u8; 64] = appraisal::hex::decode("9a9d48e7f6799642d3d1b34e1e5e1742d4bb02dd6ddd551862c1211d35c304f9eca3efdbb481601c163cf52493d6e44aed55d51ec39b7e518fadb92c2b523f20").unwrap().try_into().unwrap();
-    a.appraise(&quote(), &tdx_policy(""), t(NOW), Some(&good)).unwrap();
+    a.appraise(&quote(), &tdx_policy(""), t(NOW), Some(&good))
+        .unwrap();
     let mut bad = good;
     bad[63] ^= 1;
-    assert_eq!(a.appraise(&quote(), &tdx_policy(""), t(NOW), Some(&bad)).unwrap_err().check, Check::ReportData);
+    assert_eq!(
+        a.appraise(&quote(), &tdx_policy(""), t(NOW), Some(&bad))
+            .unwrap_err()
+            .check,
+        Check::ReportData
+    );
 }

@@ -7,6 +7,7 @@
 //! - `measure`: expected launch measurements, verifier policy snippet, OpenBao roles.
 //! - `verifier`: the attestation verifier service.
 //! - `dev-pki`: a throw-away development PKI.
+//! - `verify`: offline appraisal, claims or denial as JSON (exit 0/1/2).
 //! - `sim-psp`: the simulated secure processor (development only).
 
 mod dev_pki_cmd;
@@ -14,6 +15,7 @@ mod image_cmd;
 mod measure_cmd;
 mod sim_psp_cmd;
 mod verifier_cmd;
+mod verify_cmd;
 
 use std::process::ExitCode;
 
@@ -38,6 +40,8 @@ enum Command {
     Verifier(verifier_cmd::Args),
     /// A throw-away development PKI (CA, TLS certificates, token and nonce keys).
     DevPki(dev_pki_cmd::Args),
+    /// Appraise evidence offline: the claims or the denial as JSON (exit 0 accepted, 1 denied, 2 usage).
+    Verify(verify_cmd::Args),
     /// The simulated AMD secure processor (development only: TEE type `sim`).
     SimPsp(sim_psp_cmd::Args),
 }
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
         Command::Measure(a) => measure_cmd::run(a),
         Command::Verifier(a) => verifier_cmd::run(a),
         Command::DevPki(a) => dev_pki_cmd::run(a),
+        Command::Verify(a) => verify_cmd::run(a),
         Command::SimPsp(a) => sim_psp_cmd::run(a),
     };
     match result {

@@ -10,7 +10,12 @@ use wire::{Bytes, CertKind, Certificate, EvidenceBundle, Tee};
 pub fn fixtures() -> PathBuf {
     std::env::var_os("ENCLAVE_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures")))
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../../shared/fixtures"
+            ))
+        })
 }
 
 /// Bytes of a fixture file.
@@ -27,13 +32,20 @@ pub fn t(s: &str) -> i64 {
 /// An SNP bundle of a report and its endorsement key.
 pub fn snp_bundle(report: &str, vek: &str, kind: CertKind) -> EvidenceBundle {
     let mut b = EvidenceBundle::new(Tee::Snp, "test", read(report));
-    b.certificates.push(Certificate { kind, der: Bytes(read(vek)) });
+    b.certificates.push(Certificate {
+        kind,
+        der: Bytes(read(vek)),
+    });
     b
 }
 
 /// The virtee Milan v2 report with its VCEK.
 pub fn virtee() -> EvidenceBundle {
-    snp_bundle("snp/milan-v2-virtee/report.bin", "snp/milan-v2-virtee/vcek.der", CertKind::Vcek)
+    snp_bundle(
+        "snp/milan-v2-virtee/report.bin",
+        "snp/milan-v2-virtee/vcek.der",
+        CertKind::Vcek,
+    )
 }
 
 /// A time at which every SNP fixture certificate is valid (before the VLEK's expiry).

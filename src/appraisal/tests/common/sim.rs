@@ -74,7 +74,10 @@ fn rsa_key(pem: &str) -> rsa::RsaPrivateKey {
 }
 
 fn name(cn: &str) -> Name {
-    Name::from_str(&format!("CN={cn},O=Advanced Micro Devices,ST=CA,L=Santa Clara,C=US,OU=Engineering")).unwrap()
+    Name::from_str(&format!(
+        "CN={cn},O=Advanced Micro Devices,ST=CA,L=Santa Clara,C=US,OU=Engineering"
+    ))
+    .unwrap()
 }
 
 fn time(secs: u64) -> Time {
@@ -91,7 +94,11 @@ fn sign_pss(key: &rsa::RsaPrivateKey, msg: &[u8]) -> Vec<u8> {
 }
 
 fn ext(oid: &str, critical: bool, value: Vec<u8>) -> Extension {
-    Extension { extn_id: der::oid::ObjectIdentifier::new_unwrap(oid), critical, extn_value: OctetString::new(value).unwrap() }
+    Extension {
+        extn_id: der::oid::ObjectIdentifier::new_unwrap(oid),
+        critical,
+        extn_value: OctetString::new(value).unwrap(),
+    }
 }
 
 fn int_der(v: u8) -> Vec<u8> {
@@ -112,7 +119,10 @@ fn cert(
         serial_number: SerialNumber::new(&[serial]).unwrap(),
         signature: pss_alg(),
         issuer: name(issuer),
-        validity: Validity { not_before: time(validity.0), not_after: time(validity.1) },
+        validity: Validity {
+            not_before: time(validity.0),
+            not_after: time(validity.1),
+        },
         subject: name(subject),
         subject_public_key_info: SubjectPublicKeyInfoOwned::from_der(spki_der).unwrap(),
         issuer_unique_id: None,
@@ -121,15 +131,32 @@ fn cert(
     };
     let tbs_der = tbs.to_der().unwrap();
     let sig = sign_pss(signer, &tbs_der);
-    Certificate { tbs_certificate: tbs, signature_algorithm: pss_alg(), signature: BitString::from_bytes(&sig).unwrap() }
-        .to_der()
-        .unwrap()
+    Certificate {
+        tbs_certificate: tbs,
+        signature_algorithm: pss_alg(),
+        signature: BitString::from_bytes(&sig).unwrap(),
+    }
+    .to_der()
+    .unwrap()
 }
 
 fn ca_exts() -> Vec<Extension> {
     vec![
-        ext("2.5.29.19", true, BasicConstraints { ca: true, path_len_constraint: Some(0) }.to_der().unwrap()),
-        ext("2.5.29.15", true, KeyUsage(KeyUsages::KeyCertSign.into()).to_der().unwrap()),
+        ext(
+            "2.5.29.19",
+            true,
+            BasicConstraints {
+                ca: true,
+                path_len_constraint: Some(0),
+            }
+            .to_der()
+            .unwrap(),
+        ),
+        ext(
+            "2.5.29.15",
+            true,
+            KeyUsage(KeyUsages::KeyCertSign.into()).to_der().unwrap(),
+        ),
     ]
 }
 
@@ -141,22 +168,59 @@ impl Sim {
         let vcek_key = p384::ecdsa::SigningKey::from_bytes(&[0x42u8; 48].into()).unwrap();
         let ark_spki = ark_key.to_public_key().to_public_key_der().unwrap();
         let ask_spki = ask_key.to_public_key().to_public_key_der().unwrap();
-        let vcek_spki = p384::PublicKey::from(vcek_key.verifying_key()).to_public_key_der().unwrap();
-        let ark = cert("ARK-Sim", "ARK-Sim", 1, opts.ark_validity, ark_spki.as_bytes(), ca_exts(), &ark_key);
-        let ask = cert("SEV-Sim", "ARK-Sim", opts.ask_serial, opts.ask_validity, ask_spki.as_bytes(), ca_exts(), &ark_key);
+        let vcek_spki = p384::PublicKey::from(vcek_key.verifying_key())
+            .to_public_key_der()
+            .unwrap();
+        let ark = cert(
+            "ARK-Sim",
+            "ARK-Sim",
+            1,
+            opts.ark_validity,
+            ark_spki.as_bytes(),
+            ca_exts(),
+            &ark_key,
+        );
+        let ask = cert(
+            "SEV-Sim",
+            "ARK-Sim",
+            opts.ask_serial,
+            opts.ask_validity,
+            ask_spki.as_bytes(),
+            ca_exts(),
+            &ark_key,
+        );
         let [bl, tee, snp, ucode] = opts.vcek_tcb;
         let amd = "1.3.6.1.4.1.3704.1";
         let vcek_exts = vec![
             ext(&format!("{amd}.1"), false, int_der(0)),
-            ext(&format!("{amd}.2"), false, Ia5String::new(opts.product_name).unwrap().to_der().unwrap()),
+            ext(
+                &format!("{amd}.2"),
+                false,
+                Ia5String::new(opts.product_name).unwrap().to_der().unwrap(),
+            ),
             ext(&format!("{amd}.3.1"), false, int_der(bl)),
             ext(&format!("{amd}.3.2"), false, int_der(tee)),
             ext(&format!("{amd}.3.3"), false, int_der(snp)),
             ext(&format!("{amd}.3.8"), false, int_der(ucode)),
             ext(&format!("{amd}.4"), false, opts.hw_id.clone()),
         ];
-        let vcek = cert(opts.vcek_cn, "SEV-Sim", 0, opts.vcek_validity, vcek_spki.as_bytes(), vcek_exts, &ask_key);
-        Sim { ark, ask, vcek, opts, ark_key, vcek_key }
+        let vcek = cert(
+            opts.vcek_cn,
+            "SEV-Sim",
+            0,
+            opts.vcek_validity,
+            vcek_spki.as_bytes(),
+            vcek_exts,
+            &ask_key,
+        );
+        Sim {
+            ark,
+            ask,
+            vcek,
+            opts,
+            ark_key,
+            vcek_key,
+        }
     }
 
     /// SHA-256 of the ARK, hex: the `sim.ark_sha256` pin.
@@ -168,7 +232,11 @@ impl Sim {
     pub fn crl(&self, window: Window, serials: &[u8]) -> Vec<u8> {
         let revoked: Vec<RevokedCert> = serials
             .iter()
-            .map(|s| RevokedCert { serial_number: SerialNumber::new(&[*s]).unwrap(), revocation_date: time(window.0), crl_entry_extensions: None })
+            .map(|s| RevokedCert {
+                serial_number: SerialNumber::new(&[*s]).unwrap(),
+                revocation_date: time(window.0),
+                crl_entry_extensions: None,
+            })
             .collect();
         let tbs = TbsCertList {
             version: Version::V2,
@@ -176,13 +244,21 @@ impl Sim {
             issuer: name("ARK-Sim"),
             this_update: time(window.0),
             next_update: Some(time(window.1)),
-            revoked_certificates: if revoked.is_empty() { None } else { Some(revoked) },
+            revoked_certificates: if revoked.is_empty() {
+                None
+            } else {
+                Some(revoked)
+            },
             crl_extensions: None,
         };
         let sig = sign_pss(&self.ark_key, &tbs.to_der().unwrap());
-        CertificateList { tbs_cert_list: tbs, signature_algorithm: pss_alg(), signature: BitString::from_bytes(&sig).unwrap() }
-            .to_der()
-            .unwrap()
+        CertificateList {
+            tbs_cert_list: tbs,
+            signature_algorithm: pss_alg(),
+            signature: BitString::from_bytes(&sig).unwrap(),
+        }
+        .to_der()
+        .unwrap()
     }
 
     /// A v2 Milan report template matching the VCEK (TCB, chip id), not yet signed.
@@ -216,9 +292,18 @@ impl Sim {
     /// A `sim` bundle carrying the chain and `crls`.
     pub fn bundle(&self, report: Vec<u8>, crls: Vec<Vec<u8>>) -> EvidenceBundle {
         let mut b = EvidenceBundle::new(Tee::Sim, "sim-psp", report);
-        b.certificates.push(WireCert { kind: CertKind::Vcek, der: Bytes(self.vcek.clone()) });
-        b.certificates.push(WireCert { kind: CertKind::Ask, der: Bytes(self.ask.clone()) });
-        b.certificates.push(WireCert { kind: CertKind::Ark, der: Bytes(self.ark.clone()) });
+        b.certificates.push(WireCert {
+            kind: CertKind::Vcek,
+            der: Bytes(self.vcek.clone()),
+        });
+        b.certificates.push(WireCert {
+            kind: CertKind::Ask,
+            der: Bytes(self.ask.clone()),
+        });
+        b.certificates.push(WireCert {
+            kind: CertKind::Ark,
+            der: Bytes(self.ark.clone()),
+        });
         b.crls = crls.into_iter().map(Bytes).collect();
         b
     }
