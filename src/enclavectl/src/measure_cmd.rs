@@ -746,7 +746,7 @@ fn openbao_cel_role(args: &Measure, r: &Results) -> Result<Value, String> {
         json!({"name": "measurement_ok", "expression": "has(claims.measurement) && claims.measurement in allowed_measurements"}),
         json!({"name": "debug_off", "expression": "has(claims.policy_flags) && has(claims.policy_flags.debug) && claims.policy_flags.debug == false"}),
         json!({"name": "tcb_ok", "expression": if snp_like {
-            format!("claims.tee == 'tdx' || (has(claims.tcb) && {tcb_check})")
+            format!("(has(claims.tee) && claims.tee == 'tdx') || (has(claims.tcb) && {tcb_check})")
         } else {
             "true".to_owned()
         }}),

