@@ -1,0 +1,328 @@
+//! The heart of the mission, end to end on loopback with real parts: the
+//! guest (process mode) proves itself with the simulated PSP to the real
+//! verifier, logs in to a real OpenBao through its JWT auth method, and holds
+//! the secrets; every denial path is exercised.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use enclave_tests::stack::{free_port, guest_config, sim_policy, OpenBao, Pki, SimPsp, Verifier};
+use enclave_tests::{guest_bin, TempDir};
+
+const CANARY_HUME: &str = "canary-hume-4c1d9f2e7b";
+const CANARY_RETELL: &str = "canary-retell-91aa03";
+const CANARY_DB: &str = "postgres://enclave:canary-db-pw-77e1@db.internal/calls";
+
+fn seeds() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("ENCLAVE_SEED_HUME_API_KEY", CANARY_HUME),
+        ("ENCLAVE_SEED_RETELL_API_KEY", CANARY_RETELL),
+        ("ENCLAVE_SEED_DATABASE_CONNECTION", CANARY_DB),
+    ]
+}
+
+/// A random launch measurement for the simulated PSP.
+fn measurement() -> String {
+    let mut b = [0u8; 48];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).unwrap();
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+struct Guest {
+    child: Child,
+    dir: TempDir,
+}
+
+enum Boot {
+    Ready(Guest, serde_json::Value),
+    Failed { status: i32, stderr: String },
+}
+
+/// Starts the guest in process mode and waits for readiness or exit.
+fn boot(dir: TempDir, config: &str) -> Boot {
+    std::fs::write(dir.path().join("config.toml"), config).unwrap();
+    let ready = UnixListener::bind(dir.path().join("ready.sock")).unwrap();
+    ready.set_nonblocking(true).unwrap();
+    let mut child = Command::new(guest_bin())
+        .arg("--config")
+        .arg(dir.path().join("config.toml"))
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(dir.path().join("stdout.log")).unwrap())
+        .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok((s, _)) = ready.accept() {
+            s.set_nonblocking(false).unwrap();
+            let mut line = String::new();
+            BufReader::new(s).read_line(&mut line).unwrap();
+            return Boot::Ready(Guest { child, dir }, serde_json::from_str(&line).unwrap());
+        }
+        if let Some(st) = child.try_wait().unwrap() {
+            let stderr = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
+            return Boot::Failed { status: st.code().unwrap_or(-1), stderr };
+        }
+        assert!(Instant::now() < deadline, "guest neither ready nor exited");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Guest {
+    fn command(&self, report: &serde_json::Value, cmd: &str) -> String {
+        let addr = report["control"].as_str().unwrap().strip_prefix("tcp://").unwrap().to_owned();
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(format!("{cmd}\n").as_bytes()).unwrap();
+        let mut line = String::new();
+        BufReader::new(s).read_line(&mut line).unwrap();
+        line.trim_end().to_owned()
+    }
+
+    fn logs(&self) -> String {
+        let mut s = std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default();
+        s.push_str(&std::fs::read_to_string(self.dir.path().join("stdout.log")).unwrap_or_default());
+        s
+    }
+}
+
+impl Drop for Guest {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn hmac_hex(key: &[u8; 32], value: &str) -> String {
+    let tag = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key), value.as_bytes());
+    tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Every file under `dir`, recursively, must not contain `needle`.
+fn assert_no_file_contains(dir: &Path, needle: &str) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            assert_no_file_contains(&p, needle);
+        } else if let Ok(bytes) = std::fs::read(&p) {
+            assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_bytes()), "{} contains the canary", p.display());
+        }
+    }
+}
+
+/// The full stack for one test.
+struct Stack {
+    pki: Pki,
+    psp: SimPsp,
+    verifier: Verifier,
+    bao: OpenBao,
+    measurement: String,
+    dir: TempDir,
+}
+
+fn stack(role_measurements: Option<&[&str]>, verifier_args: &[&str]) -> Stack {
+    let dir = TempDir::new("stack");
+    let pki = Pki::new();
+    let m = measurement();
+    let psp = SimPsp::start(&dir.path().join("psp.sock"), &["--measurement", &m]);
+    assert_eq!(psp.measurement, m);
+    let verifier = Verifier::start(&pki, &sim_policy(&psp.ark_sha256, &[&m]), dir.path(), verifier_args);
+    let bao = OpenBao::start(&pki);
+    bao.setup(&verifier, &pki, role_measurements.unwrap_or(&[&m]), "sim", &seeds());
+    Stack { pki, psp, verifier, bao, measurement: m, dir }
+}
+
+#[test]
+fn attests_logs_in_and_holds_the_exact_secrets() {
+    let s = stack(None, &[]);
+    let gdir = TempDir::new("guest");
+    let config = guest_config(gdir.path(), &s.psp.socket, Some((&s.verifier, &s.pki)), Some(&s.bao));
+    let (guest, report) = match boot(gdir, &config) {
+        Boot::Ready(g, r) => (g, r),
+        Boot::Failed { status, stderr } => panic!("guest failed ({status}):\n{stderr}"),
+    };
+    assert_eq!(report["attested"]["tee"], "sim", "{report}");
+    assert_eq!(report["secrets_provisioned"], 3, "{report}");
+    let key = [0x42u8; 32];
+    let key_hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    for (name, value) in [("hume/api-key", CANARY_HUME), ("retell/api-key", CANARY_RETELL), ("database/connection", CANARY_DB)] {
+        assert_eq!(guest.command(&report, &format!("secret-hash {name} {key_hex}")), hmac_hex(&key, value), "{name}");
+    }
+    // Core dumps are off for the process holding them.
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", guest.child.id())).unwrap();
+    let core = limits.lines().find(|l| l.starts_with("Max core file size")).unwrap();
+    assert!(core.split_whitespace().filter(|w| *w == "0").count() == 2, "{core}");
+    assert_eq!(guest.command(&report, "poweroff"), "ok");
+    // The canaries appear nowhere: the guest's stdout, stderr, anything in its
+    // directory or the stack's (configs, sockets, logs).
+    let logs = guest.logs();
+    for canary in [CANARY_HUME, CANARY_RETELL, CANARY_DB] {
+        assert!(!logs.contains(canary), "a secret reached the logs");
+        assert_no_file_contains(guest.dir.path(), canary);
+        assert_no_file_contains(s.dir.path(), canary);
+    }
+    let line = format!("msg=\"secret provisioned\" secret=hume/api-key len={}", CANARY_HUME.len());
+    assert!(logs.contains(&line), "{logs}");
+}
+
+#[test]
+fn a_measurement_the_vault_role_does_not_pin_is_refused_by_vault() {
+    let other = measurement();
+    let s = stack(Some(&[&other]), &[]);
+    let gdir = TempDir::new("guest");
+    let config = guest_config(gdir.path(), &s.psp.socket, Some((&s.verifier, &s.pki)), Some(&s.bao));
+    match boot(gdir, &config) {
+        Boot::Failed { status, stderr } => {
+            assert_eq!(status, 1);
+            assert!(stderr.contains("attested"), "the verifier accepted it: {stderr}");
+            assert!(stderr.contains("Vault refused login"), "{stderr}");
+            assert!(stderr.contains("measurement"), "Vault names the claim: {stderr}");
+        }
+        Boot::Ready(_, r) => panic!("a measurement outside the role got secrets: {r}"),
+    }
+}
+
+#[test]
+fn simulation_evidence_under_a_production_policy_is_denied_by_the_verifier() {
+    let dir = TempDir::new("stack");
+    let pki = Pki::new();
+    let m = measurement();
+    let psp = SimPsp::start(&dir.path().join("psp.sock"), &["--measurement", &m]);
+    let production = sim_policy(&psp.ark_sha256, &[&m]).replace("[sim]\nallowed = true", "[sim]\nallowed = false");
+    let verifier = Verifier::start(&pki, &production, dir.path(), &["--production"]);
+    let gdir = TempDir::new("guest");
+    let config = guest_config(gdir.path(), &psp.socket, Some((&verifier, &pki)), None);
+    match boot(gdir, &config) {
+        Boot::Failed { status, stderr } => {
+            assert_eq!(status, 1);
+            assert!(stderr.contains("verifier denied the evidence: check sim"), "{stderr}");
+        }
+        Boot::Ready(_, r) => panic!("simulation accepted by a production policy: {r}"),
+    }
+}
+
+#[test]
+fn a_verifier_certificate_from_another_ca_is_refused_by_tls() {
+    let dir = TempDir::new("stack");
+    let pki = Pki::new();
+    let other = Pki::new();
+    let m = measurement();
+    let psp = SimPsp::start(&dir.path().join("psp.sock"), &["--measurement", &m]);
+    let verifier = Verifier::start(&pki, &sim_policy(&psp.ark_sha256, &[&m]), dir.path(), &[]);
+    // The guest pins `other`'s CA, not the one that issued the verifier's certificate.
+    let gdir = TempDir::new("guest");
+    let config = guest_config(gdir.path(), &psp.socket, Some((&verifier, &other)), None);
+    match boot(gdir, &config) {
+        Boot::Failed { status, stderr } => {
+            assert_eq!(status, 1);
+            assert!(stderr.contains("verifier TLS") || stderr.contains("UnknownIssuer"), "{stderr}");
+            assert!(stderr.contains("UnknownIssuer") || stderr.contains("invalid peer certificate"), "{stderr}");
+        }
+        Boot::Ready(_, r) => panic!("an untrusted verifier was accepted: {r}"),
+    }
+}
+
+#[test]
+fn a_vault_certificate_from_another_ca_is_refused_by_tls() {
+    let s = stack(None, &[]);
+    let gdir = TempDir::new("guest");
+    let mut config = guest_config(gdir.path(), &s.psp.socket, Some((&s.verifier, &s.pki)), Some(&s.bao));
+    // Pin another CA for Vault (the verifier keeps its own, so the guest
+    // gets as far as Vault).
+    let other = Pki::new();
+    let vault_section = config.split_off(config.find("[vault]").unwrap());
+    config.push_str(&vault_section.replace(&s.pki.ca_pem(), &other.ca_pem()));
+    match boot(gdir, &config) {
+        Boot::Failed { status, stderr } => {
+            assert_eq!(status, 1);
+            assert!(stderr.contains("Vault"), "{stderr}");
+            assert!(stderr.contains("UnknownIssuer") || stderr.contains("invalid peer certificate"), "{stderr}");
+        }
+        Boot::Ready(_, r) => panic!("an untrusted Vault was accepted: {r}"),
+    }
+}
+
+#[test]
+fn vault_down_at_boot_is_retried_until_it_comes_up() {
+    let dir = TempDir::new("stack");
+    let pki = Pki::new();
+    let m = measurement();
+    let psp = SimPsp::start(&dir.path().join("psp.sock"), &["--measurement", &m]);
+    let verifier = Verifier::start(&pki, &sim_policy(&psp.ark_sha256, &[&m]), dir.path(), &[]);
+    // The guest boots while nothing listens on Vault's port.
+    let port = free_port();
+    let gdir = TempDir::new("guest");
+    let config = guest_config(gdir.path(), &psp.socket, Some((&verifier, &pki)), None)
+        + &format!(
+            "\n[vault]\naddr = \"tcp://127.0.0.1:{port}\"\nserver_name = \"vault.enclave.local\"\nretry_ms = 30000\nca = \"\"\"\n{}\"\"\"\n",
+            pki.ca_pem()
+        );
+    let guest_path = gdir.path().to_owned();
+    let booting = std::thread::spawn(move || boot(gdir, &config));
+    std::thread::sleep(Duration::from_secs(3));
+    // Vault comes up, configured: a fully set-up OpenBao becomes reachable
+    // on the port the guest keeps trying (a forwarder opened only now).
+    let bao = OpenBao::start(&pki);
+    bao.setup(&verifier, &pki, &[&m], "sim", &seeds());
+    forward(port, bao.port);
+    match booting.join().unwrap() {
+        Boot::Ready(guest, report) => {
+            assert_eq!(report["secrets_provisioned"], 3, "{report}");
+            let logs = guest.logs();
+            assert!(logs.contains("msg=\"Vault unreachable; retrying\""), "{logs}");
+        }
+        Boot::Failed { stderr, .. } => panic!("guest gave up while Vault came up:\n{stderr}\n{:?}", guest_path),
+    }
+}
+
+/// Forwards loopback `from` → `to` from now on (both directions, each
+/// connection in its own threads).
+fn forward(from: u16, to: u16) {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", from)).unwrap();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(("127.0.0.1", to)) else { continue };
+            for (mut a, mut b) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)] {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut a, &mut b);
+                    let _ = b.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        }
+    });
+}
+
+/// Tokens the verifier would sign, but expired, for another audience, or
+/// from another issuer key: OpenBao's role refuses each.
+#[test]
+fn vault_refuses_expired_and_foreign_tokens() {
+    let s = stack(None, &[]);
+    let signer = verifier::token::Signer::from_pkcs8(&std::fs::read(s.pki.path("token-key.pk8")).unwrap()).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let claims = |exp: i64, aud: &str| {
+        let v = serde_json::json!({
+            "iss": s.verifier.url, "aud": aud, "sub": "enclave:test", "iat": exp - 300, "nbf": exp - 300, "exp": exp,
+            "tee": "sim", "measurement": s.measurement,
+        });
+        v.as_object().unwrap().clone()
+    };
+    let login = |jwt: &str| {
+        let out = s.bao.cli(&["write", "-format=json", "auth/enclave-attest/login", "role=enclave-agent", &format!("jwt={jwt}")])
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (ok, err) = login(&signer.sign(&claims(now + 300, "openbao")).unwrap());
+    assert!(ok, "a valid token must log in (the test is not vacuous): {err}");
+    let (ok, err) = login(&signer.sign(&claims(now - 3600, "openbao")).unwrap());
+    assert!(!ok && err.contains("expired"), "{err}");
+    let (ok, err) = login(&signer.sign(&claims(now + 300, "someone-else")).unwrap());
+    assert!(!ok && err.contains("aud"), "{err}");
+    let foreign = verifier::token::Signer::from_pkcs8(&verifier::token::Signer::generate_pkcs8().unwrap()).unwrap();
+    let (ok, err) = login(&foreign.sign(&claims(now + 300, "openbao")).unwrap());
+    assert!(!ok, "a token signed by another key must fail: {err}");
+}

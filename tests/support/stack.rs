@@ -1,0 +1,298 @@
+//! The real parts around the guest, as processes on loopback: OpenBao
+//! (`bao server -dev` with TLS), the verifier and the simulated PSP
+//! (`enclavectl`). Each is stopped by PID when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{repo_root, tools_dir, TempDir};
+
+/// A child process killed (by PID) on drop.
+pub struct Proc {
+    child: Child,
+}
+
+impl Proc {
+    /// Kills it now.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Its PID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The host tools binary (built by `scripts/test`).
+pub fn enclavectl() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
+    let p = target.join("debug/enclavectl");
+    assert!(p.exists(), "{} is missing: run cargo build -p enclavectl (scripts/test does)", p.display());
+    p
+}
+
+/// The `bao` binary (scripts/install-deps puts it in the venv).
+pub fn bao() -> PathBuf {
+    let p = tools_dir().join("venv/bin/bao");
+    assert!(p.exists(), "{} is missing: run scripts/install-deps", p.display());
+    p
+}
+
+/// A free loopback port (bound and released; good enough for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
+}
+
+/// Reads lines of `child`'s stdout until `done(line)`; returns them.
+fn read_until(child: &mut Child, timeout: Duration, done: impl Fn(&str) -> bool) -> Vec<String> {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + timeout;
+    let mut lines = Vec::new();
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        let stop = done(&line);
+        lines.push(line);
+        if stop {
+            return lines;
+        }
+    }
+    panic!("process did not get ready; its output: {lines:?}");
+}
+
+/// The development PKI (`enclavectl dev-pki`).
+pub struct Pki {
+    pub dir: TempDir,
+}
+
+impl Pki {
+    pub fn new() -> Pki {
+        let dir = TempDir::new("pki");
+        let st = Command::new(enclavectl()).arg("dev-pki").arg("--out").arg(dir.path()).stdout(Stdio::null()).status().unwrap();
+        assert!(st.success());
+        Pki { dir }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn ca_pem(&self) -> String {
+        std::fs::read_to_string(self.path("ca.pem")).unwrap()
+    }
+}
+
+impl Default for Pki {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `enclavectl sim-psp` on a Unix socket.
+pub struct SimPsp {
+    pub proc: Proc,
+    pub socket: PathBuf,
+    pub ark_sha256: String,
+    pub measurement: String,
+}
+
+/// The simulated PSP's keys persist across runs (RSA-4096 generation is slow).
+pub fn sim_state_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
+    target.join("sim-psp-state")
+}
+
+impl SimPsp {
+    /// Starts it with a given launch measurement (96 hex digits), or with
+    /// kernel/initrd/cmdline files via `launch`.
+    pub fn start(socket: &Path, launch: &[&str]) -> SimPsp {
+        let mut child = Command::new(enclavectl())
+            .arg("sim-psp")
+            .arg("--state")
+            .arg(sim_state_dir())
+            .args(launch)
+            .arg("--listen")
+            .arg(format!("unix://{}", socket.display()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let lines = read_until(&mut child, Duration::from_secs(300), |l| l == "sim-psp ready");
+        let field = |key: &str| {
+            lines.iter().find_map(|l| l.strip_prefix(&format!("sim-psp {key} "))).map(str::to_owned).unwrap_or_default()
+        };
+        SimPsp { ark_sha256: field("ark-sha256"), measurement: field("measurement"), socket: socket.to_owned(), proc: Proc { child } }
+    }
+}
+
+/// A verifier policy for simulation evidence of `measurement`.
+pub fn sim_policy(ark_sha256: &str, measurements: &[&str]) -> String {
+    let list = measurements.iter().map(|m| format!("\"{m}\"")).collect::<Vec<_>>().join(", ");
+    format!(
+        "[snp]\nallowed = false\nmeasurements = [{list}]\ncrl = \"if-present\"\n\n\
+         [tdx]\nallowed = false\n\n\
+         [sim]\nallowed = true\nark_sha256 = [\"{ark_sha256}\"]\n"
+    )
+}
+
+/// `enclavectl verifier` on a loopback port.
+pub struct Verifier {
+    pub proc: Proc,
+    pub url: String,
+    pub port: u16,
+}
+
+impl Verifier {
+    pub fn start(pki: &Pki, policy: &str, dir: &Path, extra: &[&str]) -> Verifier {
+        let policy_path = dir.join(format!("policy-{}.toml", free_port()));
+        std::fs::write(&policy_path, policy).unwrap();
+        let mut child = Command::new(enclavectl())
+            .arg("verifier")
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--tls-cert")
+            .arg(pki.path("verifier.pem"))
+            .arg("--tls-key")
+            .arg(pki.path("verifier-key.pem"))
+            .arg("--token-key")
+            .arg(pki.path("token-key.pk8"))
+            .arg("--nonce-key")
+            .arg(pki.path("nonce.key"))
+            .arg("--policy")
+            .arg(&policy_path)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let lines = read_until(&mut child, Duration::from_secs(30), |l| l.starts_with("listening "));
+        let url = lines.last().and_then(|l| l.strip_prefix("listening ")).unwrap_or_default().to_owned();
+        let port = url.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        Verifier { proc: Proc { child }, url, port }
+    }
+}
+
+/// OpenBao: `bao server -dev` with a TLS listener on `port` serving the
+/// development PKI's Vault certificate (the dev listener itself stays on
+/// another, plain loopback port).
+pub struct OpenBao {
+    pub proc: Proc,
+    pub addr: String,
+    pub port: u16,
+    pub ca: PathBuf,
+    dir: TempDir,
+}
+
+impl OpenBao {
+    pub fn start_on(pki: &Pki, port: u16) -> OpenBao {
+        let dir = TempDir::new("bao");
+        let config = dir.path().join("listener.hcl");
+        std::fs::write(
+            &config,
+            format!(
+                "listener \"tcp\" {{\n  address = \"127.0.0.1:{port}\"\n  tls_cert_file = \"{}\"\n  tls_key_file = \"{}\"\n}}\n",
+                pki.path("vault.pem").display(),
+                pki.path("vault-key.pem").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(bao())
+            .args(["server", "-dev", "-dev-root-token-id=root"])
+            .arg(format!("-dev-listen-address=127.0.0.1:{}", free_port()))
+            .arg(format!("-config={}", config.display()))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("bao.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let bao = OpenBao { proc: Proc { child }, addr: format!("https://127.0.0.1:{port}"), port, ca: pki.path("ca.pem"), dir };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !bao.cli(&["status"]).status().is_ok_and(|s| s.success()) {
+            assert!(Instant::now() < deadline, "OpenBao did not start: {}", bao.log());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        bao
+    }
+
+    pub fn start(pki: &Pki) -> OpenBao {
+        Self::start_on(pki, free_port())
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("bao.log")).unwrap_or_default()
+    }
+
+    /// The CLI, pointed at this server with the root token.
+    pub fn cli(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bao());
+        c.args(args)
+            .env("BAO_ADDR", &self.addr)
+            .env("BAO_CACERT", &self.ca)
+            .env("BAO_TOKEN", "root")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c
+    }
+
+    pub fn ca_pem(&self) -> String {
+        std::fs::read_to_string(&self.ca).unwrap()
+    }
+
+    /// Runs scripts/openbao-setup against this server.
+    pub fn setup(&self, verifier: &Verifier, pki: &Pki, measurements: &[&str], tees: &str, seeds: &[(&str, &str)]) {
+        let mut c = Command::new(repo_root().join("scripts/openbao-setup"));
+        c.env("BAO_ADDR", &self.addr)
+            .env("BAO_CACERT", &self.ca)
+            .env("BAO_TOKEN", "root")
+            .env("BAO_CLI", bao())
+            .env("ENCLAVE_VERIFIER_URL", &verifier.url)
+            .env("ENCLAVE_VERIFIER_CA", pki.path("ca.pem"))
+            .env("ENCLAVE_MEASUREMENTS", measurements.join(","))
+            .env("ENCLAVE_TEE_TYPES", tees);
+        for (k, v) in seeds {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "openbao-setup failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// A guest configuration for process mode wired to these parts.
+pub fn guest_config(dir: &Path, sim_socket: &Path, verifier: Option<(&Verifier, &Pki)>, vault: Option<&OpenBao>) -> String {
+    let mut c = format!(
+        "[host]\nready = \"unix://{}\"\ncontrol = \"tcp://127.0.0.1:0\"\nconnect_timeout_ms = 10000\n\n\
+         [tee]\nsource = \"sim\"\nsim_psp = \"unix://{}\"\ntimeout_ms = 10000\n\n\
+         [test]\nsecret_hash_query = \"on\"\n",
+        dir.join("ready.sock").display(),
+        sim_socket.display()
+    );
+    if let Some((v, pki)) = verifier {
+        c.push_str(&format!(
+            "\n[verifier]\naddr = \"tcp://127.0.0.1:{}\"\nserver_name = \"verifier.enclave.local\"\nca = \"\"\"\n{}\"\"\"\n",
+            v.port,
+            pki.ca_pem()
+        ));
+    }
+    if let Some(b) = vault {
+        c.push_str(&format!(
+            "\n[vault]\naddr = \"tcp://127.0.0.1:{}\"\nserver_name = \"vault.enclave.local\"\nretry_ms = 20000\nca = \"\"\"\n{}\"\"\"\n",
+            b.port,
+            b.ca_pem()
+        ));
+    }
+    c
+}
