@@ -58,7 +58,8 @@ pub struct VaultConfig {
     pub role: String,
     /// The KV v2 mount.
     pub kv_mount: String,
-    /// Secret paths under the mount; each must have a string field `value`.
+    /// Secrets to read, each `<kv path>/<field>` under the mount (e.g.
+    /// `hume/api-key` is field `api-key` of secret `hume`).
     pub secrets: Vec<String>,
     /// Bound on connecting and on each read and write.
     pub timeout: Duration,

@@ -114,8 +114,10 @@ impl Vault {
         Ok((VaultToken(Zeroizing::new(token.to_owned())), lease))
     }
 
-    /// Reads `path` of the KV v2 mount, response-wrapped, and unwraps it.
-    fn read_secret(&mut self, cfg: &VaultConfig, token: &VaultToken, path: &str) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+    /// Reads secret `name` (`<kv path>/<field>`, e.g. `hume/api-key`: field
+    /// `api-key` of KV v2 secret `hume`), response-wrapped, and unwraps it.
+    fn read_secret(&mut self, cfg: &VaultConfig, token: &VaultToken, name: &str) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        let (path, field) = name.rsplit_once('/').unwrap_or((name, "value"));
         let api = format!("/v1/{}/data/{path}", cfg.kv_mount);
         let ttl = format!("{}s", cfg.wrap_ttl.as_secs().max(1));
         let (status, resp) = self.call("GET", &api, &[("x-vault-token", token.0.as_str()), ("x-vault-wrap-ttl", &ttl)], b"")?;
@@ -129,9 +131,9 @@ impl Vault {
         }
         let (status, resp) = self.call("POST", "/v1/sys/wrapping/unwrap", &[("x-vault-token", wrapping.as_str())], b"")?;
         let v = Self::json(&format!("unwrap {path}"), status, &resp)?;
-        let value = v["data"]["data"]["value"]
+        let value = v["data"]["data"][field]
             .as_str()
-            .ok_or_else(|| VaultError::Protocol(format!("secret {path} has no string field `value`")))?;
+            .ok_or_else(|| VaultError::Protocol(format!("secret {path} has no string field `{field}`")))?;
         Ok(Zeroizing::new(value.as_bytes().to_vec()))
     }
 }
