@@ -23,8 +23,8 @@
 //!
 //! State-directory changes (key generation, certificate issuance) and one
 //! line per request go to stderr. Keys are generated on the first start with
-//! a new state directory: RSA-4096 takes seconds in a release build and about
-//! a minute in a debug build.
+//! a new state directory: RSA-4096 takes seconds in a release build and one to
+//! a few minutes in a debug build.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -78,7 +78,7 @@ pub fn run(args: Args) -> CmdResult {
     sim_psp::report::check_policy(args.policy).map_err(|e| with_causes(&e))?;
     if !args.state.join("ark-key.pem").exists() {
         eprintln!(
-            "sim-psp: creating state in {}: RSA-4096 key generation takes seconds in a release build, about a minute in a debug build",
+            "sim-psp: creating state in {}: RSA-4096 key generation takes seconds in a release build, one to a few minutes in a debug build",
             args.state.display()
         );
     }

@@ -35,7 +35,7 @@ struct SimPsp {
 
 impl SimPsp {
     /// Starts it and reads stdout up to `sim-psp ready` (key generation in a
-    /// new state directory takes about a minute in a debug build).
+    /// new state directory takes minutes in a debug build).
     fn start(args: &[&str]) -> SimPsp {
         let mut child = Command::new(EXE)
             .arg("sim-psp")

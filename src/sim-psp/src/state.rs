@@ -16,8 +16,9 @@
 //! the fingerprint; a new ASK or VCEK does not). Files are written to a
 //! temporary name and renamed, so a crash never leaves half a key.
 //!
-//! RSA-4096 generation takes 1-5 s in an optimised build and 30-75 s in a
-//! debug build (2-core machine), so it happens once per state directory.
+//! RSA-4096 generation takes 1-5 s per key in an optimised build and 30 s to
+//! 2 minutes in a debug build (2-core machine; the prime search is random), so
+//! it happens once per state directory, the two keys in parallel.
 //! Several processes or threads may open the same directory at once: the
 //! lock makes the first one generate and the others wait and reuse.
 
@@ -143,6 +144,9 @@ pub enum StateError {
         #[source]
         source: rsa::Error,
     },
+    /// The key generation thread ended without a result.
+    #[error("the key generation thread failed")]
+    KeygenThread,
     /// Encoding a key or certificate as PEM failed.
     #[error("encoding {file}")]
     Encode {
@@ -244,8 +248,15 @@ fn load_locked(dir: &Path) -> Result<Chain, StateError> {
         .and_then(|d| DateTime::from_unix_duration(Duration::from_secs(d.as_secs())).ok())
         .ok_or(StateError::Clock)?;
 
-    let ark_key = rsa_key(dir, ARK_KEY, &mut changes)?;
-    let ask_key = rsa_key(dir, ASK_KEY, &mut changes)?;
+    // Two cores halve the wait when both RSA keys are new.
+    let (ark, ask) = std::thread::scope(|scope| {
+        let ask = scope.spawn(|| rsa_key(dir, ASK_KEY));
+        let ark = rsa_key(dir, ARK_KEY);
+        (ark, ask.join().unwrap_or(Err(StateError::KeygenThread)))
+    });
+    let (ark_key, ark_change) = ark?;
+    let (ask_key, ask_change) = ask?;
+    changes.extend(ark_change.into_iter().chain(ask_change));
     let vcek_secret = p384_key(dir, &mut changes)?;
     let vcek_public = vcek_secret.public_key();
 
@@ -370,11 +381,7 @@ fn check_reuse(
     Ok(())
 }
 
-fn rsa_key(
-    dir: &Path,
-    file: &'static str,
-    changes: &mut Vec<Change>,
-) -> Result<RsaPrivateKey, StateError> {
+fn rsa_key(dir: &Path, file: &'static str) -> Result<(RsaPrivateKey, Option<Change>), StateError> {
     let path = dir.join(file);
     if let Some(text) = read_optional(&path)? {
         let bad = || StateError::BadKey {
@@ -383,7 +390,7 @@ fn rsa_key(
         };
         let key = RsaPrivateKey::from_pkcs8_pem(&text).map_err(|_| bad())?;
         return if key.size() * 8 == RSA_BITS {
-            Ok(key)
+            Ok((key, None))
         } else {
             Err(bad())
         };
@@ -396,8 +403,7 @@ fn rsa_key(
         .to_pkcs8_pem(LineEnding::LF)
         .map_err(|_| StateError::Encode { file })?;
     write_file(&path, pem.as_bytes(), 0o600)?;
-    changes.push(Change::GeneratedKey { file, took });
-    Ok(key)
+    Ok((key, Some(Change::GeneratedKey { file, took })))
 }
 
 fn p384_key(dir: &Path, changes: &mut Vec<Change>) -> Result<p384::SecretKey, StateError> {

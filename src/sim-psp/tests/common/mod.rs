@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use sim_psp::Chain;
 
 /// The state directory every test shares: `$CARGO_TARGET_TMPDIR/sim-psp-state`.
-/// RSA-4096 generation takes about a minute in a debug build, so it happens
+/// RSA-4096 generation takes minutes in a debug build, so it happens
 /// once per target directory; `Chain::load_or_create` locks the directory, so
 /// concurrent tests wait for the first one and then reuse its keys.
 pub fn shared_state_dir() -> PathBuf {
