@@ -28,6 +28,7 @@ pub fn open(config: &TeeConfig) -> Result<Box<dyn EvidenceSource>, EvidenceError
         SourceKind::ConfigfsTsm => Box::new(ConfigfsTsm::new(&paths.tsm_root)),
         SourceKind::SevGuest => Box::new(SevGuest::open(&paths.sev_guest)),
         SourceKind::TdxGuest => Box::new(TdxGuest::open(&paths.tdx_guest, &paths.tsm_root)),
+        SourceKind::CocoAa => Box::new(evidence::coco_aa::CocoAa::new(paths.coco_aa.clone(), config.timeout)),
         SourceKind::Sim => {
             log::warn!(psp = config.sim_psp.to_string().as_str(); "SIMULATION TEE: evidence from the simulated PSP; no production policy accepts it");
             Box::new(SimPsp::new(config.sim_psp.clone(), config.timeout))

@@ -5,15 +5,19 @@
 //! - [`sev_guest`]: `/dev/sev-guest` (`SNP_GET_EXT_REPORT`, then `SNP_GET_REPORT`).
 //! - [`tdx_guest`]: `/dev/tdx_guest` (`TDX_CMD_GET_REPORT0`: a TDREPORT, not
 //!   remotely verifiable; the quote comes through configfs-tsm).
+//! - [`coco_aa`]: the CoCo attestation-agent's REST API (api-server-rest on
+//!   `127.0.0.1:8006`), for an appliance running as a container in a
+//!   Confidential Containers pod (SNP and TDX).
 //! - [`sim`]: the simulated PSP (`enclavectl sim-psp`), over vsock or a Unix socket.
 //! - `sys`: the ioctls, the only `unsafe` in this crate.
 //!
-//! [`detect`] tries the hardware interfaces in a fixed, logged order and
-//! **never** picks the simulation: simulation is chosen only by naming it in
+//! [`detect`] tries the hardware interfaces, then the attestation-agent, in a
+//! fixed, logged order and **never** picks the simulation: simulation is chosen only by naming it in
 //! the measured configuration, so an image built for production cannot fall
 //! back to it when hardware is missing; it stops with the list of what it
 //! tried.
 
+pub mod coco_aa;
 pub mod configfs_tsm;
 pub mod sev_guest;
 pub mod sim;
@@ -52,6 +56,8 @@ pub enum SourceKind {
     SevGuest,
     /// `/dev/tdx_guest` (TDREPORT only).
     TdxGuest,
+    /// The CoCo attestation-agent through api-server-rest (loopback HTTP).
+    CocoAa,
     /// The simulated PSP.
     Sim,
 }
@@ -63,6 +69,7 @@ impl SourceKind {
             SourceKind::ConfigfsTsm => "configfs-tsm",
             SourceKind::SevGuest => "sev-guest",
             SourceKind::TdxGuest => "tdx-guest",
+            SourceKind::CocoAa => "coco-aa",
             SourceKind::Sim => "sim",
         }
     }
@@ -75,8 +82,9 @@ impl FromStr for SourceKind {
             "configfs-tsm" => Ok(SourceKind::ConfigfsTsm),
             "sev-guest" => Ok(SourceKind::SevGuest),
             "tdx-guest" => Ok(SourceKind::TdxGuest),
+            "coco-aa" => Ok(SourceKind::CocoAa),
             "sim" => Ok(SourceKind::Sim),
-            _ => Err(format!("unknown evidence source {s:?} (configfs-tsm, sev-guest, tdx-guest, sim)")),
+            _ => Err(format!("unknown evidence source {s:?} (configfs-tsm, sev-guest, tdx-guest, coco-aa, sim)")),
         }
     }
 }
@@ -90,6 +98,8 @@ pub struct Paths {
     pub sev_guest: PathBuf,
     /// The TDX guest device.
     pub tdx_guest: PathBuf,
+    /// api-server-rest of the CoCo attestation-agent (a loopback `tcp://`).
+    pub coco_aa: transport::Addr,
 }
 
 impl Default for Paths {
@@ -98,13 +108,18 @@ impl Default for Paths {
             tsm_root: PathBuf::from(configfs_tsm::DEFAULT_ROOT),
             sev_guest: PathBuf::from("/dev/sev-guest"),
             tdx_guest: PathBuf::from("/dev/tdx_guest"),
+            coco_aa: transport::Addr::Tcp(coco_aa::DEFAULT_ADDR.to_owned()),
         }
     }
 }
 
-/// Finds the hardware interface to use, in a fixed order: configfs-tsm,
-/// `/dev/sev-guest`, then `/dev/tdx_guest` (which cannot produce a quote on
-/// its own). Never the simulation.
+/// Finds the evidence interface to use, in a fixed order: configfs-tsm,
+/// `/dev/sev-guest`, `/dev/tdx_guest` (which cannot produce a quote on its
+/// own), then the CoCo attestation-agent's REST API (one TCP connection
+/// attempt of at most [`coco_aa::PROBE_TIMEOUT`]: inside a CoCo pod the
+/// hardware interfaces belong to the guest's agent, not to containers).
+/// Never the simulation. When a later interface is chosen, what was skipped
+/// is logged.
 pub fn detect(paths: &Paths) -> Result<SourceKind, EvidenceError> {
     let mut tried = Vec::new();
     if paths.tsm_root.is_dir() {
@@ -122,6 +137,14 @@ pub fn detect(paths: &Paths) -> Result<SourceKind, EvidenceError> {
         ));
     } else {
         tried.push(format!("tdx-guest: {} absent", paths.tdx_guest.display()));
+    }
+    match coco_aa::probe(&paths.coco_aa, coco_aa::PROBE_TIMEOUT) {
+        Ok(()) => {
+            log::info!(skipped = tried.join("; ").as_str(), addr = paths.coco_aa.to_string().as_str();
+                "no hardware evidence interface; the CoCo attestation-agent REST API accepts connections");
+            return Ok(SourceKind::CocoAa);
+        }
+        Err(why) => tried.push(format!("coco-aa: {why}")),
     }
     Err(EvidenceError::NoTee { tried })
 }
@@ -187,6 +210,9 @@ pub enum EvidenceError {
     Sim(String),
     /// The source cannot produce remotely verifiable evidence.
     Unsupported(&'static str),
+    /// The CoCo attestation-agent's REST API failed or answered something
+    /// unusable.
+    CocoAa(coco_aa::AaError),
 }
 
 impl fmt::Display for EvidenceError {
@@ -215,6 +241,7 @@ impl fmt::Display for EvidenceError {
             ),
             EvidenceError::Sim(m) => write!(f, "simulated PSP: {m}"),
             EvidenceError::Unsupported(m) => f.write_str(m),
+            EvidenceError::CocoAa(e) => e.fmt(f),
         }
     }
 }
@@ -238,12 +265,19 @@ pub(crate) fn check_snp_report(report: &[u8], report_data: &[u8; 64]) -> Result<
 /// certificates and CRLs. The ASK GUID also carries the ASVK when the signer
 /// is a VLEK.
 pub(crate) fn snp_certificates(bundle: &mut EvidenceBundle, table: &[u8]) -> Result<(), EvidenceError> {
-    use tee_formats::snp::cert_table::{CertTable, Guid};
-    use wire::{Bytes, CertKind, Certificate};
     if table.iter().all(|b| *b == 0) {
         return Ok(()); // the host supplied no certificates
     }
-    let table = CertTable::parse(table).map_err(EvidenceError::Malformed)?;
+    let table = tee_formats::snp::cert_table::CertTable::parse(table).map_err(EvidenceError::Malformed)?;
+    add_snp_certificates(bundle, &table);
+    Ok(())
+}
+
+/// Adds the VCEK/VLEK, ASK/ASVK, ARK and CRL of a parsed certificate table
+/// to `bundle` (other GUIDs are ignored).
+pub(crate) fn add_snp_certificates(bundle: &mut EvidenceBundle, table: &tee_formats::snp::cert_table::CertTable) {
+    use tee_formats::snp::cert_table::Guid;
+    use wire::{Bytes, CertKind, Certificate};
     let vlek = table.get(&Guid::VLEK).is_some();
     for (guid, kind) in [
         (Guid::VCEK, CertKind::Vcek),
@@ -258,7 +292,6 @@ pub(crate) fn snp_certificates(bundle: &mut EvidenceBundle, table: &[u8]) -> Res
     if let Some(crl) = table.get(&Guid::CRL) {
         bundle.crls.push(Bytes(crl.to_vec()));
     }
-    Ok(())
 }
 
 /// Domain tag of operator evidence (see [`operator_report_data`]).

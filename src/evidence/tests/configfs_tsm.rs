@@ -1,5 +1,5 @@
 //! configfs-tsm against a fake tree that behaves like the kernel's.
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 mod fakes;
 

@@ -1,6 +1,6 @@
 //! /dev/sev-guest and /dev/tdx_guest logic against fake devices that answer
-#![allow(missing_docs)]
 //! like the kernel and the firmware (status codes, buffer sizes, throttling).
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 mod fakes;
 

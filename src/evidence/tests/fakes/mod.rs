@@ -45,12 +45,15 @@ struct Entry {
     privlevel: Option<u32>,
 }
 
+/// Computes `outblob` from `inblob`.
+pub type Outblob = Box<dyn FnMut(&[u8]) -> Vec<u8>>;
+
 /// configfs-tsm as the kernel implements it (report.c): per-entry
 /// attributes, `generation` counting writes, 64-byte `inblob` only, decimal
 /// `privlevel`, `outblob` computed from `inblob`.
 pub struct FakeTsm {
     pub provider: &'static str,
-    pub outblob: Box<dyn FnMut(&[u8]) -> Vec<u8>>,
+    pub outblob: Outblob,
     pub auxblob: Option<Vec<u8>>,
     /// outblob reads that answer EBUSY first.
     pub busy_reads: u32,
