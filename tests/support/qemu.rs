@@ -33,16 +33,31 @@ pub struct Guest {
     vhost: Child,
     ready: UnixListener,
     pub started: Instant,
+    _keep: Box<dyn std::any::Any>,
     _lock: MutexGuard<'static, ()>,
+}
+
+/// The kernel command line a guest boots with (it is measured).
+pub fn cmdline(extra: &str) -> String {
+    format!("console=ttyS0 panic=-1 quiet {extra}")
 }
 
 impl Guest {
     /// Boots `initrd` with Debian's kernel; `extra_cmdline` is appended to
     /// `console=ttyS0 panic=-1 quiet`.
     pub fn boot(initrd: &Path, extra_cmdline: &str) -> Guest {
+        Self::boot_with(initrd, extra_cmdline, |_| Box::new(()))
+    }
+
+    /// Like [`Guest::boot`], but first calls `host_side(dir)`, with the
+    /// directory whose `vm.vsock_<port>` sockets the guest's connections to
+    /// the host reach, so that host services can listen there before the
+    /// guest starts. What it returns is kept alive as long as the guest.
+    pub fn boot_with(initrd: &Path, extra_cmdline: &str, host_side: impl FnOnce(&Path) -> Box<dyn std::any::Any>) -> Guest {
         let lock = ONE_GUEST_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let dir = TempDir::new("qemu");
         let d = dir.path();
+        let keep = host_side(d);
         let kernel = crate::kernel_dir().join("vmlinuz");
         // Listen for the readiness report before the guest can send it.
         let ready = UnixListener::bind(d.join(format!("vm.vsock_{READY_PORT}"))).unwrap();
@@ -56,7 +71,7 @@ impl Guest {
             .expect("start vhost-device-vsock");
         // QEMU is the vhost-user client: the daemon's socket must exist first.
         wait_for(|| vhost_sock.exists(), Duration::from_secs(10), "vhost-device-vsock socket");
-        let cmdline = format!("console=ttyS0 panic=-1 quiet {extra_cmdline}");
+        let cmdline = cmdline(extra_cmdline);
         let started = Instant::now();
         let qemu = Command::new("qemu-system-x86_64")
             .args(["-machine", "q35,accel=tcg", "-cpu", "max", "-m", "512M", "-smp", "1"])
@@ -76,7 +91,7 @@ impl Guest {
             .stderr(std::fs::File::create(d.join("qemu.log")).unwrap())
             .spawn()
             .expect("start qemu-system-x86_64 (scripts/install-deps installs it)");
-        Guest { dir, qemu, vhost, ready, started, _lock: lock }
+        Guest { dir, qemu, vhost, ready, started, _keep: keep, _lock: lock }
     }
 
     /// Waits for the readiness report and returns it, parsed.

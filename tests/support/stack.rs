@@ -15,6 +15,11 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// Takes ownership of a child.
+    pub fn from_child(child: Child) -> Proc {
+        Proc { child }
+    }
+
     /// Kills it now.
     pub fn stop(&mut self) {
         let _ = self.child.kill();

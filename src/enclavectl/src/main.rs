@@ -12,6 +12,7 @@
 
 mod dev_pki_cmd;
 mod image_cmd;
+mod proxy_cmd;
 mod measure_cmd;
 mod sim_psp_cmd;
 mod verifier_cmd;
@@ -40,6 +41,8 @@ enum Command {
     Verifier(verifier_cmd::Args),
     /// A throw-away development PKI (CA, TLS certificates, token and nonce keys).
     DevPki(dev_pki_cmd::Args),
+    /// The untrusted host proxy: byte forwarding between TCP and the guest's vsock.
+    Proxy(proxy_cmd::Args),
     /// Appraise evidence offline: the claims or the denial as JSON (exit 0 accepted, 1 denied, 2 usage).
     Verify(verify_cmd::Args),
     /// The simulated AMD secure processor (development only: TEE type `sim`).
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         Command::Measure(a) => measure_cmd::run(a),
         Command::Verifier(a) => verifier_cmd::run(a),
         Command::DevPki(a) => dev_pki_cmd::run(a),
+        Command::Proxy(a) => proxy_cmd::run(a),
         Command::Verify(a) => verify_cmd::run(a),
         Command::SimPsp(a) => sim_psp_cmd::run(a),
     };

@@ -1,0 +1,112 @@
+//! The guest in a real VM proves itself and gets its secrets through the
+//! host proxy, and only the exact image that was measured does
+//! (issue 8's pinning proof): build the image, compute its simulation
+//! launch measurement, pin that in the verifier policy and the OpenBao role,
+//! boot it with sim-psp measuring what QEMU launched.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use enclave_tests::qemu::{cmdline, Guest};
+use enclave_tests::stack::{enclavectl, sim_policy, OpenBao, Pki, Proc, SimPsp, Verifier};
+use enclave_tests::{build_image, image_config, kernel_dir, TempDir};
+
+const CANARY: &str = "canary-vm-hume-5be2";
+
+/// The image configuration with the verifier and Vault reached over vsock
+/// (CID 2 = the host) and both CAs pinned.
+fn vm_config(pki: &Pki, extra: &str) -> String {
+    format!(
+        "{}\n[verifier]\naddr = \"vsock://2:8443\"\nserver_name = \"verifier.enclave.local\"\ntimeout_ms = 60000\nca = \"\"\"\n{ca}\"\"\"\n\n\
+         [vault]\naddr = \"vsock://2:8200\"\nserver_name = \"vault.enclave.local\"\ntimeout_ms = 60000\nca = \"\"\"\n{ca}\"\"\"\n\n\
+         [test]\nsecret_hash_query = \"on\"\n{extra}",
+        image_config(),
+        ca = pki.ca_pem()
+    )
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Host side in the guest's socket directory: sim-psp on port 9100 and the
+/// proxy's egress for the verifier (8443) and Vault (8200).
+fn host_side(dir: &Path, initrd: &Path, verifier: &Verifier, bao: &OpenBao) -> Box<dyn std::any::Any> {
+    let kernel = kernel_dir().join("vmlinuz");
+    let psp = SimPsp::start(
+        &dir.join("vm.vsock_9100"),
+        &["--kernel", kernel.to_str().unwrap(), "--initrd", initrd.to_str().unwrap(), "--cmdline", &cmdline("")],
+    );
+    let mut child = Command::new(enclavectl())
+        .arg("proxy")
+        .arg("--egress")
+        .arg(format!("{}=127.0.0.1:{}", dir.join("vm.vsock_8443").display(), verifier.port))
+        .arg("--egress")
+        .arg(format!("{}=127.0.0.1:{}", dir.join("vm.vsock_8200").display(), bao.port))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("proxy ready") {
+        line.clear();
+        assert!(std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0, "proxy died");
+    }
+    Box::new((psp, Proc::from_child(child)))
+}
+
+#[test]
+fn the_measured_image_gets_its_secrets_and_a_one_byte_change_is_denied() {
+    let dir = TempDir::new("vm");
+    let pki = Pki::new();
+    let kernel = std::fs::read(kernel_dir().join("vmlinuz")).unwrap();
+
+    // Build the image, then compute its launch measurement from the bytes.
+    let img_dir = TempDir::new("img");
+    let initrd = build_image(img_dir.path(), &vm_config(&pki, ""), None);
+    let pinned = hex(&measure::sim::sim_launch_digest(&kernel, &std::fs::read(&initrd).unwrap(), &cmdline("")));
+
+    // Pin it in the verifier policy and the OpenBao role.
+    let ark = SimPsp::start(&dir.path().join("probe.sock"), &["--measurement", &pinned]).ark_sha256;
+    let verifier = Verifier::start(&pki, &sim_policy(&ark, &[&pinned]), dir.path(), &[]);
+    let bao = OpenBao::start(&pki);
+    bao.setup(&verifier, &pki, &[&pinned], "sim", &[("ENCLAVE_SEED_HUME_API_KEY", CANARY)]);
+
+    // The measured image boots, attests over vsock and holds its secrets.
+    let mut guest = Guest::boot_with(&initrd, "", |d| host_side(d, &initrd, &verifier, &bao));
+    let ready = guest.wait_ready(Duration::from_secs(240)).unwrap();
+    assert_eq!(ready["attested"]["tee"], "sim", "{ready}");
+    assert_eq!(ready["secrets_provisioned"], 3, "{ready}");
+    let key = [7u8; 32];
+    let tag = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key), CANARY.as_bytes());
+    assert_eq!(guest.command(&format!("secret-hash hume/api-key {}", hex(&key))).unwrap(), hex(tag.as_ref()));
+    // Operator evidence: the measurement sim-psp signed is the one computed
+    // from the image files, and REPORT_DATA is the operator binding.
+    let nonce = [0x33u8; 32];
+    let bundle = guest.command(&format!("evidence {}", hex(&nonce))).unwrap();
+    let bundle = wire::EvidenceBundle::from_json(bundle.as_bytes()).unwrap();
+    let report = tee_formats::snp::report::AttestationReport::parse(&bundle.evidence).unwrap();
+    assert_eq!(hex(&report.measurement), pinned);
+    assert_eq!(report.report_data, evidence::operator_report_data(&nonce));
+    assert_eq!(guest.command("poweroff").unwrap(), "ok");
+    let status = guest.wait_exit(Duration::from_secs(60)).unwrap();
+    let console = guest.console();
+    assert!(status.success(), "{console}");
+    assert!(!console.contains(CANARY), "a secret reached the console");
+    drop(guest);
+
+    // One byte more in the measured configuration: a different image.
+    let img2 = TempDir::new("img");
+    let changed = build_image(img2.path(), &vm_config(&pki, "#"), None);
+    let a = std::fs::read(&initrd).unwrap();
+    let b = std::fs::read(&changed).unwrap();
+    assert_eq!(b.len(), a.len() + 4, "one more byte (padded to the cpio's 4-byte alignment)");
+    let mut guest = Guest::boot_with(&changed, "", |d| host_side(d, &changed, &verifier, &bao));
+    let status = guest.wait_exit(Duration::from_secs(240)).unwrap();
+    let console = guest.console();
+    assert!(status.success(), "clean power-off expected:\n{console}");
+    assert!(console.contains("verifier denied the evidence: check snp.measurement"), "{console}");
+    assert!(!console.contains("secrets provisioned"), "{console}");
+}
