@@ -102,7 +102,8 @@ fn the_measured_image_gets_its_secrets_and_a_one_byte_change_is_denied() {
     let changed = build_image(img2.path(), &vm_config(&pki, "#"), None);
     let a = std::fs::read(&initrd).unwrap();
     let b = std::fs::read(&changed).unwrap();
-    assert_eq!(b.len(), a.len() + 4, "one more byte (padded to the cpio's 4-byte alignment)");
+    assert_ne!(a, b);
+    assert!(b.len() >= a.len() && b.len() - a.len() <= 4, "one more byte, at most one more 4-byte cpio pad");
     let mut guest = Guest::boot_with(&changed, "", |d| host_side(d, &changed, &verifier, &bao));
     let status = guest.wait_exit(Duration::from_secs(240)).unwrap();
     let console = guest.console();
