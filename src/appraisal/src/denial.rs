@@ -127,6 +127,13 @@ pub enum Check {
     SnpChipId,
     /// `snp.id_key_digest`: ID_KEY_DIGEST is not in the allowlist.
     SnpIdKeyDigest,
+    /// `snp.family_id`: FAMILY_ID is not the expected value.
+    SnpFamilyId,
+    /// `snp.image_id`: IMAGE_ID is not the expected value.
+    SnpImageId,
+    /// `snp.mitigations`: a required mitigation bit is missing from the
+    /// launch or current mitigation vector (or the report predates them).
+    SnpMitigations,
 
     // ---- TDX, in order ------------------------------------------------------
     /// `tdx.collateral.missing`: the bundle carries no collateral (a TDX quote is
@@ -163,6 +170,12 @@ pub enum Check {
     TdxAdvisory,
     /// `tdx.tcb_evaluation_data_number`: collateral older than the policy minimum.
     TdxTcbEvaluationDataNumber,
+    /// `tdx.qe_svn`: the quoting enclave's ISVSVN is below the policy minimum.
+    TdxQeSvn,
+    /// `tdx.pce_svn`: the platform's PCE SVN is below the policy minimum.
+    TdxPceSvn,
+    /// `tdx.piid`: the platform instance id is not in the allowlist.
+    TdxPiid,
     /// `tdx.debug`: the TD is debuggable.
     TdxDebug,
     /// `tdx.xfam`: XFAM is not in the allowlist.
@@ -245,6 +258,9 @@ impl Check {
             SnpHostData => "snp.host_data",
             SnpChipId => "snp.chip_id",
             SnpIdKeyDigest => "snp.id_key_digest",
+            SnpFamilyId => "snp.family_id",
+            SnpImageId => "snp.image_id",
+            SnpMitigations => "snp.mitigations",
             TdxCollateralMissing => "tdx.collateral.missing",
             TdxCollateral => "tdx.collateral",
             TdxCollateralExpired => "tdx.collateral.expired",
@@ -260,6 +276,9 @@ impl Check {
             TdxTcbStatus => "tdx.tcb_status",
             TdxAdvisory => "tdx.advisory",
             TdxTcbEvaluationDataNumber => "tdx.tcb_evaluation_data_number",
+            TdxQeSvn => "tdx.qe_svn",
+            TdxPceSvn => "tdx.pce_svn",
+            TdxPiid => "tdx.piid",
             TdxDebug => "tdx.debug",
             TdxXfam => "tdx.xfam",
             TdxMrSeam => "tdx.mr_seam",

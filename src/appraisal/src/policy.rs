@@ -313,6 +313,17 @@ pub struct SnpPolicy {
     /// ID_KEY_DIGEST allowlist (48-byte hex). None: not checked.
     #[serde(default)]
     pub id_key_digests: Option<Vec<hex::Hex<48>>>,
+    /// Expected FAMILY_ID (16-byte hex, from the ID block). None: not checked.
+    #[serde(default)]
+    pub family_id: Option<hex::Hex<16>>,
+    /// Expected IMAGE_ID (16-byte hex, from the ID block). None: not checked.
+    #[serde(default)]
+    pub image_id: Option<hex::Hex<16>>,
+    /// Mitigation bits that LAUNCH_MIT_VECTOR and CURRENT_MIT_VECTOR must
+    /// both have (report v5+; a non-zero value denies earlier versions).
+    /// Default 0.
+    #[serde(default)]
+    pub required_mitigations: u64,
     /// Accepted signing keys. Default `["vcek", "vlek"]`.
     #[serde(default = "default_signers")]
     pub signers: Vec<Signer>,
@@ -350,6 +361,9 @@ impl Default for SnpPolicy {
             host_data: None,
             chip_ids: None,
             id_key_digests: None,
+            family_id: None,
+            image_id: None,
+            required_mitigations: 0,
             signers: default_signers(),
             vlek_csp_ids: None,
             crl: CrlMode::Require,
@@ -439,6 +453,16 @@ pub struct TdxPolicy {
     /// Accept a debuggable TD. Default false.
     #[serde(default)]
     pub debug_allowed: bool,
+    /// Minimum ISVSVN of the quoting enclave. Default 0.
+    #[serde(default)]
+    pub min_qe_svn: u16,
+    /// Minimum PCE SVN of the platform (PCK certificate). Default 0.
+    #[serde(default)]
+    pub min_pce_svn: u16,
+    /// Platform instance id (PIID, 16-byte hex, from the PCK certificate)
+    /// allowlist. None: any platform.
+    #[serde(default)]
+    pub piids: Option<Vec<hex::Hex<16>>>,
 }
 
 impl Default for TdxPolicy {
@@ -459,6 +483,9 @@ impl Default for TdxPolicy {
             advisory_ids: Vec::new(),
             min_tcb_evaluation_data_number: 0,
             debug_allowed: false,
+            min_qe_svn: 0,
+            min_pce_svn: 0,
+            piids: None,
         }
     }
 }

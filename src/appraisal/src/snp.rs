@@ -82,6 +82,8 @@ pub(crate) fn appraise(
     check_host_data(r, p)?;
     check_chip_allowlist(r, p)?;
     check_id_key(r, p)?;
+    check_id_block_ids(r, p)?;
+    check_mitigations(r, p)?;
     crate::check_report_data(&r.report_data, expected_report_data)?;
     Ok(claims(r, &chain, policy, trust))
 }
@@ -635,6 +637,59 @@ fn check_id_key(r: &AttestationReport, p: &SnpPolicy) -> Result<(), Denial> {
                 hex::encode(&r.id_key_digest),
                 hex::list(ids),
                 "launch with an ID block signed by a trusted ID key",
+            );
+        }
+    }
+    Ok(())
+}
+
+fn check_id_block_ids(r: &AttestationReport, p: &SnpPolicy) -> Result<(), Denial> {
+    if let Some(want) = &p.family_id {
+        if want.0 != r.family_id {
+            return deny(
+                Check::SnpFamilyId,
+                hex::encode(&r.family_id),
+                want.to_string(),
+                "launch with the ID block of the expected family",
+            );
+        }
+    }
+    if let Some(want) = &p.image_id {
+        if want.0 != r.image_id {
+            return deny(
+                Check::SnpImageId,
+                hex::encode(&r.image_id),
+                want.to_string(),
+                "launch with the ID block of the expected image",
+            );
+        }
+    }
+    Ok(())
+}
+
+fn check_mitigations(r: &AttestationReport, p: &SnpPolicy) -> Result<(), Denial> {
+    let need = p.required_mitigations;
+    if need == 0 {
+        return Ok(());
+    }
+    let Some((launch, current)) = r.mitigation_vectors() else {
+        return deny(
+            Check::SnpMitigations,
+            format!("report version {} has no mitigation vectors", r.version),
+            format!("LAUNCH_MIT_VECTOR and CURRENT_MIT_VECTOR with bits {need:#x} (report v5+)"),
+            "update the SEV firmware so reports carry mitigation vectors",
+        );
+    };
+    for (name, v) in [
+        ("LAUNCH_MIT_VECTOR", launch),
+        ("CURRENT_MIT_VECTOR", current),
+    ] {
+        if v & need != need {
+            return deny(
+                Check::SnpMitigations,
+                format!("{name} {v:#x}"),
+                format!("bits {need:#x} set (policy snp.required_mitigations)"),
+                "apply the missing mitigations (firmware update, then relaunch for the launch vector)",
             );
         }
     }

@@ -48,6 +48,8 @@ pub(crate) fn appraise(
     check_tcb_status(&verified, p)?;
     check_advisories(&verified, p)?;
     check_tcb_evaluation_data_number(&verified, p)?;
+    check_qe_pce_svn(&verified, p)?;
+    check_piid(&verified, p)?;
     check_debug(td, p)?;
     check_xfam(td, p)?;
     check_mr_seam(td, p)?;
@@ -297,6 +299,47 @@ fn check_tcb_evaluation_data_number(v: &QuoteClaims, p: &TdxPolicy) -> Result<()
                 p.min_tcb_evaluation_data_number
             ),
             "fetch current collateral: this one predates a TCB recovery",
+        );
+    }
+    Ok(())
+}
+
+fn check_qe_pce_svn(v: &QuoteClaims, p: &TdxPolicy) -> Result<(), Denial> {
+    let qe = v.qe.report.isv_svn;
+    if qe < p.min_qe_svn {
+        return deny(
+            Check::TdxQeSvn,
+            format!("QE ISVSVN {qe}"),
+            format!(">= {} (policy tdx.min_qe_svn)", p.min_qe_svn),
+            "update the host's quoting enclave (DCAP)",
+        );
+    }
+    let pce = v.platform.pck.pce_svn;
+    if pce < p.min_pce_svn {
+        return deny(
+            Check::TdxPceSvn,
+            format!("PCE SVN {pce}"),
+            format!(">= {} (policy tdx.min_pce_svn)", p.min_pce_svn),
+            "update the platform (PCE) and re-provision its PCK certificate",
+        );
+    }
+    Ok(())
+}
+
+fn check_piid(v: &QuoteClaims, p: &TdxPolicy) -> Result<(), Denial> {
+    let Some(allowed) = &p.piids else {
+        return Ok(());
+    };
+    let got = v.platform.pck.platform_instance_id;
+    if !got.is_some_and(|id| allowed.iter().any(|a| a.0 == id)) {
+        return deny(
+            Check::TdxPiid,
+            got.map_or_else(
+                || "no platform instance id (Processor CA PCK)".to_owned(),
+                |id| hex::encode(&id),
+            ),
+            hex::list(allowed),
+            "run on an allowed platform, or add its PIID",
         );
     }
     Ok(())

@@ -391,6 +391,53 @@ fn reference_values_each_deny() {
 }
 
 #[test]
+fn id_block_ids_and_mitigation_vectors() {
+    let fam = "11".repeat(16);
+    let img = "22".repeat(16);
+    denied(
+        run(
+            &bundle(|_| {}),
+            &sim_policy(&format!("family_id = \"{fam}\"")),
+        ),
+        Check::SnpFamilyId,
+    );
+    denied(
+        run(
+            &bundle(|_| {}),
+            &sim_policy(&format!("image_id = \"{img}\"")),
+        ),
+        Check::SnpImageId,
+    );
+    let ids = |r: &mut Vec<u8>| {
+        r[0x10..0x20].fill(0x11);
+        r[0x20..0x30].fill(0x22);
+    };
+    accepted(run(
+        &bundle(ids),
+        &sim_policy(&format!("family_id = \"{fam}\"\nimage_id = \"{img}\"")),
+    ));
+    // A v2 report has no mitigation vectors.
+    let d = denied(
+        run(&bundle(|_| {}), &sim_policy("required_mitigations = 1")),
+        Check::SnpMitigations,
+    );
+    assert!(d.got.contains("version 2"), "{d}");
+    // A v5 Milan report: launch vector 0b11, current 0b01.
+    let v5 = |r: &mut Vec<u8>| {
+        r[0] = 5;
+        r[0x188..0x18b].copy_from_slice(&[0x19, 0x01, 0x01]);
+        set_u64(r, 0x1f8, 0b11);
+        set_u64(r, 0x200, 0b01);
+    };
+    accepted(run(&bundle(v5), &sim_policy("required_mitigations = 1")));
+    let d = denied(
+        run(&bundle(v5), &sim_policy("required_mitigations = 2")),
+        Check::SnpMitigations,
+    );
+    assert!(d.got.contains("CURRENT_MIT_VECTOR 0x1"), "{d}");
+}
+
+#[test]
 fn report_data_binds_nonce_key_and_exporter() {
     use tee_formats::binding;
     let (nonce, spki, exporter) = ([7u8; 32], b"enclave key SPKI DER".as_slice(), [9u8; 32]);

@@ -241,6 +241,40 @@ fn policy_values_are_each_checked() {
 }
 
 #[test]
+fn qe_pce_svn_minima_and_piid_allowlist() {
+    // QE ISVSVN 6, PCE SVN 11 (SOURCES.md).
+    accepted(appraise(
+        &quote(),
+        &tdx_policy("min_qe_svn = 6\nmin_pce_svn = 11\n"),
+        NOW,
+    ));
+    denied(
+        appraise(&quote(), &tdx_policy("min_qe_svn = 7\n"), NOW),
+        Check::TdxQeSvn,
+    );
+    denied(
+        appraise(&quote(), &tdx_policy("min_pce_svn = 12\n"), NOW),
+        Check::TdxPceSvn,
+    );
+    // The PCK (Platform CA) of this quote carries PIID 07828474603e7019dc930775ffe8cdd2.
+    let own = "07828474603e7019dc930775ffe8cdd2";
+    let d = denied(
+        appraise(
+            &quote(),
+            &tdx_policy(&format!("piids = [\"{}\"]\n", "00".repeat(16))),
+            NOW,
+        ),
+        Check::TdxPiid,
+    );
+    assert_eq!(d.got, own);
+    accepted(appraise(
+        &quote(),
+        &tdx_policy(&format!("piids = [\"{own}\"]\n")),
+        NOW,
+    ));
+}
+
+#[test]
 fn report_data_must_equal_the_recomputed_binding() {
     let a = appraisal::Appraiser::new().unwrap();
     let good: [u8; 64] = appraisal::hex::decode("9a9d48e7f6799642d3d1b34e1e5e1742d4bb02dd6ddd551862c1211d35c304f9eca3efdbb481601c163cf52493d6e44aed55d51ec39b7e518fadb92c2b523f20").unwrap().try_into().unwrap();
