@@ -165,15 +165,17 @@ fn intermediate_kind(signer: Signer) -> CertKind {
     }
 }
 
-/// Cache of verified chains, keyed by SHA-256 of the VCEK/VLEK DER. Bounded:
-/// when full it is emptied (chains are cheap to re-verify, and an attacker
-/// who floods it with distinct certificates only costs itself verifications).
+/// Cache of verified chains, keyed by SHA-256 of the VCEK/VLEK DER.
+/// Bounded: each entry holds its key's table (about 210 KB), so at most
+/// [`CACHE_CAPACITY`] entries (about 54 MB); when full it is emptied. Chains
+/// are cheap to re-verify, and a peer that floods it with distinct
+/// certificates only costs itself the chain verifications.
 pub(crate) struct ChainCache {
     map: Mutex<HashMap<[u8; 32], Arc<VerifiedChain>>>,
 }
 
 /// Entries before the cache is emptied.
-const CACHE_CAPACITY: usize = 1024;
+const CACHE_CAPACITY: usize = 256;
 
 impl ChainCache {
     /// An empty cache.
