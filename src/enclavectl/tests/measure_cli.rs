@@ -1005,3 +1005,162 @@ fn openbao_applies_and_enforces_the_roles() {
         );
     }
 }
+
+fn template(name: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(repo_root().join("kata-config/qemu").join(name)).unwrap();
+    assert!(
+        text.ends_with('\n'),
+        "{name}: one argument per line, newline-terminated"
+    );
+    text.lines().map(str::to_owned).collect()
+}
+
+/// The value following `flag` in a template (one argument per line).
+fn after(args: &[String], flag: &str) -> Vec<String> {
+    args.windows(2)
+        .filter(|w| w[0] == flag)
+        .map(|w| w[1].clone())
+        .collect()
+}
+
+/// The launch templates carry the flags Kata generates, only known placeholders, and the
+/// vCPU model `enclavectl measure` assumes by default; `launch` fills them exactly.
+#[test]
+fn kata_config_templates() {
+    const KNOWN: [&str; 11] = [
+        "KERNEL",
+        "INITRD",
+        "CMDLINE",
+        "MEM",
+        "VCPUS",
+        "CID",
+        "CBITPOS",
+        "OVMF_AMDSEV",
+        "OVMF_TDX",
+        "VHOST_SOCKET",
+        "CONSOLE_LOG",
+    ];
+    for name in ["snp.args", "tdx.args", "tcg-dev.args"] {
+        let args = template(name);
+        for a in &args {
+            assert_eq!(a.trim(), a, "{name}: stray whitespace in {a:?}");
+            assert!(!a.is_empty(), "{name}: empty line");
+            for piece in a.split('@').skip(1).step_by(2) {
+                assert!(
+                    KNOWN.contains(&piece),
+                    "{name}: unknown placeholder @{piece}@"
+                );
+            }
+        }
+        for (flag, value) in [
+            ("-kernel", "@KERNEL@"),
+            ("-initrd", "@INITRD@"),
+            ("-append", "@CMDLINE@"),
+        ] {
+            assert_eq!(after(&args, flag), vec![value.to_owned()], "{name} {flag}");
+        }
+        assert!(
+            args.contains(&"-no-reboot".to_owned()) && args.contains(&"-nodefaults".to_owned())
+        );
+    }
+
+    let snp = template("snp.args");
+    let machine = after(&snp, "-machine");
+    assert!(
+        machine[0].starts_with("q35,accel=kvm,kernel_irqchip=split,confidential-guest-support=snp")
+    );
+    let objects = after(&snp, "-object");
+    let guest = objects
+        .iter()
+        .find(|o| o.starts_with("sev-snp-guest,"))
+        .unwrap();
+    for part in [
+        "id=snp",
+        "cbitpos=@CBITPOS@",
+        "reduced-phys-bits=1",
+        "kernel-hashes=on",
+        "policy=0x30000",
+    ] {
+        assert!(
+            guest.split(',').any(|p| p == part),
+            "sev-snp-guest lacks {part}"
+        );
+    }
+    assert_eq!(after(&snp, "-bios"), vec!["@OVMF_AMDSEV@".to_owned()]);
+    assert_eq!(
+        after(&snp, "-device"),
+        vec!["vhost-vsock-pci,id=vsock0,guest-cid=@CID@".to_owned()]
+    );
+    // The -cpu model is what the digest assumes: enclavectl's default --vcpu-type.
+    let cpu = after(&snp, "-cpu");
+    let model = cpu[0].split(',').next().unwrap();
+    assert_eq!(model, "EPYC-v4");
+    let help = String::from_utf8(
+        enclavectl()
+            .args(["measure", "--help"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert!(help.contains("[default: EPYC-v4]"), "{help}");
+    model.parse::<VcpuType>().unwrap();
+
+    let tdx = template("tdx.args");
+    assert!(after(&tdx, "-machine")[0].contains("confidential-guest-support=tdx"));
+    let obj: Value = serde_json::from_str(&after(&tdx, "-object")[0]).unwrap();
+    assert_eq!(obj["qom-type"], "tdx-guest");
+    assert_eq!(
+        obj["quote-generation-socket"],
+        serde_json::json!({"type": "vsock", "cid": "2", "port": "4050"})
+    );
+    assert_eq!(after(&tdx, "-bios"), vec!["@OVMF_TDX@".to_owned()]);
+
+    // launch --print: every placeholder filled, the command line exactly kata-config/cmdline.
+    let launch = repo_root().join("kata-config/qemu/launch");
+    let out = Command::new(&launch)
+        .args([
+            "--print",
+            "snp",
+            "KERNEL=/k",
+            "INITRD=/i",
+            "MEM=2G",
+            "VCPUS=4",
+            "CID=5",
+        ])
+        .args([
+            "CBITPOS=51",
+            "OVMF_AMDSEV=/fw/AMDSEV.fd",
+            "CONSOLE_LOG=/tmp/c",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(printed.len(), snp.len());
+    assert!(printed.iter().all(|a| !a.contains('@')), "{printed:?}");
+    let cmdline = std::fs::read_to_string(repo_root().join("kata-config/cmdline")).unwrap();
+    assert_eq!(after(&printed, "-append"), vec![cmdline]);
+    assert_eq!(after(&printed, "-smp"), vec!["4".to_owned()]);
+    // A missing value and an unknown key are errors.
+    let missing = Command::new(&launch)
+        .args(["--print", "snp", "KERNEL=/k"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no value for @"));
+    let unknown = Command::new(&launch)
+        .args(["--print", "tdx", "CBITPOS=51"])
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("tdx.args has no @CBITPOS@"));
+}
