@@ -4,57 +4,16 @@
 //! launch measurement, pin that in the verifier policy and the OpenBao role,
 //! boot it with sim-psp measuring what QEMU launched.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use enclave_tests::qemu::{cmdline, Guest};
-use enclave_tests::stack::{enclavectl, sim_policy, OpenBao, Pki, Proc, SimPsp, Verifier};
-use enclave_tests::{build_image, image_config, kernel_dir, TempDir};
+use enclave_tests::stack::{sim_policy, vm_config, vm_host_side as host_side, OpenBao, Pki, SimPsp, Verifier};
+use enclave_tests::{build_image, kernel_dir, TempDir};
 
 const CANARY: &str = "canary-vm-hume-5be2";
 
-/// The image configuration with the verifier and Vault reached over vsock
-/// (CID 2 = the host) and both CAs pinned.
-fn vm_config(pki: &Pki, extra: &str) -> String {
-    format!(
-        "{}\n[verifier]\naddr = \"vsock://2:8443\"\nserver_name = \"verifier.enclave.local\"\ntimeout_ms = 60000\nca = \"\"\"\n{ca}\"\"\"\n\n\
-         [vault]\naddr = \"vsock://2:8200\"\nserver_name = \"vault.enclave.local\"\ntimeout_ms = 60000\nca = \"\"\"\n{ca}\"\"\"\n\n\
-         [test]\nsecret_hash_query = \"on\"\n{extra}",
-        image_config(),
-        ca = pki.ca_pem()
-    )
-}
-
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// Host side in the guest's socket directory: sim-psp on port 9100 and the
-/// proxy's egress for the verifier (8443) and Vault (8200).
-fn host_side(dir: &Path, initrd: &Path, verifier: &Verifier, bao: &OpenBao) -> Box<dyn std::any::Any> {
-    let kernel = kernel_dir().join("vmlinuz");
-    let psp = SimPsp::start(
-        &dir.join("vm.vsock_9100"),
-        &["--kernel", kernel.to_str().unwrap(), "--initrd", initrd.to_str().unwrap(), "--cmdline", &cmdline("")],
-    );
-    let mut child = Command::new(enclavectl())
-        .arg("proxy")
-        .arg("--egress")
-        .arg(format!("{}=127.0.0.1:{}", dir.join("vm.vsock_8443").display(), verifier.port))
-        .arg("--egress")
-        .arg(format!("{}=127.0.0.1:{}", dir.join("vm.vsock_8200").display(), bao.port))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    while !line.starts_with("proxy ready") {
-        line.clear();
-        assert!(std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0, "proxy died");
-    }
-    Box::new((psp, Proc::from_child(child)))
 }
 
 #[test]

@@ -40,6 +40,9 @@ impl Drop for Proc {
 
 /// The host tools binary (built by `scripts/test`).
 pub fn enclavectl() -> PathBuf {
+    if let Some(p) = std::env::var_os("ENCLAVECTL") {
+        return PathBuf::from(p);
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
     let p = target.join("debug/enclavectl");
     assert!(p.exists(), "{} is missing: run cargo build -p enclavectl (scripts/test does)", p.display());
@@ -300,4 +303,41 @@ pub fn guest_config(dir: &Path, sim_socket: &Path, verifier: Option<(&Verifier, 
         ));
     }
     c
+}
+
+/// The image configuration for a VM guest: the verifier and Vault reached
+/// over vsock (CID 2 = the host, through the proxy), both CAs pinned, and
+/// `extra` appended.
+pub fn vm_config(pki: &Pki, extra: &str) -> String {
+    format!(
+        "{}\n[verifier]\naddr = \"vsock://2:8443\"\nserver_name = \"verifier.enclave.local\"\ntimeout_ms = 60000\nca = \"\"\"\n{ca}\"\"\"\n\n\
+         [vault]\naddr = \"vsock://2:8200\"\nserver_name = \"vault.enclave.local\"\ntimeout_ms = 60000\nca = \"\"\"\n{ca}\"\"\"\n\n\
+         [test]\nsecret_hash_query = \"on\"\n{extra}",
+        crate::image_config(),
+        ca = pki.ca_pem()
+    )
+}
+
+/// The host side of a VM guest, in its socket directory `dir`: sim-psp on
+/// vsock port 9100 measuring what QEMU launched, and the proxy's egress to
+/// the verifier (8443) and Vault (8200). Keep the result alive with the guest.
+pub fn vm_host_side(dir: &Path, initrd: &Path, verifier: &Verifier, bao: &OpenBao) -> Box<dyn std::any::Any> {
+    let kernel = crate::kernel_dir().join("vmlinuz");
+    let cmdline = crate::qemu::cmdline("");
+    let psp = SimPsp::start(
+        &dir.join("vm.vsock_9100"),
+        &["--kernel", &kernel.display().to_string(), "--initrd", &initrd.display().to_string(), "--cmdline", &cmdline],
+    );
+    let mut child = Command::new(enclavectl())
+        .arg("proxy")
+        .arg("--egress")
+        .arg(format!("{}=127.0.0.1:{}", dir.join("vm.vsock_8443").display(), verifier.port))
+        .arg("--egress")
+        .arg(format!("{}=127.0.0.1:{}", dir.join("vm.vsock_8200").display(), bao.port))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start enclavectl proxy");
+    read_until(&mut child, Duration::from_secs(30), |l| l == "proxy ready");
+    Box::new((psp, Proc::from_child(child)))
 }

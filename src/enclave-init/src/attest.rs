@@ -66,6 +66,10 @@ pub struct Attestation {
     pub expires_at: u64,
     /// The TEE type the verifier saw.
     pub tee: String,
+    /// Time spent obtaining evidence.
+    pub evidence_time: std::time::Duration,
+    /// Time spent on the verifier exchange (connect, TLS, challenge, attest).
+    pub verifier_time: std::time::Duration,
 }
 
 impl std::fmt::Debug for Attestation {
@@ -152,6 +156,7 @@ pub fn attest(
     key: &EnclaveKey,
     tee: &mut dyn EvidenceSource,
 ) -> Result<Attestation, AttestError> {
+    let started = Instant::now();
     let tls_config = client_config(&cfg.ca_pem, Arc::clone(time))?;
     let name = ServerName::try_from(cfg.server_name.clone()).map_err(|e| AttestError::Tls(e.to_string()))?;
     let stream = transport::connect(addr).map_err(AttestError::Connect)?;
@@ -176,7 +181,9 @@ pub fn attest(
         .export_keying_material(&mut exporter, EXPORTER_LABEL, None)
         .map_err(|e| AttestError::Tls(format!("exporter: {e}")))?;
     let report_data = tee_formats::binding::report_data(&nonce, key.spki(), &exporter);
+    let evidence_started = Instant::now();
     let bundle = tee.collect(&report_data).map_err(AttestError::Evidence)?;
+    let evidence_time = evidence_started.elapsed();
 
     // 6. Attest.
     let request = AttestRequest { nonce: nonce.to_vec().into(), enclave_key_spki: key.spki().to_vec().into(), bundle };
@@ -185,7 +192,13 @@ pub fn attest(
     match resp.status {
         200 => {
             let ok: AttestResponse = wire::from_json(&resp.body).map_err(|e| AttestError::Protocol(e.to_string()))?;
-            Ok(Attestation { token: Zeroizing::new(ok.token), expires_at: ok.expires_at, tee: request.bundle.tee.as_str().to_owned() })
+            Ok(Attestation {
+                token: Zeroizing::new(ok.token),
+                expires_at: ok.expires_at,
+                tee: request.bundle.tee.as_str().to_owned(),
+                evidence_time,
+                verifier_time: started.elapsed().saturating_sub(evidence_time),
+            })
         }
         403 => {
             #[derive(serde::Deserialize)]

@@ -137,7 +137,12 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
         "modules_loaded": modules,
         "sandbox": sandbox_str(sandbox),
         "evidence_source": tee.kind().as_str(),
-        "attested": attestation.as_ref().map(|a| serde_json::json!({"tee": a.tee, "expires_at": a.expires_at})),
+        "attested": attestation.as_ref().map(|a| serde_json::json!({
+            "tee": a.tee,
+            "expires_at": a.expires_at,
+            "evidence_us": u64::try_from(a.evidence_time.as_micros()).unwrap_or(u64::MAX),
+            "verifier_us": u64::try_from(a.verifier_time.as_micros()).unwrap_or(u64::MAX),
+        })),
         "secrets_provisioned": provisioned.as_ref().map_or(0, |p| p.count),
         "secret_memory": format!("{:?}", store.backing()),
         "control": listener.local_addr(),

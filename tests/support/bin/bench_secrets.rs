@@ -1,0 +1,71 @@
+//! Boot to ready in process mode (init start to secrets held) against the
+//! local verifier, sim-psp and OpenBao: N runs (default 20), median and 95th
+//! percentile of the total and of each part (evidence, verifier round trip,
+//! Vault login and reads).
+//!
+//!   bench-secrets [N]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::net::UnixListener;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use enclave_tests::stack::{guest_config, sim_policy, OpenBao, Pki, SimPsp, Verifier};
+use enclave_tests::{guest_bin, TempDir};
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i.min(v.len() - 1)]
+}
+
+fn main() {
+    let runs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20);
+    let dir = TempDir::new("bench");
+    let pki = Pki::new();
+    let m = "ab".repeat(48);
+    let psp = SimPsp::start(&dir.path().join("psp.sock"), &["--measurement", &m]);
+    let verifier = Verifier::start(&pki, &sim_policy(&psp.ark_sha256, &[&m]), dir.path(), &[]);
+    let bao = OpenBao::start(&pki);
+    bao.setup(&verifier, &pki, &[&m], "sim", &[]);
+    let (mut total, mut evidence, mut verifier_rt, mut vault) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let g = TempDir::new("g");
+        std::fs::write(g.path().join("config.toml"), guest_config(g.path(), &psp.socket, Some((&verifier, &pki)), Some(&bao))).unwrap();
+        let ready = UnixListener::bind(g.path().join("ready.sock")).unwrap();
+        let start = Instant::now();
+        let mut child = Command::new(guest_bin())
+            .arg("--config")
+            .arg(g.path().join("config.toml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let (s, _) = ready.accept().unwrap();
+        let mut line = String::new();
+        BufReader::new(s).read_line(&mut line).unwrap();
+        let ms = start.elapsed().as_secs_f64() * 1000.0;
+        let r: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(r["secrets_provisioned"], 3, "{r}");
+        let step = |name: &str| {
+            r["steps_us"].as_array().unwrap().iter().find(|s| s["step"] == name).map_or(0.0, |s| s["us"].as_f64().unwrap() / 1000.0)
+        };
+        total.push(ms);
+        evidence.push(r["attested"]["evidence_us"].as_f64().unwrap() / 1000.0);
+        verifier_rt.push(r["attested"]["verifier_us"].as_f64().unwrap() / 1000.0);
+        vault.push(step("secrets"));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    println!("boot to ready, process mode, {runs} runs (ms)        median    p95");
+    for (name, v) in [
+        ("total (spawn to readiness report)", &mut total),
+        ("evidence (sim-psp, unix socket)", &mut evidence),
+        ("verifier round trip (TLS, challenge, attest)", &mut verifier_rt),
+        ("Vault login + 3 wrapped reads + unwraps", &mut vault),
+    ] {
+        let (p50, p95) = (pct(v, 0.5), pct(v, 0.95));
+        println!("{name:<48} {p50:>7.1} {p95:>7.1}");
+    }
+}
