@@ -1164,3 +1164,58 @@ fn kata_config_templates() {
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("tdx.args has no @CBITPOS@"));
 }
+
+/// TDX alone (no SNP firmware, no vCPU range), and an SNP run from the OVMF-hash seed
+/// (`--snp-ovmf-hash`) giving the digests of the full firmware.
+#[test]
+fn tdx_only_and_ovmf_hash_seed() {
+    let dir = Scratch::new("cli-tdx-seed");
+    let debian = debian_ovmf();
+    let fw = dir.file("OVMF.fd", &debian);
+    let kernel = dir.file("k", &blob(90, 20_000));
+    let initrd = dir.file("i", &blob(91, 3000));
+    let stdout = measure_ok(
+        &[
+            "--tdvf",
+            &s(&fw),
+            "--kernel",
+            &s(&kernel),
+            "--initrd",
+            &s(&initrd),
+            "--cmdline",
+            "quiet",
+        ]
+        .map(str::to_owned),
+    );
+    let keys: Vec<&str> = stdout.lines().filter_map(|l| l.split(' ').next()).collect();
+    assert_eq!(keys, ["tdx/mrtd", "tdx/rtmr2", "tdx/rtmr3"]);
+    assert_eq!(
+        value_of(&stdout, "tdx/mrtd"),
+        to_hex(&measure::tdx::mrtd(&debian).unwrap())
+    );
+    assert_eq!(
+        value_of(&stdout, "tdx/rtmr2"),
+        to_hex(&measure::tdx::rtmr2_direct("quiet", &blob(91, 3000)))
+    );
+
+    let seed = to_hex(&measure::snp::ovmf_hash(&debian).unwrap());
+    let plain = measure_ok(&["--ovmf", &s(&fw), "--vcpus", "1-8"].map(str::to_owned));
+    let seeded = measure_ok(
+        &[
+            "--ovmf",
+            &s(&fw),
+            "--vcpus",
+            "1-8",
+            "--snp-ovmf-hash",
+            &seed,
+        ]
+        .map(str::to_owned),
+    );
+    assert_eq!(plain, seeded);
+    let bad =
+        err_of(&["--ovmf", &s(&fw), "--vcpus", "1", "--snp-ovmf-hash", "abc"].map(str::to_owned));
+    assert!(
+        bad.starts_with("enclavectl: --snp-ovmf-hash: expected 96 hex digits"),
+        "{bad}"
+    );
+}
