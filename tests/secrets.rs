@@ -326,3 +326,57 @@ fn vault_refuses_expired_and_foreign_tokens() {
     let (ok, err) = login(&foreign.sign(&claims(now + 300, "openbao")).unwrap());
     assert!(!ok, "a token signed by another key must fail: {err}");
 }
+
+fn status(guest: &Guest, report: &serde_json::Value) -> serde_json::Value {
+    serde_json::from_str(&guest.command(report, "status")).unwrap()
+}
+
+/// Waits up to `secs` for `cond(status)`.
+fn wait_status(guest: &Guest, report: &serde_json::Value, secs: u64, cond: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let s = status(guest, report);
+        if cond(&s) {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "status never matched: {s}\n{}", guest.logs());
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn reattests_before_expiry_even_after_vault_revokes_its_token() {
+    // Tokens live 6 s: the guest renews at about 4 s.
+    let s = stack(None, &["--token-ttl-secs", "6"]);
+    let gdir = TempDir::new("guest");
+    let config = guest_config(gdir.path(), &s.psp.socket, Some((&s.verifier, &s.pki)), Some(&s.bao));
+    let Boot::Ready(guest, report) = boot(gdir, &config) else { panic!("guest did not get ready") };
+    // Vault revokes every token the enclave got from its auth method.
+    let revoked = s.bao.cli(&["token", "revoke", "-mode=path", "auth/enclave-attest/"]).status().unwrap();
+    assert!(revoked.success());
+    let st = wait_status(&guest, &report, 30, |st| st["renewals"].as_u64().unwrap_or(0) >= 1);
+    assert_eq!(st["health"]["state"], "serving", "{st}");
+    assert_eq!(st["secrets_provisioned"], 3, "{st}");
+    let key = [9u8; 32];
+    let key_hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(guest.command(&report, &format!("secret-hash hume/api-key {key_hex}")), hmac_hex(&key, CANARY_HUME));
+    assert!(guest.logs().contains("msg=\"re-attested and secrets renewed\""));
+}
+
+#[test]
+fn a_failed_renewal_withdraws_every_secret_and_health_says_why() {
+    let mut s = stack(None, &["--token-ttl-secs", "6"]);
+    let gdir = TempDir::new("guest");
+    let config = guest_config(gdir.path(), &s.psp.socket, Some((&s.verifier, &s.pki)), Some(&s.bao));
+    let Boot::Ready(guest, report) = boot(gdir, &config) else { panic!("guest did not get ready") };
+    assert_eq!(status(&guest, &report)["secrets_provisioned"], 3);
+    // The verifier goes away: the next re-attestation fails.
+    s.verifier.proc.stop();
+    let st = wait_status(&guest, &report, 30, |st| st["health"]["state"] == "withdrawn");
+    assert_eq!(st["secrets_provisioned"], 0, "{st}");
+    assert!(st["health"]["reason"].as_str().unwrap_or_default().contains("cannot reach the verifier"), "{st}");
+    let key_hex = "00".repeat(32);
+    assert_eq!(guest.command(&report, &format!("secret-hash hume/api-key {key_hex}")), "error no-such-secret");
+    // Still answering, still alive: health keeps saying why.
+    assert_eq!(guest.command(&report, "ping"), "pong");
+}

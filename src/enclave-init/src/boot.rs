@@ -15,7 +15,7 @@ use crate::config::{self, Config, ConfigError};
 use crate::control::{self, ControlError};
 use crate::logger;
 use crate::pid1::{self, sandbox::Sandbox, Outcome, Pid1, Pid1Error, Role};
-use crate::{attest, keys, secrets, tee, vault};
+use crate::{attest, keys, renew, secrets, tee, vault};
 
 /// The image's build time (SOURCE_DATE_EPOCH at build): the floor of trusted
 /// time before the verifier has answered.
@@ -100,18 +100,18 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
     // 3-6. Enclave key, challenge, evidence bound to nonce, key and TLS
     // session, token. Skipped only when the measured configuration names no
     // verifier (development images: nothing secret is provisioned then).
-    let attestation = match &config.verifier.addr {
+    let (attestation, key) = match &config.verifier.addr {
         Some(addr) => {
             let key = keys::EnclaveKey::generate()?;
             timer.step("key");
             let attestation = attest::attest(&config.verifier, addr, &time, &key, tee.as_mut())?;
             log::info!(tee = attestation.tee.as_str(), expires_at = attestation.expires_at; "attested");
             timer.step("attest");
-            Some(attestation)
+            (Some(attestation), Some(key))
         }
         None => {
             log::warn!("no verifier configured: not attesting; no secrets will be provisioned");
-            None
+            (None, None)
         }
     };
 
@@ -151,13 +151,26 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
     });
     let cid = control::report_ready(&config.host.ready, config.host.connect_timeout, &report)?;
     timer.step("ready");
-    Ok(Ready { config, listener, sandbox, cid, steps: timer.as_json(), tee, attestation, store })
+    // 10. Renewal: re-attest before the token or the Vault lease runs out.
+    let renewal = match (&attestation, key, &provisioned, &config.verifier.addr, &config.vault.addr) {
+        (Some(a), Some(key), Some(p), Some(v), Some(b)) => Some(renew::Renewal::new(
+            config.verifier.clone(),
+            v.clone(),
+            config.vault.clone(),
+            b.clone(),
+            time,
+            key,
+            a,
+            p.token_lease_secs,
+        )),
+        _ => None,
+    };
+    Ok(Ready { config, listener, sandbox, cid, steps: timer.as_json(), tee, store, renewal })
 }
 
 /// Serves the host channel until a shutdown request.
 fn serve(pid1: &mut Pid1, ready: &mut Ready) -> Outcome {
     let status = serde_json::json!({
-        "secrets_provisioned": ready.store.len(),
         "version": env!("CARGO_PKG_VERSION"),
         "role": pid1.role().as_str(),
         "cid": ready.cid,
@@ -169,8 +182,9 @@ fn serve(pid1: &mut Pid1, ready: &mut Ready) -> Outcome {
     let mut ctx = control::Context {
         status,
         evidence: ready.tee.as_mut(),
-        secrets: &ready.store,
+        secrets: &mut ready.store,
         secret_hash_query: ready.config.secret_hash_query,
+        renewal: ready.renewal.as_mut(),
     };
     match control::serve(pid1.signals(), &ready.listener, ready.config.host.io_timeout, &mut ctx) {
         Ok(reason) => Outcome::Requested(reason),
@@ -186,10 +200,8 @@ struct Ready {
     cid: Option<u32>,
     steps: serde_json::Value,
     tee: Box<dyn evidence::EvidenceSource>,
-    /// Kept for renewal.
-    #[allow(dead_code, reason = "renewal (step 10) is not built yet")]
-    attestation: Option<attest::Attestation>,
     store: secrets::SecretStore,
+    renewal: Option<renew::Renewal>,
 }
 
 fn sandbox_str(s: Sandbox) -> String {

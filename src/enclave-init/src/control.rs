@@ -135,8 +135,10 @@ pub struct Context<'a> {
     pub status: serde_json::Value,
     /// The evidence source, for operator evidence.
     pub evidence: &'a mut dyn EvidenceSource,
-    /// The secret store, for the test-only keyed-hash query.
-    pub secrets: &'a SecretStore,
+    /// The secret store, for the test-only keyed-hash query and renewal.
+    pub secrets: &'a mut SecretStore,
+    /// Re-attestation and renewal (none when nothing is provisioned).
+    pub renewal: Option<&'a mut crate::renew::Renewal>,
     /// Whether `secret-hash` is answered (test images only).
     pub secret_hash_query: bool,
 }
@@ -150,7 +152,11 @@ pub fn serve(signals: &mut Signals, listener: &Listener, io_timeout: Duration, c
                 PollFd::new(signals.fd().as_fd(), PollFlags::POLLIN),
                 PollFd::new(listener.as_fd(), PollFlags::POLLIN),
             ];
-            match poll(&mut fds, PollTimeout::NONE) {
+            let timeout = match &ctx.renewal {
+                Some(r) => PollTimeout::try_from(r.due_in()).unwrap_or(PollTimeout::MAX),
+                None => PollTimeout::NONE,
+            };
+            match poll(&mut fds, timeout) {
                 Ok(_) => {}
                 Err(Errno::EINTR) => continue,
                 Err(e) => return Err(ControlError::Poll(e)),
@@ -158,6 +164,11 @@ pub fn serve(signals: &mut Signals, listener: &Listener, io_timeout: Duration, c
             let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
             (ready(&fds[0]), ready(&fds[1]))
         };
+        if let Some(r) = ctx.renewal.as_deref_mut() {
+            if r.due_in().is_zero() {
+                r.run(&mut *ctx.evidence, &mut *ctx.secrets);
+            }
+        }
         if sig_ready {
             if let Some(signal) = signals.drain() {
                 return Ok(format!("signal {signal}"));
@@ -214,10 +225,28 @@ fn answer(command: &str, ctx: &mut Context<'_>) -> (String, Option<Command>) {
     }
     match command {
         "ping" => ("pong\n".to_owned(), None),
-        "status" => (format!("{}\n", ctx.status), None),
+        "status" => (format!("{}\n", status(ctx)), None),
         "poweroff" => ("ok\n".to_owned(), Some(Command::PowerOff)),
         _ => ("error unknown-command\n".to_owned(), None),
     }
+}
+
+/// The `status` answer: the boot facts plus the live state.
+fn status(ctx: &Context<'_>) -> serde_json::Value {
+    let mut s = ctx.status.clone();
+    if let Some(o) = s.as_object_mut() {
+        o.insert("secrets_provisioned".into(), ctx.secrets.len().into());
+        if let Some(r) = &ctx.renewal {
+            o.insert("renewals".into(), r.renewals.into());
+            o.insert("attestation_expires_at".into(), r.attestation_expires_at.into());
+            let health = match &r.health {
+                crate::renew::Health::Serving => serde_json::json!({"state": "serving"}),
+                crate::renew::Health::Withdrawn(why) => serde_json::json!({"state": "withdrawn", "reason": why}),
+            };
+            o.insert("health".into(), health);
+        }
+    }
+    s
 }
 
 /// Evidence for an operator's nonce (32 bytes, hex): never for raw
@@ -305,17 +334,17 @@ mod tests {
         }
     }
 
-    fn ctx<'a>(ev: &'a mut Recorder, store: &'a SecretStore, query: bool) -> Context<'a> {
-        Context { status: serde_json::json!({"role": "process"}), evidence: ev, secrets: store, secret_hash_query: query }
+    fn ctx<'a>(ev: &'a mut Recorder, store: &'a mut SecretStore, query: bool) -> Context<'a> {
+        Context { status: serde_json::json!({"role": "process"}), evidence: ev, secrets: store, secret_hash_query: query, renewal: None }
     }
 
     #[test]
     fn commands_and_answers() {
         let mut ev = Recorder(Vec::new());
-        let store = SecretStore::new().unwrap();
-        let mut c = ctx(&mut ev, &store, false);
+        let mut store = SecretStore::new().unwrap();
+        let mut c = ctx(&mut ev, &mut store, false);
         assert_eq!(answer("ping", &mut c), ("pong\n".to_owned(), None));
-        assert_eq!(answer("status", &mut c).0, "{\"role\":\"process\"}\n");
+        assert_eq!(answer("status", &mut c).0, "{\"role\":\"process\",\"secrets_provisioned\":0}\n");
         assert_eq!(answer("poweroff", &mut c), ("ok\n".to_owned(), Some(Command::PowerOff)));
         assert_eq!(answer("reboot", &mut c).0, "error unknown-command\n");
     }
@@ -326,28 +355,28 @@ mod tests {
         let mut store = SecretStore::new().unwrap();
         store.insert("hume/api-key", b"canary").unwrap();
         let key = "11".repeat(32);
-        let off = answer(&format!("secret-hash hume/api-key {key}"), &mut ctx(&mut ev, &store, false)).0;
-        assert_eq!(off, "error disabled\n");
-        let on = answer(&format!("secret-hash hume/api-key {key}"), &mut ctx(&mut ev, &store, true)).0;
         let want: String = store.keyed_hash("hume/api-key", &[0x11; 32]).unwrap().iter().map(|b| format!("{b:02x}")).collect();
+        let off = answer(&format!("secret-hash hume/api-key {key}"), &mut ctx(&mut ev, &mut store, false)).0;
+        assert_eq!(off, "error disabled\n");
+        let on = answer(&format!("secret-hash hume/api-key {key}"), &mut ctx(&mut ev, &mut store, true)).0;
         assert_eq!(on.trim_end(), want);
         assert!(!on.contains("canary"));
-        assert_eq!(answer(&format!("secret-hash nope {key}"), &mut ctx(&mut ev, &store, true)).0, "error no-such-secret\n");
+        assert_eq!(answer(&format!("secret-hash nope {key}"), &mut ctx(&mut ev, &mut store, true)).0, "error no-such-secret\n");
     }
 
     #[test]
     fn operator_evidence_never_signs_the_raw_nonce() {
         let mut ev = Recorder(Vec::new());
-        let store = SecretStore::new().unwrap();
+        let mut store = SecretStore::new().unwrap();
         let nonce = [0x11u8; 32];
         let hex: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
-        let reply = answer(&format!("evidence {hex}"), &mut ctx(&mut ev, &store, false)).0;
+        let reply = answer(&format!("evidence {hex}"), &mut ctx(&mut ev, &mut store, false)).0;
         let bundle = wire::EvidenceBundle::from_json(reply.trim_end().as_bytes()).unwrap();
         assert_eq!(ev.0, [evidence::operator_report_data(&nonce)]);
         assert_eq!(&bundle.evidence[..], &evidence::operator_report_data(&nonce)[..]);
         assert_ne!(&ev.0[0][..32], &nonce[..]);
         for bad in ["evidence 12", "evidence zz", &format!("evidence {hex}00")] {
-            assert!(answer(bad, &mut ctx(&mut ev, &store, false)).0.starts_with("error bad-nonce"), "{bad}");
+            assert!(answer(bad, &mut ctx(&mut ev, &mut store, false)).0.starts_with("error bad-nonce"), "{bad}");
         }
         assert_eq!(ev.0.len(), 1, "bad nonces must not reach the TEE");
     }

@@ -11,6 +11,7 @@
 //! - [`zalloc`]: the global allocator that wipes every freed block.
 //! - [`attest`]: the verifier exchange (steps 4-6) and trusted time.
 //! - [`vault`]: Vault/OpenBao login and response-wrapped secret reads (steps 7-8).
+//! - [`renew`]: step 10, re-attestation before expiry, fail-closed.
 //! - [`control`]: the host channel: readiness report and control commands.
 //! - [`logger`]: one structured line per event on the console.
 //! - [`tee`]: the evidence source, chosen once at boot.
@@ -24,6 +25,7 @@ mod boot;
 mod config;
 mod control;
 mod keys;
+mod renew;
 mod secrets;
 mod logger;
 mod pid1;
