@@ -130,3 +130,18 @@ fn kernel_without_vsock_powers_off_with_the_reason() {
     let console = assert_clean_power_off(&mut guest);
     assert!(console.contains("this kernel has no AF_VSOCK"), "reason not printed:\n{console}");
 }
+
+#[test]
+fn without_a_console_it_still_boots_serves_and_powers_off() {
+    let dir = TempDir::new("img");
+    let initrd = build_image(dir.path(), &image_config(), None);
+    // No serial device at all: console=ttyS0 names nothing, so PID 1 has no
+    // console to write to. It must neither hang nor panic the kernel.
+    let mut guest = Guest::boot_without_serial(&initrd);
+    let ready = guest.wait_ready(BOOT).unwrap();
+    assert_eq!(ready["role"], "pid1", "{ready}");
+    assert_eq!(guest.command("ping").unwrap(), "pong");
+    assert_eq!(guest.command("poweroff").unwrap(), "ok");
+    let status = guest.wait_exit(EXIT).unwrap();
+    assert!(status.success(), "QEMU exit {status}");
+}

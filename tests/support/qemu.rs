@@ -54,6 +54,16 @@ impl Guest {
     /// the host reach, so that host services can listen there before the
     /// guest starts. What it returns is kept alive as long as the guest.
     pub fn boot_with(initrd: &Path, extra_cmdline: &str, host_side: impl FnOnce(&Path) -> Box<dyn std::any::Any>) -> Guest {
+        Self::start(initrd, extra_cmdline, true, host_side)
+    }
+
+    /// Boots with no serial port at all: `console=ttyS0` names no device,
+    /// so PID 1 has no console.
+    pub fn boot_without_serial(initrd: &Path) -> Guest {
+        Self::start(initrd, "", false, |_| Box::new(()))
+    }
+
+    fn start(initrd: &Path, extra_cmdline: &str, serial: bool, host_side: impl FnOnce(&Path) -> Box<dyn std::any::Any>) -> Guest {
         let lock = ONE_GUEST_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let dir = TempDir::new("qemu");
         let d = dir.path();
@@ -86,7 +96,7 @@ impl Guest {
             .args(["-append", &cmdline])
             .args(["-display", "none", "-nodefaults", "-no-reboot"])
             .arg("-serial")
-            .arg(format!("file:{}", d.join("console.log").display()))
+            .arg(if serial { format!("file:{}", d.join("console.log").display()) } else { "none".to_owned() })
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(d.join("qemu.log")).unwrap())
             .spawn()
