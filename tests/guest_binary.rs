@@ -74,3 +74,20 @@ fn guest_links_only_reviewed_crates() {
         assert!(ALLOWED.contains(c), "crate {c} is not on the guest's reviewed list (tests/guest_binary.rs)");
     }
 }
+
+/// The proxy is untrusted and must only relay ciphertext: it has no TLS
+/// crate, so it cannot terminate TLS even by mistake.
+#[test]
+fn the_proxy_links_no_tls() {
+    let out = Command::new(env!("CARGO"))
+        .args(["tree", "-p", "proxy", "-e", "normal", "--prefix", "none", "--format", "{p}"])
+        .current_dir(enclave_tests::repo_root())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let tree = String::from_utf8_lossy(&out.stdout);
+    assert!(tree.contains("proxy"), "{tree}");
+    for tls in ["rustls", "ring", "openssl", "native-tls", "aws-lc-rs"] {
+        assert!(!tree.lines().any(|l| l.split_whitespace().next() == Some(tls)), "the proxy links {tls}");
+    }
+}
