@@ -1,0 +1,208 @@
+//! The verifier service over real TLS: the nonce is single-use, expires, and
+//! is bound to its connection; evidence bound to another connection is
+//! refused. The appraisal is a stand-in that checks only REPORT_DATA (the
+//! appraisal library has its own tests); everything else is the real
+//! service.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::BufReader;
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use rustls::pki_types::{CertificateDer, ServerName};
+use serde_json::{json, Map, Value};
+use verifier::service::{Clock, Config, Verifier};
+use verifier::Appraiser;
+use wire::verifier::{AttestRequest, Challenge, Denial, EXPORTER_LABEL};
+use wire::{EvidenceBundle, Tee};
+
+/// Accepts evidence whose bytes are exactly the expected REPORT_DATA.
+struct ReportDataOnly;
+
+impl Appraiser for ReportDataOnly {
+    fn appraise(&self, bundle: &EvidenceBundle, expected: &[u8; 64], _now: i64) -> Result<Map<String, Value>, Denial> {
+        if bundle.evidence[..] != expected[..] {
+            return Err(Denial { check: "report_data".into(), got: "other".into(), want: "binding".into(), hint: String::new() });
+        }
+        Ok(json!({"tee": "sim", "measurement": "00"}).as_object().unwrap().clone())
+    }
+}
+
+struct Service {
+    port: u16,
+    ca: CertificateDer<'static>,
+    clock: Arc<AtomicI64>,
+    verifier: Arc<Verifier>,
+}
+
+fn start() -> Service {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["verifier.test".to_owned()]).unwrap().signed_by(&key, &issuer).unwrap();
+    let clock = Arc::new(AtomicI64::new(1_800_000_000));
+    let config = Config {
+        issuer: "https://verifier.test".into(),
+        audience: "openbao".into(),
+        token_ttl_secs: 300,
+        nonce_ttl_secs: 300,
+        clock: Clock::Manual(Arc::clone(&clock)),
+        max_connections: 16,
+        io_timeout: Duration::from_secs(10),
+    };
+    let v = Verifier::new(
+        config,
+        cert.pem().as_bytes(),
+        key.serialize_pem().as_bytes(),
+        &verifier::token::Signer::generate_pkcs8().unwrap(),
+        &[7u8; 32],
+        Box::new(ReportDataOnly),
+    )
+    .unwrap();
+    let v = Arc::new(v);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let serving = Arc::clone(&v);
+    std::thread::spawn(move || serving.serve(listener));
+    Service { port, ca: ca.der().clone(), clock, verifier: v }
+}
+
+type Tls = BufReader<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>;
+
+fn connect(s: &Service) -> Tls {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(s.ca.clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let conn = rustls::ClientConnection::new(Arc::new(config), ServerName::try_from("verifier.test").unwrap()).unwrap();
+    BufReader::new(rustls::StreamOwned::new(conn, TcpStream::connect(("127.0.0.1", s.port)).unwrap()))
+}
+
+fn post(tls: &mut Tls, path: &str, body: &[u8]) -> http::Response {
+    http::write_request(tls.get_mut(), "POST", "verifier.test", path, &[], body).unwrap();
+    http::read_response(tls, http::Limits::default()).unwrap()
+}
+
+fn exporter(tls: &Tls) -> [u8; 32] {
+    let mut e = [0u8; 32];
+    tls.get_ref().conn.export_keying_material(&mut e, EXPORTER_LABEL, None).unwrap();
+    e
+}
+
+fn challenge(tls: &mut Tls) -> [u8; 32] {
+    let r = post(tls, "/v1/challenge", b"{}");
+    assert_eq!(r.status, 200);
+    let c: Challenge = serde_json::from_slice(&r.body).unwrap();
+    c.nonce[..].try_into().unwrap()
+}
+
+fn spki() -> Vec<u8> {
+    use ring::signature::KeyPair as _;
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(&ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
+    let pair = ring::signature::EcdsaKeyPair::from_pkcs8(&ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+    let mut spki = vec![0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00];
+    spki.extend_from_slice(pair.public_key().as_ref());
+    spki
+}
+
+/// An attest request whose "evidence" is REPORT_DATA for (nonce, key, exporter).
+fn attest(tls: &mut Tls, nonce: &[u8; 32], key: &[u8], bound_exporter: &[u8; 32]) -> http::Response {
+    let rd = tee_formats::binding::report_data(nonce, key, bound_exporter);
+    let req = AttestRequest {
+        nonce: nonce.to_vec().into(),
+        enclave_key_spki: key.to_vec().into(),
+        bundle: EvidenceBundle::new(Tee::Sim, "test", rd.to_vec()),
+    };
+    post(tls, "/v1/attest", &serde_json::to_vec(&req).unwrap())
+}
+
+fn denied_check(r: &http::Response) -> String {
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    v["denial"]["check"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_bound_attestation_gets_a_token_once() {
+    let s = start();
+    let key = spki();
+    let mut tls = connect(&s);
+    let nonce = challenge(&mut tls);
+    let e = exporter(&tls);
+    let r = attest(&mut tls, &nonce, &key, &e);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let token = serde_json::from_slice::<Value>(&r.body).unwrap()["token"].as_str().unwrap().to_owned();
+    let claims = s.verifier.signer().verify(&token).unwrap();
+    assert_eq!(claims["tee"], "sim");
+    assert_eq!(claims["aud"], "openbao");
+    assert_eq!(claims["exp"], 1_800_000_300i64);
+    assert_eq!(claims["cnf"], verifier::token::cnf_for_spki(&key).unwrap());
+    // The same nonce again, same connection: refused.
+    assert_eq!(denied_check(&attest(&mut tls, &nonce, &key, &e)), "nonce.replayed");
+}
+
+#[test]
+fn an_expired_nonce_is_refused() {
+    let s = start();
+    let key = spki();
+    let mut tls = connect(&s);
+    let nonce = challenge(&mut tls);
+    let e = exporter(&tls);
+    s.clock.fetch_add(301, Ordering::SeqCst);
+    assert_eq!(denied_check(&attest(&mut tls, &nonce, &key, &e)), "nonce.expired");
+}
+
+#[test]
+fn a_nonce_from_another_connection_is_refused() {
+    let s = start();
+    let key = spki();
+    let mut a = connect(&s);
+    let nonce = challenge(&mut a);
+    let ea = exporter(&a);
+    let mut b = connect(&s);
+    assert_eq!(denied_check(&attest(&mut b, &nonce, &key, &ea)), "nonce.binding");
+}
+
+#[test]
+fn evidence_bound_to_another_connection_is_refused() {
+    // A relay: the host gets a nonce on its own connection B and presents
+    // evidence the enclave bound to its connection A.
+    let s = start();
+    let key = spki();
+    let mut a = connect(&s);
+    let _ = challenge(&mut a);
+    let ea = exporter(&a);
+    let mut b = connect(&s);
+    let nonce = challenge(&mut b);
+    assert_eq!(denied_check(&attest(&mut b, &nonce, &key, &ea)), "report_data");
+    // And the metrics saw it.
+    let mut c = connect(&s);
+    http::write_request(c.get_mut(), "GET", "verifier.test", "/metrics", &[], b"").unwrap();
+    let m = http::read_response(&mut c, http::Limits::default()).unwrap();
+    assert!(String::from_utf8_lossy(&m.body).contains("enclave_verifier_denials_total{check=\"report_data\"} 1"));
+}
+
+#[test]
+fn discovery_and_jwks_describe_the_signing_key() {
+    let s = start();
+    let mut tls = connect(&s);
+    http::write_request(tls.get_mut(), "GET", "verifier.test", "/.well-known/openid-configuration", &[], b"").unwrap();
+    let d: Value = serde_json::from_slice(&http::read_response(&mut tls, http::Limits::default()).unwrap().body).unwrap();
+    assert_eq!(d["issuer"], "https://verifier.test");
+    assert_eq!(d["jwks_uri"], "https://verifier.test/.well-known/jwks.json");
+    http::write_request(tls.get_mut(), "GET", "verifier.test", "/.well-known/jwks.json", &[], b"").unwrap();
+    let j: Value = serde_json::from_slice(&http::read_response(&mut tls, http::Limits::default()).unwrap().body).unwrap();
+    assert_eq!(j, s.verifier.signer().jwks());
+    http::write_request(tls.get_mut(), "POST", "verifier.test", "/v1/attest", &[], b"not json").unwrap();
+    assert_eq!(http::read_response(&mut tls, http::Limits::default()).unwrap().status, 400);
+}
