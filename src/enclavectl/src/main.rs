@@ -11,6 +11,7 @@
 //! - `sim-psp`: the simulated secure processor (development only).
 
 mod dev_pki_cmd;
+mod evidence_cmd;
 mod image_cmd;
 mod proxy_cmd;
 mod measure_cmd;
@@ -41,6 +42,9 @@ enum Command {
     Verifier(verifier_cmd::Args),
     /// A throw-away development PKI (CA, TLS certificates, token and nonce keys).
     DevPki(dev_pki_cmd::Args),
+    /// Inspect evidence files; get evidence from this machine's TEE.
+    #[command(subcommand)]
+    Evidence(evidence_cmd::EvidenceCommand),
     /// The untrusted host proxy: byte forwarding between TCP and the guest's vsock.
     Proxy(proxy_cmd::Args),
     /// Appraise evidence offline: the claims or the denial as JSON (exit 0 accepted, 1 denied, 2 usage).
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
         Command::Verifier(a) => verifier_cmd::run(a),
         Command::DevPki(a) => dev_pki_cmd::run(a),
         Command::Proxy(a) => proxy_cmd::run(a),
+        Command::Evidence(c) => evidence_cmd::run(c),
         Command::Verify(a) => verify_cmd::run(a),
         Command::SimPsp(a) => sim_psp_cmd::run(a),
     };
