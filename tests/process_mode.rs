@@ -1,6 +1,7 @@
 //! The same binary as an ordinary process: it serves, refuses bad
 //! configuration precisely, stops on SIGTERM, and writes no file (checked on
 //! a syscall trace).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "test code: a failed unwrap is a failed test")]
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;

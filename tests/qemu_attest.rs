@@ -3,6 +3,7 @@
 //! (issue 8's pinning proof): build the image, compute its simulation
 //! launch measurement, pin that in the verifier policy and the OpenBao role,
 //! boot it with sim-psp measuring what QEMU launched.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "test code: a failed unwrap is a failed test")]
 
 use std::time::Duration;
 

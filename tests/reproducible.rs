@@ -1,5 +1,6 @@
 //! Two clean builds in two different directories give identical bytes: the
 //! guest binary and the initramfs (and so the launch measurement).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "test code: a failed unwrap is a failed test")]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

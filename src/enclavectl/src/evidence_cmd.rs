@@ -82,7 +82,7 @@ pub fn run(c: EvidenceCommand) -> CmdResult {
 
 fn parse_report_data(hex: &str) -> Result<[u8; 64], String> {
     let hex = hex.trim();
-    if hex.len() > 128 || hex.len() % 2 != 0 {
+    if hex.len() > 128 || !hex.len().is_multiple_of(2) {
         return Err(format!("--report-data: at most 128 hex digits, an even number (got {})", hex.len()));
     }
     let mut out = [0u8; 64];

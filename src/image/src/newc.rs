@@ -94,7 +94,7 @@ fn entry(out: &mut Vec<u8>, name: &str, ino: u32, mode: u32, nlink: u32, mtime: 
 }
 
 fn pad4(out: &mut Vec<u8>) {
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
 }
