@@ -55,6 +55,16 @@ fn the_measured_image_gets_its_secrets_and_a_one_byte_change_is_denied() {
     let console = guest.console();
     assert!(status.success(), "{console}");
     assert!(!console.contains(CANARY), "a secret reached the console");
+    // Everything the untrusted proxy forwarded (both ways, verifier and
+    // Vault): ciphertext only; the secret never crossed it in the clear.
+    let mut seen = 0;
+    for f in std::fs::read_dir(guest.dir().join("tap")).unwrap().flatten() {
+        let bytes = std::fs::read(f.path()).unwrap();
+        seen += bytes.len();
+        assert!(!bytes.windows(CANARY.len()).any(|w| w == CANARY.as_bytes()), "the canary crossed the proxy in the clear");
+        assert!(!bytes.windows(6).any(|w| w == b"\"jwt\":"), "the Vault login crossed the proxy in the clear");
+    }
+    assert!(seen > 4096, "the proxy recorded only {seen} bytes: the check would be vacuous");
     drop(guest);
 
     // One byte more in the measured configuration: a different image.

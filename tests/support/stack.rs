@@ -320,7 +320,8 @@ pub fn vm_config(pki: &Pki, extra: &str) -> String {
 
 /// The host side of a VM guest, in its socket directory `dir`: sim-psp on
 /// vsock port 9100 measuring what QEMU launched, and the proxy's egress to
-/// the verifier (8443) and Vault (8200). Keep the result alive with the guest.
+/// the verifier (8443) and Vault (8200), recording every forwarded byte
+/// under `dir/tap`. Keep the result alive with the guest.
 pub fn vm_host_side(dir: &Path, initrd: &Path, verifier: &Verifier, bao: &OpenBao) -> Box<dyn std::any::Any> {
     let kernel = crate::kernel_dir().join("vmlinuz");
     let cmdline = crate::qemu::cmdline("");
@@ -334,6 +335,8 @@ pub fn vm_host_side(dir: &Path, initrd: &Path, verifier: &Verifier, bao: &OpenBa
         .arg(format!("{}=127.0.0.1:{}", dir.join("vm.vsock_8443").display(), verifier.port))
         .arg("--egress")
         .arg(format!("{}=127.0.0.1:{}", dir.join("vm.vsock_8200").display(), bao.port))
+        .arg("--record")
+        .arg(dir.join("tap"))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

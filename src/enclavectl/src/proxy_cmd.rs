@@ -1,8 +1,9 @@
 //! `enclavectl proxy`: the untrusted host proxy (see the `proxy` crate).
 //!
 //! ```text
+//! enclavectl proxy --config proxy.toml
 //! enclavectl proxy --egress /run/vm.vsock_8443=127.0.0.1:8443 \
-//!                  --ingress 127.0.0.1:8080=/run/vm.vsock:8443
+//!                  --ingress 127.0.0.1:8080=/run/vm.vsock:8443 [--record DIR]
 //! ```
 
 use std::net::TcpListener;
@@ -10,44 +11,64 @@ use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use proxy::config::{Config, Egress, Ingress};
+
 use crate::CmdResult;
 
 /// Arguments of `enclavectl proxy`.
 #[derive(clap::Args)]
 pub struct Args {
+    /// The configuration file (TOML; see the proxy crate's config module).
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// UDS=HOST:PORT: the guest's hybrid-vsock socket `<uds>_<port>` to one
-    /// allow-listed TCP target (repeatable).
+    /// allow-listed TCP target (repeatable; added to the file's rules).
     #[arg(long)]
     egress: Vec<String>,
     /// HOST:PORT=UDS:GUEST_PORT: a TCP listener to a guest vsock port through
     /// the hybrid vsock socket (repeatable).
     #[arg(long)]
     ingress: Vec<String>,
-    /// Concurrent connections per rule.
-    #[arg(long, default_value_t = 64)]
-    max_connections: usize,
+    /// Record every forwarded byte under DIR (audits and tests: what the
+    /// host can see).
+    #[arg(long)]
+    record: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> CmdResult {
-    let limits = proxy::Limits { max_connections: args.max_connections, ..Default::default() };
-    let mut threads = Vec::new();
+    let mut config = match &args.config {
+        Some(p) => Config::parse(&std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?)
+            .map_err(|e| format!("{}: {e}", p.display()))?,
+        None => Config::parse("")?,
+    };
     for rule in &args.egress {
         let (uds, target) = rule.split_once('=').ok_or_else(|| format!("--egress {rule:?}: want UDS=HOST:PORT"))?;
-        let uds = PathBuf::from(uds);
-        let _ = std::fs::remove_file(&uds);
-        let listener = UnixListener::bind(&uds).map_err(|e| format!("{}: {e}", uds.display()))?;
-        let target = target.to_owned();
-        println!("proxy egress {} -> {target}", uds.display());
-        threads.push(std::thread::spawn(move || proxy::egress_on(listener, &uds, &target, limits)));
+        config.egress.push(Egress { listen: PathBuf::from(uds), target: target.to_owned() });
     }
     for rule in &args.ingress {
         let (listen, to) = rule.split_once('=').ok_or_else(|| format!("--ingress {rule:?}: want HOST:PORT=UDS:PORT"))?;
         let (uds, port) = to.rsplit_once(':').ok_or_else(|| format!("--ingress {rule:?}: want HOST:PORT=UDS:PORT"))?;
         let port: u32 = port.parse().map_err(|_| format!("--ingress {rule:?}: bad guest port"))?;
-        let listener = TcpListener::bind(listen).map_err(|e| format!("{listen}: {e}"))?;
-        println!("proxy ingress {} -> {uds}:{port}", listener.local_addr()?);
-        let (listen, uds) = (listen.to_owned(), PathBuf::from(uds));
-        threads.push(std::thread::spawn(move || proxy::ingress_on(listener, &listen, uds, port, limits)));
+        config.ingress.push(Ingress { listen: listen.to_owned(), uds: PathBuf::from(uds), port });
+    }
+    let limits = config.limits();
+    let tap = match &args.record {
+        Some(dir) => proxy::Tap::into_dir(dir)?,
+        None => proxy::Tap::default(),
+    };
+    let mut threads = Vec::new();
+    for e in config.egress {
+        let _ = std::fs::remove_file(&e.listen);
+        let listener = UnixListener::bind(&e.listen).map_err(|err| format!("{}: {err}", e.listen.display()))?;
+        println!("proxy egress {} -> {}", e.listen.display(), e.target);
+        let tap = tap.clone();
+        threads.push(std::thread::spawn(move || proxy::egress_on(listener, &e.listen, &e.target, limits, tap)));
+    }
+    for i in config.ingress {
+        let listener = TcpListener::bind(&i.listen).map_err(|e| format!("{}: {e}", i.listen))?;
+        println!("proxy ingress {} -> {}:{}", listener.local_addr()?, i.uds.display(), i.port);
+        let tap = tap.clone();
+        threads.push(std::thread::spawn(move || proxy::ingress_on(listener, &i.listen, i.uds, i.port, limits, tap)));
     }
     println!("proxy ready");
     for t in threads {

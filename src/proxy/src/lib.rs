@@ -13,6 +13,8 @@
 //! has a timeout. TLS passes through untouched: the proxy sees ciphertext.
 #![forbid(unsafe_code)]
 
+pub mod config;
+
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -28,11 +30,37 @@ pub struct Limits {
     pub max_connections: usize,
     /// Connect timeout to the target.
     pub connect_timeout: Duration,
+    /// A direction idle this long ends the connection.
+    pub idle_timeout: Duration,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_connections: 64, connect_timeout: Duration::from_secs(10) }
+        Limits { max_connections: 64, connect_timeout: Duration::from_secs(10), idle_timeout: Duration::from_secs(300) }
+    }
+}
+
+/// Optional capture of every forwarded byte, for audits and tests: each
+/// connection's two directions go to `<dir>/<n>.up` (towards the target)
+/// and `<dir>/<n>.down`. What it records is what the untrusted host sees.
+#[derive(Debug, Clone, Default)]
+pub struct Tap {
+    dir: Option<Arc<PathBuf>>,
+    seq: Arc<AtomicUsize>,
+}
+
+impl Tap {
+    /// Records into `dir` (created).
+    pub fn into_dir(dir: &Path) -> io::Result<Tap> {
+        std::fs::create_dir_all(dir)?;
+        Ok(Tap { dir: Some(Arc::new(dir.to_owned())), seq: Arc::new(AtomicUsize::new(0)) })
+    }
+
+    fn files(&self) -> (Option<std::fs::File>, Option<std::fs::File>) {
+        let Some(dir) = &self.dir else { return (None, None) };
+        let n = self.seq.fetch_add(1, Ordering::SeqCst);
+        let open = |suffix: &str| std::fs::File::create(dir.join(format!("{n}.{suffix}"))).ok();
+        (open("up"), open("down"))
     }
 }
 
@@ -40,6 +68,7 @@ impl Default for Limits {
 trait Duplex: Read + Write + Send + 'static {
     fn try_clone_box(&self) -> io::Result<Box<dyn Duplex>>;
     fn shutdown_write(&self);
+    fn set_idle(&self, t: Duration);
 }
 
 impl Duplex for TcpStream {
@@ -48,6 +77,9 @@ impl Duplex for TcpStream {
     }
     fn shutdown_write(&self) {
         let _ = self.shutdown(Shutdown::Write);
+    }
+    fn set_idle(&self, t: Duration) {
+        let _ = self.set_read_timeout(Some(t));
     }
 }
 
@@ -58,23 +90,32 @@ impl Duplex for UnixStream {
     fn shutdown_write(&self) {
         let _ = self.shutdown(Shutdown::Write);
     }
+    fn set_idle(&self, t: Duration) {
+        let _ = self.set_read_timeout(Some(t));
+    }
 }
 
-/// Copies both ways until both directions reach EOF.
-fn splice(a: Box<dyn Duplex>, b: Box<dyn Duplex>) -> io::Result<()> {
+/// Copies both ways until both directions reach EOF (or idle out).
+fn splice(a: Box<dyn Duplex>, b: Box<dyn Duplex>, idle: Duration, tap: &Tap) -> io::Result<()> {
+    a.set_idle(idle);
+    b.set_idle(idle);
     let (a2, b2) = (a.try_clone_box()?, b.try_clone_box()?);
-    let up = std::thread::spawn(move || pump(a, b2));
-    pump(b, a2);
+    let (up_file, down_file) = tap.files();
+    let up = std::thread::spawn(move || pump(a, b2, up_file));
+    pump(b, a2, down_file);
     let _ = up.join();
     Ok(())
 }
 
-fn pump(mut from: Box<dyn Duplex>, mut to: Box<dyn Duplex>) {
+fn pump(mut from: Box<dyn Duplex>, mut to: Box<dyn Duplex>, mut record: Option<std::fs::File>) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
+                if let Some(f) = record.as_mut() {
+                    let _ = f.write_all(&buf[..n]);
+                }
                 if to.write_all(&buf[..n]).is_err() {
                     break;
                 }
@@ -109,11 +150,11 @@ impl Drop for SlotGuard {
 pub fn egress(uds: &Path, target: &str, limits: Limits) -> io::Result<()> {
     let _ = std::fs::remove_file(uds);
     let listener = UnixListener::bind(uds)?;
-    egress_on(listener, uds, target, limits)
+    egress_on(listener, uds, target, limits, Tap::default())
 }
 
 /// [`egress`] on a listener already bound (so callers can report readiness).
-pub fn egress_on(listener: UnixListener, uds: &Path, target: &str, limits: Limits) -> io::Result<()> {
+pub fn egress_on(listener: UnixListener, uds: &Path, target: &str, limits: Limits, tap: Tap) -> io::Result<()> {
     let addr = target
         .to_socket_addrs()?
         .next()
@@ -126,13 +167,13 @@ pub fn egress_on(listener: UnixListener, uds: &Path, target: &str, limits: Limit
             log::warn!(target = target; "egress: connection limit reached; refused");
             continue;
         };
-        let timeout = limits.connect_timeout;
+        let (timeout, tap) = (limits.connect_timeout, tap.clone());
         std::thread::spawn(move || {
             let _slot = slot;
             match TcpStream::connect_timeout(&addr, timeout) {
                 Ok(t) => {
                     let _ = t.set_nodelay(true);
-                    let _ = splice(Box::new(guest), Box::new(t));
+                    let _ = splice(Box::new(guest), Box::new(t), limits.idle_timeout, &tap);
                 }
                 Err(e) => log::warn!(target = addr.to_string().as_str(), error = e.to_string().as_str(); "egress: target unreachable"),
             }
@@ -163,11 +204,11 @@ pub fn hybrid_connect(uds: &Path, port: u32, timeout: Duration) -> io::Result<Un
 /// Ingress: forwards connections arriving on `listen` (host:port) to guest
 /// `port` through the hybrid vsock socket `uds`. Runs forever.
 pub fn ingress(listen: &str, uds: PathBuf, port: u32, limits: Limits) -> io::Result<()> {
-    ingress_on(TcpListener::bind(listen)?, listen, uds, port, limits)
+    ingress_on(TcpListener::bind(listen)?, listen, uds, port, limits, Tap::default())
 }
 
 /// [`ingress`] on a listener already bound.
-pub fn ingress_on(listener: TcpListener, listen: &str, uds: PathBuf, port: u32, limits: Limits) -> io::Result<()> {
+pub fn ingress_on(listener: TcpListener, listen: &str, uds: PathBuf, port: u32, limits: Limits, tap: Tap) -> io::Result<()> {
     let slots = Slots(Arc::new(AtomicUsize::new(0)), limits.max_connections);
     log::info!(listen = listen, port = port; "ingress rule");
     for client in listener.incoming() {
@@ -177,12 +218,12 @@ pub fn ingress_on(listener: TcpListener, listen: &str, uds: PathBuf, port: u32, 
             log::warn!(listen = listen; "ingress: connection limit reached; refused");
             continue;
         };
-        let (uds, timeout) = (uds.clone(), limits.connect_timeout);
+        let (uds, timeout, tap) = (uds.clone(), limits.connect_timeout, tap.clone());
         std::thread::spawn(move || {
             let _slot = slot;
             match hybrid_connect(&uds, port, timeout) {
                 Ok(g) => {
-                    let _ = splice(Box::new(client), Box::new(g));
+                    let _ = splice(Box::new(client), Box::new(g), limits.idle_timeout, &tap);
                 }
                 Err(e) => log::warn!(port = port, error = e.to_string().as_str(); "ingress: guest unreachable"),
             }
@@ -221,6 +262,93 @@ mod tests {
         let mut back = Vec::new();
         c.read_to_end(&mut back).unwrap();
         assert_eq!(back, b"cba");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn echo_target() -> String {
+        let target = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = target.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            for s in target.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let mut r = s.try_clone().unwrap();
+                    let mut w = s;
+                    let _ = io::copy(&mut r, &mut w);
+                    let _ = w.shutdown(Shutdown::Write);
+                });
+            }
+        });
+        addr
+    }
+
+    fn egress_rule(dir: &Path, name: &str, target: &str, limits: Limits, tap: Tap) -> PathBuf {
+        let uds = dir.join(name);
+        let _ = std::fs::remove_file(&uds);
+        let listener = UnixListener::bind(&uds).unwrap();
+        let (u, t) = (uds.clone(), target.to_owned());
+        std::thread::spawn(move || egress_on(listener, &u, &t, limits, tap));
+        uds
+    }
+
+    #[test]
+    fn many_concurrent_connections_and_a_recorded_copy() {
+        let dir = std::env::temp_dir().join(format!("ei-proxy-c-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let tap = Tap::into_dir(&dir.join("tap")).unwrap();
+        let uds = egress_rule(&dir, "vm.vsock_7000", &echo_target(), Limits::default(), tap);
+        let clients: Vec<_> = (0..48)
+            .map(|i| {
+                let uds = uds.clone();
+                std::thread::spawn(move || {
+                    let mut c = UnixStream::connect(&uds).unwrap();
+                    let msg = format!("hello {i} ").repeat(1000);
+                    c.write_all(msg.as_bytes()).unwrap();
+                    c.shutdown(Shutdown::Write).unwrap();
+                    let mut back = String::new();
+                    c.read_to_string(&mut back).unwrap();
+                    assert_eq!(back, msg);
+                })
+            })
+            .collect();
+        for c in clients {
+            c.join().unwrap();
+        }
+        // The tap saw exactly what crossed: 48 connections, both ways.
+        let files = std::fs::read_dir(dir.join("tap")).unwrap().count();
+        assert_eq!(files, 96);
+        let up = std::fs::read_to_string(dir.join("tap/0.up")).unwrap();
+        assert!(up.starts_with("hello "));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_connection_limit_and_idle_timeout_hold() {
+        let dir = std::env::temp_dir().join(format!("ei-proxy-l-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let limits = Limits { max_connections: 1, idle_timeout: Duration::from_millis(300), ..Limits::default() };
+        let uds = egress_rule(&dir, "vm.vsock_7001", &echo_target(), limits, Tap::default());
+        let mut first = UnixStream::connect(&uds).unwrap();
+        first.write_all(b"x").unwrap();
+        let mut one = [0u8; 1];
+        first.read_exact(&mut one).unwrap();
+        // While the first holds the only slot, a second is closed at once.
+        let mut second = UnixStream::connect(&uds).unwrap();
+        second.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 1];
+        assert_eq!(second.read(&mut buf).unwrap_or(0), 0);
+        // The idle first connection is cut after the idle timeout.
+        first.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(first.read(&mut buf).unwrap_or(0), 0, "idle connection must be closed");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_port_without_a_rule_is_refused() {
+        // Egress exists only where a rule created the socket.
+        let dir = std::env::temp_dir().join(format!("ei-proxy-r-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let _uds = egress_rule(&dir, "vm.vsock_7002", &echo_target(), Limits::default(), Tap::default());
+        assert!(UnixStream::connect(dir.join("vm.vsock_25")).is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
