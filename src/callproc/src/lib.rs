@@ -4,4 +4,5 @@
 //! the guest PID 1 binary.
 #![forbid(unsafe_code)]
 
+pub mod audio;
 pub mod pii;
