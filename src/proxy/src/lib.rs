@@ -15,7 +15,7 @@
 
 pub mod config;
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -182,23 +182,13 @@ pub fn egress_on(listener: UnixListener, uds: &Path, target: &str, limits: Limit
     Ok(())
 }
 
-/// The hybrid vsock handshake: `CONNECT <port>\n`, any `OK …` line is
-/// success (vhost-device-vsock answers with the guest port, Firecracker
-/// with a host port); EOF means nothing listens in the guest yet.
-pub fn hybrid_connect(uds: &Path, port: u32, timeout: Duration) -> io::Result<UnixStream> {
-    let mut s = UnixStream::connect(uds)?;
-    s.set_read_timeout(Some(timeout))?;
-    let mut line = Vec::new();
-    // The device may close at once (write fails) or after reading the
-    // request (read gives EOF): both mean "no listener in the guest".
-    let handshake = s
-        .write_all(format!("CONNECT {port}\n").as_bytes())
-        .and_then(|()| BufReader::new((&mut s).take(64)).read_until(b'\n', &mut line).map(drop));
-    if handshake.is_err() || !line.starts_with(b"OK") {
-        return Err(io::Error::new(io::ErrorKind::ConnectionRefused, format!("guest port {port}: no listener")));
+/// The hybrid vsock handshake (`transport`'s `hybrid://` scheme): any
+/// `OK …` line is success; EOF means nothing listens in the guest yet.
+pub fn hybrid_connect(uds: &Path, port: u32, _timeout: Duration) -> io::Result<UnixStream> {
+    match transport::connect(&transport::Addr::Hybrid { uds: uds.to_owned(), port })? {
+        transport::Stream::Unix(s) => Ok(s),
+        _ => Err(io::Error::other("hybrid connect returned a non-Unix stream")),
     }
-    s.set_read_timeout(None)?;
-    Ok(s)
 }
 
 /// Ingress: forwards connections arriving on `listen` (host:port) to guest
@@ -361,7 +351,7 @@ mod tests {
         std::thread::spawn(move || {
             let (mut a, _) = l.accept().unwrap();
             let mut line = String::new();
-            BufReader::new(a.try_clone().unwrap()).read_line(&mut line).unwrap();
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(a.try_clone().unwrap()), &mut line).unwrap();
             assert_eq!(line, "CONNECT 1234\n");
             a.write_all(b"OK 1073741824\n").unwrap();
             let (b, _) = l.accept().unwrap();

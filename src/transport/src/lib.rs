@@ -1,4 +1,12 @@
-//! Byte streams by URL: `vsock://CID:PORT`, `unix:///path`, `tcp://HOST:PORT`.
+//! Byte streams by URL: `vsock://CID:PORT`, `hybrid:///path/vm.vsock:PORT`,
+//! `unix:///path`, `tcp://HOST:PORT`.
+//!
+//! `hybrid` is the host side of hybrid vsock (Firecracker, Cloud Hypervisor,
+//! vhost-device-vsock): connect to the VMM's Unix socket, send
+//! `CONNECT <port>\n`, and any `OK …` line means connected (vhost-device-vsock
+//! answers with the guest port, Firecracker with a host port); EOF means
+//! nothing listens in the guest yet. The other direction needs no scheme: a
+//! guest's `connect(2, P)` arrives on the plain Unix socket `<path>_P`.
 //!
 //! In a VM the guest has no network of its own: everything crosses vsock to
 //! an untrusted host proxy (TLS ends inside the guest, not here). Unix and TCP
@@ -28,6 +36,13 @@ pub enum Addr {
         /// Port; ports below 1024 need CAP_NET_BIND_SERVICE to listen.
         port: u32,
     },
+    /// Host side of hybrid vsock: the VMM's socket and a guest port.
+    Hybrid {
+        /// The VMM's Unix socket.
+        uds: PathBuf,
+        /// The guest port.
+        port: u32,
+    },
     /// A Unix stream socket path (process mode).
     Unix(PathBuf),
     /// A TCP `host:port` (process mode).
@@ -51,6 +66,14 @@ impl FromStr for Addr {
                 let port = port.parse().map_err(|_| format!("{s:?}: port {port:?} is not a number"))?;
                 Ok(Addr::Vsock { cid, port })
             }
+            "hybrid" => {
+                let (path, port) = rest.rsplit_once(':').ok_or_else(|| format!("{s:?}: want hybrid:///PATH:PORT"))?;
+                if !path.starts_with('/') {
+                    return Err(format!("{s:?}: the socket path must be absolute"));
+                }
+                let port = port.parse().map_err(|_| format!("{s:?}: port {port:?} is not a number"))?;
+                Ok(Addr::Hybrid { uds: PathBuf::from(path), port })
+            }
             "unix" => {
                 if !rest.starts_with('/') {
                     return Err(format!("{s:?}: a unix path must be absolute (unix:///run/x.sock)"));
@@ -64,7 +87,7 @@ impl FromStr for Addr {
                 }
                 Ok(Addr::Tcp(rest.to_owned()))
             }
-            other => Err(format!("{s:?}: unknown scheme {other:?} (want vsock, unix or tcp)")),
+            other => Err(format!("{s:?}: unknown scheme {other:?} (want vsock, hybrid, unix or tcp)")),
         }
     }
 }
@@ -74,6 +97,7 @@ impl std::fmt::Display for Addr {
         match self {
             Addr::Vsock { cid: VMADDR_CID_ANY, port } => write!(f, "vsock://any:{port}"),
             Addr::Vsock { cid, port } => write!(f, "vsock://{cid}:{port}"),
+            Addr::Hybrid { uds, port } => write!(f, "hybrid://{}:{port}", uds.display()),
             Addr::Unix(p) => write!(f, "unix://{}", p.display()),
             Addr::Tcp(hp) => write!(f, "tcp://{hp}"),
         }
@@ -95,6 +119,10 @@ impl Addr {
             Addr::Vsock { cid, .. } if *cid != VMADDR_CID_ANY => {
                 Err(format!("{self}: a vsock listener binds CID `any` (vsock://any:PORT)"))
             }
+            Addr::Hybrid { uds, port } => Err(format!(
+                "{self}: guest connections to port {port} arrive on unix://{}_{port}; listen there",
+                uds.display()
+            )),
             _ => Ok(()),
         }
     }
@@ -119,6 +147,7 @@ pub fn connect(addr: &Addr) -> io::Result<Stream> {
             socket::connect(fd.as_raw_fd_compat(), &VsockAddr::new(*cid, *port))?;
             Ok(Stream::Vsock(fd))
         }
+        Addr::Hybrid { uds, port } => Ok(Stream::Unix(hybrid_connect(uds, *port)?)),
         Addr::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path)?)),
         Addr::Tcp(hp) => {
             let s = TcpStream::connect(hp.as_str())?;
@@ -128,6 +157,31 @@ pub fn connect(addr: &Addr) -> io::Result<Stream> {
             Ok(Stream::Tcp(s))
         }
     }
+}
+
+/// The hybrid vsock handshake (module docs). Any failure during it, EOF
+/// included, is `ConnectionRefused`: nothing listens on that guest port.
+fn hybrid_connect(uds: &std::path::Path, port: u32) -> io::Result<UnixStream> {
+    let mut s = UnixStream::connect(uds)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut line = Vec::new();
+    // One byte at a time: whatever follows the OK line is the stream's
+    // first data and must not be swallowed by a read-ahead buffer.
+    let handshake = s.write_all(format!("CONNECT {port}\n").as_bytes()).and_then(|()| {
+        let mut byte = [0u8; 1];
+        while line.len() < 64 && !line.ends_with(b"\n") {
+            if s.read(&mut byte)? == 0 {
+                break;
+            }
+            line.push(byte[0]);
+        }
+        Ok(())
+    });
+    if handshake.is_err() || !line.starts_with(b"OK") {
+        return Err(io::Error::new(io::ErrorKind::ConnectionRefused, format!("guest port {port}: no listener")));
+    }
+    s.set_read_timeout(None)?;
+    Ok(s)
 }
 
 fn vsock_socket() -> io::Result<OwnedFd> {
@@ -206,6 +260,7 @@ pub fn listen(addr: &Addr) -> io::Result<Listener> {
         }
         Addr::Unix(path) => Ok(Listener::Unix(UnixListener::bind(path)?)),
         Addr::Tcp(hp) => Ok(Listener::Tcp(TcpListener::bind(hp.as_str())?)),
+        Addr::Hybrid { .. } => Err(io::Error::new(io::ErrorKind::InvalidInput, addr.check_listenable().err().unwrap_or_default())),
     }
 }
 
@@ -289,6 +344,33 @@ mod tests {
         assert_eq!("vsock://-1:1234".parse(), Ok(Addr::Vsock { cid: VMADDR_CID_ANY, port: 1234 }));
         assert_eq!("unix:///run/a.sock".parse(), Ok(Addr::Unix("/run/a.sock".into())));
         assert_eq!("tcp://127.0.0.1:80".parse(), Ok(Addr::Tcp("127.0.0.1:80".into())));
+        assert_eq!("hybrid:///run/vm.vsock:1234".parse(), Ok(Addr::Hybrid { uds: "/run/vm.vsock".into(), port: 1234 }));
+        assert!("hybrid:///run/vm.vsock:1234".parse::<Addr>().unwrap().check_listenable().unwrap_err().contains("vm.vsock_1234"));
+    }
+
+    #[test]
+    fn hybrid_handshake_accepts_any_ok_and_refuses_on_eof() {
+        use std::io::BufRead;
+        let dir = std::env::temp_dir().join(format!("ei-hybrid-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let uds = dir.join("vm.vsock");
+        let l = UnixListener::bind(&uds).unwrap();
+        std::thread::spawn(move || {
+            let (mut a, _) = l.accept().unwrap();
+            let mut line = String::new();
+            io::BufReader::new(a.try_clone().unwrap()).read_line(&mut line).unwrap();
+            assert_eq!(line, "CONNECT 1234\n");
+            a.write_all(b"OK 1073741824\nhello").unwrap(); // Firecracker style
+            let (b, _) = l.accept().unwrap();
+            drop(b); // nothing listens in the guest
+        });
+        let addr = Addr::Hybrid { uds: uds.clone(), port: 1234 };
+        let mut s = connect(&addr).unwrap();
+        let mut buf = [0u8; 5];
+        s.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"hello", "bytes after the OK line are the stream");
+        assert_eq!(connect(&addr).unwrap_err().kind(), io::ErrorKind::ConnectionRefused);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -311,7 +393,7 @@ mod tests {
 
     #[test]
     fn display_round_trips() {
-        for s in ["vsock://2:9000", "vsock://any:1", "unix:///a", "tcp://[::1]:5"] {
+        for s in ["vsock://2:9000", "vsock://any:1", "hybrid:///r/vm.vsock:5", "unix:///a", "tcp://[::1]:5"] {
             assert_eq!(s.parse::<Addr>().unwrap().to_string(), s);
         }
     }
