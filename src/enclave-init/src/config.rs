@@ -308,15 +308,39 @@ pub fn parse(text: &str, cmdline: &str) -> Result<Config, ConfigError> {
     })
 }
 
-fn vault_config(fields: &Fields) -> Result<VaultConfig, ConfigError> {
-    let addr = fields.parsed("vault.addr", |s| {
+/// A peer address that may be left empty (the peer is then not used).
+fn optional_addr(fields: &Fields, name: &str) -> Result<Option<Addr>, ConfigError> {
+    fields.parsed(name, |s| {
         if s.is_empty() {
             return Ok(None);
         }
         let addr: Addr = s.parse()?;
         addr.check_connectable()?;
         Ok(Some(addr))
-    })?;
+    })
+}
+
+/// The name a peer's TLS certificate must carry.
+fn server_name(fields: &Fields, name: &str) -> Result<String, ConfigError> {
+    fields.parsed(name, |s| {
+        rustls::pki_types::ServerName::try_from(s.to_owned())
+            .map(|_| s.to_owned())
+            .map_err(|_| format!("{s:?} is not a DNS name or IP address"))
+    })
+}
+
+/// The CA pinned for a peer: required (and checked) when the peer is used.
+fn pinned_ca(fields: &Fields, name: &str, used: bool) -> Result<String, ConfigError> {
+    fields.parsed(name, |s| {
+        if used {
+            crate::attest::parse_ca(s)?;
+        }
+        Ok(s.to_owned())
+    })
+}
+
+fn vault_config(fields: &Fields) -> Result<VaultConfig, ConfigError> {
+    let addr = optional_addr(fields, "vault.addr")?;
     let has_addr = addr.is_some();
     let segment = |s: &str| {
         if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) && !s.contains("..") {
@@ -327,17 +351,8 @@ fn vault_config(fields: &Fields) -> Result<VaultConfig, ConfigError> {
     };
     Ok(VaultConfig {
         addr,
-        server_name: fields.parsed("vault.server_name", |s| {
-            rustls::pki_types::ServerName::try_from(s.to_owned())
-                .map(|_| s.to_owned())
-                .map_err(|_| format!("{s:?} is not a DNS name or IP address"))
-        })?,
-        ca_pem: fields.parsed("vault.ca", |s| {
-            if has_addr {
-                crate::attest::parse_ca(s)?;
-            }
-            Ok(s.to_owned())
-        })?,
+        server_name: server_name(fields, "vault.server_name")?,
+        ca_pem: pinned_ca(fields, "vault.ca", has_addr)?,
         auth_path: fields.parsed("vault.auth_path", segment)?,
         role: fields.parsed("vault.role", segment)?,
         kv_mount: fields.parsed("vault.kv_mount", segment)?,
@@ -351,26 +366,14 @@ fn vault_config(fields: &Fields) -> Result<VaultConfig, ConfigError> {
 }
 
 fn verifier_config(fields: &Fields) -> Result<VerifierConfig, ConfigError> {
-    let addr = fields.parsed("verifier.addr", |s| {
-        if s.is_empty() {
-            return Ok(None);
-        }
-        let addr: Addr = s.parse()?;
-        addr.check_connectable()?;
-        Ok(Some(addr))
-    })?;
-    let server_name = fields.parsed("verifier.server_name", |s| {
-        rustls::pki_types::ServerName::try_from(s.to_owned())
-            .map(|_| s.to_owned())
-            .map_err(|_| format!("{s:?} is not a DNS name or IP address"))
-    })?;
-    let ca_pem = fields.parsed("verifier.ca", |s| {
-        if addr.is_some() {
-            crate::attest::parse_ca(s)?;
-        }
-        Ok(s.to_owned())
-    })?;
-    Ok(VerifierConfig { addr, server_name, ca_pem, timeout: fields.millis("verifier.timeout_ms", 1..=600_000)? })
+    let addr = optional_addr(fields, "verifier.addr")?;
+    let used = addr.is_some();
+    Ok(VerifierConfig {
+        addr,
+        server_name: server_name(fields, "verifier.server_name")?,
+        ca_pem: pinned_ca(fields, "verifier.ca", used)?,
+        timeout: fields.millis("verifier.timeout_ms", 1..=600_000)?,
+    })
 }
 
 /// The field values, each with its origin, keyed by dotted name.
