@@ -139,7 +139,35 @@ pub fn client_config(ca_pem: &str, time: Arc<TrustedTime>) -> Result<Arc<rustls:
     Ok(Arc::new(config))
 }
 
-type Tls = BufReader<rustls::StreamOwned<rustls::ClientConnection, transport::Stream>>;
+/// A TLS connection to a peer, read through a buffer.
+pub type Tls = BufReader<rustls::StreamOwned<rustls::ClientConnection, transport::Stream>>;
+
+/// Why a TLS connection could not be opened.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// The transport connection failed (the peer is unreachable).
+    Unreachable(std::io::Error),
+    /// TLS could not be set up (bad pinned CA, bad name).
+    Tls(String),
+}
+
+/// Opens a TLS 1.3 connection to `addr` trusting only `ca_pem`, expecting
+/// `server_name`, with `timeout` on every read and write. The handshake runs
+/// on the first read or write.
+pub fn connect_tls(
+    addr: &transport::Addr,
+    server_name: &str,
+    ca_pem: &str,
+    timeout: std::time::Duration,
+    time: &Arc<TrustedTime>,
+) -> Result<Tls, ConnectError> {
+    let config = client_config(ca_pem, Arc::clone(time)).map_err(|e| ConnectError::Tls(e.to_string()))?;
+    let name = ServerName::try_from(server_name.to_owned()).map_err(|e| ConnectError::Tls(e.to_string()))?;
+    let stream = transport::connect(addr).map_err(ConnectError::Unreachable)?;
+    stream.set_timeouts(timeout).map_err(ConnectError::Unreachable)?;
+    let conn = rustls::ClientConnection::new(config, name).map_err(|e| ConnectError::Tls(e.to_string()))?;
+    Ok(BufReader::new(rustls::StreamOwned::new(conn, stream)))
+}
 
 fn call(tls: &mut Tls, host: &str, path: &str, body: &[u8]) -> Result<http::Response, AttestError> {
     http::write_request(tls.get_mut(), "POST", host, path, &[("content-type", "application/json")], body)
@@ -157,12 +185,10 @@ pub fn attest(
     tee: &mut dyn EvidenceSource,
 ) -> Result<Attestation, AttestError> {
     let started = Instant::now();
-    let tls_config = client_config(&cfg.ca_pem, Arc::clone(time))?;
-    let name = ServerName::try_from(cfg.server_name.clone()).map_err(|e| AttestError::Tls(e.to_string()))?;
-    let stream = transport::connect(addr).map_err(AttestError::Connect)?;
-    stream.set_timeouts(cfg.timeout).map_err(AttestError::Connect)?;
-    let conn = rustls::ClientConnection::new(tls_config, name).map_err(|e| AttestError::Tls(e.to_string()))?;
-    let mut tls: Tls = BufReader::new(rustls::StreamOwned::new(conn, stream));
+    let mut tls = connect_tls(addr, &cfg.server_name, &cfg.ca_pem, cfg.timeout, time).map_err(|e| match e {
+        ConnectError::Unreachable(e) => AttestError::Connect(e),
+        ConnectError::Tls(e) => AttestError::Tls(e),
+    })?;
 
     // 4. Challenge.
     let resp = call(&mut tls, &cfg.server_name, "/v1/challenge", b"{}")?;

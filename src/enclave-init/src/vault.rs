@@ -13,11 +13,9 @@
 //!   store; the transient response buffers are `Zeroizing`, and the
 //!   zeroizing allocator wipes whatever serde_json allocated on the way.
 
-use std::io::BufReader;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustls::pki_types::ServerName;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
@@ -66,11 +64,9 @@ impl std::fmt::Display for VaultError {
 
 impl std::error::Error for VaultError {}
 
-type Tls = BufReader<rustls::StreamOwned<rustls::ClientConnection, transport::Stream>>;
-
 /// A Vault connection.
 struct Vault {
-    tls: Tls,
+    tls: crate::attest::Tls,
     host: String,
 }
 
@@ -79,12 +75,11 @@ struct VaultToken(Zeroizing<String>);
 
 impl Vault {
     fn connect(cfg: &VaultConfig, addr: &transport::Addr, time: &Arc<TrustedTime>) -> Result<Vault, VaultError> {
-        let tls_config = crate::attest::client_config(&cfg.ca_pem, Arc::clone(time)).map_err(|e| VaultError::Tls(e.to_string()))?;
-        let name = ServerName::try_from(cfg.server_name.clone()).map_err(|e| VaultError::Tls(e.to_string()))?;
-        let stream = transport::connect(addr).map_err(|e| VaultError::Unreachable { attempts: 1, last: e.to_string() })?;
-        stream.set_timeouts(cfg.timeout).map_err(|e| VaultError::Tls(e.to_string()))?;
-        let conn = rustls::ClientConnection::new(tls_config, name).map_err(|e| VaultError::Tls(e.to_string()))?;
-        Ok(Vault { tls: BufReader::new(rustls::StreamOwned::new(conn, stream)), host: cfg.server_name.clone() })
+        let tls = crate::attest::connect_tls(addr, &cfg.server_name, &cfg.ca_pem, cfg.timeout, time).map_err(|e| match e {
+            crate::attest::ConnectError::Unreachable(e) => VaultError::Unreachable { attempts: 1, last: e.to_string() },
+            crate::attest::ConnectError::Tls(e) => VaultError::Tls(e),
+        })?;
+        Ok(Vault { tls, host: cfg.server_name.clone() })
     }
 
     /// One request; the body comes back in a zeroizing buffer.
