@@ -381,3 +381,23 @@ fn a_failed_renewal_withdraws_every_secret_and_health_says_why() {
     // Still answering, still alive: health keeps saying why.
     assert_eq!(guest.command(&report, "ping"), "pong");
 }
+
+#[test]
+fn verifier_unreachable_at_boot_is_retried() {
+    let s = stack(None, &[]);
+    let gdir = TempDir::new("guest");
+    let port = free_port();
+    // The guest boots pointing at a port where nothing listens yet.
+    let config = guest_config(gdir.path(), &s.psp.socket, Some((&s.verifier, &s.pki)), Some(&s.bao))
+        .replace(&format!("tcp://127.0.0.1:{}\"", s.verifier.port), &format!("tcp://127.0.0.1:{port}\""));
+    let booting = std::thread::spawn(move || boot(gdir, &config));
+    std::thread::sleep(Duration::from_secs(2));
+    forward(port, s.verifier.port);
+    match booting.join().unwrap() {
+        Boot::Ready(guest, report) => {
+            assert_eq!(report["secrets_provisioned"], 3, "{report}");
+            assert!(guest.logs().contains("msg=\"verifier unreachable; retrying\""));
+        }
+        Boot::Failed { stderr, .. } => panic!("guest gave up on the verifier:\n{stderr}"),
+    }
+}

@@ -176,8 +176,33 @@ fn call(tls: &mut Tls, host: &str, path: &str, body: &[u8]) -> Result<http::Resp
         .map_err(|e| AttestError::Protocol(format!("{path}: {e}")))
 }
 
-/// Runs the exchange once.
+/// Runs the exchange, retrying with bounded backoff while the verifier is
+/// unreachable (up to `cfg.retry`); a denial or protocol error is final.
 pub fn attest(
+    cfg: &VerifierConfig,
+    addr: &transport::Addr,
+    time: &Arc<TrustedTime>,
+    key: &EnclaveKey,
+    tee: &mut dyn EvidenceSource,
+) -> Result<Attestation, AttestError> {
+    let start = Instant::now();
+    let mut backoff = std::time::Duration::from_millis(100);
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        match attest_once(cfg, addr, time, key, tee) {
+            Err(AttestError::Connect(e)) if start.elapsed() + backoff <= cfg.retry => {
+                log::warn!(attempt = attempt, error = e.to_string().as_str(), retry_ms = backoff.as_millis() as u64; "verifier unreachable; retrying");
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Runs the exchange once (renewal has its own retry schedule).
+pub fn attest_once(
     cfg: &VerifierConfig,
     addr: &transport::Addr,
     time: &Arc<TrustedTime>,

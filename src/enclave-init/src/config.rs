@@ -81,6 +81,9 @@ pub struct VerifierConfig {
     pub ca_pem: String,
     /// Bound on connecting and on each read and write.
     pub timeout: Duration,
+    /// How long to keep retrying while the verifier is unreachable (the
+    /// host proxy may come up after the guest).
+    pub retry: Duration,
 }
 
 /// Which evidence source to use.
@@ -204,6 +207,7 @@ const FIELDS: &[(&str, Kind, Option<&str>)] = &[
     ("verifier.server_name", Kind::Str, Some("verifier.enclave.local")),
     ("verifier.ca", Kind::Str, Some("")),
     ("verifier.timeout_ms", Kind::Int, Some("10000")),
+    ("verifier.retry_ms", Kind::Int, Some("60000")),
     ("vault.addr", Kind::Str, Some("")),
     ("vault.server_name", Kind::Str, Some("vault.enclave.local")),
     ("vault.ca", Kind::Str, Some("")),
@@ -373,6 +377,7 @@ fn verifier_config(fields: &Fields) -> Result<VerifierConfig, ConfigError> {
         server_name: server_name(fields, "verifier.server_name")?,
         ca_pem: pinned_ca(fields, "verifier.ca", used)?,
         timeout: fields.millis("verifier.timeout_ms", 1..=600_000)?,
+        retry: fields.millis("verifier.retry_ms", 0..=3_600_000)?,
     })
 }
 

@@ -93,7 +93,7 @@ impl Renewal {
     /// Renews now: re-attest, log in, reload the secrets. On failure the
     /// secrets are zeroized and health says why.
     pub fn run(&mut self, tee: &mut dyn EvidenceSource, store: &mut SecretStore) {
-        let result = attest::attest(&self.verifier, &self.verifier_addr, &self.time, &self.key, tee)
+        let result = attest::attest_once(&self.verifier, &self.verifier_addr, &self.time, &self.key, tee)
             .map_err(|e| format!("attestation: {e}"))
             .and_then(|a| {
                 let p = vault::provision(&self.vault, &self.vault_addr, &self.time, &a, store).map_err(|e| e.to_string())?;
