@@ -42,6 +42,13 @@ fn the_measured_image_gets_its_secrets_and_a_one_byte_change_is_denied() {
     let key = [7u8; 32];
     let tag = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key), CANARY.as_bytes());
     assert_eq!(guest.command(&format!("secret-hash hume/api-key {}", hex(&key))).unwrap(), hex(tag.as_ref()));
+    // A request through the proxy's ingress (TCP → hybrid vsock → guest) is answered.
+    let ingress = std::fs::read_to_string(guest.dir().join("ingress.addr")).unwrap();
+    let mut c = std::net::TcpStream::connect(ingress.trim()).unwrap();
+    std::io::Write::write_all(&mut c, b"ping\n").unwrap();
+    let mut answer = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(c), &mut answer).unwrap();
+    assert_eq!(answer, "pong\n");
     // Operator evidence: the measurement sim-psp signed is the one computed
     // from the image files, and REPORT_DATA is the operator binding.
     let nonce = [0x33u8; 32];

@@ -320,8 +320,10 @@ pub fn vm_config(pki: &Pki, extra: &str) -> String {
 
 /// The host side of a VM guest, in its socket directory `dir`: sim-psp on
 /// vsock port 9100 measuring what QEMU launched, and the proxy's egress to
-/// the verifier (8443) and Vault (8200), recording every forwarded byte
-/// under `dir/tap`. Keep the result alive with the guest.
+/// the verifier (8443) and Vault (8200), an ingress from a loopback TCP port
+/// (written to `dir/ingress.addr`) to the guest's control port 1234, and
+/// every forwarded byte recorded under `dir/tap`. Keep the result alive with
+/// the guest.
 pub fn vm_host_side(dir: &Path, initrd: &Path, verifier: &Verifier, bao: &OpenBao) -> Box<dyn std::any::Any> {
     let kernel = crate::kernel_dir().join("vmlinuz");
     let cmdline = crate::qemu::cmdline("");
@@ -335,12 +337,19 @@ pub fn vm_host_side(dir: &Path, initrd: &Path, verifier: &Verifier, bao: &OpenBa
         .arg(format!("{}=127.0.0.1:{}", dir.join("vm.vsock_8443").display(), verifier.port))
         .arg("--egress")
         .arg(format!("{}=127.0.0.1:{}", dir.join("vm.vsock_8200").display(), bao.port))
+        .arg("--ingress")
+        .arg(format!("127.0.0.1:0={}:1234", dir.join("vm.vsock").display()))
         .arg("--record")
         .arg(dir.join("tap"))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start enclavectl proxy");
-    read_until(&mut child, Duration::from_secs(30), |l| l == "proxy ready");
+    let lines = read_until(&mut child, Duration::from_secs(30), |l| l == "proxy ready");
+    // The ingress listener's address, for callers that reach the guest
+    // through the proxy like an API gateway would.
+    if let Some(addr) = lines.iter().find_map(|l| l.strip_prefix("proxy ingress ")).and_then(|l| l.split(' ').next()) {
+        let _ = std::fs::write(dir.join("ingress.addr"), addr);
+    }
     Box::new((psp, Proc::from_child(child)))
 }
