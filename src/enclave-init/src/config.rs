@@ -95,6 +95,8 @@ pub struct TeeConfig {
     pub sim_psp: Addr,
     /// Bound on obtaining evidence (connecting, each read and write).
     pub timeout: Duration,
+    /// Where the host serves TDX collateral, if it does.
+    pub tdx_collateral: Option<Addr>,
 }
 
 /// Addresses and timeouts of the host channel (readiness and control).
@@ -203,6 +205,7 @@ const FIELDS: &[(&str, Kind, Option<&str>)] = &[
     ("tee.source", Kind::Str, Some("auto")),
     ("tee.sim_psp", Kind::Str, Some("vsock://2:9100")),
     ("tee.timeout_ms", Kind::Int, Some("30000")),
+    ("tee.tdx_collateral", Kind::Str, Some("")),
     ("verifier.addr", Kind::Str, Some("")),
     ("verifier.server_name", Kind::Str, Some("verifier.enclave.local")),
     ("verifier.ca", Kind::Str, Some("")),
@@ -301,6 +304,7 @@ pub fn parse(text: &str, cmdline: &str) -> Result<Config, ConfigError> {
                 Ok(addr)
             })?,
             timeout: fields.millis("tee.timeout_ms", 1..=600_000)?,
+            tdx_collateral: optional_addr(&fields, "tee.tdx_collateral")?,
         },
         verifier: verifier_config(&fields)?,
         vault: vault_config(&fields)?,

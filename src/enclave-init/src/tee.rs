@@ -35,5 +35,8 @@ pub fn open(config: &TeeConfig) -> Result<Box<dyn EvidenceSource>, EvidenceError
         }
     };
     log::info!(source = kind.as_str(); "evidence source ready");
-    Ok(source)
+    Ok(match &config.tdx_collateral {
+        Some(addr) => Box::new(evidence::collateral::WithCollateral::new(source, addr.clone(), config.timeout)),
+        None => source,
+    })
 }

@@ -18,6 +18,7 @@
 //! tried.
 
 pub mod coco_aa;
+pub mod collateral;
 pub mod configfs_tsm;
 pub mod sev_guest;
 pub mod sim;
@@ -210,6 +211,8 @@ pub enum EvidenceError {
     Sim(String),
     /// The source cannot produce remotely verifiable evidence.
     Unsupported(&'static str),
+    /// Host-supplied TDX collateral could not be had.
+    Collateral(String),
     /// The CoCo attestation-agent's REST API failed or answered something
     /// unusable.
     CocoAa(coco_aa::AaError),
@@ -241,6 +244,7 @@ impl fmt::Display for EvidenceError {
             ),
             EvidenceError::Sim(m) => write!(f, "simulated PSP: {m}"),
             EvidenceError::Unsupported(m) => f.write_str(m),
+            EvidenceError::Collateral(m) => write!(f, "TDX collateral: {m}"),
             EvidenceError::CocoAa(e) => e.fmt(f),
         }
     }
