@@ -487,7 +487,68 @@ fn entry_header(image: &[u8], offset: usize) -> (u16, Guid) {
     (u16::from_le_bytes([h[0], h[1]]), Guid(g))
 }
 
-fn le_u32(b: &[u8], offset: usize) -> u32 {
+/// A table the firmware describes from its end: a 16-byte header (magic,
+/// total length, version 1, entry count) followed by `count` entries. OVMF's
+/// SEV metadata (`ASEV`) and TDVF's TDX metadata (`TDVF`) share this shape.
+pub(crate) struct FirmwareTable<'a> {
+    /// Offset of the header in the image.
+    pub offset: usize,
+    /// Number of entries.
+    pub count: u32,
+    /// The entries' bytes (`count` entries, possibly followed by padding).
+    pub entries: &'a [u8],
+}
+
+/// Why a [`FirmwareTable`] could not be located; callers map these to their
+/// own error types.
+pub(crate) enum TableError {
+    Offset { offset_from_end: u32, len: usize },
+    Signature { offset: usize, found: [u8; 4] },
+    Version { offset: usize, found: u32 },
+    Length { offset: usize, length: u32, count: u32, needed: u64, available: usize },
+    NoEntries,
+}
+
+const TABLE_HEADER_LEN: usize = METADATA_HEADER_LEN;
+
+/// Locates and checks a [`FirmwareTable`] `offset_from_end` bytes before the
+/// end of `image`.
+pub(crate) fn firmware_table<'a>(
+    image: &'a [u8],
+    offset_from_end: u32,
+    magic: &[u8; 4],
+    entry_len: usize,
+) -> Result<FirmwareTable<'a>, TableError> {
+    let len = image.len();
+    let offset = match len.checked_sub(offset_from_end as usize) {
+        Some(o) if len - o >= TABLE_HEADER_LEN => o,
+        _ => return Err(TableError::Offset { offset_from_end, len }),
+    };
+    let header = image.get(offset..offset + TABLE_HEADER_LEN).unwrap_or_default();
+    let mut signature = [0u8; 4];
+    signature.copy_from_slice(header.get(..4).unwrap_or(&[0; 4]));
+    if &signature != magic {
+        return Err(TableError::Signature { offset, found: signature });
+    }
+    let length = le_u32(header, 4);
+    let version = le_u32(header, 8);
+    let count = le_u32(header, 12);
+    if version != 1 {
+        return Err(TableError::Version { offset, found: version });
+    }
+    let needed = TABLE_HEADER_LEN as u64 + entry_len as u64 * u64::from(count);
+    let available = len - offset;
+    if u64::from(length) < needed || length as usize > available {
+        return Err(TableError::Length { offset, length, count, needed, available });
+    }
+    if count == 0 {
+        return Err(TableError::NoEntries);
+    }
+    let entries = image.get(offset + TABLE_HEADER_LEN..offset + length as usize).unwrap_or_default();
+    Ok(FirmwareTable { offset, count, entries })
+}
+
+pub(crate) fn le_u32(b: &[u8], offset: usize) -> u32 {
     let mut w = [0u8; 4];
     if let Some(src) = b.get(offset..offset + 4) {
         w.copy_from_slice(src);
@@ -663,53 +724,16 @@ fn parse_metadata(
     offset_from_end: u32,
     fw_gpa: u64,
 ) -> Result<(usize, Vec<MetadataSection>), OvmfError> {
-    let len = image.len();
-    let offset = match len.checked_sub(offset_from_end as usize) {
-        Some(o) if len - o >= METADATA_HEADER_LEN => o,
-        _ => {
-            return Err(OvmfError::MetadataOffset {
-                offset_from_end,
-                len,
-            })
+    let table = firmware_table(image, offset_from_end, b"ASEV", METADATA_SECTION_LEN).map_err(|e| match e {
+        TableError::Offset { offset_from_end, len } => OvmfError::MetadataOffset { offset_from_end, len },
+        TableError::Signature { offset, found } => OvmfError::MetadataSignature { offset, found },
+        TableError::Version { offset, found } => OvmfError::MetadataVersion { offset, found },
+        TableError::Length { offset, length, count, needed, available } => {
+            OvmfError::MetadataLength { offset, length, count, needed, available }
         }
-    };
-    let header = image
-        .get(offset..offset + METADATA_HEADER_LEN)
-        .unwrap_or_default();
-    let mut signature = [0u8; 4];
-    signature.copy_from_slice(header.get(..4).unwrap_or(&[0; 4]));
-    if &signature != b"ASEV" {
-        return Err(OvmfError::MetadataSignature {
-            offset,
-            found: signature,
-        });
-    }
-    let length = le_u32(header, 4);
-    let version = le_u32(header, 8);
-    let count = le_u32(header, 12);
-    if version != 1 {
-        return Err(OvmfError::MetadataVersion {
-            offset,
-            found: version,
-        });
-    }
-    let needed = METADATA_HEADER_LEN as u64 + METADATA_SECTION_LEN as u64 * u64::from(count);
-    let available = len - offset;
-    if u64::from(length) < needed || length as usize > available {
-        return Err(OvmfError::MetadataLength {
-            offset,
-            length,
-            count,
-            needed,
-            available,
-        });
-    }
-    if count == 0 {
-        return Err(OvmfError::NoSections);
-    }
-    let items = image
-        .get(offset + METADATA_HEADER_LEN..offset + length as usize)
-        .unwrap_or_default();
+        TableError::NoEntries => OvmfError::NoSections,
+    })?;
+    let (offset, count, items) = (table.offset, table.count, table.entries);
     let mut sections = Vec::with_capacity(count as usize);
     for (index, d) in items
         .chunks_exact(METADATA_SECTION_LEN)

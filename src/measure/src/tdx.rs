@@ -32,7 +32,7 @@ use std::fmt;
 
 use sha2::{Digest, Sha384};
 
-use crate::ovmf::{GuidTable, OvmfError, TDX_METADATA_GUID};
+use crate::ovmf::{firmware_table, le_u32, GuidTable, OvmfError, TableError, TDX_METADATA_GUID};
 use crate::Digest48;
 
 /// Page size of TDX memory initialisation.
@@ -298,52 +298,16 @@ impl<'a> Tdvf<'a> {
                 len: entry.data.len(),
             })?;
         let len = image.len();
-        let offset = match len.checked_sub(offset_from_end as usize) {
-            Some(o) if len - o >= DESCRIPTOR_HEADER_LEN => o,
-            _ => {
-                return Err(TdxError::DescriptorOffset {
-                    offset_from_end,
-                    len,
-                })
+        let table = firmware_table(image, offset_from_end, b"TDVF", SECTION_ENTRY_LEN).map_err(|e| match e {
+            TableError::Offset { offset_from_end, len } => TdxError::DescriptorOffset { offset_from_end, len },
+            TableError::Signature { offset, found } => TdxError::DescriptorSignature { offset, found },
+            TableError::Version { offset, found } => TdxError::DescriptorVersion { offset, found },
+            TableError::Length { offset, length, count, needed, available } => {
+                TdxError::DescriptorLength { offset, length, count, needed, available }
             }
-        };
-        let header = image
-            .get(offset..offset + DESCRIPTOR_HEADER_LEN)
-            .unwrap_or_default();
-        let mut signature = [0u8; 4];
-        signature.copy_from_slice(header.get(..4).unwrap_or(&[0; 4]));
-        if &signature != b"TDVF" {
-            return Err(TdxError::DescriptorSignature {
-                offset,
-                found: signature,
-            });
-        }
-        let length = le_u32(header, 4);
-        let version = le_u32(header, 8);
-        let count = le_u32(header, 12);
-        if version != 1 {
-            return Err(TdxError::DescriptorVersion {
-                offset,
-                found: version,
-            });
-        }
-        let needed = DESCRIPTOR_HEADER_LEN as u64 + SECTION_ENTRY_LEN as u64 * u64::from(count);
-        let available = len - offset;
-        if u64::from(length) < needed || length as usize > available {
-            return Err(TdxError::DescriptorLength {
-                offset,
-                length,
-                count,
-                needed,
-                available,
-            });
-        }
-        if count == 0 {
-            return Err(TdxError::NoSections);
-        }
-        let entries = image
-            .get(offset + DESCRIPTOR_HEADER_LEN..offset + length as usize)
-            .unwrap_or_default();
+            TableError::NoEntries => TdxError::NoSections,
+        })?;
+        let (offset, count, entries) = (table.offset, table.count, table.entries);
         let mut sections = Vec::with_capacity(count as usize);
         for (index, e) in entries
             .chunks_exact(SECTION_ENTRY_LEN)
@@ -622,13 +586,6 @@ pub fn authenticode_sha384(pe: &[u8]) -> Result<Digest48, TdxError> {
     Ok(h.finalize().into())
 }
 
-fn le_u32(b: &[u8], offset: usize) -> u32 {
-    let mut w = [0u8; 4];
-    if let Some(src) = b.get(offset..offset + 4) {
-        w.copy_from_slice(src);
-    }
-    u32::from_le_bytes(w)
-}
 
 fn le_u64(b: &[u8], offset: usize) -> u64 {
     let mut w = [0u8; 8];
