@@ -146,18 +146,7 @@ fn headers_of(parsed: &[httparse::Header<'_>]) -> Result<Vec<(String, String)>, 
 }
 
 fn read_body(r: &mut impl BufRead, headers: &[(String, String)], limit: usize) -> Result<Vec<u8>, HttpError> {
-    if find(headers, "transfer-encoding").is_some() {
-        return Err(HttpError::Framing("transfer-encoding (only Content-Length is accepted)"));
-    }
-    let lengths: Vec<&str> = headers.iter().filter(|(n, _)| n == "content-length").map(|(_, v)| v.as_str()).collect();
-    let declared = match lengths.as_slice() {
-        [] => 0,
-        [one] => one.parse::<usize>().map_err(|_| HttpError::Framing("bad content-length"))?,
-        _ => return Err(HttpError::Framing("several content-length headers")),
-    };
-    if declared > limit {
-        return Err(HttpError::BodyTooLarge { declared, limit });
-    }
+    let declared = declared_body_len(headers, Limits { head_bytes: 0, body_bytes: limit })?;
     let mut body = vec![0u8; declared];
     r.read_exact(&mut body)?;
     Ok(body)
@@ -165,6 +154,15 @@ fn read_body(r: &mut impl BufRead, headers: &[(String, String)], limit: usize) -
 
 /// Reads one request.
 pub fn read_request(r: &mut impl BufRead, limits: Limits) -> Result<Option<Request>, HttpError> {
+    let Some(mut req) = read_request_head(r, limits)? else { return Ok(None) };
+    req.body = read_request_body(r, &req.headers, limits)?;
+    Ok(Some(req))
+}
+
+/// Reads a request's head only (the body is left empty), so a server can
+/// answer `Expect: 100-continue` or refuse an oversized declared body
+/// before the client sends it. Read the body with [`read_request_body`].
+pub fn read_request_head(r: &mut impl BufRead, limits: Limits) -> Result<Option<Request>, HttpError> {
     let Some(head) = read_head(r, limits.head_bytes)? else { return Ok(None) };
     let mut storage = [httparse::EMPTY_HEADER; 64];
     let mut req = httparse::Request::new(&mut storage);
@@ -176,8 +174,30 @@ pub fn read_request(r: &mut impl BufRead, limits: Limits) -> Result<Option<Reque
     let method = req.method.ok_or(HttpError::Malformed("no method"))?.to_owned();
     let path = req.path.ok_or(HttpError::Malformed("no path"))?.to_owned();
     let headers = headers_of(req.headers)?;
-    let body = read_body(r, &headers, limits.body_bytes)?;
-    Ok(Some(Request { method, path, headers, body }))
+    Ok(Some(Request { method, path, headers, body: Vec::new() }))
+}
+
+/// The body a request head declares: `Content-Length` bytes, at most the
+/// limit; chunked bodies are refused.
+pub fn declared_body_len(headers: &[(String, String)], limits: Limits) -> Result<usize, HttpError> {
+    if find(headers, "transfer-encoding").is_some() {
+        return Err(HttpError::Framing("transfer-encoding (only Content-Length is accepted)"));
+    }
+    let lengths: Vec<&str> = headers.iter().filter(|(n, _)| n == "content-length").map(|(_, v)| v.as_str()).collect();
+    let declared = match lengths.as_slice() {
+        [] => 0,
+        [one] => one.parse::<usize>().map_err(|_| HttpError::Framing("bad content-length"))?,
+        _ => return Err(HttpError::Framing("several content-length headers")),
+    };
+    if declared > limits.body_bytes {
+        return Err(HttpError::BodyTooLarge { declared, limit: limits.body_bytes });
+    }
+    Ok(declared)
+}
+
+/// Reads the body of a request whose head [`read_request_head`] returned.
+pub fn read_request_body(r: &mut impl BufRead, headers: &[(String, String)], limits: Limits) -> Result<Vec<u8>, HttpError> {
+    read_body(r, headers, limits.body_bytes)
 }
 
 /// Reads a chunked body (responses only: servers such as Vault's choose
@@ -270,14 +290,19 @@ pub fn reason(status: u16) -> &'static str {
         200 => "OK",
         400 => "Bad Request",
         403 => "Forbidden",
+        401 => "Unauthorized",
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
+        411 => "Length Required",
         413 => "Payload Too Large",
+        415 => "Unsupported Media Type",
         422 => "Unprocessable Entity",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         501 => "Not Implemented",
+        502 => "Bad Gateway",
+        504 => "Gateway Timeout",
         503 => "Service Unavailable",
         _ => "",
     }
@@ -299,6 +324,20 @@ mod tests {
         let b = read_request(&mut r, Limits::default()).unwrap().unwrap();
         assert_eq!(b.path, "/healthz");
         assert!(read_request(&mut r, Limits::default()).unwrap().is_none());
+    }
+
+    #[test]
+    fn head_first_then_body() {
+        let msg = b"POST /v1/calls HTTP/1.1\r\nexpect: 100-continue\r\ncontent-length: 5\r\n\r\nhello";
+        let mut r = &msg[..];
+        let limits = Limits { head_bytes: 1024, body_bytes: 5 };
+        let req = read_request_head(&mut r, limits).unwrap().unwrap();
+        assert_eq!(req.header("expect"), Some("100-continue"));
+        assert!(req.body.is_empty());
+        assert_eq!(declared_body_len(&req.headers, limits).unwrap(), 5);
+        assert_eq!(read_request_body(&mut r, &req.headers, limits).unwrap(), b"hello");
+        let small = Limits { head_bytes: 1024, body_bytes: 4 };
+        assert!(matches!(declared_body_len(&req.headers, small), Err(HttpError::BodyTooLarge { declared: 5, limit: 4 })));
     }
 
     #[test]

@@ -189,6 +189,21 @@ fn vsock_socket() -> io::Result<OwnedFd> {
 }
 
 impl Stream {
+    /// Bounds reads alone (`None`: block). Servers shorten it as a
+    /// request's deadline approaches, so a client trickling bytes cannot
+    /// hold a worker past the deadline.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            Stream::Vsock(fd) => {
+                let t = timeout.unwrap_or(Duration::ZERO);
+                let tv = TimeVal::new(i64::try_from(t.as_secs()).unwrap_or(i64::MAX), i64::from(t.subsec_micros()));
+                Ok(socket::setsockopt(fd, sockopt::ReceiveTimeout, &tv)?)
+            }
+            Stream::Unix(s) => s.set_read_timeout(timeout),
+            Stream::Tcp(s) => s.set_read_timeout(timeout),
+        }
+    }
+
     /// Bounds every read and write: a peer that goes silent cannot hold us.
     pub fn set_timeouts(&self, timeout: Duration) -> io::Result<()> {
         match self {
@@ -293,6 +308,16 @@ impl Listener {
             Listener::Vsock(fd) => socket::getsockname::<VsockAddr>(fd.as_raw_fd_compat())
                 .map(|a| Addr::Vsock { cid: a.cid(), port: a.port() }.to_string())
                 .unwrap_or_default(),
+        }
+    }
+}
+
+impl AsFd for Stream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Stream::Vsock(fd) => fd.as_fd(),
+            Stream::Unix(s) => s.as_fd(),
+            Stream::Tcp(s) => s.as_fd(),
         }
     }
 }
