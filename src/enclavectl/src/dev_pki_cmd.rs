@@ -1,6 +1,7 @@
 //! `enclavectl dev-pki`: a throw-away PKI for development and tests: one CA,
-//! TLS certificates for the verifier and Vault, the verifier's token key and
-//! nonce key. Production keys come from the operator's own PKI.
+//! TLS certificates for the verifier, Vault and the transcription API's
+//! stand-in, the verifier's token key and nonce key. Production keys come
+//! from the operator's own PKI.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -53,6 +54,8 @@ pub fn run(args: Args) -> CmdResult {
     for (name, sans) in [
         ("verifier", ["verifier.enclave.local", "localhost", "127.0.0.1"]),
         ("vault", ["vault.enclave.local", "localhost", "127.0.0.1"]),
+        // The transcription API's local stand-in (tests, demo).
+        ("transcribe", ["transcribe.enclave.local", "localhost", "127.0.0.1"]),
     ] {
         let (cert, key) = leaf(&sans, &issuer)?;
         write(&args.out, &format!("{name}.pem"), cert.as_bytes(), false)?;
