@@ -9,7 +9,9 @@
 //! - `dev-pki`: a throw-away development PKI.
 //! - `verify`: offline appraisal, claims or denial as JSON (exit 0/1/2).
 //! - `sim-psp`: the simulated secure processor (development only).
+//! - `call`: a client of the guest's call service (a call, its health, its metrics).
 
+mod call_cmd;
 mod dev_pki_cmd;
 mod evidence_cmd;
 mod image_cmd;
@@ -51,6 +53,8 @@ enum Command {
     Verify(verify_cmd::Args),
     /// The simulated AMD secure processor (development only: TEE type `sim`).
     SimPsp(sim_psp_cmd::Args),
+    /// A client of the guest's call service: a call (WAV and metadata), its health or its metrics (exit 0 2xx, 1 error answer, 2 usage/connection/TLS).
+    Call(call_cmd::Args),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
         Command::Evidence(c) => evidence_cmd::run(c),
         Command::Verify(a) => verify_cmd::run(a),
         Command::SimPsp(a) => sim_psp_cmd::run(a),
+        Command::Call(a) => call_cmd::run(a),
     };
     match result {
         Ok(code) => code,
