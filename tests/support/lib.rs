@@ -7,8 +7,10 @@
 //! nothing is skipped silently.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+pub mod echo;
 pub mod qemu;
 pub mod stack;
+pub mod transcription;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
