@@ -6,6 +6,8 @@
 //! * [`multipart`]: `multipart/form-data` parsing and encoding.
 //! * [`call`]: the `POST /v1/calls` metadata, result, and its full and safe
 //!   (log) JSON forms.
+//! * [`retell`]: Retell webhook signatures, replay guard, sanitized event
+//!   records.
 //!
 //! Pure code: no I/O, no unsafe, no panics on any input. It is linked into
 //! the guest PID 1 binary.
@@ -15,3 +17,4 @@ pub mod audio;
 pub mod call;
 pub mod multipart;
 pub mod pii;
+pub mod retell;
