@@ -46,7 +46,7 @@ fn guest_links_only_reviewed_crates() {
         // serde_derive's proc-macro build dependencies (not linked)
         "proc-macro2", "quote", "syn", "unicode-ident",
         // the workspace's guest-side crates
-        "evidence", "tee-formats", "transport", "wire",
+        "evidence", "tee-formats", "transport", "wire", "callproc",
         // hashing (REPORT_DATA binding): RustCrypto sha2 and its traits
         "sha2", "digest", "block-buffer", "crypto-common", "generic-array", "typenum", "cpufeatures",
         // base64 in wire messages

@@ -78,6 +78,20 @@ impl std::fmt::Debug for Attestation {
     }
 }
 
+impl AttestError {
+    /// A fixed class for metrics labels: `unreachable`, `tls`, `protocol`,
+    /// `denied` or `evidence`.
+    pub fn class(&self) -> &'static str {
+        match self {
+            AttestError::Connect(_) => "unreachable",
+            AttestError::Tls(_) => "tls",
+            AttestError::Protocol(_) => "protocol",
+            AttestError::Denied(_) => "denied",
+            AttestError::Evidence(_) => "evidence",
+        }
+    }
+}
+
 /// Time for certificate checks: the verifier's clock plus monotonic time
 /// elapsed since it answered; before that, the later of the guest clock and
 /// the image's build time (a host cannot roll us back before the build).
@@ -96,6 +110,15 @@ impl TrustedTime {
     /// Adopts the verifier's time.
     pub fn anchor(&self, verifier_time: u64) {
         *self.anchor.lock().unwrap_or_else(|p| p.into_inner()) = Some((verifier_time, Instant::now()));
+    }
+
+    /// Now, Unix milliseconds (webhook timestamps are in milliseconds).
+    pub fn now_millis(&self) -> u64 {
+        if let Some((t, at)) = *self.anchor.lock().unwrap_or_else(|p| p.into_inner()) {
+            return t.saturating_mul(1000).saturating_add(u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX));
+        }
+        let guest = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        u64::try_from(guest).unwrap_or(u64::MAX).max(self.floor_secs.saturating_mul(1000))
     }
 
     /// Now, Unix seconds.

@@ -15,7 +15,10 @@ use crate::config::{self, Config, ConfigError};
 use crate::control::{self, ControlError};
 use crate::logger;
 use crate::pid1::{self, sandbox::Sandbox, Outcome, Pid1, Pid1Error, Role};
+use crate::service::{self, tls::ServingKey};
+use crate::state::{AttestationState, Health, Shared};
 use crate::{attest, keys, renew, secrets, tee, vault};
+use std::sync::Arc;
 
 /// The image's build time (SOURCE_DATE_EPOCH at build): the floor of trusted
 /// time before the verifier has answered.
@@ -90,6 +93,10 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
     // The control listener is opened before the sandbox closes the
     // filesystem (a unix listener is a file); then no more writes, ever.
     let listener = control::listen(&config.host.control)?;
+    let call_listener = match &config.service.listen {
+        Some(addr) => Some(transport::listen(addr).map_err(|e| BootError::Service(format!("cannot listen on {addr}: {e}")))?),
+        None => None,
+    };
     let sandbox = pid1::sandbox::forbid_writes()?;
     timer.step("sandbox");
 
@@ -116,11 +123,26 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
     };
 
     // 7-8. Vault login with the token; secrets, response-wrapped, into the
-    // locked store.
+    // locked store; the call service's certificate request signed by
+    // Vault's PKI (its key is made here and never leaves).
     let mut store = secrets::SecretStore::new()?;
+    let serving = match &config.service.listen {
+        Some(_) => {
+            let key = ServingKey::generate().map_err(BootError::Service)?;
+            let csr = key.csr_pem(&config.service.server_name).map_err(BootError::Service)?;
+            let req = vault::CertRequest {
+                csr_pem: csr,
+                common_name: config.service.server_name.clone(),
+                sign_path: config.service.pki_sign_path.clone(),
+                ttl: config.service.cert_ttl,
+            };
+            Some((key, req))
+        }
+        None => None,
+    };
     let provisioned = match (&config.vault.addr, &attestation) {
         (Some(addr), Some(attestation)) => {
-            let p = vault::provision(&config.vault, addr, &time, attestation, &mut store)?;
+            let p = vault::provision(&config.vault, addr, &time, attestation, &mut store, serving.as_ref().map(|(_, r)| r))?;
             log::info!(secrets = p.count, attempts = p.attempts, vault_lease_secs = p.token_lease_secs; "secrets provisioned");
             timer.step("secrets");
             Some(p)
@@ -129,7 +151,37 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
         (None, _) => None,
     };
 
-    // 9. Report readiness to the host.
+    // What the host channel, the renewal and the call service share.
+    let shared = Shared::new(
+        store,
+        Arc::clone(&time),
+        tee_name(attestation.as_ref().map(|a| a.tee.as_str())),
+        AttestationState {
+            health: Health::Serving,
+            attested: attestation.is_some(),
+            expires_at: attestation.as_ref().map_or(0, |a| a.expires_at),
+            vault_expires_at: provisioned.as_ref().map_or(0, |p| time.now_secs().saturating_add(p.token_lease_secs)),
+            renewals: 0,
+        },
+    );
+    if attestation.is_some() {
+        shared.metrics.attestation_attempt();
+    }
+
+    // 9. The call service on its port, then readiness to the host.
+    let call_service = match (call_listener, serving, provisioned.as_ref().and_then(|p| p.serving_chain.as_deref())) {
+        (Some(l), Some((key, _)), Some(chain)) => {
+            let addr = l.local_addr();
+            let tls = key.server_config(chain).map_err(BootError::Service)?;
+            let svc = service::Service::new(config.service.clone(), tls, Arc::clone(&shared)).map_err(BootError::Service)?;
+            service::start(l, svc).map_err(|e| BootError::Service(format!("cannot start the call service: {e}")))?;
+            log::info!(listen = addr.as_str(), workers = config.service.workers; "call service listening");
+            timer.step("call_service");
+            Some(addr)
+        }
+        (None, _, _) => None,
+        _ => return Err(BootError::Service("the call service needs attestation and Vault to obtain its certificate".into())),
+    };
     let report = serde_json::json!({
         "event": "ready",
         "version": env!("CARGO_PKG_VERSION"),
@@ -144,7 +196,8 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
             "verifier_us": u64::try_from(a.verifier_time.as_micros()).unwrap_or(u64::MAX),
         })),
         "secrets_provisioned": provisioned.as_ref().map_or(0, |p| p.count),
-        "secret_memory": format!("{:?}", store.backing()),
+        "secret_memory": format!("{:?}", shared.secrets().backing()),
+        "call_service": call_service,
         "control": listener.local_addr(),
         "uptime_s": logger::uptime_secs(),
         "steps_us": timer.as_json(),
@@ -165,7 +218,7 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
         )),
         _ => None,
     };
-    Ok(Ready { config, listener, sandbox, cid, steps: timer.as_json(), tee, store, renewal })
+    Ok(Ready { config, listener, sandbox, cid, steps: timer.as_json(), tee, shared, renewal })
 }
 
 /// Serves the host channel until a shutdown request.
@@ -182,7 +235,7 @@ fn serve(pid1: &mut Pid1, ready: &mut Ready) -> Outcome {
     let mut ctx = control::Context {
         status,
         evidence: ready.tee.as_mut(),
-        secrets: &mut ready.store,
+        shared: &ready.shared,
         secret_hash_query: ready.config.secret_hash_query,
         renewal: ready.renewal.as_mut(),
     };
@@ -200,8 +253,18 @@ struct Ready {
     cid: Option<u32>,
     steps: serde_json::Value,
     tee: Box<dyn evidence::EvidenceSource>,
-    store: secrets::SecretStore,
+    shared: Arc<Shared>,
     renewal: Option<renew::Renewal>,
+}
+
+/// The TEE the verifier's claims name (`none` before any attestation).
+fn tee_name(claimed: Option<&str>) -> &'static str {
+    match claimed {
+        Some("snp") => "snp",
+        Some("tdx") => "tdx",
+        Some("sim") => "sim",
+        _ => "none",
+    }
 }
 
 fn sandbox_str(s: Sandbox) -> String {
@@ -230,6 +293,8 @@ pub enum BootError {
     Vault(vault::VaultError),
     /// The secret store.
     Secrets(secrets::SecretError),
+    /// The call service.
+    Service(String),
 }
 
 impl fmt::Display for BootError {
@@ -243,6 +308,7 @@ impl fmt::Display for BootError {
             BootError::Attest(e) => write!(f, "attestation: {e}"),
             BootError::Vault(e) => e.fmt(f),
             BootError::Secrets(e) => e.fmt(f),
+            BootError::Service(e) => write!(f, "call service: {e}"),
         }
     }
 }

@@ -38,9 +38,67 @@ pub struct Config {
     pub verifier: VerifierConfig,
     /// Vault/OpenBao.
     pub vault: VaultConfig,
+    /// The call service.
+    pub service: ServiceConfig,
     /// Answer `secret-hash` on the control channel: test images only (a
     /// keyed-hash oracle lets whoever holds the host side test guesses).
     pub secret_hash_query: bool,
+}
+
+/// The call service: where it listens, its TLS identity, its bounds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceConfig {
+    /// The call port; `None`: no call service (development images).
+    pub listen: Option<Addr>,
+    /// The name in the serving certificate (the common name of the request
+    /// Vault's PKI signs; clients check it).
+    pub server_name: String,
+    /// Vault's PKI signing endpoint for that request.
+    pub pki_sign_path: String,
+    /// Requested certificate lifetime.
+    pub cert_ttl: Duration,
+    /// Worker threads: requests processed at once.
+    pub workers: usize,
+    /// Connections waiting for a worker before new ones get `503`.
+    pub queue: usize,
+    /// Largest request body.
+    pub max_body: usize,
+    /// Bound on each read and write.
+    pub io_timeout: Duration,
+    /// Bound on receiving a whole request once its head has begun.
+    pub request_timeout: Duration,
+    /// Bound on waiting for the next request on a kept-alive connection
+    /// (and for the first, handshake included).
+    pub idle_timeout: Duration,
+    /// `Retry-After` on `503`.
+    pub retry_after_secs: u64,
+    /// The secret keying phone-number hashes.
+    pub pepper_secret: String,
+    /// The secret verifying Retell webhooks (the Retell API key).
+    pub retell_secret: String,
+    /// Accepted distance between a Retell signature's time and ours.
+    pub retell_window: Duration,
+    /// The transcription upstream.
+    pub transcription: TranscriptionConfig,
+}
+
+/// The OpenAI-compatible transcription upstream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TranscriptionConfig {
+    /// Where the proxy's egress to it listens.
+    pub addr: Option<Addr>,
+    /// The name its certificate carries (also the `Host` header).
+    pub server_name: String,
+    /// The one CA trusted for it (PEM).
+    pub ca_pem: String,
+    /// The API's base path (`/v1`): requests go to `<base>/audio/transcriptions`.
+    pub base_path: String,
+    /// The model named in each request.
+    pub model: String,
+    /// The secret holding its API key.
+    pub secret: String,
+    /// Bound on connecting and on each read and write.
+    pub timeout: Duration,
 }
 
 /// How to reach Vault/OpenBao and what to read there.
@@ -217,10 +275,31 @@ const FIELDS: &[(&str, Kind, Option<&str>)] = &[
     ("vault.auth_path", Kind::Str, Some("enclave-attest")),
     ("vault.role", Kind::Str, Some("enclave-agent")),
     ("vault.kv_mount", Kind::Str, Some("enclave-agents")),
-    ("vault.secrets", Kind::Str, Some("hume/api-key,retell/api-key,database/connection")),
+    ("vault.secrets", Kind::Str, Some("hume/api-key,retell/api-key,database/connection,transcription/api-key,pii/pepper")),
     ("vault.timeout_ms", Kind::Int, Some("10000")),
     ("vault.retry_ms", Kind::Int, Some("60000")),
     ("vault.wrap_ttl_ms", Kind::Int, Some("60000")),
+    ("service.listen", Kind::Str, Some("")),
+    ("service.server_name", Kind::Str, Some("call.enclave.local")),
+    ("service.pki_sign_path", Kind::Str, Some("enclave-pki/sign/enclave-serving")),
+    ("service.cert_ttl_ms", Kind::Int, Some("86400000")),
+    ("service.workers", Kind::Int, Some("4")),
+    ("service.queue", Kind::Int, Some("8")),
+    ("service.max_body_bytes", Kind::Int, Some("16777216")),
+    ("service.io_timeout_ms", Kind::Int, Some("10000")),
+    ("service.request_timeout_ms", Kind::Int, Some("30000")),
+    ("service.idle_timeout_ms", Kind::Int, Some("15000")),
+    ("service.retry_after_s", Kind::Int, Some("1")),
+    ("service.pepper_secret", Kind::Str, Some("pii/pepper")),
+    ("service.retell_secret", Kind::Str, Some("retell/api-key")),
+    ("service.retell_window_ms", Kind::Int, Some("300000")),
+    ("transcription.addr", Kind::Str, Some("")),
+    ("transcription.server_name", Kind::Str, Some("transcribe.enclave.local")),
+    ("transcription.ca", Kind::Str, Some("")),
+    ("transcription.base_path", Kind::Str, Some("/v1")),
+    ("transcription.model", Kind::Str, Some("whisper-1")),
+    ("transcription.secret", Kind::Str, Some("transcription/api-key")),
+    ("transcription.timeout_ms", Kind::Int, Some("60000")),
     ("test.secret_hash_query", Kind::Str, Some("off")),
 ];
 
@@ -268,7 +347,7 @@ pub fn parse(text: &str, cmdline: &str) -> Result<Config, ConfigError> {
         }
     }
     let fields = Fields(values);
-    Ok(Config {
+    let config = Config {
         log_level: fields.parsed("log.level", |s| match s {
             "off" => Ok(LevelFilter::Off),
             "error" => Ok(LevelFilter::Error),
@@ -308,12 +387,15 @@ pub fn parse(text: &str, cmdline: &str) -> Result<Config, ConfigError> {
         },
         verifier: verifier_config(&fields)?,
         vault: vault_config(&fields)?,
+        service: service_config(&fields)?,
         secret_hash_query: fields.parsed("test.secret_hash_query", |s| match s {
             "on" => Ok(true),
             "off" => Ok(false),
             _ => Err("expected on or off".to_owned()),
         })?,
-    })
+    };
+    check_service(&config)?;
+    Ok(config)
 }
 
 /// A peer address that may be left empty (the peer is then not used).
@@ -373,6 +455,93 @@ fn vault_config(fields: &Fields) -> Result<VaultConfig, ConfigError> {
     })
 }
 
+fn service_config(fields: &Fields) -> Result<ServiceConfig, ConfigError> {
+    let listen = fields.parsed("service.listen", |s| {
+        if s.is_empty() {
+            return Ok(None);
+        }
+        let addr: Addr = s.parse()?;
+        addr.check_listenable()?;
+        Ok(Some(addr))
+    })?;
+    let used = listen.is_some();
+    let vault_path = |s: &str| {
+        if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) && !s.contains("..") {
+            Ok(s.to_owned())
+        } else {
+            Err(format!("{s:?} is not a plain Vault path (letters, digits, - _ . /)"))
+        }
+    };
+    let transcription_addr = optional_addr(fields, "transcription.addr")?;
+    let transcription = TranscriptionConfig {
+        server_name: server_name(fields, "transcription.server_name")?,
+        ca_pem: pinned_ca(fields, "transcription.ca", transcription_addr.is_some())?,
+        addr: transcription_addr,
+        base_path: fields.parsed("transcription.base_path", |s| {
+            if s.starts_with('/') && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) {
+                Ok(s.to_owned())
+            } else {
+                Err(format!("{s:?} is not an absolute URL path"))
+            }
+        })?,
+        model: fields.parsed("transcription.model", |s| {
+            if !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_graphic()) {
+                Ok(s.to_owned())
+            } else {
+                Err(format!("{s:?} is not a model name"))
+            }
+        })?,
+        secret: fields.parsed("transcription.secret", vault_path)?,
+        timeout: fields.millis("transcription.timeout_ms", 1..=600_000)?,
+    };
+    if used && transcription.addr.is_none() {
+        return Err(ConfigError::Field {
+            field: "transcription.addr".into(),
+            origin: Origin::Default,
+            reason: "the call service (service.listen) needs a transcription upstream".into(),
+        });
+    }
+    Ok(ServiceConfig {
+        listen,
+        server_name: server_name(fields, "service.server_name")?,
+        pki_sign_path: fields.parsed("service.pki_sign_path", vault_path)?,
+        cert_ttl: fields.millis("service.cert_ttl_ms", 60_000..=31_536_000_000)?,
+        workers: fields.count("service.workers", 1..=256)?,
+        queue: fields.count("service.queue", 0..=4096)?,
+        max_body: fields.count("service.max_body_bytes", 1024..=268_435_456)?,
+        io_timeout: fields.millis("service.io_timeout_ms", 1..=600_000)?,
+        request_timeout: fields.millis("service.request_timeout_ms", 1..=3_600_000)?,
+        idle_timeout: fields.millis("service.idle_timeout_ms", 1..=3_600_000)?,
+        retry_after_secs: fields.count("service.retry_after_s", 1..=3600)? as u64,
+        pepper_secret: fields.parsed("service.pepper_secret", vault_path)?,
+        retell_secret: fields.parsed("service.retell_secret", vault_path)?,
+        retell_window: fields.millis("service.retell_window_ms", 1000..=3_600_000)?,
+        transcription,
+    })
+}
+
+/// Cross-section rules: the call service needs Vault (its certificate and
+/// its secrets), and every secret it names must be provisioned.
+fn check_service(config: &Config) -> Result<(), ConfigError> {
+    if config.service.listen.is_none() {
+        return Ok(());
+    }
+    let field = |field: &str, reason: String| ConfigError::Field { field: field.into(), origin: Origin::File, reason };
+    if config.vault.addr.is_none() {
+        return Err(field("service.listen", "the call service needs Vault (vault.addr): its certificate and keys come from there".into()));
+    }
+    for (name, secret) in [
+        ("service.pepper_secret", &config.service.pepper_secret),
+        ("service.retell_secret", &config.service.retell_secret),
+        ("transcription.secret", &config.service.transcription.secret),
+    ] {
+        if !config.vault.secrets.contains(secret) {
+            return Err(field(name, format!("{secret:?} is not among vault.secrets, so it would never be provisioned")));
+        }
+    }
+    Ok(())
+}
+
 fn verifier_config(fields: &Fields) -> Result<VerifierConfig, ConfigError> {
     let addr = optional_addr(fields, "verifier.addr")?;
     let used = addr.is_some();
@@ -405,6 +574,18 @@ impl Fields {
             reason: format!("expected a string, got {}", value.type_str()),
         })?;
         parse(text).map_err(|reason| ConfigError::Field { field: name.to_owned(), origin: *origin, reason })
+    }
+
+    fn count(&self, name: &str, range: std::ops::RangeInclusive<i64>) -> Result<usize, ConfigError> {
+        let (value, origin) = self.get(name)?;
+        let field = |reason| ConfigError::Field { field: name.to_owned(), origin: *origin, reason };
+        let n = value
+            .as_integer()
+            .ok_or_else(|| field(format!("expected an integer, got {}", value.type_str())))?;
+        if !range.contains(&n) {
+            return Err(field(format!("{n} is out of range {}..={}", range.start(), range.end())));
+        }
+        usize::try_from(n).map_err(|_| field(format!("{n} does not fit")))
     }
 
     fn millis(&self, name: &str, range: std::ops::RangeInclusive<i64>) -> Result<Duration, ConfigError> {
@@ -600,7 +781,7 @@ mod tests {
     #[test]
     fn vault_paths_are_checked() {
         let c = parse(GOOD, "").unwrap();
-        assert_eq!(c.vault.secrets, ["hume/api-key", "retell/api-key", "database/connection"]);
+        assert_eq!(c.vault.secrets, ["hume/api-key", "retell/api-key", "database/connection", "transcription/api-key", "pii/pepper"]);
         assert_eq!(c.vault.addr, None);
         let (field, _, reason) = field_error(GOOD, "enclave.vault.secrets=a,../b");
         assert_eq!(field, "vault.secrets");

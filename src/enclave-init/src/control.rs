@@ -25,7 +25,9 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use evidence::EvidenceSource;
 
 use crate::pid1::signals::Signals;
+#[cfg(test)]
 use crate::secrets::SecretStore;
+use crate::state::{Health, Shared};
 use transport::{self, Addr, Listener, Stream};
 
 /// Why the host channel failed.
@@ -135,8 +137,9 @@ pub struct Context<'a> {
     pub status: serde_json::Value,
     /// The evidence source, for operator evidence.
     pub evidence: &'a mut dyn EvidenceSource,
-    /// The secret store, for the test-only keyed-hash query and renewal.
-    pub secrets: &'a mut SecretStore,
+    /// What the enclave holds: secrets (for the test-only keyed-hash
+    /// query and renewal) and the attestation state.
+    pub shared: &'a Shared,
     /// Re-attestation and renewal (none when nothing is provisioned).
     pub renewal: Option<&'a mut crate::renew::Renewal>,
     /// Whether `secret-hash` is answered (test images only).
@@ -166,7 +169,7 @@ pub fn serve(signals: &mut Signals, listener: &Listener, io_timeout: Duration, c
         };
         if let Some(r) = ctx.renewal.as_deref_mut() {
             if r.due_in().is_zero() {
-                r.run(&mut *ctx.evidence, &mut *ctx.secrets);
+                r.run(&mut *ctx.evidence, ctx.shared);
             }
         }
         if sig_ready {
@@ -235,13 +238,14 @@ fn answer(command: &str, ctx: &mut Context<'_>) -> (String, Option<Command>) {
 fn status(ctx: &Context<'_>) -> serde_json::Value {
     let mut s = ctx.status.clone();
     if let Some(o) = s.as_object_mut() {
-        o.insert("secrets_provisioned".into(), ctx.secrets.len().into());
-        if let Some(r) = &ctx.renewal {
-            o.insert("renewals".into(), r.renewals.into());
-            o.insert("attestation_expires_at".into(), r.attestation_expires_at.into());
-            let health = match &r.health {
-                crate::renew::Health::Serving => serde_json::json!({"state": "serving"}),
-                crate::renew::Health::Withdrawn(why) => serde_json::json!({"state": "withdrawn", "reason": why}),
+        o.insert("secrets_provisioned".into(), ctx.shared.secrets().len().into());
+        if ctx.renewal.is_some() {
+            let a = ctx.shared.attestation();
+            o.insert("renewals".into(), a.renewals.into());
+            o.insert("attestation_expires_at".into(), a.expires_at.into());
+            let health = match &a.health {
+                Health::Serving => serde_json::json!({"state": "serving"}),
+                Health::Withdrawn(why) => serde_json::json!({"state": "withdrawn", "reason": why}),
             };
             o.insert("health".into(), health);
         }
@@ -282,7 +286,7 @@ fn secret_hash(args: &str, ctx: &Context<'_>) -> String {
     let Some(key) = parse_hex32(key_hex) else {
         return "error bad-key (want 64 hex digits)\n".to_owned();
     };
-    match ctx.secrets.keyed_hash(name, &key) {
+    match ctx.shared.secrets().keyed_hash(name, &key) {
         Some(tag) => format!("{}\n", tag.iter().map(|b| format!("{b:02x}")).collect::<String>()),
         None => "error no-such-secret\n".to_owned(),
     }
@@ -334,15 +338,20 @@ mod tests {
         }
     }
 
-    fn ctx<'a>(ev: &'a mut Recorder, store: &'a mut SecretStore, query: bool) -> Context<'a> {
-        Context { status: serde_json::json!({"role": "process"}), evidence: ev, secrets: store, secret_hash_query: query, renewal: None }
+    fn shared(store: SecretStore) -> std::sync::Arc<Shared> {
+        let state = crate::state::AttestationState { health: Health::Serving, attested: false, expires_at: 0, vault_expires_at: 0, renewals: 0 };
+        Shared::new(store, crate::attest::TrustedTime::new(0), "sim", state)
+    }
+
+    fn ctx<'a>(ev: &'a mut Recorder, store: &'a Shared, query: bool) -> Context<'a> {
+        Context { status: serde_json::json!({"role": "process"}), evidence: ev, shared: store, secret_hash_query: query, renewal: None }
     }
 
     #[test]
     fn commands_and_answers() {
         let mut ev = Recorder(Vec::new());
-        let mut store = SecretStore::new().unwrap();
-        let mut c = ctx(&mut ev, &mut store, false);
+        let store = shared(SecretStore::new().unwrap());
+        let mut c = ctx(&mut ev, &store, false);
         assert_eq!(answer("ping", &mut c), ("pong\n".to_owned(), None));
         assert_eq!(answer("status", &mut c).0, "{\"role\":\"process\",\"secrets_provisioned\":0}\n");
         assert_eq!(answer("poweroff", &mut c), ("ok\n".to_owned(), Some(Command::PowerOff)));
@@ -356,27 +365,28 @@ mod tests {
         store.insert("hume/api-key", b"canary").unwrap();
         let key = "11".repeat(32);
         let want: String = store.keyed_hash("hume/api-key", &[0x11; 32]).unwrap().iter().map(|b| format!("{b:02x}")).collect();
-        let off = answer(&format!("secret-hash hume/api-key {key}"), &mut ctx(&mut ev, &mut store, false)).0;
+        let store = shared(store);
+        let off = answer(&format!("secret-hash hume/api-key {key}"), &mut ctx(&mut ev, &store, false)).0;
         assert_eq!(off, "error disabled\n");
-        let on = answer(&format!("secret-hash hume/api-key {key}"), &mut ctx(&mut ev, &mut store, true)).0;
+        let on = answer(&format!("secret-hash hume/api-key {key}"), &mut ctx(&mut ev, &store, true)).0;
         assert_eq!(on.trim_end(), want);
         assert!(!on.contains("canary"));
-        assert_eq!(answer(&format!("secret-hash nope {key}"), &mut ctx(&mut ev, &mut store, true)).0, "error no-such-secret\n");
+        assert_eq!(answer(&format!("secret-hash nope {key}"), &mut ctx(&mut ev, &store, true)).0, "error no-such-secret\n");
     }
 
     #[test]
     fn operator_evidence_never_signs_the_raw_nonce() {
         let mut ev = Recorder(Vec::new());
-        let mut store = SecretStore::new().unwrap();
+        let store = shared(SecretStore::new().unwrap());
         let nonce = [0x11u8; 32];
         let hex: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
-        let reply = answer(&format!("evidence {hex}"), &mut ctx(&mut ev, &mut store, false)).0;
+        let reply = answer(&format!("evidence {hex}"), &mut ctx(&mut ev, &store, false)).0;
         let bundle = wire::EvidenceBundle::from_json(reply.trim_end().as_bytes()).unwrap();
         assert_eq!(ev.0, [evidence::operator_report_data(&nonce)]);
         assert_eq!(&bundle.evidence[..], &evidence::operator_report_data(&nonce)[..]);
         assert_ne!(&ev.0[0][..32], &nonce[..]);
         for bad in ["evidence 12", "evidence zz", &format!("evidence {hex}00")] {
-            assert!(answer(bad, &mut ctx(&mut ev, &mut store, false)).0.starts_with("error bad-nonce"), "{bad}");
+            assert!(answer(bad, &mut ctx(&mut ev, &store, false)).0.starts_with("error bad-nonce"), "{bad}");
         }
         assert_eq!(ev.0.len(), 1, "bad nonces must not reach the TEE");
     }

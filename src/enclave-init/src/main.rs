@@ -13,6 +13,10 @@
 //! - [`vault`]: Vault/OpenBao login and response-wrapped secret reads (steps 7-8).
 //! - [`renew`]: step 10, re-attestation before expiry, fail-closed.
 //! - [`control`]: the host channel: readiness report and control commands.
+//! - [`service`]: the call service (HTTPS on the call port): calls, Retell
+//!   events, health, metrics; its TLS key and certificate request.
+//! - [`state`]: what boot, renewal, control and the service share.
+//! - [`metrics`]: the service's counters, in Prometheus text.
 //! - [`logger`]: one structured line per event on the console.
 //! - [`tee`]: the evidence source, chosen once at boot.
 //! - [`sys`]: the only module with `unsafe`: syscalls nix does not wrap.
@@ -27,7 +31,10 @@ mod control;
 mod keys;
 mod renew;
 mod secrets;
+mod service;
+mod state;
 mod logger;
+mod metrics;
 mod pid1;
 mod sys;
 mod tee;

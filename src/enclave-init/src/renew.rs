@@ -18,16 +18,8 @@ use crate::attest::{self, Attestation, TrustedTime};
 use crate::config::{VaultConfig, VerifierConfig};
 use crate::keys::EnclaveKey;
 use crate::secrets::SecretStore;
+use crate::state::{Health, Shared};
 use crate::vault;
-
-/// How the enclave stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Health {
-    /// Attested, secrets held.
-    Serving,
-    /// Secrets withdrawn; the reason (no secret in it).
-    Withdrawn(String),
-}
 
 /// The renewal schedule and what it needs.
 pub struct Renewal {
@@ -39,12 +31,6 @@ pub struct Renewal {
     key: EnclaveKey,
     next_at: Instant,
     failures: u32,
-    /// Successful renewals so far.
-    pub renewals: u64,
-    /// The current state.
-    pub health: Health,
-    /// Attestation expiry (verifier time, Unix seconds).
-    pub attestation_expires_at: u64,
 }
 
 impl Renewal {
@@ -69,9 +55,6 @@ impl Renewal {
             key,
             next_at: Instant::now(),
             failures: 0,
-            renewals: 0,
-            health: Health::Serving,
-            attestation_expires_at: attestation.expires_at,
         };
         r.schedule(attestation.expires_at, vault_lease_secs);
         r
@@ -90,29 +73,42 @@ impl Renewal {
         self.next_at.saturating_duration_since(Instant::now())
     }
 
-    /// Renews now: re-attest, log in, reload the secrets. On failure the
+    /// Renews now: re-attest, log in, reload the secrets into a fresh store
+    /// and swap it in (calls keep being served meanwhile). On failure the
     /// secrets are zeroized and health says why.
-    pub fn run(&mut self, tee: &mut dyn EvidenceSource, store: &mut SecretStore) {
+    pub fn run(&mut self, tee: &mut dyn EvidenceSource, shared: &Shared) {
+        shared.metrics.attestation_attempt();
         let result = attest::attest_once(&self.verifier, &self.verifier_addr, &self.time, &self.key, tee)
-            .map_err(|e| format!("attestation: {e}"))
+            .map_err(|e| (e.class(), format!("attestation: {e}")))
             .and_then(|a| {
-                let p = vault::provision(&self.vault, &self.vault_addr, &self.time, &a, store).map_err(|e| e.to_string())?;
-                Ok((a, p))
+                let mut fresh = SecretStore::new().map_err(|e| ("secrets", e.to_string()))?;
+                let p = vault::provision(&self.vault, &self.vault_addr, &self.time, &a, &mut fresh, None).map_err(|e| ("vault", e.to_string()))?;
+                Ok((a, p, fresh))
             });
         match result {
-            Ok((a, p)) => {
-                self.renewals += 1;
+            Ok((a, p, mut fresh)) => {
+                // The old values drop (zeroized) with `fresh` after the swap.
+                std::mem::swap(&mut *shared.secrets(), &mut fresh);
+                drop(fresh);
                 self.failures = 0;
-                self.health = Health::Serving;
-                self.attestation_expires_at = a.expires_at;
-                log::info!(renewals = self.renewals, secrets = p.count; "re-attested and secrets renewed");
+                let now = self.time.now_secs();
+                let mut renewals = 0;
+                shared.update_attestation(|s| {
+                    s.health = Health::Serving;
+                    s.expires_at = a.expires_at;
+                    s.vault_expires_at = now.saturating_add(p.token_lease_secs);
+                    s.renewals += 1;
+                    renewals = s.renewals;
+                });
+                log::info!(renewals = renewals, secrets = p.count; "re-attested and secrets renewed");
                 self.schedule(a.expires_at, p.token_lease_secs);
             }
-            Err(reason) => {
-                store.clear();
+            Err((class, reason)) => {
+                shared.secrets().clear();
+                shared.metrics.attestation_failure(class);
                 self.failures += 1;
                 log::error!(reason = reason.as_str(); "renewal failed: secrets withdrawn");
-                self.health = Health::Withdrawn(reason);
+                shared.update_attestation(|s| s.health = Health::Withdrawn(reason));
                 let backoff = Duration::from_secs(1u64 << self.failures.min(5));
                 self.next_at = Instant::now() + backoff;
             }

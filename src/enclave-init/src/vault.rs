@@ -131,11 +131,44 @@ impl Vault {
             .ok_or_else(|| VaultError::Protocol(format!("secret {path} has no string field `{field}`")))?;
         Ok(Zeroizing::new(value.as_bytes().to_vec()))
     }
+
+    /// Has Vault's PKI sign a certificate request; returns the chain (leaf
+    /// first, then the issuing CA), PEM.
+    fn sign_csr(&mut self, token: &VaultToken, req: &CertRequest) -> Result<String, VaultError> {
+        let body = serde_json::json!({
+            "csr": req.csr_pem,
+            "common_name": req.common_name,
+            "ttl": format!("{}s", req.ttl.as_secs().max(60)),
+            "format": "pem",
+        })
+        .to_string();
+        let path = format!("/v1/{}", req.sign_path);
+        let (status, resp) = self.call("POST", &path, &[("x-vault-token", token.0.as_str()), ("content-type", "application/json")], body.as_bytes())?;
+        let v = Self::json("sign serving certificate", status, &resp)?;
+        let leaf = v["data"]["certificate"].as_str().ok_or_else(|| VaultError::Protocol("sign: no data.certificate".into()))?;
+        let issuer = v["data"]["issuing_ca"].as_str().unwrap_or("");
+        Ok(format!("{}\n{}\n", leaf.trim(), issuer.trim()))
+    }
+}
+
+/// A certificate request for Vault's PKI (the serving key's).
+#[derive(Debug, Clone)]
+pub struct CertRequest {
+    /// The PKCS#10 request, PEM.
+    pub csr_pem: String,
+    /// The name asked for.
+    pub common_name: String,
+    /// `<pki mount>/sign/<role>`.
+    pub sign_path: String,
+    /// Requested lifetime.
+    pub ttl: Duration,
 }
 
 /// What provisioning achieved (for logs and health; no secret).
 #[derive(Debug)]
 pub struct Provisioned {
+    /// The signed serving certificate chain, when one was requested.
+    pub serving_chain: Option<String>,
     /// Secrets held.
     pub count: usize,
     /// Vault token lease, seconds.
@@ -153,14 +186,15 @@ pub fn provision(
     time: &Arc<TrustedTime>,
     attestation: &Attestation,
     store: &mut SecretStore,
+    cert: Option<&CertRequest>,
 ) -> Result<Provisioned, VaultError> {
     let start = Instant::now();
     let mut backoff = Duration::from_millis(100);
     let mut attempts = 0u32;
     loop {
         attempts += 1;
-        match provision_once(cfg, addr, time, attestation, store) {
-            Ok((count, token_lease_secs)) => return Ok(Provisioned { count, token_lease_secs, attempts }),
+        match provision_once(cfg, addr, time, attestation, store, cert) {
+            Ok((count, token_lease_secs, serving_chain)) => return Ok(Provisioned { serving_chain, count, token_lease_secs, attempts }),
             Err(VaultError::Unreachable { last, .. }) => {
                 if start.elapsed() + backoff > cfg.retry {
                     return Err(VaultError::Unreachable { attempts, last });
@@ -183,7 +217,8 @@ fn provision_once(
     time: &Arc<TrustedTime>,
     attestation: &Attestation,
     store: &mut SecretStore,
-) -> Result<(usize, u64), VaultError> {
+    cert: Option<&CertRequest>,
+) -> Result<(usize, u64, Option<String>), VaultError> {
     let mut vault = Vault::connect(cfg, addr, time)?;
     let (token, lease) = vault.login(cfg, &attestation.token)?;
     log::info!(role = cfg.role.as_str(), lease_secs = lease; "Vault login accepted");
@@ -192,5 +227,13 @@ fn provision_once(
         store.insert(path, &value).map_err(VaultError::Store)?;
         log::info!(secret = path.as_str(), len = value.len(); "secret provisioned");
     }
-    Ok((cfg.secrets.len(), lease))
+    let chain = match cert {
+        Some(req) => {
+            let chain = vault.sign_csr(&token, req)?;
+            log::info!(name = req.common_name.as_str(), path = req.sign_path.as_str(); "serving certificate signed by Vault PKI");
+            Some(chain)
+        }
+        None => None,
+    };
+    Ok((cfg.secrets.len(), lease, chain))
 }

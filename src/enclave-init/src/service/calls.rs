@@ -1,0 +1,103 @@
+//! `POST /v1/calls`: multipart `metadata` (JSON) and `audio` (WAV) in; the
+//! audio validated, decoded and measured, transcribed upstream; the full
+//! result back to the caller inside TLS, and only its safe view logged.
+
+use std::time::Instant;
+
+use callproc::audio::{self, AudioError};
+use callproc::call::{AudioSummary, CallMetadata, CallResult};
+use callproc::multipart;
+use callproc::pii::PhoneHasher;
+use http::Request;
+use zeroize::Zeroize;
+
+use super::routes::ApiError;
+use super::upstream::Upstream;
+use super::Service;
+
+/// Handles one call; counts it under its agent type.
+pub fn handle(req: &Request, svc: &Service, upstream: &mut Upstream) -> Result<serde_json::Value, ApiError> {
+    let started = Instant::now();
+    let mut agent = "unknown";
+    let result = process(req, svc, upstream, started, &mut agent);
+    match &result {
+        Ok(_) => svc.shared.metrics.call_ok(agent, started.elapsed()),
+        Err(e) => {
+            svc.shared.metrics.call_failed(agent, e.code);
+            log::info!(agent_type = agent, status = e.status, code = e.code; "call refused");
+        }
+    }
+    result
+}
+
+fn process(req: &Request, svc: &Service, upstream: &mut Upstream, started: Instant, agent: &mut &'static str) -> Result<serde_json::Value, ApiError> {
+    svc.shared
+        .serving()
+        .map_err(|_| ApiError::new(503, "enclave.secrets_withdrawn", "the enclave's secrets are withdrawn until it re-attests").retry_after(svc.cfg.retry_after_secs))?;
+    let content_type = req.header("content-type").unwrap_or("");
+    let boundary = multipart::boundary(content_type).map_err(|e| {
+        ApiError::new(415, "request.content_type", format!("expected multipart/form-data with a boundary: {e}"))
+    })?;
+    let parts = multipart::parse(&req.body, &boundary, &multipart::Limits::default()).map_err(|e| ApiError::new(400, e.code(), e.to_string()))?;
+    let part = |name: &str| parts.iter().find(|p| p.name == name);
+    if let Some(extra) = parts.iter().find(|p| p.name != "metadata" && p.name != "audio") {
+        return Err(ApiError::new(400, "call.unknown_part", format!("unexpected part `{}` (want `metadata` and `audio`)", safe_name(&extra.name))));
+    }
+    let metadata = part("metadata").ok_or_else(|| ApiError::new(400, "call.missing_metadata", "no `metadata` part"))?;
+    let audio_part = part("audio").ok_or_else(|| ApiError::new(400, "call.missing_audio", "no `audio` part"))?;
+    let metadata = CallMetadata::from_json(metadata.body).map_err(|e| ApiError::new(422, e.code(), e.to_string()))?;
+    *agent = metadata.agent_type.as_str();
+
+    let limits = audio::Limits { max_bytes: svc.cfg.max_body, max_secs: audio::Limits::DEFAULT.max_secs };
+    let wav = audio::parse_wav(audio_part.body, &limits).map_err(audio_error)?;
+    let analysis = wav.analyze();
+    let summary = AudioSummary::new(&wav, &analysis);
+    drop(wav);
+
+    let transcript = upstream.transcribe(svc, audio_part.body, &metadata.language)?;
+    let pepper = svc.shared.secret(&svc.cfg.pepper_secret).ok_or_else(|| {
+        ApiError::new(503, "enclave.no_pepper", "the phone-number pepper is not provisioned").retry_after(svc.cfg.retry_after_secs)
+    })?;
+    let hasher = PhoneHasher::new(&pepper);
+    drop(pepper);
+    let mut result = CallResult {
+        metadata,
+        audio: summary,
+        transcript: transcript.text.to_string(),
+        transcript_model: transcript.model,
+        processing_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    };
+    // The safe view is the only form of a call that is ever logged.
+    log::info!(call = result.safe_view(&hasher).to_string().as_str(); "call processed");
+    let full = result.full_json(&hasher);
+    result.transcript.zeroize();
+    Ok(full)
+}
+
+/// A part name for an error message: short and plain, or nothing.
+fn safe_name(name: &str) -> String {
+    if name.len() <= 32 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        name.to_owned()
+    } else {
+        "(unprintable)".to_owned()
+    }
+}
+
+fn audio_error(e: AudioError) -> ApiError {
+    let (status, code) = match e {
+        AudioError::TooLarge { .. } => (413, "audio.too_large"),
+        AudioError::TooLong { .. } => (413, "audio.too_long"),
+        AudioError::NotRiff | AudioError::NotWave => (415, "audio.not_wav"),
+        AudioError::TruncatedHeader { .. } | AudioError::Truncated { .. } | AudioError::RiffSizeTooSmall { .. } | AudioError::PartialFrame { .. } => {
+            (400, "audio.truncated")
+        }
+        AudioError::UnsupportedFormat { .. }
+        | AudioError::UnsupportedSubformat { .. }
+        | AudioError::UnsupportedBits { .. }
+        | AudioError::UnsupportedRate { .. }
+        | AudioError::UnsupportedChannels { .. } => (415, "audio.unsupported"),
+        AudioError::Empty => (400, "audio.empty"),
+        _ => (400, "audio.malformed"),
+    };
+    ApiError::new(status, code, e.to_string())
+}

@@ -1,0 +1,118 @@
+//! The call service (boot step 9): HTTP/1.1 over TLS over the vsock call
+//! port, TLS ending here with a key that never leaves the guest.
+//!
+//! Shape, after Firecracker's API server and the usual bounded-pool
+//! servers: one acceptor thread hands connections to a fixed set of worker
+//! threads through a bounded queue. When the queue is full the connection
+//! goes to a single "busy" thread that completes the TLS handshake and
+//! answers `503` with `Retry-After` under a short deadline; when even that
+//! thread is backed up, the connection is closed. Every read is bounded by
+//! the I/O timeout and by the request's deadline, so a slow client loses
+//! its worker instead of holding it.
+//!
+//! Routes (`routes.rs`): `POST /v1/calls` (`calls.rs`), `POST
+//! /v1/retell/events` (`retell.rs`), `GET /health/enclave` and `GET
+//! /metrics` (`health.rs`). Errors are JSON `{"error":{"code","message"}}`
+//! with stable codes; no message carries request data.
+
+mod calls;
+mod conn;
+mod health;
+mod retell;
+mod routes;
+pub mod tls;
+mod upstream;
+
+use std::io;
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::config::ServiceConfig;
+use crate::state::Shared;
+use transport::{Listener, Stream};
+
+/// Everything a worker needs.
+pub struct Service {
+    cfg: ServiceConfig,
+    tls: Arc<rustls::ServerConfig>,
+    upstream_tls: Arc<rustls::ClientConfig>,
+    shared: Arc<Shared>,
+    replay: Mutex<callproc::retell::ReplayGuard>,
+}
+
+impl Service {
+    /// The service over `shared`, presenting `tls`.
+    pub fn new(cfg: ServiceConfig, tls: Arc<rustls::ServerConfig>, shared: Arc<Shared>) -> Result<Arc<Service>, String> {
+        let upstream_tls = crate::attest::client_config(&cfg.transcription.ca_pem, Arc::clone(&shared.time))
+            .map_err(|e| format!("transcription.ca: {e}"))?;
+        let window_ms = u64::try_from(cfg.retell_window.as_millis()).unwrap_or(u64::MAX);
+        let replay = Mutex::new(callproc::retell::ReplayGuard::new(REPLAY_CAPACITY, window_ms));
+        Ok(Arc::new(Service { replay, cfg, tls, upstream_tls, shared }))
+    }
+}
+
+/// Distinct Retell deliveries remembered within the replay window.
+const REPLAY_CAPACITY: usize = 4096;
+/// Connections waiting for the busy thread before new ones are dropped.
+const BUSY_QUEUE: usize = 32;
+/// Bound on answering a connection `503`, handshake included.
+const BUSY_DEADLINE: Duration = Duration::from_secs(2);
+
+/// Starts the acceptor, the workers and the busy thread on `listener`.
+pub fn start(listener: Listener, service: Arc<Service>) -> io::Result<()> {
+    let (work_tx, work_rx) = mpsc::sync_channel::<Stream>(service.cfg.queue);
+    let work_rx = Arc::new(Mutex::new(work_rx));
+    for i in 0..service.cfg.workers {
+        let rx = Arc::clone(&work_rx);
+        let svc = Arc::clone(&service);
+        std::thread::Builder::new().name(format!("call-worker-{i}")).spawn(move || worker(&rx, &svc))?;
+    }
+    let (busy_tx, busy_rx) = mpsc::sync_channel::<Stream>(BUSY_QUEUE);
+    let svc = Arc::clone(&service);
+    std::thread::Builder::new().name("call-busy".into()).spawn(move || {
+        for stream in busy_rx {
+            conn::answer_busy(stream, &svc, BUSY_DEADLINE);
+        }
+    })?;
+    std::thread::Builder::new().name("call-accept".into()).spawn(move || accept(&listener, &work_tx, &busy_tx, &service))?;
+    Ok(())
+}
+
+fn accept(listener: &Listener, work: &SyncSender<Stream>, busy: &SyncSender<Stream>, svc: &Service) {
+    loop {
+        let stream = match listener.accept() {
+            Ok(s) => s,
+            Err(e) => {
+                // EMFILE and friends: back off rather than spin.
+                log::warn!(error = e.to_string().as_str(); "call service: accept failed");
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
+        match work.try_send(stream) {
+            Ok(()) => {}
+            Err(TrySendError::Full(stream)) => {
+                svc.shared.metrics.busy();
+                if busy.try_send(stream).is_err() {
+                    log::warn!("call service saturated: connection dropped");
+                }
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                log::error!("call service: every worker is gone; not accepting");
+                return;
+            }
+        }
+    }
+}
+
+fn worker(rx: &Mutex<Receiver<Stream>>, svc: &Service) {
+    let mut upstream = upstream::Upstream::default();
+    loop {
+        let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+        match next {
+            Ok(stream) => conn::serve(stream, svc, &mut upstream),
+            Err(_) => return,
+        }
+    }
+}
