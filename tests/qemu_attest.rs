@@ -8,10 +8,20 @@
 use std::time::Duration;
 
 use enclave_tests::qemu::{cmdline, Guest};
-use enclave_tests::stack::{sim_policy, vm_config, vm_host_side as host_side, OpenBao, Pki, SimPsp, Verifier};
+use std::process::Command;
+
+use enclave_tests::https::{self, Client};
+use enclave_tests::stack::{enclavectl, sim_policy, vm_config, vm_host_side as host_side, OpenBao, Pki, SimPsp, Verifier};
+use enclave_tests::transcription::TranscriptionStandIn;
 use enclave_tests::{build_image, kernel_dir, TempDir};
 
 const CANARY: &str = "canary-vm-hume-5be2";
+const TRANSCRIPTION_KEY: &str = "canary-vm-transcription-8d1e";
+/// A caller's number and a phrase of the call: they may reach the caller
+/// inside TLS, never the proxy, the console or the logs in clear.
+const CANARY_PHONE: &str = "+39 347 555 0199";
+const CANARY_DIGITS: &str = "3475550199";
+const CANARY_PHRASE: &str = "zafferano e cannella";
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -32,13 +42,15 @@ fn the_measured_image_gets_its_secrets_and_a_one_byte_change_is_denied() {
     let ark = SimPsp::start(&dir.path().join("probe.sock"), &["--measurement", &pinned]).ark_sha256;
     let verifier = Verifier::start(&pki, &sim_policy(&ark, &[&pinned]), dir.path(), &[]);
     let bao = OpenBao::start(&pki);
-    bao.setup(&verifier, &pki, &[&pinned], "sim", &[("ENCLAVE_SEED_HUME_API_KEY", CANARY)]);
+    bao.setup(&verifier, &pki, &[&pinned], "sim", &[("ENCLAVE_SEED_HUME_API_KEY", CANARY), ("ENCLAVE_SEED_TRANSCRIPTION_API_KEY", TRANSCRIPTION_KEY)]);
+    let transcript = format!("Buongiorno, sono il {CANARY_PHONE}: la ricetta è {CANARY_PHRASE}.");
+    let standin = TranscriptionStandIn::start(&pki.path("transcribe.pem"), &pki.path("transcribe-key.pem"), TRANSCRIPTION_KEY, &transcript);
 
     // The measured image boots, attests over vsock and holds its secrets.
-    let mut guest = Guest::boot_with(&initrd, "", |d| host_side(d, &initrd, &verifier, &bao));
+    let mut guest = Guest::boot_with(&initrd, "", |d| host_side(d, &initrd, &verifier, &bao, standin.port));
     let ready = guest.wait_ready(Duration::from_secs(240)).unwrap();
     assert_eq!(ready["attested"]["tee"], "sim", "{ready}");
-    assert_eq!(ready["secrets_provisioned"], 3, "{ready}");
+    assert_eq!(ready["secrets_provisioned"], 5, "{ready}");
     let key = [7u8; 32];
     let tag = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key), CANARY.as_bytes());
     assert_eq!(guest.command(&format!("secret-hash hume/api-key {}", hex(&key))).unwrap(), hex(tag.as_ref()));
@@ -49,6 +61,42 @@ fn the_measured_image_gets_its_secrets_and_a_one_byte_change_is_denied() {
     let mut answer = String::new();
     std::io::BufRead::read_line(&mut std::io::BufReader::new(c), &mut answer).unwrap();
     assert_eq!(answer, "pong\n");
+
+    // Calls through the proxy's ingress to the call port (TCP → hybrid
+    // vsock → the guest's TLS), the guest transcribing through the proxy's
+    // egress: enclavectl call and curl, both pinning OpenBao's serving CA.
+    let call_addr = std::fs::read_to_string(guest.dir().join("call.addr")).unwrap().trim().to_owned();
+    let ca = guest.dir().join("serving-ca.pem");
+    std::fs::write(&ca, bao.serving_ca_pem()).unwrap();
+    let wav = guest.dir().join("call.wav");
+    std::fs::write(&wav, https::wav("mulaw", 8000, 4.0)).unwrap();
+    let metadata = serde_json::json!({"call_id": "vm-call-1", "shipment_id": "SHP-7", "agent_type": "franco", "caller_phone": CANARY_PHONE, "language": "it"}).to_string();
+    let out = Command::new(enclavectl())
+        .arg("call")
+        .arg(&wav)
+        .args(["--metadata", &metadata, "--addr", &format!("tcp://{call_addr}"), "--ca"])
+        .arg(&ca)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "enclavectl call: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["transcript"], transcript.as_str(), "{result}");
+    assert_eq!(result["audio"]["encoding"], "mulaw", "{result}");
+    assert!(standin.last().unwrap().auth_ok, "the stand-in got the wrong key");
+    let port = call_addr.rsplit(':').next().unwrap();
+    let out = Command::new("curl")
+        .args(["-sS", "--fail-with-body", "--cacert"])
+        .arg(&ca)
+        .args(["--resolve", &format!("call.enclave.local:{port}:127.0.0.1")])
+        .arg(format!("https://call.enclave.local:{port}/health/enclave"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "curl: {}", String::from_utf8_lossy(&out.stderr));
+    let health: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(health["enclave"]["enclave_ready"], true, "{health}");
+    let client = Client::new(&format!("tcp://{call_addr}"), &bao.serving_ca_pem(), "call.enclave.local");
+    let metrics = String::from_utf8(client.request("GET", "/metrics", &[], b"").body).unwrap();
+    assert!(metrics.contains("enclave_calls_processed_total{agent_type=\"franco\"} 1"), "{metrics}");
     // Operator evidence: the measurement sim-psp signed is the one computed
     // from the image files, and REPORT_DATA is the operator binding.
     let nonce = [0x33u8; 32];
@@ -61,14 +109,20 @@ fn the_measured_image_gets_its_secrets_and_a_one_byte_change_is_denied() {
     let status = guest.wait_exit(Duration::from_secs(60)).unwrap();
     let console = guest.console();
     assert!(status.success(), "{console}");
-    assert!(!console.contains(CANARY), "a secret reached the console");
+    for canary in [CANARY, TRANSCRIPTION_KEY, CANARY_PHONE, CANARY_DIGITS, CANARY_PHRASE] {
+        assert!(!console.contains(canary), "{canary:?} reached the console");
+    }
+    assert!(console.contains("[MASKED - ENCLAVE ONLY]"), "the call's safe view is logged: {console}");
     // Everything the untrusted proxy forwarded (both ways, verifier and
     // Vault): ciphertext only; the secret never crossed it in the clear.
     let mut seen = 0;
     for f in std::fs::read_dir(guest.dir().join("tap")).unwrap().flatten() {
         let bytes = std::fs::read(f.path()).unwrap();
         seen += bytes.len();
-        assert!(!bytes.windows(CANARY.len()).any(|w| w == CANARY.as_bytes()), "the canary crossed the proxy in the clear");
+        for canary in [CANARY, TRANSCRIPTION_KEY, CANARY_PHONE, CANARY_DIGITS, CANARY_PHRASE] {
+            assert!(!bytes.windows(canary.len()).any(|w| w == canary.as_bytes()), "{canary:?} crossed the proxy in the clear");
+        }
+        assert!(!bytes.windows(4).any(|w| w == b"RIFF"), "the call audio crossed the proxy in the clear");
         assert!(!bytes.windows(6).any(|w| w == b"\"jwt\":"), "the Vault login crossed the proxy in the clear");
     }
     assert!(seen > 4096, "the proxy recorded only {seen} bytes: the check would be vacuous");
@@ -81,7 +135,7 @@ fn the_measured_image_gets_its_secrets_and_a_one_byte_change_is_denied() {
     let b = std::fs::read(&changed).unwrap();
     assert_ne!(a, b);
     assert!(b.len() >= a.len() && b.len() - a.len() <= 4, "one more byte, at most one more 4-byte cpio pad");
-    let mut guest = Guest::boot_with(&changed, "", |d| host_side(d, &changed, &verifier, &bao));
+    let mut guest = Guest::boot_with(&changed, "", |d| host_side(d, &changed, &verifier, &bao, standin.port));
     let status = guest.wait_exit(Duration::from_secs(240)).unwrap();
     let console = guest.console();
     assert!(status.success(), "clean power-off expected:\n{console}");

@@ -4,15 +4,14 @@
 //! the secrets; every denial path is exercised.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "test code: a failed unwrap is a failed test")]
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::os::unix::net::UnixListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use enclave_tests::stack::{free_port, guest_config, sim_policy, OpenBao, Pki, SimPsp, Verifier};
-use enclave_tests::{guest_bin, TempDir};
+use enclave_tests::process::{boot, Boot, Guest};
+use enclave_tests::TempDir;
 
 const CANARY_HUME: &str = "canary-hume-4c1d9f2e7b";
 const CANARY_RETELL: &str = "canary-retell-91aa03";
@@ -31,70 +30,6 @@ fn measurement() -> String {
     let mut b = [0u8; 48];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).unwrap();
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-struct Guest {
-    child: Child,
-    dir: TempDir,
-}
-
-enum Boot {
-    Ready(Guest, serde_json::Value),
-    Failed { status: i32, stderr: String },
-}
-
-/// Starts the guest in process mode and waits for readiness or exit.
-fn boot(dir: TempDir, config: &str) -> Boot {
-    std::fs::write(dir.path().join("config.toml"), config).unwrap();
-    let ready = UnixListener::bind(dir.path().join("ready.sock")).unwrap();
-    ready.set_nonblocking(true).unwrap();
-    let mut child = Command::new(guest_bin())
-        .arg("--config")
-        .arg(dir.path().join("config.toml"))
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(dir.path().join("stdout.log")).unwrap())
-        .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok((s, _)) = ready.accept() {
-            s.set_nonblocking(false).unwrap();
-            let mut line = String::new();
-            BufReader::new(s).read_line(&mut line).unwrap();
-            return Boot::Ready(Guest { child, dir }, serde_json::from_str(&line).unwrap());
-        }
-        if let Some(st) = child.try_wait().unwrap() {
-            let stderr = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
-            return Boot::Failed { status: st.code().unwrap_or(-1), stderr };
-        }
-        assert!(Instant::now() < deadline, "guest neither ready nor exited");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-impl Guest {
-    fn command(&self, report: &serde_json::Value, cmd: &str) -> String {
-        let addr = report["control"].as_str().unwrap().strip_prefix("tcp://").unwrap().to_owned();
-        let mut s = TcpStream::connect(addr).unwrap();
-        s.write_all(format!("{cmd}\n").as_bytes()).unwrap();
-        let mut line = String::new();
-        BufReader::new(s).read_line(&mut line).unwrap();
-        line.trim_end().to_owned()
-    }
-
-    fn logs(&self) -> String {
-        let mut s = std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default();
-        s.push_str(&std::fs::read_to_string(self.dir.path().join("stdout.log")).unwrap_or_default());
-        s
-    }
-}
-
-impl Drop for Guest {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn hmac_hex(key: &[u8; 32], value: &str) -> String {
@@ -146,7 +81,7 @@ fn attests_logs_in_and_holds_the_exact_secrets() {
         Boot::Failed { status, stderr } => panic!("guest failed ({status}):\n{stderr}"),
     };
     assert_eq!(report["attested"]["tee"], "sim", "{report}");
-    assert_eq!(report["secrets_provisioned"], 3, "{report}");
+    assert_eq!(report["secrets_provisioned"], 5, "{report}");
     let key = [0x42u8; 32];
     let key_hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
     for (name, value) in [("hume/api-key", CANARY_HUME), ("retell/api-key", CANARY_RETELL), ("database/connection", CANARY_DB)] {
@@ -271,7 +206,7 @@ fn vault_down_at_boot_is_retried_until_it_comes_up() {
     forward(port, bao.port);
     match booting.join().unwrap() {
         Boot::Ready(guest, report) => {
-            assert_eq!(report["secrets_provisioned"], 3, "{report}");
+            assert_eq!(report["secrets_provisioned"], 5, "{report}");
             let logs = guest.logs();
             assert!(logs.contains("msg=\"Vault unreachable; retrying\""), "{logs}");
         }
@@ -357,7 +292,7 @@ fn reattests_before_expiry_even_after_vault_revokes_its_token() {
     assert!(revoked.success());
     let st = wait_status(&guest, &report, 30, |st| st["renewals"].as_u64().unwrap_or(0) >= 1);
     assert_eq!(st["health"]["state"], "serving", "{st}");
-    assert_eq!(st["secrets_provisioned"], 3, "{st}");
+    assert_eq!(st["secrets_provisioned"], 5, "{st}");
     let key = [9u8; 32];
     let key_hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(guest.command(&report, &format!("secret-hash hume/api-key {key_hex}")), hmac_hex(&key, CANARY_HUME));
@@ -370,7 +305,7 @@ fn a_failed_renewal_withdraws_every_secret_and_health_says_why() {
     let gdir = TempDir::new("guest");
     let config = guest_config(gdir.path(), &s.psp.socket, Some((&s.verifier, &s.pki)), Some(&s.bao));
     let Boot::Ready(guest, report) = boot(gdir, &config) else { panic!("guest did not get ready") };
-    assert_eq!(status(&guest, &report)["secrets_provisioned"], 3);
+    assert_eq!(status(&guest, &report)["secrets_provisioned"], 5);
     // The verifier goes away: the next re-attestation fails.
     s.verifier.proc.stop();
     let st = wait_status(&guest, &report, 30, |st| st["health"]["state"] == "withdrawn");
@@ -395,7 +330,7 @@ fn verifier_unreachable_at_boot_is_retried() {
     forward(port, s.verifier.port);
     match booting.join().unwrap() {
         Boot::Ready(guest, report) => {
-            assert_eq!(report["secrets_provisioned"], 3, "{report}");
+            assert_eq!(report["secrets_provisioned"], 5, "{report}");
             assert!(guest.logs().contains("msg=\"verifier unreachable; retrying\""));
         }
         Boot::Failed { stderr, .. } => panic!("guest gave up on the verifier:\n{stderr}"),

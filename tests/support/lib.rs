@@ -8,6 +8,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 pub mod echo;
+pub mod https;
+pub mod process;
 pub mod qemu;
 pub mod stack;
 pub mod transcription;

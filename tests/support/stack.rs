@@ -305,26 +305,29 @@ pub fn guest_config(dir: &Path, sim_socket: &Path, verifier: Option<(&Verifier, 
     c
 }
 
-/// The image configuration for a VM guest: the verifier and Vault reached
-/// over vsock (CID 2 = the host, through the proxy), both CAs pinned, and
+/// The image configuration for a VM guest: the verifier, Vault and the
+/// transcription upstream reached over vsock (CID 2 = the host, through the
+/// proxy), their CAs pinned, the call service on vsock port 5000, and
 /// `extra` appended.
 pub fn vm_config(pki: &Pki, extra: &str) -> String {
     format!(
         "{}\n[verifier]\naddr = \"vsock://2:8443\"\nserver_name = \"verifier.enclave.local\"\ntimeout_ms = 60000\nca = \"\"\"\n{ca}\"\"\"\n\n\
          [vault]\naddr = \"vsock://2:8200\"\nserver_name = \"vault.enclave.local\"\ntimeout_ms = 60000\nca = \"\"\"\n{ca}\"\"\"\n\n\
-         [test]\nsecret_hash_query = \"on\"\n{extra}",
+         [test]\nsecret_hash_query = \"on\"\n{service}{extra}",
         crate::image_config(),
-        ca = pki.ca_pem()
+        ca = pki.ca_pem(),
+        service = service_config("vsock://any:5000", "vsock://2:8444", &pki.ca_pem(), "")
     )
 }
 
 /// The host side of a VM guest, in its socket directory `dir`: sim-psp on
 /// vsock port 9100 measuring what QEMU launched, and the proxy's egress to
-/// the verifier (8443) and Vault (8200), an ingress from a loopback TCP port
-/// (written to `dir/ingress.addr`) to the guest's control port 1234, and
-/// every forwarded byte recorded under `dir/tap`. Keep the result alive with
-/// the guest.
-pub fn vm_host_side(dir: &Path, initrd: &Path, verifier: &Verifier, bao: &OpenBao) -> Box<dyn std::any::Any> {
+/// the verifier (8443), Vault (8200) and the transcription stand-in (8444);
+/// ingresses from loopback TCP ports to the guest's control port 1234
+/// (address written to `dir/ingress.addr`) and call port 5000
+/// (`dir/call.addr`); every forwarded byte recorded under `dir/tap`. Keep
+/// the result alive with the guest.
+pub fn vm_host_side(dir: &Path, initrd: &Path, verifier: &Verifier, bao: &OpenBao, transcription_port: u16) -> Box<dyn std::any::Any> {
     let kernel = crate::kernel_dir().join("vmlinuz");
     let cmdline = crate::qemu::cmdline("");
     let psp = SimPsp::start(
@@ -337,8 +340,12 @@ pub fn vm_host_side(dir: &Path, initrd: &Path, verifier: &Verifier, bao: &OpenBa
         .arg(format!("{}=127.0.0.1:{}", dir.join("vm.vsock_8443").display(), verifier.port))
         .arg("--egress")
         .arg(format!("{}=127.0.0.1:{}", dir.join("vm.vsock_8200").display(), bao.port))
+        .arg("--egress")
+        .arg(format!("{}=127.0.0.1:{transcription_port}", dir.join("vm.vsock_8444").display()))
         .arg("--ingress")
         .arg(format!("127.0.0.1:0={}:1234", dir.join("vm.vsock").display()))
+        .arg("--ingress")
+        .arg(format!("127.0.0.1:0={}:5000", dir.join("vm.vsock").display()))
         .arg("--record")
         .arg(dir.join("tap"))
         .stdout(Stdio::piped())
@@ -348,8 +355,59 @@ pub fn vm_host_side(dir: &Path, initrd: &Path, verifier: &Verifier, bao: &OpenBa
     let lines = read_until(&mut child, Duration::from_secs(30), |l| l == "proxy ready");
     // The ingress listener's address, for callers that reach the guest
     // through the proxy like an API gateway would.
-    if let Some(addr) = lines.iter().find_map(|l| l.strip_prefix("proxy ingress ")).and_then(|l| l.split(' ').next()) {
-        let _ = std::fs::write(dir.join("ingress.addr"), addr);
+    for line in lines.iter().filter_map(|l| l.strip_prefix("proxy ingress ")) {
+        let addr = line.split(' ').next().unwrap_or_default();
+        let file = if line.ends_with(":5000") { "call.addr" } else { "ingress.addr" };
+        let _ = std::fs::write(dir.join(file), addr);
     }
     Box::new((psp, Proc::from_child(child)))
+}
+
+impl OpenBao {
+    /// The CA of the `enclave-pki` mount (what call-service clients pin).
+    pub fn serving_ca_pem(&self) -> String {
+        let out = self.cli(&["read", "-field=certificate", "enclave-pki/cert/ca"]).stdout(Stdio::piped()).output().unwrap();
+        assert!(out.status.success(), "reading the serving CA failed");
+        let pem = String::from_utf8(out.stdout).unwrap();
+        assert!(pem.contains("BEGIN CERTIFICATE"), "{pem}");
+        pem
+    }
+}
+
+/// The `[service]` and `[transcription]` sections for a guest whose call
+/// service listens on `listen` and transcribes through `transcription`
+/// (an address), trusting `ca_pem` there; `extra` lines go into `[service]`.
+pub fn service_config(listen: &str, transcription: &str, ca_pem: &str, extra: &str) -> String {
+    format!(
+        "\n[service]\nlisten = \"{listen}\"\n{extra}\n\n[transcription]\naddr = \"{transcription}\"\nserver_name = \"transcribe.enclave.local\"\nca = \"\"\"\n{ca_pem}\"\"\"\n"
+    )
+}
+
+/// The Python of the project's venv (retell-sdk is installed there).
+pub fn venv_python() -> PathBuf {
+    if let Some(p) = std::env::var_os("ENCLAVE_VENV") {
+        return PathBuf::from(p).join("bin/python3");
+    }
+    let p = crate::tools_dir().join("venv/bin/python3");
+    assert!(p.exists(), "{} is missing: run scripts/install-deps", p.display());
+    p
+}
+
+/// Signs `body` as Retell does, with Retell's own SDK (retell-sdk from
+/// PyPI): the `X-Retell-Signature` value for `ts_ms`.
+pub fn retell_sdk_sign(api_key: &str, body: &str, ts_ms: u64) -> String {
+    let script = "import sys\nfrom retell.lib.webhook_auth import symmetric\n\
+                  body = sys.stdin.read()\nprint(symmetric['sign'](body, sys.argv[1], int(sys.argv[2])))\n";
+    let mut child = Command::new(venv_python())
+        .args(["-c", script, api_key, &ts_ms.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), body.as_bytes()).unwrap();
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "retell-sdk signing failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }

@@ -8,8 +8,12 @@
 use std::time::Duration;
 
 use enclave_tests::qemu::{cmdline, Guest};
-use enclave_tests::stack::{sim_policy, vm_config, vm_host_side, OpenBao, Pki, SimPsp, Verifier};
+use enclave_tests::stack::{enclavectl, sim_policy, vm_config, vm_host_side, OpenBao, Pki, SimPsp, Verifier};
+use enclave_tests::transcription::TranscriptionStandIn;
 use enclave_tests::{build_image, kernel_dir, TempDir};
+
+const STANDIN_KEY: &str = "demo-transcription-key";
+const SAMPLE_TRANSCRIPT: &str = "Questa è una trascrizione di prova: il cliente chiede la consegna della spedizione SHP-1042 domani mattina.";
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -29,15 +33,23 @@ fn main() {
     let ark = SimPsp::start(&dir.path().join("probe.sock"), &["--measurement", &measurement]).ark_sha256;
     let verifier = Verifier::start(&pki, &sim_policy(&ark, &[&measurement]), dir.path(), &[]);
     let bao = OpenBao::start(&pki);
-    bao.setup(&verifier, &pki, &[&measurement], "sim", &[]);
+    bao.setup(&verifier, &pki, &[&measurement], "sim", &[("ENCLAVE_SEED_TRANSCRIPTION_API_KEY", STANDIN_KEY)]);
+    // The transcription API is a third-party SaaS: a local stand-in with its
+    // published request and response shapes, checking the key it receives.
+    let standin = TranscriptionStandIn::start(&pki.path("transcribe.pem"), &pki.path("transcribe-key.pem"), STANDIN_KEY, SAMPLE_TRANSCRIPT);
     println!("verifier {}  OpenBao {}", verifier.url, bao.addr);
 
     println!("== booting the guest under QEMU (TCG) with sim-psp and the proxy");
-    let mut guest = Guest::boot_with(&initrd, "", |d| vm_host_side(d, &initrd, &verifier, &bao));
+    let mut guest = Guest::boot_with(&initrd, "", |d| vm_host_side(d, &initrd, &verifier, &bao, standin.port));
     match guest.wait_ready(Duration::from_secs(300)) {
         Ok(ready) => {
             println!("ready after {:.1} s: {ready}", guest.started.elapsed().as_secs_f64());
             println!("status: {}", guest.command("status").unwrap_or_default());
+            if let Err(e) = sample_call(&guest, &bao) {
+                eprintln!("demo: the sample call failed: {e}");
+                let _ = guest.command("poweroff");
+                std::process::exit(1);
+            }
         }
         Err(e) => {
             eprintln!("demo: the guest did not get ready: {e}");
@@ -50,4 +62,25 @@ fn main() {
     if !matches!(status, Ok(s) if s.success()) {
         std::process::exit(1);
     }
+}
+
+/// Processes a sample call the way a platform agent would, through the
+/// proxy's ingress with `enclavectl call`, then prints the health document.
+fn sample_call(guest: &Guest, bao: &OpenBao) -> Result<(), String> {
+    let call_addr = std::fs::read_to_string(guest.dir().join("call.addr")).map_err(|e| e.to_string())?;
+    let ca = guest.dir().join("serving-ca.pem");
+    std::fs::write(&ca, bao.serving_ca_pem()).map_err(|e| e.to_string())?;
+    let wav = guest.dir().join("sample-call.wav");
+    std::fs::write(&wav, enclave_tests::https::wav("mulaw", 8000, 5.0)).map_err(|e| e.to_string())?;
+    let metadata = r#"{"call_id":"demo-call-1","shipment_id":"SHP-1042","agent_type":"sara","caller_phone":"+39 333 123 4567","language":"it"}"#;
+    let addr = format!("tcp://{}", call_addr.trim());
+    println!("== sample call: enclavectl call sample-call.wav --metadata '{metadata}' --addr {addr} --ca serving-ca.pem");
+    let run = |args: &[&str]| -> Result<(), String> {
+        let out = std::process::Command::new(enclavectl()).args(args).arg("--addr").arg(&addr).arg("--ca").arg(&ca).output().map_err(|e| e.to_string())?;
+        println!("{}", String::from_utf8_lossy(&out.stdout));
+        if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+    };
+    run(&["call", &wav.display().to_string(), "--metadata", metadata])?;
+    println!("== health: enclavectl call --health");
+    run(&["call", "--health"])
 }

@@ -1,0 +1,384 @@
+//! The call service end to end in process mode, with real parts: the guest
+//! attests (sim-psp, the verifier), logs in to OpenBao, has its serving
+//! certificate signed by OpenBao's PKI, and serves HTTPS; a local stand-in
+//! of the OpenAI-compatible transcription API checks the key it receives.
+//! Clients: our test client, curl, and `enclavectl call`. The QEMU test
+//! (qemu_attest.rs) runs the same through the proxy's ingress and vsock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity, missing_docs, reason = "test code: a failed unwrap is a failed test")]
+
+use std::io::Write;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use enclave_tests::https::{self, Client};
+use enclave_tests::process::{boot, Guest};
+use enclave_tests::stack::{enclavectl, guest_config, retell_sdk_sign, service_config, sim_policy, OpenBao, Pki, SimPsp, Verifier};
+use enclave_tests::transcription::TranscriptionStandIn;
+use enclave_tests::TempDir;
+
+const TRANSCRIPTION_KEY: &str = "canary-transcription-key-5e0b7c";
+const RETELL_KEY: &str = "canary-retell-key-a41f09";
+const PEPPER: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+/// A phone number that must never leave the enclave in clear.
+const CANARY_PHONE: &str = "+39 333 987 6543";
+const CANARY_DIGITS: &str = "3339876543";
+/// A phrase of the transcript that must never leave it either (beyond the
+/// caller's own response).
+const CANARY_PHRASE: &str = "ornitorinco viola";
+
+fn transcript() -> String {
+    format!("Questa è una trascrizione di prova. Mi richiami al {CANARY_PHONE}, la parola è {CANARY_PHRASE}.")
+}
+
+fn metadata(agent: &str) -> String {
+    serde_json::json!({
+        "call_id": "call-0001", "shipment_id": "SHP-42", "agent_type": agent,
+        "caller_phone": CANARY_PHONE, "language": "it",
+    })
+    .to_string()
+}
+
+fn hmac_hex(key: &[u8], value: &str) -> String {
+    let tag = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key), value.as_bytes());
+    tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+struct Stack {
+    pki: Pki,
+    psp: SimPsp,
+    verifier: Verifier,
+    bao: OpenBao,
+    standin: TranscriptionStandIn,
+    _dir: TempDir,
+}
+
+fn stack() -> Stack {
+    let dir = TempDir::new("calls");
+    let pki = Pki::new();
+    let m = "c3".repeat(48);
+    let psp = SimPsp::start(&dir.path().join("psp.sock"), &["--measurement", &m]);
+    let verifier = Verifier::start(&pki, &sim_policy(&psp.ark_sha256, &[&psp.measurement]), dir.path(), &[]);
+    let bao = OpenBao::start(&pki);
+    bao.setup(
+        &verifier,
+        &pki,
+        &[&psp.measurement],
+        "sim",
+        &[
+            ("ENCLAVE_SEED_TRANSCRIPTION_API_KEY", TRANSCRIPTION_KEY),
+            ("ENCLAVE_SEED_RETELL_API_KEY", RETELL_KEY),
+            ("ENCLAVE_SEED_PII_PEPPER", PEPPER),
+        ],
+    );
+    let standin = TranscriptionStandIn::start(&pki.path("transcribe.pem"), &pki.path("transcribe-key.pem"), TRANSCRIPTION_KEY, &transcript());
+    Stack { pki, psp, verifier, bao, standin, _dir: dir }
+}
+
+/// Boots a guest with the call service; returns it and a client pinned to
+/// OpenBao's serving CA.
+fn guest(s: &Stack, standin_port: u16, extra: &str) -> (Guest, serde_json::Value, Client) {
+    let gdir = TempDir::new("guest");
+    let mut config = guest_config(gdir.path(), &s.psp.socket, Some((&s.verifier, &s.pki)), Some(&s.bao));
+    config.push_str(&service_config("tcp://127.0.0.1:0", &format!("tcp://127.0.0.1:{standin_port}"), &s.pki.ca_pem(), extra));
+    let (g, report) = boot(gdir, &config).ready();
+    let addr = report["call_service"].as_str().unwrap_or_else(|| panic!("no call service in {report}")).to_owned();
+    let client = Client::new(&addr, &s.bao.serving_ca_pem(), "call.enclave.local");
+    (g, report, client)
+}
+
+fn assert_no_canary(what: &str, text: &str) {
+    for canary in [CANARY_PHONE, CANARY_DIGITS, CANARY_PHRASE, TRANSCRIPTION_KEY, RETELL_KEY, PEPPER] {
+        assert!(!text.contains(canary), "{what} contains the canary {canary:?}");
+    }
+}
+
+#[test]
+fn calls_are_transcribed_and_personal_data_stays_inside() {
+    let s = stack();
+    let (g, _report, client) = guest(&s, s.standin.port, "");
+
+    let e164 = "+393339876543";
+    let want_hash = format!("hmac-sha256:{}", hmac_hex(PEPPER.as_bytes(), e164));
+    for (encoding, rate, agent) in [("pcm16", 16000, "sara"), ("mulaw", 8000, "marco"), ("alaw", 8000, "franco")] {
+        let before = s.standin.requests();
+        let r = client.call(&metadata(agent), &https::wav(encoding, rate, 3.0));
+        assert_eq!(r.status, 200, "{encoding}: {}", String::from_utf8_lossy(&r.body));
+        let v = r.json();
+        // The caller gets the whole result, inside TLS.
+        assert_eq!(v["transcript"], transcript(), "{v}");
+        assert_eq!(v["agent_type"], agent, "{v}");
+        assert_eq!(v["audio"]["encoding"], encoding, "{v}");
+        assert_eq!(v["audio"]["sample_rate_hz"], rate, "{v}");
+        assert!((v["audio"]["duration_secs"].as_f64().unwrap() - 3.0).abs() < 0.01, "{v}");
+        let speech = v["audio"]["speech_ratio"].as_f64().unwrap();
+        assert!((0.3..=0.7).contains(&speech), "half the file is tone: {v}");
+        assert_eq!(v["pii"]["caller_hash"], want_hash.as_str(), "{v}");
+        assert!(!v["pii"]["transcript_redacted"].as_str().unwrap().contains(CANARY_DIGITS), "{v}");
+        // The upstream saw the key from Vault, the model and the language.
+        assert_eq!(s.standin.requests(), before + 1);
+        let seen = s.standin.last().unwrap();
+        assert!(seen.auth_ok, "the stand-in got the wrong key");
+        assert_eq!(seen.model, "whisper-1");
+        assert_eq!(seen.language.as_deref(), Some("it"));
+    }
+
+    // curl, a stock client, pinned to the serving CA.
+    let dir = TempDir::new("curl");
+    std::fs::write(dir.path().join("ca.pem"), s.bao.serving_ca_pem()).unwrap();
+    std::fs::write(dir.path().join("call.wav"), https::wav("mulaw", 8000, 2.0)).unwrap();
+    let port = client.addr.to_string().rsplit(':').next().unwrap().to_owned();
+    let out = Command::new("curl")
+        .args(["-sS", "--fail-with-body", "--cacert"])
+        .arg(dir.path().join("ca.pem"))
+        .args(["--resolve", &format!("call.enclave.local:{port}:127.0.0.1")])
+        .args(["-F", &format!("metadata={};type=application/json", metadata("sara"))])
+        .arg("-F")
+        .arg(format!("audio=@{};type=audio/wav", dir.path().join("call.wav").display()))
+        .arg(format!("https://call.enclave.local:{port}/v1/calls"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "curl: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["transcript"], transcript());
+
+    // enclavectl call, the operator's client.
+    let out = Command::new(enclavectl())
+        .arg("call")
+        .arg(dir.path().join("call.wav"))
+        .args(["--metadata", &metadata("marco"), "--addr", &client.addr.to_string(), "--ca"])
+        .arg(dir.path().join("ca.pem"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "enclavectl call: {}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["agent_type"], "marco", "{v}");
+
+    // Health: the platform's shape.
+    let h = client.request("GET", "/health/enclave", &[], b"");
+    assert_eq!(h.status, 200);
+    let h = h.json();
+    assert_eq!(h["status"], "healthy", "{h}");
+    assert_eq!(h["enclave"]["enclave_ready"], true, "{h}");
+    assert_eq!(h["enclave"]["enclave_mode"], "sim", "{h}");
+    assert_eq!(h["enclave"]["memory_encryption_active"], false, "{h}");
+    assert_eq!(h["enclave"]["secrets_provisioned"], true, "{h}");
+    assert_eq!(h["attestation"]["valid"], true, "{h}");
+    assert_eq!(h["attestation"]["trusted"], false, "simulation is never trusted: {h}");
+    assert!(h["attestation"]["expires_at"].as_str().unwrap().ends_with('Z'), "{h}");
+
+    // Metrics: Prometheus text with the counters.
+    let m = client.request("GET", "/metrics", &[], b"");
+    assert_eq!(m.status, 200);
+    assert!(m.header("content-type").unwrap().starts_with("text/plain; version=0.0.4"));
+    let text = String::from_utf8(m.body).unwrap();
+    for line in [
+        "enclave_attestation_valid 1",
+        "enclave_calls_processed_total{agent_type=\"sara\"} 2",
+        "enclave_calls_processed_total{agent_type=\"marco\"} 2",
+        "enclave_calls_processed_total{agent_type=\"franco\"} 1",
+        "enclave_call_duration_seconds_count 5",
+        "enclave_attestation_attempts_total 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} missing in:\n{text}");
+    }
+    let expires = text.lines().find_map(|l| l.strip_prefix("enclave_vault_token_expires_in_seconds ")).unwrap();
+    assert!(expires.parse::<f64>().unwrap() > 60.0, "{text}");
+
+    // Nothing personal in logs or metrics: the safe view only.
+    assert_no_canary("/metrics", &text);
+    let logs = g.logs();
+    assert_no_canary("the guest's log", &logs);
+    assert!(logs.contains(&want_hash), "the safe view (with the caller's hash) is logged: {logs}");
+    assert!(logs.contains("Questa è una tr... [MASKED - ENCLAVE ONLY]"), "{logs}");
+}
+
+#[test]
+fn bad_requests_get_precise_errors_and_the_next_request_is_served() {
+    let s = stack();
+    let (g, _report, client) = guest(&s, s.standin.port, "max_body_bytes = 262144");
+    let wav = https::wav("pcm16", 8000, 1.0);
+    let good_meta = metadata("sara");
+    let mut stereo = wav.clone();
+    stereo[22] = 2; // channels
+    let mut rate = https::wav("pcm16", 8000, 0.5);
+    rate[24..28].copy_from_slice(&44100u32.to_le_bytes());
+    let part = |name: &'static str, ct: &'static str, bytes: Vec<u8>| (name, ct, bytes);
+    let cases: Vec<(&str, Vec<(&str, &str, Vec<u8>)>, u16, &str)> = vec![
+        ("unknown agent", vec![part("metadata", "application/json", metadata("giovanni").into_bytes()), part("audio", "audio/wav", wav.clone())], 422, "metadata.agent_type"),
+        ("bad JSON", vec![part("metadata", "application/json", b"{\"call_id\": ".to_vec()), part("audio", "audio/wav", wav.clone())], 422, "metadata.bad_json"),
+        ("bad phone", vec![part("metadata", "application/json", good_meta.replace(CANARY_PHONE, "+39 12").into_bytes()), part("audio", "audio/wav", wav.clone())], 422, "metadata.bad_phone"),
+        ("no audio", vec![part("metadata", "application/json", good_meta.clone().into_bytes())], 400, "call.missing_audio"),
+        ("no metadata", vec![part("audio", "audio/wav", wav.clone())], 400, "call.missing_metadata"),
+        ("not a WAV", vec![part("metadata", "application/json", good_meta.clone().into_bytes()), part("audio", "audio/wav", b"ID3\x04mp3 data here".to_vec())], 415, "audio.not_wav"),
+        ("truncated WAV", vec![part("metadata", "application/json", good_meta.clone().into_bytes()), part("audio", "audio/wav", wav[..wav.len() / 2].to_vec())], 400, "audio.truncated"),
+        ("stereo", vec![part("metadata", "application/json", good_meta.clone().into_bytes()), part("audio", "audio/wav", stereo)], 415, "audio.unsupported"),
+        ("44.1 kHz", vec![part("metadata", "application/json", good_meta.clone().into_bytes()), part("audio", "audio/wav", rate)], 415, "audio.unsupported"),
+    ];
+    for (what, parts, status, code) in cases {
+        let refs: Vec<(&str, Option<&str>, &str, &[u8])> = parts.iter().map(|(n, ct, b)| (*n, if *n == "audio" { Some("call.wav") } else { None }, *ct, b.as_slice())).collect();
+        let (ct, body) = https::multipart(&refs);
+        let r = client.request("POST", "/v1/calls", &[("content-type", &ct)], &body);
+        assert_eq!((r.status, r.code().as_str()), (status, code), "{what}: {}", String::from_utf8_lossy(&r.body));
+        assert!(!r.json()["error"]["message"].as_str().unwrap().is_empty(), "{what}");
+        assert_no_canary(what, &String::from_utf8_lossy(&r.body));
+    }
+    // Framing and routing.
+    let raw: Vec<(&str, &str, &str, Vec<u8>, u16, &str)> = vec![
+        ("not multipart", "/v1/calls", "application/json", b"{}".to_vec(), 415, "request.content_type"),
+        ("multipart without its end", "/v1/calls", "multipart/form-data; boundary=xyz", b"--xyz\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n{}".to_vec(), 400, "multipart.truncated"),
+        ("oversized", "/v1/calls", "multipart/form-data; boundary=xyz", vec![b'a'; 300_000], 413, "request.too_large"),
+        ("unknown route", "/v1/nope", "application/json", b"{}".to_vec(), 404, "route.not_found"),
+    ];
+    for (what, path, ct, body, status, code) in raw {
+        let r = client.request("POST", path, &[("content-type", ct)], &body);
+        assert_eq!((r.status, r.code().as_str()), (status, code), "{what}: {}", String::from_utf8_lossy(&r.body));
+    }
+    let r = client.request("GET", "/v1/calls", &[], b"");
+    assert_eq!((r.status, r.code().as_str()), (405, "route.method_not_allowed"));
+    // Garbage instead of HTTP.
+    let mut conn = client.connect().unwrap();
+    conn.get_mut().write_all(b"\x00\x01\x02 not http\r\n\r\n").unwrap();
+    let resp = http::read_response(&mut conn, http::Limits::default()).unwrap();
+    assert_eq!(resp.status, 400);
+
+    // Still serving, on a kept-alive connection too.
+    let mut conn = client.connect().unwrap();
+    for _ in 0..3 {
+        let (ct, body) = https::multipart(&[("metadata", None, "application/json", good_meta.as_bytes()), ("audio", Some("a.wav"), "audio/wav", &wav)]);
+        let r = client.send(&mut conn, "POST", "/v1/calls", &[("content-type", &ct)], &body).unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+    let metrics = String::from_utf8(client.request("GET", "/metrics", &[], b"").body).unwrap();
+    assert!(metrics.contains("enclave_calls_failed_total{agent_type=\"unknown\",code=\"metadata.agent_type\"} 1"), "{metrics}");
+    assert!(metrics.contains("enclave_calls_failed_total{agent_type=\"sara\",code=\"audio.not_wav\"} 1"), "{metrics}");
+    assert_no_canary("/metrics", &metrics);
+    assert_no_canary("the guest's log", &g.logs());
+    assert!(g.child.id() > 0 && g.logs().contains("call service listening"));
+}
+
+#[test]
+fn retell_webhooks_signed_by_retells_sdk_are_verified() {
+    let s = stack();
+    let (g, _report, client) = guest(&s, s.standin.port, "");
+    let now_ms = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let event = |kind: &str, id: &str| {
+        serde_json::json!({
+            "event": kind,
+            "call": {
+                "call_id": id, "agent_id": "agent_sara", "call_type": "phone_call", "direction": "inbound",
+                "from_number": CANARY_PHONE, "to_number": "+390212345678", "call_status": "ended",
+                "start_timestamp": 1_764_000_000_000u64, "end_timestamp": 1_764_000_095_000u64,
+                "transcript": transcript(),
+                "call_analysis": {"call_summary": format!("Il cliente ({CANARY_PHONE}) chiede un richiamo."), "user_sentiment": "Neutral", "call_successful": true},
+            }
+        })
+        .to_string()
+    };
+    let post = |body: &str, sig: Option<&str>| {
+        let mut h = vec![("content-type", "application/json")];
+        if let Some(sig) = sig {
+            h.push(("x-retell-signature", sig));
+        }
+        client.request("POST", "/v1/retell/events", &h, body.as_bytes())
+    };
+
+    for kind in ["call_started", "call_ended", "call_analyzed"] {
+        let body = event(kind, &format!("retell-{kind}"));
+        let sig = retell_sdk_sign(RETELL_KEY, &body, now_ms());
+        let r = post(&body, Some(&sig));
+        assert_eq!(r.status, 200, "{kind}: {}", String::from_utf8_lossy(&r.body));
+        let v = r.json();
+        assert_eq!(v["record"]["event"], kind, "{v}");
+        assert_eq!(v["record"]["duration_ms"], 95_000, "{v}");
+        assert_eq!(v["record"]["from"], format!("hmac-sha256:{}", hmac_hex(PEPPER.as_bytes(), "+393339876543")), "{v}");
+        assert_no_canary("the sanitized record", &v.to_string());
+    }
+
+    let body = event("call_ended", "retell-denials");
+    let sig = retell_sdk_sign(RETELL_KEY, &body, now_ms());
+    // A changed body, an old timestamp, the wrong key, no or a mangled header.
+    let changed = body.replace("Neutral", "Positive");
+    assert_eq!(post(&changed, Some(&sig)).code(), "retell.signature_invalid");
+    let old = retell_sdk_sign(RETELL_KEY, &body, now_ms() - 6 * 60 * 1000);
+    assert_eq!(post(&body, Some(&old)).code(), "retell.signature_expired");
+    let future = retell_sdk_sign(RETELL_KEY, &body, now_ms() + 6 * 60 * 1000);
+    assert_eq!(post(&body, Some(&future)).code(), "retell.signature_expired");
+    let wrong = retell_sdk_sign("not-the-retell-key", &body, now_ms());
+    assert_eq!(post(&body, Some(&wrong)).code(), "retell.signature_invalid");
+    assert_eq!(post(&body, None).code(), "retell.signature_missing");
+    assert_eq!(post(&body, Some("v=1,d=zz")).code(), "retell.signature_malformed");
+    for r in [post(&changed, Some(&sig)), post(&body, Some(&wrong))] {
+        assert_eq!(r.status, 401);
+    }
+    // The genuine one is accepted once; its replay is refused.
+    assert_eq!(post(&body, Some(&sig)).status, 200);
+    let replay = post(&body, Some(&sig));
+    assert_eq!((replay.status, replay.code().as_str()), (409, "retell.replayed"));
+    // An unknown event type, correctly signed.
+    let odd = event("call_teleported", "retell-odd");
+    let r = post(&odd, Some(&retell_sdk_sign(RETELL_KEY, &odd, now_ms())));
+    assert_eq!((r.status, r.code().as_str()), (400, "retell.unknown_event"));
+
+    let metrics = String::from_utf8(client.request("GET", "/metrics", &[], b"").body).unwrap();
+    assert!(metrics.contains("enclave_retell_events_total{event=\"call_ended\"} 2"), "{metrics}");
+    assert!(metrics.contains("enclave_retell_refused_total{code=\"retell.signature_invalid\"} 4"), "{metrics}");
+    assert_no_canary("the guest's log", &g.logs());
+}
+
+#[test]
+fn saturation_gets_503_slow_clients_are_cut_off_and_service_recovers() {
+    let s = stack();
+    let (_g, _report, client) = guest(&s, s.standin.port, "workers = 2\nqueue = 1\nidle_timeout_ms = 1500\nrequest_timeout_ms = 1500\nio_timeout_ms = 1000");
+    // Two clients that connect and say nothing hold both workers; a third
+    // waits in the queue; the fourth is told to come back.
+    let holders: Vec<_> = (0..3)
+        .map(|_| {
+            let c = client.connect().unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+            c
+        })
+        .collect();
+    let mut busy = client.connect().unwrap();
+    let r = client.send(&mut busy, "GET", "/health/enclave", &[], b"").unwrap();
+    assert_eq!((r.status, r.code().as_str()), (503, "service.busy"), "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("retry-after"), Some("1"));
+    drop(holders);
+
+    // A client trickling its request is cut off at the request deadline.
+    std::thread::sleep(Duration::from_millis(1600));
+    let mut slow = client.connect().unwrap();
+    let started = Instant::now();
+    let head = b"POST /v1/calls HTTP/1.1\r\nhost: call.enclave.local\r\ncontent-length: 100000\r\ncontent-type: multipart/form-data; boundary=x\r\n\r\n";
+    slow.get_mut().write_all(head).unwrap();
+    let mut cut = false;
+    for _ in 0..100 {
+        if slow.get_mut().write_all(b"a").and_then(|()| slow.get_mut().flush()).is_err() {
+            cut = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let answer = http::read_response(&mut slow, http::Limits::default());
+    let elapsed = started.elapsed();
+    assert!(cut || answer.as_ref().is_ok_and(|r| r.status == 408), "the slow client was not cut off: {answer:?}");
+    assert!(elapsed < Duration::from_secs(8), "cut off after {elapsed:?}");
+
+    // And the service recovers.
+    let r = client.call(&metadata("sara"), &https::wav("mulaw", 8000, 1.0));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let metrics = String::from_utf8(client.request("GET", "/metrics", &[], b"").body).unwrap();
+    let busy_total = metrics.lines().find_map(|l| l.strip_prefix("enclave_http_busy_total ")).unwrap();
+    assert!(busy_total.parse::<u64>().unwrap() >= 1, "{metrics}");
+}
+
+#[test]
+fn an_upstream_that_refuses_the_key_is_a_precise_502() {
+    let s = stack();
+    let other = TranscriptionStandIn::start(&s.pki.path("transcribe.pem"), &s.pki.path("transcribe-key.pem"), "some-other-key", "x");
+    let (g, _report, client) = guest(&s, other.port, "");
+    let r = client.call(&metadata("sara"), &https::wav("pcm16", 8000, 1.0));
+    assert_eq!((r.status, r.code().as_str()), (502, "upstream.unauthorized"), "{}", String::from_utf8_lossy(&r.body));
+    assert!(!other.last().unwrap().auth_ok);
+    assert_no_canary("the error", &String::from_utf8_lossy(&r.body));
+    assert_no_canary("the guest's log", &g.logs());
+}
