@@ -17,7 +17,7 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -94,26 +94,11 @@ pub fn listen(addr: &Addr) -> Result<Listener, ControlError> {
 /// host side may not be listening yet (the guest then gets a reset).
 /// Returns the local vsock CID when the transport is vsock.
 pub fn report_ready(addr: &Addr, deadline: Duration, report: &serde_json::Value) -> Result<Option<u32>, ControlError> {
-    let start = Instant::now();
-    let mut backoff = Duration::from_millis(50);
-    let mut attempts = 0;
-    let mut stream = loop {
-        attempts += 1;
-        match transport::connect(addr) {
-            Ok(s) => break s,
-            Err(e) if e.raw_os_error() == Some(libc::EAFNOSUPPORT) => {
-                return Err(ControlError::NoVsock { addr: addr.to_string() })
-            }
-            Err(last) => {
-                if start.elapsed() + backoff > deadline {
-                    return Err(ControlError::ReadyUnreachable { addr: addr.to_string(), attempts, last });
-                }
-                log::debug!(addr = addr.to_string().as_str(), error = last.to_string().as_str(); "readiness listener not reachable yet");
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-            }
-        }
-    };
+    let retry = transport::Retry { deadline, first_backoff: Duration::from_millis(50), max_backoff: Duration::from_secs(1) };
+    let (mut stream, attempts) = transport::connect_retrying(addr, retry).map_err(|e| match e.last.raw_os_error() {
+        Some(libc::EAFNOSUPPORT) => ControlError::NoVsock { addr: addr.to_string() },
+        _ => ControlError::ReadyUnreachable { addr: addr.to_string(), attempts: e.attempts, last: e.last },
+    })?;
     // The socket's own address says CID `any`; the device knows ours.
     let local_cid = match &stream {
         Stream::Vsock(_) => crate::sys::vsock_local_cid().ok(),

@@ -12,6 +12,7 @@
 //! an untrusted host proxy (TLS ends inside the guest, not here). Unix and TCP
 //! addresses exist for process mode (tests, development) only.
 
+use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -155,6 +156,62 @@ pub fn connect(addr: &Addr) -> io::Result<Stream> {
             // (about 40 ms per round trip; architecture.md, "Performance notes").
             s.set_nodelay(true)?;
             Ok(Stream::Tcp(s))
+        }
+    }
+}
+
+/// How [`connect_retrying`] retries.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    /// Give up once this much time has passed (including the wait before
+    /// the next attempt).
+    pub deadline: Duration,
+    /// The first wait; it doubles each time, up to `max_backoff`.
+    pub first_backoff: Duration,
+    /// The longest wait between attempts.
+    pub max_backoff: Duration,
+}
+
+/// Why [`connect_retrying`] gave up.
+#[derive(Debug)]
+pub struct RetryError {
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last error.
+    pub last: io::Error,
+}
+
+impl fmt::Display for RetryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} attempts, last: {}", self.attempts, self.last)
+    }
+}
+
+impl std::error::Error for RetryError {}
+
+/// Connects, retrying with exponential backoff while the peer is not there
+/// yet: the host side of a VM (the proxy, a hybrid-vsock listener, a guest
+/// port behind a hybrid socket whose handshake ends in EOF) often starts
+/// after the guest. Errors that no retry can fix (no AF_VSOCK in this
+/// kernel, a malformed address) end it at once. Returns the stream and the
+/// number of attempts.
+pub fn connect_retrying(addr: &Addr, retry: Retry) -> Result<(Stream, u32), RetryError> {
+    let start = std::time::Instant::now();
+    let mut backoff = retry.first_backoff;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match connect(addr) {
+            Ok(s) => return Ok((s, attempts)),
+            Err(last) => {
+                let permanent = matches!(last.raw_os_error(), Some(libc::EAFNOSUPPORT) | Some(libc::EINVAL))
+                    || last.kind() == io::ErrorKind::InvalidInput;
+                if permanent || start.elapsed() + backoff > retry.deadline {
+                    return Err(RetryError { attempts, last });
+                }
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(retry.max_backoff);
+            }
         }
     }
 }
@@ -395,6 +452,50 @@ mod tests {
         s.read_exact(&mut buf).unwrap();
         assert_eq!(&buf, b"hello", "bytes after the OK line are the stream");
         assert_eq!(connect(&addr).unwrap_err().kind(), io::ErrorKind::ConnectionRefused);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn hybrid_connect_retries_until_the_guest_port_listens() {
+        use std::io::BufRead;
+        let dir = std::env::temp_dir().join(format!("ei-hybrid-retry-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let uds = dir.join("vm.vsock");
+        let addr = Addr::Hybrid { uds: uds.clone(), port: 5000 };
+        let retry = Retry { deadline: Duration::from_secs(10), first_backoff: Duration::from_millis(20), max_backoff: Duration::from_millis(100) };
+        // Nothing at all yet (ENOENT), then a device whose guest port is
+        // closed twice (EOF after CONNECT), then a listener.
+        let l = {
+            let uds = uds.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(150));
+                let l = UnixListener::bind(&uds).unwrap();
+                for answer in [None, None, Some("OK 5000\n")] {
+                    let (mut a, _) = l.accept().unwrap();
+                    let mut line = String::new();
+                    io::BufReader::new(a.try_clone().unwrap()).read_line(&mut line).unwrap();
+                    assert_eq!(line, "CONNECT 5000\n");
+                    if let Some(ok) = answer {
+                        a.write_all(ok.as_bytes()).unwrap();
+                        a.write_all(b"up").unwrap();
+                        return;
+                    }
+                }
+            })
+        };
+        let (mut s, attempts) = connect_retrying(&addr, retry).unwrap();
+        let mut buf = [0u8; 2];
+        s.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"up");
+        assert!(attempts >= 4, "ENOENT at least once, then two EOFs, then OK: {attempts}");
+        l.join().unwrap();
+
+        // A port that never listens: a bounded number of attempts, the
+        // cause kept.
+        let quick = Retry { deadline: Duration::from_millis(300), first_backoff: Duration::from_millis(20), max_backoff: Duration::from_millis(50) };
+        let err = connect_retrying(&Addr::Unix(dir.join("absent.sock")), quick).unwrap_err();
+        assert!(err.attempts >= 3, "{err}");
+        assert_eq!(err.last.kind(), io::ErrorKind::NotFound);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
