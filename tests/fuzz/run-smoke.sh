@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzz smoke run: every tee-formats fuzz target for N seconds each.
+# Fuzz smoke run: every fuzz target (tee-formats evidence parsers, callproc
+# call-service input parsers) for N seconds each.
 #
 #   tests/fuzz/run-smoke.sh [SECONDS]      (default 10)
 #
@@ -9,7 +10,8 @@
 # else the repository root's sibling shared/fixtures) plus seeds/<target>.
 # Exits non-zero if any target crashes (the input lands in artifacts/<target>).
 # Builds go to $CARGO_TARGET_DIR/fuzz (default <repo>/target-formats/fuzz).
-# $FUZZ_TOOLCHAIN names the nightly toolchain (default: nightly).
+# $FUZZ_TOOLCHAIN names the nightly toolchain (default: nightly); $FUZZ_TARGETS
+# (space-separated) runs a subset.
 set -euo pipefail
 
 secs=${1:-10}
@@ -17,7 +19,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 fixtures=${ENCLAVE_FIXTURES:-$root/../shared/fixtures}
 target_dir=${CARGO_TARGET_DIR:-$root/target-formats}/fuzz
-targets=(snp_report cert_table tdreport tdx_quote)
+targets=(${FUZZ_TARGETS:-snp_report cert_table tdreport tdx_quote multipart call_input})
 tc=+${FUZZ_TOOLCHAIN:-nightly}
 
 say() { printf 'run-smoke: %s\n' "$*"; }
@@ -41,7 +43,7 @@ seed() {
     tdreport)   cp -f "$fixtures"/tdx/intel-dcap/*.dat "$dir"/ 2>/dev/null || true ;;
     tdx_quote)  cp -f "$fixtures"/tdx/dcap-qvl/tdx_quote "$fixtures"/tdx/dcap-qvl/tdx_quote_outdated \
                       "$fixtures"/tdx/trustee/*.dat "$dir"/ 2>/dev/null || true ;;
-    cert_table) ;;
+    cert_table|multipart|call_input) ;;
   esac
   if [ -d "$here/seeds/$t" ]; then cp -f "$here/seeds/$t"/* "$dir"/; fi
 }
