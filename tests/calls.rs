@@ -53,11 +53,15 @@ struct Stack {
 }
 
 fn stack() -> Stack {
+    stack_with(&[])
+}
+
+fn stack_with(verifier_args: &[&str]) -> Stack {
     let dir = TempDir::new("calls");
     let pki = Pki::new();
     let m = "c3".repeat(48);
     let psp = SimPsp::start(&dir.path().join("psp.sock"), &["--measurement", &m]);
-    let verifier = Verifier::start(&pki, &sim_policy(&psp.ark_sha256, &[&psp.measurement]), dir.path(), &[]);
+    let verifier = Verifier::start(&pki, &sim_policy(&psp.ark_sha256, &[&psp.measurement]), dir.path(), verifier_args);
     let bao = OpenBao::start(&pki);
     bao.setup(
         &verifier,
@@ -380,5 +384,54 @@ fn an_upstream_that_refuses_the_key_is_a_precise_502() {
     assert_eq!((r.status, r.code().as_str()), (502, "upstream.unauthorized"), "{}", String::from_utf8_lossy(&r.body));
     assert!(!other.last().unwrap().auth_ok);
     assert_no_canary("the error", &String::from_utf8_lossy(&r.body));
+    assert_no_canary("the guest's log", &g.logs());
+}
+
+/// Waits until `/health/enclave` satisfies `done`.
+fn wait_health(client: &Client, secs: u64, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let h = client.request("GET", "/health/enclave", &[], b"").json();
+        if done(&h) {
+            return h;
+        }
+        assert!(Instant::now() < deadline, "health never got there: {h}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn renewal_rotates_the_serving_certificate_and_a_failed_one_stops_calls() {
+    // Tokens live 6 s: the guest renews at about 4 s.
+    let mut s = stack_with(&["--token-ttl-secs", "6"]);
+    let (g, _report, client) = guest(&s, s.standin.port, "");
+    // A fresh client each time: a resumed TLS session shows no certificate.
+    let serving_ca = s.bao.serving_ca_pem();
+    let leaf = |c: &Client| {
+        let c = Client::new(&c.addr.to_string(), &serving_ca, "call.enclave.local");
+        let mut conn = c.connect().unwrap();
+        assert_eq!(c.send(&mut conn, "GET", "/health/enclave", &[], b"").unwrap().status, 200);
+        Client::peer_leaf(&conn)
+    };
+    let first = leaf(&client);
+    assert!(!first.is_empty());
+    wait_health(&client, 30, |h| h["attestation"]["renewals"].as_u64().unwrap_or(0) >= 1);
+    let second = leaf(&client);
+    assert_ne!(first, second, "each renewal has Vault sign the serving key again");
+    assert_eq!(client.call(&metadata("sara"), &https::wav("pcm16", 8000, 1.0)).status, 200);
+
+    // The verifier goes away: the next renewal fails, secrets are withdrawn,
+    // calls are refused with 503 and health says why.
+    s.verifier.proc.stop();
+    let h = wait_health(&client, 30, |h| h["status"] == "degraded");
+    assert_eq!(h["enclave"]["secrets_provisioned"], false, "{h}");
+    assert_eq!(h["attestation"]["valid"], false, "{h}");
+    assert!(h["reason"].as_str().unwrap().contains("verifier"), "{h}");
+    let r = client.call(&metadata("sara"), &https::wav("pcm16", 8000, 1.0));
+    assert_eq!((r.status, r.code().as_str()), (503, "enclave.secrets_withdrawn"));
+    assert_eq!(r.header("retry-after"), Some("1"));
+    let m = String::from_utf8(client.request("GET", "/metrics", &[], b"").body).unwrap();
+    assert!(m.lines().any(|l| l == "enclave_attestation_valid 0"), "{m}");
+    assert!(m.lines().any(|l| l.starts_with("enclave_attestation_failures_total{reason=\"unreachable\"}")), "{m}");
     assert_no_canary("the guest's log", &g.logs());
 }

@@ -79,6 +79,12 @@ impl Client {
         Ok(Resp { status: r.status, headers: r.headers, body: r.body })
     }
 
+    /// The leaf certificate the server presented on `conn` (DER), after a
+    /// request on it.
+    pub fn peer_leaf(conn: &Conn) -> Vec<u8> {
+        conn.get_ref().conn.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec()).unwrap_or_default()
+    }
+
     /// One request on a new connection.
     pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
         let mut conn = self.connect().unwrap();

@@ -169,10 +169,13 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
     }
 
     // 9. The call service on its port, then readiness to the host.
+    let mut serving_cert = None;
+    let cert_request = serving.as_ref().map(|(_, r)| r.clone());
     let call_service = match (call_listener, serving, provisioned.as_ref().and_then(|p| p.serving_chain.as_deref())) {
         (Some(l), Some((key, _)), Some(chain)) => {
             let addr = l.local_addr();
-            let tls = key.server_config(chain).map_err(BootError::Service)?;
+            let (tls, cert) = key.server_config(chain).map_err(BootError::Service)?;
+            serving_cert = Some(cert);
             let svc = service::Service::new(config.service.clone(), tls, Arc::clone(&shared)).map_err(BootError::Service)?;
             service::start(l, svc).map_err(|e| BootError::Service(format!("cannot start the call service: {e}")))?;
             log::info!(listen = addr.as_str(), workers = config.service.workers; "call service listening");
@@ -215,6 +218,7 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
             key,
             a,
             p.token_lease_secs,
+            cert_request.zip(serving_cert),
         )),
         _ => None,
     };

@@ -1,5 +1,6 @@
 //! Step 10: before the attestation token or the Vault token expires,
-//! re-attest and provision again; if that fails, fail closed.
+//! re-attest and provision again (the call service's certificate is signed
+//! again too, and swapped in); if that fails, fail closed.
 //!
 //! A renewal is a complete pass of steps 4-8: fresh nonce and evidence, a new
 //! attestation token, a new Vault login, the secrets read again. It does not
@@ -18,6 +19,7 @@ use crate::attest::{self, Attestation, TrustedTime};
 use crate::config::{VaultConfig, VerifierConfig};
 use crate::keys::EnclaveKey;
 use crate::secrets::SecretStore;
+use crate::service::tls::ServingCert;
 use crate::state::{Health, Shared};
 use crate::vault;
 
@@ -31,6 +33,9 @@ pub struct Renewal {
     key: EnclaveKey,
     next_at: Instant,
     failures: u32,
+    /// The call service's certificate request and live certificate: each
+    /// renewal has Vault sign the request again and swaps the result in.
+    serving: Option<(vault::CertRequest, Arc<ServingCert>)>,
 }
 
 impl Renewal {
@@ -45,6 +50,7 @@ impl Renewal {
         key: EnclaveKey,
         attestation: &Attestation,
         vault_lease_secs: u64,
+        serving: Option<(vault::CertRequest, Arc<ServingCert>)>,
     ) -> Renewal {
         let mut r = Renewal {
             verifier,
@@ -55,6 +61,7 @@ impl Renewal {
             key,
             next_at: Instant::now(),
             failures: 0,
+            serving,
         };
         r.schedule(attestation.expires_at, vault_lease_secs);
         r
@@ -82,7 +89,11 @@ impl Renewal {
             .map_err(|e| (e.class(), format!("attestation: {e}")))
             .and_then(|a| {
                 let mut fresh = SecretStore::new().map_err(|e| ("secrets", e.to_string()))?;
-                let p = vault::provision(&self.vault, &self.vault_addr, &self.time, &a, &mut fresh, None).map_err(|e| ("vault", e.to_string()))?;
+                let request = self.serving.as_ref().map(|(r, _)| r);
+                let p = vault::provision(&self.vault, &self.vault_addr, &self.time, &a, &mut fresh, request).map_err(|e| ("vault", e.to_string()))?;
+                if let (Some((_, cert)), Some(chain)) = (&self.serving, &p.serving_chain) {
+                    cert.replace(chain).map_err(|e| ("vault", e))?;
+                }
                 Ok((a, p, fresh))
             });
         match result {

@@ -3,11 +3,13 @@
 //! PKI has signed it. The private key never leaves this process: Vault sees
 //! the request (public key, name, signature), never the key.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::{CertifiedKey, SigningKey};
 use zeroize::Zeroizing;
 
 /// The serving key, before and while its certificate is obtained.
@@ -65,18 +67,52 @@ impl ServingKey {
     }
 
     /// The TLS 1.3 server configuration presenting `chain_pem` (leaf first,
-    /// as Vault returns it) with this key.
-    pub fn server_config(self, chain_pem: &str) -> Result<Arc<rustls::ServerConfig>, String> {
-        let chain = crate::attest::parse_ca(chain_pem).map_err(|e| format!("serving certificate: {e}"))?;
+    /// as Vault returns it) with this key, and the handle through which a
+    /// renewed certificate for the same key replaces it.
+    pub fn server_config(self, chain_pem: &str) -> Result<(Arc<rustls::ServerConfig>, Arc<ServingCert>), String> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.pkcs8.to_vec()));
-        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        let signing = provider.key_provider.load_private_key(key).map_err(|e| format!("serving key: {e}"))?;
+        let cert = Arc::new(ServingCert { signing, current: RwLock::new(None) });
+        cert.replace(chain_pem)?;
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| e.to_string())?
             .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .map_err(|e| format!("serving certificate does not match the key: {e}"))?;
+            .with_cert_resolver(Arc::clone(&cert) as Arc<dyn ResolvesServerCert>);
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Arc::new(config))
+        Ok((Arc::new(config), cert))
+    }
+}
+
+/// The certificate the call service presents: replaced on every renewal
+/// (Vault signs the same key's request again), so it never outlives its
+/// validity while the enclave stays attested.
+pub struct ServingCert {
+    signing: Arc<dyn SigningKey>,
+    current: RwLock<Option<Arc<CertifiedKey>>>,
+}
+
+impl std::fmt::Debug for ServingCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServingCert { <redacted> }")
+    }
+}
+
+impl ServingCert {
+    /// Presents `chain_pem` from now on, if it certifies our key.
+    pub fn replace(&self, chain_pem: &str) -> Result<(), String> {
+        let chain = crate::attest::parse_ca(chain_pem).map_err(|e| format!("serving certificate: {e}"))?;
+        let certified = CertifiedKey::new(chain, Arc::clone(&self.signing));
+        certified.keys_match().map_err(|e| format!("serving certificate does not match the key: {e}"))?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(certified));
+        Ok(())
+    }
+}
+
+impl ResolvesServerCert for ServingCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
