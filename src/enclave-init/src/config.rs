@@ -429,16 +429,19 @@ fn pinned_ca(fields: &Fields, name: &str, used: bool) -> Result<String, ConfigEr
     })
 }
 
+/// A Vault path or path segment: letters, digits, `- _ . /`, no `..`.
+fn vault_path(s: &str) -> Result<String, String> {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) && !s.contains("..") {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("{s:?} is not a plain Vault path (letters, digits, - _ . /)"))
+    }
+}
+
 fn vault_config(fields: &Fields) -> Result<VaultConfig, ConfigError> {
     let addr = optional_addr(fields, "vault.addr")?;
     let has_addr = addr.is_some();
-    let segment = |s: &str| {
-        if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) && !s.contains("..") {
-            Ok(s.to_owned())
-        } else {
-            Err(format!("{s:?} is not a plain Vault path (letters, digits, - _ . /)"))
-        }
-    };
+    let segment = vault_path;
     Ok(VaultConfig {
         addr,
         server_name: server_name(fields, "vault.server_name")?,
@@ -465,13 +468,6 @@ fn service_config(fields: &Fields) -> Result<ServiceConfig, ConfigError> {
         Ok(Some(addr))
     })?;
     let used = listen.is_some();
-    let vault_path = |s: &str| {
-        if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) && !s.contains("..") {
-            Ok(s.to_owned())
-        } else {
-            Err(format!("{s:?} is not a plain Vault path (letters, digits, - _ . /)"))
-        }
-    };
     let transcription_addr = optional_addr(fields, "transcription.addr")?;
     let transcription = TranscriptionConfig {
         server_name: server_name(fields, "transcription.server_name")?,
@@ -576,7 +572,8 @@ impl Fields {
         parse(text).map_err(|reason| ConfigError::Field { field: name.to_owned(), origin: *origin, reason })
     }
 
-    fn count(&self, name: &str, range: std::ops::RangeInclusive<i64>) -> Result<usize, ConfigError> {
+    /// An integer field within `range`.
+    fn integer(&self, name: &str, range: std::ops::RangeInclusive<i64>) -> Result<i64, ConfigError> {
         let (value, origin) = self.get(name)?;
         let field = |reason| ConfigError::Field { field: name.to_owned(), origin: *origin, reason };
         let n = value
@@ -585,18 +582,17 @@ impl Fields {
         if !range.contains(&n) {
             return Err(field(format!("{n} is out of range {}..={}", range.start(), range.end())));
         }
-        usize::try_from(n).map_err(|_| field(format!("{n} does not fit")))
+        Ok(n)
+    }
+
+    /// A count (ranges given are non-negative).
+    fn count(&self, name: &str, range: std::ops::RangeInclusive<i64>) -> Result<usize, ConfigError> {
+        let n = self.integer(name, range)?;
+        Ok(usize::try_from(n).unwrap_or(0))
     }
 
     fn millis(&self, name: &str, range: std::ops::RangeInclusive<i64>) -> Result<Duration, ConfigError> {
-        let (value, origin) = self.get(name)?;
-        let field = |reason| ConfigError::Field { field: name.to_owned(), origin: *origin, reason };
-        let n = value
-            .as_integer()
-            .ok_or_else(|| field(format!("expected an integer, got {}", value.type_str())))?;
-        if !range.contains(&n) {
-            return Err(field(format!("{n} is out of range {}..={}", range.start(), range.end())));
-        }
+        let n = self.integer(name, range)?;
         Ok(Duration::from_millis(n.unsigned_abs()))
     }
 }
@@ -788,6 +784,26 @@ mod tests {
         assert!(reason.contains("plain Vault path"), "{reason}");
         let (field, _, _) = field_error(GOOD, "enclave.vault.addr=tcp://127.0.0.1:8200");
         assert_eq!(field, "vault.ca", "a Vault address needs its pinned CA");
+    }
+
+    #[test]
+    fn the_call_service_needs_vault_a_transcriber_and_its_secrets() {
+        let (field, _, reason) = field_error(GOOD, "enclave.service.listen=vsock://any:5000");
+        assert_eq!(field, "transcription.addr");
+        assert!(reason.contains("needs a transcription upstream"), "{reason}");
+        let (field, _, reason) = field_error(GOOD, "enclave.service.listen=vsock://any:5000 enclave.transcription.addr=vsock://2:8444");
+        assert_eq!(field, "transcription.ca", "{reason}");
+        let ca = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ0zD\n-----END CERTIFICATE-----\n";
+        let with_ca = format!("{GOOD}\n[transcription]\naddr = \"vsock://2:8444\"\nca = \"\"\"\n{ca}\"\"\"\n");
+        // With a transcriber, the service still needs Vault for its
+        // certificate and keys.
+        let (field, _, reason) = field_error(&with_ca, "enclave.service.listen=vsock://any:5000");
+        assert_eq!(field, "service.listen");
+        assert!(reason.contains("needs Vault"), "{reason}");
+        let (field, _, reason) = field_error(GOOD, "enclave.service.workers=0");
+        assert_eq!((field.as_str(), reason.as_str()), ("service.workers", "0 is out of range 1..=256"));
+        let (field, _, reason) = field_error(GOOD, "enclave.service.listen=vsock://2:5000");
+        assert_eq!(field, "service.listen", "{reason}");
     }
 
     #[test]
