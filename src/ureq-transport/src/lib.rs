@@ -86,6 +86,16 @@ pub fn agent_with(config: Config, addr: transport::Addr, server_name: ServerName
     Agent::with_parts(config, connector, NoDns)
 }
 
+/// `https://<server_name>`, the base of URLs for a peer known by that name
+/// (an IPv6 address in brackets).
+pub fn https_base(server_name: &str) -> String {
+    if server_name.parse::<std::net::Ipv6Addr>().is_ok() {
+        format!("https://[{server_name}]")
+    } else {
+        format!("https://{server_name}")
+    }
+}
+
 /// What went wrong with a request, as far as a caller's policy cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
@@ -110,6 +120,18 @@ pub fn classify(e: &Error) -> Failure {
         Error::Other(inner) if inner.is::<TlsFailed>() => Failure::Tls,
         Error::Io(io) if matches!(io.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => Failure::Timeout,
         _ => Failure::Other,
+    }
+}
+
+/// An error's message without ureq's `other: ` prefix for the errors made
+/// here; a TLS failure is rustls's own words.
+pub fn message(e: &Error) -> String {
+    match e {
+        Error::Other(inner) => match inner.downcast_ref::<TlsFailed>() {
+            Some(tls) => tls.0.to_string(),
+            None => inner.to_string(),
+        },
+        e => e.to_string(),
     }
 }
 
@@ -506,6 +528,28 @@ mod tests {
         assert_eq!(classify(&from_io(Error::Timeout(ureq::Timeout::PerRead).into_io())), Failure::Timeout);
         assert_eq!(classify(&io_error(io::ErrorKind::WouldBlock.into(), ureq::Timeout::PerWrite)), Failure::Timeout);
         assert_eq!(classify(&from_io(io::ErrorKind::UnexpectedEof.into())), Failure::Other);
+    }
+
+    #[test]
+    fn base_urls_bracket_ipv6() {
+        assert_eq!(https_base("vault.enclave.local"), "https://vault.enclave.local");
+        assert_eq!(https_base("127.0.0.1"), "https://127.0.0.1");
+        assert_eq!(https_base("::1"), "https://[::1]");
+    }
+
+    #[test]
+    fn trace_is_compiled_out() {
+        // ureq-proto's trace hex dumps would carry tokens and secrets.
+        assert!(log::STATIC_MAX_LEVEL <= log::LevelFilter::Debug);
+    }
+
+    #[test]
+    fn messages_drop_the_other_prefix() {
+        let e = Error::Other(Box::new(TlsFailed(rustls::Error::DecryptError)));
+        assert_eq!(message(&e), rustls::Error::DecryptError.to_string());
+        let e = Error::Other(Box::new(ConnectFailed { addr: "unix:///x".into(), source: io::ErrorKind::NotFound.into() }));
+        assert_eq!(message(&e), "cannot connect to unix:///x: entity not found");
+        assert_eq!(message(&Error::Timeout(ureq::Timeout::PerRead)), Error::Timeout(ureq::Timeout::PerRead).to_string());
     }
 
     #[test]
