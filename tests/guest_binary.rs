@@ -49,10 +49,25 @@ fn guest_links_only_reviewed_crates() {
         "evidence", "tee-formats", "transport", "wire", "callproc",
         // hashing (REPORT_DATA binding): RustCrypto sha2 and its traits
         "sha2", "digest", "block-buffer", "crypto-common", "generic-array", "typenum", "cpufeatures",
-        // base64 in wire messages
+        // base64 in wire messages (and in ureq, for Basic authorization)
         "base64",
-        // HTTP/1.1 parsing for the verifier and Vault exchanges
+        // HTTP/1.1 for the verifier exchange and the call service (our `http`;
+        // crates.io's `http` types, below, go by the same name)
         "http", "httparse",
+        // HTTPS clients (Vault, the transcription upstream): ureq without
+        // default features over our transport, rustls on our own config
+        "ureq-transport",
+        // ureq 3: the agent, pool and body handling
+        "ureq",
+        // ureq's sans-I/O HTTP/1.1 client state machine
+        "ureq-proto",
+        // ureq's URL path/query escaping
+        "percent-encoding",
+        // ureq's UTF-8 decoding of string bodies
+        "utf8-zero",
+        // crates.io's `http` (request/response types, ureq's API) keeps
+        // header values in `bytes`
+        "bytes",
         // TLS: rustls with the ring provider, webpki, and their small helpers
         "rustls", "rustls-pki-types", "rustls-webpki", "ring", "untrusted", "getrandom", "once_cell", "subtle",
         // secrets: zeroizing buffers, fixed-capacity containers

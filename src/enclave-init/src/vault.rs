@@ -1,9 +1,10 @@
 //! Steps 7-8 of the boot: log in to Vault/OpenBao with the attestation token
 //! and read the secrets into the secret store.
 //!
-//! - One TLS connection (rustls; the Vault CA pinned in the measured
-//!   configuration; certificate time from the verifier's clock) carries the
-//!   whole sequence: login, then per secret a KV v2 read and its unwrap.
+//! - HTTPS through ureq over our transport (`ureq-transport`): rustls with
+//!   the Vault CA pinned in the measured configuration and certificate time
+//!   from the verifier's clock; one kept-alive connection carries the whole
+//!   sequence: login, then per secret a KV v2 read and its unwrap.
 //! - JWT login at `auth/<auth_path>/login` with the configured role: Vault's
 //!   role, not this code, decides which measurements get a token.
 //! - KV v2 reads are response-wrapped (`X-Vault-Wrap-TTL`): the secret
@@ -16,7 +17,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rustls::pki_types::ServerName;
 use serde_json::Value;
+use ureq_transport::{ureq, Failure};
 use zeroize::Zeroizing;
 
 use crate::attest::{Attestation, TrustedTime};
@@ -64,30 +67,60 @@ impl std::fmt::Display for VaultError {
 
 impl std::error::Error for VaultError {}
 
-/// A Vault connection.
+/// A Vault client: a ureq agent whose one kept-alive connection (opened by
+/// the first request) carries the whole sequence.
 struct Vault {
-    tls: crate::attest::Tls,
-    host: String,
+    agent: ureq::Agent,
+    /// `https://<server_name>`: the URLs' host names the peer (and the
+    /// `Host` header); the connection goes to the configured address.
+    base: String,
 }
 
 /// A Vault token: zeroized on drop, never logged.
 struct VaultToken(Zeroizing<String>);
 
+/// The largest response body read from Vault.
+const BODY_LIMIT: u64 = 256 * 1024;
+
 impl Vault {
     fn connect(cfg: &VaultConfig, addr: &transport::Addr, time: &Arc<TrustedTime>) -> Result<Vault, VaultError> {
-        let tls = crate::attest::connect_tls(addr, &cfg.server_name, &cfg.ca_pem, cfg.timeout, time).map_err(|e| match e {
-            crate::attest::ConnectError::Unreachable(e) => VaultError::Unreachable { attempts: 1, last: e.to_string() },
-            crate::attest::ConnectError::Tls(e) => VaultError::Tls(e),
+        let tls = crate::attest::client_config(&cfg.ca_pem, Arc::clone(time)).map_err(|e| match e {
+            crate::attest::AttestError::Tls(e) => VaultError::Tls(e),
+            e => VaultError::Tls(e.to_string()),
         })?;
-        Ok(Vault { tls, host: cfg.server_name.clone() })
+        let name = ServerName::try_from(cfg.server_name.clone()).map_err(|e| VaultError::Tls(e.to_string()))?;
+        let agent = ureq_transport::agent(addr.clone(), name, tls, cfg.timeout);
+        Ok(Vault { agent, base: ureq_transport::https_base(&cfg.server_name) })
     }
 
     /// One request; the body comes back in a zeroizing buffer.
     fn call(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<(u16, Zeroizing<Vec<u8>>), VaultError> {
-        http::write_request(self.tls.get_mut(), method, &self.host, path, headers, body).map_err(|e| VaultError::Tls(e.to_string()))?;
-        let resp = http::read_response(&mut self.tls, http::Limits { head_bytes: 16 * 1024, body_bytes: 256 * 1024 })
-            .map_err(|e| VaultError::Protocol(format!("{path}: {e}")))?;
-        Ok((resp.status, Zeroizing::new(resp.body)))
+        let mut req = ureq::http::Request::builder().method(method).uri(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let req = req.body(body).map_err(|e| VaultError::Protocol(format!("{path}: {e}")))?;
+        let resp = self.agent.run(req).map_err(|e| Self::failed(path, &e))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .with_config()
+            .limit(BODY_LIMIT)
+            .read_to_vec()
+            .map_err(|e| VaultError::Protocol(format!("{path}: {}", ureq_transport::message(&e))))?;
+        Ok((status, Zeroizing::new(body)))
+    }
+
+    /// A failed request: unreachable (retried by [`provision`]), TLS (the
+    /// certificate, the handshake), or the exchange broke.
+    fn failed(path: &str, e: &ureq::Error) -> VaultError {
+        let msg = ureq_transport::message(e);
+        match ureq_transport::classify(e) {
+            Failure::Unreachable => VaultError::Unreachable { attempts: 1, last: msg },
+            Failure::Tls => VaultError::Tls(msg),
+            Failure::Timeout if matches!(e, ureq::Error::Timeout(ureq::Timeout::Connect)) => VaultError::Tls(format!("handshake: {msg}")),
+            Failure::Timeout | Failure::Other => VaultError::Protocol(format!("{path}: {msg}")),
+        }
     }
 
     fn json(op: &str, status: u16, body: &[u8]) -> Result<Value, VaultError> {
@@ -196,6 +229,9 @@ pub fn provision(
         match provision_once(cfg, addr, time, attestation, store, cert) {
             Ok((count, token_lease_secs, serving_chain)) => return Ok(Provisioned { serving_chain, count, token_lease_secs, attempts }),
             Err(VaultError::Unreachable { last, .. }) => {
+                // A connection lost midway may have stored some secrets
+                // already; the next attempt starts from an empty store.
+                store.clear();
                 if start.elapsed() + backoff > cfg.retry {
                     return Err(VaultError::Unreachable { attempts, last });
                 }

@@ -36,7 +36,8 @@ use transport::{Listener, Stream};
 pub struct Service {
     cfg: ServiceConfig,
     tls: Arc<rustls::ServerConfig>,
-    upstream_tls: Arc<rustls::ClientConfig>,
+    /// HTTPS to the transcription upstream (`None`: not configured).
+    upstream: Option<ureq_transport::ureq::Agent>,
     shared: Arc<Shared>,
     replay: Mutex<callproc::retell::ReplayGuard>,
 }
@@ -46,9 +47,10 @@ impl Service {
     pub fn new(cfg: ServiceConfig, tls: Arc<rustls::ServerConfig>, shared: Arc<Shared>) -> Result<Arc<Service>, String> {
         let upstream_tls = crate::attest::client_config(&cfg.transcription.ca_pem, Arc::clone(&shared.time))
             .map_err(|e| format!("transcription.ca: {e}"))?;
+        let upstream = upstream::agent(&cfg, upstream_tls)?;
         let window_ms = u64::try_from(cfg.retell_window.as_millis()).unwrap_or(u64::MAX);
         let replay = Mutex::new(callproc::retell::ReplayGuard::new(REPLAY_CAPACITY, window_ms));
-        Ok(Arc::new(Service { replay, cfg, tls, upstream_tls, shared }))
+        Ok(Arc::new(Service { replay, cfg, tls, upstream, shared }))
     }
 }
 
@@ -107,7 +109,7 @@ fn accept(listener: &Listener, work: &SyncSender<Stream>, busy: &SyncSender<Stre
 }
 
 fn worker(rx: &Mutex<Receiver<Stream>>, svc: &Service) {
-    let mut upstream = upstream::Upstream::default();
+    let mut upstream = upstream::Upstream;
     loop {
         let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
         match next {

@@ -2,26 +2,42 @@
 //! `POST {base}/audio/transcriptions` (multipart `file`, `model`,
 //! `language`, `response_format=json` → `{"text": …}`), reached through the
 //! host proxy's egress over TLS pinned to the configured CA, authenticated
-//! with the API key from the secret store. Each worker keeps one
-//! keep-alive connection, so a call costs no handshake.
+//! with the API key from the secret store. HTTPS is ureq over our transport
+//! (`ureq-transport`): one agent per service, shared by the workers, whose
+//! pool keeps a connection alive per worker, so a call costs no handshake.
 
-use std::io::BufReader;
 use std::sync::Arc;
+use std::time::Duration;
 
 use callproc::multipart::Part;
 use rustls::pki_types::ServerName;
+use ureq_transport::{ureq, Failure};
 use zeroize::Zeroizing;
 
 use super::routes::ApiError;
 use super::Service;
+use crate::config::ServiceConfig;
 
-type Tls = BufReader<rustls::StreamOwned<rustls::ClientConnection, transport::Stream>>;
+/// The largest answer read from the upstream.
+const BODY_LIMIT: u64 = 4 * 1024 * 1024;
+/// How long an idle kept-alive connection stays in the pool.
+const IDLE: Duration = Duration::from_secs(60);
 
-/// A worker's connection to the upstream, if open.
-#[derive(Default)]
-pub struct Upstream {
-    conn: Option<Tls>,
+/// The service's agent for the upstream (`None` when none is configured):
+/// timeouts of `transcription.timeout` on connecting and on every read and
+/// write, and up to one idle connection per worker.
+pub fn agent(cfg: &ServiceConfig, tls: Arc<rustls::ClientConfig>) -> Result<Option<ureq::Agent>, String> {
+    let t = &cfg.transcription;
+    let Some(addr) = &t.addr else { return Ok(None) };
+    let name = ServerName::try_from(t.server_name.clone()).map_err(|_| "transcription.server_name is not a DNS name".to_owned())?;
+    let workers = cfg.workers.max(1);
+    let config = ureq_transport::config(t.timeout).max_idle_connections(workers).max_idle_connections_per_host(workers).max_idle_age(IDLE).build();
+    Ok(Some(ureq_transport::agent_with(config, addr.clone(), name, tls)))
 }
+
+/// A worker's handle on the upstream; the connections live in the
+/// service's agent.
+pub struct Upstream;
 
 /// A transcription.
 pub struct Transcript {
@@ -35,7 +51,7 @@ impl Upstream {
     /// Transcribes `wav` (a validated WAV file) in `language`.
     pub fn transcribe(&mut self, svc: &Service, wav: &[u8], language: &str) -> Result<Transcript, ApiError> {
         let t = &svc.cfg.transcription;
-        let Some(addr) = &t.addr else {
+        let Some(agent) = &svc.upstream else {
             return Err(ApiError::new(503, "upstream.not_configured", "no transcription service is configured"));
         };
         let key = svc.shared.secret(&t.secret).ok_or_else(|| {
@@ -57,30 +73,31 @@ impl Upstream {
             ],
         ));
         let content_type = format!("multipart/form-data; boundary={boundary}");
-        let path = format!("{}/audio/transcriptions", t.base_path.trim_end_matches('/'));
-        let headers = [("authorization", auth.as_str()), ("content-type", content_type.as_str()), ("accept", "application/json")];
-
-        // A kept-alive connection may have been closed by the peer since;
-        // one retry on a fresh connection covers that.
-        let reused = self.conn.is_some();
-        let resp = match self.exchange(svc, addr, &path, &headers, &body) {
-            Err(_) if reused => {
-                self.conn = None;
-                self.exchange(svc, addr, &path, &headers, &body)
-            }
-            other => other,
+        let url = format!("{}{}/audio/transcriptions", ureq_transport::https_base(&t.server_name), t.base_path.trim_end_matches('/'));
+        let send = || {
+            agent
+                .post(&url)
+                .header("authorization", auth.as_str())
+                .header("content-type", content_type.as_str())
+                .header("accept", "application/json")
+                .send(&body[..])
         };
-        let resp = resp.inspect_err(|_| self.conn = None)?;
-        if resp.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close")) {
-            self.conn = None;
+
+        // A kept-alive connection may have been closed by the peer just as
+        // it was taken from the pool; one retry on a fresh connection
+        // covers that.
+        let resp = match send() {
+            Err(e) if closed_early(&e) => send(),
+            other => other,
         }
-        match resp.status {
+        .map_err(|e| failed(svc, &e))?;
+        match resp.status().as_u16() {
             200 => {}
             401 | 403 => return Err(ApiError::new(502, "upstream.unauthorized", "the transcription service refused the API key")),
             429 => return Err(ApiError::new(503, "upstream.rate_limited", "the transcription service is rate limiting").retry_after(svc.cfg.retry_after_secs.max(5))),
             s => return Err(ApiError::new(502, "upstream.error", format!("the transcription service answered HTTP {s}"))),
         }
-        let body = Zeroizing::new(resp.body);
+        let body = Zeroizing::new(resp.into_body().with_config().limit(BODY_LIMIT).read_to_vec().map_err(|e| failed(svc, &e))?);
         let v: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|_| ApiError::new(502, "upstream.bad_response", "the transcription service's answer is not JSON"))?;
         let text = v.get("text").and_then(|t| t.as_str()).ok_or_else(|| {
@@ -88,43 +105,32 @@ impl Upstream {
         })?;
         Ok(Transcript { text: Zeroizing::new(text.to_owned()), model: t.model.clone() })
     }
+}
 
-    fn exchange(
-        &mut self,
-        svc: &Service,
-        addr: &transport::Addr,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> Result<http::Response, ApiError> {
-        let t = &svc.cfg.transcription;
-        if self.conn.is_none() {
-            let name = ServerName::try_from(t.server_name.clone())
-                .map_err(|_| ApiError::new(500, "upstream.config", "transcription.server_name is not a DNS name"))?;
-            let stream = transport::connect(addr).map_err(|e| {
-                log::warn!(error = e.to_string().as_str(); "transcription service unreachable");
-                ApiError::new(503, "upstream.unreachable", "the transcription service is unreachable").retry_after(svc.cfg.retry_after_secs)
-            })?;
-            stream
-                .set_timeouts(t.timeout)
-                .map_err(|_| ApiError::new(503, "upstream.unreachable", "the transcription service is unreachable"))?;
-            let conn = rustls::ClientConnection::new(Arc::clone(&svc.upstream_tls), name)
-                .map_err(|_| ApiError::new(500, "upstream.config", "TLS client set-up failed"))?;
-            self.conn = Some(BufReader::with_capacity(16 * 1024, rustls::StreamOwned::new(conn, stream)));
+/// Whether a request failed because the connection was gone before an
+/// answer (the peer closed a kept-alive connection).
+fn closed_early(e: &ureq::Error) -> bool {
+    matches!(e, ureq::Error::Io(io) if matches!(
+        io.kind(),
+        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::BrokenPipe
+    ))
+}
+
+/// The answer for a failed exchange.
+fn failed(svc: &Service, e: &ureq::Error) -> ApiError {
+    let msg = ureq_transport::message(e);
+    match ureq_transport::classify(e) {
+        Failure::Unreachable => {
+            log::warn!(error = msg.as_str(); "transcription service unreachable");
+            ApiError::new(503, "upstream.unreachable", "the transcription service is unreachable").retry_after(svc.cfg.retry_after_secs)
         }
-        let Some(tls) = self.conn.as_mut() else {
-            return Err(ApiError::new(500, "internal.state", "no upstream connection"));
-        };
-        let fail = |e: String| {
-            log::warn!(error = e.as_str(); "transcription request failed");
-            let timed_out = e.contains("timed out") || e.contains("Resource temporarily unavailable");
-            if timed_out {
-                ApiError::new(504, "upstream.timeout", "the transcription service did not answer in time")
-            } else {
-                ApiError::new(502, "upstream.failed", "the transcription request failed (connection or TLS)")
-            }
-        };
-        http::write_request(tls.get_mut(), "POST", &t.server_name, path, headers, body).map_err(|e| fail(e.to_string()))?;
-        http::read_response(tls, http::Limits { head_bytes: 16 * 1024, body_bytes: 4 * 1024 * 1024 }).map_err(|e| fail(e.to_string()))
+        Failure::Timeout => {
+            log::warn!(error = msg.as_str(); "transcription request failed");
+            ApiError::new(504, "upstream.timeout", "the transcription service did not answer in time")
+        }
+        Failure::Tls | Failure::Other => {
+            log::warn!(error = msg.as_str(); "transcription request failed");
+            ApiError::new(502, "upstream.failed", "the transcription request failed (connection or TLS)")
+        }
     }
 }
