@@ -610,8 +610,8 @@ fn decode_data(data: &[u8], format: Format, limits: &Limits) -> Result<Wav, Audi
             .iter()
             .map(|&b| i16::from_le_bytes(b))
             .collect(),
-        Encoding::MuLaw => data.iter().map(|&b| mulaw_to_linear(b)).collect(),
-        Encoding::ALaw => data.iter().map(|&b| alaw_to_linear(b)).collect(),
+        Encoding::MuLaw => data.iter().map(|&b| MULAW_TABLE[usize::from(b)]).collect(),
+        Encoding::ALaw => data.iter().map(|&b| ALAW_TABLE[usize::from(b)]).collect(),
     };
     Ok(Wav {
         encoding: format.encoding,
@@ -626,10 +626,10 @@ fn decode_data(data: &[u8], format: Format, limits: &Limits) -> Result<Wav, Audi
 /// The code word is transmitted inverted: after complementing, bit 7 is the
 /// sign (1 = negative), bits 6..4 the segment `s`, bits 3..0 the step `q`,
 /// and the magnitude is `(2q + 33)·2^s − 33` in 14-bit units.
-pub fn mulaw_to_linear(code: u8) -> i16 {
+pub const fn mulaw_to_linear(code: u8) -> i16 {
     let u = !code;
     let segment = (u >> 4) & 0x07;
-    let step = i16::from(u & 0x0F);
+    let step = (u & 0x0F) as i16;
     // ((q << 3) + 0x84) << s is at most (120 + 132) << 7 = 32256.
     let magnitude = (((step << 3) + 0x84) << segment) - 0x84;
     if u & 0x80 != 0 {
@@ -646,10 +646,10 @@ pub fn mulaw_to_linear(code: u8) -> i16 {
 /// is the sign (1 = positive), bits 6..4 the segment `s`, bits 3..0 the
 /// step `q`; the magnitude is `2q + 1` for `s = 0` and `(2q + 33)·2^(s−1)`
 /// otherwise, in 13-bit units (half a step above the decision level).
-pub fn alaw_to_linear(code: u8) -> i16 {
+pub const fn alaw_to_linear(code: u8) -> i16 {
     let a = code ^ 0x55;
     let segment = (a >> 4) & 0x07;
-    let step = i16::from(a & 0x0F);
+    let step = (a & 0x0F) as i16;
     let magnitude = if segment == 0 {
         (step << 4) + 8
     } else {
@@ -662,6 +662,27 @@ pub fn alaw_to_linear(code: u8) -> i16 {
         -magnitude
     }
 }
+
+/// Every μ-law code expanded once, at compile time (decoding is a lookup).
+const MULAW_TABLE: [i16; 256] = {
+    let mut t = [0i16; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = mulaw_to_linear(i as u8);
+        i += 1;
+    }
+    t
+};
+/// Every A-law code expanded once, at compile time.
+const ALAW_TABLE: [i16; 256] = {
+    let mut t = [0i16; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = alaw_to_linear(i as u8);
+        i += 1;
+    }
+    t
+};
 
 /// Level reported for digital silence (and the floor of every level).
 pub const FLOOR_DBFS: f64 = -120.0;
@@ -714,12 +735,11 @@ fn power_dbfs(mean_square: f64) -> f64 {
 }
 
 fn sum_squares(samples: &[i16]) -> u128 {
+    // u64 sums over blocks of 2^20 samples (at most 2^50 each, so they
+    // vectorise and cannot overflow), added up in u128.
     samples
-        .iter()
-        .map(|&s| {
-            let a = u64::from(s.unsigned_abs());
-            u128::from(a * a)
-        })
+        .chunks(1 << 20)
+        .map(|block| u128::from(block.iter().map(|&s| u64::from(s.unsigned_abs()).pow(2)).sum::<u64>()))
         .sum()
 }
 
@@ -795,4 +815,25 @@ fn speech_ratio(samples: &[i16], rate_hz: u32) -> f64 {
         .filter(|f| frame_energy_dbfs(f) > threshold)
         .count() as u64;
     active as f64 / frames as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoding_tables_match_the_expansion_functions() {
+        for code in 0..=255u8 {
+            assert_eq!(MULAW_TABLE[usize::from(code)], mulaw_to_linear(code));
+            assert_eq!(ALAW_TABLE[usize::from(code)], alaw_to_linear(code));
+        }
+    }
+
+    #[test]
+    fn block_sums_equal_a_plain_sum() {
+        let samples: Vec<i16> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 16) as i16).collect();
+        let plain: u128 = samples.iter().map(|&s| u128::from(s.unsigned_abs()).pow(2)).sum();
+        assert_eq!(sum_squares(&samples), plain);
+        assert_eq!(sum_squares(&[i16::MIN; 4]), 4 * 32768 * 32768);
+    }
 }

@@ -63,7 +63,9 @@ impl Upstream {
             .map_err(|_| ApiError::new(500, "internal.random", "no randomness for the request boundary"))?;
         let boundary = callproc::multipart::random_boundary(&random);
         let field = |name: &str, body| Part { name: name.into(), filename: None, content_type: None, body };
-        let body = Zeroizing::new(callproc::multipart::encode(
+        // The audio copy holds no key; the allocator wipes it when freed
+        // (zalloc.rs), so a second byte-wise wipe here would only cost time.
+        let body = callproc::multipart::encode(
             &boundary,
             &[
                 field("model", t.model.as_bytes()),
@@ -71,7 +73,7 @@ impl Upstream {
                 field("response_format", b"json"),
                 Part { name: "file".into(), filename: Some("call.wav".into()), content_type: Some("audio/wav".into()), body: wav },
             ],
-        ));
+        );
         let content_type = format!("multipart/form-data; boundary={boundary}");
         let url = format!("{}{}/audio/transcriptions", ureq_transport::https_base(&t.server_name), t.base_path.trim_end_matches('/'));
         let send = || {
