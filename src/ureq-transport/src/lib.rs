@@ -21,13 +21,18 @@
 //! [`agent`] puts them together with keep-alive pooling on. Errors that a
 //! caller's policy needs to tell apart (unreachable → retry later; TLS →
 //! refuse; timeout) are sorted by [`classify`].
+//!
+//! A caller that binds something to the TLS session (the attestation
+//! exchange puts the exporter in the evidence) opts in with
+//! [`agent_with_exporter`]: the connector records each new connection's
+//! exporter, numbered, in an [`ExporterSlot`] the caller reads.
 #![forbid(unsafe_code)]
 
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Instant;
 
 use nix::sys::socket::{self, sockopt, MsgFlags};
@@ -84,6 +89,80 @@ pub fn agent(addr: transport::Addr, server_name: ServerName<'static>, tls: Arc<r
 pub fn agent_with(config: Config, addr: transport::Addr, server_name: ServerName<'static>, tls: Arc<rustls::ClientConfig>) -> Agent {
     let connector = StreamConnector::new(addr).chain(TlsConnector::new(tls, server_name));
     Agent::with_parts(config, connector, NoDns)
+}
+
+/// [`agent_with`], plus: right after the handshake of every new connection
+/// the TLS connector takes the exporter `spec` asks for from that
+/// connection's rustls session and records it in the returned slot, with
+/// the connection's serial number.
+///
+/// With one idle connection in the pool (as [`config`] sets) and requests
+/// made one after another, a request reuses the connection the previous one
+/// left, so the slot read after a response names the connection that
+/// carried it; if a later request finds the serial changed, the pooled
+/// connection was gone and a new one carried it.
+pub fn agent_with_exporter(
+    config: Config,
+    addr: transport::Addr,
+    server_name: ServerName<'static>,
+    tls: Arc<rustls::ClientConfig>,
+    spec: ExporterSpec,
+) -> (Agent, ExporterSlot) {
+    let slot = ExporterSlot::default();
+    let tls = TlsConnector::new(tls, server_name).with_exporter(spec, slot.clone());
+    let connector = StreamConnector::new(addr).chain(tls);
+    (Agent::with_parts(config, connector, NoDns), slot)
+}
+
+/// Which TLS exporter (RFC 8446 §7.5, no context) to record for each new
+/// connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExporterSpec {
+    /// The exporter label.
+    pub label: &'static [u8],
+    /// How many bytes to export.
+    pub len: usize,
+}
+
+/// The exporter of one connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exported {
+    /// The connection's number: 1 for the first connection the agent
+    /// opened, one more for each new one after it.
+    pub serial: u64,
+    /// The exporter ([`ExporterSpec::len`] bytes).
+    pub value: Vec<u8>,
+}
+
+/// Where the connector records the exporter of the newest connection
+/// (shared: clones are the same slot).
+#[derive(Debug, Clone, Default)]
+pub struct ExporterSlot(Arc<Mutex<SlotState>>);
+
+/// What a slot holds.
+#[derive(Debug, Default)]
+struct SlotState {
+    /// Connections recorded so far.
+    serial: u64,
+    /// The newest connection's exporter.
+    latest: Option<Exported>,
+}
+
+impl ExporterSlot {
+    /// The newest connection's exporter; `None` before the first
+    /// connection.
+    pub fn latest(&self) -> Option<Exported> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).latest.clone()
+    }
+
+    /// Records a new connection's exporter; returns its serial.
+    fn record(&self, value: Vec<u8>) -> u64 {
+        let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        state.serial += 1;
+        let serial = state.serial;
+        state.latest = Some(Exported { serial, value });
+        serial
+    }
 }
 
 /// `https://<server_name>`, the base of URLs for a peer known by that name
@@ -351,12 +430,21 @@ impl Transport for StreamTransport {
 pub struct TlsConnector {
     config: Arc<rustls::ClientConfig>,
     server_name: ServerName<'static>,
+    /// The exporter to record for each new connection, and where.
+    exporter: Option<(ExporterSpec, ExporterSlot)>,
 }
 
 impl TlsConnector {
     /// TLS with `config`, expecting a certificate for `server_name`.
     pub fn new(config: Arc<rustls::ClientConfig>, server_name: ServerName<'static>) -> TlsConnector {
-        TlsConnector { config, server_name }
+        TlsConnector { config, server_name, exporter: None }
+    }
+
+    /// Also records, once each new connection's handshake is complete, the
+    /// exporter `spec` asks for in `slot` (see [`agent_with_exporter`]).
+    pub fn with_exporter(mut self, spec: ExporterSpec, slot: ExporterSlot) -> TlsConnector {
+        self.exporter = Some((spec, slot));
+        self
     }
 }
 
@@ -379,6 +467,14 @@ impl<In: Transport> Connector<In> for TlsConnector {
         conn.complete_io(&mut io).map_err(from_io)?;
         if conn.is_handshaking() {
             return Err(Error::Other(Box::new(TlsFailed(rustls::Error::General("the peer closed during the handshake".into())))));
+        }
+        // The handshake is complete: the exporter comes from the very
+        // session that will carry this connection's requests.
+        if let Some((spec, slot)) = &self.exporter {
+            let value = conn
+                .export_keying_material(vec![0u8; spec.len], spec.label, None)
+                .map_err(|e| Error::Other(Box::new(TlsFailed(e))))?;
+            slot.record(value);
         }
         let config = details.config;
         Ok(Some(TlsTransport {

@@ -16,6 +16,12 @@ use ureq_transport::{classify, Failure};
 
 const NAME: &str = "vault.enclave.local";
 const TIMEOUT: Duration = Duration::from_secs(5);
+/// The exporter label the exporter tests use.
+const LABEL: &[u8] = b"EXPORTER-ureq-transport-test";
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// A CA and a server certificate for [`NAME`] it issued.
 struct Pki {
@@ -68,7 +74,8 @@ impl Pki {
 #[derive(Clone, Copy)]
 enum Mode {
     /// `/echo` echoes the body, `/forbidden` is 403 with a JSON body,
-    /// anything else names method, path and `Host`.
+    /// `/exporter` is the hex of this connection's [`LABEL`] exporter (the
+    /// server's side of it), anything else names method, path and `Host`.
     Normal,
     /// As `Normal`, then closes the connection after each response
     /// (without saying so in a header).
@@ -98,6 +105,10 @@ fn serve_conn<S: Read + Write>(stream: S, tls: Arc<rustls::ServerConfig>, mode: 
             }
             (_, "/echo") => (200, req.body.clone()),
             (_, "/forbidden") => (403, br#"{"errors":["permission denied"]}"#.to_vec()),
+            (_, "/exporter") => {
+                let exporter = io.get_ref().conn.export_keying_material([0u8; 32], LABEL, None).unwrap();
+                (200, hex(&exporter).into_bytes())
+            }
             _ => (200, format!("{} {} host={}", req.method, req.path, req.header("host").unwrap_or("-")).into_bytes()),
         };
         if minihttp::write_response(io.get_mut(), status, &[("content-type", "text/plain")], &body).is_err() {
@@ -312,4 +323,58 @@ fn the_pool_is_shared_across_threads() {
         assert_eq!(text(agent.get(url("/v1/x")).call().unwrap()), format!("GET /v1/x host={NAME}"));
     }
     assert_eq!(accepted.load(Ordering::SeqCst), n);
+}
+
+fn exporter_agent(addr: transport::Addr, pki: &Pki) -> (ureq::Agent, ureq_transport::ExporterSlot) {
+    let spec = ureq_transport::ExporterSpec { label: LABEL, len: 32 };
+    let name = ServerName::try_from(NAME).unwrap().to_owned();
+    ureq_transport::agent_with_exporter(ureq_transport::config(TIMEOUT).build(), addr, name, pki.client_config(), spec)
+}
+
+#[test]
+fn the_recorded_exporter_is_the_servers_for_the_connection_that_carried_the_requests() {
+    let pki = Pki::new();
+    let (addr, listener) = listen("tcp://127.0.0.1:0");
+    let addr_again = addr.clone();
+    let accepted = serve(listener, pki.server_config(), Mode::Normal);
+    let (agent, slot) = exporter_agent(addr, &pki);
+    assert_eq!(slot.latest(), None, "nothing before the first connection");
+
+    let first = text(agent.post(url("/exporter")).send(&b"{}"[..]).unwrap());
+    let recorded = slot.latest().unwrap();
+    assert_eq!(recorded.serial, 1);
+    assert_eq!(recorded.value.len(), 32);
+    assert_eq!(hex(&recorded.value), first, "the client's exporter is the server's for this connection");
+
+    // The next request rides the same connection: same exporter, same serial.
+    let second = text(agent.post(url("/exporter")).send(&b"{\"x\":1}"[..]).unwrap());
+    assert_eq!(second, first);
+    assert_eq!(slot.latest().unwrap(), recorded);
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+
+    // Another agent, another connection: another exporter.
+    let (other, other_slot) = exporter_agent(addr_again, &pki);
+    let third = text(other.post(url("/exporter")).send_empty().unwrap());
+    assert_ne!(third, first);
+    assert_eq!(hex(&other_slot.latest().unwrap().value), third);
+}
+
+#[test]
+fn a_server_that_closes_after_each_response_shows_a_new_serial_and_exporter() {
+    let pki = Pki::new();
+    let (addr, listener) = listen("tcp://127.0.0.1:0");
+    let accepted = serve(listener, pki.server_config(), Mode::CloseAfterEach);
+    let (agent, slot) = exporter_agent(addr, &pki);
+    let mut seen = Vec::new();
+    for i in 1..=3u64 {
+        let answer = text(agent.post(url("/exporter")).send_empty().unwrap());
+        let recorded = slot.latest().unwrap();
+        assert_eq!(recorded.serial, i, "a new connection, a new serial");
+        assert_eq!(hex(&recorded.value), answer);
+        assert!(!seen.contains(&answer), "each connection has its own exporter");
+        seen.push(answer);
+        assert_eq!(accepted.load(Ordering::SeqCst), i as usize);
+        // Let the server's close arrive before the pool is asked again.
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
