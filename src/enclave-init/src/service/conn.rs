@@ -143,8 +143,30 @@ fn send(tls: &mut Tls, svc: &Service, reply: &Reply, close: bool) -> io::Result<
     if close {
         w.conn.send_close_notify();
         let _ = w.conn.complete_io(&mut w.sock);
+        linger(&mut w.sock);
     }
     Ok(())
+}
+
+/// Bound on the lingering close: time and bytes discarded.
+const LINGER: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 32 * 1024 * 1024;
+
+/// A lingering close (as nginx does): when we answer before the client has
+/// sent its whole body (413, 408, 503), closing at once with unread data
+/// makes the kernel reset the connection, and the client may lose our
+/// answer while still writing. So read and discard what it still sends,
+/// briefly and boundedly, before closing.
+fn linger(sock: &mut Timed) {
+    sock.deadline = Instant::now() + LINGER;
+    let mut sink = [0u8; 16 * 1024];
+    let mut total = 0;
+    while total < LINGER_BYTES {
+        match sock.read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => total += n,
+        }
+    }
 }
 
 /// Every worker is busy: handshake, read the request head if it comes
