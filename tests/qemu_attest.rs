@@ -94,9 +94,23 @@ fn the_measured_image_gets_its_secrets_and_a_one_byte_change_is_denied() {
     assert!(out.status.success(), "curl: {}", String::from_utf8_lossy(&out.stderr));
     let health: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(health["enclave"]["enclave_ready"], true, "{health}");
+    // curl posts a call the same way (multipart from files).
+    let out = Command::new("curl")
+        .args(["-sS", "--fail-with-body", "--cacert"])
+        .arg(&ca)
+        .args(["--resolve", &format!("call.enclave.local:{port}:127.0.0.1")])
+        .args(["-F", &format!("metadata={metadata};type=application/json")])
+        .arg("-F")
+        .arg(format!("audio=@{};type=audio/wav", wav.display()))
+        .arg(format!("https://call.enclave.local:{port}/v1/calls"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "curl: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["transcript"], transcript.as_str(), "{result}");
     let client = Client::new(&format!("tcp://{call_addr}"), &bao.serving_ca_pem(), "call.enclave.local");
     let metrics = String::from_utf8(client.request("GET", "/metrics", &[], b"").body).unwrap();
-    assert!(metrics.contains("enclave_calls_processed_total{agent_type=\"franco\"} 1"), "{metrics}");
+    assert!(metrics.contains("enclave_calls_processed_total{agent_type=\"franco\"} 2"), "{metrics}");
     // Operator evidence: the measurement sim-psp signed is the one computed
     // from the image files, and REPORT_DATA is the operator binding.
     let nonce = [0x33u8; 32];
