@@ -450,27 +450,9 @@ pub(crate) fn check_crl(
     }))
 }
 
-/// Formats Unix seconds as RFC 3339 UTC for denials.
-pub(crate) fn rfc3339(secs: i64) -> String {
-    // Civil-from-days (H. Hinnant), valid for the whole i64 day range we use.
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
+/// Formats Unix seconds as RFC 3339 UTC for denials (the one formatter
+/// the guest's health document uses too).
+pub(crate) use wire::time::rfc3339;
 
 /// Parses RFC 3339 UTC (`YYYY-MM-DDTHH:MM:SSZ`, optional fraction, or a
 /// numeric `+HH:MM` offset) to Unix seconds.

@@ -209,12 +209,7 @@ impl Verifier {
             .header("content-type", "application/json")
             .send(body)
             .map_err(|e| failed(path, e))?;
-        let status = resp.status().as_u16();
-        let body = resp
-            .into_body()
-            .with_config()
-            .limit(BODY_LIMIT)
-            .read_to_vec()
+        let (status, body) = ureq_transport::read_limited(resp, BODY_LIMIT)
             .map_err(|e| AttestError::Protocol(format!("{path}: {}", ureq_transport::message(&e))))?;
         Ok((status, Zeroizing::new(body)))
     }

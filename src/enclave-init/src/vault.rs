@@ -101,12 +101,7 @@ impl Vault {
         }
         let req = req.body(body).map_err(|e| VaultError::Protocol(format!("{path}: {e}")))?;
         let resp = self.agent.run(req).map_err(|e| Self::failed(path, &e))?;
-        let status = resp.status().as_u16();
-        let body = resp
-            .into_body()
-            .with_config()
-            .limit(BODY_LIMIT)
-            .read_to_vec()
+        let (status, body) = ureq_transport::read_limited(resp, BODY_LIMIT)
             .map_err(|e| VaultError::Protocol(format!("{path}: {}", ureq_transport::message(&e))))?;
         Ok((status, Zeroizing::new(body)))
     }

@@ -165,6 +165,14 @@ impl ExporterSlot {
     }
 }
 
+/// A response's status and body, the body read to the end but never past
+/// `limit` bytes (a larger body is an error, not a truncation).
+pub fn read_limited(resp: ureq::http::Response<ureq::Body>, limit: u64) -> Result<(u16, Vec<u8>), Error> {
+    let status = resp.status().as_u16();
+    let body = resp.into_body().with_config().limit(limit).read_to_vec()?;
+    Ok((status, body))
+}
+
 /// `https://<server_name>`, the base of URLs for a peer known by that name
 /// (an IPv6 address in brackets).
 pub fn https_base(server_name: &str) -> String {

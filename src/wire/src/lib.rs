@@ -1,6 +1,6 @@
 //! Messages that cross a trust boundary between the guest, the verifier and
 //! the host: the evidence bundle, the verifier's challenge and attest
-//! exchange, and the structured denial.
+//! exchange, the structured denial, and how timestamps are written.
 //!
 //! Every message is JSON with byte fields in standard base64, and every
 //! parser refuses what it does not know (`deny_unknown_fields`, explicit
@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bundle;
+pub mod time;
 pub mod verifier;
 
 pub use bundle::{CertKind, Certificate, EvidenceBundle, Tee};
