@@ -12,14 +12,13 @@ use http::Request;
 use zeroize::Zeroize;
 
 use super::routes::ApiError;
-use super::upstream::Upstream;
 use super::Service;
 
 /// Handles one call; counts it under its agent type.
-pub fn handle(req: &Request, svc: &Service, upstream: &mut Upstream) -> Result<serde_json::Value, ApiError> {
+pub fn handle(req: &Request, svc: &Service) -> Result<serde_json::Value, ApiError> {
     let started = Instant::now();
     let mut agent = "unknown";
-    let result = process(req, svc, upstream, started, &mut agent);
+    let result = process(req, svc, started, &mut agent);
     match &result {
         Ok(_) => svc.shared.metrics.call_ok(agent, started.elapsed()),
         Err(e) => {
@@ -30,7 +29,7 @@ pub fn handle(req: &Request, svc: &Service, upstream: &mut Upstream) -> Result<s
     result
 }
 
-fn process(req: &Request, svc: &Service, upstream: &mut Upstream, started: Instant, agent: &mut &'static str) -> Result<serde_json::Value, ApiError> {
+fn process(req: &Request, svc: &Service, started: Instant, agent: &mut &'static str) -> Result<serde_json::Value, ApiError> {
     svc.shared
         .serving()
         .map_err(|_| ApiError::new(503, "enclave.secrets_withdrawn", "the enclave's secrets are withdrawn until it re-attests").retry_after(svc.cfg.retry_after_secs))?;
@@ -54,6 +53,10 @@ fn process(req: &Request, svc: &Service, upstream: &mut Upstream, started: Insta
     let summary = AudioSummary::new(&wav, &analysis);
     drop(wav);
 
+    let upstream = svc
+        .upstream
+        .as_ref()
+        .ok_or_else(|| ApiError::new(503, "upstream.not_configured", "no transcription service is configured"))?;
     let transcript = upstream.transcribe(svc, audio_part.body, &metadata.language)?;
     let pepper = svc.shared.secret(&svc.cfg.pepper_secret).ok_or_else(|| {
         ApiError::new(503, "enclave.no_pepper", "the phone-number pepper is not provisioned").retry_after(svc.cfg.retry_after_secs)

@@ -9,7 +9,6 @@ use http::{HttpError, Limits};
 use transport::Stream;
 
 use super::routes::{self, ApiError, Reply};
-use super::upstream::Upstream;
 use super::Service;
 
 /// The socket under TLS, refusing to wait past a deadline.
@@ -17,12 +16,16 @@ pub(super) struct Timed {
     stream: Stream,
     io: Duration,
     deadline: Instant,
+    /// The read timeout the socket has now: set again only when the
+    /// deadline comes nearer than the I/O timeout (not on every read of a
+    /// large body).
+    read_timeout: Duration,
 }
 
 impl Timed {
     fn new(stream: Stream, io: Duration, deadline: Instant) -> io::Result<Timed> {
         stream.set_timeouts(io)?;
-        Ok(Timed { stream, io, deadline })
+        Ok(Timed { stream, io, deadline, read_timeout: io })
     }
 }
 
@@ -32,7 +35,11 @@ impl Read for Timed {
         if left.is_zero() {
             return Err(io::Error::new(io::ErrorKind::TimedOut, "request deadline passed"));
         }
-        self.stream.set_read_timeout(Some(left.min(self.io)))?;
+        let want = left.min(self.io);
+        if want != self.read_timeout {
+            self.stream.set_read_timeout(Some(want))?;
+            self.read_timeout = want;
+        }
         self.stream.read(buf)
     }
 }
@@ -68,7 +75,7 @@ fn open(stream: Stream, svc: &Service, deadline: Instant) -> Option<Tls> {
 
 /// Serves requests on one connection until the client closes, asks to
 /// close, errs or idles past the idle timeout.
-pub(super) fn serve(stream: Stream, svc: &Service, upstream: &mut Upstream) {
+pub(super) fn serve(stream: Stream, svc: &Service) {
     let Some(mut tls) = open(stream, svc, Instant::now() + svc.cfg.idle_timeout) else { return };
     let limits = Limits { head_bytes: 16 * 1024, body_bytes: svc.cfg.max_body };
     loop {
@@ -94,7 +101,7 @@ pub(super) fn serve(stream: Stream, svc: &Service, upstream: &mut Upstream) {
             Err(e) => return refuse(&mut tls, svc, e),
         };
         let close = req.wants_close();
-        let reply = routes::dispatch(&req, svc, upstream);
+        let reply = routes::dispatch(&req, svc);
         if send(&mut tls, svc, &reply, close).is_err() || close {
             return;
         }

@@ -37,7 +37,7 @@ pub struct Service {
     cfg: ServiceConfig,
     tls: Arc<rustls::ServerConfig>,
     /// HTTPS to the transcription upstream (`None`: not configured).
-    upstream: Option<ureq_transport::ureq::Agent>,
+    upstream: Option<upstream::Upstream>,
     shared: Arc<Shared>,
     replay: Mutex<callproc::retell::ReplayGuard>,
 }
@@ -47,7 +47,7 @@ impl Service {
     pub fn new(cfg: ServiceConfig, tls: Arc<rustls::ServerConfig>, shared: Arc<Shared>) -> Result<Arc<Service>, String> {
         let upstream_tls = crate::attest::client_config(&cfg.transcription.ca_pem, Arc::clone(&shared.time))
             .map_err(|e| format!("transcription.ca: {e}"))?;
-        let upstream = upstream::agent(&cfg, upstream_tls)?;
+        let upstream = upstream::Upstream::new(&cfg, upstream_tls)?;
         let window_ms = u64::try_from(cfg.retell_window.as_millis()).unwrap_or(u64::MAX);
         let replay = Mutex::new(callproc::retell::ReplayGuard::new(REPLAY_CAPACITY, window_ms));
         Ok(Arc::new(Service { replay, cfg, tls, upstream, shared }))
@@ -109,11 +109,10 @@ fn accept(listener: &Listener, work: &SyncSender<Stream>, busy: &SyncSender<Stre
 }
 
 fn worker(rx: &Mutex<Receiver<Stream>>, svc: &Service) {
-    let mut upstream = upstream::Upstream;
     loop {
         let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
         match next {
-            Ok(stream) => conn::serve(stream, svc, &mut upstream),
+            Ok(stream) => conn::serve(stream, svc),
             Err(_) => return,
         }
     }

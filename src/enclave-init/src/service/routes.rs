@@ -4,7 +4,6 @@ use std::borrow::Cow;
 
 use http::Request;
 
-use super::upstream::Upstream;
 use super::{calls, health, retell, Service};
 
 /// A route's failure: status, stable code, clear message. The message never
@@ -62,10 +61,10 @@ impl Reply {
 }
 
 /// Picks the route.
-pub fn dispatch(req: &Request, svc: &Service, upstream: &mut Upstream) -> Reply {
+pub fn dispatch(req: &Request, svc: &Service) -> Reply {
     let path = req.path.split('?').next().unwrap_or("");
     let reply = match (req.method.as_str(), path) {
-        ("POST", "/v1/calls") => calls::handle(req, svc, upstream).map(Reply::Json),
+        ("POST", "/v1/calls") => calls::handle(req, svc).map(Reply::Json),
         ("POST", "/v1/retell/events") => retell::handle(req, svc).map(Reply::Json),
         ("GET", "/health/enclave") => Ok(health::health(svc)),
         ("GET", "/metrics") => Ok(Reply::Metrics(health::metrics(svc))),

@@ -3,8 +3,9 @@
 //! `language`, `response_format=json` → `{"text": …}`), reached through the
 //! host proxy's egress over TLS pinned to the configured CA, authenticated
 //! with the API key from the secret store. HTTPS is ureq over our transport
-//! (`ureq-transport`): one agent per service, shared by the workers, whose
-//! pool keeps a connection alive per worker, so a call costs no handshake.
+//! (`ureq-transport`): one [`Upstream`] per service, shared by the workers,
+//! whose pool keeps a connection alive per worker, so a call costs no
+//! handshake.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,21 +24,14 @@ const BODY_LIMIT: u64 = 4 * 1024 * 1024;
 /// How long an idle kept-alive connection stays in the pool.
 const IDLE: Duration = Duration::from_secs(60);
 
-/// The service's agent for the upstream (`None` when none is configured):
-/// timeouts of `transcription.timeout` on connecting and on every read and
-/// write, and up to one idle connection per worker.
-pub fn agent(cfg: &ServiceConfig, tls: Arc<rustls::ClientConfig>) -> Result<Option<ureq::Agent>, String> {
-    let t = &cfg.transcription;
-    let Some(addr) = &t.addr else { return Ok(None) };
-    let name = ServerName::try_from(t.server_name.clone()).map_err(|_| "transcription.server_name is not a DNS name".to_owned())?;
-    let workers = cfg.workers.max(1);
-    let config = ureq_transport::config(t.timeout).max_idle_connections(workers).max_idle_connections_per_host(workers).max_idle_age(IDLE).build();
-    Ok(Some(ureq_transport::agent_with(config, addr.clone(), name, tls)))
+/// The upstream as the service holds it: one agent shared by the workers
+/// (timeouts of `transcription.timeout` on connecting and on every read and
+/// write, up to one idle connection per worker) and the request URL.
+pub struct Upstream {
+    agent: ureq::Agent,
+    /// `https://<server_name><base_path>/audio/transcriptions`.
+    url: String,
 }
-
-/// A worker's handle on the upstream; the connections live in the
-/// service's agent.
-pub struct Upstream;
 
 /// A transcription.
 pub struct Transcript {
@@ -48,12 +42,22 @@ pub struct Transcript {
 }
 
 impl Upstream {
+    /// The upstream of `cfg.transcription` (`None` when none is configured),
+    /// trusting what `tls` trusts.
+    pub fn new(cfg: &ServiceConfig, tls: Arc<rustls::ClientConfig>) -> Result<Option<Upstream>, String> {
+        let t = &cfg.transcription;
+        let Some(addr) = &t.addr else { return Ok(None) };
+        let name = ServerName::try_from(t.server_name.clone()).map_err(|_| "transcription.server_name is not a DNS name".to_owned())?;
+        let workers = cfg.workers.max(1);
+        let config = ureq_transport::config(t.timeout).max_idle_connections(workers).max_idle_connections_per_host(workers).max_idle_age(IDLE).build();
+        let agent = ureq_transport::agent_with(config, addr.clone(), name, tls);
+        let url = format!("{}{}/audio/transcriptions", ureq_transport::https_base(&t.server_name), t.base_path.trim_end_matches('/'));
+        Ok(Some(Upstream { agent, url }))
+    }
+
     /// Transcribes `wav` (a validated WAV file) in `language`.
-    pub fn transcribe(&mut self, svc: &Service, wav: &[u8], language: &str) -> Result<Transcript, ApiError> {
+    pub fn transcribe(&self, svc: &Service, wav: &[u8], language: &str) -> Result<Transcript, ApiError> {
         let t = &svc.cfg.transcription;
-        let Some(agent) = &svc.upstream else {
-            return Err(ApiError::new(503, "upstream.not_configured", "no transcription service is configured"));
-        };
         let key = svc.shared.secret(&t.secret).ok_or_else(|| {
             ApiError::new(503, "upstream.no_key", "the transcription API key is not provisioned").retry_after(svc.cfg.retry_after_secs)
         })?;
@@ -75,10 +79,9 @@ impl Upstream {
             ],
         );
         let content_type = format!("multipart/form-data; boundary={boundary}");
-        let url = format!("{}{}/audio/transcriptions", ureq_transport::https_base(&t.server_name), t.base_path.trim_end_matches('/'));
         let send = || {
-            agent
-                .post(&url)
+            self.agent
+                .post(&self.url)
                 .header("authorization", auth.as_str())
                 .header("content-type", content_type.as_str())
                 .header("accept", "application/json")
@@ -99,7 +102,7 @@ impl Upstream {
             429 => return Err(ApiError::new(503, "upstream.rate_limited", "the transcription service is rate limiting").retry_after(svc.cfg.retry_after_secs.max(5))),
             s => return Err(ApiError::new(502, "upstream.error", format!("the transcription service answered HTTP {s}"))),
         }
-        let body = Zeroizing::new(resp.into_body().with_config().limit(BODY_LIMIT).read_to_vec().map_err(|e| failed(svc, &e))?);
+        let body = Zeroizing::new(ureq_transport::read_limited(resp, BODY_LIMIT).map_err(|e| failed(svc, &e))?.1);
         let v: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|_| ApiError::new(502, "upstream.bad_response", "the transcription service's answer is not JSON"))?;
         let text = v.get("text").and_then(|t| t.as_str()).ok_or_else(|| {
