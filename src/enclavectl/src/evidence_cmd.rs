@@ -140,8 +140,10 @@ fn inspect_quote(bytes: &[u8]) -> Result<Value, String> {
 mod tests {
     use super::*;
 
+    /// A fixture from `$ENCLAVE_FIXTURES`, else the repository's sibling `shared/fixtures`.
     fn fixture(rel: &str) -> Vec<u8> {
-        std::fs::read(format!("{}/../../../shared/fixtures/{rel}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        let dir = std::env::var("ENCLAVE_FIXTURES").unwrap_or_else(|_| format!("{}/../../../shared/fixtures", env!("CARGO_MANIFEST_DIR")));
+        std::fs::read(format!("{dir}/{rel}")).unwrap_or_else(|e| panic!("fixture {dir}/{rel}: {e} (set ENCLAVE_FIXTURES)"))
     }
 
     #[test]
