@@ -77,6 +77,21 @@ impl<'a> Reader<'a> {
         Ok(u64::from_le_bytes(self.array(what)?))
     }
 
+    /// A big-endian `u16` (TPM structures are big-endian).
+    pub(crate) fn u16_be(&mut self, what: &'static str) -> Result<u16, FormatError> {
+        Ok(u16::from_be_bytes(self.array(what)?))
+    }
+
+    /// A big-endian `u32`.
+    pub(crate) fn u32_be(&mut self, what: &'static str) -> Result<u32, FormatError> {
+        Ok(u32::from_be_bytes(self.array(what)?))
+    }
+
+    /// A big-endian `u64`.
+    pub(crate) fn u64_be(&mut self, what: &'static str) -> Result<u64, FormatError> {
+        Ok(u64::from_be_bytes(self.array(what)?))
+    }
+
     /// Skips `n` reserved bytes of structure `what`, which must all be zero.
     pub(crate) fn reserved(&mut self, n: usize, what: &'static str) -> Result<(), FormatError> {
         let offset = self.offset();

@@ -1,4 +1,5 @@
-//! Byte layouts of SEV-SNP and TDX evidence, and the REPORT_DATA binding.
+//! Byte layouts of SEV-SNP, TDX and Azure vTPM evidence, and the REPORT_DATA
+//! binding.
 //!
 //! Shared by the guest (`enclave-init`, which requests evidence) and the host
 //! (the appraisal and `enclavectl evidence inspect`). Parsing only: no I/O, no
@@ -12,7 +13,14 @@
 //!   (`CertTable`).
 //! - [`tdx`]: TDX `TdReport` (TDREPORT_STRUCT) and `Quote` / `ReceivedQuote`
 //!   (quote versions 4 and 5).
+//! - [`eventlog`]: the TCG crypto-agile event log of TDX firmware (CCEL), its
+//!   ACPI table, what each event measures, and the replay into RTMR0-3
+//!   ([`eventlog::EventLogError`]).
 //! - [`binding`]: the one REPORT_DATA construction used by guest and verifier.
+//! - [`azure`]: the Azure confidential VM HCL report (vTPM NV `0x01400001`):
+//!   header, SNP report or TDREPORT, IGVM request data, variable data.
+//! - [`tpm`]: TPM 2.0 quote structures (TPMS_ATTEST, TPMT_SIGNATURE,
+//!   TPML_PCR_SELECTION) and the few commands a guest sends its vTPM.
 //! - [`FormatError`]: the error type of every parser.
 //!
 //! Conventions (`shared/docs/style.md` §6.4): one struct per specification
@@ -28,11 +36,14 @@
 //! inspect`.
 #![forbid(unsafe_code)]
 
+pub mod azure;
 pub mod binding;
 mod bytes;
 mod error;
+pub mod eventlog;
 mod json;
 pub mod snp;
 pub mod tdx;
+pub mod tpm;
 
 pub use error::{CertTableProblem, FormatError};

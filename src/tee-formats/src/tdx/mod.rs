@@ -6,8 +6,11 @@
 //!   (the quote plus the bytes it came from).
 //! - [`body`]: the TD quote bodies [`TdQuoteBody10`], [`TdQuoteBody15`],
 //!   [`TdQuoteBody15Ex`], and [`TdAttributes`].
+//! - [`measurement`]: the TDX image identity (`measurement` claim) over MRTD,
+//!   RTMR1 and RTMR2.
 
 pub mod body;
+pub mod measurement;
 pub mod quote;
 pub mod tdreport;
 
