@@ -38,7 +38,9 @@
 //!   `{"major","minor","build"}`; the signature as `{"r","s"}`). The field
 //!   set is the same in sev 6.3 (what the attester links) and sev 8.0.0.
 //! - TDX (`attester/src/tdx/mod.rs:38-47,116-123`): `{"cc_eventlog": null |
-//!   "<base64>", "quote": "<base64>"}` (standard alphabet, padded).
+//!   "<base64>", "quote": "<base64>"}` (standard alphabet, padded). The event
+//!   log (the guest's CCEL) goes into the bundle's `event_log`, trimmed of its
+//!   padding when it parses.
 //! - The sample attester (`attester/src/sample/mod.rs:17-21`), which the
 //!   agent falls back to when it detects no TEE (`attester/src/lib.rs:311-323`):
 //!   `{"svn": "1", "report_data": "<base64>"}`. Refused with its own error.
@@ -427,14 +429,16 @@ fn tdx_bundle(evidence: TdxEvidence) -> Result<EvidenceBundle, EvidenceError> {
         .decode(&evidence.quote)
         .map_err(|e| EvidenceError::CocoAa(AaError::Json(format!("quote is not base64: {e}"))))?;
     tee_formats::tdx::quote::Quote::parse(&quote).map_err(EvidenceError::Malformed)?;
+    let mut bundle = EvidenceBundle::new(Tee::Tdx, PROVIDER, quote);
     if let Some(log) = &evidence.cc_eventlog {
         let log = b64
             .decode(log)
             .map_err(|e| EvidenceError::CocoAa(AaError::Json(format!("cc_eventlog is not base64: {e}"))))?;
-        // The bundle has no place for it; the verifier appraises the RTMRs.
-        log::info!(bytes = log.len(); "attestation-agent sent a CC event log; not forwarded");
+        // The Kata guest's CCEL, forwarded (trimmed of its padding) for the
+        // verifier to replay; nothing here trusts it.
+        bundle.event_log = Some(wire::Bytes(crate::ccel::trim(log)));
     }
-    Ok(EvidenceBundle::new(Tee::Tdx, PROVIDER, quote))
+    Ok(bundle)
 }
 
 /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (the form `uuid` serialises) in

@@ -38,7 +38,7 @@ impl<S: EvidenceSource> EvidenceSource for WithCollateral<S> {
 
     fn collect(&mut self, report_data: &[u8; REPORT_DATA_LEN]) -> Result<wire::EvidenceBundle, EvidenceError> {
         let mut bundle = self.inner.collect(report_data)?;
-        if bundle.tee == wire::Tee::Tdx {
+        if matches!(bundle.tee, wire::Tee::Tdx | wire::Tee::AzureTdx) {
             bundle.tdx_collateral = Some(fetch(&self.addr, self.timeout)?);
         }
         Ok(bundle)

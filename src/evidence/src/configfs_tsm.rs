@@ -9,6 +9,10 @@
 //!
 //! The filesystem is reached through [`TsmFs`] so that tests can run the same
 //! code against a fake tree that behaves like the kernel's.
+//!
+//! A TDX bundle also carries the firmware's CC event log ([`crate::ccel`]):
+//! [`ConfigfsTsm::new`] reads it from its sysfs location, [`ConfigfsTsm::with_fs`]
+//! only when told where ([`ConfigfsTsm::with_event_log`]).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -17,6 +21,7 @@ use std::time::Duration;
 
 use wire::{EvidenceBundle, Tee};
 
+use crate::ccel::{self, CcelPaths};
 use crate::{EvidenceError, EvidenceSource, SourceKind, REPORT_DATA_LEN};
 
 /// Where configfs-tsm reports live.
@@ -27,7 +32,7 @@ pub const DEFAULT_ROOT: &str = "/sys/kernel/config/tsm/report";
 const BUSY_RETRIES: u32 = 8;
 
 /// The filesystem operations configfs-tsm needs.
-pub trait TsmFs {
+pub trait TsmFs: Send {
     /// mkdir.
     fn mkdir(&mut self, path: &Path) -> io::Result<()>;
     /// rmdir.
@@ -86,19 +91,29 @@ pub struct ConfigfsTsm<F: TsmFs = RealFs> {
     root: PathBuf,
     /// Which provider the caller requires (`sev_guest`/`tdx_guest`), if any.
     want_provider: Option<&'static str>,
+    /// Where the TDX CC event log is read from, if anywhere.
+    event_log: Option<CcelPaths>,
 }
 
 impl ConfigfsTsm<RealFs> {
-    /// The real interface under `root`.
+    /// The real interface under `root`; TDX bundles carry the CC event log
+    /// from its sysfs location ([`ccel::DEFAULT_TABLE`], [`ccel::DEFAULT_DATA`]).
     pub fn new(root: &Path) -> Self {
-        ConfigfsTsm { fs: RealFs, root: root.to_owned(), want_provider: None }
+        ConfigfsTsm { fs: RealFs, root: root.to_owned(), want_provider: None, event_log: Some(CcelPaths::default()) }
     }
 }
 
 impl<F: TsmFs> ConfigfsTsm<F> {
-    /// The interface over `fs` (tests use a fake).
+    /// The interface over `fs` (tests use a fake); no event log unless
+    /// [`ConfigfsTsm::with_event_log`] says where.
     pub fn with_fs(fs: F, root: &Path) -> Self {
-        ConfigfsTsm { fs, root: root.to_owned(), want_provider: None }
+        ConfigfsTsm { fs, root: root.to_owned(), want_provider: None, event_log: None }
+    }
+
+    /// Reads the TDX CC event log from `paths` (`None`: never).
+    pub fn with_event_log(mut self, paths: Option<CcelPaths>) -> Self {
+        self.event_log = paths;
+        self
     }
 
     /// Requires a provider (`"sev_guest"` or `"tdx_guest"`).
@@ -163,7 +178,9 @@ impl<F: TsmFs> ConfigfsTsm<F> {
             }
             _ => {
                 crate::tdx_guest::check_quote(&outblob, report_data)?;
-                EvidenceBundle::new(Tee::Tdx, SourceKind::ConfigfsTsm.as_str(), outblob)
+                let mut b = EvidenceBundle::new(Tee::Tdx, SourceKind::ConfigfsTsm.as_str(), outblob);
+                b.event_log = self.event_log.as_ref().and_then(ccel::collect).map(wire::Bytes);
+                b
             }
         };
         bundle.provider = SourceKind::ConfigfsTsm.as_str().to_owned();

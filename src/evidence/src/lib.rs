@@ -8,21 +8,29 @@
 //! - [`coco_aa`]: the CoCo attestation-agent's REST API (api-server-rest on
 //!   `127.0.0.1:8006`), for an appliance running as a container in a
 //!   Confidential Containers pod (SNP and TDX).
+//! - [`azure_vtpm`]: Azure confidential VMs: the HCL report and a quote from
+//!   the paravisor's vTPM, over [`tpm_device`] (`/dev/tpmrm0`, or a Unix
+//!   socket in tests) with hand-written TPM 2.0 commands.
 //! - [`sim`]: the simulated PSP (`enclavectl sim-psp`), over vsock or a Unix socket.
+//! - [`ccel`]: the TDX firmware's CC event log (ACPI CCEL), which TDX bundles
+//!   carry in `event_log` for the verifier to replay.
 //! - `sys`: the ioctls, the only `unsafe` in this crate.
 //!
-//! [`detect`] tries the hardware interfaces, then the attestation-agent, in a
-//! fixed, logged order and **never** picks the simulation: simulation is chosen only by naming it in
+//! [`detect`] tries the Azure vTPM, the hardware interfaces, then the
+//! attestation-agent, in a fixed, logged order and **never** picks the simulation: simulation is chosen only by naming it in
 //! the measured configuration, so an image built for production cannot fall
 //! back to it when hardware is missing; it stops with the list of what it
 //! tried.
 
+pub mod ccel;
+pub mod azure_vtpm;
 pub mod coco_aa;
 pub mod collateral;
 pub mod configfs_tsm;
 pub mod sev_guest;
 pub mod sim;
 mod sys;
+pub mod tpm_device;
 
 /// The error an ioctl returns (public for device fakes in tests).
 pub mod sev_guest_ioctl_error {
@@ -40,7 +48,9 @@ use wire::EvidenceBundle;
 pub const REPORT_DATA_LEN: usize = 64;
 
 /// A source of evidence.
-pub trait EvidenceSource {
+/// `Send`: the supervisor thread renews with it while the control thread
+/// may ask it for operator evidence (never both at once: a mutex).
+pub trait EvidenceSource: Send {
     /// Its name, as in [`SourceKind`].
     fn kind(&self) -> SourceKind;
     /// Evidence whose REPORT_DATA is exactly `report_data`, with whatever
@@ -59,6 +69,8 @@ pub enum SourceKind {
     TdxGuest,
     /// The CoCo attestation-agent through api-server-rest (loopback HTTP).
     CocoAa,
+    /// The vTPM of an Azure confidential VM (HCL report + quote).
+    AzureVtpm,
     /// The simulated PSP.
     Sim,
 }
@@ -71,6 +83,7 @@ impl SourceKind {
             SourceKind::SevGuest => "sev-guest",
             SourceKind::TdxGuest => "tdx-guest",
             SourceKind::CocoAa => "coco-aa",
+            SourceKind::AzureVtpm => "azure-vtpm",
             SourceKind::Sim => "sim",
         }
     }
@@ -84,8 +97,9 @@ impl FromStr for SourceKind {
             "sev-guest" => Ok(SourceKind::SevGuest),
             "tdx-guest" => Ok(SourceKind::TdxGuest),
             "coco-aa" => Ok(SourceKind::CocoAa),
+            "azure-vtpm" => Ok(SourceKind::AzureVtpm),
             "sim" => Ok(SourceKind::Sim),
-            _ => Err(format!("unknown evidence source {s:?} (configfs-tsm, sev-guest, tdx-guest, coco-aa, sim)")),
+            _ => Err(format!("unknown evidence source {s:?} (configfs-tsm, sev-guest, tdx-guest, coco-aa, azure-vtpm, sim)")),
         }
     }
 }
@@ -101,6 +115,10 @@ pub struct Paths {
     pub tdx_guest: PathBuf,
     /// api-server-rest of the CoCo attestation-agent (a loopback `tcp://`).
     pub coco_aa: transport::Addr,
+    /// The TDX CC event log (ACPI CCEL table and log area).
+    pub ccel: ccel::CcelPaths,
+    /// The TPM (`/dev/tpmrm0`), probed for the Azure vTPM.
+    pub tpm: tpm_device::TpmAddr,
 }
 
 impl Default for Paths {
@@ -110,19 +128,28 @@ impl Default for Paths {
             sev_guest: PathBuf::from("/dev/sev-guest"),
             tdx_guest: PathBuf::from("/dev/tdx_guest"),
             coco_aa: transport::Addr::Tcp(coco_aa::DEFAULT_ADDR.to_owned()),
+            ccel: ccel::CcelPaths::default(),
+            tpm: tpm_device::TpmAddr::default(),
         }
     }
 }
 
-/// Finds the evidence interface to use, in a fixed order: configfs-tsm,
-/// `/dev/sev-guest`, `/dev/tdx_guest` (which cannot produce a quote on its
-/// own), then the CoCo attestation-agent's REST API (one TCP connection
-/// attempt of at most [`coco_aa::PROBE_TIMEOUT`]: inside a CoCo pod the
-/// hardware interfaces belong to the guest's agent, not to containers).
-/// Never the simulation. When a later interface is chosen, what was skipped
-/// is logged.
+/// Finds the evidence interface to use, in a fixed order: the Azure vTPM (a
+/// TPM whose NV index 0x01400001 holds an HCL report: first, because an
+/// Azure CVM can have a configfs-tsm directory with no provider that works
+/// behind the paravisor, and the NV index is an unambiguous sign), then
+/// configfs-tsm, `/dev/sev-guest`, `/dev/tdx_guest` (which cannot produce a
+/// quote on its own), then the CoCo attestation-agent's REST API (one TCP
+/// connection attempt of at most [`coco_aa::PROBE_TIMEOUT`]: inside a CoCo
+/// pod the hardware interfaces belong to the guest's agent, not to
+/// containers). Never the simulation. When a later interface is chosen, what
+/// was skipped is logged.
 pub fn detect(paths: &Paths) -> Result<SourceKind, EvidenceError> {
     let mut tried = Vec::new();
+    match azure_vtpm::probe(&paths.tpm, coco_aa::PROBE_TIMEOUT) {
+        Ok(()) => return Ok(SourceKind::AzureVtpm),
+        Err(why) => tried.push(format!("azure-vtpm: {why}")),
+    }
     if paths.tsm_root.is_dir() {
         return Ok(SourceKind::ConfigfsTsm);
     }
@@ -216,6 +243,23 @@ pub enum EvidenceError {
     /// The CoCo attestation-agent's REST API failed or answered something
     /// unusable.
     CocoAa(coco_aa::AaError),
+    /// A TPM command failed with a response code.
+    Tpm {
+        /// The command.
+        command: &'static str,
+        /// TPM_RC.
+        rc: u32,
+    },
+    /// A TPM response (or what it carries) is malformed.
+    TpmFormat {
+        /// The command.
+        command: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+    /// An endorsement the platform serves (the VCEK chain, a TD quote)
+    /// could not be had.
+    Endorsement(String),
 }
 
 impl fmt::Display for EvidenceError {
@@ -246,6 +290,11 @@ impl fmt::Display for EvidenceError {
             EvidenceError::Unsupported(m) => f.write_str(m),
             EvidenceError::Collateral(m) => write!(f, "TDX collateral: {m}"),
             EvidenceError::CocoAa(e) => e.fmt(f),
+            EvidenceError::Tpm { command, rc } => {
+                write!(f, "TPM2_{command} failed: {}", tee_formats::tpm::command::rc_description(*rc))
+            }
+            EvidenceError::TpmFormat { command, problem } => write!(f, "TPM2_{command}: malformed response: {problem}"),
+            EvidenceError::Endorsement(m) => write!(f, "platform endorsement: {m}"),
         }
     }
 }

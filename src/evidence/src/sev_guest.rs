@@ -42,7 +42,7 @@ pub struct ReportReq {
 }
 
 /// The ioctl interface.
-pub trait SevGuestDevice {
+pub trait SevGuestDevice: Send {
     /// `SNP_GET_REPORT`.
     fn get_report(&mut self, req: &ReportReq, resp: &mut [u8; RESP_LEN]) -> Result<(), IoctlError>;
     /// `SNP_GET_EXT_REPORT`; on `VMM_ERR_INVALID_LEN` the kernel writes the

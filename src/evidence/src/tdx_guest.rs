@@ -17,7 +17,7 @@ use crate::configfs_tsm::{ConfigfsTsm, TsmFs};
 use crate::{EvidenceError, EvidenceSource, SourceKind, REPORT_DATA_LEN};
 
 /// The ioctl interface (tests use a fake).
-pub trait TdxGuestDevice {
+pub trait TdxGuestDevice: Send {
     /// `TDX_CMD_GET_REPORT0`: the 1024-byte TDREPORT for `report_data`.
     fn get_report0(&mut self, report_data: &[u8; REPORT_DATA_LEN]) -> Result<Vec<u8>, crate::sys::IoctlError>;
 }
@@ -78,7 +78,8 @@ impl<D: TdxGuestDevice, F: TsmFs> TdxGuest<D, F> {
 }
 
 impl TdxGuest<RealDevice, crate::configfs_tsm::RealFs> {
-    /// The real interfaces.
+    /// The real interfaces (the bundle carries the CC event log, see
+    /// [`ConfigfsTsm::new`]).
     pub fn open(device: &Path, tsm_root: &Path) -> Self {
         TdxGuest::new(RealDevice(device.to_owned()), ConfigfsTsm::new(tsm_root))
     }

@@ -321,13 +321,22 @@ fn duplicate_or_empty_certificates_are_refused() {
 
 #[test]
 fn tdx_quote() {
-    for eventlog in [None, Some(vec![0xab; 3000])] {
+    // The agent's cc_eventlog goes into the bundle: a real CCEL (GCP COS-113,
+    // 262144 bytes of which 18101 are log) trimmed of its padding; bytes
+    // that are no event log as they came, for the verifier to judge.
+    let ccel = fixture("cloud/tdx-eventlog/go-tdx-guest-gcp-cos113/ccel_data.dat");
+    for (eventlog, forwarded) in [
+        (None, None),
+        (Some(vec![0xab; 3000]), Some(vec![0xab; 3000])),
+        (Some(ccel.clone()), Some(ccel[..18_101].to_vec())),
+    ] {
         let s = stand_in(router(Attester::Tdx { eventlog }));
         let bundle = collect(&s.addr, TIMEOUT).unwrap();
         assert_eq!(bundle.tee, Tee::Tdx);
         assert_eq!(bundle.provider, "coco-aa");
         assert_eq!(&bundle.evidence[..], &tdx_quote_for(&RD)[..]);
         assert!(bundle.certificates.is_empty());
+        assert_eq!(bundle.event_log.map(|b| b.0), forwarded);
     }
 }
 
@@ -514,6 +523,8 @@ fn paths_in(dir: &std::path::Path, coco_aa: Addr) -> Paths {
         sev_guest: dir.join("sev-guest"),
         tdx_guest: dir.join("tdx_guest"),
         coco_aa,
+        ccel: evidence::ccel::CcelPaths { table: dir.join("CCEL"), data: dir.join("data/CCEL") },
+        tpm: evidence::tpm_device::TpmAddr::Device(dir.join("tpmrm0")),
     }
 }
 
@@ -538,14 +549,14 @@ fn detection_probes_the_agent_after_the_hardware() {
     match evidence::detect(&paths) {
         Err(EvidenceError::NoTee { tried }) => {
             let names: Vec<&str> = tried.iter().map(|t| t.split(':').next().unwrap()).collect();
-            assert_eq!(names, ["configfs-tsm", "sev-guest", "tdx-guest", "coco-aa"]);
+            assert_eq!(names, ["azure-vtpm", "configfs-tsm", "sev-guest", "tdx-guest", "coco-aa"]);
         }
         other => panic!("{other:?}"),
     }
     // A non-loopback address is not probed.
     paths.coco_aa = "tcp://192.0.2.1:8006".parse().unwrap();
     match evidence::detect(&paths) {
-        Err(EvidenceError::NoTee { tried }) => assert!(tried[3].contains("loopback"), "{tried:?}"),
+        Err(EvidenceError::NoTee { tried }) => assert!(tried[4].contains("loopback"), "{tried:?}"),
         other => panic!("{other:?}"),
     }
     let _ = std::fs::remove_dir_all(dir);

@@ -124,3 +124,65 @@ fn busy_is_retried_then_given_up() {
     fake.busy_reads = 1000;
     assert!(matches!(source(fake).collect(&RD), Err(EvidenceError::Busy { .. })));
 }
+
+
+// --- the TDX CC event log ---------------------------------------------------
+
+const COS_TABLE: &str = "cloud/tdx-eventlog/go-tdx-guest-gcp-cos113/ccel_table.dat";
+const COS_DATA: &str = "cloud/tdx-eventlog/go-tdx-guest-gcp-cos113/ccel_data.dat";
+
+/// A directory holding copies of a CCEL table and log area, as sysfs does.
+fn ccel_dir(name: &str, table: Option<Vec<u8>>, data: &[u8]) -> evidence::ccel::CcelPaths {
+    let dir = std::env::temp_dir().join(format!("ccel-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let paths = evidence::ccel::CcelPaths { table: dir.join("CCEL"), data: dir.join("data/CCEL") };
+    if let Some(t) = table {
+        std::fs::write(&paths.table, t).unwrap();
+    }
+    std::fs::write(&paths.data, data).unwrap();
+    paths
+}
+
+fn tdx_with_log(paths: evidence::ccel::CcelPaths) -> Option<Vec<u8>> {
+    let mut src = source(FakeTsm::new("tdx_guest", tdx_quote_for)).with_event_log(Some(paths));
+    src.collect(&RD).unwrap().event_log.map(|b| b.0)
+}
+
+#[test]
+fn a_tdx_bundle_carries_the_ccel_log_trimmed_of_its_padding() {
+    let data = fixture(COS_DATA);
+    // SOURCES.md: the log ends at 18101, then 0xFF up to the 0x40000 area.
+    let log = tdx_with_log(ccel_dir("cos", Some(fixture(COS_TABLE)), &data)).unwrap();
+    assert_eq!(log, &data[..18_101]);
+    // No table (no TDVF, or a paravisor VM): no log, and the quote still goes.
+    assert_eq!(tdx_with_log(ccel_dir("none", None, &data)), None);
+    // Without paths (the fake tree's default), never read.
+    assert!(source(FakeTsm::new("tdx_guest", tdx_quote_for)).collect(&RD).unwrap().event_log.is_none());
+    // SNP bundles carry none, whatever the paths.
+    let mut snp = source(FakeTsm::new("sev_guest", snp_report_for)).with_event_log(Some(ccel_dir("snp", Some(fixture(COS_TABLE)), &data)));
+    assert!(snp.collect(&RD).unwrap().event_log.is_none());
+}
+
+#[test]
+fn the_ccel_table_decides_whether_and_how_much_is_read() {
+    let data = fixture(COS_DATA);
+    let table = fixture(COS_TABLE);
+    // A table that is not TDX's (CC type 1 = SEV; checksum kept right).
+    let mut sev = table.clone();
+    sev[36] = 1;
+    sev[9] = sev[9].wrapping_add(1);
+    assert_eq!(tdx_with_log(ccel_dir("sev", Some(sev), &data)), None);
+    // A malformed table (bad checksum).
+    let mut bad = table.clone();
+    bad[40] ^= 1;
+    assert_eq!(tdx_with_log(ccel_dir("badsum", Some(bad), &data)), None);
+    // The area is read up to the table's length (0x40000), not beyond: bytes
+    // after it would otherwise be "data after padding".
+    let mut longer = data.clone();
+    longer.extend_from_slice(&[1; 4096]);
+    assert_eq!(tdx_with_log(ccel_dir("longer", Some(table.clone()), &longer)).unwrap(), &data[..18_101]);
+    // A log that does not parse is sent as read, for the verifier to judge.
+    let garbage = vec![0x42u8; 1000];
+    assert_eq!(tdx_with_log(ccel_dir("garbage", Some(table), &garbage)).unwrap(), garbage);
+}

@@ -21,10 +21,14 @@
 //! - [`server`]: [`Server`] on `unix://`, `hybrid://` and `vsock://`
 //!   listeners; [`ListenAddr`].
 //! - [`client`]: [`client::request`], a Unix-socket client for tests.
+//! - [`paravisor`]: a SIMULATED Azure paravisor: a TPM relay in front of
+//!   swtpm that writes HCL reports (this PSP's reports inside) to the vTPM's
+//!   NV when the guest writes its user data, as OpenHCL does.
 #![forbid(unsafe_code)]
 
 pub mod chain;
 pub mod client;
+pub mod paravisor;
 pub mod protocol;
 pub mod report;
 pub mod server;

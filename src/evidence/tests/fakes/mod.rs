@@ -46,7 +46,7 @@ struct Entry {
 }
 
 /// Computes `outblob` from `inblob`.
-pub type Outblob = Box<dyn FnMut(&[u8]) -> Vec<u8>>;
+pub type Outblob = Box<dyn FnMut(&[u8]) -> Vec<u8> + Send>;
 
 /// configfs-tsm as the kernel implements it (report.c): per-entry
 /// attributes, `generation` counting writes, 64-byte `inblob` only, decimal
@@ -65,7 +65,7 @@ pub struct FakeTsm {
 }
 
 impl FakeTsm {
-    pub fn new(provider: &'static str, outblob: impl FnMut(&[u8]) -> Vec<u8> + 'static) -> Self {
+    pub fn new(provider: &'static str, outblob: impl FnMut(&[u8]) -> Vec<u8> + Send + 'static) -> Self {
         FakeTsm {
             provider,
             outblob: Box::new(outblob),
