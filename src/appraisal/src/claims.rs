@@ -2,16 +2,30 @@
 //! become the attestation token's claims, so the field names are part of
 //! the interface: `tee`, `measurement`, `tcb`, `policy_flags`, `chip_id`,
 //! `host_data`, `rtmrs`, `mr_config_id`, `mr_seam`, `xfam`, `td_attributes`,
-//! `signer`, `policy_digest`. Byte strings are lowercase hex.
+//! `signer`, `policy_digest`, and since whole-image measurement on TDX
+//! `mr_td`, `os_pinned`, `init_data`; for Azure evidence `azure` (`pcrs`,
+//! `vm_configuration`, `user_data`, `hcl_version`); `collateral` and `relaxations`. Byte
+//! strings are lowercase hex.
+//!
+//! `measurement` is the image identity an OpenBao role binds: on SEV-SNP the
+//! launch digest MEASUREMENT (firmware, kernel, initrd, command line); on TDX
+//! SHA-384("enclave-init/tdx-measurement/v1\0" ‖ MRTD ‖ RTMR1 ‖ RTMR2)
+//! (`tee_formats::tdx::measurement::image_measurement`: firmware, kernel,
+//! command line and initrd), with MRTD alone in `mr_td`.
 
 use serde::Serialize;
+
+use crate::collateral::CollateralClaims;
 
 /// The claims of accepted evidence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Claims {
-    /// `"snp"`, `"tdx"` or `"sim"`.
+    /// `"snp"`, `"tdx"`, `"sim"`, `"azure-snp"`, `"azure-tdx"`, or
+    /// `"azure-sim"` (Azure-shaped evidence whose hardware report is signed by
+    /// the simulation chain: development only).
     pub tee: &'static str,
-    /// SNP MEASUREMENT, or TDX MRTD.
+    /// The image identity: SNP MEASUREMENT; TDX SHA-384(tag ‖ MRTD ‖ RTMR1 ‖
+    /// RTMR2) (see the module documentation).
     pub measurement: String,
     /// TCB of the platform.
     pub tcb: Tcb,
@@ -35,6 +49,18 @@ pub struct Claims {
     /// TDX: RTMR0..RTMR3.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rtmrs: Option<[String; 4]>,
+    /// TDX: MRTD (the firmware).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mr_td: Option<String>,
+    /// TDX: whether the policy pinned the kernel, the initrd and the command
+    /// line (false only under `tdx.allow_unpinned_os = true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os_pinned: Option<bool>,
+    /// CoCo pods (`[coco]`): the init-data digest the evidence carries
+    /// (SEV-SNP HOST_DATA, TDX MRCONFIGID), one the policy pinned. Absent
+    /// for appliance evidence, so a role binding it accepts only pods.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_data: Option<String>,
     /// TDX: MRCONFIGID.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mr_config_id: Option<String>,
@@ -51,6 +77,31 @@ pub struct Claims {
     pub report_data: String,
     /// SHA-256 of the policy file the evidence was appraised against.
     pub policy_digest: String,
+    /// Azure evidence: what the vTPM and the paravisor vouch for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub azure: Option<AzureClaims>,
+    /// Where each piece of collateral came from, and whether revocation was
+    /// checked.
+    pub collateral: CollateralClaims,
+    /// Every relaxation of the strict defaults the policy made for this TEE
+    /// ([`crate::Policy::relaxations`]); empty when there is none.
+    pub relaxations: Vec<String>,
+}
+
+/// The `azure` claim: the vTPM quote's PCRs and the paravisor's runtime
+/// claims.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AzureClaims {
+    /// PCR0..PCR23 of the SHA-256 bank, as quoted.
+    pub pcrs: Vec<String>,
+    /// `vm-configuration` of the variable data, as the paravisor wrote it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vm_configuration: Option<serde_json::Value>,
+    /// `user-data` of the variable data (64 bytes), when present.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_data: Option<String>,
+    /// HCL report header version.
+    pub hcl_version: u32,
 }
 
 /// The TCB claim.
@@ -101,6 +152,29 @@ pub struct TdxTcb {
     pub advisory_ids: Vec<String>,
     /// tcbEvaluationDataNumber of the collateral (lower of TCB info and QE identity).
     pub tcb_evaluation_data_number: u32,
+    /// FMSPC of the platform (from its PCK certificate): the platform family
+    /// Intel's TCB info is issued for.
+    pub fmspc: String,
+    /// The platform's TCB components: PCK CPUSVN (16 SGX components), PCE
+    /// SVN and the TD's TEE_TCB_SVN (16 TDX components).
+    pub components: TdxTcbComponents,
+    /// tcbDate of the TCB level the platform matched.
+    pub tcb_date: String,
+    /// tcbDate of the newest level the collateral calls `UpToDate`: when it
+    /// is later than `tcb_date`, Intel has published a TCB this platform does
+    /// not have yet.
+    pub current_tcb_date: Option<String>,
+}
+
+/// A TDX platform's TCB components.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TdxTcbComponents {
+    /// CPUSVN from the PCK certificate (16 SGX TCB components), hex.
+    pub sgx: String,
+    /// PCE SVN from the PCK certificate.
+    pub pce_svn: u16,
+    /// TEE_TCB_SVN from the TD report (16 TDX TCB components), hex.
+    pub tdx: String,
 }
 
 /// The `policy_flags` claim.

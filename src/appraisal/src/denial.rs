@@ -144,16 +144,27 @@ pub enum Check {
     TdxCollateral,
     /// `tdx.collateral.expired`: TCB info or QE identity is not current.
     TdxCollateralExpired,
-    /// `tdx.collateral.signature`: the TCB info or QE identity signature or
-    /// its signing chain fails.
+    /// `tdx.collateral.signature`: the TCB info or QE identity signature does
+    /// not verify.
     TdxCollateralSignature,
-    /// `tdx.crl`: a CRL is malformed, unsigned, expired, or revokes a certificate.
+    /// `tdx.collateral_chain`: the TCB info or QE identity signing chain does
+    /// not lead to the pinned Intel SGX Root CA, or a certificate of it is not
+    /// valid at the verifier's time.
+    TdxCollateralChain,
+    /// `tdx.crl`: a CRL is malformed, unsigned, not current at the verifier's
+    /// time (checked to the second), or revokes a certificate.
     TdxCrl,
     /// `tdx.quote.format`: the quote is malformed or of an unsupported type.
     TdxQuoteFormat,
-    /// `tdx.pck_chain`: the PCK chain does not lead to the pinned Intel root.
+    /// `tdx.pck_chain`: the quote's PCK chain does not lead to the pinned
+    /// Intel root, a certificate of it is not valid at the verifier's time,
+    /// or its PCK CA is not the one that issued the collateral's PCK CRL.
     TdxPckChain,
-    /// `tdx.qe`: the QE report signature, binding or identity fails.
+    /// `tdx.qe_report`: the QE report signature does not verify with the
+    /// PCK certificate's key.
+    TdxQeReport,
+    /// `tdx.qe`: the QE report does not bind the attestation key, or the QE
+    /// does not match Intel's QE identity.
     TdxQe,
     /// `tdx.signature`: the quote signature does not verify.
     TdxSignature,
@@ -198,8 +209,70 @@ pub enum Check {
     TdxMrOwner,
     /// `tdx.mr_owner_config`: MROWNERCONFIG is not the expected value.
     TdxMrOwnerConfig,
+
+    // ---- TDX whole image (event log, OS components) and CoCo pods -----------
+    // Made right after `tdx.mrtd`, in this order: log form, replay, RTMR pins
+    // (`tdx.rtmr0`..`tdx.rtmr3` above), components, then `coco.init_data`.
+    /// `tdx.eventlog`: the CC event log in the bundle is malformed or cannot
+    /// be replayed (got: the parser's error with its offset); or it is missing
+    /// while the policy pins components against it; or it holds an event in
+    /// a component-pinned RTMR that no pin accounts for.
+    TdxEventLog,
+    /// `tdx.eventlog.replay`: an RTMR replayed from the event log differs
+    /// from the quote's (got names the RTMR, its events and the first event
+    /// that differs where it can be told).
+    TdxEventLogReplay,
+    /// `tdx.component.kernel`: the kernel event of the log (RTMR1) is missing,
+    /// repeated, or not in `tdx.kernel`.
+    TdxComponentKernel,
+    /// `tdx.component.initrd`: the initrd event of the log (RTMR2) is missing,
+    /// repeated, or not in `tdx.initrd`.
+    TdxComponentInitrd,
+    /// `tdx.component.cmdline`: the command-line event of the log (RTMR2) is
+    /// missing, repeated, or not in `tdx.cmdline`.
+    TdxComponentCmdline,
+    /// `coco.init_data`: evidence of a CoCo pod image (`[coco]`) whose
+    /// init-data (SEV-SNP HOST_DATA, TDX MRCONFIGID) is not a pinned digest.
+    CocoInitData,
     /// `tdx.quote`: dcap-qvl refused the quote for a reason not classified above.
     TdxQuote,
+
+    // ---- Azure confidential VMs (HCL report + vTPM quote), in order --------
+    // Then the hardware report's own checks (`snp.*` or `tdx.*`, against
+    // `[azure.snp]` / `[azure.tdx]`).
+    /// `azure.not_allowed`: the policy does not accept Azure evidence (or not
+    /// this hardware kind).
+    AzureNotAllowed,
+    /// `azure.hcl.format`: the HCL report is malformed, or holds another
+    /// hardware report type than the bundle's TEE type.
+    AzureHclFormat,
+    /// `azure.ak`: no usable attestation key in the variable data (not JSON,
+    /// no `HCLAkPub`, not an RSA JWK of 2048, 3072 or 4096 bits with e = 65537).
+    AzureAk,
+    /// `azure.hcl.binding`: the hardware report's REPORT_DATA is not
+    /// SHA-256(variable data) followed by 32 zero bytes.
+    AzureHclBinding,
+    /// `azure.td_quote`: `azure-tdx` without a TD quote, or a TD quote that
+    /// does not quote the HCL report's TDREPORT.
+    AzureTdQuote,
+    /// `azure.quote.format`: the vTPM quote or its signature is malformed, or
+    /// not RSASSA with SHA-256.
+    AzureQuoteFormat,
+    /// `azure.quote.signature`: the quote is not signed by the HCL report's AK.
+    AzureQuoteSignature,
+    /// `azure.quote.nonce`: the quote's extraData is not this session's.
+    AzureQuoteNonce,
+    /// `azure.quote.pcr_selection`: the quote does not cover exactly PCR0-23
+    /// of the SHA-256 bank, or the bundle does not carry those 24 values.
+    AzureQuotePcrSelection,
+    /// `azure.quote.pcr_digest`: the PCR values do not hash to the quote's
+    /// pcrDigest.
+    AzureQuotePcrDigest,
+    /// `azure.pcr`: a PCR is not in the policy's allow-list.
+    AzurePcr,
+    /// `azure.user_data`: the `user-data` in the variable data is missing,
+    /// malformed, or not this session's binding.
+    AzureUserData,
 }
 
 impl Check {
@@ -265,9 +338,11 @@ impl Check {
             TdxCollateral => "tdx.collateral",
             TdxCollateralExpired => "tdx.collateral.expired",
             TdxCollateralSignature => "tdx.collateral.signature",
+            TdxCollateralChain => "tdx.collateral_chain",
             TdxCrl => "tdx.crl",
             TdxQuoteFormat => "tdx.quote.format",
             TdxPckChain => "tdx.pck_chain",
+            TdxQeReport => "tdx.qe_report",
             TdxQe => "tdx.qe",
             TdxSignature => "tdx.signature",
             TdxTcbLevel => "tdx.tcb_level",
@@ -290,7 +365,25 @@ impl Check {
             TdxMrConfigId => "tdx.mr_config_id",
             TdxMrOwner => "tdx.mr_owner",
             TdxMrOwnerConfig => "tdx.mr_owner_config",
+            TdxEventLog => "tdx.eventlog",
+            TdxEventLogReplay => "tdx.eventlog.replay",
+            TdxComponentKernel => "tdx.component.kernel",
+            TdxComponentInitrd => "tdx.component.initrd",
+            TdxComponentCmdline => "tdx.component.cmdline",
+            CocoInitData => "coco.init_data",
             TdxQuote => "tdx.quote",
+            AzureNotAllowed => "azure.not_allowed",
+            AzureHclFormat => "azure.hcl.format",
+            AzureAk => "azure.ak",
+            AzureHclBinding => "azure.hcl.binding",
+            AzureTdQuote => "azure.td_quote",
+            AzureQuoteFormat => "azure.quote.format",
+            AzureQuoteSignature => "azure.quote.signature",
+            AzureQuoteNonce => "azure.quote.nonce",
+            AzureQuotePcrSelection => "azure.quote.pcr_selection",
+            AzureQuotePcrDigest => "azure.quote.pcr_digest",
+            AzurePcr => "azure.pcr",
+            AzureUserData => "azure.user_data",
         }
     }
 }

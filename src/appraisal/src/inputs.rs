@@ -1,10 +1,12 @@
 //! Reading evidence inputs from files, for front ends (`enclavectl verify`):
 //! certificates and CRLs in PEM or DER, with each certificate's role in the
-//! SEV-SNP chain recognised from its subject name. Nothing here is a check:
-//! the roles only tell the appraisal where to start, and it verifies every
-//! certificate against its own pins.
+//! SEV-SNP chain recognised from its subject name, and Azure vTPM evidence in
+//! the JSON forms other attesters write ([`azure_evidence`]). Nothing here is
+//! a check: the roles only tell the appraisal where to start, and it verifies
+//! every certificate against its own pins.
 
-use wire::{Bytes, CertKind, Certificate};
+use base64::Engine as _;
+use wire::{Bytes, CertKind, Certificate, EvidenceBundle, Tee, TpmEvidence};
 
 use crate::x509::Cert;
 
@@ -26,6 +28,162 @@ pub enum InputError {
         /// Its CN.
         cn: String,
     },
+    /// Azure evidence JSON in none of the known forms.
+    #[error("Azure evidence: {detail}")]
+    Azure {
+        /// What is wrong, and where.
+        detail: String,
+    },
+}
+
+fn get<'a>(
+    o: &'a serde_json::Map<String, serde_json::Value>,
+    k: &str,
+) -> Result<&'a serde_json::Value, InputError> {
+    o.get(k)
+        .ok_or_else(|| azure_err(format!("no tpm_quote.{k}")))
+}
+
+fn azure_err(detail: impl Into<String>) -> InputError {
+    InputError::Azure {
+        detail: detail.into(),
+    }
+}
+
+/// Bytes of an Azure evidence field: an integer array (the legacy form),
+/// or a string in `encoding` (`hex` or `base64url`).
+fn azure_bytes(v: &serde_json::Value, field: &str, encoding: &str) -> Result<Vec<u8>, InputError> {
+    match v {
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(|x| {
+                x.as_u64()
+                    .and_then(|n| u8::try_from(n).ok())
+                    .ok_or_else(|| azure_err(format!("{field}: not an array of bytes")))
+            })
+            .collect(),
+        serde_json::Value::String(s) if encoding == "hex" => {
+            crate::hex::decode(s).ok_or_else(|| azure_err(format!("{field}: not hex")))
+        }
+        serde_json::Value::String(s) => base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s.trim_end_matches('=').as_bytes())
+            .map_err(|e| azure_err(format!("{field}: not base64url: {e}"))),
+        _ => Err(azure_err(format!(
+            "{field}: neither a byte array nor a string"
+        ))),
+    }
+}
+
+/// Azure vTPM evidence as an evidence bundle, from JSON in any of these forms:
+///
+/// - our evidence bundle (`"format":"enclave-init/evidence-bundle"`), as is;
+/// - trustee's `az-snp-vtpm` / `az-tdx-vtpm` evidence: version 0 (no
+///   `version`; `quote`/`tpm_quote` `{signature, message, pcrs}`, `report` /
+///   `hcl_report`, `td_quote` as integer arrays, `vcek` PEM), version 1 and 2
+///   (`"version":"1"|"2"`; the quote's fields hex, `hcl_report`, `vcek`
+///   (DER) and `td_quote` base64url; version 2 is version 1 from a paravisor
+///   that puts `user-data` in the variable data).
+///
+/// The raw RSASSA signature those forms carry becomes a TPMT_SIGNATURE
+/// (RSASSA, SHA-256), which is what the vTPM returned before the attester
+/// stripped it. The TEE type is read from the HCL report's report type.
+pub fn azure_evidence(json: &[u8]) -> Result<EvidenceBundle, InputError> {
+    let v: serde_json::Value =
+        serde_json::from_slice(json).map_err(|e| azure_err(format!("not JSON: {e}")))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| azure_err("not a JSON object"))?;
+    if obj.contains_key("format") {
+        let b = EvidenceBundle::from_json(json)
+            .map_err(|e| azure_err(format!("evidence bundle: {e}")))?;
+        if !matches!(b.tee, Tee::AzureSnp | Tee::AzureTdx) {
+            return Err(azure_err(format!(
+                "a bundle of TEE type {}, not azure-snp or azure-tdx",
+                b.tee.as_str()
+            )));
+        }
+        return Ok(b);
+    }
+    let version = match obj.get("version") {
+        None => 0,
+        Some(serde_json::Value::String(s)) if s == "1" => 1,
+        Some(serde_json::Value::String(s)) if s == "2" => 2,
+        Some(serde_json::Value::Number(n)) if n.as_u64() == Some(1) => 1,
+        Some(serde_json::Value::Number(n)) if n.as_u64() == Some(2) => 2,
+        Some(other) => return Err(azure_err(format!("version {other} (known: absent, 1, 2)"))),
+    };
+    let known: &[&str] = &[
+        "version",
+        "quote",
+        "tpm_quote",
+        "report",
+        "hcl_report",
+        "vcek",
+        "td_quote",
+    ];
+    if let Some(k) = obj.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(azure_err(format!("unknown field {k:?}")));
+    }
+    let text = if version == 0 { "array" } else { "hex" };
+    let binary = if version == 0 { "array" } else { "base64url" };
+    let quote = obj
+        .get("tpm_quote")
+        .or_else(|| obj.get("quote"))
+        .ok_or_else(|| azure_err("no tpm_quote (or quote)"))?;
+    let quote = quote
+        .as_object()
+        .ok_or_else(|| azure_err("tpm_quote is not an object"))?;
+    if let Some(k) = quote
+        .keys()
+        .find(|k| !["signature", "message", "pcrs"].contains(&k.as_str()))
+    {
+        return Err(azure_err(format!("unknown tpm_quote field {k:?}")));
+    }
+    let signature = azure_bytes(get(quote, "signature")?, "tpm_quote.signature", text)?;
+    let message = azure_bytes(get(quote, "message")?, "tpm_quote.message", text)?;
+    let pcrs = get(quote, "pcrs")?
+        .as_array()
+        .ok_or_else(|| azure_err("tpm_quote.pcrs is not an array"))?
+        .iter()
+        .map(|p| azure_bytes(p, "tpm_quote.pcrs[]", text).map(Bytes))
+        .collect::<Result<Vec<_>, _>>()?;
+    let hcl = obj
+        .get("hcl_report")
+        .or_else(|| obj.get("report"))
+        .ok_or_else(|| azure_err("no hcl_report (or report)"))?;
+    let hcl = azure_bytes(hcl, "hcl_report", binary)?;
+    let td_quote = obj
+        .get("td_quote")
+        .map(|q| azure_bytes(q, "td_quote", binary))
+        .transpose()?;
+    let tee = match tee_formats::azure::HclReport::parse(&hcl).map(|h| h.report_type()) {
+        Ok(tee_formats::azure::HclReportType::Tdx) => Tee::AzureTdx,
+        Ok(tee_formats::azure::HclReportType::Snp) => Tee::AzureSnp,
+        // A malformed report is the appraisal's to deny; guess the type.
+        Err(_) if td_quote.is_some() => Tee::AzureTdx,
+        Err(_) => Tee::AzureSnp,
+    };
+    let sig = tee_formats::tpm::Signature::RsaSsa {
+        hash: tee_formats::tpm::ALG_SHA256,
+        sig: signature,
+    }
+    .to_bytes()
+    .map_err(|e| azure_err(format!("tpm_quote.signature: {e}")))?;
+    let mut b = EvidenceBundle::new(tee, &format!("trustee-az-vtpm-v{version}"), hcl);
+    b.tpm = Some(TpmEvidence {
+        quote: Bytes(message),
+        signature: Bytes(sig),
+        pcrs,
+        td_quote: td_quote.map(Bytes),
+    });
+    if let Some(vcek) = obj.get("vcek") {
+        let der = match vcek.as_str() {
+            Some(pem) if pem.contains("-----BEGIN") => pem.as_bytes().to_vec(),
+            _ => azure_bytes(vcek, "vcek", binary)?,
+        };
+        b.certificates = certificates(&der)?;
+    }
+    Ok(b)
 }
 
 /// The DER documents of a PEM file with `label` blocks, or the file itself

@@ -3,19 +3,30 @@
 //! [`Appraiser::appraise`]; neither re-implements a check
 //! (`shared/docs/style.md` §6.3).
 //!
-//! Pure: no network (the caller passes certificates, CRLs and collateral in
-//! the bundle), no clock (`now_unix` is a parameter: the verifier's trusted
-//! time, never the guest's), no global state except the curve constant
-//! table in [`ecdsa`]. Every outcome is either [`Claims`] or a [`Denial`]
-//! naming the first failed [`Check`].
+//! Pure: no network (the caller passes certificates, CRLs and collateral:
+//! the host's in the bundle, the verifier's own in a [`Collateral`]), no
+//! clock (`now_unix` is a parameter: the verifier's trusted time, never the
+//! guest's), no global state except the curve constant table in [`ecdsa`].
+//! Every outcome is either [`Claims`] or a [`Denial`] naming the first
+//! failed [`Check`].
 //!
 //! Module map:
 //! - [`policy`]: [`Policy`] (typed TOML, digest), [`PolicyError`].
 //! - [`claims`]: [`Claims`], the token claims of accepted evidence.
+//! - [`collateral`]: [`Collateral`], what the verifier resolved itself, its
+//!   precedence over the bundle's, and the sources named in the claims.
+//! - [`time`]: the verifier's `--now` (RFC 3339 or Unix seconds, real dates only).
 //! - [`denial`]: [`Denial`], [`Check`] (stable check names).
 //! - `snp`: the SEV-SNP (and simulation) check sequence; `snp_chain`: the
 //!   ARK → ASK/ASVK → VCEK/VLEK chain, CRLs and the warm chain cache.
+//! - `tdx`: the TDX check sequence around dcap-qvl; `tdx_image`: which
+//!   image booted (MRTD, RTMRs, the replayed event log, kernel/initrd/cmdline
+//!   pins, CoCo pods and their init-data).
 //! - `tdx`: the TDX check sequence around dcap-qvl.
+//! - `azure`: Azure confidential VMs (HCL report + vTPM quote, then the SNP
+//!   or TDX sequence on the hardware report); [`AzureFreshness`].
+//! - `tdx_offline`: a TD quote's signature, QE report and PCK chain without
+//!   collateral (Azure TDX, before dcap-qvl).
 //! - `x509`: KDS certificate form, RSA-PSS, AMD extensions, CRLs, RFC 3339.
 //! - `ecdsa`: P-384 report-signature verification with per-key tables.
 //! - `roots`: compiled-in, pinned AMD and Intel roots.
@@ -28,7 +39,9 @@
 //! REPORT_DATA. See `snp.rs` and `tdx.rs` for the full lists.
 #![forbid(unsafe_code)]
 
+mod azure;
 pub mod claims;
+pub mod collateral;
 pub mod denial;
 mod ecdsa;
 pub mod hex;
@@ -38,12 +51,19 @@ mod roots;
 mod snp;
 mod snp_chain;
 mod tdx;
+mod tdx_image;
+mod tdx_offline;
+mod tdx_precheck;
+pub mod time;
 mod x509;
 
+pub use azure::{extra_data_for_binding, AzureFreshness};
 pub use claims::Claims;
+pub use collateral::{Collateral, Source};
 pub use denial::{Check, Denial};
 pub use policy::{Policy, PolicyError};
 pub use roots::RootPinError;
+pub use tdx_precheck::{tdx_platform, TdxPlatform};
 pub use x509::parse_rfc3339;
 
 use wire::{EvidenceBundle, Tee};
@@ -75,12 +95,17 @@ impl Appraiser {
     /// the verifier recomputed with `tee_formats::binding::report_data`
     /// (nonce, enclave key, TLS exporter); `None` skips that check (offline
     /// inspection only: such claims are not bound to a session).
+    /// `collateral` is what the verifier resolved itself (KDS/PCS, its cache,
+    /// an offline directory); it takes precedence over the bundle's
+    /// ([`collateral`] module). [`Collateral::none`] appraises the bundle's
+    /// alone.
     pub fn appraise(
         &self,
         bundle: &EvidenceBundle,
         policy: &Policy,
         now_unix: i64,
         expected_report_data: Option<&[u8; 64]>,
+        collateral: &Collateral,
     ) -> Result<Claims, Denial> {
         match bundle.tee {
             Tee::Snp => {
@@ -93,6 +118,7 @@ impl Appraiser {
                     Trust::Amd,
                     now_unix,
                     expected_report_data,
+                    collateral,
                 )
             }
             Tee::Sim => {
@@ -105,12 +131,28 @@ impl Appraiser {
                     Trust::Sim(&policy.sim.ark_sha256),
                     now_unix,
                     expected_report_data,
+                    collateral,
                 )
             }
             Tee::Tdx => {
                 check_allowed(policy.tdx.allowed, Check::TdxNotAllowed, "tdx")?;
-                tdx::appraise(&self.roots, bundle, policy, now_unix, expected_report_data)
+                tdx::appraise(
+                    &self.roots,
+                    bundle,
+                    policy,
+                    now_unix,
+                    expected_report_data,
+                    collateral,
+                )
             }
+            Tee::AzureSnp | Tee::AzureTdx => azure::appraise(
+                self,
+                bundle,
+                policy,
+                now_unix,
+                expected_report_data.map(AzureFreshness::Binding),
+                collateral,
+            ),
         }
     }
 }
@@ -122,6 +164,7 @@ pub fn appraise(
     policy: &Policy,
     now_unix: i64,
     expected_report_data: Option<&[u8; 64]>,
+    collateral: &Collateral,
 ) -> Result<Claims, Denial> {
     let appraiser = Appraiser::new().map_err(|e| {
         let check = if e.name.starts_with("Intel") {
@@ -136,7 +179,7 @@ pub fn appraise(
             "the verifier build is corrupt; rebuild it",
         )
     })?;
-    appraiser.appraise(bundle, policy, now_unix, expected_report_data)
+    appraiser.appraise(bundle, policy, now_unix, expected_report_data, collateral)
 }
 
 fn check_allowed(allowed: bool, check: Check, tee: &str) -> Result<(), Denial> {
@@ -146,9 +189,9 @@ fn check_allowed(allowed: bool, check: Check, tee: &str) -> Result<(), Denial> {
             format!("{tee} evidence"),
             format!("{tee}.allowed = true in the policy"),
             if tee == "sim" {
-                "simulated evidence proves nothing about the platform; only a development policy may accept it"
+                "simulated evidence proves nothing about the platform; only a development policy (sim.allowed = true, loaded by a verifier started with --dev) may accept it"
             } else {
-                "this policy does not accept evidence from this TEE"
+                "this policy does not accept evidence from this TEE: set it in the policy, with its reference values"
             },
         );
     }

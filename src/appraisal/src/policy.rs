@@ -5,7 +5,23 @@
 //!
 //! The SHA-256 of the file bytes, exactly as loaded, is the policy digest
 //! that every token carries ([`Policy::digest`]).
+//!
+//! Whole-image rules (refused at load, [`PolicyError::Invalid`]): a `[tdx]`
+//! section that accepts images (`mrtds`) must pin the kernel (`kernel` or
+//! `rtmr1`), the initrd (`initrd` or `rtmr2`) and the command line (`cmdline`
+//! or `rtmr2`) unless it says `allow_unpinned_os = true`; a `[coco]` section
+//! that accepts pods must pin their init-data (and, on TDX, the Kata guest's
+//! RTMR1 and RTMR2). An empty allow-list (`kernel = []`) is refused: it would
+//! accept nothing while looking like a pin.
+//!
+//! Strict by default (issue 17): a policy that accepts a TEE must name its
+//! minimum TCB (`snp.min_reported_tcb` for SEV-SNP and simulation,
+//! `tdx.min_tcb_evaluation_data_number` for TDX), or it is refused at load;
+//! writing zeros is allowed, and is then a relaxation. Every relaxation the
+//! file makes ([`Policy::relaxations`]) is listed in the claims of every
+//! token it accepts.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Deserialize;
@@ -42,6 +58,12 @@ pub struct Policy {
     pub tdx: TdxPolicy,
     /// Simulation rules.
     pub sim: SimPolicy,
+    /// Confidential Containers pods (Kata guest images and their init-data).
+    pub coco: CocoPolicy,
+    /// Azure confidential VM rules (HCL report + vTPM quote).
+    pub azure: AzurePolicy,
+    /// Token rules.
+    pub token: TokenPolicy,
     digest: [u8; 32],
 }
 
@@ -54,6 +76,40 @@ struct PolicyFile {
     tdx: TdxPolicy,
     #[serde(default)]
     sim: SimPolicy,
+    #[serde(default)]
+    coco: CocoPolicy,
+    #[serde(default)]
+    azure: AzurePolicy,
+    #[serde(default)]
+    token: TokenPolicy,
+}
+
+/// The default and ceiling of [`TokenPolicy::max_ttl_secs`] without an
+/// explicit raise: a bearer token should live at most a minute
+/// (`architecture.md`, "Logging in to Vault").
+pub const DEFAULT_MAX_TOKEN_TTL_SECS: u64 = 60;
+
+/// `[token]`: the attestation token.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenPolicy {
+    /// The longest token lifetime the verifier may issue under this policy
+    /// (its `--token-ttl-secs` is refused above it). Default 60; a higher
+    /// value is a relaxation, shown in the claims.
+    #[serde(default = "default_max_ttl")]
+    pub max_ttl_secs: u64,
+}
+
+impl Default for TokenPolicy {
+    fn default() -> Self {
+        TokenPolicy {
+            max_ttl_secs: DEFAULT_MAX_TOKEN_TTL_SECS,
+        }
+    }
+}
+
+fn default_max_ttl() -> u64 {
+    DEFAULT_MAX_TOKEN_TTL_SECS
 }
 
 impl Policy {
@@ -65,14 +121,99 @@ impl Policy {
             problem: format!("not UTF-8: {e}"),
         })?;
         let file: PolicyFile = toml::from_str(text).map_err(PolicyError::Parse)?;
+        let table: toml::Table = toml::from_str(text).map_err(PolicyError::Parse)?;
         let policy = Policy {
             snp: file.snp,
             tdx: file.tdx,
             sim: file.sim,
+            coco: file.coco,
+            azure: file.azure,
+            token: file.token,
             digest: Sha256::digest(bytes).into(),
         };
         policy.validate()?;
+        policy.require_minimum_tcb(&table)?;
         Ok(policy)
+    }
+
+    /// A policy that accepts a TEE must say which TCB it requires at least.
+    fn require_minimum_tcb(&self, table: &toml::Table) -> Result<(), PolicyError> {
+        let has = |section: &str, key: &str| {
+            table
+                .get(section)
+                .and_then(|s| s.as_table())
+                .is_some_and(|s| s.contains_key(key))
+        };
+        if (self.snp.allowed || self.sim.allowed) && !has("snp", "min_reported_tcb") {
+            return Err(PolicyError::Invalid {
+                field: "snp.min_reported_tcb",
+                problem: format!(
+                    "{} = true needs the lowest REPORTED_TCB this policy accepts, e.g. min_reported_tcb = {{ bootloader = 3, tee = 0, snp = 8, microcode = 115 }} (all zeros accepts any TCB, and shows as a relaxation in every token)",
+                    if self.snp.allowed { "snp.allowed" } else { "sim.allowed" }
+                ),
+            });
+        }
+        if self.tdx.allowed && !has("tdx", "min_tcb_evaluation_data_number") {
+            return Err(PolicyError::Invalid {
+                field: "tdx.min_tcb_evaluation_data_number",
+                problem: "tdx.allowed = true needs the lowest tcbEvaluationDataNumber of Intel's collateral this policy accepts (e.g. 17; 0 accepts collateral from before any TCB recovery, and shows as a relaxation in every token)".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// What this policy relaxes for evidence of `tee` (`"snp"`, `"sim"`,
+    /// `"tdx"`), each as `key = value (why it matters)`: the `relaxations`
+    /// claim. Empty for a policy that keeps every strict default.
+    pub fn relaxations(&self, tee: &str) -> Vec<String> {
+        let mut r = Vec::new();
+        let s = &self.snp;
+        if tee == "sim" {
+            r.push("sim.allowed = true (simulated evidence: no hardware guarantee)".to_owned());
+        }
+        if tee == "snp" || tee == "sim" {
+            if s.crl == CrlMode::IfPresent {
+                r.push("snp.crl = \"if-present\" (revocation unchecked without a CRL)".to_owned());
+            }
+            if s.min_reported_tcb == MinTcb::default() {
+                r.push("snp.min_reported_tcb = 0 (any TCB)".to_owned());
+            }
+            if s.debug_allowed {
+                r.push("snp.debug_allowed = true".to_owned());
+            }
+            if s.migrate_ma_allowed {
+                r.push("snp.migrate_ma_allowed = true".to_owned());
+            }
+            if s.provisional_firmware_allowed {
+                r.push("snp.provisional_firmware_allowed = true".to_owned());
+            }
+            if s.vmpls.iter().any(|&v| v != 0) {
+                r.push(format!("snp.vmpls = {:?}", s.vmpls));
+            }
+        }
+        if tee == "tdx" {
+            let t = &self.tdx;
+            let extra: Vec<&String> = t.tcb_statuses.iter().filter(|x| *x != "UpToDate").collect();
+            if !extra.is_empty() {
+                r.push(format!("tdx.tcb_statuses also {extra:?}"));
+            }
+            if !t.advisory_ids.is_empty() {
+                r.push(format!("tdx.advisory_ids = {:?}", t.advisory_ids));
+            }
+            if t.min_tcb_evaluation_data_number == 0 {
+                r.push("tdx.min_tcb_evaluation_data_number = 0 (any collateral)".to_owned());
+            }
+            if t.debug_allowed {
+                r.push("tdx.debug_allowed = true".to_owned());
+            }
+        }
+        if self.token.max_ttl_secs > DEFAULT_MAX_TOKEN_TTL_SECS {
+            r.push(format!(
+                "token.max_ttl_secs = {} (above {DEFAULT_MAX_TOKEN_TTL_SECS})",
+                self.token.max_ttl_secs
+            ));
+        }
+        r
     }
 
     /// Parses a policy file for production: as [`Policy::from_toml`], but a
@@ -97,6 +238,12 @@ impl Policy {
                 problem: "sim.allowed = true needs at least one pinned ARK fingerprint".into(),
             });
         }
+        if !(1..=86_400).contains(&self.token.max_ttl_secs) {
+            return Err(PolicyError::Invalid {
+                field: "token.max_ttl_secs",
+                problem: format!("{} is not within 1..=86400", self.token.max_ttl_secs),
+            });
+        }
         for s in &self.tdx.tcb_statuses {
             if s == "Revoked" {
                 return Err(PolicyError::Invalid {
@@ -108,6 +255,248 @@ impl Policy {
                 return Err(PolicyError::Invalid {
                     field: "tdx.tcb_statuses",
                     problem: format!("unknown TCB status {s:?} (known: {TDX_TCB_STATUSES:?})"),
+                });
+            }
+        }
+        self.validate_tdx_image()?;
+        self.validate_coco()?;
+        self.azure.validate()
+    }
+
+    /// TDX allow-lists are not empty, and an image-accepting `[tdx]` pins the OS.
+    fn validate_tdx_image(&self) -> Result<(), PolicyError> {
+        let t = &self.tdx;
+        for (field, list) in [
+            ("tdx.rtmr0", &t.rtmr0),
+            ("tdx.rtmr1", &t.rtmr1),
+            ("tdx.rtmr2", &t.rtmr2),
+            ("tdx.rtmr3", &t.rtmr3),
+            ("tdx.kernel", &t.kernel),
+            ("tdx.initrd", &t.initrd),
+            ("tdx.cmdline", &t.cmdline),
+        ] {
+            if list.as_ref().is_some_and(Vec::is_empty) {
+                return Err(PolicyError::Invalid {
+                    field,
+                    problem:
+                        "an empty list accepts nothing: list the allowed digests or remove the key"
+                            .into(),
+                });
+            }
+        }
+        if !t.allowed || t.mrtds.is_empty() || t.allow_unpinned_os {
+            return Ok(());
+        }
+        let unpinned = t.unpinned_os();
+        if !unpinned.is_empty() {
+            return Err(PolicyError::Invalid {
+                field: "tdx.allow_unpinned_os",
+                problem: format!(
+                    "[tdx] accepts images (tdx.mrtds) but pins no {}: MRTD covers only the firmware, so a host \
+                     could boot its own kernel, initrd or command line under it. Pin them (tdx.kernel or tdx.rtmr1, \
+                     tdx.initrd and tdx.cmdline or tdx.rtmr2; `enclavectl measure --tdvf` computes them), or say \
+                     allow_unpinned_os = true (the claims then carry os_pinned = false)",
+                    unpinned.join(", ")
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// A `[coco]` section that accepts pods pins their init-data and image.
+    fn validate_coco(&self) -> Result<(), PolicyError> {
+        let c = &self.coco;
+        if !c.allowed {
+            return Ok(());
+        }
+        let invalid = |field, problem: &str| {
+            Err(PolicyError::Invalid {
+                field,
+                problem: problem.to_owned(),
+            })
+        };
+        if c.snp_measurements.is_empty() && c.tdx_mrtds.is_empty() {
+            return invalid(
+                "coco.allowed",
+                "coco.allowed = true but neither coco.snp_measurements nor coco.tdx_mrtds lists a Kata guest image",
+            );
+        }
+        if c.init_data_snp.iter().any(|d| d.0 == [0; 32])
+            || c.init_data_tdx.iter().any(|d| d.0 == [0; 48])
+        {
+            return invalid(
+                "coco.init_data_snp",
+                "an all-zero init-data digest is what a pod launched without init-data carries: it pins nothing",
+            );
+        }
+        if !c.snp_measurements.is_empty() {
+            if c.init_data_snp.is_empty() {
+                return invalid(
+                    "coco.init_data_snp",
+                    "coco.snp_measurements accepts SEV-SNP pods, so their init-data (HOST_DATA) must be pinned: \
+                     `enclavectl measure --initdata FILE` computes it",
+                );
+            }
+            if !(self.snp.allowed || self.sim.allowed) {
+                return invalid(
+                    "coco.snp_measurements",
+                    "SEV-SNP pods need snp.allowed = true: the [snp] platform rules apply to them",
+                );
+            }
+            if let Some(m) = c
+                .snp_measurements
+                .iter()
+                .find(|m| self.snp.measurements.contains(m))
+            {
+                return invalid(
+                    "coco.snp_measurements",
+                    &format!(
+                        "{m} is also in snp.measurements: evidence of that image would pass as an appliance \
+                         without its init-data"
+                    ),
+                );
+            }
+        }
+        if !c.tdx_mrtds.is_empty() {
+            if c.init_data_tdx.is_empty() {
+                return invalid(
+                    "coco.init_data_tdx",
+                    "coco.tdx_mrtds accepts TDX pods, so their init-data (MRCONFIGID) must be pinned: \
+                     `enclavectl measure --initdata FILE` computes it",
+                );
+            }
+            if c.tdx_rtmr1.is_empty() || c.tdx_rtmr2.is_empty() {
+                return invalid(
+                    if c.tdx_rtmr1.is_empty() { "coco.tdx_rtmr1" } else { "coco.tdx_rtmr2" },
+                    "coco.tdx_mrtds accepts TDX pods, so the Kata guest's kernel (RTMR1) and command line and \
+                     initrd (RTMR2) must be pinned: MRTD covers only the firmware",
+                );
+            }
+            if !self.tdx.allowed {
+                return invalid(
+                    "coco.tdx_mrtds",
+                    "TDX pods need tdx.allowed = true: the [tdx] platform rules apply to them",
+                );
+            }
+            // A Kata guest image the [tdx] RTMR pins also accept would pass as an
+            // appliance, without its init-data (with component pins only, the
+            // event log decides: the Kata kernel is not ours).
+            let t = &self.tdx;
+            let overlaps = |pins: &Option<Vec<hex::Hex<48>>>, pod: &[hex::Hex<48>]| {
+                pins.as_ref()
+                    .is_some_and(|p| p.iter().any(|h| pod.contains(h)))
+            };
+            if c.tdx_mrtds.iter().any(|m| t.mrtds.contains(m))
+                && overlaps(&t.rtmr1, &c.tdx_rtmr1)
+                && overlaps(&t.rtmr2, &c.tdx_rtmr2)
+            {
+                return invalid(
+                    "coco.tdx_mrtds",
+                    "a Kata guest image listed here (MRTD, RTMR1, RTMR2) is also accepted by tdx.mrtds, tdx.rtmr1 \
+                     and tdx.rtmr2: its evidence would pass as an appliance without its init-data",
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The policy the hardware report inside Azure evidence is appraised
+    /// against: `[azure.snp]` and `[azure.tdx]` in place of `[snp]` and
+    /// `[tdx]` (same `[sim]`, same digest). Kept apart so that an Azure
+    /// paravisor's measurement can never be accepted as a bare-metal one.
+    pub(crate) fn azure_inner(&self) -> Policy {
+        Policy {
+            snp: self.azure.snp.clone(),
+            tdx: self.azure.tdx.clone(),
+            sim: self.sim.clone(),
+            azure: AzurePolicy::default(),
+            coco: CocoPolicy::default(),
+            token: self.token.clone(),
+            digest: self.digest,
+        }
+    }
+}
+
+/// `[azure]`: Azure confidential VMs, where the paravisor (OpenHCL) holds
+/// the hardware report and the guest proves itself through the vTPM.
+///
+/// The hardware report's measurement covers the paravisor and the virtual
+/// firmware, not the guest: the guest is measured into the vTPM's PCRs, so a
+/// policy that accepts Azure evidence must pin PCRs (or say explicitly that
+/// it does not, `guest_unpinned_allowed`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AzurePolicy {
+    /// Accept Azure evidence at all. Default false. Each hardware kind is
+    /// also gated by `[azure.snp] allowed` / `[azure.tdx] allowed`.
+    #[serde(default)]
+    pub allowed: bool,
+    /// PCR allow-lists: PCR index (`"0"` … `"23"`) → accepted SHA-256
+    /// values (32-byte hex). PCRs not named are not checked.
+    #[serde(default)]
+    pub pcrs: BTreeMap<String, Vec<hex::Hex<32>>>,
+    /// Accept Azure evidence with no PCR pinned (the guest image is then
+    /// not checked at all). Default false.
+    #[serde(default)]
+    pub guest_unpinned_allowed: bool,
+    /// Require the `user-data` the guest wrote through the vTPM to carry the
+    /// session binding. Default true. With false it is not checked, and the
+    /// binding rests on the quote's extraData alone (paravisors or captures
+    /// that leave user-data zero).
+    #[serde(default = "yes")]
+    pub user_data_required: bool,
+    /// `[azure.snp]`: the SEV-SNP report inside the HCL report (same fields
+    /// as `[snp]`; `allowed` gates `azure-snp`; `measurements` are the
+    /// paravisor's launch digests).
+    #[serde(default)]
+    pub snp: SnpPolicy,
+    /// `[azure.tdx]`: the TD quote of an Azure TDX CVM (same fields as
+    /// `[tdx]`; `allowed` gates `azure-tdx`).
+    #[serde(default)]
+    pub tdx: TdxPolicy,
+}
+
+impl AzurePolicy {
+    /// The parsed PCR allow-lists, by ascending index.
+    pub fn pcr_pins(&self) -> Vec<(usize, &[hex::Hex<32>])> {
+        let mut pins: Vec<(usize, &[hex::Hex<32>])> = self
+            .pcrs
+            .iter()
+            .filter_map(|(k, v)| k.parse::<usize>().ok().map(|i| (i, v.as_slice())))
+            .collect();
+        pins.sort_by_key(|(i, _)| *i);
+        pins
+    }
+
+    fn validate(&self) -> Result<(), PolicyError> {
+        for (k, v) in &self.pcrs {
+            let ok = k.parse::<usize>().is_ok_and(|i| i < 24)
+                && !k.starts_with('+')
+                && (k == "0" || !k.starts_with('0'));
+            if !ok {
+                return Err(PolicyError::Invalid {
+                    field: "azure.pcrs",
+                    problem: format!("key {k:?} is not a PCR index 0 to 23"),
+                });
+            }
+            if v.is_empty() {
+                return Err(PolicyError::Invalid {
+                    field: "azure.pcrs",
+                    problem: format!("PCR {k} has an empty allow-list (nothing would be accepted); leave it out to not check it"),
+                });
+            }
+        }
+        if self.allowed && self.pcrs.is_empty() && !self.guest_unpinned_allowed {
+            return Err(PolicyError::Invalid {
+                field: "azure.pcrs",
+                problem: "the paravisor's measurement does not cover the guest: pin the PCRs that measure it, or set azure.guest_unpinned_allowed = true".into(),
+            });
+        }
+        for s in &self.tdx.tcb_statuses {
+            if s == "Revoked" || !TDX_TCB_STATUSES.contains(&s.as_str()) {
+                return Err(PolicyError::Invalid {
+                    field: "azure.tdx.tcb_statuses",
+                    problem: format!("TCB status {s:?} is not accepted (known, never Revoked: {TDX_TCB_STATUSES:?})"),
                 });
             }
         }
@@ -414,18 +803,42 @@ pub struct TdxPolicy {
     /// Allowed MRTD values. Empty: nothing is accepted.
     #[serde(default)]
     pub mrtds: Vec<hex::Hex<48>>,
-    /// Expected RTMR0.
+    /// Allowed RTMR0 values (the VM configuration: TD HOB, UEFI variables,
+    /// ACPI tables). One hex string or a list. None: not checked.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub rtmr0: Option<Vec<hex::Hex<48>>>,
+    /// Allowed RTMR1 values (the kernel as TDVF starts it, and the boot
+    /// path). One hex string or a list. None: not checked. Pins the kernel.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub rtmr1: Option<Vec<hex::Hex<48>>>,
+    /// Allowed RTMR2 values (the kernel command line and the initrd as the
+    /// Linux EFI stub measures them). One hex string or a list. None: not
+    /// checked. Pins the initrd and the command line.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub rtmr2: Option<Vec<hex::Hex<48>>>,
+    /// Allowed RTMR3 values (zero at boot). One hex string or a list. None:
+    /// not checked.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub rtmr3: Option<Vec<hex::Hex<48>>>,
+    /// Allowed kernel digests: the Authenticode SHA-384 TDVF records for the
+    /// UEFI application it starts (EV_EFI_BOOT_SERVICES_APPLICATION, RTMR1),
+    /// compared with the event log. None: not checked.
     #[serde(default)]
-    pub rtmr0: Option<hex::Hex<48>>,
-    /// Expected RTMR1.
+    pub kernel: Option<Vec<hex::Hex<48>>>,
+    /// Allowed initrd digests: SHA-384 of the initrd, as the Linux EFI stub
+    /// records it (EV_EVENT_TAG "Linux initrd", RTMR2). None: not checked.
     #[serde(default)]
-    pub rtmr1: Option<hex::Hex<48>>,
-    /// Expected RTMR2.
+    pub initrd: Option<Vec<hex::Hex<48>>>,
+    /// Allowed command-line digests: SHA-384 of the UTF-16LE command line
+    /// with its NUL as the Linux EFI stub records it (EV_EVENT_TAG
+    /// "LOADED_IMAGE::LoadOptions", RTMR2; TDVF appends ` initrd=initrd`).
+    /// None: not checked.
     #[serde(default)]
-    pub rtmr2: Option<hex::Hex<48>>,
-    /// Expected RTMR3.
+    pub cmdline: Option<Vec<hex::Hex<48>>>,
+    /// Accept a policy whose images do not pin all of kernel, initrd and
+    /// command line (the claims then say `os_pinned: false`). Default false.
     #[serde(default)]
-    pub rtmr3: Option<hex::Hex<48>>,
+    pub allow_unpinned_os: bool,
     /// Expected MRCONFIGID.
     #[serde(default)]
     pub mr_config_id: Option<hex::Hex<48>>,
@@ -474,6 +887,10 @@ impl Default for TdxPolicy {
             rtmr1: None,
             rtmr2: None,
             rtmr3: None,
+            kernel: None,
+            initrd: None,
+            cmdline: None,
+            allow_unpinned_os: false,
             mr_config_id: None,
             mr_owner: None,
             mr_owner_config: None,
@@ -487,6 +904,81 @@ impl Default for TdxPolicy {
             min_pce_svn: 0,
             piids: None,
         }
+    }
+}
+
+impl TdxPolicy {
+    /// Which of kernel, initrd and command line no pin covers (directly or
+    /// through RTMR1 / RTMR2), in that order.
+    pub fn unpinned_os(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.kernel.is_none() && self.rtmr1.is_none() {
+            v.push("kernel");
+        }
+        if self.initrd.is_none() && self.rtmr2.is_none() {
+            v.push("initrd");
+        }
+        if self.cmdline.is_none() && self.rtmr2.is_none() {
+            v.push("cmdline");
+        }
+        v
+    }
+}
+
+/// `[coco]`: Confidential Containers pods. The Kata guest images a policy
+/// accepts for pods are listed here, apart from the appliance images of
+/// `[snp]`/`[tdx]`: evidence matching one of them is pod evidence and must
+/// carry one of the pinned init-data digests (HOST_DATA on SEV-SNP,
+/// MRCONFIGID on TDX). The bundle's `provider` plays no part: a pod's
+/// container writes it, unmeasured. The platform rules of `[snp]`/`[tdx]`
+/// apply to pods as to appliances.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CocoPolicy {
+    /// Accept evidence from CoCo pods. Default false.
+    #[serde(default)]
+    pub allowed: bool,
+    /// Init-data digests as SEV-SNP HOST_DATA carries them (32 bytes; Kata:
+    /// the init-data TOML's digest, truncated or zero-padded to 32).
+    #[serde(default)]
+    pub init_data_snp: Vec<hex::Hex<32>>,
+    /// Init-data digests as TDX MRCONFIGID carries them (48 bytes; Kata: the
+    /// digest truncated or zero-padded to 48).
+    #[serde(default)]
+    pub init_data_tdx: Vec<hex::Hex<48>>,
+    /// SEV-SNP launch digests of the Kata guest (firmware, kernel, initrd or
+    /// rootfs root hash, command line).
+    #[serde(default)]
+    pub snp_measurements: Vec<hex::Hex<48>>,
+    /// MRTDs of the Kata guest's firmware.
+    #[serde(default)]
+    pub tdx_mrtds: Vec<hex::Hex<48>>,
+    /// RTMR1 values of the Kata guest (its kernel).
+    #[serde(default)]
+    pub tdx_rtmr1: Vec<hex::Hex<48>>,
+    /// RTMR2 values of the Kata guest (its command line, with the dm-verity
+    /// root hash, and initrd).
+    #[serde(default)]
+    pub tdx_rtmr2: Vec<hex::Hex<48>>,
+}
+
+/// `"…"` or `["…", …]`, for the RTMR pins (a single string was the only
+/// form before they became allow-lists).
+fn one_or_many<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<hex::Hex<48>>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(hex::Hex<48>),
+        Many(Vec<hex::Hex<48>>),
+    }
+    match OneOrMany::deserialize(d) {
+        Ok(OneOrMany::One(h)) => Ok(Some(vec![h])),
+        Ok(OneOrMany::Many(v)) => Ok(Some(v)),
+        Err(_) => Err(serde::de::Error::custom(
+            "want a 48-byte hex string (96 hex digits) or a list of them",
+        )),
     }
 }
 
@@ -521,8 +1013,21 @@ fn default_tcb_statuses() -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// `text` with explicit zero minimum TCBs for `[snp]` and `[tdx]` where
+    /// it names none (for tests about other rules).
+    pub(crate) fn with_minima(text: &str) -> String {
+        let mut text = text.to_owned();
+        if text.contains("[snp]\n") && !text.contains("min_reported_tcb") {
+            text = text.replacen("[snp]\n", "[snp]\nmin_reported_tcb = { bootloader = 0 }\n", 1);
+        }
+        if text.contains("[tdx]\n") && !text.contains("min_tcb_evaluation_data_number") {
+            text = text.replacen("[tdx]\n", "[tdx]\nmin_tcb_evaluation_data_number = 0\n", 1);
+        }
+        text
+    }
 
     #[test]
     fn empty_file_is_strict() {
@@ -568,7 +1073,7 @@ mod tests {
     #[test]
     fn production_refuses_simulation() {
         let file = format!(
-            "[sim]\nallowed = true\nark_sha256 = [\"{}\"]\n",
+            "[snp]\nmin_reported_tcb = {{ bootloader = 0 }}\n[sim]\nallowed = true\nark_sha256 = [\"{}\"]\n",
             "ab".repeat(32)
         );
         assert!(Policy::from_toml(file.as_bytes()).unwrap().sim.allowed);
@@ -578,11 +1083,272 @@ mod tests {
         ));
     }
 
+    fn invalid(text: &str) -> (&'static str, String) {
+        match Policy::from_toml(text.as_bytes()) {
+            Err(PolicyError::Invalid { field, problem }) => (field, problem),
+            other => panic!("{other:?}\n{text}"),
+        }
+    }
+
+    const MRTD: &str = "\"91eb2b44d141d4ece09f0c75c2c53d247a3c68edd7fafe8a3520c942a604a407de03ae6dc5f87f27428b2538873118b7\"";
+
+    fn h48(b: u8) -> String {
+        format!("\"{}\"", hex::encode(&[b; 48]))
+    }
+
+    #[test]
+    fn a_tdx_policy_without_os_pins_is_refused_at_load() {
+        let base = format!("[tdx]\nallowed = true\nmin_tcb_evaluation_data_number = 0\nmrtds = [{MRTD}]\n");
+        let (field, problem) = invalid(&base);
+        assert_eq!(field, "tdx.allow_unpinned_os");
+        assert!(
+            problem.contains("pins no kernel, initrd, cmdline:"),
+            "{problem}"
+        );
+        let (_, problem) = invalid(&format!("{base}kernel = [{}]\n", h48(1)));
+        assert!(problem.contains("pins no initrd, cmdline:"), "{problem}");
+        let (_, problem) = invalid(&format!("{base}rtmr2 = {}\n", h48(2)));
+        assert!(problem.contains("pins no kernel:"), "{problem}");
+        // Pinned through the RTMRs, through the components, or explicitly not.
+        for ok in [
+            format!("{base}rtmr1 = {}\nrtmr2 = [{}]\n", h48(1), h48(2)),
+            format!(
+                "{base}kernel = [{}]\ninitrd = [{}]\ncmdline = [{}]\n",
+                h48(1),
+                h48(2),
+                h48(3)
+            ),
+            format!("{base}kernel = [{}]\nrtmr2 = {}\n", h48(1), h48(2)),
+            format!("{base}allow_unpinned_os = true\n"),
+            "[tdx]\nallowed = true\n".to_owned(),
+            format!("[tdx]\nmrtds = [{MRTD}]\n"),
+        ] {
+            let ok = with_minima(&ok);
+            Policy::from_toml(ok.as_bytes()).unwrap_or_else(|e| panic!("{e:?}\n{ok}"));
+        }
+        let p = Policy::from_toml(
+            format!(
+                "{base}rtmr1 = {}\nrtmr2 = [{}, {}]\n",
+                h48(1),
+                h48(2),
+                h48(3)
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(p.tdx.rtmr1, Some(vec![hex::Hex([1; 48])]));
+        assert_eq!(p.tdx.rtmr2.as_ref().map(Vec::len), Some(2));
+        assert!(p.tdx.unpinned_os().is_empty());
+    }
+
+    #[test]
+    fn empty_or_malformed_tdx_pins_are_refused() {
+        let base = format!("[tdx]\nallowed = true\nmin_tcb_evaluation_data_number = 0\nmrtds = [{MRTD}]\nallow_unpinned_os = true\n");
+        for key in ["rtmr0", "rtmr2", "kernel", "initrd", "cmdline"] {
+            let (field, _) = invalid(&format!("{base}{key} = []\n"));
+            assert_eq!(field.strip_prefix("tdx."), Some(key));
+        }
+        for bad in [
+            "rtmr1 = \"00\"\n",
+            "rtmr1 = 7\n",
+            "kernel = \"ab\"\n",
+            "allow_unpinned_os = \"yes\"\n",
+        ] {
+            assert!(
+                matches!(
+                    Policy::from_toml(format!("{base}{bad}").as_bytes()),
+                    Err(PolicyError::Parse(_))
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn coco_pods_must_pin_their_init_data_and_image() {
+        let h32 = |b: u8| format!("\"{}\"", hex::encode(&[b; 32]));
+        let snp = "[snp]\nallowed = true\nmin_reported_tcb = { bootloader = 0 }\n";
+        let tdx = "[tdx]\nallowed = true\nmin_tcb_evaluation_data_number = 0\n";
+        let (field, _) = invalid("[coco]\nallowed = true\n");
+        assert_eq!(field, "coco.allowed");
+        let (field, problem) = invalid(&format!(
+            "{snp}[coco]\nallowed = true\nsnp_measurements = [{}]\n",
+            h48(5)
+        ));
+        assert_eq!(field, "coco.init_data_snp");
+        assert!(
+            problem.contains("enclavectl measure --initdata"),
+            "{problem}"
+        );
+        let (field, _) = invalid(&format!(
+            "{snp}[coco]\nallowed = true\nsnp_measurements = [{}]\ninit_data_snp = [{}]\n",
+            h48(5),
+            h32(0)
+        ));
+        assert_eq!(field, "coco.init_data_snp");
+        let (field, _) = invalid(&format!(
+            "[coco]\nallowed = true\nsnp_measurements = [{}]\ninit_data_snp = [{}]\n",
+            h48(5),
+            h32(6)
+        ));
+        assert_eq!(field, "coco.snp_measurements");
+        let (field, problem) = invalid(&format!(
+            "[snp]\nallowed = true\nmeasurements = [{}]\n[coco]\nallowed = true\nsnp_measurements = [{}]\ninit_data_snp = [{}]\n",
+            h48(5),
+            h48(5),
+            h32(6)
+        ));
+        assert_eq!(field, "coco.snp_measurements");
+        assert!(problem.contains("also in snp.measurements"), "{problem}");
+        let (field, _) = invalid(&format!("{tdx}[coco]\nallowed = true\ntdx_mrtds = [{MRTD}]\ntdx_rtmr1 = [{}]\ntdx_rtmr2 = [{}]\n", h48(1), h48(2)));
+        assert_eq!(field, "coco.init_data_tdx");
+        let (field, _) = invalid(&format!("{tdx}[coco]\nallowed = true\ntdx_mrtds = [{MRTD}]\ninit_data_tdx = [{}]\ntdx_rtmr2 = [{}]\n", h48(9), h48(2)));
+        assert_eq!(field, "coco.tdx_rtmr1");
+        let good = format!(
+            "{snp}{tdx}[coco]\nallowed = true\nsnp_measurements = [{}]\ninit_data_snp = [{}]\ntdx_mrtds = [{MRTD}]\ntdx_rtmr1 = [{}]\ntdx_rtmr2 = [{}]\ninit_data_tdx = [{}]\n",
+            h48(5),
+            h32(6),
+            h48(1),
+            h48(2),
+            h48(9)
+        );
+        let p = Policy::from_toml(with_minima(&good).as_bytes()).unwrap();
+        assert!(p.coco.allowed && p.coco.init_data_snp.len() == 1);
+        // The same Kata guest image also accepted as an appliance by the RTMR pins.
+        let both = format!(
+            "{snp}[tdx]\nallowed = true\nmin_tcb_evaluation_data_number = 0\nmrtds = [{MRTD}]\nrtmr1 = {}\nrtmr2 = {}\n[coco]\nallowed = true\ntdx_mrtds = [{MRTD}]\ntdx_rtmr1 = [{}]\ntdx_rtmr2 = [{}]\ninit_data_tdx = [{}]\n",
+            h48(1),
+            h48(2),
+            h48(1),
+            h48(2),
+            h48(9)
+        );
+        let (field, problem) = invalid(&both);
+        assert_eq!(field, "coco.tdx_mrtds");
+        assert!(problem.contains("without its init-data"), "{problem}");
+        Policy::from_toml(
+            both.replace(
+                &format!("rtmr2 = {}", h48(2)),
+                &format!("rtmr2 = {}", h48(3)),
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        // A [coco] that does not accept pods needs nothing.
+        Policy::from_toml(format!("[coco]\nsnp_measurements = [{}]\n", h48(5)).as_bytes()).unwrap();
+        assert!(matches!(
+            Policy::from_toml(b"[coco]\nprovider = \"coco-aa\"\n"),
+            Err(PolicyError::Parse(_))
+        ));
+    }
+
+    #[test]
+    fn azure_sections_are_checked() {
+        let pin = format!("\"{}\"", "ab".repeat(32));
+        let p = Policy::from_toml(format!("[azure]\nallowed = true\n[azure.pcrs]\n4 = [{pin}]\n11 = [{pin}]\n[azure.snp]\nallowed = true\nvmpls = [0]\n").as_bytes()).unwrap();
+        assert!(p.azure.allowed && p.azure.snp.allowed && !p.azure.tdx.allowed && !p.snp.allowed);
+        assert_eq!(
+            p.azure
+                .pcr_pins()
+                .iter()
+                .map(|(i, _)| *i)
+                .collect::<Vec<_>>(),
+            vec![4, 11]
+        );
+        assert!(p.azure.user_data_required);
+        for (text, want) in [
+            ("[azure]\nallowed = true\n".to_owned(), "azure.pcrs"),
+            (format!("[azure.pcrs]\n24 = [{pin}]\n"), "azure.pcrs"),
+            (format!("[azure.pcrs]\n04 = [{pin}]\n"), "azure.pcrs"),
+            ("[azure.pcrs]\n4 = []\n".to_owned(), "azure.pcrs"),
+            (
+                "[azure.tdx]\ntcb_statuses = [\"Revoked\"]\n".to_owned(),
+                "azure.tdx.tcb_statuses",
+            ),
+        ] {
+            match Policy::from_toml(text.as_bytes()) {
+                Err(PolicyError::Invalid { field, .. }) => assert_eq!(field, want, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        assert!(
+            Policy::from_toml(b"[azure]\nallowed = true\nguest_unpinned_allowed = true\n").is_ok()
+        );
+        assert!(matches!(
+            Policy::from_toml(b"[azure]\npcr = 1\n"),
+            Err(PolicyError::Parse(_))
+        ));
+    }
+
+    #[test]
+    fn a_policy_without_minimum_tcb_is_refused_at_load() {
+        for (file, field) in [
+            ("[snp]\nallowed = true\n", "snp.min_reported_tcb"),
+            ("[snp]\nallowed = true\nmin_launch_tcb = { snp = 8 }\n", "snp.min_reported_tcb"),
+            (
+                "[sim]\nallowed = true\nark_sha256 = [\"abababababababababababababababababababababababababababababababab\"]\n",
+                "snp.min_reported_tcb",
+            ),
+            ("[tdx]\nallowed = true\n", "tdx.min_tcb_evaluation_data_number"),
+        ] {
+            match Policy::from_toml(file.as_bytes()) {
+                Err(PolicyError::Invalid { field: f, problem }) => {
+                    assert_eq!(f, field, "{file}");
+                    assert!(problem.contains("needs the lowest"), "{problem}");
+                }
+                other => panic!("{file}: {other:?}"),
+            }
+        }
+        // Present (even all zeros, an explicit relaxation) is accepted; a
+        // TEE that is not allowed needs none.
+        let zero =
+            Policy::from_toml(b"[snp]\nallowed = true\nmin_reported_tcb = { bootloader = 0 }\n")
+                .unwrap();
+        assert_eq!(
+            zero.relaxations("snp"),
+            vec!["snp.min_reported_tcb = 0 (any TCB)".to_owned()]
+        );
+        let some =
+            Policy::from_toml(b"[snp]\nallowed = true\nmin_reported_tcb = { snp = 8 }\n").unwrap();
+        assert!(some.relaxations("snp").is_empty());
+        Policy::from_toml(b"[tdx]\nallowed = false\n").unwrap();
+        let tdx = Policy::from_toml(b"[tdx]\nallowed = true\nmin_tcb_evaluation_data_number = 17\ntcb_statuses = [\"UpToDate\", \"OutOfDate\"]\n").unwrap();
+        assert_eq!(
+            tdx.relaxations("tdx"),
+            vec!["tdx.tcb_statuses also [\"OutOfDate\"]".to_owned()]
+        );
+    }
+
+    #[test]
+    fn token_ttl_cap_defaults_to_60_and_a_raise_is_a_relaxation() {
+        let p = Policy::from_toml(b"").unwrap();
+        assert_eq!(p.token.max_ttl_secs, 60);
+        assert!(!p.relaxations("snp").iter().any(|r| r.starts_with("token")));
+        let raised = Policy::from_toml(b"[token]\nmax_ttl_secs = 300\n").unwrap();
+        assert_eq!(raised.token.max_ttl_secs, 300);
+        assert!(raised
+            .relaxations("tdx")
+            .contains(&"token.max_ttl_secs = 300 (above 60)".to_owned()));
+        assert!(matches!(
+            Policy::from_toml(b"[token]\nmax_ttl_secs = 0\n"),
+            Err(PolicyError::Invalid {
+                field: "token.max_ttl_secs",
+                ..
+            })
+        ));
+        assert!(matches!(
+            Policy::from_toml(b"[token]\nmax_ttl = 5\n"),
+            Err(PolicyError::Parse(_))
+        ));
+    }
+
     #[test]
     fn example_file_parses() {
         let text = include_bytes!("../policy.example.toml");
         let p = Policy::production(text).unwrap();
         assert!(p.snp.allowed);
         assert_eq!(p.snp.crl, CrlMode::Require);
+        assert!(p.azure.allowed && p.azure.snp.allowed && !p.azure.tdx.allowed);
+        assert_eq!(p.azure.pcr_pins().len(), 1);
     }
 }

@@ -5,21 +5,25 @@
 //! report form → signer → chain (ARK → ASK/ASVK → VCEK/VLEK, validity, CRL)
 //! → product → VCEK TCB = REPORTED_TCB → chip id → CSP id → report signature
 //! → TCB (current, minima, committed) → firmware → guest policy → platform
-//! info → VMPL → guest SVN → migration agent → measurement → host data →
+//! info → VMPL → guest SVN → migration agent → measurement (an appliance
+//! image of `[snp]`, or a CoCo pod's Kata guest of `[coco]`, whose HOST_DATA
+//! must then be a pinned init-data digest: `coco.init_data`) → host data →
 //! chip allowlist → ID key → REPORT_DATA.
 
 use tee_formats::snp::{AttestationReport, Generation, ReceivedReport, SigningKey, TcbVersion};
 use wire::EvidenceBundle;
 
 use crate::claims::{Claims, PolicyFlags, SnpPolicyFlags, SnpTcb, SnpTcbComponents, Tcb};
+use crate::collateral::{Collateral, CollateralClaims, Source};
 use crate::denial::{deny, Check, Denial};
 use crate::hex;
 use crate::policy::{MinTcb, Policy, Signer, SnpPolicy};
 use crate::roots::Roots;
-use crate::snp_chain::{ChainCache, Trust, VerifiedChain};
+use crate::snp_chain::{vek_der, ChainCache, Trust, VerifiedChain};
 use crate::x509::VekExtensions;
 
 /// Appraises an SNP-format report (real, or simulated when `trust` is `Sim`).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn appraise(
     roots: &Roots,
     cache: &ChainCache,
@@ -28,6 +32,7 @@ pub(crate) fn appraise(
     trust: Trust<'_>,
     now: i64,
     expected_report_data: Option<&[u8; 64]>,
+    collateral: &Collateral,
 ) -> Result<Claims, Denial> {
     let p = &policy.snp;
     let received = parse(&bundle.evidence)?;
@@ -48,8 +53,32 @@ pub(crate) fn appraise(
         Some(Ok(g)) => Some(g),
         None => None,
     };
-    let chain = cache.get_or_verify(roots, bundle, signer, trust, cpuid_product)?;
-    chain.check_time_and_crl(now, p.crl)?;
+    // The verifier's VCEK (fetched for this CHIP_ID and REPORTED_TCB) wins
+    // over the bundle's; a VLEK only ever comes from the host.
+    let (vek, vek_source) = match (&collateral.snp_vcek, signer, trust) {
+        (Some(v), Signer::Vcek, Trust::Amd) => (&v.value[..], v.source),
+        _ => match vek_der(bundle, signer) {
+            Ok(d) => (d, Source::Bundle),
+            Err(mut d) => {
+                d.got.push_str(&collateral.problems_suffix());
+                return Err(d);
+            }
+        },
+    };
+    let verifier_crl = match trust {
+        Trust::Amd => collateral.snp_crl.as_ref(),
+        Trust::Sim(_) => None,
+    };
+    let chain = cache.get_or_verify(
+        roots,
+        bundle,
+        vek,
+        signer,
+        trust,
+        cpuid_product,
+        verifier_crl,
+    )?;
+    chain.check_time_and_crl(now, p.crl, &collateral.problems_suffix())?;
     check_product(&chain, cpuid_product)?;
     let g = chain.product;
     check_vek_tcb(&chain.ext, r.reported_tcb, g)?;
@@ -78,14 +107,30 @@ pub(crate) fn appraise(
     check_vmpl(r, p)?;
     check_guest_svn(r, p)?;
     check_report_id_ma(r, p)?;
-    check_measurement(r, p)?;
+    let init_data = check_measurement(r, policy)?;
     check_host_data(r, p)?;
     check_chip_allowlist(r, p)?;
     check_id_key(r, p)?;
     check_id_block_ids(r, p)?;
     check_mitigations(r, p)?;
     crate::check_report_data(&r.report_data, expected_report_data)?;
-    Ok(claims(r, &chain, policy, trust))
+    let mut sources = std::collections::BTreeMap::new();
+    sources.insert(signer.as_str(), vek_source);
+    // The chain may come from the warm cache: the CRL's source is this
+    // call's (the bytes are the same, the path they came by may not be).
+    let crl_source = match (chain.crl_source(), verifier_crl) {
+        (Some(Source::Bundle), _) => Some(Source::Bundle),
+        (Some(_), Some(v)) => Some(v.source),
+        (s, _) => s,
+    };
+    if let Some(s) = crl_source {
+        sources.insert("crl", s);
+    }
+    let collateral = CollateralClaims {
+        sources,
+        revocation_checked: crl_source.is_some(),
+    };
+    Ok(claims(r, &chain, policy, trust, init_data, collateral))
 }
 
 fn parse(bytes: &[u8]) -> Result<ReceivedReport, Denial> {
@@ -594,11 +639,32 @@ fn check_report_id_ma(r: &AttestationReport, p: &SnpPolicy) -> Result<(), Denial
     Ok(())
 }
 
-fn check_measurement(r: &AttestationReport, p: &SnpPolicy) -> Result<(), Denial> {
-    if !p.measurements.iter().any(|m| m.0 == r.measurement) {
-        return deny(Check::SnpMeasurement, hex::encode(&r.measurement), hex::list(&p.measurements), "add this image's launch digest (enclavectl measure) to snp.measurements, if you built it");
+/// MEASUREMENT is an appliance image (`Ok(None)`) or, when `[coco]` accepts
+/// pods, a Kata guest image whose HOST_DATA is a pinned init-data digest
+/// (`Ok(Some(host_data))`).
+fn check_measurement(r: &AttestationReport, policy: &Policy) -> Result<Option<[u8; 32]>, Denial> {
+    let p = &policy.snp;
+    if p.measurements.iter().any(|m| m.0 == r.measurement) {
+        return Ok(None);
     }
-    Ok(())
+    let c = &policy.coco;
+    if c.allowed && c.snp_measurements.iter().any(|m| m.0 == r.measurement) {
+        if c.init_data_snp.iter().any(|d| d.0 == r.host_data) {
+            return Ok(Some(r.host_data));
+        }
+        return deny(
+            Check::CocoInitData,
+            format!("HOST_DATA {}", hex::encode(&r.host_data)),
+            format!("{} (policy coco.init_data_snp)", hex::list(&c.init_data_snp)),
+            "this pod runs the accepted Kata guest with other init-data (or none): its agent policy and configuration are not the pinned ones; `enclavectl measure --initdata FILE` gives the digest of the intended init-data",
+        );
+    }
+    deny(
+        Check::SnpMeasurement,
+        hex::encode(&r.measurement),
+        hex::list(&p.measurements),
+        "add this image's launch digest (enclavectl measure) to snp.measurements, if you built it",
+    )
 }
 
 fn check_host_data(r: &AttestationReport, p: &SnpPolicy) -> Result<(), Denial> {
@@ -701,14 +767,17 @@ fn claims(
     chain: &VerifiedChain,
     policy: &Policy,
     trust: Trust<'_>,
+    init_data: Option<[u8; 32]>,
+    collateral: CollateralClaims,
 ) -> Claims {
     let g = chain.product;
+    let tee = match trust {
+        Trust::Amd => "snp",
+        Trust::Sim(_) => "sim",
+    };
     let gp = r.policy;
     Claims {
-        tee: match trust {
-            Trust::Amd => "snp",
-            Trust::Sim(_) => "sim",
-        },
+        tee,
         measurement: hex::encode(&r.measurement),
         tcb: Tcb::Snp(SnpTcb {
             reported: components(r.reported_tcb, g),
@@ -734,11 +803,17 @@ fn claims(
         product: Some(g.kds_product()),
         vmpl: Some(r.vmpl),
         rtmrs: None,
+        mr_td: None,
+        os_pinned: None,
+        init_data: init_data.map(|d| hex::encode(&d)),
         mr_config_id: None,
         mr_seam: None,
         xfam: None,
         td_attributes: None,
         report_data: hex::encode(&r.report_data),
         policy_digest: hex::encode(policy.digest()),
+        azure: None,
+        collateral,
+        relaxations: policy.relaxations(tee),
     }
 }

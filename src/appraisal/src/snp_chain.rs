@@ -13,6 +13,12 @@
 //! VCEK/VLEK DER. [`VerifiedChain::check_time_and_crl`] does the part that
 //! depends on the verifier's time and on the policy's CRL mode, on every
 //! appraisal. The order of denials is the same warm or cold.
+//!
+//! Collateral precedence ([`crate::collateral`]): the endorsement key comes
+//! from the verifier when it fetched one, else from the bundle; the CRL the
+//! verifier resolved is checked (it must verify), and a bundle CRL replaces
+//! it only when that one verifies too and has a later thisUpdate. Without a
+//! CRL from the verifier, the bundle's CRLs are checked as before.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,6 +27,7 @@ use sha2::{Digest, Sha256};
 use tee_formats::snp::Generation;
 use wire::{CertKind, EvidenceBundle};
 
+use crate::collateral::{Piece, Source};
 use crate::denial::{deny, Check, Denial};
 use crate::ecdsa::PreparedKey;
 use crate::hex::{self, Hex};
@@ -46,8 +53,13 @@ enum CrlState {
     Invalid(String),
     /// A CRL revokes the intermediate or the endorsement key.
     Revoked(String),
-    /// Verified CRLs: latest thisUpdate, earliest nextUpdate.
-    Verified { this_update: i64, next_update: i64 },
+    /// Verified CRLs: latest thisUpdate, earliest nextUpdate, and where the
+    /// CRL came from.
+    Verified {
+        this_update: i64,
+        next_update: i64,
+        source: Source,
+    },
 }
 
 /// A chain whose signatures and form verified.
@@ -66,20 +78,29 @@ pub(crate) struct VerifiedChain {
     ark_der: Vec<u8>,
     intermediate_der: Vec<u8>,
     crl_ders: Vec<Vec<u8>>,
+    verifier_crl: Option<Vec<u8>>,
     /// `(name, notBefore, notAfter)` of ARK, intermediate, endorsement key.
     validity: [(String, i64, i64); 3],
     crl: CrlState,
 }
 
 impl VerifiedChain {
-    /// Whether this cached chain is the one `bundle` would verify to under `trust`.
-    fn matches(&self, bundle: &EvidenceBundle, signer: Signer, trust: Trust<'_>) -> bool {
+    /// Whether this cached chain is the one `bundle` (with the verifier's
+    /// CRL) would verify to under `trust`.
+    fn matches(
+        &self,
+        bundle: &EvidenceBundle,
+        signer: Signer,
+        trust: Trust<'_>,
+        verifier_crl: Option<&Piece<Vec<u8>>>,
+    ) -> bool {
         let trust_ok = match trust {
             Trust::Amd => !self.sim,
             Trust::Sim(pins) => self.sim && pins.iter().any(|p| p.0 == self.ark_sha256),
         };
         let same = |kind: CertKind, der: &[u8]| bundle.certificate(kind).is_none_or(|b| b == der);
         trust_ok
+            && self.verifier_crl.as_deref() == verifier_crl.map(|p| &p.value[..])
             && self.signer == signer
             && same(CertKind::Ark, &self.ark_der)
             && same(intermediate_kind(signer), &self.intermediate_der)
@@ -91,8 +112,23 @@ impl VerifiedChain {
                 .all(|(a, b)| a[..] == b[..])
     }
 
+    /// The source of the CRL this chain was checked against, if any.
+    pub fn crl_source(&self) -> Option<Source> {
+        match self.crl {
+            CrlState::Verified { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+
     /// Certificate validity at `now`, then the CRL verdict under `mode`.
-    pub fn check_time_and_crl(&self, now: i64, mode: CrlMode) -> Result<(), Denial> {
+    /// `why_absent` completes a denial for a missing CRL (why the verifier
+    /// could not fetch one).
+    pub fn check_time_and_crl(
+        &self,
+        now: i64,
+        mode: CrlMode,
+        why_absent: &str,
+    ) -> Result<(), Denial> {
         for (name, not_before, not_after) in &self.validity {
             if now < *not_before || now > *not_after {
                 return deny(
@@ -112,9 +148,9 @@ impl VerifiedChain {
             CrlState::Absent => match mode {
                 CrlMode::Require => deny(
                     Check::SnpCrlUnavailable,
-                    "no CRL issued by the ARK in the bundle",
+                    format!("no CRL issued by the ARK, from the verifier or in the bundle{why_absent}"),
                     "the ARK-signed CRL (policy snp.crl = \"require\")",
-                    "include the CRL from KDS /vcek/v1/{product}/crl (or /vlek/…) in the bundle",
+                    "let the verifier reach AMD KDS (--kds-url) or give it an offline directory (--collateral-offline) holding /vcek/v1/{product}/crl (or /vlek/…), or set snp.crl = \"if-present\" in the policy to accept evidence without revocation checking",
                 ),
                 CrlMode::IfPresent => {
                     log::warn!(
@@ -138,6 +174,7 @@ impl VerifiedChain {
             CrlState::Verified {
                 this_update,
                 next_update,
+                ..
             } => {
                 if now < *this_update || now > *next_update {
                     return deny(
@@ -185,16 +222,20 @@ impl ChainCache {
         }
     }
 
-    /// The verified chain for `bundle`, from the cache or verified now.
+    /// The verified chain for `bundle` with endorsement key `vek_der` (the
+    /// verifier's or the bundle's, see [`vek_der`]) and the verifier's CRL,
+    /// from the cache or verified now.
+    #[allow(clippy::too_many_arguments)]
     pub fn get_or_verify(
         &self,
         roots: &Roots,
         bundle: &EvidenceBundle,
+        vek_der: &[u8],
         signer: Signer,
         trust: Trust<'_>,
         report_product: Option<Generation>,
+        verifier_crl: Option<&Piece<Vec<u8>>>,
     ) -> Result<Arc<VerifiedChain>, Denial> {
-        let vek_der = vek_der(bundle, signer)?;
         let key: [u8; 32] = Sha256::digest(vek_der).into();
         {
             let map = self
@@ -202,12 +243,20 @@ impl ChainCache {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(c) = map.get(&key) {
-                if c.matches(bundle, signer, trust) {
+                if c.matches(bundle, signer, trust, verifier_crl) {
                     return Ok(Arc::clone(c));
                 }
             }
         }
-        let chain = Arc::new(verify_chain(roots, bundle, signer, trust, report_product)?);
+        let chain = Arc::new(verify_chain(
+            roots,
+            bundle,
+            vek_der,
+            signer,
+            trust,
+            report_product,
+            verifier_crl,
+        )?);
         let mut map = self
             .map
             .lock()
@@ -220,7 +269,8 @@ impl ChainCache {
     }
 }
 
-fn vek_der(bundle: &EvidenceBundle, signer: Signer) -> Result<&[u8], Denial> {
+/// The bundle's endorsement key certificate for `signer`.
+pub(crate) fn vek_der(bundle: &EvidenceBundle, signer: Signer) -> Result<&[u8], Denial> {
     let kind = match signer {
         Signer::Vcek => CertKind::Vcek,
         Signer::Vlek => CertKind::Vlek,
@@ -267,16 +317,18 @@ fn product_from_name(name: &str) -> Option<Generation> {
 fn verify_chain(
     roots: &Roots,
     bundle: &EvidenceBundle,
+    vek_der: &[u8],
     signer: Signer,
     trust: Trust<'_>,
     report_product: Option<Generation>,
+    verifier_crl: Option<&Piece<Vec<u8>>>,
 ) -> Result<VerifiedChain, Denial> {
     let vek_name = match signer {
         Signer::Vcek => "VCEK",
         Signer::Vlek => "VLEK",
     };
     // 1. The endorsement key certificate's form and extensions.
-    let vek = Cert::parse(vek_der(bundle, signer)?).map_err(|e| form(vek_name, e))?;
+    let vek = Cert::parse(vek_der).map_err(|e| form(vek_name, e))?;
     // sim-psp marks its certificates (`SEV-VCEK SIMULATION`); AMD's never are.
     let amd_cn = format!("SEV-{vek_name}");
     let sim_cn = format!("SEV-{vek_name} SIMULATION");
@@ -429,7 +481,16 @@ fn verify_chain(
     })?;
 
     // 6. CRLs issued by the ARK: signature and revocation; time is checked per appraisal.
-    let crl = crl_state(bundle, &ark, &ark_key, &int, &vek, int_name, vek_name);
+    let crl = crl_state(
+        bundle,
+        verifier_crl,
+        &ark,
+        &ark_key,
+        &int,
+        &vek,
+        int_name,
+        vek_name,
+    );
 
     let name = |c: &Cert<'_>, fallback: &str| c.subject_cn().unwrap_or_else(|| fallback.to_owned());
     let (a, i, v) = (ark.validity(), int.validity(), vek.validity());
@@ -442,6 +503,7 @@ fn verify_chain(
         ark_der: ark_der.to_vec(),
         intermediate_der: intermediate_der.to_vec(),
         crl_ders: bundle.crls.iter().map(|c| c.0.clone()).collect(),
+        verifier_crl: verifier_crl.map(|p| p.value.clone()),
         validity: [
             (name(&ark, "ARK"), a.0, a.1),
             (name(&int, int_name), i.0, i.1),
@@ -459,8 +521,10 @@ fn intermediate_name(signer: Signer) -> &'static str {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn crl_state(
     bundle: &EvidenceBundle,
+    verifier_crl: Option<&Piece<Vec<u8>>>,
     ark: &Cert<'_>,
     ark_key: &rsa::RsaPublicKey,
     int: &Cert<'_>,
@@ -468,23 +532,63 @@ fn crl_state(
     int_name: &str,
     vek_name: &str,
 ) -> CrlState {
+    let revoked = |c: &x509::VerifiedCrl| -> Option<CrlState> {
+        if c.revoked.iter().any(|s| s == int.serial()) {
+            return Some(CrlState::Revoked(format!(
+                "{int_name} serial {} is on the ARK's CRL",
+                hex::encode(int.serial())
+            )));
+        }
+        if c.revoked.iter().any(|s| s == vek.serial()) {
+            return Some(CrlState::Revoked(format!(
+                "{vek_name} serial {} is on the ARK's CRL",
+                hex::encode(vek.serial())
+            )));
+        }
+        None
+    };
+    // The verifier's own CRL first: it must verify. A CRL of another ARK
+    // (resolved for another product) is not this chain's and is ignored.
+    let mut chosen: Option<(x509::VerifiedCrl, Source)> = None;
+    if let Some(v) = verifier_crl {
+        match x509::check_crl(&v.value, ark, ark_key) {
+            Err(e) => {
+                return CrlState::Invalid(format!(
+                    "the CRL the verifier got ({}): {e}",
+                    v.source.as_str()
+                ))
+            }
+            Ok(CrlOutcome::OtherIssuer) => {}
+            Ok(CrlOutcome::Verified(c)) => chosen = Some((c, v.source)),
+        }
+    }
+    if let Some((mut best, mut source)) = chosen {
+        // A host CRL replaces it only if it verifies and is strictly newer;
+        // one that does not verify is ignored (the verifier has its own).
+        for der in &bundle.crls {
+            if let Ok(CrlOutcome::Verified(c)) = x509::check_crl(der, ark, ark_key) {
+                if c.this_update > best.this_update {
+                    best = c;
+                    source = Source::Bundle;
+                } else if c.this_update < best.this_update {
+                    log::info!("host-supplied SEV-SNP CRL ignored: older than the verifier's");
+                }
+            }
+        }
+        return revoked(&best).unwrap_or(CrlState::Verified {
+            this_update: best.this_update,
+            next_update: best.next_update,
+            source,
+        });
+    }
     let mut window: Option<(i64, i64)> = None;
     for (n, der) in bundle.crls.iter().enumerate() {
         match x509::check_crl(der, ark, ark_key) {
             Err(e) => return CrlState::Invalid(format!("CRL {n}: {e}")),
             Ok(CrlOutcome::OtherIssuer) => {}
             Ok(CrlOutcome::Verified(c)) => {
-                if c.revoked.iter().any(|s| s == int.serial()) {
-                    return CrlState::Revoked(format!(
-                        "{int_name} serial {} is on the ARK's CRL",
-                        hex::encode(int.serial())
-                    ));
-                }
-                if c.revoked.iter().any(|s| s == vek.serial()) {
-                    return CrlState::Revoked(format!(
-                        "{vek_name} serial {} is on the ARK's CRL",
-                        hex::encode(vek.serial())
-                    ));
+                if let Some(r) = revoked(&c) {
+                    return r;
                 }
                 window = Some(match window {
                     None => (c.this_update, c.next_update),
@@ -498,6 +602,7 @@ fn crl_state(
         Some((this_update, next_update)) => CrlState::Verified {
             this_update,
             next_update,
+            source: Source::Bundle,
         },
     }
 }

@@ -1,5 +1,8 @@
-//! TDX appraisal: DCAP quote verification by dcap-qvl (pure Rust) against
-//! the pinned Intel SGX Root CA with the bundle's collateral, then this
+//! TDX appraisal: our own checks of the quote and its collateral first
+//! (`tdx_precheck`: form, trailing bytes, CRL windows to the second, the
+//! collateral's signing chains and signatures, the quote's PCK chain against
+//! the collateral's, the QE report signature), then DCAP quote verification
+//! by dcap-qvl (pure Rust) against the pinned Intel SGX Root CA, then this
 //! policy's checks on the TCB verdict and the TD report body.
 //!
 //! dcap-qvl does (`tee-formats.md` §3.4): the header, TCB info and QE
@@ -9,26 +12,38 @@
 //! (`Revoked` is always refused) and the TD attribute sanity checks
 //! (reserved bits, MIGRATABLE, SERVTD_EXT, SEPT_VE_DISABLE, MRSERVICETD).
 //! Its errors are `anyhow` chains; [`classify`] maps each to the check it
-//! belongs to and keeps the full text in `got`.
+//! belongs to, in our words: its text goes to the verifier's log, never
+//! into a denial.
 //!
 //! dcap-qvl is told to let debuggable TDs through (`allow_debug(true)`) so
 //! that a debug TD is denied here, by `tdx.debug`, after its signatures
 //! are known to be good: the denial then says precisely why.
 //!
 //! Collateral is mandatory: without it there is no TCB status at all
-//! (go-tdx-guest's default; `attestation-landscape.md` §1.6).
+//! (go-tdx-guest's default; `attestation-landscape.md` §1.6). Each piece
+//! comes from the verifier ([`Collateral`]) unless the bundle's is strictly
+//! newer and verifies ([`crate::collateral`]).
+//!
+//! Which image booted (MRTD, the RTMRs, the event log, the OS component pins
+//! and CoCo pods) is decided in `tdx_image`, after the TD attributes.
+
+use std::collections::BTreeMap;
 
 use dcap_qvl::configs::RustCryptoConfig;
 use dcap_qvl::quote::Report;
 use dcap_qvl::verify::QuoteVerifier;
 use dcap_qvl::{QuoteClaims, QuoteCollateralV3, QuotePolicy};
+use tee_formats::tdx::quote::ReceivedQuote;
 use wire::EvidenceBundle;
 
-use crate::claims::{Claims, PolicyFlags, Tcb, TdxPolicyFlags, TdxTcb};
+use crate::claims::{Claims, PolicyFlags, Tcb, TdxPolicyFlags, TdxTcb, TdxTcbComponents};
+use crate::collateral::{Collateral, CollateralClaims, Source};
 use crate::denial::{deny, Check, Denial};
 use crate::hex::{self, Hex};
 use crate::policy::{Policy, TdxPolicy};
 use crate::roots::Roots;
+use crate::tdx_image::{self, Image, Profile, TdMeasurements};
+use crate::tdx_precheck::{self, Set};
 
 /// TEE type of a TDX quote.
 const TEE_TYPE_TDX: u32 = 0x81;
@@ -40,10 +55,28 @@ pub(crate) fn appraise(
     policy: &Policy,
     now: i64,
     expected_report_data: Option<&[u8; 64]>,
+    collateral: &Collateral,
 ) -> Result<Claims, Denial> {
     let p = &policy.tdx;
-    let collateral = collateral(bundle)?;
-    let verified = verify_quote(roots, &bundle.evidence, collateral, now)?;
+    let quote = tdx_precheck::parse_quote(&bundle.evidence)?;
+    let host = host_collateral(bundle, collateral)?;
+    let newest = merge(host.as_ref(), collateral, Prefer::Newest)
+        .map_err(|d| add_problems(d, collateral))?;
+    let theirs_first = merge(host.as_ref(), collateral, Prefer::Verifier)
+        .map_err(|d| add_problems(d, collateral))?;
+    let (verified, used) = match verify(roots, &quote, &newest, now) {
+        Ok(v) => (v, newest),
+        // A newer host piece that does not verify is ignored: appraise the
+        // verifier's own pieces instead.
+        Err(d) if newest.sources != theirs_first.sources && is_collateral_check(d.check) => {
+            log::info!(
+                "host-supplied TDX collateral refused ({}); appraising the verifier's own",
+                d.check
+            );
+            (verify(roots, &quote, &theirs_first, now)?, theirs_first)
+        }
+        Err(d) => return Err(d),
+    };
     let td = td_report(&verified)?;
     check_tcb_status(&verified, p)?;
     check_advisories(&verified, p)?;
@@ -53,12 +86,16 @@ pub(crate) fn appraise(
     check_debug(td, p)?;
     check_xfam(td, p)?;
     check_mr_seam(td, p)?;
-    check_mrtd(td, p)?;
-    let rtmr_checks = [
-        (Check::TdxRtmr0, "RTMR0", &td.rt_mr0, &p.rtmr0),
-        (Check::TdxRtmr1, "RTMR1", &td.rt_mr1, &p.rtmr1),
-        (Check::TdxRtmr2, "RTMR2", &td.rt_mr2, &p.rtmr2),
-        (Check::TdxRtmr3, "RTMR3", &td.rt_mr3, &p.rtmr3),
+    let image = tdx_image::appraise(
+        &TdMeasurements {
+            mr_td: td.mr_td,
+            rtmr: [td.rt_mr0, td.rt_mr1, td.rt_mr2, td.rt_mr3],
+            mr_config_id: td.mr_config_id,
+        },
+        bundle.event_log.as_deref(),
+        policy,
+    )?;
+    let exact_checks = [
         (
             Check::TdxMrConfigId,
             "MRCONFIGID",
@@ -73,30 +110,250 @@ pub(crate) fn appraise(
             &p.mr_owner_config,
         ),
     ];
-    for (check, name, got, want) in rtmr_checks {
+    for (check, name, got, want) in exact_checks {
         check_exact(check, name, got, want)?;
     }
     crate::check_report_data(&td.report_data, expected_report_data)?;
-    Ok(claims(&verified, td, policy))
+    let current = current_tcb_date(&used.set.tcb_info);
+    let collateral = CollateralClaims {
+        sources: used.sources,
+        revocation_checked: true,
+    };
+    Ok(claims(&verified, td, policy, &image, collateral, current))
 }
 
-fn collateral(bundle: &EvidenceBundle) -> Result<QuoteCollateralV3, Denial> {
-    let value = bundle.tdx_collateral.as_ref().ok_or_else(|| {
-        Denial::new(
-            Check::TdxCollateralMissing,
-            "no tdx_collateral in the bundle",
-            "TCB info, QE identity, PCK and root CA CRLs (dcap-qvl QuoteCollateralV3 JSON)",
-            "have the host proxy attach the collateral from Intel PCS or a PCCS",
-        )
-    })?;
-    serde_json::from_value(value.clone()).map_err(|e| {
-        Denial::new(
-            Check::TdxCollateral,
-            format!("collateral JSON: {e}"),
-            "dcap-qvl QuoteCollateralV3 JSON",
-            "attach the collateral unmodified",
+fn add_problems(mut d: Denial, c: &Collateral) -> Denial {
+    d.got.push_str(&c.problems_suffix());
+    d
+}
+
+fn is_collateral_check(c: Check) -> bool {
+    matches!(
+        c,
+        Check::TdxCollateral
+            | Check::TdxCollateralExpired
+            | Check::TdxCollateralSignature
+            | Check::TdxCollateralChain
+            | Check::TdxCrl
+            | Check::TdxPckChain
+    )
+}
+
+/// The bundle's collateral, if any. Malformed host collateral is a denial
+/// only when the verifier has no complete set of its own.
+fn host_collateral(
+    bundle: &EvidenceBundle,
+    collateral: &Collateral,
+) -> Result<Option<QuoteCollateralV3>, Denial> {
+    let Some(value) = bundle.tdx_collateral.as_ref() else {
+        return Ok(None);
+    };
+    match serde_json::from_value::<QuoteCollateralV3>(value.clone()) {
+        Ok(c) => Ok(Some(c)),
+        Err(e) => {
+            let t = &collateral.tdx;
+            if t.tcb_info.is_some()
+                && t.qe_identity.is_some()
+                && t.pck_crl.is_some()
+                && t.root_ca_crl.is_some()
+            {
+                log::info!(
+                    "malformed host-supplied TDX collateral ignored: the verifier has its own"
+                );
+                Ok(None)
+            } else {
+                Err(Denial::new(
+                    Check::TdxCollateral,
+                    format!("the bundle's tdx_collateral is not QuoteCollateralV3 JSON ({e})"),
+                    "TCB info, QE identity, PCK and root CA CRLs with their issuer chains",
+                    "attach the collateral unmodified, or let the verifier fetch it (--pcs-url, or --collateral-offline)",
+                ))
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Prefer {
+    /// The host's piece where it is strictly newer.
+    Newest,
+    /// The verifier's piece wherever it has one.
+    Verifier,
+}
+
+/// A complete collateral set and where each piece came from.
+struct Chosen {
+    set: QuoteCollateralV3,
+    sources: BTreeMap<&'static str, Source>,
+}
+
+/// `(tcbEvaluationDataNumber, issueDate)` of a TCB info / QE identity.
+fn json_age(json: &str) -> (u32, i64) {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Age {
+        #[serde(default)]
+        tcb_evaluation_data_number: u32,
+        #[serde(default)]
+        issue_date: String,
+    }
+    serde_json::from_str::<Age>(json).map_or((0, i64::MIN), |a| {
+        (
+            a.tcb_evaluation_data_number,
+            crate::x509::parse_rfc3339(&a.issue_date).unwrap_or(i64::MIN),
         )
     })
+}
+
+/// thisUpdate of a CRL (`i64::MIN` if it does not parse).
+fn crl_age(der: &[u8]) -> i64 {
+    <x509_cert::crl::CertificateList as der::Decode>::from_der(der).map_or(i64::MIN, |c| {
+        i64::try_from(c.tbs_cert_list.this_update.to_unix_duration().as_secs()).unwrap_or(i64::MIN)
+    })
+}
+
+/// One piece: the verifier's, the host's, or the host's when newer.
+fn pick<T>(
+    name: &'static str,
+    mine: Option<(T, Source)>,
+    host: Option<T>,
+    newer: impl Fn(&T, &T) -> bool,
+    prefer: Prefer,
+    sources: &mut BTreeMap<&'static str, Source>,
+) -> Result<T, &'static str> {
+    let (v, s) = match (mine, host) {
+        (Some((m, _)), Some(h)) if prefer == Prefer::Newest && newer(&h, &m) => (h, Source::Bundle),
+        (Some((m, s)), _) => (m, s),
+        (None, Some(h)) => (h, Source::Bundle),
+        (None, None) => return Err(name),
+    };
+    sources.insert(name, s);
+    Ok(v)
+}
+
+fn merge(
+    host: Option<&QuoteCollateralV3>,
+    collateral: &Collateral,
+    prefer: Prefer,
+) -> Result<Chosen, Denial> {
+    let t = &collateral.tdx;
+    let mut sources = BTreeMap::new();
+    let missing = |name: &str| {
+        Denial::new(
+            Check::TdxCollateralMissing,
+            format!("no {name}: the verifier has none and the bundle carries none"),
+            "TCB info, QE identity, PCK and root CA CRLs for the quote's platform",
+            "let the verifier fetch them (--pcs-url; reachable, or its cache warm), give it an offline directory (--collateral-offline), or have the host attach them",
+        )
+    };
+    let tcb = pick(
+        "tcb_info",
+        t.tcb_info.as_ref().map(|p| {
+            (
+                (
+                    p.value.json.clone(),
+                    p.value.signature.clone(),
+                    p.value.issuer_chain.clone(),
+                ),
+                p.source,
+            )
+        }),
+        host.map(|h| {
+            (
+                h.tcb_info.clone(),
+                h.tcb_info_signature.clone(),
+                h.tcb_info_issuer_chain.clone(),
+            )
+        }),
+        |a, b| json_age(&a.0) > json_age(&b.0),
+        prefer,
+        &mut sources,
+    )
+    .map_err(missing)?;
+    let qe = pick(
+        "qe_identity",
+        t.qe_identity.as_ref().map(|p| {
+            (
+                (
+                    p.value.json.clone(),
+                    p.value.signature.clone(),
+                    p.value.issuer_chain.clone(),
+                ),
+                p.source,
+            )
+        }),
+        host.map(|h| {
+            (
+                h.qe_identity.clone(),
+                h.qe_identity_signature.clone(),
+                h.qe_identity_issuer_chain.clone(),
+            )
+        }),
+        |a, b| json_age(&a.0) > json_age(&b.0),
+        prefer,
+        &mut sources,
+    )
+    .map_err(missing)?;
+    let pck = pick(
+        "pck_crl",
+        t.pck_crl.as_ref().map(|p| {
+            (
+                (p.value.der.clone(), p.value.issuer_chain.clone()),
+                p.source,
+            )
+        }),
+        host.map(|h| (h.pck_crl.clone(), h.pck_crl_issuer_chain.clone())),
+        |a, b| crl_age(&a.0) > crl_age(&b.0),
+        prefer,
+        &mut sources,
+    )
+    .map_err(missing)?;
+    let root = pick(
+        "root_ca_crl",
+        t.root_ca_crl.as_ref().map(|p| (p.value.clone(), p.source)),
+        host.map(|h| h.root_ca_crl.clone()),
+        |a, b| crl_age(a) > crl_age(b),
+        prefer,
+        &mut sources,
+    )
+    .map_err(missing)?;
+    Ok(Chosen {
+        set: QuoteCollateralV3 {
+            pck_crl_issuer_chain: pck.1,
+            root_ca_crl: root,
+            pck_crl: pck.0,
+            tcb_info_issuer_chain: tcb.2,
+            tcb_info: tcb.0,
+            tcb_info_signature: tcb.1,
+            qe_identity_issuer_chain: qe.2,
+            qe_identity: qe.0,
+            qe_identity_signature: qe.1,
+            pck_certificate_chain: None,
+        },
+        sources,
+    })
+}
+
+fn verify(
+    roots: &Roots,
+    quote: &ReceivedQuote,
+    chosen: &Chosen,
+    now: i64,
+) -> Result<QuoteClaims, Denial> {
+    let c = &chosen.set;
+    let set = Set {
+        tcb_info: &c.tcb_info,
+        tcb_info_signature: &c.tcb_info_signature,
+        tcb_info_issuer_chain: &c.tcb_info_issuer_chain,
+        qe_identity: &c.qe_identity,
+        qe_identity_signature: &c.qe_identity_signature,
+        qe_identity_issuer_chain: &c.qe_identity_issuer_chain,
+        pck_crl: &c.pck_crl,
+        pck_crl_issuer_chain: &c.pck_crl_issuer_chain,
+        root_ca_crl: &c.root_ca_crl,
+    };
+    tdx_precheck::check(roots.intel_root, quote, &set, now)?;
+    verify_quote(roots, quote.meaningful_bytes(), c.clone(), now)
 }
 
 fn verify_quote(
@@ -116,67 +373,98 @@ fn verify_quote(
     QuoteVerifier::<RustCryptoConfig>::new_with_config(roots.intel_root.to_vec())
         .allow_debug(true)
         .verify_with_policy(quote, collateral, now, &QuotePolicy::claims_only(now))
-        .map_err(|e| classify(&format!("{e:#}")))
+        .map_err(|e| {
+            let detail = format!("{e:#}");
+            let d = classify(&detail);
+            log::warn!("dcap-qvl refused the quote ({}): {detail}", d.check);
+            d
+        })
 }
 
-/// Maps a dcap-qvl error (its full `{:#}` chain) to the check it belongs to.
+/// Maps a dcap-qvl error (its full `{:#}` chain) to the check it belongs to
+/// and our own description of it. The library's text stays in the log.
 fn classify(msg: &str) -> Denial {
     let m = msg.to_ascii_lowercase();
     let has = |needles: &[&str]| needles.iter().any(|n| m.contains(n));
-    let (check, want, hint) = if has(&["no matching tcb level"]) {
-        (Check::TdxTcbLevel, "a TCB level of the TCB info that the platform meets", "the platform's TCB (CPU microcode, PCE, TDX module) is below every level Intel lists: update the host")
+    let (check, got, want, hint): (Check, &str, &str, &str) = if has(&["no matching tcb level"]) {
+        (Check::TdxTcbLevel, "the platform's TCB (CPU SVN components, PCE SVN, TDX module SVN) is below every level of the TCB info", "a TCB level of the TCB info that the platform meets", "update the host (microcode, TDX module); if it is current, the TCB info may be for another platform")
     } else if has(&["tcb status is invalid: revoked", "unrecognized tcb status"]) {
         (
             Check::TdxTcbStatus,
+            "the platform's TCB level is Revoked",
             "a non-revoked TCB status",
-            "the platform's TCB is revoked",
+            "the platform's TCB is revoked: it cannot be trusted until updated",
         )
+    } else if has(&["certrevoked", "revoked"]) {
+        (
+            Check::TdxCrl,
+            "a certificate of the chain is on Intel's CRL",
+            "no certificate of the chains revoked",
+            "the platform's PCK (or a CA) is revoked: do not trust it",
+        )
+    } else if has(&["crlexpired", "crl expired"]) {
+        (Check::TdxCrl, "a CRL is not current at the verifier's time", "current PCK and root CA CRLs", "refresh the collateral (enclavectl collateral fetch) or let the verifier reach Intel PCS (--pcs-url)")
     } else if has(&["crl"]) {
         (
             Check::TdxCrl,
-            "current CRLs signed by Intel, revoking nothing in the chains",
-            "attach the current PCK and root CA CRLs",
+            "a CRL is malformed, not signed by its issuer, or does not cover the chain",
+            "PCK and root CA CRLs signed by Intel, covering the chains",
+            "fetch the collateral again from Intel PCS",
+        )
+    } else if has(&["unknownrevocationstatus", "unknown revocation status"]) {
+        (
+            Check::TdxCrl,
+            "no CRL covers a certificate of the chain",
+            "CRLs from the CAs of the chains",
+            "fetch the PCK CRL of the quote's CA (ca=platform or ca=processor)",
         )
     } else if has(&[
         "tcbinfo expired",
         "qe identity expired",
         "issue date is in the future",
-        "certificateexpired",
-        "certnotvalidyet",
-        "not valid yet",
     ]) {
-        (
-            Check::TdxCollateralExpired,
-            "collateral current at the verifier's time",
-            "fetch current collateral from Intel PCS or the PCCS",
-        )
+        (Check::TdxCollateralExpired, "the TCB info or QE identity is not current at the verifier's time", "collateral current at the verifier's time", "refresh the collateral (enclavectl collateral fetch) or let the verifier reach Intel PCS (--pcs-url)")
     } else if has(&[
         "signature is invalid for tcb_info",
         "signature is invalid for qe_identity",
-        "tcb info signer",
-        "qe identity signer",
-        "certificate chain is too short for tcb",
-        "certificate chain is too short for qe",
     ]) {
         (
             Check::TdxCollateralSignature,
+            "the TCB info or QE identity signature does not verify",
             "TCB info and QE identity signed by Intel",
-            "attach the collateral unmodified",
+            "the collateral was altered: fetch it again",
         )
     } else if has(&[
-        "failed to decode tcbinfo",
-        "failed to decode qeidentity",
-        "fmspc mismatch",
+        "tcb info signer",
+        "qe identity signer",
+        "chain is too short for tcb",
+        "chain is too short for qe",
+    ]) {
+        (
+            Check::TdxCollateralChain,
+            "the TCB info or QE identity signing chain does not lead to the pinned Intel root",
+            "a signing certificate issued by the Intel SGX Root CA",
+            "fetch the collateral from Intel PCS or a PCCS you trust",
+        )
+    } else if has(&["fmspc mismatch"]) {
+        (
+            Check::TdxCollateral,
+            "the TCB info is for another platform (FMSPC)",
+            "the TCB info of the quote's FMSPC",
+            "fetch the TCB info for this platform's FMSPC",
+        )
+    } else if has(&[
         "non-tdx tcb info",
         "qe identity id/version",
-        "tcb fmspc",
-        "issue date",
-        "next update",
+        "failed to decode tcbinfo",
+        "failed to decode qeidentity",
+        "tdx tcb info is missing",
     ]) {
         (
             Check::TdxCollateral,
-            "collateral for this quote's platform (FMSPC, TDX)",
-            "fetch the collateral for this platform's FMSPC",
+            "the collateral is not TDX collateral, or does not parse",
+            "TDX TCB info (id TDX, version 3) and TD_QE identity",
+            "fetch the TDX collateral (PCS /tdx/certification/v4/…)",
         )
     } else if has(&[
         "failed to decode quote",
@@ -190,39 +478,63 @@ fn classify(msg: &str) -> Denial {
     ]) {
         (
             Check::TdxQuoteFormat,
+            "the quote's header or layout is not a supported TDX quote",
             "a TDX quote v4/v5 from Intel's QE, ECDSA P-256",
             "send the quote exactly as the QE produced it",
         )
-    } else if has(&["pck", "unknownissuer", "badsignature", "certificate"]) {
+    } else if has(&["signature is invalid for qe_report"]) {
         (
-            Check::TdxPckChain,
-            "a PCK chain to the pinned Intel SGX Root CA",
-            "the quote's PCK certificate is not Intel's",
+            Check::TdxQeReport,
+            "the QE report signature does not verify with the PCK key",
+            "a QE report signed by the platform's PCK key",
+            "the quote was altered after the quoting enclave signed it",
+        )
+    } else if has(&["qe report hash", "qe auth data"]) {
+        (
+            Check::TdxQe,
+            "the QE report does not bind the attestation key",
+            "QE REPORTDATA = SHA-256(attestation key ‖ QE auth data)",
+            "the quote was altered after signing",
         )
     } else if has(&[
-        "qe report",
         "qe mrsigner",
         "qe isvprodid",
         "qe miscselect",
         "qe attributes",
         "qe isvsvn",
-        "qe report hash",
-        "qe auth data",
+        "qe report",
+        "no tcb levels found in qe",
     ]) {
-        (Check::TdxQe, "a QE report signed by the PCK, bound to the attestation key, matching Intel's QE identity", "the quoting enclave is not Intel's or is out of date")
+        (
+            Check::TdxQe,
+            "the quoting enclave does not match Intel's QE identity",
+            "Intel's TD quoting enclave, at a listed TCB level",
+            "update the host's quoting enclave (DCAP)",
+        )
     } else if has(&["isv enclave report signature"]) {
         (
             Check::TdxSignature,
+            "the quote signature does not verify with the attestation key",
             "a quote signed by the QE's attestation key",
             "the quote was altered after signing",
+        )
+    } else if has(&["pck", "unknownissuer", "badsignature", "certificate"]) {
+        (
+            Check::TdxPckChain,
+            "the PCK chain does not verify to the pinned Intel SGX Root CA",
+            "a PCK chain to the pinned Intel SGX Root CA",
+            "the quote's PCK certificate is not Intel's",
         )
     } else if has(&["tdx module"]) {
         (
             Check::TdxModuleIdentity,
-            "a TDX module whose signer and attributes match Intel's TCB info",
-            "the TDX module is not one Intel lists",
+            "the TDX module's signer or attributes are not one Intel's TCB info lists",
+            "a TDX module listed in the TCB info",
+            "the host runs a TDX module Intel does not list for this platform",
         )
     } else if has(&[
+        "debug mode",
+        "td profiling",
         "td attributes",
         "td migration",
         "servtd_ext",
@@ -230,19 +542,11 @@ fn classify(msg: &str) -> Denial {
         "mr service td",
         "reserved bits",
     ]) {
-        (
-            Check::TdxTdAttributes,
-            "TD attributes: reserved clear, not migratable, no service TD, SEPT_VE_DISABLE set",
-            "launch the TD with the expected attributes",
-        )
+        (Check::TdxTdAttributes, "the TD attributes are not acceptable (reserved bits, migration, a service TD, or SEPT_VE_DISABLE off)", "TD attributes: reserved clear, not migratable, no service TD, SEPT_VE_DISABLE set", "launch the TD with the expected attributes")
     } else {
-        (
-            Check::TdxQuote,
-            "a quote that dcap-qvl verifies",
-            "see got for dcap-qvl's reason",
-        )
+        (Check::TdxQuote, "the quote verification refused the quote for a reason this verifier does not classify (details in the verifier's log)", "a quote that verifies against Intel's collateral", "look up the verifier's log line 'dcap-qvl refused the quote' for this request")
     };
-    Denial::new(check, msg.to_owned(), want, hint)
+    Denial::new(check, got, want, hint)
 }
 
 fn td_report(v: &QuoteClaims) -> Result<&dcap_qvl::quote::TDReport10, Denial> {
@@ -391,18 +695,6 @@ fn check_mr_seam(td: &dcap_qvl::quote::TDReport10, p: &TdxPolicy) -> Result<(), 
     Ok(())
 }
 
-fn check_mrtd(td: &dcap_qvl::quote::TDReport10, p: &TdxPolicy) -> Result<(), Denial> {
-    if !p.mrtds.iter().any(|m| m.0 == td.mr_td) {
-        return deny(
-            Check::TdxMrtd,
-            hex::encode(&td.mr_td),
-            hex::list(&p.mrtds),
-            "add this image's MRTD to tdx.mrtds, if you built it",
-        );
-    }
-    Ok(())
-}
-
 fn check_exact(
     check: Check,
     name: &str,
@@ -420,16 +712,53 @@ fn check_exact(
     }
 }
 
-fn claims(v: &QuoteClaims, td: &dcap_qvl::quote::TDReport10, policy: &Policy) -> Claims {
+/// tcbDate of the first level the TCB info calls `UpToDate` (Intel lists
+/// levels newest first).
+fn current_tcb_date(tcb_info: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Level {
+        tcb_date: String,
+        tcb_status: String,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Info {
+        tcb_levels: Vec<Level>,
+    }
+    let info: Info = serde_json::from_str(tcb_info).ok()?;
+    info.tcb_levels
+        .into_iter()
+        .find(|l| l.tcb_status == "UpToDate")
+        .map(|l| l.tcb_date)
+}
+
+fn claims(
+    v: &QuoteClaims,
+    td: &dcap_qvl::quote::TDReport10,
+    policy: &Policy,
+    image: &Image,
+    collateral: CollateralClaims,
+    current_tcb_date: Option<String>,
+) -> Claims {
     let a = attrs(td);
     let bit = |n: u32| a >> n & 1 == 1;
+    let pck = &v.platform.pck;
     Claims {
         tee: "tdx",
-        measurement: hex::encode(&td.mr_td),
+        measurement: hex::encode(&image.measurement),
         tcb: Tcb::Tdx(TdxTcb {
             tcb_status: v.tcb.status.to_string(),
             advisory_ids: v.tcb.advisory_ids.clone(),
             tcb_evaluation_data_number: v.tcb.eval_data_number,
+            fmspc: hex::encode(&pck.fmspc),
+            components: TdxTcbComponents {
+                sgx: hex::encode(&pck.cpu_svn),
+                pce_svn: pck.pce_svn,
+                tdx: hex::encode(&td.tee_tcb_svn),
+            },
+            tcb_date: v.platform.tcb_level.tcb_date.clone(),
+            current_tcb_date,
         }),
         policy_flags: PolicyFlags::Tdx(TdxPolicyFlags {
             debug: a & 0xff != 0,
@@ -450,12 +779,21 @@ fn claims(v: &QuoteClaims, td: &dcap_qvl::quote::TDReport10, policy: &Policy) ->
             hex::encode(&td.rt_mr2),
             hex::encode(&td.rt_mr3),
         ]),
+        mr_td: Some(hex::encode(&td.mr_td)),
+        os_pinned: Some(image.os_pinned),
+        init_data: match image.profile {
+            Profile::Appliance => None,
+            Profile::Pod { init_data } => Some(hex::encode(&init_data)),
+        },
         mr_config_id: Some(hex::encode(&td.mr_config_id)),
         mr_seam: Some(hex::encode(&td.mr_seam)),
         xfam: Some(hex::encode(&td.xfam)),
         td_attributes: Some(hex::encode(&td.td_attributes)),
         report_data: hex::encode(&td.report_data),
         policy_digest: hex::encode(policy.digest()),
+        azure: None,
+        collateral,
+        relaxations: policy.relaxations("tdx"),
     }
 }
 

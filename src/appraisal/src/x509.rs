@@ -482,7 +482,17 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
         num(14..16)?,
         num(17..19)?,
     );
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+    // A real calendar date: 2026-02-30 and 2025-04-31 are refused, not
+    // rolled over into the next month.
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_days = match mo {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if !(1..=month_days).contains(&d) || h > 23 || mi > 59 || se > 60 {
         return None;
     }
     let mut rest = &s[19..];
@@ -542,5 +552,13 @@ mod tests {
         assert_eq!(parse_rfc3339("2025-06-19T11:32:27.5Z"), Some(1_750_332_747));
         assert_eq!(parse_rfc3339("2025-06-19 11:32:27"), None);
         assert_eq!(parse_rfc3339("2025-13-19T11:32:27Z"), None);
+        // Impossible dates are refused, not rolled over.
+        assert_eq!(parse_rfc3339("2026-02-30T00:00:00Z"), None);
+        assert_eq!(parse_rfc3339("2025-04-31T00:00:00Z"), None);
+        assert_eq!(parse_rfc3339("2025-02-29T00:00:00Z"), None);
+        // 2024 is a leap year: 2024-02-29 = 19782 days after the epoch.
+        assert_eq!(parse_rfc3339("2024-02-29T00:00:00Z"), Some(19_782 * 86_400));
+        assert_eq!(parse_rfc3339("2000-02-29T00:00:00Z"), Some(951_782_400));
+        assert_eq!(parse_rfc3339("1900-02-29T00:00:00Z"), None);
     }
 }

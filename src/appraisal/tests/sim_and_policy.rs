@@ -52,13 +52,24 @@ fn set_u64(r: &mut [u8], off: usize, v: u64) {
 #[test]
 fn simulation_is_accepted_only_when_the_policy_pins_its_ark() {
     let file = format!(
-        "[snp]\nmeasurements = [\"{VIRTEE_MEASUREMENT}\"]\n[sim]\nallowed = true\nark_sha256 = [\"{}\"]\n",
+        "[snp]\nmin_reported_tcb = {{ bootloader = 3, tee = 0, snp = 8, microcode = 115 }}\nmeasurements = [\"{VIRTEE_MEASUREMENT}\"]\n[sim]\nallowed = true\nark_sha256 = [\"{}\"]\n",
         sim().ark_pin()
     );
     let p = policy(&file);
     let c = accepted(run(&bundle(|_| {}), &p));
     let j = serde_json::to_value(&c).unwrap();
     assert_eq!(j["tee"], "sim");
+    // The only relaxation of this policy is simulation itself; the CRL came
+    // with the bundle and was checked.
+    assert_eq!(
+        j["relaxations"],
+        serde_json::json!(["sim.allowed = true (simulated evidence: no hardware guarantee)"])
+    );
+    assert_eq!(
+        j["collateral"]["sources"],
+        serde_json::json!({"vcek": "bundle", "crl": "bundle"})
+    );
+    assert_eq!(j["collateral"]["revocation_checked"], true);
     assert_eq!(j["signer"], "vcek");
     assert_eq!(
         j["policy_digest"],
@@ -446,7 +457,8 @@ fn report_data_binds_nonce_key_and_exporter() {
     let p = sim_policy("");
     let a = Appraiser::new().unwrap();
     let now = t(NOW);
-    a.appraise(&b, &p, now, Some(&rd)).unwrap();
+    a.appraise(&b, &p, now, Some(&rd), &appraisal::Collateral::none())
+        .unwrap();
     let mut other_nonce = nonce;
     other_nonce[0] ^= 1;
     let mut other_exporter = exporter;
@@ -456,7 +468,9 @@ fn report_data_binds_nonce_key_and_exporter() {
         binding::report_data(&nonce, spki, &other_exporter),
         binding::report_data(&nonce, b"another key", &exporter),
     ] {
-        let d = a.appraise(&b, &p, now, Some(&want)).unwrap_err();
+        let d = a
+            .appraise(&b, &p, now, Some(&want), &appraisal::Collateral::none())
+            .unwrap_err();
         assert_eq!(d.check, Check::ReportData, "{d}");
         assert_eq!(d.got, appraisal::hex::encode(&rd));
     }
@@ -472,4 +486,49 @@ fn denial_converts_to_the_wire_form() {
     assert_eq!(w.check, "snp.measurement");
     assert_eq!(w.got, d.got);
     assert!(w.want.contains(VIRTEE_MEASUREMENT));
+}
+
+#[test]
+fn coco_pods_need_their_init_data_in_host_data() {
+    // Kata (runtime-rs kata-types initdata.rs, kata-agent initdata.rs) hashes
+    // the init-data TOML with the algorithm it names and truncates or pads the
+    // digest to HOST_DATA's 32 bytes: for "sha256", SHA-256 of the file.
+    let toml = b"algorithm = \"sha256\"\nversion = \"0.1.0\"\n\n[data]\n\"policy.rego\" = '''\npackage agent_policy\n'''\n";
+    let digest: [u8; 32] = Sha256::digest(toml).into();
+    let init = appraisal::hex::encode(&digest);
+    let coco = |pin: &str| {
+        policy(&format!(
+            "[snp]\n[coco]\nallowed = true\nsnp_measurements = [\"{VIRTEE_MEASUREMENT}\"]\ninit_data_snp = [\"{pin}\"]\n[sim]\nallowed = true\nark_sha256 = [\"{}\"]\n",
+            sim().ark_pin()
+        ))
+    };
+    let pod = bundle(|r| r[0xc0..0xe0].copy_from_slice(&digest));
+    let c = accepted(run(&pod, &coco(&init)));
+    let j = serde_json::to_value(&c).unwrap();
+    assert_eq!(j["init_data"], init);
+    assert_eq!(j["host_data"], init);
+    assert_eq!(j["measurement"], VIRTEE_MEASUREMENT);
+    // Launched without init-data, or with another.
+    let d = denied(run(&bundle(|_| {}), &coco(&init)), Check::CocoInitData);
+    assert_eq!(d.got, format!("HOST_DATA {}", "00".repeat(32)));
+    assert!(
+        d.want.contains(&init) && d.want.ends_with("(policy coco.init_data_snp)"),
+        "{d}"
+    );
+    denied(run(&pod, &coco(&"11".repeat(32))), Check::CocoInitData);
+    // Appliance evidence carries no init_data claim.
+    let j = serde_json::to_value(accepted(run(&bundle(|_| {}), &sim_policy("")))).unwrap();
+    assert!(j.get("init_data").is_none());
+    // Real evidence: the virtee report, listed as a Kata guest, HOST_DATA zero.
+    let p = policy(&format!(
+        "[snp]\nallowed = true\ncrl = \"if-present\"\n[coco]\nallowed = true\nsnp_measurements = [\"{VIRTEE_MEASUREMENT}\"]\ninit_data_snp = [\"{init}\"]\n"
+    ));
+    let d = denied(appraise(&virtee(), &p, SNP_NOW), Check::CocoInitData);
+    assert_eq!(d.got, format!("HOST_DATA {}", "00".repeat(32)));
+    // Neither an appliance nor a pod image.
+    let p = policy(&format!(
+        "[snp]\nallowed = true\ncrl = \"if-present\"\n[coco]\nallowed = true\nsnp_measurements = [\"{}\"]\ninit_data_snp = [\"{init}\"]\n",
+        "12".repeat(48)
+    ));
+    denied(appraise(&virtee(), &p, SNP_NOW), Check::SnpMeasurement);
 }

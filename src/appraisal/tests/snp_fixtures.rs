@@ -438,27 +438,53 @@ fn the_warm_cache_gives_the_same_verdicts() {
     let a = appraisal::Appraiser::new().unwrap();
     let p = virtee_policy_with("");
     let now = t(SNP_NOW);
-    let first = a.appraise(&virtee(), &p, now, None).unwrap();
-    assert_eq!(a.appraise(&virtee(), &p, now, None).unwrap(), first);
+    let first = a
+        .appraise(&virtee(), &p, now, None, &appraisal::Collateral::none())
+        .unwrap();
+    assert_eq!(
+        a.appraise(&virtee(), &p, now, None, &appraisal::Collateral::none())
+            .unwrap(),
+        first
+    );
     // Warm: time and CRL mode are still checked on every appraisal.
     assert_eq!(
-        a.appraise(&virtee(), &p, t("2031-01-01T00:00:00Z"), None)
-            .unwrap_err()
-            .check,
+        a.appraise(
+            &virtee(),
+            &p,
+            t("2031-01-01T00:00:00Z"),
+            None,
+            &appraisal::Collateral::none()
+        )
+        .unwrap_err()
+        .check,
         Check::SnpCertValidity
     );
     let strict = policy(&format!(
         "[snp]\nallowed = true\nmeasurements = [\"{VIRTEE_MEASUREMENT}\"]\n"
     ));
     assert_eq!(
-        a.appraise(&virtee(), &strict, now, None).unwrap_err().check,
+        a.appraise(
+            &virtee(),
+            &strict,
+            now,
+            None,
+            &appraisal::Collateral::none()
+        )
+        .unwrap_err()
+        .check,
         Check::SnpCrlUnavailable
     );
     // Warm: a tampered report still fails its signature; a foreign root still fails.
     assert_eq!(
-        a.appraise(&flip_report(0x90, 1), &p, now, None)
-            .unwrap_err()
-            .check,
+        a.appraise(
+            &flip_report(0x90, 1),
+            &p,
+            now,
+            None,
+            &appraisal::Collateral::none()
+        )
+        .unwrap_err()
+        .check,
         Check::SnpSignature
     );
     let mut b = virtee();
@@ -467,7 +493,9 @@ fn the_warm_cache_gives_the_same_verdicts() {
         der: Bytes(read("snp/turin-vcek-virtee/vcek.der")),
     });
     assert_eq!(
-        a.appraise(&b, &p, now, None).unwrap_err().check,
+        a.appraise(&b, &p, now, None, &appraisal::Collateral::none())
+            .unwrap_err()
+            .check,
         Check::SnpChainArk
     );
     // A correct ARK/ASK supplied by the host is accepted (it equals the pin).
@@ -492,7 +520,11 @@ fn the_warm_cache_gives_the_same_verdicts() {
         kind: CertKind::Ark,
         der: Bytes(ders[1].clone()),
     });
-    assert_eq!(a.appraise(&b, &p, now, None).unwrap(), first);
+    assert_eq!(
+        a.appraise(&b, &p, now, None, &appraisal::Collateral::none())
+            .unwrap(),
+        first
+    );
 }
 
 fn base64_decode(s: &str) -> Vec<u8> {

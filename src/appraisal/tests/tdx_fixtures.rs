@@ -26,9 +26,12 @@ fn quote() -> EvidenceBundle {
     )
 }
 
+/// A policy accepting the dcap-qvl quote's firmware. That quote has no event
+/// log and this test pins no RTMR, so it says `allow_unpinned_os = true`
+/// (without it the policy is refused at load; see `whole_image` below).
 fn tdx_policy(extra: &str) -> appraisal::Policy {
     policy(&format!(
-        "[tdx]\nallowed = true\nmrtds = [\"{MRTD}\"]\n{extra}"
+        "[tdx]\nallowed = true\nmrtds = [\"{MRTD}\"]\nallow_unpinned_os = true\n{extra}"
     ))
 }
 
@@ -42,7 +45,10 @@ fn dcap_qvl_quote_is_up_to_date_and_accepted() {
     ));
     let j = serde_json::to_value(&c).unwrap();
     assert_eq!(j["tee"], "tdx");
-    assert_eq!(j["measurement"], MRTD);
+    assert_eq!(j["mr_td"], MRTD);
+    assert_eq!(j["measurement"], quote_measurement());
+    assert_eq!(j["os_pinned"], false);
+    assert!(j.get("init_data").is_none());
     assert_eq!(j["tcb"]["tcb_status"], "UpToDate");
     assert_eq!(j["tcb"]["advisory_ids"], serde_json::json!([]));
     assert_eq!(j["tcb"]["tcb_evaluation_data_number"], 17);
@@ -76,28 +82,50 @@ fn outdated_quote_is_denied_with_no_matching_tcb_level() {
         appraise(&b, &tdx_policy(""), OUTDATED_NOW),
         Check::TdxTcbLevel,
     );
-    assert!(d.got.contains("No matching TCB level found"), "{d}");
+    assert!(d.got.contains("below every level of the TCB info"), "{d}");
+    // dcap-qvl's own words stay in the log, never in a denial.
+    assert!(
+        !d.to_string().contains("No matching TCB level found"),
+        "{d}"
+    );
 }
 
 #[test]
-fn collateral_expires_with_its_crl() {
-    // Valid window [2025-06-19T10:32:27Z, 2025-07-19T10:00:35Z].
-    accepted(appraise(&quote(), &tdx_policy(""), "2025-07-19T10:00:00Z"));
+fn collateral_windows_are_checked_to_the_second() {
+    // tdx_quote_collateral.json: PCK CRL thisUpdate 2025-06-19T10:00:35Z,
+    // nextUpdate 2025-07-19T10:00:35Z; TCB info issued 2025-06-19T10:16:03Z;
+    // QE identity issued 2025-06-19T10:32:27Z (shared/fixtures/SOURCES.md
+    // gives the window [10:32:27Z, 2025-07-19T10:00:35Z]; openssl crl -text
+    // shows the CRL dates). A CRL stops being current at its nextUpdate
+    // second (webpki's rule, inside dcap-qvl too).
+    accepted(appraise(&quote(), &tdx_policy(""), "2025-06-19T10:32:27Z"));
+    accepted(appraise(&quote(), &tdx_policy(""), "2025-07-19T10:00:34Z"));
     let d = denied(
-        appraise(&quote(), &tdx_policy(""), "2025-07-20T00:00:00Z"),
+        appraise(&quote(), &tdx_policy(""), "2025-07-19T10:00:35Z"),
+        Check::TdxCrl,
+    );
+    assert!(
+        d.got.contains("PCK CRL valid 2025-06-19T10:00:35Z up to 2025-07-19T10:00:35Z, verifier time 2025-07-19T10:00:35Z"),
+        "{d}"
+    );
+    assert!(d.hint.contains("--pcs-url"), "{d}");
+    let d = denied(
+        appraise(&quote(), &tdx_policy(""), "2025-06-19T10:32:26Z"),
         Check::TdxCollateralExpired,
     );
-    assert!(d.got.contains("TCBInfo expired"), "{d}");
+    assert!(
+        d.got.contains("QE identity issued 2025-06-19T10:32:27Z"),
+        "{d}"
+    );
     let d = denied(
+        appraise(&quote(), &tdx_policy(""), "2025-06-19T10:00:34Z"),
+        Check::TdxCrl,
+    );
+    assert!(d.got.contains("verifier time 2025-06-19T10:00:34Z"), "{d}");
+    denied(
         appraise(&quote(), &tdx_policy(""), "2100-01-01T00:00:00Z"),
         Check::TdxCrl,
     );
-    assert!(d.got.contains("CrlExpired"), "{d}");
-    let d = denied(
-        appraise(&quote(), &tdx_policy(""), "2025-06-19T10:00:00Z"),
-        Check::TdxCollateralExpired,
-    );
-    assert!(d.got.contains("in the future"), "{d}");
 }
 
 #[test]
@@ -123,7 +151,8 @@ fn collateral_of_another_platform_is_denied() {
         Some("tdx/dcap-qvl/tdx_quote_collateral.json"),
     );
     let d = denied(appraise(&b, &tdx_policy(""), NOW), Check::TdxCollateral);
-    assert!(d.got.contains("Fmspc mismatch"), "{d}");
+    assert!(d.got.contains("TCB info for FMSPC \"B0C06F000000\", the quote's PCK certificate is for FMSPC 50806F000000"), "{d}");
+    assert!(d.hint.contains("fmspc=50806F000000"), "{d}");
 }
 
 #[test]
@@ -209,7 +238,9 @@ fn policy_values_are_each_checked() {
         Check::TdxMrSeam,
     );
     let other = "00".repeat(48);
-    let p = policy(&format!("[tdx]\nallowed = true\nmrtds = [\"{other}\"]\n"));
+    let p = policy(&format!(
+        "[tdx]\nallowed = true\nmrtds = [\"{other}\"]\nallow_unpinned_os = true\n"
+    ));
     denied(appraise(&quote(), &p, NOW), Check::TdxMrtd);
     for (field, check) in [
         ("rtmr0", Check::TdxRtmr0),
@@ -278,14 +309,130 @@ fn qe_pce_svn_minima_and_piid_allowlist() {
 fn report_data_must_equal_the_recomputed_binding() {
     let a = appraisal::Appraiser::new().unwrap();
     let good: [u8; 64] = appraisal::hex::decode("9a9d48e7f6799642d3d1b34e1e5e1742d4bb02dd6ddd551862c1211d35c304f9eca3efdbb481601c163cf52493d6e44aed55d51ec39b7e518fadb92c2b523f20").unwrap().try_into().unwrap();
-    a.appraise(&quote(), &tdx_policy(""), t(NOW), Some(&good))
-        .unwrap();
+    a.appraise(
+        &quote(),
+        &tdx_policy(""),
+        t(NOW),
+        Some(&good),
+        &appraisal::Collateral::none(),
+    )
+    .unwrap();
     let mut bad = good;
     bad[63] ^= 1;
     assert_eq!(
-        a.appraise(&quote(), &tdx_policy(""), t(NOW), Some(&bad))
-            .unwrap_err()
-            .check,
+        a.appraise(
+            &quote(),
+            &tdx_policy(""),
+            t(NOW),
+            Some(&bad),
+            &appraisal::Collateral::none()
+        )
+        .unwrap_err()
+        .check,
         Check::ReportData
     );
+}
+
+// ---- whole-image measurement ---------------------------------------------
+
+/// MRTD, RTMR1, RTMR2 of the dcap-qvl quote, read at their documented body
+/// offsets (v4: body at 48; MRTD 136, RTMR1 376, RTMR2 424).
+fn quote_fields() -> ([u8; 48], [u8; 48], [u8; 48]) {
+    let q = read("tdx/dcap-qvl/tdx_quote");
+    let f = |o: usize| -> [u8; 48] { q[48 + o..48 + o + 48].try_into().unwrap() };
+    (f(136), f(376), f(424))
+}
+
+/// The measurement claim as README "Claims" defines it, computed here:
+/// SHA-384("enclave-init/tdx-measurement/v1\0" ‖ MRTD ‖ RTMR1 ‖ RTMR2).
+fn quote_measurement() -> String {
+    use sha2::{Digest, Sha384};
+    let (mrtd, r1, r2) = quote_fields();
+    assert_eq!(appraisal::hex::encode(&mrtd), MRTD);
+    let mut h = Sha384::new();
+    h.update(b"enclave-init/tdx-measurement/v1\0");
+    h.update(mrtd);
+    h.update(r1);
+    h.update(r2);
+    appraisal::hex::encode(&h.finalize())
+}
+
+#[test]
+fn whole_image_rtmr_pins_accept_the_quote_and_deny_another_rtmr2() {
+    let (_, r1, r2) = quote_fields();
+    let (r1, r2) = (appraisal::hex::encode(&r1), appraisal::hex::encode(&r2));
+    // Without OS pins a [tdx] that accepts images is refused at load.
+    match appraisal::Policy::from_toml(
+        format!("[tdx]\nallowed = true\nmrtds = [\"{MRTD}\"]\n").as_bytes(),
+    ) {
+        Err(appraisal::PolicyError::Invalid { field, .. }) => {
+            assert_eq!(field, "tdx.allow_unpinned_os")
+        }
+        other => panic!("{other:?}"),
+    }
+    let pinned = |rtmr2: &str| {
+        policy(&format!(
+            "[tdx]\nallowed = true\nmrtds = [\"{MRTD}\"]\nrtmr1 = \"{r1}\"\nrtmr2 = [\"{rtmr2}\"]\n"
+        ))
+    };
+    let c = accepted(appraise(&quote(), &pinned(&r2), NOW));
+    let j = serde_json::to_value(&c).unwrap();
+    assert_eq!(j["os_pinned"], true);
+    assert_eq!(j["measurement"], quote_measurement());
+    assert_eq!(j["rtmrs"][2], r2);
+    // RTMR2 of the go-eventlog direct-boot log (SOURCES.md): another command line and initrd.
+    let other = "c3e7ed9d7e909b29732f676d01dc63de869b049362b522a315cb042689670be07344c347cf85d985c7b928d4934e41e1";
+    let d = denied(appraise(&quote(), &pinned(other), NOW), Check::TdxRtmr2);
+    assert_eq!(d.got, format!("RTMR2 {r2}"));
+    assert!(d.want.contains(other), "{d}");
+}
+
+#[test]
+fn whole_image_component_pins_need_the_event_log() {
+    let p = tdx_policy(&format!("kernel = [\"{}\"]\n", "11".repeat(48)));
+    let d = denied(appraise(&quote(), &p, NOW), Check::TdxEventLog);
+    assert_eq!(d.got, "no event log in the bundle");
+    // Another TD's log (GCP COS-113) does not replay to this quote's RTMRs.
+    let mut b = quote();
+    b.event_log = Some(read("cloud/tdx-eventlog/go-tdx-guest-gcp-cos113/ccel_data.dat").into());
+    let d = denied(appraise(&b, &tdx_policy(""), NOW), Check::TdxEventLogReplay);
+    assert!(
+        d.got.starts_with("RTMR0 replays to 3fa2f61f395b7f5f"),
+        "{d}"
+    );
+    assert!(
+        d.want.starts_with("RTMR0 of the quote: 44c0197b39157fdd"),
+        "{d}"
+    );
+    // A malformed log is refused before anything else of the image.
+    let mut b = quote();
+    b.event_log = Some(vec![0xff; 100].into());
+    let d = denied(appraise(&b, &tdx_policy(""), NOW), Check::TdxEventLog);
+    assert!(d.got.contains("pcrIndex"), "{d}");
+}
+
+#[test]
+fn whole_image_coco_pod_needs_its_init_data() {
+    // The dcap-qvl quote's image listed as a Kata guest; it was launched with
+    // MRCONFIGID = 0 (SOURCES.md), so no init-data pin can match it.
+    let (mrtd, r1, r2) = quote_fields();
+    let e = appraisal::hex::encode;
+    let p = policy(&format!(
+        "[tdx]\nallowed = true\n[coco]\nallowed = true\ntdx_mrtds = [\"{}\"]\ntdx_rtmr1 = [\"{}\"]\ntdx_rtmr2 = [\"{}\"]\ninit_data_tdx = [\"{}\"]\n",
+        e(&mrtd),
+        e(&r1),
+        e(&r2),
+        "ab".repeat(48)
+    ));
+    let d = denied(appraise(&quote(), &p, NOW), Check::CocoInitData);
+    assert_eq!(d.got, format!("MRCONFIGID {}", "00".repeat(48)));
+    // Not the pod image either: the appliance check (no MRTD listed) denies.
+    let p = policy(&format!(
+        "[tdx]\nallowed = true\n[coco]\nallowed = true\ntdx_mrtds = [\"{}\"]\ntdx_rtmr1 = [\"{}\"]\ntdx_rtmr2 = [\"{}\"]\ninit_data_tdx = [\"{}\"]\n",
+        e(&mrtd),
+        e(&r2),
+        e(&r2),
+        "ab".repeat(48)
+    ));
+    denied(appraise(&quote(), &p, NOW), Check::TdxMrtd);
 }

@@ -194,8 +194,12 @@ pub enum Failure {
     Tls,
     /// A ureq timeout expired (connect, a read, a write, or a total budget).
     Timeout,
-    /// Anything else: the connection broke, the peer spoke something other
-    /// than HTTP/1.1, a body was over its limit.
+    /// The connection broke mid-exchange: reset, aborted, or closed before
+    /// a complete answer (end of stream). The peer (or the path to it)
+    /// failed for now; a fresh exchange may work.
+    Broken,
+    /// Anything else: the peer spoke something other than HTTP/1.1, a body
+    /// was over its limit.
     Other,
 }
 
@@ -206,8 +210,41 @@ pub fn classify(e: &Error) -> Failure {
         Error::Other(inner) if inner.is::<ConnectFailed>() => Failure::Unreachable,
         Error::Other(inner) if inner.is::<TlsFailed>() => Failure::Tls,
         Error::Io(io) if matches!(io.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => Failure::Timeout,
+        Error::Io(io)
+            if matches!(
+                io.kind(),
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::NotConnected
+            ) =>
+        {
+            Failure::Broken
+        }
+        Error::ConnectionFailed => Failure::Broken,
         _ => Failure::Other,
     }
+}
+
+/// A response read whole: status, the `Retry-After` value if any, and the
+/// body (at most `limit` bytes).
+#[derive(Debug)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// The `Retry-After` header, as sent.
+    pub retry_after: Option<String>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// Reads a response whole (body bounded by `limit`), keeping `Retry-After`.
+pub fn read_answer(resp: ureq::http::Response<ureq::Body>, limit: u64) -> Result<Answer, Error> {
+    let status = resp.status().as_u16();
+    let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(|v| v.chars().take(64).collect());
+    let body = resp.into_body().with_config().limit(limit).read_to_vec()?;
+    Ok(Answer { status, retry_after, body })
 }
 
 /// An error's message without ureq's `other: ` prefix for the errors made
@@ -631,7 +668,12 @@ mod tests {
         assert_eq!(classify(&from_io(io::Error::new(io::ErrorKind::InvalidData, rustls::Error::DecryptError))), Failure::Tls);
         assert_eq!(classify(&from_io(Error::Timeout(ureq::Timeout::PerRead).into_io())), Failure::Timeout);
         assert_eq!(classify(&io_error(io::ErrorKind::WouldBlock.into(), ureq::Timeout::PerWrite)), Failure::Timeout);
-        assert_eq!(classify(&from_io(io::ErrorKind::UnexpectedEof.into())), Failure::Other);
+        for kind in [io::ErrorKind::UnexpectedEof, io::ErrorKind::ConnectionReset, io::ErrorKind::ConnectionAborted, io::ErrorKind::BrokenPipe, io::ErrorKind::NotConnected] {
+            assert_eq!(classify(&from_io(kind.into())), Failure::Broken, "{kind:?}");
+        }
+        assert_eq!(classify(&Error::ConnectionFailed), Failure::Broken);
+        assert_eq!(classify(&from_io(io::ErrorKind::InvalidData.into())), Failure::Other);
+        assert_eq!(classify(&Error::BodyExceedsLimit(10)), Failure::Other);
     }
 
     #[test]

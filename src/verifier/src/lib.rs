@@ -4,14 +4,19 @@
 //! - [`service`]: the HTTPS server (rustls, TLS 1.3 only) and its routes:
 //!   `POST /v1/challenge`, `POST /v1/attest`,
 //!   `GET /.well-known/openid-configuration`, `GET /.well-known/jwks.json`,
-//!   `GET /healthz`, `GET /metrics`.
+//!   `GET /healthz`, `GET /metrics`, `GET /v1/platforms`.
 //! - [`nonce`]: stateless, connection-bound, single-use nonces.
 //! - [`token`]: the ES384 JWT, JWKS, the `cnf` key thumbprint.
 //! - [`metrics`]: Prometheus counters.
+//! - [`platforms`]: the TCB each platform seen has, against what the
+//!   collateral now calls current (`GET /v1/platforms`, `/metrics`).
 //!
 //! The appraisal itself (every check on the evidence) is not here: the
 //! service calls an [`Appraiser`], the one appraisal library shared with the
-//! offline `enclavectl verify`.
+//! offline `enclavectl verify`. [`PolicyAppraiser`] first resolves the
+//! collateral the evidence needs itself (crate `collateral`: AMD KDS, Intel
+//! PCS, its cache or an offline directory), so that host-supplied
+//! collateral is only a hint.
 //!
 //! Replicas: every replica is configured with the same token signing key,
 //! nonce key and policy file, and keeps no state another replica needs.
@@ -23,6 +28,7 @@
 
 pub mod metrics;
 pub mod nonce;
+pub mod platforms;
 pub mod service;
 pub mod token;
 
@@ -40,26 +46,61 @@ pub trait Appraiser: Send + Sync {
     /// at the verifier's time `now` (Unix seconds). Returns the claims for
     /// the token, or the first failed check.
     fn appraise(&self, bundle: &EvidenceBundle, expected_report_data: &[u8; 64], now: i64) -> Result<Map<String, Value>, Denial>;
+
+    /// Extra Prometheus lines (collateral, platforms); none by default.
+    fn metrics(&self) -> String {
+        String::new()
+    }
+
+    /// The platforms seen and their TCB (`GET /v1/platforms`); none by default.
+    fn platforms(&self) -> Value {
+        Value::Array(Vec::new())
+    }
 }
 
-/// The production [`Appraiser`]: the appraisal library with one policy.
+/// The production [`Appraiser`]: the appraisal library with one policy,
+/// the verifier's own collateral, and the record of platforms seen.
 pub struct PolicyAppraiser {
     inner: appraisal::Appraiser,
     policy: appraisal::Policy,
+    resolver: Option<std::sync::Arc<collateral::Resolver>>,
+    store: Option<collateral::store::Store>,
+    platforms: platforms::Platforms,
 }
 
 impl PolicyAppraiser {
-    /// Pins the compiled-in roots and takes the policy.
+    /// Pins the compiled-in roots and takes the policy; collateral comes
+    /// from the bundle only until [`PolicyAppraiser::with_collateral`].
     pub fn new(policy: appraisal::Policy) -> Result<PolicyAppraiser, appraisal::RootPinError> {
-        Ok(PolicyAppraiser { inner: appraisal::Appraiser::new()?, policy })
+        Ok(PolicyAppraiser { inner: appraisal::Appraiser::new()?, policy, resolver: None, store: None, platforms: platforms::Platforms::default() })
+    }
+
+    /// Resolves collateral with `resolver` before each appraisal, and keeps
+    /// the last accepted evidence per platform in `store`.
+    pub fn with_collateral(mut self, resolver: std::sync::Arc<collateral::Resolver>, store: Option<collateral::store::Store>) -> Self {
+        self.resolver = Some(resolver);
+        self.store = store;
+        self
     }
 }
 
 impl Appraiser for PolicyAppraiser {
     fn appraise(&self, bundle: &EvidenceBundle, expected_report_data: &[u8; 64], now: i64) -> Result<Map<String, Value>, Denial> {
-        let claims = self.inner.appraise(bundle, &self.policy, now, Some(expected_report_data)).map_err(Denial::from)?;
+        let collateral = match &self.resolver {
+            Some(r) => r.resolve(bundle, now),
+            None => appraisal::Collateral::none(),
+        };
+        let claims = self.inner.appraise(bundle, &self.policy, now, Some(expected_report_data), &collateral).map_err(Denial::from)?;
         match serde_json::to_value(claims) {
-            Ok(Value::Object(m)) => Ok(m),
+            Ok(Value::Object(m)) => {
+                self.platforms.seen(bundle, &m, now);
+                if let Some(store) = &self.store {
+                    if let Err(e) = store.record(bundle, &collateral, &m, now) {
+                        log::warn!("evidence record not kept: {e}");
+                    }
+                }
+                Ok(m)
+            }
             _ => Err(Denial {
                 check: "internal".into(),
                 got: "claims not serializable".into(),
@@ -67,5 +108,17 @@ impl Appraiser for PolicyAppraiser {
                 hint: "a verifier bug; report it".into(),
             }),
         }
+    }
+
+    fn metrics(&self) -> String {
+        let mut out = self.platforms.render();
+        if let Some(r) = &self.resolver {
+            out.push_str(&platforms::render_cache(r.cache().stats()));
+        }
+        out
+    }
+
+    fn platforms(&self) -> Value {
+        self.platforms.to_json()
     }
 }

@@ -46,6 +46,17 @@ impl Clock {
             Clock::Manual(t) => t.load(Ordering::SeqCst),
         }
     }
+
+    /// Now, Unix milliseconds (a manual clock stands at the start of its second).
+    pub fn now_millis(&self) -> u64 {
+        match self {
+            Clock::System => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+                .unwrap_or(0),
+            Clock::Manual(t) => u64::try_from(t.load(Ordering::SeqCst)).unwrap_or(0).saturating_mul(1000),
+        }
+    }
 }
 
 /// Service settings.
@@ -208,8 +219,14 @@ impl Verifier {
             ("GET", "/.well-known/openid-configuration") => (200, json, self.discovery()),
             ("GET", "/.well-known/jwks.json") => (200, json, self.signer.jwks().to_string().into_bytes()),
             ("GET", "/healthz") => (200, json, br#"{"status":"ok"}"#.to_vec()),
-            ("GET", "/metrics") => (200, "text/plain; version=0.0.4", self.metrics.render().into_bytes()),
-            (_, "/v1/challenge" | "/v1/attest" | "/.well-known/openid-configuration" | "/.well-known/jwks.json" | "/healthz" | "/metrics") => {
+            ("GET", "/metrics") => {
+                let mut text = self.metrics.render();
+                text.push_str(&self.appraiser.metrics());
+                (200, "text/plain; version=0.0.4", text.into_bytes())
+            }
+            // TCB lifecycle: each platform's TCB against what the collateral calls current.
+            ("GET", "/v1/platforms") => (200, json, json!({"platforms": self.appraiser.platforms()}).to_string().into_bytes()),
+            (_, "/v1/challenge" | "/v1/attest" | "/.well-known/openid-configuration" | "/.well-known/jwks.json" | "/healthz" | "/metrics" | "/v1/platforms") => {
                 let (s, b) = error_body(405, "method_not_allowed", "method not allowed on this path");
                 (s, json, b)
             }
@@ -225,14 +242,15 @@ impl Verifier {
     }
 
     fn challenge(&self, exporter: &[u8; 32]) -> Vec<u8> {
-        let now = u64::try_from(self.now()).unwrap_or(0);
+        let now_ms = self.config.clock.now_millis();
+        let now = now_ms / 1000;
         let mut random = [0u8; 8];
         // A failing system RNG leaves zeros; the HMAC tag still binds the
         // nonce, and the used-set still makes it single-use.
         let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random);
         let (nonce, expires_at) = self.nonces.issue(now, exporter, random);
         self.metrics.challenge();
-        let c = Challenge { nonce: nonce.to_vec().into(), verifier_time: now, expires_at };
+        let c = Challenge { nonce: nonce.to_vec().into(), verifier_time: now, expires_at, verifier_time_ms: Some(now_ms) };
         serde_json::to_vec(&c).unwrap_or_default()
     }
 

@@ -11,10 +11,28 @@
 //! - `snp`: `evidence` is the 1184-byte ATTESTATION_REPORT; certificates are
 //!   the VCEK or VLEK and, when the platform provides them, ASK/ASVK and ARK.
 //! - `tdx`: `evidence` is the quote (v4 or v5); its PCK chain is inside the
-//!   quote; `tdx_collateral` is the collateral JSON when the host supplies it.
+//!   quote; `tdx_collateral` is the collateral JSON when the host supplies it;
+//!   `event_log` is the firmware's CC event log (the CCEL log area, TCG
+//!   crypto-agile format, trimmed of its padding) when the guest has one: the
+//!   verifier replays it into RTMR0-3 and compares the kernel, initrd and
+//!   command-line events with the policy. The field is absent (not `null`)
+//!   when there is no log, so a bundle without one serialises as before.
 //! - `sim`: `evidence` is an SNP-format report signed by the simulated PSP,
 //!   certificates are the simulation chain. A distinct TEE type: no
 //!   production policy accepts it.
+//! - `azure-snp`, `azure-tdx` (Azure confidential VMs, where a paravisor
+//!   holds the hardware report): `evidence` is the HCL report exactly as read
+//!   from vTPM NV index `0x01400001` (padding included); `tpm` carries the
+//!   vTPM quote: `quote` (TPMS_ATTEST as signed), `signature`
+//!   (TPMT_SIGNATURE), `pcrs` (the 24 SHA-256 PCR values, PCR0 first) and,
+//!   for `azure-tdx`, `td_quote` (the platform's TD quote of the TDREPORT in
+//!   the HCL report). For `azure-snp`, `certificates` hold the VCEK (and
+//!   ASK/ARK when the platform gives them); for `azure-tdx`,
+//!   `tdx_collateral` is the collateral of the TD quote.
+//!   `{"tee":"azure-snp",…,"evidence":"<base64 HCL report>",
+//!   "tpm":{"quote":"…","signature":"…","pcrs":["…",…]}}`
+//!
+//! `tpm` is absent from every other bundle, whose JSON is unchanged by it.
 //!
 //! The bundle is not trusted for anything: the verifier checks every
 //! certificate against its own pinned roots. Its content only says where to
@@ -39,6 +57,12 @@ pub enum Tee {
     Tdx,
     /// The simulated PSP (development only).
     Sim,
+    /// Azure confidential VM on SEV-SNP: HCL report + vTPM quote.
+    #[serde(rename = "azure-snp")]
+    AzureSnp,
+    /// Azure confidential VM on TDX: HCL report + vTPM quote + TD quote.
+    #[serde(rename = "azure-tdx")]
+    AzureTdx,
 }
 
 impl Tee {
@@ -48,6 +72,8 @@ impl Tee {
             Tee::Snp => "snp",
             Tee::Tdx => "tdx",
             Tee::Sim => "sim",
+            Tee::AzureSnp => "azure-snp",
+            Tee::AzureTdx => "azure-tdx",
         }
     }
 }
@@ -102,6 +128,29 @@ pub struct EvidenceBundle {
     /// TDX collateral, when the host supplies it.
     #[serde(default)]
     pub tdx_collateral: Option<serde_json::Value>,
+    /// TDX: the CC event log (CCEL log area), when the guest has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_log: Option<Bytes>,
+    /// `azure-snp` / `azure-tdx`: the vTPM quote (and the TD quote); absent
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<TpmEvidence>,
+}
+
+/// The vTPM part of an Azure bundle (see the module documentation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TpmEvidence {
+    /// TPMS_ATTEST of the quote, the bytes the attestation key signed.
+    pub quote: Bytes,
+    /// TPMT_SIGNATURE of the quote.
+    pub signature: Bytes,
+    /// PCR values of the quote's selection (SHA-256 bank, PCR0..PCR23), in
+    /// selection order.
+    pub pcrs: Vec<Bytes>,
+    /// `azure-tdx`: the TD quote (v4) of the HCL report's TDREPORT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub td_quote: Option<Bytes>,
 }
 
 impl EvidenceBundle {
@@ -116,6 +165,8 @@ impl EvidenceBundle {
             certificates: Vec::new(),
             crls: Vec::new(),
             tdx_collateral: None,
+            event_log: None,
+            tpm: None,
         }
     }
 
@@ -163,6 +214,24 @@ mod tests {
     }
 
     #[test]
+    fn event_log_is_optional_and_absent_when_none() {
+        // A bundle without a log serialises exactly as before the field existed.
+        let b = sample();
+        let json = String::from_utf8(b.to_json()).unwrap();
+        assert_eq!(
+            json,
+            r#"{"format":"enclave-init/evidence-bundle","version":1,"tee":"snp","provider":"sev-guest","evidence":"AQID","certificates":[{"kind":"vcek","der":"MII="}],"crls":[],"tdx_collateral":null}"#
+        );
+        let mut t = EvidenceBundle::new(Tee::Tdx, "configfs-tsm", vec![9]);
+        t.event_log = Some(Bytes(vec![0xff, 0x00]));
+        let json = t.to_json();
+        assert!(std::str::from_utf8(&json).unwrap().ends_with(r#""tdx_collateral":null,"event_log":"/wA="}"#));
+        assert_eq!(EvidenceBundle::from_json(&json).unwrap(), t);
+        let e = EvidenceBundle::from_json(String::from_utf8(json).unwrap().replace("/wA=", "%").as_bytes()).unwrap_err();
+        assert!(matches!(e, WireError::Json(m) if m.contains("invalid base64")));
+    }
+
+    #[test]
     fn refuses_other_formats_versions_and_fields() {
         let json = String::from_utf8(sample().to_json()).unwrap();
         let e = EvidenceBundle::from_json(json.replace(FORMAT, "x").as_bytes()).unwrap_err();
@@ -175,5 +244,33 @@ mod tests {
         assert!(matches!(e, WireError::Json(m) if m.contains("unknown field `x`")));
         let e = EvidenceBundle::from_json(json.replace("AQID", "!!").as_bytes()).unwrap_err();
         assert!(matches!(e, WireError::Json(m) if m.contains("invalid base64")));
+    }
+
+    #[test]
+    fn bundles_without_tpm_evidence_keep_their_json() {
+        // The exact form a v1 bundle had before the Azure field existed.
+        let json = String::from_utf8(sample().to_json()).unwrap();
+        assert_eq!(
+            json,
+            r#"{"format":"enclave-init/evidence-bundle","version":1,"tee":"snp","provider":"sev-guest","evidence":"AQID","certificates":[{"kind":"vcek","der":"MII="}],"crls":[],"tdx_collateral":null}"#
+        );
+    }
+
+    #[test]
+    fn azure_bundles_round_trip_with_their_tpm_evidence() {
+        let mut b = EvidenceBundle::new(Tee::AzureTdx, "azure-vtpm", vec![0x48, 0x43]);
+        b.tpm = Some(TpmEvidence {
+            quote: Bytes(vec![0xff, 0x54]),
+            signature: Bytes(vec![0, 0x14]),
+            pcrs: vec![Bytes(vec![0; 32]); 24],
+            td_quote: Some(Bytes(vec![4, 0])),
+        });
+        let json = String::from_utf8(b.to_json()).unwrap();
+        assert!(json.contains(r#""tee":"azure-tdx""#), "{json}");
+        assert!(json.contains(r#""tpm":{"quote":"/1Q=","signature":"ABQ=","pcrs":["#), "{json}");
+        assert_eq!(EvidenceBundle::from_json(json.as_bytes()).unwrap(), b);
+        assert_eq!(Tee::AzureSnp.as_str(), "azure-snp");
+        let e = EvidenceBundle::from_json(json.replace(r#""td_quote""#, r#""x""#).as_bytes()).unwrap_err();
+        assert!(matches!(e, WireError::Json(m) if m.contains("unknown field `x`")));
     }
 }

@@ -12,7 +12,7 @@ pub mod bundle;
 pub mod time;
 pub mod verifier;
 
-pub use bundle::{CertKind, Certificate, EvidenceBundle, Tee};
+pub use bundle::{CertKind, Certificate, EvidenceBundle, Tee, TpmEvidence};
 
 /// Bytes carried as standard base64 in JSON.
 #[derive(Clone, PartialEq, Eq, Default)]

@@ -20,6 +20,24 @@ pub struct Challenge {
     pub verifier_time: u64,
     /// When the nonce stops being accepted, Unix seconds.
     pub expires_at: u64,
+    /// The verifier's time, Unix milliseconds (the guest anchors its
+    /// deadlines on it; older verifiers send only `verifier_time`, which
+    /// the guest then rounds up, erring towards earlier deadlines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verifier_time_ms: Option<u64>,
+}
+
+impl Challenge {
+    /// The verifier's time in milliseconds: `verifier_time_ms`, or the
+    /// latest instant `verifier_time` (whole seconds) can stand for. A
+    /// later estimate of the verifier's time makes every deadline derived
+    /// from it earlier, never later.
+    pub fn time_ms(&self) -> u64 {
+        match self.verifier_time_ms {
+            Some(ms) if ms / 1000 == self.verifier_time => ms,
+            _ => self.verifier_time.saturating_mul(1000).saturating_add(999),
+        }
+    }
 }
 
 /// `POST /v1/attest` request.

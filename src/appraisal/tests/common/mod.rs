@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use appraisal::{Appraiser, Check, Claims, Denial, Policy};
+use appraisal::{Appraiser, Check, Claims, Collateral, Denial, Policy};
 use wire::{Bytes, CertKind, Certificate, EvidenceBundle, Tee};
 
 /// `shared/fixtures`, or `$ENCLAVE_FIXTURES`.
@@ -54,9 +54,24 @@ pub const SNP_NOW: &str = "2025-06-01T00:00:00Z";
 /// Measurement of the virtee report.
 pub const VIRTEE_MEASUREMENT: &str = "7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81841f";
 
-/// A policy from TOML text.
+/// A policy from TOML text. A policy must name its minimum TCB
+/// (`Policy::from_toml` refuses it otherwise; `policy_refusals` tests that):
+/// where the text has an `[snp]` or `[tdx]` section without one, the
+/// explicit "any TCB" value is added (zeros), so that tests about other
+/// checks stay short.
 pub fn policy(toml: &str) -> Policy {
-    Policy::from_toml(toml.as_bytes()).unwrap_or_else(|e| panic!("{e:?}\n{toml}"))
+    let mut text = toml.to_owned();
+    if text.contains("[snp]\n") && !text.contains("min_reported_tcb") {
+        text = text.replacen(
+            "[snp]\n",
+            "[snp]\nmin_reported_tcb = { bootloader = 0 }\n",
+            1,
+        );
+    }
+    if text.contains("[tdx]\n") && !text.contains("min_tcb_evaluation_data_number") {
+        text = text.replacen("[tdx]\n", "[tdx]\nmin_tcb_evaluation_data_number = 0\n", 1);
+    }
+    Policy::from_toml(text.as_bytes()).unwrap_or_else(|e| panic!("{e:?}\n{text}"))
 }
 
 /// Policy accepting the virtee report (no CRL exists publicly, so `if-present`).
@@ -68,7 +83,9 @@ pub fn virtee_policy_with(extra: &str) -> Policy {
 
 /// Appraises with a fresh appraiser.
 pub fn appraise(b: &EvidenceBundle, p: &Policy, now: &str) -> Result<Claims, Denial> {
-    Appraiser::new().unwrap().appraise(b, p, t(now), None)
+    Appraiser::new()
+        .unwrap()
+        .appraise(b, p, t(now), None, &Collateral::none())
 }
 
 /// Asserts a denial by `check` and returns it.
