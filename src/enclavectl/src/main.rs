@@ -9,14 +9,20 @@
 //! - `dev-pki`: a throw-away development PKI.
 //! - `verify`: offline appraisal, claims or denial as JSON (exit 0/1/2).
 //! - `sim-psp`: the simulated secure processor (development only).
+//! - `sim-paravisor`: a simulated Azure paravisor in front of swtpm (development only).
 //! - `call`: a client of the guest's call service (a call, its health, its metrics).
+//! - `collateral fetch|show|prune`: the verifier's KDS/PCS collateral cache.
+//! - `policy check`: which platforms a candidate policy would deny.
 
 mod call_cmd;
+mod collateral_cmd;
 mod dev_pki_cmd;
 mod evidence_cmd;
 mod image_cmd;
 mod proxy_cmd;
 mod measure_cmd;
+mod sim_paravisor_cmd;
+mod policy_cmd;
 mod sim_psp_cmd;
 mod verifier_cmd;
 mod verify_cmd;
@@ -53,8 +59,16 @@ enum Command {
     Verify(verify_cmd::Args),
     /// The simulated AMD secure processor (development only: TEE type `sim`).
     SimPsp(sim_psp_cmd::Args),
+    /// A simulated Azure paravisor in front of a provisioned swtpm (development only: claims `azure-sim`).
+    SimParavisor(sim_paravisor_cmd::Args),
     /// A client of the guest's call service: a call (WAV and metadata), its health or its metrics (exit 0 2xx, 1 error answer, 2 usage/connection/TLS).
     Call(call_cmd::Args),
+    /// The verifier's collateral cache: fetch (also into an offline directory), show, prune (exit 0/1/2).
+    #[command(subcommand)]
+    Collateral(collateral_cmd::CollateralCommand),
+    /// Policies: check which platforms a candidate policy would deny (exit 0 none, 1 some, 2 usage).
+    #[command(subcommand)]
+    Policy(policy_cmd::PolicyCommand),
 }
 
 fn main() -> ExitCode {
@@ -68,7 +82,10 @@ fn main() -> ExitCode {
         Command::Evidence(c) => evidence_cmd::run(c),
         Command::Verify(a) => verify_cmd::run(a),
         Command::SimPsp(a) => sim_psp_cmd::run(a),
+        Command::SimParavisor(a) => sim_paravisor_cmd::run(a),
         Command::Call(a) => call_cmd::run(a),
+        Command::Collateral(c) => collateral_cmd::run(c),
+        Command::Policy(c) => policy_cmd::run(c),
     };
     match result {
         Ok(code) => code,

@@ -5,13 +5,25 @@
 //! * SEV-SNP: the launch digest from OVMF, kernel, initrd, command line, vCPU count and
 //!   type, VMM type and guest features, byte-identical to `sev-snp-measure --mode snp`
 //!   (0.0.13), for every requested vCPU count in one pass ([`measure::snp`]).
-//! * TDX (`--tdvf`): MRTD from the TDVF metadata, RTMR[2] of the direct boot, RTMR[3]
-//!   (zero), and RTMR[1] for a TDVF that measures the kernel as given ([`measure::tdx`]).
+//! * TDX (`--tdvf`, alias `--tdx`): MRTD from the TDVF metadata; the event digests the
+//!   firmware and the kernel's EFI stub record for a direct boot (the kernel's Authenticode
+//!   SHA-384 in RTMR[1], the command line and the initrd in RTMR[2]), which the verifier
+//!   compares with the event log (`tdx.kernel`, `tdx.cmdline`, `tdx.initrd`); RTMR[2],
+//!   RTMR[3] (zero); RTMR[1] for a TDVF that measures the kernel as given (`--tdx-rtmr1`) or
+//!   as observed on a reference boot (`--tdx-rtmr1-value`); and then the TDX `measurement`
+//!   claim, SHA-384("enclave-init/tdx-measurement/v1\0" ‖ MRTD ‖ RTMR1 ‖ RTMR2)
+//!   ([`tee_formats::tdx::measurement`]), which the OpenBao roles bind.
 //! * Simulation (`--sim`): the value sim-psp reports ([`measure::sim::sim_launch_digest`]).
+//! * CoCo pods (`--initdata FILE`): the init-data digest as Kata binds it (the TOML hashed
+//!   with the algorithm it names, truncated or zero-padded to SEV-SNP HOST_DATA's 32 bytes
+//!   and TDX MRCONFIGID's 48). The images measured with it are then Kata guests: the policy
+//!   snippet lists them under `[coco]` with the init-data, and the roles bind `init_data`.
 //!
 //! Standard output has one `KEY HEX` line per value (`snp/<vcpus>`, `tdx/mrtd`,
-//! `tdx/rtmr1`, `tdx/rtmr2`, `tdx/rtmr3`, `sim`). With `--out-dir`, four files are written
-//! there: `expected.json`, `verifier-policy.toml`, `openbao-role.json` and
+//! `tdx/kernel`, `tdx/cmdline`, `tdx/initrd`, `tdx/rtmr1`, `tdx/rtmr2`, `tdx/rtmr3`,
+//! `tdx/measurement`, `sim`, `initdata/algorithm`, `initdata/digest`,
+//! `initdata/snp_host_data`, `initdata/tdx_mr_config_id`). With `--out-dir`, four files are
+//! written there: `expected.json`, `verifier-policy.toml`, `openbao-role.json` and
 //! `openbao-cel-role.json` (`kata-config/measurements/README.md` describes them).
 
 use std::fmt::Write as _;
@@ -23,6 +35,7 @@ use measure::hashes::sha256;
 use measure::snp::{self, Inputs, VcpuType, VmmType};
 use measure::{tdx, to_hex, Digest48};
 use serde_json::{json, Value};
+use sha2::Digest as _;
 
 use crate::CmdResult;
 
@@ -39,19 +52,35 @@ pub const OPENBAO_ROLE: &str = "enclave-agent";
 pub struct Measure {
     /// OVMF image for SEV-SNP (an AmdSevX64 build, e.g. Kata's AMDSEV.fd, when a kernel is
     /// given: it needs an SNP_KERNEL_HASHES section).
-    #[arg(long, required_unless_present_any = ["sim", "tdvf"])]
+    #[arg(long, required_unless_present_any = ["sim", "tdvf", "initdata"])]
     ovmf: Option<PathBuf>,
     /// Precomputed digest of the OVMF pages (`sev-snp-measure --snp-ovmf-hash`, 96 hex
     /// digits); the OVMF image is still read for its metadata.
     #[arg(long, requires = "ovmf")]
     snp_ovmf_hash: Option<String>,
-    /// TDVF firmware for TDX (e.g. Kata's OVMF.inteltdx.fd): adds MRTD and RTMRs.
-    #[arg(long, conflicts_with = "sim")]
+    /// TDVF firmware for TDX (e.g. Kata's OVMF.inteltdx.fd): adds MRTD, the kernel,
+    /// command-line and initrd event digests, the RTMRs and the TDX measurement claim.
+    #[arg(long, visible_alias = "tdx", conflicts_with = "sim")]
     tdvf: Option<PathBuf>,
     /// Also compute RTMR[1], assuming a TDVF (edk2 >= stable202505) that measures the kernel
     /// image unmodified; older TDVF builds measure QEMU's patched setup header instead.
     #[arg(long, requires = "tdvf")]
     tdx_rtmr1: bool,
+    /// RTMR[1] as observed on a reference boot of this image with this TDVF
+    /// (`enclavectl evidence inspect` of its CCEL shows `replayed_rtmrs`), for TDVF builds
+    /// whose RTMR[1] is not computed here; 96 hex digits.
+    #[arg(
+        long,
+        value_name = "HEX",
+        requires = "tdvf",
+        conflicts_with = "tdx_rtmr1"
+    )]
+    tdx_rtmr1_value: Option<String>,
+    /// A CoCo pod's init-data TOML (the file whose gzip+base64 is the pod's
+    /// `io.katacontainers.config.hypervisor.cc_init_data` annotation): computes its digest as
+    /// Kata binds it into HOST_DATA / MRCONFIGID; the images measured with it are Kata guests.
+    #[arg(long, value_name = "FILE")]
+    initdata: Option<PathBuf>,
     /// Kernel (bzImage) for measured direct boot.
     #[arg(long, required_if_eq("sim", "true"))]
     kernel: Option<PathBuf>,
@@ -66,7 +95,7 @@ pub struct Measure {
     #[arg(long, requires = "kernel")]
     cmdline: Option<String>,
     /// vCPU counts: `N` or `A-B` (e.g. `1-64`: every count, in one pass).
-    #[arg(long, required_unless_present_any = ["sim", "tdvf"], conflicts_with = "sim")]
+    #[arg(long, required_unless_present_any = ["sim", "tdvf", "initdata"], conflicts_with = "sim")]
     vcpus: Option<VcpuRange>,
     /// vCPU model as passed to QEMU `-cpu` (`sev-snp-measure --vcpu-type`).
     #[arg(long, default_value = "EPYC-v4", conflicts_with = "vcpu_sig")]
@@ -223,6 +252,7 @@ struct Results {
     snp: Option<SnpResults>,
     tdx: Option<TdxResults>,
     sim: Option<Digest48>,
+    initdata: Option<InitData>,
 }
 
 struct SnpResults {
@@ -235,8 +265,85 @@ struct SnpResults {
 
 struct TdxResults {
     mrtd: Digest48,
+    /// The kernel's Authenticode SHA-384 (RTMR[1] event), when the kernel is a PE image.
+    kernel: Option<Digest48>,
+    /// The command-line event (RTMR[2]) and the command line it hashes.
+    cmdline: Option<(Digest48, String)>,
+    /// The initrd event (RTMR[2]).
+    initrd: Option<Digest48>,
     rtmr1: Option<Digest48>,
+    /// Where RTMR[1] came from.
+    rtmr1_source: Option<&'static str>,
     rtmr2: Option<Digest48>,
+    /// The `measurement` claim: needs RTMR[1] and RTMR[2].
+    measurement: Option<Digest48>,
+}
+
+/// A CoCo init-data digest, as Kata binds it (kata-containers `src/libs/kata-types/src/
+/// initdata.rs` `calculate_initdata_digest`, `src/agent/src/initdata.rs`): the TOML bytes
+/// hashed with the algorithm the TOML names, then truncated or zero-padded to the TEE field.
+struct InitData {
+    name: String,
+    sha256: Digest32,
+    algorithm: String,
+    digest: Vec<u8>,
+    snp_host_data: Digest32,
+    tdx_mr_config_id: Digest48,
+}
+
+type Digest32 = [u8; 32];
+
+impl InitData {
+    fn compute(input: &Input) -> Result<InitData, String> {
+        let what = format!("init-data {}", input.name);
+        let text = std::str::from_utf8(&input.bytes).map_err(|_| format!("{what}: not UTF-8"))?;
+        let doc: toml::Table = text.parse().map_err(|e| format!("{what}: not TOML: {e}"))?;
+        let field = |k: &str| -> Result<String, String> {
+            doc.get(k)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    format!("{what}: no string field `{k}` (Kata requires version and algorithm)")
+                })
+        };
+        let version = field("version")?;
+        if version != "0.1.0" {
+            return Err(format!(
+                "{what}: version {version:?}; Kata supports \"0.1.0\" only"
+            ));
+        }
+        if !doc.get("data").is_some_and(|d| d.is_table()) {
+            return Err(format!("{what}: no [data] table"));
+        }
+        let algorithm = field("algorithm")?;
+        let digest: Vec<u8> = match algorithm.as_str() {
+            "sha256" => sha2::Sha256::digest(&input.bytes).to_vec(),
+            "sha384" => sha2::Sha384::digest(&input.bytes).to_vec(),
+            "sha512" => sha2::Sha512::digest(&input.bytes).to_vec(),
+            other => {
+                return Err(format!(
+                    "{what}: algorithm {other:?}; Kata supports sha256, sha384, sha512"
+                ))
+            }
+        };
+        Ok(InitData {
+            name: input.name.clone(),
+            sha256: sha256(&input.bytes),
+            snp_host_data: fit(&digest),
+            tdx_mr_config_id: fit(&digest),
+            algorithm,
+            digest,
+        })
+    }
+}
+
+/// Kata's `adjust_digest`: the first N bytes, zero-padded when the digest is shorter.
+fn fit<const N: usize>(digest: &[u8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    for (o, d) in out.iter_mut().zip(digest) {
+        *o = *d;
+    }
+    out
 }
 
 /// Runs the subcommand.
@@ -247,10 +354,12 @@ pub fn run(args: Measure) -> CmdResult {
     let initrd = args.initrd.as_deref().map(Input::read).transpose()?;
     let cmdline = read_cmdline(&args)?;
 
+    let initdata = args.initdata.as_deref().map(Input::read).transpose()?;
     let mut results = Results {
         snp: None,
         tdx: None,
         sim: None,
+        initdata: initdata.as_ref().map(InitData::compute).transpose()?,
     };
     if args.sim {
         let k = kernel.as_ref().ok_or("--sim needs --kernel")?;
@@ -304,22 +413,72 @@ pub fn run(args: Measure) -> CmdResult {
     if let Some(fw) = &tdvf {
         let parsed = tdx::Tdvf::parse(&fw.bytes)
             .map_err(|e| chain(&e, &format!("TDX measurement of {}", fw.name)))?;
-        let rtmr1 = if args.tdx_rtmr1 {
-            let k = kernel.as_ref().ok_or("--tdx-rtmr1 needs --kernel")?;
-            Some(tdx::rtmr1_direct(&k.bytes).map_err(|e| chain(&e, "TDX RTMR[1]"))?)
-        } else {
-            None
+        // The kernel's Authenticode digest: a bzImage with an EFI stub is a PE image.
+        let kernel_event = match &kernel {
+            Some(k) => match tdx::authenticode_sha384(&k.bytes) {
+                Ok(d) => Some(d),
+                Err(e) if args.tdx_rtmr1 => return Err(chain(&e, "TDX RTMR[1]").into()),
+                Err(_) => None,
+            },
+            None => None,
         };
-        // TDVF appends " initrd=initrd" only when it loads an initrd; without one the
-        // RTMR[2] events are not pinned down here.
-        let rtmr2 = initrd
-            .as_ref()
-            .map(|i| tdx::rtmr2_direct(cmdline.as_deref().unwrap_or_default(), &i.bytes));
+        let (rtmr1, rtmr1_source) = match (&args.tdx_rtmr1_value, args.tdx_rtmr1) {
+            (Some(h), _) => (
+                Some(measure::digest_from_hex(h).map_err(|e| format!("--tdx-rtmr1-value: {e}"))?),
+                Some("observed on a reference boot (--tdx-rtmr1-value)"),
+            ),
+            (None, true) => {
+                let k = kernel.as_ref().ok_or("--tdx-rtmr1 needs --kernel")?;
+                (
+                    Some(tdx::rtmr1_direct(&k.bytes).map_err(|e| chain(&e, "TDX RTMR[1]"))?),
+                    Some("TDVF >= edk2-stable202505: kernel PE image measured unmodified"),
+                )
+            }
+            (None, false) => (None, None),
+        };
+        // RTMR[2] of a direct boot: the EFI stub's LoadOptions event (TDVF's QEMU loader
+        // appends " initrd=initrd" when it loads an initrd) and its initrd event.
+        let c = cmdline.clone().unwrap_or_default();
+        let (cmdline_event, initrd_event, rtmr2) = match &initrd {
+            Some(i) => {
+                let passed = tdx::tdvf_cmdline(&c);
+                let events = [tdx::cmdline_event(&passed), tdx::sha384(&i.bytes)];
+                (
+                    Some((events[0], passed)),
+                    Some(events[1]),
+                    Some(tdx::rtmr_fold(&events)),
+                )
+            }
+            None if kernel.is_some() && cmdline.is_some() => {
+                let event = tdx::cmdline_event(&c);
+                (
+                    Some((event, c.clone())),
+                    None,
+                    Some(tdx::rtmr_fold(&[event])),
+                )
+            }
+            None => (None, None, None),
+        };
+        let mrtd = parsed.mrtd();
+        let measurement = match (&rtmr1, &rtmr2) {
+            (Some(r1), Some(r2)) => Some(tee_formats::tdx::measurement::image_measurement(
+                &mrtd, r1, r2,
+            )),
+            _ => None,
+        };
         results.tdx = Some(TdxResults {
-            mrtd: parsed.mrtd(),
+            mrtd,
+            kernel: kernel_event,
+            cmdline: cmdline_event,
+            initrd: initrd_event,
             rtmr1,
+            rtmr1_source,
             rtmr2,
+            measurement,
         });
+    }
+    if args.out_dir.is_some() {
+        check_pinnable(&results)?;
     }
 
     print!("{}", render_stdout(&results));
@@ -417,6 +576,36 @@ fn pretty(v: &Value) -> Result<String, String> {
         .map_err(|e| format!("rendering JSON: {e}"))
 }
 
+/// What `--out-dir` needs to pin a TDX image: the kernel (its event digest or RTMR[1]),
+/// RTMR[2], and RTMR[1] for the measurement claim the roles bind; a pod image and its
+/// init-data together.
+fn check_pinnable(r: &Results) -> Result<(), String> {
+    if let Some(t) = &r.tdx {
+        if t.kernel.is_none() && t.rtmr1.is_none() {
+            return Err("TDX: nothing would pin the kernel: --kernel must be a PE (EFI stub) image, or give \
+                        --tdx-rtmr1 / --tdx-rtmr1-value"
+                .to_owned());
+        }
+        if t.rtmr2.is_none() {
+            return Err("TDX: nothing would pin the command line and initrd: give --kernel with --cmdline or \
+                        --cmdline-file (and --initrd)"
+                .to_owned());
+        }
+        if t.measurement.is_none() {
+            return Err("TDX: the measurement claim the OpenBao roles bind covers RTMR[1]: pass --tdx-rtmr1 \
+                        (TDVF >= edk2-stable202505) or --tdx-rtmr1-value HEX from a reference boot \
+                        (enclavectl evidence inspect of its CCEL)"
+                .to_owned());
+        }
+    }
+    if r.initdata.is_some() && r.snp.is_none() && r.tdx.is_none() {
+        return Err("--initdata with --out-dir needs the Kata guest's image (--ovmf and/or --tdvf with its \
+                    kernel and command line): a pod is pinned by its image and its init-data together"
+            .to_owned());
+    }
+    Ok(())
+}
+
 fn render_stdout(r: &Results) -> String {
     let mut out = String::new();
     if let Some(s) = &r.snp {
@@ -426,6 +615,15 @@ fn render_stdout(r: &Results) -> String {
     }
     if let Some(t) = &r.tdx {
         let _ = writeln!(out, "tdx/mrtd {}", to_hex(&t.mrtd));
+        if let Some(v) = &t.kernel {
+            let _ = writeln!(out, "tdx/kernel {}", to_hex(v));
+        }
+        if let Some((v, _)) = &t.cmdline {
+            let _ = writeln!(out, "tdx/cmdline {}", to_hex(v));
+        }
+        if let Some(v) = &t.initrd {
+            let _ = writeln!(out, "tdx/initrd {}", to_hex(v));
+        }
         if let Some(v) = &t.rtmr1 {
             let _ = writeln!(out, "tdx/rtmr1 {}", to_hex(v));
         }
@@ -433,15 +631,28 @@ fn render_stdout(r: &Results) -> String {
             let _ = writeln!(out, "tdx/rtmr2 {}", to_hex(v));
         }
         let _ = writeln!(out, "tdx/rtmr3 {}", to_hex(&tdx::RTMR3_AT_BOOT));
+        if let Some(v) = &t.measurement {
+            let _ = writeln!(out, "tdx/measurement {}", to_hex(v));
+        }
     }
     if let Some(d) = &r.sim {
         let _ = writeln!(out, "sim {}", to_hex(d));
     }
+    if let Some(i) = &r.initdata {
+        let _ = writeln!(out, "initdata/algorithm {}", i.algorithm);
+        let _ = writeln!(out, "initdata/digest {}", to_hex(&i.digest));
+        let _ = writeln!(out, "initdata/snp_host_data {}", to_hex(&i.snp_host_data));
+        let _ = writeln!(
+            out,
+            "initdata/tdx_mr_config_id {}",
+            to_hex(&i.tdx_mr_config_id)
+        );
+    }
     out
 }
 
-/// The measurement values a verifier must accept for this image (SNP digests or the
-/// simulation digest; TDX is pinned by MRTD).
+/// The `measurement` claims a verifier issues for this image: the SNP digests, the
+/// simulation digest, the TDX image measurement (MRTD, RTMR1, RTMR2).
 fn pinned_measurements(r: &Results) -> Vec<String> {
     let mut v: Vec<String> = Vec::new();
     if let Some(s) = &r.snp {
@@ -450,8 +661,22 @@ fn pinned_measurements(r: &Results) -> Vec<String> {
     if let Some(d) = &r.sim {
         v.push(to_hex(d));
     }
-    if let Some(t) = &r.tdx {
-        v.push(to_hex(&t.mrtd));
+    if let Some(m) = r.tdx.as_ref().and_then(|t| t.measurement.as_ref()) {
+        v.push(to_hex(m));
+    }
+    v
+}
+
+/// The `init_data` claims of the pods (HOST_DATA for SNP images, MRCONFIGID for TDX).
+fn pinned_init_data(r: &Results) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Some(i) = &r.initdata {
+        if r.snp.is_some() || r.sim.is_some() {
+            v.push(to_hex(&i.snp_host_data));
+        }
+        if r.tdx.is_some() {
+            v.push(to_hex(&i.tdx_mr_config_id));
+        }
     }
     v
 }
@@ -532,10 +757,13 @@ fn expected_json(
             "rtmr0: TD HOB, CFV, EFI variables and the ACPI tables QEMU generates for the exact machine (memory size, devices)",
         ];
         if t.rtmr1.is_none() {
-            not_covered.push("rtmr1: depends on the TDVF version (pass --tdx-rtmr1 for edk2 >= stable202505, which measures the kernel unmodified)");
+            not_covered.push("rtmr1: depends on the TDVF version (pass --tdx-rtmr1 for edk2 >= stable202505, which measures the kernel unmodified, or --tdx-rtmr1-value from a reference boot)");
         }
         if t.rtmr2.is_none() {
-            not_covered.push("rtmr2: computed only for a direct boot with an initrd");
+            not_covered.push("rtmr2: computed only for a direct boot with a command line");
+        }
+        if t.measurement.is_none() {
+            not_covered.push("measurement: needs RTMR[1] and RTMR[2]");
         }
         let mut tdx_obj = json!({
             "mrtd": to_hex(&t.mrtd),
@@ -544,18 +772,35 @@ fn expected_json(
             "not_covered": not_covered,
         });
         if let Some(m) = tdx_obj.as_object_mut() {
-            if let Some(v) = &t.rtmr1 {
+            if let (Some(v), Some(src)) = (&t.rtmr1, t.rtmr1_source) {
                 m.insert("rtmr1".to_owned(), json!(to_hex(v)));
-                m.insert(
-                    "rtmr1_assumes".to_owned(),
-                    json!("TDVF >= edk2-stable202505: kernel PE image measured unmodified"),
-                );
+                m.insert("rtmr1_assumes".to_owned(), json!(src));
             }
             if let Some(v) = &t.rtmr2 {
                 m.insert("rtmr2".to_owned(), json!(to_hex(v)));
-                if let Some(c) = cmdline {
-                    m.insert("rtmr2_cmdline".to_owned(), json!(tdx::tdvf_cmdline(c)));
+                if let Some((_, passed)) = &t.cmdline {
+                    m.insert("rtmr2_cmdline".to_owned(), json!(passed));
                 }
+            }
+            let mut events = serde_json::Map::new();
+            if let Some(v) = &t.kernel {
+                events.insert("kernel".to_owned(), json!({"rtmr": 1, "event": "EV_EFI_BOOT_SERVICES_APPLICATION (TDVF)", "sha384": to_hex(v), "is": "Authenticode SHA-384 of the kernel PE image"}));
+            }
+            if let Some((v, passed)) = &t.cmdline {
+                events.insert("cmdline".to_owned(), json!({"rtmr": 2, "event": "EV_EVENT_TAG LOADED_IMAGE::LoadOptions (Linux EFI stub)", "sha384": to_hex(v), "is": format!("SHA-384 of UTF-16LE {passed:?} and a NUL")}));
+            }
+            if let Some(v) = &t.initrd {
+                events.insert("initrd".to_owned(), json!({"rtmr": 2, "event": "EV_EVENT_TAG \"Linux initrd\" (Linux EFI stub)", "sha384": to_hex(v), "is": "SHA-384 of the initrd"}));
+            }
+            m.insert("events".to_owned(), Value::Object(events));
+            if let Some(v) = &t.measurement {
+                m.insert("measurement".to_owned(), json!(to_hex(v)));
+                m.insert(
+                    "measurement_is".to_owned(),
+                    json!(
+                        "SHA-384(\"enclave-init/tdx-measurement/v1\\0\" || MRTD || RTMR1 || RTMR2)"
+                    ),
+                );
             }
         }
         obj.insert("tdx".to_owned(), tdx_obj);
@@ -566,6 +811,20 @@ fn expected_json(
             json!({
                 "measurement": to_hex(d),
                 "algorithm": "SHA-384(\"enclave-init/sim-launch/v1\\0\" || SHA-256(kernel) || SHA-256(initrd) || SHA-256(cmdline || \"\\0\"))",
+            }),
+        );
+    }
+    if let (Some(i), Some(obj)) = (&r.initdata, doc.as_object_mut()) {
+        obj.insert(
+            "initdata".to_owned(),
+            json!({
+                "file": i.name,
+                "sha256": to_hex(&i.sha256),
+                "algorithm": i.algorithm,
+                "digest": to_hex(&i.digest),
+                "snp_host_data": to_hex(&i.snp_host_data),
+                "tdx_mr_config_id": to_hex(&i.tdx_mr_config_id),
+                "rule": "Kata: the init-data TOML hashed with its `algorithm`, truncated or zero-padded to 32 bytes (SEV-SNP HOST_DATA) and 48 bytes (TDX MRCONFIGID)",
             }),
         );
     }
@@ -599,47 +858,107 @@ fn policy_snippet(
             );
         }
     }
+    let pod = r.initdata.as_ref();
     if let Some(s) = &r.snp {
         let _ = writeln!(t, "\n[snp]\nallowed = true");
         let _ = writeln!(
             t,
-            "# MEASUREMENT for each vCPU count ({} {}, guest features {:#x}).",
-            s.vmm_type, s.vcpu_type, s.guest_features
-        );
-        let _ = writeln!(t, "measurements = [");
-        for (n, d) in &s.digests {
-            let _ = writeln!(t, "  \"{}\", # {n} vCPU{}", to_hex(d), plural(*n));
-        }
-        let _ = writeln!(t, "]\ndebug_allowed = false\nmigrate_ma_allowed = false");
-        if let Some(m) = &args.min_tcb {
-            let _ = writeln!(t, "\n[snp.min_reported_tcb]");
-            for (k, v) in m.components() {
-                let _ = writeln!(t, "{k} = {v}");
+            "# MEASUREMENT for each vCPU count ({} {}, guest features {:#x}){}.",
+            s.vmm_type,
+            s.vcpu_type,
+            s.guest_features,
+            if pod.is_some() {
+                ": Kata guest images, listed under [coco] below"
+            } else {
+                ""
             }
+        );
+        if pod.is_none() {
+            let _ = writeln!(t, "measurements = [");
+            for (n, d) in &s.digests {
+                let _ = writeln!(t, "  \"{}\", # {n} vCPU{}", to_hex(d), plural(*n));
+            }
+            let _ = writeln!(t, "]");
         }
+        let _ = writeln!(t, "debug_allowed = false\nmigrate_ma_allowed = false");
+        min_tcb_table(&mut t, args);
     }
     if let Some(x) = &r.tdx {
         let _ = writeln!(t, "\n[tdx]\nallowed = true");
-        let _ = writeln!(t, "mrtds = [\"{}\"]", to_hex(&x.mrtd));
-        if let Some(v) = &x.rtmr1 {
+        if pod.is_none() {
+            let _ = writeln!(t, "# MRTD: the firmware (TDVF).");
+            let _ = writeln!(t, "mrtds = [\"{}\"]", to_hex(&x.mrtd));
             let _ = writeln!(
                 t,
-                "# RTMR[1] assumes a TDVF that measures the kernel unmodified (edk2 >= stable202505)."
+                "# OS components as the event log records them (compared with the CCEL the guest sends):"
             );
-            let _ = writeln!(t, "rtmr1 = \"{}\"", to_hex(v));
+            if let Some(v) = &x.kernel {
+                let _ = writeln!(
+                    t,
+                    "# kernel: Authenticode SHA-384 (EV_EFI_BOOT_SERVICES_APPLICATION, RTMR1)."
+                );
+                let _ = writeln!(t, "kernel = [\"{}\"]", to_hex(v));
+            }
+            if let Some((v, passed)) = &x.cmdline {
+                let _ = writeln!(
+                    t,
+                    "# cmdline: SHA-384 of UTF-16LE {passed:?} + NUL (LoadOptions, RTMR2)."
+                );
+                let _ = writeln!(t, "cmdline = [\"{}\"]", to_hex(v));
+            }
+            if let Some(v) = &x.initrd {
+                let _ = writeln!(
+                    t,
+                    "# initrd: SHA-384 of the initrd (\"Linux initrd\", RTMR2)."
+                );
+                let _ = writeln!(t, "initrd = [\"{}\"]", to_hex(v));
+            }
+            if let (Some(v), Some(src)) = (&x.rtmr1, x.rtmr1_source) {
+                let _ = writeln!(t, "# RTMR[1] ({src}).");
+                let _ = writeln!(t, "rtmr1 = \"{}\"", to_hex(v));
+            }
+            if let Some(v) = &x.rtmr2 {
+                let _ = writeln!(t, "# RTMR[2]: the command line and the initrd.");
+                let _ = writeln!(t, "rtmr2 = \"{}\"", to_hex(v));
+            }
+            let _ = writeln!(t, "rtmr3 = \"{}\"", to_hex(&tdx::RTMR3_AT_BOOT));
+        } else {
+            let _ = writeln!(t, "# The Kata guest image is listed under [coco] below.");
         }
-        if let Some(v) = &x.rtmr2 {
-            let _ = writeln!(
-                t,
-                "# RTMR[2]: the command line (+ \" initrd=initrd\") and the initrd."
-            );
-            let _ = writeln!(t, "rtmr2 = \"{}\"", to_hex(v));
-        }
+        let _ = writeln!(t, "debug_allowed = false");
         let _ = writeln!(
             t,
-            "rtmr3 = \"{}\"\ndebug_allowed = false",
-            to_hex(&tdx::RTMR3_AT_BOOT)
+            "# The lowest tcbEvaluationDataNumber of Intel's collateral to accept (required):\n\
+             # 0 accepts collateral from before any TCB recovery and shows as a relaxation\n\
+             # in every token; raise it to the number of the collateral you trust.\n\
+             min_tcb_evaluation_data_number = 0"
         );
+    }
+    if let Some(i) = pod {
+        let _ = writeln!(
+            t,
+            "\n# Confidential Containers pods: the Kata guest images above, launched with the init-data\n\
+             # {} ({} of the TOML, truncated or zero-padded to the TEE field as Kata does).\n\
+             [coco]\nallowed = true",
+            i.name, i.algorithm
+        );
+        if let Some(s) = &r.snp {
+            let _ = writeln!(t, "snp_measurements = [");
+            for (n, d) in &s.digests {
+                let _ = writeln!(t, "  \"{}\", # {n} vCPU{}", to_hex(d), plural(*n));
+            }
+            let _ = writeln!(t, "]\ninit_data_snp = [\"{}\"]", to_hex(&i.snp_host_data));
+        }
+        if let Some(x) = &r.tdx {
+            let _ = writeln!(t, "tdx_mrtds = [\"{}\"]", to_hex(&x.mrtd));
+            if let Some(v) = &x.rtmr1 {
+                let _ = writeln!(t, "tdx_rtmr1 = [\"{}\"]", to_hex(v));
+            }
+            if let Some(v) = &x.rtmr2 {
+                let _ = writeln!(t, "tdx_rtmr2 = [\"{}\"]", to_hex(v));
+            }
+            let _ = writeln!(t, "init_data_tdx = [\"{}\"]", to_hex(&i.tdx_mr_config_id));
+        }
     }
     if let Some(d) = &r.sim {
         let _ = writeln!(
@@ -649,6 +968,7 @@ fn policy_snippet(
              # (snp.allowed defaults to false). Development only: Policy::production refuses this file."
         );
         let _ = writeln!(t, "[snp]\nmeasurements = [\"{}\"]", to_hex(d));
+        min_tcb_table(&mut t, args);
         if args.sim_ark_sha256.is_empty() {
             let _ = writeln!(
                 t,
@@ -674,6 +994,27 @@ fn policy_snippet(
         }
     }
     Ok(t)
+}
+
+/// `[snp.min_reported_tcb]`: `--min-tcb`, else an explicit "any TCB" (a
+/// policy must name its minimum; zeros show as a relaxation in every token).
+fn min_tcb_table(t: &mut String, args: &Measure) {
+    match &args.min_tcb {
+        Some(m) => {
+            let _ = writeln!(t, "\n[snp.min_reported_tcb]");
+            for (k, v) in m.components() {
+                let _ = writeln!(t, "{k} = {v}");
+            }
+        }
+        None => {
+            let _ = writeln!(
+                t,
+                "\n# The lowest REPORTED_TCB to accept (required; --min-tcb sets it). All zeros\n\
+                 # accepts any TCB and shows as a relaxation in every token.\n\
+                 [snp.min_reported_tcb]\nbootloader = 0\ntee = 0\nsnp = 0\nmicrocode = 0"
+            );
+        }
+    }
 }
 
 /// [`policy_snippet`], refused unless the verifier's own parser accepts it.
@@ -703,6 +1044,10 @@ fn openbao_role(args: &Measure, r: &Results) -> Result<Value, String> {
     bound.insert("tee".to_owned(), json!(tees(r)));
     bound.insert("measurement".to_owned(), json!(pinned_measurements(r)));
     bound.insert("/policy_flags/debug".to_owned(), json!([false]));
+    let init = pinned_init_data(r);
+    if !init.is_empty() {
+        bound.insert("init_data".to_owned(), json!(init));
+    }
     Ok(json!({
         "role_type": "jwt",
         "bound_audiences": [args.audience],
@@ -751,6 +1096,11 @@ fn openbao_cel_role(args: &Measure, r: &Results) -> Result<Value, String> {
             "true".to_owned()
         }}),
         json!({"name": "key_bound", "expression": "has(claims.cnf)"}),
+        json!({"name": "init_data_ok", "expression": if pinned_init_data(r).is_empty() {
+            "true".to_owned()
+        } else {
+            format!("has(claims.init_data) && claims.init_data in {}", list(&pinned_init_data(r)))
+        }}),
         json!({"name": "short_lived", "expression": format!("has(claims.exp) && double(claims.exp) - double(int(now)) <= {}.0", args.token_ttl)}),
     ];
     let expression = format!(
@@ -759,6 +1109,7 @@ fn openbao_cel_role(args: &Measure, r: &Results) -> Result<Value, String> {
          : !debug_off ? 'debug policy flag set or missing' \
          : !tcb_ok ? 'reported TCB below the minimum {}' \
          : !key_bound ? 'no cnf (key binding) claim' \
+         : !init_data_ok ? 'init_data claim not a pinned pod init-data digest' \
          : !short_lived ? 'attestation token lives longer than {} s' \
          : pb.Auth{{display_name: '{OPENBAO_ROLE}', policies: ['{OPENBAO_ROLE}'], \
          explicit_max_ttl: {max_ttl_ns}, \

@@ -27,50 +27,61 @@ pub struct Args {
     /// Nonce HMAC key (at least 32 bytes). Every replica has the same.
     #[arg(long)]
     nonce_key: PathBuf,
-    /// Appraisal policy (TOML).
+    /// Appraisal policy (TOML). Loaded as a production policy (no
+    /// simulation) unless --dev.
     #[arg(long)]
     policy: PathBuf,
-    /// Refuse a policy that accepts simulation evidence.
+    /// Development mode: accept a policy that allows simulated evidence,
+    /// and --now. Never in production.
     #[arg(long)]
-    production: bool,
+    dev: bool,
     /// Token issuer URL; defaults to https://<listen address>.
     #[arg(long)]
     issuer: Option<String>,
     /// Token audience (the Vault/OpenBao role's bound audience).
     #[arg(long, default_value = "openbao")]
     audience: String,
-    /// Token lifetime, seconds.
-    #[arg(long, default_value_t = 300)]
+    /// Token lifetime, seconds (short by default: the guest renews by
+    /// re-attestation, and a token is a credential for its whole life); at
+    /// most the policy's token.max_ttl_secs (default 60).
+    #[arg(long, default_value_t = 60)]
     token_ttl_secs: u64,
     /// Nonce lifetime, seconds (at most 300).
     #[arg(long, default_value_t = 300)]
     nonce_ttl_secs: u64,
-    /// Fixed verifier time (RFC 3339), for tests; default: the system clock.
+    /// Fixed verifier time (RFC 3339 or Unix seconds), for tests; only with --dev.
     #[arg(long)]
     now: Option<String>,
     /// Concurrent connections.
     #[arg(long, default_value_t = 64)]
     max_connections: usize,
+    #[command(flatten)]
+    collateral: crate::collateral_cmd::Options,
 }
 
 pub fn run(args: Args) -> CmdResult {
     let read = |p: &PathBuf| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
     let policy_bytes = read(&args.policy)?;
-    let policy = if args.production {
-        appraisal::Policy::production(&policy_bytes)
-    } else {
-        appraisal::Policy::from_toml(&policy_bytes)
-    }
-    .map_err(|e| format!("policy {}: {e}", args.policy.display()))?;
+    // Strict by default: a production policy unless --dev.
+    let policy = if args.dev { appraisal::Policy::from_toml(&policy_bytes) } else { appraisal::Policy::production(&policy_bytes) }.map_err(|e| {
+        let cause = std::error::Error::source(&e).map(|s| format!(": {s}")).unwrap_or_default();
+        let hint = if matches!(e, appraisal::PolicyError::SimulationInProduction) { " (start the verifier with --dev to accept simulated evidence, in development only)" } else { "" };
+        format!("policy {}: {e}{cause}{hint}", args.policy.display())
+    })?;
     if policy.sim.allowed {
-        eprintln!("enclavectl verifier: WARNING: this policy accepts SIMULATION evidence; never use it in production");
+        eprintln!("enclavectl verifier: WARNING: --dev and this policy accepts SIMULATION evidence; never use it in production");
+    }
+    if args.token_ttl_secs > policy.token.max_ttl_secs {
+        return Err(format!(
+            "--token-ttl-secs {} is above the policy's token.max_ttl_secs {} (raise it in the policy's [token] section if you mean it; it then shows in every token's relaxations claim)",
+            args.token_ttl_secs, policy.token.max_ttl_secs
+        )
+        .into());
     }
     let clock = match &args.now {
         None => verifier::service::Clock::System,
-        Some(t) => {
-            let secs = appraisal::parse_rfc3339(t).ok_or_else(|| format!("--now {t:?} is not RFC 3339"))?;
-            verifier::service::Clock::Manual(Arc::new(AtomicI64::new(secs)))
-        }
+        Some(_) if !args.dev => return Err("--now is refused outside --dev: the verifier's time is its own clock".into()),
+        Some(t) => verifier::service::Clock::Manual(Arc::new(AtomicI64::new(appraisal::time::parse_now(t).map_err(|e| format!("--now {e}"))?))),
     };
     let listener = TcpListener::bind(&args.listen).map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let local = listener.local_addr()?;
@@ -83,7 +94,8 @@ pub fn run(args: Args) -> CmdResult {
         max_connections: args.max_connections,
         io_timeout: Duration::from_secs(30),
     };
-    let appraiser = verifier::PolicyAppraiser::new(policy).map_err(|e| format!("pinned roots: {e}"))?;
+    let (resolver, store) = args.collateral.resolver(true)?;
+    let appraiser = verifier::PolicyAppraiser::new(policy).map_err(|e| format!("pinned roots: {e}"))?.with_collateral(resolver, store);
     let v = verifier::service::Verifier::new(
         config,
         &read(&args.tls_cert)?,

@@ -3,7 +3,14 @@
 //!
 //! Exit status: 0 accepted, 1 denied, 2 usage error (bad arguments,
 //! unreadable file, invalid policy). Evidence comes as a bundle, as an SNP
-//! report with certificates (and CRLs), or as a TDX quote with collateral.
+//! report with certificates (and CRLs), as a TDX quote with collateral
+//! (and the TD's event log), or as Azure vTPM evidence (`--azure`:
+//! trustee's `az-snp-vtpm`/`az-tdx-vtpm` JSON, versions 0, 1 and 2, or an
+//! `azure-snp`/`azure-tdx` bundle, with `--collateral` for a TD quote). For
+//! Azure evidence `--nonce` alone is the raw nonce the vTPM quote's
+//! extraData (and `user-data`, as a prefix) must carry, as other attesters
+//! use it; with `--enclave-key` and `--exporter` it is our verifier's nonce,
+//! as for every TEE.
 //! Time is this machine's clock unless `--now` says otherwise: here the
 //! operator's machine is the verifier, and the guest's clock is never used.
 
@@ -21,7 +28,7 @@ const USAGE: u8 = 2;
 
 /// Arguments of `enclavectl verify`.
 #[derive(clap::Args)]
-#[command(group(ArgGroup::new("evidence").required(true).args(["bundle", "report", "quote"])))]
+#[command(group(ArgGroup::new("evidence").required(true).args(["bundle", "report", "quote", "azure"])))]
 pub struct Args {
     /// An evidence bundle (JSON, `enclave-init/evidence-bundle` v1).
     #[arg(long, value_name = "FILE")]
@@ -42,20 +49,36 @@ pub struct Args {
     /// A TDX quote (v4 or v5).
     #[arg(long, value_name = "FILE", requires = "collateral")]
     quote: Option<PathBuf>,
-    /// Collateral for `--quote` (dcap-qvl QuoteCollateralV3 JSON).
-    #[arg(long, value_name = "FILE", requires = "quote")]
+    /// Collateral for `--quote`, or for the TD quote of `--azure` evidence
+    /// (dcap-qvl QuoteCollateralV3 JSON).
+    #[arg(long, value_name = "FILE")]
     collateral: Option<PathBuf>,
+    /// The TD's CC event log for `--quote` (the CCEL log area,
+    /// `/sys/firmware/acpi/tables/data/CCEL`), replayed against the quote's RTMRs.
+    #[arg(long, value_name = "FILE", requires = "quote")]
+    event_log: Option<PathBuf>,
+    /// Azure vTPM evidence (JSON): trustee's az-snp-vtpm / az-tdx-vtpm
+    /// evidence (v0 integer arrays, v1, v2 with user-data) or an
+    /// azure-snp / azure-tdx evidence bundle.
+    #[arg(long, value_name = "FILE")]
+    azure: Option<PathBuf>,
     /// The policy (TOML).
     #[arg(long, value_name = "FILE")]
     policy: PathBuf,
-    /// The verifier's time (RFC 3339), instead of this machine's clock.
-    #[arg(long, value_name = "RFC3339")]
+    /// The verifier's time (RFC 3339 or Unix seconds), instead of this machine's clock.
+    #[arg(long, value_name = "TIME")]
     now: Option<String>,
+    /// Collateral: documents from a cache or offline directory (and, with
+    /// --kds-url/--pcs-url, fetched) take precedence over the bundle's.
+    #[command(flatten)]
+    sources: crate::collateral_cmd::Options,
     /// Expected REPORT_DATA, 128 hex digits.
     #[arg(long, value_name = "HEX", conflicts_with_all = ["nonce", "enclave_key", "exporter"])]
     report_data: Option<String>,
     /// Recompute the expected REPORT_DATA from the verifier nonce (64 hex digits) …
-    #[arg(long, value_name = "HEX", requires_all = ["enclave_key", "exporter"])]
+    /// (with `--azure` and neither of the next two: the raw nonce of the
+    /// vTPM quote, 1 to 64 bytes in hex)
+    #[arg(long, value_name = "HEX")]
     nonce: Option<String>,
     /// … the enclave key's DER SubjectPublicKeyInfo …
     #[arg(long, value_name = "FILE", requires_all = ["nonce", "exporter"])]
@@ -83,12 +106,35 @@ pub fn run(args: Args) -> CmdResult {
         }
     };
     let appraiser = Appraiser::new()?;
-    let result = appraiser.appraise(
-        &inputs.bundle,
-        &inputs.policy,
-        inputs.now,
-        inputs.report_data.as_ref(),
-    );
+    let o = &args.sources;
+    let collateral =
+        if o.collateral_cache.is_some() || o.collateral_offline.is_some() || o.names_endpoint() {
+            match o.resolver(o.names_endpoint()) {
+                Ok((r, _)) => r.resolve(&inputs.bundle, inputs.now),
+                Err(e) => {
+                    eprintln!("enclavectl verify: {e}");
+                    return Ok(ExitCode::from(USAGE));
+                }
+            }
+        } else {
+            appraisal::Collateral::none()
+        };
+    let result = match &inputs.azure_nonce {
+        Some(nonce) => appraiser.appraise_azure(
+            &inputs.bundle,
+            &inputs.policy,
+            inputs.now,
+            Some(appraisal::AzureFreshness::Nonce(nonce)),
+            &collateral,
+        ),
+        None => appraiser.appraise(
+            &inputs.bundle,
+            &inputs.policy,
+            inputs.now,
+            inputs.report_data.as_ref(),
+            &collateral,
+        ),
+    };
     let (json, code) = match result {
         Ok(claims) => (serde_json::to_string_pretty(&claims)?, ExitCode::SUCCESS),
         Err(denial) => {
@@ -105,6 +151,8 @@ struct Inputs {
     policy: Policy,
     now: i64,
     report_data: Option<[u8; 64]>,
+    /// `--azure` with `--nonce` alone: the raw vTPM nonce.
+    azure_nonce: Option<Vec<u8>>,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, Usage> {
@@ -127,13 +175,13 @@ impl Inputs {
             Usage(format!("policy {}: {e}{cause}", args.policy.display()))
         })?;
         let now = match &args.now {
-            Some(t) => appraisal::parse_rfc3339(t)
-                .ok_or_else(|| Usage(format!("--now {t:?} is not RFC 3339")))?,
+            Some(t) => appraisal::time::parse_now(t).map_err(|e| Usage(format!("--now {e}")))?,
             None => {
                 let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
                 i64::try_from(d.as_secs())?
             }
         };
+        let mut azure_nonce = None;
         let report_data = match (
             &args.report_data,
             &args.nonce,
@@ -148,20 +196,36 @@ impl Inputs {
                     &hex_array::<32>("--exporter", exporter)?,
                 ))
             }
+            (None, Some(nonce), None, None) if args.azure.is_some() => {
+                let n = appraisal::hex::decode(nonce)
+                    .filter(|n| (1..=64).contains(&n.len()))
+                    .ok_or_else(|| Usage("--nonce with --azure must be 1 to 64 bytes of hex".into()))?;
+                azure_nonce = Some(n);
+                None
+            }
+            (None, Some(_), _, _) => {
+                return Err(Usage(
+                    "--nonce needs --enclave-key and --exporter (alone, it is the raw vTPM nonce of --azure evidence)".into(),
+                ))
+            }
             _ => None,
         };
+        if args.collateral.is_some() && args.quote.is_none() && args.azure.is_none() {
+            return Err(Usage("--collateral goes with --quote or --azure".into()));
+        }
         Ok(Inputs {
             bundle: bundle(args)?,
             policy,
             now,
             report_data,
+            azure_nonce,
         })
     }
 }
 
 fn bundle(args: &Args) -> Result<EvidenceBundle, Usage> {
     if let Some(path) = &args.bundle {
-        return EvidenceBundle::from_json(&read(path)?)
+        return EvidenceBundle::from_json(crate::evidence_cmd::trim_text(&read(path)?))
             .map_err(|e| Usage(format!("bundle {}: {e}", path.display())));
     }
     if let Some(path) = &args.report {
@@ -187,16 +251,29 @@ fn bundle(args: &Args) -> Result<EvidenceBundle, Usage> {
         }
         return Ok(b);
     }
+    if let Some(path) = &args.azure {
+        let mut b = appraisal::inputs::azure_evidence(&read(path)?)
+            .map_err(|e| Usage(format!("{}: {e}", path.display())))?;
+        if let Some(c) = &args.collateral {
+            let json: serde_json::Value = serde_json::from_slice(&read(c)?)
+                .map_err(|e| Usage(format!("collateral {}: {e}", c.display())))?;
+            b.tdx_collateral = Some(json);
+        }
+        return Ok(b);
+    }
     match (&args.quote, &args.collateral) {
         (Some(q), Some(c)) => {
             let mut b = EvidenceBundle::new(Tee::Tdx, "enclavectl-verify", read(q)?);
             let json: serde_json::Value = serde_json::from_slice(&read(c)?)
                 .map_err(|e| Usage(format!("collateral {}: {e}", c.display())))?;
             b.tdx_collateral = Some(json);
+            if let Some(l) = &args.event_log {
+                b.event_log = Some(Bytes(read(l)?));
+            }
             Ok(b)
         }
         _ => Err(Usage(
-            "one of --bundle, --report or --quote is required".into(),
+            "one of --bundle, --report, --quote or --azure is required".into(),
         )),
     }
 }

@@ -501,6 +501,35 @@ fn out_dir_files() {
         ))
     );
 
+    // The event digests, computed here from their definitions: the kernel's
+    // Authenticode (the library's, which the measure crate tests against
+    // tdx-measure), SHA-384 of the UTF-16LE command line TDVF passes plus a
+    // NUL, SHA-384 of the initrd; and the measurement claim over MRTD, RTMR1, RTMR2.
+    use sha2::{Digest, Sha384};
+    let kernel_event = value_of(&stdout, "tdx/kernel");
+    assert_eq!(
+        kernel_event,
+        to_hex(&measure::tdx::authenticode_sha384(&kernel_bytes).unwrap())
+    );
+    let mut utf16: Vec<u8> = "console=ttyS0 panic=-1 quiet initrd=initrd"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    utf16.extend_from_slice(&[0, 0]);
+    let cmdline_event = value_of(&stdout, "tdx/cmdline");
+    assert_eq!(cmdline_event, to_hex(&Sha384::digest(&utf16)));
+    let initrd_event = value_of(&stdout, "tdx/initrd");
+    assert_eq!(initrd_event, to_hex(&Sha384::digest(&initrd_bytes)));
+    let rtmr1 = value_of(&stdout, "tdx/rtmr1");
+    let unhex = |h: &str| appraisal::hex::decode(h).unwrap();
+    let mut m = Sha384::new();
+    m.update(b"enclave-init/tdx-measurement/v1\0");
+    m.update(unhex(&mrtd));
+    m.update(unhex(&rtmr1));
+    m.update(unhex(&rtmr2));
+    let tdx_measurement = value_of(&stdout, "tdx/measurement");
+    assert_eq!(tdx_measurement, to_hex(&m.finalize()));
+
     // expected.json
     let e = read_json(&out.join("expected.json"));
     assert_eq!(e["format"], "enclave-init/expected-measurements/v1");
@@ -553,6 +582,10 @@ fn out_dir_files() {
     );
     assert_eq!(e["tdx"]["rtmr1"], value_of(&stdout, "tdx/rtmr1"));
     assert_eq!(e["tdx"]["rtmr3"], "0".repeat(96));
+    assert_eq!(e["tdx"]["measurement"], tdx_measurement);
+    assert_eq!(e["tdx"]["events"]["kernel"]["sha384"], kernel_event);
+    assert_eq!(e["tdx"]["events"]["cmdline"]["sha384"], cmdline_event);
+    assert_eq!(e["tdx"]["events"]["initrd"]["sha384"], initrd_event);
     assert!(e["tdx"]["not_covered"][0]
         .as_str()
         .unwrap()
@@ -577,9 +610,26 @@ fn out_dir_files() {
         (10, 0, 23, 213)
     );
     assert_eq!(hexes(&p.tdx.mrtds), vec![mrtd.clone()]);
-    assert_eq!(p.tdx.rtmr2.map(|h| to_hex(&h.0)), Some(rtmr2.clone()));
-    assert_eq!(p.tdx.rtmr3.map(|h| to_hex(&h.0)), Some("0".repeat(96)));
+    assert_eq!(p.tdx.rtmr2.as_deref().map(hexes), Some(vec![rtmr2.clone()]));
+    assert_eq!(
+        p.tdx.rtmr3.as_deref().map(hexes),
+        Some(vec!["0".repeat(96)])
+    );
     assert!(p.tdx.rtmr0.is_none());
+    // The OS components as the event log records them.
+    assert_eq!(
+        p.tdx.kernel.as_deref().map(hexes),
+        Some(vec![kernel_event.clone()])
+    );
+    assert_eq!(
+        p.tdx.cmdline.as_deref().map(hexes),
+        Some(vec![cmdline_event.clone()])
+    );
+    assert_eq!(
+        p.tdx.initrd.as_deref().map(hexes),
+        Some(vec![initrd_event.clone()])
+    );
+    assert!(!p.tdx.allow_unpinned_os && p.tdx.unpinned_os().is_empty());
 
     // openbao-role.json: a JWT role with exact bound claims.
     let r = read_json(&out.join("openbao-role.json"));
@@ -596,8 +646,9 @@ fn out_dir_files() {
         serde_json::json!([false])
     );
     let mut pinned = snp.clone();
-    pinned.push(mrtd.clone());
+    pinned.push(tdx_measurement.clone());
     assert_eq!(r["bound_claims"]["measurement"], serde_json::json!(pinned));
+    assert!(r["bound_claims"].get("init_data").is_none());
 
     // openbao-cel-role.json: the CEL role (cel/role/enclave-agent).
     let c = read_json(&out.join("openbao-cel-role.json"));
@@ -1188,7 +1239,21 @@ fn tdx_only_and_ovmf_hash_seed() {
         .map(str::to_owned),
     );
     let keys: Vec<&str> = stdout.lines().filter_map(|l| l.split(' ').next()).collect();
-    assert_eq!(keys, ["tdx/mrtd", "tdx/rtmr2", "tdx/rtmr3"]);
+    // Not a PE kernel: no kernel event; no RTMR[1], so no measurement claim.
+    assert_eq!(
+        keys,
+        [
+            "tdx/mrtd",
+            "tdx/cmdline",
+            "tdx/initrd",
+            "tdx/rtmr2",
+            "tdx/rtmr3"
+        ]
+    );
+    assert_eq!(
+        value_of(&stdout, "tdx/initrd"),
+        to_hex(&measure::tdx::sha384(&blob(91, 3000)))
+    );
     assert_eq!(
         value_of(&stdout, "tdx/mrtd"),
         to_hex(&measure::tdx::mrtd(&debian).unwrap())
@@ -1218,4 +1283,178 @@ fn tdx_only_and_ovmf_hash_seed() {
         bad.starts_with("enclavectl: --snp-ovmf-hash: expected 96 hex digits"),
         "{bad}"
     );
+}
+
+/// `--out-dir` for TDX needs what pins the kernel and RTMR[1] for the measurement claim;
+/// `--tdx-rtmr1-value` supplies an observed RTMR[1]; `--tdx` is `--tdvf`.
+#[test]
+fn tdx_out_dir_needs_the_kernel_pinned_and_rtmr1() {
+    let dir = Scratch::new("cli-tdx-pins");
+    let fw = dir.file("OVMF.fd", &debian_ovmf());
+    let blob_kernel = dir.file("k", &blob(92, 20_000));
+    let kernel = dir.file("vmlinuz", &std::fs::read(guest_kernel()).unwrap());
+    let initrd = dir.file("i", &blob(93, 3000));
+    let out = inside(&dir, "out");
+    let run = |k: &Path, extra: &[&str]| {
+        let mut a: Vec<String> = [
+            "--tdx",
+            &s(&fw),
+            "--kernel",
+            &s(k),
+            "--initrd",
+            &s(&initrd),
+            "--cmdline",
+            "quiet",
+            "--out-dir",
+            &s(&out),
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        a.extend(extra.iter().map(|x| (*x).to_owned()));
+        a
+    };
+    let e = err_of(&run(&blob_kernel, &[]));
+    assert!(e.contains("nothing would pin the kernel"), "{e}");
+    let e = err_of(&run(&kernel, &[]));
+    assert!(e.contains("covers RTMR[1]: pass --tdx-rtmr1"), "{e}");
+    let observed = "ab".repeat(48);
+    let stdout = measure_ok(&run(&kernel, &["--tdx-rtmr1-value", &observed]));
+    assert_eq!(value_of(&stdout, "tdx/rtmr1"), observed);
+    let p = policy(&out.join("verifier-policy.toml"));
+    assert_eq!(
+        p.tdx.rtmr1.as_deref().map(hexes),
+        Some(vec![observed.clone()])
+    );
+    let e = read_json(&out.join("expected.json"));
+    assert!(e["tdx"]["rtmr1_assumes"]
+        .as_str()
+        .unwrap()
+        .contains("reference boot"));
+    let r = read_json(&out.join("openbao-role.json"));
+    assert_eq!(
+        r["bound_claims"]["measurement"],
+        serde_json::json!([value_of(&stdout, "tdx/measurement")])
+    );
+    let e = err_of(&run(&kernel, &["--tdx-rtmr1-value", "abc"]));
+    assert!(
+        e.contains("--tdx-rtmr1-value: expected 96 hex digits"),
+        "{e}"
+    );
+}
+
+const INITDATA: &str = "algorithm = \"sha384\"\nversion = \"0.1.0\"\n\n[data]\n\"policy.rego\" = '''\npackage agent_policy\ndefault CreateContainerRequest := true\n'''\n";
+
+/// `--initdata`: the digest as Kata binds it; with images, a pod policy and roles.
+#[test]
+fn initdata_digests_and_pod_policy() {
+    use sha2::{Digest, Sha256, Sha384};
+    let dir = Scratch::new("cli-initdata");
+    let f = dir.file("initdata.toml", INITDATA.as_bytes());
+    let stdout = measure_ok(&["--initdata".to_owned(), s(&f)]);
+    let d384 = Sha384::digest(INITDATA.as_bytes());
+    assert_eq!(value_of(&stdout, "initdata/algorithm"), "sha384");
+    assert_eq!(value_of(&stdout, "initdata/digest"), to_hex(&d384));
+    assert_eq!(
+        value_of(&stdout, "initdata/tdx_mr_config_id"),
+        to_hex(&d384)
+    );
+    assert_eq!(
+        value_of(&stdout, "initdata/snp_host_data"),
+        to_hex(&d384[..32])
+    );
+    // sha256: HOST_DATA is the digest, MRCONFIGID the digest and 16 zero bytes.
+    let t256 = INITDATA.replace("sha384", "sha256");
+    let f256 = dir.file("initdata256.toml", t256.as_bytes());
+    let stdout = measure_ok(&["--initdata".to_owned(), s(&f256)]);
+    let d256 = Sha256::digest(t256.as_bytes());
+    assert_eq!(value_of(&stdout, "initdata/snp_host_data"), to_hex(&d256));
+    assert_eq!(
+        value_of(&stdout, "initdata/tdx_mr_config_id"),
+        format!("{}{}", to_hex(&d256), "00".repeat(16))
+    );
+    for (bad, why) in [
+        (INITDATA.replace("0.1.0", "0.2.0"), "version \"0.2.0\""),
+        (INITDATA.replace("sha384", "md5"), "algorithm \"md5\""),
+        (INITDATA.replace("[data]", "[other]"), "no [data] table"),
+        ("algorithm = ".to_owned(), "not TOML"),
+    ] {
+        let b = dir.file("bad.toml", bad.as_bytes());
+        let e = err_of(&["--initdata".to_owned(), s(&b)]);
+        assert!(e.contains(why), "{why}: {e}");
+    }
+    let out = inside(&dir, "out");
+    let e = err_of(&[
+        "--initdata".to_owned(),
+        s(&f),
+        "--out-dir".to_owned(),
+        s(&out),
+    ]);
+    assert!(e.contains("needs the Kata guest's image"), "{e}");
+
+    // With the (Kata) guest's images: they go under [coco], with the init-data.
+    let ovmf = dir.file("AMDSEV.fd", &FwSpec::amd_sev(16 * 4096, 78).build());
+    let tdvf = dir.file("OVMF.fd", &debian_ovmf());
+    let kernel = dir.file("vmlinuz", &std::fs::read(guest_kernel()).unwrap());
+    let stdout = measure_ok(
+        &[
+            "--initdata",
+            &s(&f),
+            "--ovmf",
+            &s(&ovmf),
+            "--vcpus",
+            "1-2",
+            "--tdvf",
+            &s(&tdvf),
+            "--tdx-rtmr1",
+            "--kernel",
+            &s(&kernel),
+            "--cmdline",
+            "console=hvc0 root=/dev/vda1",
+            "--out-dir",
+            &s(&out),
+        ]
+        .map(str::to_owned),
+    );
+    let p = policy(&out.join("verifier-policy.toml"));
+    assert!(p.snp.allowed && p.tdx.allowed && p.coco.allowed);
+    assert!(
+        p.snp.measurements.is_empty() && p.tdx.mrtds.is_empty(),
+        "pod images are not appliances"
+    );
+    let snp: Vec<String> = snp_lines(&stdout).into_iter().map(|(_, h)| h).collect();
+    assert_eq!(hexes(&p.coco.snp_measurements), snp);
+    assert_eq!(hexes(&p.coco.init_data_snp), vec![to_hex(&d384[..32])]);
+    assert_eq!(
+        hexes(&p.coco.tdx_mrtds),
+        vec![value_of(&stdout, "tdx/mrtd")]
+    );
+    assert_eq!(
+        hexes(&p.coco.tdx_rtmr1),
+        vec![value_of(&stdout, "tdx/rtmr1")]
+    );
+    // No initrd: RTMR[2] is the command-line event alone, TDVF appending nothing.
+    let mut utf16: Vec<u8> = "console=hvc0 root=/dev/vda1"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    utf16.extend_from_slice(&[0, 0]);
+    let event = Sha384::digest(&utf16);
+    let mut fold = Sha384::new();
+    fold.update([0u8; 48]);
+    fold.update(event);
+    assert_eq!(hexes(&p.coco.tdx_rtmr2), vec![to_hex(&fold.finalize())]);
+    assert_eq!(hexes(&p.coco.init_data_tdx), vec![to_hex(&d384)]);
+    let r = read_json(&out.join("openbao-role.json"));
+    assert_eq!(
+        r["bound_claims"]["init_data"],
+        serde_json::json!([to_hex(&d384[..32]), to_hex(&d384)])
+    );
+    let c = read_json(&out.join("openbao-cel-role.json"));
+    let vars = c["cel_program"]["variables"].as_array().unwrap();
+    let init = vars.iter().find(|v| v["name"] == "init_data_ok").unwrap()["expression"]
+        .as_str()
+        .unwrap();
+    assert!(init.contains(&to_hex(&d384)), "{init}");
+    let e = read_json(&out.join("expected.json"));
+    assert_eq!(e["initdata"]["digest"], to_hex(&d384));
 }

@@ -62,7 +62,7 @@ fn verify(args: &[&str]) -> (i32, serde_json::Value, String) {
 }
 
 fn snp_policy(d: &Dir, extra: &str) -> String {
-    d.file("policy.toml", format!("[snp]\nallowed = true\ncrl = \"if-present\"\nmeasurements = [\"{VIRTEE_MEASUREMENT}\"]\n{extra}").as_bytes())
+    d.file("policy.toml", format!("[snp]\nallowed = true\ncrl = \"if-present\"\nmin_reported_tcb = {{ bootloader = 3, tee = 0, snp = 8, microcode = 115 }}\nmeasurements = [\"{VIRTEE_MEASUREMENT}\"]\n{extra}").as_bytes())
 }
 
 #[test]
@@ -91,7 +91,7 @@ fn snp_report_with_certificates_is_accepted_exit_0() {
 fn snp_report_after_vlek_expiry_is_denied_exit_1() {
     let d = Dir::new("vlek");
     let m = "8922ebbdd00ec2c541f36a6e7a82a8773a7accb451ed67bc94e740dbe92c93c4e8c9af857f5ceeb5a493df2a570d7bf0";
-    let p = d.file("p.toml", format!("[snp]\nallowed = true\ncrl = \"if-present\"\nvmpls = [1]\nprovisional_firmware_allowed = true\nmeasurements = [\"{m}\"]\n").as_bytes());
+    let p = d.file("p.toml", format!("[snp]\nallowed = true\ncrl = \"if-present\"\nmin_reported_tcb = {{ bootloader = 4, tee = 0, snp = 24, microcode = 217 }}\nvmpls = [1]\nprovisional_firmware_allowed = true\nmeasurements = [\"{m}\"]\n").as_bytes());
     let args = |now: &'static str| {
         vec![
             "--report".to_owned(),
@@ -122,7 +122,7 @@ fn debug_report_is_denied_by_a_no_debug_policy() {
     let m = "b07af9620f3b839b47996422ddec6058338951d984e312115131ea82705eaf5b6bdf8a9ece31a5a608eb0cf2e4872b01";
     let p = d.file(
         "p.toml",
-        format!("[snp]\nallowed = true\ncrl = \"if-present\"\nmeasurements = [\"{m}\"]\n")
+        format!("[snp]\nallowed = true\ncrl = \"if-present\"\nmin_reported_tcb = {{ bootloader = 2, tee = 0, snp = 5, microcode = 68 }}\nmeasurements = [\"{m}\"]\n")
             .as_bytes(),
     );
     let (code, json, _) = verify(&[
@@ -164,7 +164,7 @@ fn bundle_input_and_default_crl_policy() {
     assert_eq!(code, 0, "{json}");
     let strict = d.file(
         "strict.toml",
-        format!("[snp]\nallowed = true\nmeasurements = [\"{VIRTEE_MEASUREMENT}\"]\n").as_bytes(),
+        format!("[snp]\nallowed = true\nmin_reported_tcb = {{ bootloader = 3, tee = 0, snp = 8, microcode = 115 }}\nmeasurements = [\"{VIRTEE_MEASUREMENT}\"]\n").as_bytes(),
     );
     let (code, json, _) = verify(&[
         "--bundle",
@@ -217,9 +217,13 @@ fn report_data_is_compared_when_given() {
 #[test]
 fn tdx_quote_with_collateral() {
     let d = Dir::new("tdx");
+    // This quote has no event log: the policy pins no OS and says so.
     let p = d.file(
         "p.toml",
-        format!("[tdx]\nallowed = true\nmrtds = [\"{MRTD}\"]\n").as_bytes(),
+        format!(
+            "[tdx]\nallowed = true\nmin_tcb_evaluation_data_number = 17\nmrtds = [\"{MRTD}\"]\nallow_unpinned_os = true\n"
+        )
+        .as_bytes(),
     );
     let (code, json, _) = verify(&[
         "--quote",
@@ -233,6 +237,45 @@ fn tdx_quote_with_collateral() {
     ]);
     assert_eq!(code, 0, "{json}");
     assert_eq!(json["tcb"]["tcb_status"], "UpToDate");
+    assert_eq!(json["mr_td"], MRTD);
+    assert_eq!(json["os_pinned"], false);
+    // Another TD's event log (GCP COS-113) does not replay to this quote.
+    let (code, json, _) = verify(&[
+        "--quote",
+        &fx("tdx/dcap-qvl/tdx_quote"),
+        "--collateral",
+        &fx("tdx/dcap-qvl/tdx_quote_collateral.json"),
+        "--event-log",
+        &fx("cloud/tdx-eventlog/go-tdx-guest-gcp-cos113/ccel_data.dat"),
+        "--policy",
+        &p,
+        "--now",
+        "2025-06-19T11:32:27Z",
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(json["check"], "tdx.eventlog.replay");
+    assert!(
+        json["got"]
+            .as_str()
+            .unwrap()
+            .starts_with("RTMR0 replays to "),
+        "{json}"
+    );
+    // Without OS pins the policy is refused (usage error).
+    let bare = d.file(
+        "bare.toml",
+        format!("[tdx]\nallowed = true\nmrtds = [\"{MRTD}\"]\n").as_bytes(),
+    );
+    let (code, _, stderr) = verify(&[
+        "--quote",
+        &fx("tdx/dcap-qvl/tdx_quote"),
+        "--collateral",
+        &fx("tdx/dcap-qvl/tdx_quote_collateral.json"),
+        "--policy",
+        &bare,
+    ]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("tdx.allow_unpinned_os"), "{stderr}");
     let (code, json, _) = verify(&[
         "--quote",
         &fx("tdx/dcap-qvl/tdx_quote_outdated"),
@@ -248,7 +291,7 @@ fn tdx_quote_with_collateral() {
     assert!(json["got"]
         .as_str()
         .unwrap()
-        .contains("No matching TCB level found"));
+        .contains("below every level of the TCB info"));
 }
 
 #[test]
@@ -276,6 +319,29 @@ fn usage_errors_exit_2() {
         .0,
         2
     );
+    // Impossible dates are refused, not rolled over.
+    assert_eq!(
+        verify(&[
+            "--report",
+            &report,
+            "--cert",
+            &vcek,
+            "--policy",
+            &p,
+            "--now",
+            "2026-02-30T00:00:00Z"
+        ])
+        .0,
+        2
+    );
+    // A policy without a minimum TCB is refused at load.
+    let no_min = d.file(
+        "nomin.toml",
+        format!("[snp]\nallowed = true\nmeasurements = [\"{VIRTEE_MEASUREMENT}\"]\n").as_bytes(),
+    );
+    let (code, _, err) = verify(&["--report", &report, "--cert", &vcek, "--policy", &no_min]);
+    assert_eq!(code, 2);
+    assert!(err.contains("snp.min_reported_tcb"), "{err}");
     let bad = d.file("bad.toml", b"[snp]\nunknown = 1\n");
     let (code, _, err) = verify(&["--report", &report, "--cert", &vcek, "--policy", &bad]);
     assert_eq!(code, 2);
@@ -306,4 +372,133 @@ fn usage_errors_exit_2() {
         .0,
         2
     );
+}
+
+const AZ_SNP: &str = "cloud/azure/trustee-az-snp-vtpm";
+const AZ_TDX: &str = "cloud/azure/trustee-az-tdx-vtpm";
+
+fn azure_snp_policy(d: &Dir, measurement: &str, pcr0: &str, extra: &str) -> String {
+    d.file(
+        "azure.toml",
+        format!(
+            "[azure]\nallowed = true\n{extra}\n[azure.pcrs]\n0 = [\"{pcr0}\"]\n[azure.snp]\nallowed = true\ncrl = \"if-present\"\nprovisional_firmware_allowed = true\nmeasurements = [\"{measurement}\"]\n"
+        )
+        .as_bytes(),
+    )
+}
+
+#[test]
+fn azure_captures_verify_with_their_raw_nonce() {
+    let d = Dir::new("azure");
+    // SOURCES.md §2: v0 measurement and PCR0; nonce b"challenge" (hex).
+    let p = azure_snp_policy(
+        &d,
+        "6a063be9dd79f6371c842e480f8dc3b5c725961344e57130e88c5adf49e8f7f6c79b75a5eb77fc769959f4aeb2f9401e",
+        "e15c44796beabf46abcec7c57e590942041e47497e4ec27571c8b7664f48dced",
+        "user_data_required = false",
+    );
+    let v0 = fx(&format!("{AZ_SNP}/evidence-v0.json"));
+    let args = |nonce: &'static str| ["--azure", &v0, "--policy", &p, "--now", "2025-06-01T00:00:00Z", "--nonce", nonce].map(str::to_owned);
+    let run = |a: [String; 8]| verify(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let (code, json, err) = run(args("6368616c6c656e6765"));
+    assert_eq!(code, 0, "{json} {err}");
+    assert_eq!(json["tee"], "azure-snp");
+    assert_eq!(json["azure"]["pcrs"][0], "e15c44796beabf46abcec7c57e590942041e47497e4ec27571c8b7664f48dced");
+    // The reversed nonce ("egnellahc").
+    let (code, json, _) = run(args("65676e656c6c616863"));
+    assert_eq!(code, 1);
+    assert_eq!(json["check"], "azure.quote.nonce");
+    // v2: user-data required (the default) carries the 48-byte nonce.
+    let p2 = azure_snp_policy(
+        &d,
+        "5b0ce64ad1c1f6375dbda5f760b98526ca1bcf91b8195091afc28e7b024251d68fe32e05af34048d6607678cd23283ff",
+        "84275b2f4312cd4fc6cbe6b152ad3c3683e513d9f1e23c34fca160c8cca7a6a7",
+        "",
+    );
+    let (code, json, err) = verify(&[
+        "--azure",
+        &fx(&format!("{AZ_SNP}/evidence-v2.json")),
+        "--policy",
+        &p2,
+        "--now",
+        "2025-06-01T00:00:00Z",
+        "--nonce",
+        "982f5c6e45df0ed3f10b6f60b02f0c8390e281300f3805e2279c16168cd6ae9aa398f647caa2338748cd0fd9f5f819ef",
+    ]);
+    assert_eq!(code, 0, "{json} {err}");
+    assert_eq!(json["azure"]["user_data"].as_str().unwrap().len(), 128);
+    // TDX: everything but the TCB status verifies without collateral.
+    let pt = d.file(
+        "tdx.toml",
+        b"[azure]\nallowed = true\nguest_unpinned_allowed = true\nuser_data_required = false\n[azure.tdx]\nallowed = true\nmrtds = [\"024a32b070383331181619fa387cb4d55d1e38879f989933055ccad5bc2db795d1737b66205949d15469dc8c1ba7ab7b\"]\n",
+    );
+    let (code, json, _) = verify(&[
+        "--azure",
+        &fx(&format!("{AZ_TDX}/evidence-v1.json")),
+        "--policy",
+        &pt,
+        "--now",
+        "2025-06-01T00:00:00Z",
+        "--nonce",
+        "6368616c6c656e6765",
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(json["check"], "tdx.collateral.missing");
+}
+
+#[test]
+fn azure_usage_errors_exit_2() {
+    let d = Dir::new("azure-usage");
+    let p = snp_policy(&d, "");
+    let report = fx("snp/milan-v2-virtee/report.bin");
+    let vcek = fx("snp/milan-v2-virtee/vcek.der");
+    // A raw nonce makes sense for Azure evidence only.
+    let (code, _, err) = verify(&["--report", &report, "--cert", &vcek, "--policy", &p, "--nonce", "00"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--enclave-key"), "{err}");
+    // Collateral without a quote; evidence in no known form; a nonce too long.
+    assert_eq!(verify(&["--report", &report, "--cert", &vcek, "--policy", &p, "--collateral", &report]).0, 2);
+    let junk = d.file("junk.json", b"{\"version\":\"3\"}");
+    let (code, _, err) = verify(&["--azure", &junk, "--policy", &p]);
+    assert_eq!(code, 2);
+    assert!(err.contains("version"), "{err}");
+    let v0 = fx(&format!("{AZ_SNP}/evidence-v0.json"));
+    assert_eq!(verify(&["--azure", &v0, "--policy", &p, "--nonce", &"00".repeat(65)]).0, 2);
+}
+
+#[test]
+fn now_takes_rfc3339_or_unix_seconds() {
+    // 1748736000 = 2025-06-01T00:00:00Z.
+    let d = Dir::new("now");
+    let p = snp_policy(&d, "");
+    for now in [
+        "2025-06-01T00:00:00Z",
+        "1748736000",
+        "2025-06-01T02:00:00+02:00",
+    ] {
+        let (code, json, err) = verify(&[
+            "--report",
+            &fx("snp/milan-v2-virtee/report.bin"),
+            "--cert",
+            &fx("snp/milan-v2-virtee/vcek.der"),
+            "--policy",
+            &p,
+            "--now",
+            now,
+        ]);
+        assert_eq!(code, 0, "{now}: {json} {err}");
+    }
+    // After the VCEK's notAfter (2030-04-03), by Unix seconds too: 1920000000 = 2030-11-04T05:20:00Z.
+    let (code, json, _) = verify(&[
+        "--report",
+        &fx("snp/milan-v2-virtee/report.bin"),
+        "--cert",
+        &fx("snp/milan-v2-virtee/vcek.der"),
+        "--policy",
+        &p,
+        "--now",
+        "1920000000",
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(json["check"], "snp.cert.validity");
 }
