@@ -17,16 +17,22 @@
 //!
 //! The exporter ties the evidence to this TLS session: a host relaying our
 //! evidence over its own connection presents a different exporter and is
-//! denied. Time: certificates are checked against [`TrustedTime`], which
-//! follows the verifier's clock once it has answered, never the guest's
-//! host-controlled clock alone.
+//! denied. Time: the challenge's verifier time anchors the guest's clock
+//! (`lifecycle::clock`), and the drift since the last anchor is measured
+//! here; certificates are checked against that clock, never the guest's
+//! host-controlled one alone.
+//!
+//! One call of [`attest_once`] is one attempt with one deadline for all of
+//! it (connect, TLS, every read and write, the evidence): each request gets
+//! what is left of it as ureq's global timeout. Retrying is the caller's
+//! business (`retry`): [`AttestError`] says which failures are transient.
 
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use ureq_transport::{ureq, ConnectFailed, ExporterSlot, ExporterSpec, Failure};
+use rustls::pki_types::{CertificateDer, ServerName};
+use ureq_transport::{ureq, ExporterSlot, ExporterSpec, Failure};
 use wire::verifier::{AttestRequest, AttestResponse, Challenge, Denial, EXPORTER_LABEL};
 use zeroize::Zeroizing;
 
@@ -34,35 +40,89 @@ use evidence::EvidenceSource;
 
 use crate::config::VerifierConfig;
 use crate::keys::EnclaveKey;
+use crate::lifecycle::clock::{ClockError, Mono, VerifierClock};
+use crate::retry::{Class, Classify};
 
-/// Why attestation failed.
-#[derive(Debug)]
+/// The verifier-anchored clock (the name the rest of the guest knows it by).
+pub type TrustedTime = VerifierClock;
+
+/// Why an attestation attempt failed.
+#[derive(Debug, thiserror::Error)]
 pub enum AttestError {
-    /// The verifier could not be reached.
-    Connect(std::io::Error),
-    /// TLS set-up or the exchange failed.
+    /// The verifier could not be connected to.
+    #[error("cannot reach the verifier")]
+    Connect(#[source] std::io::Error),
+    /// TLS failed: a certificate that does not chain to the pinned CA or
+    /// names another host, a bad record.
+    #[error("verifier TLS: {0}")]
     Tls(String),
+    /// The connection broke before a complete answer (reset, end of stream).
+    #[error("the connection to the verifier broke: {0}")]
+    Broken(String),
+    /// The attempt's deadline passed.
+    #[error("the verifier exchange did not finish within the attempt's deadline")]
+    Timeout,
+    /// The verifier (or a proxy in front of it) is shedding load or down
+    /// for now: 429, 502, 503, 504.
+    #[error("the verifier is unavailable for now (HTTP {status})")]
+    Unavailable {
+        /// HTTP status.
+        status: u16,
+        /// Its `Retry-After`, when valid.
+        retry_after: Option<Duration>,
+    },
     /// The verifier answered something that is not the protocol.
+    #[error("verifier protocol: {0}")]
     Protocol(String),
     /// The verifier denied the evidence.
+    #[error("verifier denied the evidence: check {} got {} want {} ({})", .0.check, .0.got, .0.want, .0.hint)]
     Denied(Denial),
     /// Evidence could not be obtained.
+    #[error("evidence: {0}")]
     Evidence(evidence::EvidenceError),
+    /// The verifier's time went backwards, or the guest's clock drifted
+    /// beyond its bound since the last anchoring.
+    #[error("time")]
+    Clock(#[source] ClockError),
+    /// The token's lifetime is refused: already expired, or beyond the cap.
+    #[error("token refused: {0}")]
+    Token(String),
 }
 
-impl std::fmt::Display for AttestError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Classify for AttestError {
+    fn class(&self) -> Class {
         match self {
-            AttestError::Connect(e) => write!(f, "cannot reach the verifier: {e}"),
-            AttestError::Tls(e) => write!(f, "verifier TLS: {e}"),
-            AttestError::Protocol(e) => write!(f, "verifier protocol: {e}"),
-            AttestError::Denied(d) => write!(f, "verifier denied the evidence: check {} got {} want {} ({})", d.check, d.got, d.want, d.hint),
-            AttestError::Evidence(e) => write!(f, "evidence: {e}"),
+            AttestError::Connect(_) | AttestError::Broken(_) | AttestError::Timeout => Class::TRANSIENT,
+            AttestError::Unavailable { retry_after, .. } => Class::Transient { retry_after: *retry_after },
+            // A busy interface and a simulated PSP that is restarting are
+            // passing states; anything else from the TEE is not.
+            AttestError::Evidence(evidence::EvidenceError::Busy { .. } | evidence::EvidenceError::Sim(_)) => Class::TRANSIENT,
+            AttestError::Tls(_) | AttestError::Protocol(_) | AttestError::Denied(_) | AttestError::Evidence(_) | AttestError::Clock(_) | AttestError::Token(_) => {
+                Class::Final
+            }
         }
     }
 }
 
-impl std::error::Error for AttestError {}
+impl AttestError {
+    /// A fixed label for metrics: `unreachable`, `broken`, `timeout`,
+    /// `unavailable`, `tls`, `protocol`, `denied`, `evidence`, `clock` or
+    /// `token`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            AttestError::Connect(_) => "unreachable",
+            AttestError::Broken(_) => "broken",
+            AttestError::Timeout => "timeout",
+            AttestError::Unavailable { .. } => "unavailable",
+            AttestError::Tls(_) => "tls",
+            AttestError::Protocol(_) => "protocol",
+            AttestError::Denied(_) => "denied",
+            AttestError::Evidence(_) => "evidence",
+            AttestError::Clock(_) => "clock",
+            AttestError::Token(_) => "token",
+        }
+    }
+}
 
 /// A token from the verifier. The token is a bearer credential for Vault:
 /// zeroized on drop, never logged.
@@ -71,76 +131,22 @@ pub struct Attestation {
     pub token: Zeroizing<String>,
     /// Its expiry, verifier time (Unix seconds).
     pub expires_at: u64,
+    /// The monotonic instant the token expires (under the anchor this
+    /// exchange set).
+    pub deadline: Mono,
     /// The TEE type the verifier saw.
     pub tee: String,
+    /// The drift measured against the previous anchor (ms), if there was one.
+    pub drift_ms: Option<i64>,
     /// Time spent obtaining evidence.
-    pub evidence_time: std::time::Duration,
+    pub evidence_time: Duration,
     /// Time spent on the verifier exchange (connect, TLS, challenge, attest).
-    pub verifier_time: std::time::Duration,
+    pub verifier_time: Duration,
 }
 
 impl std::fmt::Debug for Attestation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Attestation").field("token", &"<redacted>").field("expires_at", &self.expires_at).field("tee", &self.tee).finish()
-    }
-}
-
-impl AttestError {
-    /// A fixed class for metrics labels: `unreachable`, `tls`, `protocol`,
-    /// `denied` or `evidence`.
-    pub fn class(&self) -> &'static str {
-        match self {
-            AttestError::Connect(_) => "unreachable",
-            AttestError::Tls(_) => "tls",
-            AttestError::Protocol(_) => "protocol",
-            AttestError::Denied(_) => "denied",
-            AttestError::Evidence(_) => "evidence",
-        }
-    }
-}
-
-/// Time for certificate checks: the verifier's clock plus monotonic time
-/// elapsed since it answered; before that, the later of the guest clock and
-/// the image's build time (a host cannot roll us back before the build).
-#[derive(Debug)]
-pub struct TrustedTime {
-    floor_secs: u64,
-    anchor: Mutex<Option<(u64, Instant)>>,
-}
-
-impl TrustedTime {
-    /// A clock whose floor is `floor_secs` (the build's SOURCE_DATE_EPOCH).
-    pub fn new(floor_secs: u64) -> Arc<TrustedTime> {
-        Arc::new(TrustedTime { floor_secs, anchor: Mutex::new(None) })
-    }
-
-    /// Adopts the verifier's time.
-    pub fn anchor(&self, verifier_time: u64) {
-        *self.anchor.lock().unwrap_or_else(|p| p.into_inner()) = Some((verifier_time, Instant::now()));
-    }
-
-    /// Now, Unix milliseconds (webhook timestamps are in milliseconds).
-    pub fn now_millis(&self) -> u64 {
-        if let Some((t, at)) = *self.anchor.lock().unwrap_or_else(|p| p.into_inner()) {
-            return t.saturating_mul(1000).saturating_add(u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX));
-        }
-        let guest = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
-        u64::try_from(guest).unwrap_or(u64::MAX).max(self.floor_secs.saturating_mul(1000))
-    }
-
-    /// Now, Unix seconds.
-    pub fn now_secs(&self) -> u64 {
-        if let Some((t, at)) = *self.anchor.lock().unwrap_or_else(|p| p.into_inner()) {
-            return t.saturating_add(at.elapsed().as_secs());
-        }
-        let guest = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        guest.max(self.floor_secs)
-    }
-}
-
-impl rustls::time_provider::TimeProvider for TrustedTime {
-    fn current_time(&self) -> Option<UnixTime> {
-        Some(UnixTime::since_unix_epoch(std::time::Duration::from_secs(self.now_secs())))
     }
 }
 
@@ -187,31 +193,44 @@ struct Verifier {
     exporters: ExporterSlot,
     /// `https://<server_name>`.
     base: String,
+    deadline: Mono,
+    clock: Arc<TrustedTime>,
 }
 
 impl Verifier {
-    fn new(cfg: &VerifierConfig, addr: &transport::Addr, time: &Arc<TrustedTime>) -> Result<Verifier, AttestError> {
+    fn new(cfg: &VerifierConfig, addr: &transport::Addr, time: &Arc<TrustedTime>, deadline: Mono) -> Result<Verifier, AttestError> {
         let tls = client_config(&cfg.ca_pem, Arc::clone(time))?;
         let name = ServerName::try_from(cfg.server_name.clone()).map_err(|e| AttestError::Tls(e.to_string()))?;
         let spec = ExporterSpec { label: EXPORTER_LABEL, len: 32 };
         // `config` keeps one idle connection: requests made one after
         // another reuse it.
         let (agent, exporters) = ureq_transport::agent_with_exporter(ureq_transport::config(cfg.timeout).build(), addr.clone(), name, tls, spec);
-        Ok(Verifier { agent, exporters, base: ureq_transport::https_base(&cfg.server_name) })
+        Ok(Verifier { agent, exporters, base: ureq_transport::https_base(&cfg.server_name), deadline, clock: Arc::clone(time) })
     }
 
-    /// POSTs a JSON body; the status and the response body (bounded, in a
-    /// zeroizing buffer: the attest answer is a bearer token).
+    /// POSTs a JSON body within what is left of the deadline; the answer
+    /// (body bounded, in a zeroizing buffer: the attest answer is a bearer
+    /// token). 429 and 502-504 are [`AttestError::Unavailable`].
     fn post(&self, path: &str, body: &[u8]) -> Result<(u16, Zeroizing<Vec<u8>>), AttestError> {
+        let left = self.deadline.since(Mono::now());
+        if left.is_zero() {
+            return Err(AttestError::Timeout);
+        }
         let resp = self
             .agent
             .post(format!("{}{path}", self.base))
+            .config()
+            .timeout_global(Some(left))
+            .build()
             .header("content-type", "application/json")
             .send(body)
-            .map_err(|e| failed(path, e))?;
-        let (status, body) = ureq_transport::read_limited(resp, BODY_LIMIT)
-            .map_err(|e| AttestError::Protocol(format!("{path}: {}", ureq_transport::message(&e))))?;
-        Ok((status, Zeroizing::new(body)))
+            .map_err(|e| failed(path, &e))?;
+        let answer = ureq_transport::read_answer(resp, BODY_LIMIT).map_err(|e| failed(path, &e))?;
+        let body = Zeroizing::new(answer.body);
+        if Class::of_status(answer.status, None).is_transient() {
+            return Err(AttestError::Unavailable { status: answer.status, retry_after: retry_after_of(answer.retry_after.as_deref(), &self.clock) });
+        }
+        Ok((answer.status, body))
     }
 
     /// The serial and exporter of the newest connection: after a request,
@@ -229,73 +248,90 @@ impl Verifier {
     }
 }
 
-/// A failed request: unreachable (retried by [`attest`]), TLS (the
-/// certificate, the handshake), or the exchange broke.
-fn failed(path: &str, e: ureq::Error) -> AttestError {
-    let msg = ureq_transport::message(&e);
-    match ureq_transport::classify(&e) {
-        Failure::Unreachable => match e {
-            ureq::Error::Other(inner) => match inner.downcast::<ConnectFailed>() {
-                Ok(failed) => AttestError::Connect(failed.source),
-                Err(_) => AttestError::Connect(std::io::Error::other(msg)),
-            },
-            _ => AttestError::Connect(std::io::Error::other(msg)),
-        },
-        Failure::Tls => AttestError::Tls(msg),
-        Failure::Timeout if matches!(e, ureq::Error::Timeout(ureq::Timeout::Connect)) => AttestError::Tls(format!("handshake: {msg}")),
-        Failure::Timeout | Failure::Other => AttestError::Protocol(format!("{path}: {msg}")),
-    }
-}
-
-/// Runs the exchange, retrying with bounded backoff while the verifier is
-/// unreachable (up to `cfg.retry`); a denial or protocol error is final.
-pub fn attest(
-    cfg: &VerifierConfig,
-    addr: &transport::Addr,
-    time: &Arc<TrustedTime>,
-    key: &EnclaveKey,
-    tee: &mut dyn EvidenceSource,
-) -> Result<Attestation, AttestError> {
-    let start = Instant::now();
-    let mut backoff = std::time::Duration::from_millis(100);
-    let mut attempt = 0u32;
-    loop {
-        attempt += 1;
-        match attest_once(cfg, addr, time, key, tee) {
-            Err(AttestError::Connect(e)) if start.elapsed() + backoff <= cfg.retry => {
-                log::warn!(attempt = attempt, error = e.to_string().as_str(), retry_ms = backoff.as_millis() as u64; "verifier unreachable; retrying");
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
-            }
-            other => return other,
+/// A `Retry-After` header as a wait; an unusable value is logged and
+/// ignored (the caller's own schedule applies).
+pub(crate) fn retry_after_of(value: Option<&str>, clock: &TrustedTime) -> Option<Duration> {
+    let v = value?;
+    match crate::retry::parse_retry_after(v, clock.now_secs()) {
+        Ok(d) => Some(d),
+        Err(why) => {
+            crate::warn!(reason = why.as_str(); "ignoring an unusable Retry-After");
+            None
         }
     }
 }
 
-/// Runs the exchange once (renewal has its own retry schedule).
+/// A failed request: unreachable or broken (transient), timed out
+/// (transient), TLS (the certificate, the handshake: final), or the peer
+/// spoke something else (final).
+fn failed(path: &str, e: &ureq::Error) -> AttestError {
+    let msg = ureq_transport::message(e);
+    match ureq_transport::classify(e) {
+        Failure::Unreachable => match e {
+            ureq::Error::Other(inner) => match inner.downcast_ref::<ureq_transport::ConnectFailed>() {
+                Some(failed) => AttestError::Connect(std::io::Error::new(failed.source.kind(), failed.to_string())),
+                None => AttestError::Connect(std::io::Error::other(msg)),
+            },
+            _ => AttestError::Connect(std::io::Error::other(msg)),
+        },
+        Failure::Tls => AttestError::Tls(msg),
+        Failure::Timeout => AttestError::Timeout,
+        Failure::Broken => AttestError::Broken(format!("{path}: {msg}")),
+        Failure::Other => AttestError::Protocol(format!("{path}: {msg}")),
+    }
+}
+
+/// What [`attest_once`] checks the token and the clock against.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The longest token lifetime accepted.
+    pub max_token_ttl: Duration,
+    /// The largest drift between guest and verifier time accepted.
+    pub max_drift: Duration,
+}
+
+/// Runs the exchange once, all of it before `deadline`.
 pub fn attest_once(
     cfg: &VerifierConfig,
     addr: &transport::Addr,
     time: &Arc<TrustedTime>,
     key: &EnclaveKey,
     tee: &mut dyn EvidenceSource,
+    deadline: Mono,
+    limits: Limits,
 ) -> Result<Attestation, AttestError> {
     let started = Instant::now();
-    let verifier = Verifier::new(cfg, addr, time)?;
-    let mut evidence_time = std::time::Duration::ZERO;
+    let verifier = Verifier::new(cfg, addr, time, deadline)?;
+    let mut evidence_time = Duration::ZERO;
     let mut round = 0u32;
     loop {
         round += 1;
 
-        // 4. Challenge.
+        // 4. Challenge; its time anchors ours (to the instant we asked).
+        let sent = Mono::now();
         let (status, body) = verifier.post("/v1/challenge", b"{}")?;
+        let received = Mono::now();
         if status != 200 {
             return Err(AttestError::Protocol(format!("/v1/challenge answered {status}")));
         }
         let challenge: Challenge = wire::from_json(&body).map_err(|e| AttestError::Protocol(e.to_string()))?;
         let nonce: [u8; 32] =
             challenge.nonce[..].try_into().map_err(|_| AttestError::Protocol(format!("nonce is {} bytes", challenge.nonce.len())))?;
-        time.anchor(challenge.verifier_time);
+        let verifier_ms = challenge.time_ms();
+        let drift_ms = match time.check(verifier_ms, sent, received, u64::try_from(limits.max_drift.as_millis()).unwrap_or(u64::MAX)) {
+            Ok(d) => d,
+            // Time going backwards: keep the old anchor (a smaller time
+            // would stretch every deadline) and refuse.
+            Err(e @ ClockError::Backwards { .. }) => return Err(AttestError::Clock(e)),
+            // Drift: the verifier is the authority, the guest's clock the
+            // suspect. Re-anchor, and refuse this attempt: trust ends now
+            // and only a fresh attestation restores it.
+            Err(e @ ClockError::Drift { .. }) => {
+                time.anchor(verifier_ms, sent);
+                return Err(AttestError::Clock(e));
+            }
+        };
+        time.anchor(verifier_ms, sent);
 
         // 5. Evidence bound to the nonce, our key and the TLS session that
         // carried the challenge (its exporter, recorded by the connector).
@@ -314,20 +350,33 @@ pub fn attest_once(
             // attest went out on a new one, which the evidence is not bound
             // to (and the verifier refuses): start over.
             if round < ROUNDS {
-                log::warn!(round = round, status = status; "the verifier closed the connection between challenge and attest; starting over");
+                crate::warn!(round = round, status = status; "the verifier closed the connection between challenge and attest; starting over");
                 continue;
             }
-            return Err(AttestError::Protocol(format!(
+            return Err(AttestError::Broken(format!(
                 "the verifier closed the connection between /v1/challenge and /v1/attest {ROUNDS} times"
             )));
         }
         return match status {
             200 => {
                 let ok: AttestResponse = wire::from_json(&resp).map_err(|e| AttestError::Protocol(e.to_string()))?;
+                let lifetime_ms = ok.expires_at.saturating_mul(1000).saturating_sub(verifier_ms);
+                if lifetime_ms == 0 {
+                    return Err(AttestError::Token(format!("it expired at {} s, before the verifier's time {} ms", ok.expires_at, verifier_ms)));
+                }
+                if Duration::from_millis(lifetime_ms) > limits.max_token_ttl.saturating_add(Duration::from_secs(1)) {
+                    return Err(AttestError::Token(format!(
+                        "its lifetime of {} s exceeds the cap of {} s (verifier.max_token_ttl_s)",
+                        lifetime_ms / 1000,
+                        limits.max_token_ttl.as_secs()
+                    )));
+                }
                 Ok(Attestation {
                     token: Zeroizing::new(ok.token),
                     expires_at: ok.expires_at,
+                    deadline: sent.after(Duration::from_millis(lifetime_ms)),
                     tee: request.bundle.tee.as_str().to_owned(),
+                    drift_ms,
                     evidence_time,
                     verifier_time: started.elapsed().saturating_sub(evidence_time),
                 })
@@ -342,7 +391,7 @@ pub fn attest_once(
             }
             other => Err(AttestError::Protocol(format!(
                 "/v1/attest answered {other}: {}",
-                String::from_utf8_lossy(&resp).chars().take(200).collect::<String>()
+                String::from_utf8_lossy(&resp).chars().filter(|c| !c.is_control()).take(200).collect::<String>()
             ))),
         };
     }
@@ -351,14 +400,6 @@ pub fn attest_once(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn trusted_time_follows_the_verifier_once_anchored() {
-        let t = TrustedTime::new(4_000_000_000);
-        assert!(t.now_secs() >= 4_000_000_000, "the build floor bounds a rolled-back guest clock");
-        t.anchor(1_000);
-        assert!((1_000..1_005).contains(&t.now_secs()));
-    }
 
     /// An evidence source whose evidence is the REPORT_DATA it was asked for.
     struct Echo;
@@ -393,7 +434,7 @@ mod tests {
                         "/v1/challenge" => {
                             let nonce = [served as u8; 32];
                             issued = Some(nonce);
-                            (200, serde_json::to_vec(&Challenge { nonce: nonce.to_vec().into(), verifier_time: 1_000, expires_at: 1_060 }).unwrap())
+                            (200, serde_json::to_vec(&Challenge { nonce: nonce.to_vec().into(), verifier_time: 1_000, expires_at: 1_060, verifier_time_ms: Some(1_000_000) }).unwrap())
                         }
                         _ => {
                             let req: AttestRequest = wire::from_json(&req.body).unwrap();
@@ -425,7 +466,13 @@ mod tests {
         })
     }
 
+    const GENEROUS: Limits = Limits { max_token_ttl: Duration::from_secs(3600), max_drift: Duration::from_secs(3600) };
+
     fn exchange(closing: usize) -> (Result<Attestation, AttestError>, usize, u64) {
+        exchange_with(closing, GENEROUS)
+    }
+
+    fn exchange_with(closing: usize, limits: Limits) -> (Result<Attestation, AttestError>, usize, u64) {
         let ca_key = rcgen::KeyPair::generate().unwrap();
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -448,10 +495,11 @@ mod tests {
             server_name: "verifier.test".to_owned(),
             ca_pem: ca.pem(),
             timeout: std::time::Duration::from_secs(5),
-            retry: std::time::Duration::ZERO,
+            max_token_ttl: Duration::from_secs(3600),
         };
-        let time = TrustedTime::new(0);
-        let result = attest_once(&cfg, &addr, &time, &EnclaveKey::generate().unwrap(), &mut Echo);
+        let time = Arc::new(TrustedTime::new(0));
+        let deadline = Mono::now().after(Duration::from_secs(20));
+        let result = attest_once(&cfg, &addr, &time, &EnclaveKey::generate().unwrap(), &mut Echo, deadline, limits);
         let served = if result.is_ok() { server.join().unwrap() } else { 0 };
         (result, served, time.now_secs())
     }
@@ -475,8 +523,51 @@ mod tests {
         // Closed every time: a protocol error, not an attest on the wrong connection.
         let (result, _, _) = exchange(usize::MAX);
         let err = result.unwrap_err();
-        assert!(matches!(err, AttestError::Protocol(_)), "{err}");
+        assert!(matches!(err, AttestError::Broken(_)), "{err}");
+        assert!(err.class().is_transient(), "a fresh exchange later may work");
         assert!(err.to_string().contains("closed the connection between /v1/challenge and /v1/attest"), "{err}");
+    }
+
+    #[test]
+    fn the_token_deadline_is_anchored_on_the_challenge_and_its_lifetime_is_capped() {
+        let (result, _, _) = exchange(0);
+        let a = result.unwrap();
+        // Verifier time 1_000_000 ms, token until 2_000 s: 1000 s from the
+        // instant the challenge was sent (before `now`, never after).
+        let left = a.deadline.since(Mono::now());
+        assert!(left <= Duration::from_secs(1000) && left > Duration::from_secs(990), "{left:?}");
+        let capped = Limits { max_token_ttl: Duration::from_secs(300), ..GENEROUS };
+        let (result, _, _) = exchange_with(0, capped);
+        let err = result.unwrap_err();
+        assert!(matches!(err, AttestError::Token(_)) && err.to_string().contains("exceeds the cap of 300 s"), "{err}");
+        assert_eq!(err.class(), Class::Final);
+    }
+
+    #[test]
+    fn failures_are_classified_transient_or_final() {
+        let transient = [
+            AttestError::Connect(std::io::ErrorKind::ConnectionRefused.into()),
+            AttestError::Broken("reset".into()),
+            AttestError::Timeout,
+            AttestError::Unavailable { status: 503, retry_after: None },
+            AttestError::Evidence(evidence::EvidenceError::Busy { attempts: 3 }),
+        ];
+        for e in &transient {
+            assert!(e.class().is_transient(), "{e}");
+        }
+        let denial = Denial { check: "snp.measurement".into(), got: "a".into(), want: "b".into(), hint: "c".into() };
+        let finals = [
+            AttestError::Tls("certificate not valid for name".into()),
+            AttestError::Protocol("garbage".into()),
+            AttestError::Denied(denial),
+            AttestError::Evidence(evidence::EvidenceError::ReportDataMismatch),
+            AttestError::Clock(ClockError::Backwards { before_ms: 2, now_ms: 1 }),
+            AttestError::Token("expired".into()),
+        ];
+        for e in &finals {
+            assert_eq!(e.class(), Class::Final, "{e}");
+        }
+        assert_eq!(AttestError::Unavailable { status: 429, retry_after: Some(Duration::from_secs(3)) }.class(), Class::Transient { retry_after: Some(Duration::from_secs(3)) });
     }
 
     #[test]

@@ -1,28 +1,39 @@
 //! Boot to ready: the steps of "Boot to ready" in `architecture.md`, in
-//! order, one call each. Every step logs its duration; the readiness report
-//! carries them all.
-//!
-//! Steps 3-8 (keys, challenge, evidence, token, Vault login, secrets) and 10
-//! (renewal) arrive with the evidence, verifier and secrets work; until then
-//! the init goes from its configuration straight to readiness.
+//! order, one call each, then the hand-over to the lifecycle. Nothing else
+//! sequences: after step 9 the supervisor renews (step 10), the watchdog
+//! enforces the trust deadline, the control channel reports, and this
+//! thread only waits for a shutdown request.
 
 use std::ffi::OsString;
-use std::fmt;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crate::config::{self, Config, ConfigError};
+use crate::attest::Limits;
+use crate::config::{self, ConfigError};
 use crate::control::{self, ControlError};
+use crate::lifecycle::clock::{Mono, VerifierClock};
+use crate::lifecycle::exchange::{Exchange, ExchangeError, SharedTee};
+use crate::lifecycle::supervisor::{self, Supervisor};
+use crate::lifecycle::{watchdog, Lifecycle};
 use crate::logger;
 use crate::pid1::{self, sandbox::Sandbox, Outcome, Pid1, Pid1Error, Role};
 use crate::service::{self, tls::ServingKey};
-use crate::state::{AttestationState, Health, Shared};
-use crate::{attest, keys, renew, secrets, tee, vault};
-use std::sync::Arc;
+use crate::{keys, secrets, tee, vault};
 
-/// The image's build time (SOURCE_DATE_EPOCH at build): the floor of trusted
-/// time before the verifier has answered.
+/// The image's build time (`SOURCE_DATE_EPOCH` at build, required by
+/// `scripts/build-guest`): the floor of trusted time before the verifier
+/// has answered, so a host cannot roll the guest's clock back before its
+/// own build to make expired certificates look valid.
 const BUILD_EPOCH: u64 = parse_epoch(option_env!("SOURCE_DATE_EPOCH"));
+
+/// The earliest plausible build time (2024-01-01): a floor below it means
+/// the build ran without a real `SOURCE_DATE_EPOCH`; a release build then
+/// fails to compile (below) rather than trust time 0.
+const EPOCH_FLOOR: u64 = 1_704_067_200;
+
+#[cfg(not(debug_assertions))]
+const _: () = assert!(BUILD_EPOCH >= EPOCH_FLOOR, "build with SOURCE_DATE_EPOCH set (scripts/build-guest does): the guest's time floor comes from it");
 
 const fn parse_epoch(s: Option<&str>) -> u64 {
     let Some(s) = s else { return 0 };
@@ -39,7 +50,6 @@ const fn parse_epoch(s: Option<&str>) -> u64 {
     }
     n
 }
-use transport::Listener;
 
 /// Runs the init. Never returns: PID 1 powers off, a process exits.
 pub fn run(role: Role, args: Vec<OsString>) -> ! {
@@ -53,7 +63,12 @@ pub fn run(role: Role, args: Vec<OsString>) -> ! {
             Err(why) => pid1::finish(role, Outcome::Fatal { status: 2, reason: why }),
         },
     };
-    log::info!(version = env!("CARGO_PKG_VERSION"), role = role.as_str(); "enclave-init starting");
+    crate::info_always!(version = env!("CARGO_PKG_VERSION"), role = role.as_str(), build_epoch = BUILD_EPOCH; "enclave-init starting");
+    if BUILD_EPOCH < EPOCH_FLOOR {
+        // Only a development build can get here (a release build without
+        // SOURCE_DATE_EPOCH does not compile).
+        crate::warn_always!("built without SOURCE_DATE_EPOCH: no time floor before the verifier answers (development build)");
+    }
     let mut timer = Timer::new();
 
     // 1. PID 1 duties: signals, panic hook, Ctrl-Alt-Del, mounts, console.
@@ -64,13 +79,19 @@ pub fn run(role: Role, args: Vec<OsString>) -> ! {
     timer.step("take_over");
 
     let outcome = match boot_to_ready(&pid1, &args, &mut timer) {
-        Ok(mut ready) => serve(&mut pid1, &mut ready),
+        Ok(ready) => {
+            let outcome = serve(&mut pid1, &ready);
+            // Shutting down: the secrets go first, explicitly (threads
+            // still hold the lifecycle, so no destructor would run).
+            ready.lifecycle.withdraw("shutdown", "the enclave is shutting down");
+            outcome
+        }
         Err(e) => fatal(e),
     };
     pid1.finish(outcome)
 }
 
-/// Steps 1 (modules) to 9 (readiness).
+/// Steps 1 (modules) to 9 (readiness), then the hand-over (10).
 fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, BootError> {
     // 1. (cont.) Kernel modules from the image: virtio and vsock.
     let modules = pid1.load_modules()?;
@@ -86,8 +107,10 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
     timer.step("entropy");
 
     // The evidence source (step 5 uses it; operators may ask for evidence).
-    let mut tee = tee::open(&config.tee)?;
-    let time = attest::TrustedTime::new(BUILD_EPOCH);
+    let source = tee::open(&config.tee)?;
+    let source_kind = source.kind();
+    let tee: SharedTee = Arc::new(Mutex::new(source));
+    let time = Arc::new(VerifierClock::new(BUILD_EPOCH));
     timer.step("evidence_source");
 
     // The control listener is opened before the sandbox closes the
@@ -103,29 +126,10 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
     // From here on the process holds keys: no core dumps, not dumpable,
     // and as PID 1 every page locked in memory.
     secrets::harden_process(pid1.role() == Role::Pid1)?;
+    let lifecycle = Lifecycle::new(secrets::SecretStore::new()?, Arc::clone(&time), "none");
+    lifecycle.set_max_drift(config.lifecycle.max_clock_drift);
 
-    // 3-6. Enclave key, challenge, evidence bound to nonce, key and TLS
-    // session, token. Skipped only when the measured configuration names no
-    // verifier (development images: nothing secret is provisioned then).
-    let (attestation, key) = match &config.verifier.addr {
-        Some(addr) => {
-            let key = keys::EnclaveKey::generate()?;
-            timer.step("key");
-            let attestation = attest::attest(&config.verifier, addr, &time, &key, tee.as_mut())?;
-            log::info!(tee = attestation.tee.as_str(), expires_at = attestation.expires_at; "attested");
-            timer.step("attest");
-            (Some(attestation), Some(key))
-        }
-        None => {
-            log::warn!("no verifier configured: not attesting; no secrets will be provisioned");
-            (None, None)
-        }
-    };
-
-    // 7-8. Vault login with the token; secrets, response-wrapped, into the
-    // locked store; the call service's certificate request signed by
-    // Vault's PKI (its key is made here and never leaves).
-    let mut store = secrets::SecretStore::new()?;
+    // 3. The enclave key; the call service's serving key and its request.
     let serving = match &config.service.listen {
         Some(_) => {
             let key = ServingKey::generate().map_err(BootError::Service)?;
@@ -140,66 +144,77 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
         }
         None => None,
     };
-    let provisioned = match (&config.vault.addr, &attestation) {
-        (Some(addr), Some(attestation)) => {
-            let p = vault::provision(&config.vault, addr, &time, attestation, &mut store, serving.as_ref().map(|(_, r)| r))?;
-            log::info!(secrets = p.count, attempts = p.attempts, vault_lease_secs = p.token_lease_secs; "secrets provisioned");
-            timer.step("secrets");
-            Some(p)
+    let exchange = match (&config.verifier.addr, &config.vault.addr) {
+        (Some(verifier_addr), vault_addr) => Some(Exchange {
+            verifier: config.verifier.clone(),
+            verifier_addr: verifier_addr.clone(),
+            vault: vault_addr.as_ref().map(|a| (config.vault.clone(), a.clone())),
+            key: keys::EnclaveKey::generate()?,
+            cert_request: serving.as_ref().map(|(_, r)| r.clone()),
+            limits: Limits { max_token_ttl: config.verifier.max_token_ttl, max_drift: config.lifecycle.max_clock_drift },
+            time: Arc::clone(&time),
+            tee: Arc::clone(&tee),
+        }),
+        (None, Some(_)) => return Err(BootError::Service("Vault is configured but no verifier: nothing to log in with".into())),
+        (None, None) => {
+            crate::warn_always!("no verifier configured: not attesting; no secrets will be provisioned");
+            None
         }
-        (Some(_), None) => return Err(BootError::Vault(vault::VaultError::Protocol("Vault is configured but no verifier: nothing to log in with".into()))),
-        (None, _) => None,
     };
+    timer.step("key");
 
-    // What the host channel, the renewal and the call service share.
-    let shared = Shared::new(
-        store,
-        Arc::clone(&time),
-        tee_name(attestation.as_ref().map(|a| a.tee.as_str())),
-        AttestationState {
-            health: Health::Serving,
-            attested: attestation.is_some(),
-            expires_at: attestation.as_ref().map_or(0, |a| a.expires_at),
-            vault_expires_at: provisioned.as_ref().map_or(0, |p| time.now_secs().saturating_add(p.token_lease_secs)),
-            renewals: 0,
-        },
-    );
-    if attestation.is_some() {
-        shared.metrics.attestation_attempt();
-    }
+    // 4-8. Challenge, evidence bound to nonce, key and TLS session, token;
+    // Vault login, secrets (response-wrapped) into the locked store, the
+    // serving certificate signed by Vault's PKI, the Vault token revoked.
+    // Transient failures are retried until the boot deadline; a denial is
+    // final at once.
+    let grant = match &exchange {
+        Some(x) => {
+            let g = supervisor::first(&lifecycle, x, &config.lifecycle, Mono::now()).map_err(BootError::Exchange)?;
+            crate::info_always!(secrets = g.count, bound_by = g.bound_by, vault_lease_secs = g.lease.as_secs(); "secrets provisioned");
+            timer.step("attest_and_provision");
+            Some(g)
+        }
+        None => None,
+    };
+    // From now on the watchdog ends trust at its deadline, whatever else
+    // is stuck.
+    watchdog::spawn(Arc::clone(&lifecycle)).map_err(|e| BootError::Service(format!("cannot start the watchdog: {e}")))?;
 
-    // 9. The call service on its port, then readiness to the host.
-    let mut serving_cert = None;
-    let cert_request = serving.as_ref().map(|(_, r)| r.clone());
-    let call_service = match (call_listener, serving, provisioned.as_ref().and_then(|p| p.serving_chain.as_deref())) {
+    // 9. The call service on its port (TLS with the Vault-signed
+    // certificate), then readiness to the host.
+    let chain = grant.as_ref().and_then(|g| g.serving_chain.clone());
+    let (call_service, serving_cert) = match (call_listener, serving, chain) {
         (Some(l), Some((key, _)), Some(chain)) => {
             let addr = l.local_addr();
-            let (tls, cert) = key.server_config(chain).map_err(BootError::Service)?;
-            serving_cert = Some(cert);
-            let svc = service::Service::new(config.service.clone(), tls, Arc::clone(&shared)).map_err(BootError::Service)?;
+            let (tls, cert) = key.server_config(&chain).map_err(BootError::Service)?;
+            let svc = service::Service::new(config.service.clone(), tls, Arc::clone(&lifecycle)).map_err(BootError::Service)?;
             service::start(l, svc).map_err(|e| BootError::Service(format!("cannot start the call service: {e}")))?;
-            log::info!(listen = addr.as_str(), workers = config.service.workers; "call service listening");
+            crate::info_always!(listen = addr.as_str(), workers = config.service.workers; "call service listening");
             timer.step("call_service");
-            Some(addr)
+            (Some(addr), Some(cert))
         }
-        (None, _, _) => None,
+        (None, _, _) => (None, None),
         _ => return Err(BootError::Service("the call service needs attestation and Vault to obtain its certificate".into())),
     };
+    let snapshot = lifecycle.snapshot();
     let report = serde_json::json!({
         "event": "ready",
         "version": env!("CARGO_PKG_VERSION"),
         "role": pid1.role().as_str(),
         "modules_loaded": modules,
         "sandbox": sandbox_str(sandbox),
-        "evidence_source": tee.kind().as_str(),
-        "attested": attestation.as_ref().map(|a| serde_json::json!({
-            "tee": a.tee,
-            "expires_at": a.expires_at,
-            "evidence_us": u64::try_from(a.evidence_time.as_micros()).unwrap_or(u64::MAX),
-            "verifier_us": u64::try_from(a.verifier_time.as_micros()).unwrap_or(u64::MAX),
+        "evidence_source": source_kind.as_str(),
+        "attested": grant.as_ref().map(|g| serde_json::json!({
+            "tee": g.attestation.tee,
+            "expires_at": g.attestation.expires_at,
+            "evidence_us": u64::try_from(g.attestation.evidence_time.as_micros()).unwrap_or(u64::MAX),
+            "verifier_us": u64::try_from(g.attestation.verifier_time.as_micros()).unwrap_or(u64::MAX),
         })),
-        "secrets_provisioned": provisioned.as_ref().map_or(0, |p| p.count),
-        "secret_memory": format!("{:?}", shared.secrets().backing()),
+        "secrets_provisioned": snapshot.secrets,
+        "secret_memory": format!("{:?}", lifecycle.backing()),
+        "lifecycle": crate::lifecycle::snapshot_json(&snapshot),
+        "clocksource": lifecycle.clocksource,
         "call_service": call_service,
         "control": listener.local_addr(),
         "uptime_s": logger::uptime_secs(),
@@ -207,43 +222,34 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
     });
     let cid = control::report_ready(&config.host.ready, config.host.connect_timeout, &report)?;
     timer.step("ready");
-    // 10. Renewal: re-attest before the token or the Vault lease runs out.
-    let renewal = match (&attestation, key, &provisioned, &config.verifier.addr, &config.vault.addr) {
-        (Some(a), Some(key), Some(p), Some(v), Some(b)) => Some(renew::Renewal::new(
-            config.verifier.clone(),
-            v.clone(),
-            config.vault.clone(),
-            b.clone(),
-            time,
-            key,
-            a,
-            p.token_lease_secs,
-            cert_request.zip(serving_cert),
-        )),
-        _ => None,
-    };
-    Ok(Ready { config, listener, sandbox, cid, steps: timer.as_json(), tee, shared, renewal })
-}
 
-/// Serves the host channel until a shutdown request.
-fn serve(pid1: &mut Pid1, ready: &mut Ready) -> Outcome {
+    // 10. Hand-over: the supervisor renews before the deadline; the control
+    // channel reports on its own thread and decides nothing.
+    if let Some(x) = exchange {
+        Supervisor::new(Arc::clone(&lifecycle), x, config.lifecycle.clone(), serving_cert)
+            .spawn()
+            .map_err(|e| BootError::Service(format!("cannot start the supervisor: {e}")))?;
+    }
+    let (poweroff_rx, poweroff_tx) = std::os::unix::net::UnixStream::pair().map_err(|e| BootError::Service(format!("cannot make the power-off channel: {e}")))?;
     let status = serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "role": pid1.role().as_str(),
-        "cid": ready.cid,
-        "sandbox": sandbox_str(ready.sandbox),
-        "uptime_s": logger::uptime_secs(),
-        "steps_us": ready.steps,
+        "cid": cid,
+        "sandbox": sandbox_str(sandbox),
+        "clocksource": lifecycle.clocksource,
+        "steps_us": timer.as_json(),
     });
-    log::info!(control = ready.listener.local_addr().as_str(); "ready");
-    let mut ctx = control::Context {
-        status,
-        evidence: ready.tee.as_mut(),
-        shared: &ready.shared,
-        secret_hash_query: ready.config.secret_hash_query,
-        renewal: ready.renewal.as_mut(),
-    };
-    match control::serve(pid1.signals(), &ready.listener, ready.config.host.io_timeout, &mut ctx) {
+    let local = listener.local_addr();
+    let ctx = control::Context { status, evidence: tee, lifecycle: Arc::clone(&lifecycle), secret_hash_query: config.secret_hash_query };
+    control::spawn(listener, config.host.io_timeout, ctx, poweroff_tx).map_err(|e| BootError::Service(format!("cannot start the control channel: {e}")))?;
+    crate::info_always!(control = local.as_str(); "ready");
+    Ok(Ready { lifecycle, poweroff: poweroff_rx })
+}
+
+/// Waits for a shutdown request (a signal, or `poweroff` on the control
+/// channel).
+fn serve(pid1: &mut Pid1, ready: &Ready) -> Outcome {
+    match control::wait_for_shutdown(pid1.signals(), &ready.poweroff) {
         Ok(reason) => Outcome::Requested(reason),
         Err(e) => fatal(BootError::Control(e)),
     }
@@ -251,24 +257,8 @@ fn serve(pid1: &mut Pid1, ready: &mut Ready) -> Outcome {
 
 /// What the init holds once it is ready.
 struct Ready {
-    config: Config,
-    listener: Listener,
-    sandbox: Sandbox,
-    cid: Option<u32>,
-    steps: serde_json::Value,
-    tee: Box<dyn evidence::EvidenceSource>,
-    shared: Arc<Shared>,
-    renewal: Option<renew::Renewal>,
-}
-
-/// The TEE the verifier's claims name (`none` before any attestation).
-fn tee_name(claimed: Option<&str>) -> &'static str {
-    match claimed {
-        Some("snp") => "snp",
-        Some("tdx") => "tdx",
-        Some("sim") => "sim",
-        _ => "none",
-    }
+    lifecycle: Arc<Lifecycle>,
+    poweroff: std::os::unix::net::UnixStream,
 }
 
 fn sandbox_str(s: Sandbox) -> String {
@@ -278,101 +268,45 @@ fn sandbox_str(s: Sandbox) -> String {
     }
 }
 
-/// Why the boot failed; each variant is one step's error.
-#[derive(Debug)]
+/// Why the boot failed; each variant is one step's error, its cause
+/// attached (printed as one chain by [`logger::chain`]).
+#[derive(Debug, thiserror::Error)]
 pub enum BootError {
     /// A PID 1 duty.
-    Pid1(Pid1Error),
+    #[error(transparent)]
+    Pid1(#[from] Pid1Error),
     /// The configuration.
-    Config(ConfigError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The host channel.
-    Control(ControlError),
+    #[error(transparent)]
+    Control(#[from] ControlError),
     /// The evidence source.
-    Evidence(evidence::EvidenceError),
+    #[error("evidence")]
+    Evidence(#[from] evidence::EvidenceError),
     /// The enclave key.
-    Key(keys::KeyError),
-    /// Attestation.
-    Attest(attest::AttestError),
-    /// Vault.
-    Vault(vault::VaultError),
+    #[error(transparent)]
+    Key(#[from] keys::KeyError),
+    /// Attestation and provisioning.
+    #[error(transparent)]
+    Exchange(ExchangeError),
     /// The secret store.
-    Secrets(secrets::SecretError),
+    #[error("secret store")]
+    Secrets(#[from] secrets::SecretError),
     /// The call service.
+    #[error("call service: {0}")]
     Service(String),
 }
 
-impl fmt::Display for BootError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BootError::Pid1(e) => e.fmt(f),
-            BootError::Config(e) => e.fmt(f),
-            BootError::Control(e) => e.fmt(f),
-            BootError::Evidence(e) => write!(f, "evidence: {e}"),
-            BootError::Key(e) => e.fmt(f),
-            BootError::Attest(e) => write!(f, "attestation: {e}"),
-            BootError::Vault(e) => e.fmt(f),
-            BootError::Secrets(e) => e.fmt(f),
-            BootError::Service(e) => write!(f, "call service: {e}"),
-        }
-    }
-}
-
-impl From<Pid1Error> for BootError {
-    fn from(e: Pid1Error) -> Self {
-        BootError::Pid1(e)
-    }
-}
-
-impl From<ConfigError> for BootError {
-    fn from(e: ConfigError) -> Self {
-        BootError::Config(e)
-    }
-}
-
-impl From<evidence::EvidenceError> for BootError {
-    fn from(e: evidence::EvidenceError) -> Self {
-        BootError::Evidence(e)
-    }
-}
-
-impl From<keys::KeyError> for BootError {
-    fn from(e: keys::KeyError) -> Self {
-        BootError::Key(e)
-    }
-}
-
-impl From<attest::AttestError> for BootError {
-    fn from(e: attest::AttestError) -> Self {
-        BootError::Attest(e)
-    }
-}
-
-impl From<vault::VaultError> for BootError {
-    fn from(e: vault::VaultError) -> Self {
-        BootError::Vault(e)
-    }
-}
-
-impl From<secrets::SecretError> for BootError {
-    fn from(e: secrets::SecretError) -> Self {
-        BootError::Secrets(e)
-    }
-}
-
-impl From<ControlError> for BootError {
-    fn from(e: ControlError) -> Self {
-        BootError::Control(e)
-    }
-}
-
-/// Maps a boot error to the way out: the reason is printed, and a process
-/// exits with 78 (EX_CONFIG) for a configuration error, 1 otherwise.
+/// Maps a boot error to the way out: the whole cause chain is printed on
+/// one line, and a process exits with 78 (EX_CONFIG) for a configuration
+/// error, 1 otherwise.
 fn fatal(e: BootError) -> Outcome {
     let status = match e {
         BootError::Config(_) => 78,
         _ => 1,
     };
-    Outcome::Fatal { status, reason: e.to_string() }
+    Outcome::Fatal { status, reason: logger::chain(&e) }
 }
 
 /// Process-mode arguments (PID 1 uses the defaults).
@@ -428,7 +362,7 @@ impl Timer {
         let us = now.duration_since(self.last).as_micros();
         self.last = now;
         self.steps.push((name, us));
-        log::info!(step = name, us = u64::try_from(us).unwrap_or(u64::MAX); "boot step done");
+        crate::info_always!(step = name, us = u64::try_from(us).unwrap_or(u64::MAX); "boot step done");
     }
 
     fn as_json(&self) -> serde_json::Value {

@@ -40,9 +40,36 @@ pub struct Config {
     pub vault: VaultConfig,
     /// The call service.
     pub service: ServiceConfig,
-    /// Answer `secret-hash` on the control channel: test images only (a
-    /// keyed-hash oracle lets whoever holds the host side test guesses).
+    /// Renewal, deadlines, clock drift.
+    pub lifecycle: LifecycleConfig,
+    /// Answer `secret-hash` on the control channel: only in builds with the
+    /// `test-hooks` feature (never the measured image), and only when the
+    /// configuration asks (a keyed-hash oracle lets whoever holds the host
+    /// side test guesses).
     pub secret_hash_query: bool,
+}
+
+/// The lifecycle's schedule and bounds (`[lifecycle]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LifecycleConfig {
+    /// The first attestation and provisioning, retried on transient
+    /// failures, must succeed within this much of the boot, or boot fails.
+    pub boot_deadline: Duration,
+    /// Bound on one whole attempt (verifier and Vault, connect, TLS and
+    /// every read and write together).
+    pub attempt_timeout: Duration,
+    /// Renewal happens at a random instant between these percentages of
+    /// the trust lifetime (per guest and per renewal: fleets spread out).
+    pub renew_from_pct: u8,
+    /// See `renew_from_pct`.
+    pub renew_to_pct: u8,
+    /// A renewal's retries end this long before the trust deadline.
+    pub renew_margin: Duration,
+    /// Guest and verifier time may disagree by this much at a renewal;
+    /// beyond it the secrets are withdrawn (the host moved the guest's clock).
+    pub max_clock_drift: Duration,
+    /// The longest pause between re-attestation rounds after a withdrawal.
+    pub reattest_cap: Duration,
 }
 
 /// The call service: where it listens, its TLS identity, its bounds.
@@ -121,8 +148,6 @@ pub struct VaultConfig {
     pub secrets: Vec<String>,
     /// Bound on connecting and on each read and write.
     pub timeout: Duration,
-    /// How long to keep retrying while Vault is unreachable.
-    pub retry: Duration,
     /// TTL of response-wrapping tokens.
     pub wrap_ttl: Duration,
 }
@@ -139,9 +164,9 @@ pub struct VerifierConfig {
     pub ca_pem: String,
     /// Bound on connecting and on each read and write.
     pub timeout: Duration,
-    /// How long to keep retrying while the verifier is unreachable (the
-    /// host proxy may come up after the guest).
-    pub retry: Duration,
+    /// The longest token lifetime the guest accepts (the verifier's policy
+    /// caps it too; this is the guest's own bound).
+    pub max_token_ttl: Duration,
 }
 
 /// Which evidence source to use.
@@ -155,6 +180,10 @@ pub struct TeeConfig {
     pub timeout: Duration,
     /// Where the host serves TDX collateral, if it does.
     pub tdx_collateral: Option<Addr>,
+    /// The TPM (Azure vTPM): `/dev/tpmrm0`, or `unix:///PATH` in tests.
+    pub tpm: evidence::tpm_device::TpmAddr,
+    /// Azure: host relays of IMDS for the VCEK chain and the TD quote.
+    pub azure: evidence::azure_vtpm::Endorsements,
 }
 
 /// Addresses and timeouts of the host channel (readiness and control).
@@ -264,11 +293,14 @@ const FIELDS: &[(&str, Kind, Option<&str>)] = &[
     ("tee.sim_psp", Kind::Str, Some("vsock://2:9100")),
     ("tee.timeout_ms", Kind::Int, Some("30000")),
     ("tee.tdx_collateral", Kind::Str, Some("")),
+    ("tee.tpm", Kind::Str, Some("/dev/tpmrm0")),
+    ("tee.azure_certs", Kind::Str, Some("")),
+    ("tee.azure_td_quote", Kind::Str, Some("")),
     ("verifier.addr", Kind::Str, Some("")),
     ("verifier.server_name", Kind::Str, Some("verifier.enclave.local")),
     ("verifier.ca", Kind::Str, Some("")),
     ("verifier.timeout_ms", Kind::Int, Some("10000")),
-    ("verifier.retry_ms", Kind::Int, Some("60000")),
+    ("verifier.max_token_ttl_s", Kind::Int, Some("300")),
     ("vault.addr", Kind::Str, Some("")),
     ("vault.server_name", Kind::Str, Some("vault.enclave.local")),
     ("vault.ca", Kind::Str, Some("")),
@@ -277,7 +309,6 @@ const FIELDS: &[(&str, Kind, Option<&str>)] = &[
     ("vault.kv_mount", Kind::Str, Some("enclave-agents")),
     ("vault.secrets", Kind::Str, Some("hume/api-key,retell/api-key,database/connection,transcription/api-key,pii/pepper")),
     ("vault.timeout_ms", Kind::Int, Some("10000")),
-    ("vault.retry_ms", Kind::Int, Some("60000")),
     ("vault.wrap_ttl_ms", Kind::Int, Some("60000")),
     ("service.listen", Kind::Str, Some("")),
     ("service.server_name", Kind::Str, Some("call.enclave.local")),
@@ -300,6 +331,13 @@ const FIELDS: &[(&str, Kind, Option<&str>)] = &[
     ("transcription.model", Kind::Str, Some("whisper-1")),
     ("transcription.secret", Kind::Str, Some("transcription/api-key")),
     ("transcription.timeout_ms", Kind::Int, Some("60000")),
+    ("lifecycle.boot_deadline_ms", Kind::Int, Some("120000")),
+    ("lifecycle.attempt_timeout_ms", Kind::Int, Some("20000")),
+    ("lifecycle.renew_from_pct", Kind::Int, Some("50")),
+    ("lifecycle.renew_to_pct", Kind::Int, Some("75")),
+    ("lifecycle.renew_margin_ms", Kind::Int, Some("1000")),
+    ("lifecycle.max_clock_drift_ms", Kind::Int, Some("2000")),
+    ("lifecycle.reattest_cap_ms", Kind::Int, Some("30000")),
     ("test.secret_hash_query", Kind::Str, Some("off")),
 ];
 
@@ -384,12 +422,19 @@ pub fn parse(text: &str, cmdline: &str) -> Result<Config, ConfigError> {
             })?,
             timeout: fields.millis("tee.timeout_ms", 1..=600_000)?,
             tdx_collateral: optional_addr(&fields, "tee.tdx_collateral")?,
+            tpm: fields.parsed("tee.tpm", |s| s.parse())?,
+            azure: evidence::azure_vtpm::Endorsements {
+                certs: optional_addr(&fields, "tee.azure_certs")?,
+                td_quote: optional_addr(&fields, "tee.azure_td_quote")?,
+            },
         },
         verifier: verifier_config(&fields)?,
         vault: vault_config(&fields)?,
         service: service_config(&fields)?,
+        lifecycle: lifecycle_config(&fields)?,
         secret_hash_query: fields.parsed("test.secret_hash_query", |s| match s {
-            "on" => Ok(true),
+            "on" if cfg!(feature = "test-hooks") => Ok(true),
+            "on" => Err("the keyed secret-hash query exists only in test-hooks builds, never in the measured image".to_owned()),
             "off" => Ok(false),
             _ => Err("expected on or off".to_owned()),
         })?,
@@ -453,7 +498,6 @@ fn vault_config(fields: &Fields) -> Result<VaultConfig, ConfigError> {
             s.split(',').map(|p| segment(p.trim())).collect::<Result<Vec<_>, _>>()
         })?,
         timeout: fields.millis("vault.timeout_ms", 1..=600_000)?,
-        retry: fields.millis("vault.retry_ms", 0..=3_600_000)?,
         wrap_ttl: fields.millis("vault.wrap_ttl_ms", 1000..=3_600_000)?,
     })
 }
@@ -546,7 +590,28 @@ fn verifier_config(fields: &Fields) -> Result<VerifierConfig, ConfigError> {
         server_name: server_name(fields, "verifier.server_name")?,
         ca_pem: pinned_ca(fields, "verifier.ca", used)?,
         timeout: fields.millis("verifier.timeout_ms", 1..=600_000)?,
-        retry: fields.millis("verifier.retry_ms", 0..=3_600_000)?,
+        max_token_ttl: Duration::from_secs(fields.integer("verifier.max_token_ttl_s", 1..=86_400)?.unsigned_abs()),
+    })
+}
+
+fn lifecycle_config(fields: &Fields) -> Result<LifecycleConfig, ConfigError> {
+    let pct = |name| fields.integer(name, 1..=95).map(|n| u8::try_from(n).unwrap_or(50));
+    let (from, to) = (pct("lifecycle.renew_from_pct")?, pct("lifecycle.renew_to_pct")?);
+    if to < from {
+        return Err(ConfigError::Field {
+            field: "lifecycle.renew_to_pct".to_owned(),
+            origin: fields.get("lifecycle.renew_to_pct")?.1,
+            reason: format!("{to} is below lifecycle.renew_from_pct ({from})"),
+        });
+    }
+    Ok(LifecycleConfig {
+        boot_deadline: fields.millis("lifecycle.boot_deadline_ms", 1000..=3_600_000)?,
+        attempt_timeout: fields.millis("lifecycle.attempt_timeout_ms", 100..=600_000)?,
+        renew_from_pct: from,
+        renew_to_pct: to,
+        renew_margin: fields.millis("lifecycle.renew_margin_ms", 0..=600_000)?,
+        max_clock_drift: fields.millis("lifecycle.max_clock_drift_ms", 1..=3_600_000)?,
+        reattest_cap: fields.millis("lifecycle.reattest_cap_ms", 1000..=3_600_000)?,
     })
 }
 
@@ -772,6 +837,15 @@ mod tests {
         let (field, _, reason) = field_error(GOOD, "enclave.tee.source=tpm");
         assert_eq!(field, "tee.source");
         assert!(reason.contains("unknown evidence source"), "{reason}");
+        // The Azure vTPM: the device by default, a socket for tests.
+        let c = parse(GOOD, "enclave.tee.source=azure-vtpm enclave.tee.tpm=unix:///run/tpm.sock enclave.tee.azure_certs=vsock://2:9101").unwrap();
+        assert_eq!(c.tee.source, Some(evidence::SourceKind::AzureVtpm));
+        assert_eq!(c.tee.tpm, evidence::tpm_device::TpmAddr::Unix("/run/tpm.sock".into()));
+        assert_eq!(c.tee.azure.certs, Some(Addr::Vsock { cid: 2, port: 9101 }));
+        assert_eq!(parse(GOOD, "").unwrap().tee.tpm, evidence::tpm_device::TpmAddr::default());
+        let (field, _, reason) = field_error(GOOD, "enclave.tee.tpm=tpmrm0");
+        assert_eq!(field, "tee.tpm");
+        assert!(reason.contains("absolute device path"), "{reason}");
     }
 
     #[test]

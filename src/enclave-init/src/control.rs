@@ -12,22 +12,23 @@
 //!
 //! Trust: the host is the adversary, but it can stop the VM at any time
 //! anyway, so `poweroff` gives it nothing new. Nothing on this channel is
-//! secret, and nothing it sends is trusted beyond choosing a command.
+//! secret, and nothing it sends is trusted beyond choosing a command. The
+//! channel runs on its own thread and decides nothing: it reports the
+//! lifecycle's state and cannot delay, trigger or undo a withdrawal, so a
+//! host that holds it open stalls only itself.
 
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
+use std::sync::Arc;
 use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use evidence::EvidenceSource;
-
+use crate::lifecycle::exchange::SharedTee;
+use crate::lifecycle::Lifecycle;
 use crate::pid1::signals::Signals;
-#[cfg(test)]
-use crate::secrets::SecretStore;
-use crate::state::{Health, Shared};
 use transport::{self, Addr, Listener, Stream};
 
 /// Why the host channel failed.
@@ -112,39 +113,56 @@ pub fn report_ready(addr: &Addr, deadline: Duration, report: &serde_json::Value)
     line.push('\n');
     stream.set_timeouts(deadline).map_err(ControlError::ReadySend)?;
     stream.write_all(line.as_bytes()).map_err(ControlError::ReadySend)?;
-    log::info!(addr = addr.to_string().as_str(), attempts = attempts; "readiness reported");
+    crate::info_always!(addr = addr.to_string().as_str(), attempts = attempts; "readiness reported");
     Ok(local_cid)
 }
 
 /// What control commands may use.
-pub struct Context<'a> {
-    /// The `status` answer.
+pub struct Context {
+    /// The boot facts for `status`.
     pub status: serde_json::Value,
-    /// The evidence source, for operator evidence.
-    pub evidence: &'a mut dyn EvidenceSource,
-    /// What the enclave holds: secrets (for the test-only keyed-hash
-    /// query and renewal) and the attestation state.
-    pub shared: &'a Shared,
-    /// Re-attestation and renewal (none when nothing is provisioned).
-    pub renewal: Option<&'a mut crate::renew::Renewal>,
-    /// Whether `secret-hash` is answered (test images only).
+    /// The evidence source, for operator evidence (tried, never waited for:
+    /// the supervisor's renewal holds it while it attests).
+    pub evidence: SharedTee,
+    /// The lifecycle: `status` reads its snapshot, nothing more.
+    pub lifecycle: Arc<Lifecycle>,
+    /// Whether `secret-hash` is answered (test-hooks builds only).
+    #[cfg_attr(not(feature = "test-hooks"), expect(dead_code, reason = "only the test-hooks query reads it"))]
     pub secret_hash_query: bool,
 }
 
-/// Serves control connections and signals until a shutdown is requested;
-/// returns why. One connection at a time, each bounded by `io_timeout`.
-pub fn serve(signals: &mut Signals, listener: &Listener, io_timeout: Duration, ctx: &mut Context<'_>) -> Result<String, ControlError> {
+/// Starts the control thread: it serves control connections one at a time,
+/// each bounded by `io_timeout` as a whole (a host that drips bytes or
+/// never finishes a line loses the connection at the deadline). It decides
+/// nothing: it reads the lifecycle and asks for power-off by writing one
+/// byte to `poweroff` (the main thread polls its other end).
+pub fn spawn(listener: Listener, io_timeout: Duration, ctx: Context, poweroff: std::os::unix::net::UnixStream) -> io::Result<()> {
+    std::thread::Builder::new().name("control".into()).spawn(move || {
+        let mut poweroff = poweroff;
+        loop {
+            match listener.accept() {
+                Ok(stream) => {
+                    if let Some(Command::PowerOff) = handle(stream, io_timeout, &ctx) {
+                        let _ = poweroff.write_all(b"p");
+                    }
+                }
+                Err(e) => {
+                    crate::warn!(error = e.to_string().as_str(); "control: accept failed");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+    })?;
+    Ok(())
+}
+
+/// Waits for a shutdown: a signal, or a power-off asked on the control
+/// channel. Returns why.
+pub fn wait_for_shutdown(signals: &mut Signals, poweroff: &std::os::unix::net::UnixStream) -> Result<String, ControlError> {
     loop {
-        let (sig_ready, conn_ready) = {
-            let mut fds = [
-                PollFd::new(signals.fd().as_fd(), PollFlags::POLLIN),
-                PollFd::new(listener.as_fd(), PollFlags::POLLIN),
-            ];
-            let timeout = match &ctx.renewal {
-                Some(r) => PollTimeout::try_from(r.due_in()).unwrap_or(PollTimeout::MAX),
-                None => PollTimeout::NONE,
-            };
-            match poll(&mut fds, timeout) {
+        let (sig_ready, off_ready) = {
+            let mut fds = [PollFd::new(signals.fd().as_fd(), PollFlags::POLLIN), PollFd::new(poweroff.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::NONE) {
                 Ok(_) => {}
                 Err(Errno::EINTR) => continue,
                 Err(e) => return Err(ControlError::Poll(e)),
@@ -152,25 +170,13 @@ pub fn serve(signals: &mut Signals, listener: &Listener, io_timeout: Duration, c
             let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
             (ready(&fds[0]), ready(&fds[1]))
         };
-        if let Some(r) = ctx.renewal.as_deref_mut() {
-            if r.due_in().is_zero() {
-                r.run(&mut *ctx.evidence, ctx.shared);
-            }
-        }
         if sig_ready {
             if let Some(signal) = signals.drain() {
                 return Ok(format!("signal {signal}"));
             }
         }
-        if conn_ready {
-            match listener.accept() {
-                Ok(stream) => {
-                    if let Some(Command::PowerOff) = handle(stream, io_timeout, ctx) {
-                        return Ok("control: poweroff".to_owned());
-                    }
-                }
-                Err(e) => log::warn!(error = e.to_string().as_str(); "accept failed"),
-            }
+        if off_ready {
+            return Ok("control: poweroff".to_owned());
         }
     }
 }
@@ -181,33 +187,54 @@ enum Command {
     PowerOff,
 }
 
-/// Answers one connection: one command line, one answer line.
-fn handle(mut stream: Stream, io_timeout: Duration, ctx: &mut Context<'_>) -> Option<Command> {
+/// A control connection under one deadline for all of it.
+struct Deadlined {
+    stream: Stream,
+    deadline: std::time::Instant,
+}
+
+impl Read for Deadlined {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "control connection deadline passed"));
+        }
+        // A timeout below a microsecond would read as "none" (blocking).
+        self.stream.set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
+        self.stream.read(buf)
+    }
+}
+
+/// Answers one connection: one command line, one answer line, all within
+/// `io_timeout`.
+fn handle(stream: Stream, io_timeout: Duration, ctx: &Context) -> Option<Command> {
     if let Err(e) = stream.set_timeouts(io_timeout) {
-        log::warn!(error = e.to_string().as_str(); "control: cannot set timeouts; dropping connection");
+        crate::warn!(error = e.to_string().as_str(); "control: cannot set timeouts; dropping connection");
         return None;
     }
-    let line = match read_line(&mut stream, 256) {
+    let mut conn = Deadlined { stream, deadline: std::time::Instant::now() + io_timeout };
+    let line = match read_line(&mut conn, 256) {
         Ok(line) => line,
         Err(e) => {
-            log::warn!(error = e.to_string().as_str(); "control: bad request");
+            crate::warn!(error = e.to_string().as_str(); "control: bad request");
             return None;
         }
     };
     let (reply, command) = answer(line.trim(), ctx);
     // Only the command word: arguments (nonces, keys) stay out of the log.
-    log::info!(command = line.split_whitespace().next().unwrap_or("").chars().take(32).collect::<String>().as_str(); "control command");
-    if let Err(e) = stream.write_all(reply.as_bytes()) {
-        log::warn!(error = e.to_string().as_str(); "control: reply failed");
+    crate::info!(command = line.split_whitespace().next().unwrap_or("").chars().take(32).collect::<String>().as_str(); "control command");
+    if let Err(e) = conn.stream.write_all(reply.as_bytes()) {
+        crate::warn!(error = e.to_string().as_str(); "control: reply failed");
     }
     command
 }
 
 /// The reply to a command line.
-fn answer(command: &str, ctx: &mut Context<'_>) -> (String, Option<Command>) {
+fn answer(command: &str, ctx: &Context) -> (String, Option<Command>) {
     if let Some(nonce_hex) = command.strip_prefix("evidence ") {
-        return (operator_evidence(nonce_hex, ctx.evidence), None);
+        return (operator_evidence(nonce_hex, &ctx.evidence), None);
     }
+    #[cfg(feature = "test-hooks")]
     if let Some(args) = command.strip_prefix("secret-hash ") {
         return (secret_hash(args, ctx), None);
     }
@@ -219,48 +246,57 @@ fn answer(command: &str, ctx: &mut Context<'_>) -> (String, Option<Command>) {
     }
 }
 
-/// The `status` answer: the boot facts plus the live state.
-fn status(ctx: &Context<'_>) -> serde_json::Value {
+/// The `status` answer: the boot facts plus the lifecycle's snapshot.
+fn status(ctx: &Context) -> serde_json::Value {
     let mut s = ctx.status.clone();
+    let snap = ctx.lifecycle.snapshot();
     if let Some(o) = s.as_object_mut() {
-        o.insert("secrets_provisioned".into(), ctx.shared.secrets().len().into());
-        if ctx.renewal.is_some() {
-            let a = ctx.shared.attestation();
-            o.insert("renewals".into(), a.renewals.into());
-            o.insert("attestation_expires_at".into(), a.expires_at.into());
-            let health = match &a.health {
-                Health::Serving => serde_json::json!({"state": "serving"}),
-                Health::Withdrawn(why) => serde_json::json!({"state": "withdrawn", "reason": why}),
-            };
-            o.insert("health".into(), health);
-        }
+        o.insert("secrets_provisioned".into(), snap.secrets.into());
+        o.insert("renewals".into(), snap.renewals.into());
+        o.insert("attestation_expires_at".into(), snap.expires_at.unwrap_or(0).into());
+        o.insert("lifecycle".into(), crate::lifecycle::snapshot_json(&snap));
+        let health = match &snap.withdrawn {
+            None if snap.trusted => serde_json::json!({"state": "serving"}),
+            Some((kind, why)) => serde_json::json!({"state": "withdrawn", "kind": kind, "reason": why}),
+            None => serde_json::json!({"state": snap.phase.as_str()}),
+        };
+        o.insert("health".into(), health);
     }
     s
 }
 
 /// Evidence for an operator's nonce (32 bytes, hex): never for raw
-/// REPORT_DATA, which would make this channel a signing oracle.
-fn operator_evidence(nonce_hex: &str, evidence: &mut dyn EvidenceSource) -> String {
+/// REPORT_DATA, which would make this channel a signing oracle. Answered
+/// only when the evidence source is free (a renewal holds it while it
+/// attests; the control channel never waits for it).
+fn operator_evidence(nonce_hex: &str, evidence: &SharedTee) -> String {
     let Some(nonce) = parse_hex32(nonce_hex.trim()) else {
         return "error bad-nonce (want 64 hex digits)\n".to_owned();
     };
-    match evidence.collect(&evidence::operator_report_data(&nonce)) {
+    let mut source = match evidence.try_lock() {
+        Ok(s) => s,
+        Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => return "error busy (a renewal is attesting; ask again)\n".to_owned(),
+    };
+    match source.collect(&evidence::operator_report_data(&nonce)) {
         Ok(bundle) => {
             let mut line = String::from_utf8_lossy(&bundle.to_json()).into_owned();
             line.push('\n');
             line
         }
         Err(e) => {
-            log::warn!(error = e.to_string().as_str(); "operator evidence failed");
+            crate::warn!(error = e.to_string().as_str(); "operator evidence failed");
             format!("error evidence: {}\n", e.to_string().replace('\n', " "))
         }
     }
 }
 
 /// `secret-hash <name> <64 hex key>` → hex HMAC-SHA256 of the secret: lets
-/// a test check the exact value while the value stays inside. Answered only
-/// when the measured configuration enables it (test images).
-fn secret_hash(args: &str, ctx: &Context<'_>) -> String {
+/// a test check the exact value while the value stays inside. Compiled only
+/// into test-hooks builds, and answered only when their configuration
+/// enables it.
+#[cfg(feature = "test-hooks")]
+fn secret_hash(args: &str, ctx: &Context) -> String {
     if !ctx.secret_hash_query {
         return "error disabled\n".to_owned();
     }
@@ -271,7 +307,7 @@ fn secret_hash(args: &str, ctx: &Context<'_>) -> String {
     let Some(key) = parse_hex32(key_hex) else {
         return "error bad-key (want 64 hex digits)\n".to_owned();
     };
-    match ctx.shared.secrets().keyed_hash(name, &key) {
+    match ctx.lifecycle.keyed_hash(name, &key) {
         Some(tag) => format!("{}\n", tag.iter().map(|b| format!("{b:02x}")).collect::<String>()),
         None => "error no-such-secret\n".to_owned(),
     }
@@ -309,71 +345,123 @@ fn read_line(stream: &mut impl Read, max: usize) -> io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lifecycle::clock::{Mono, VerifierClock};
+    use crate::secrets::SecretStore;
+    use evidence::EvidenceSource;
+    use std::sync::Mutex;
 
     /// An evidence source that records what it was asked for.
-    struct Recorder(Vec<[u8; 64]>);
+    struct Recorder(Arc<Mutex<Vec<[u8; 64]>>>);
 
     impl EvidenceSource for Recorder {
         fn kind(&self) -> evidence::SourceKind {
             evidence::SourceKind::Sim
         }
         fn collect(&mut self, rd: &[u8; 64]) -> Result<wire::EvidenceBundle, evidence::EvidenceError> {
-            self.0.push(*rd);
+            self.0.lock().unwrap().push(*rd);
             Ok(wire::EvidenceBundle::new(wire::Tee::Sim, "test", rd.to_vec()))
         }
     }
 
-    fn shared(store: SecretStore) -> std::sync::Arc<Shared> {
-        let state = crate::state::AttestationState { health: Health::Serving, attested: false, expires_at: 0, vault_expires_at: 0, renewals: 0 };
-        Shared::new(store, crate::attest::TrustedTime::new(0), "sim", state)
-    }
-
-    fn ctx<'a>(ev: &'a mut Recorder, store: &'a Shared, query: bool) -> Context<'a> {
-        Context { status: serde_json::json!({"role": "process"}), evidence: ev, shared: store, secret_hash_query: query, renewal: None }
+    fn ctx(query: bool) -> (Context, Arc<Mutex<Vec<[u8; 64]>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let tee: SharedTee = Arc::new(Mutex::new(Box::new(Recorder(Arc::clone(&seen)))));
+        let lifecycle = Lifecycle::new(SecretStore::new().unwrap(), Arc::new(VerifierClock::new(0)), "sim");
+        (Context { status: serde_json::json!({"role": "process"}), evidence: tee, lifecycle, secret_hash_query: query }, seen)
     }
 
     #[test]
     fn commands_and_answers() {
-        let mut ev = Recorder(Vec::new());
-        let store = shared(SecretStore::new().unwrap());
-        let mut c = ctx(&mut ev, &store, false);
-        assert_eq!(answer("ping", &mut c), ("pong\n".to_owned(), None));
-        assert_eq!(answer("status", &mut c).0, "{\"role\":\"process\",\"secrets_provisioned\":0}\n");
-        assert_eq!(answer("poweroff", &mut c), ("ok\n".to_owned(), Some(Command::PowerOff)));
-        assert_eq!(answer("reboot", &mut c).0, "error unknown-command\n");
+        let (c, _) = ctx(false);
+        assert_eq!(answer("ping", &c), ("pong\n".to_owned(), None));
+        let status: serde_json::Value = serde_json::from_str(&answer("status", &c).0).unwrap();
+        assert_eq!(status["role"], "process");
+        assert_eq!(status["secrets_provisioned"], 0);
+        assert_eq!(status["health"]["state"], "booting");
+        assert_eq!(status["lifecycle"]["phase"], "booting");
+        assert_eq!(answer("poweroff", &c), ("ok\n".to_owned(), Some(Command::PowerOff)));
+        assert_eq!(answer("reboot", &c).0, "error unknown-command\n");
     }
 
     #[test]
+    fn status_reports_the_lifecycle_and_changes_nothing() {
+        let (c, _) = ctx(false);
+        c.lifecycle.attempt();
+        let mut fresh = SecretStore::new().unwrap();
+        fresh.insert("k", b"v").unwrap();
+        c.lifecycle.grant(&mut fresh, Mono::now().after(Duration::from_secs(60))).unwrap();
+        for _ in 0..3 {
+            let status: serde_json::Value = serde_json::from_str(&answer("status", &c).0).unwrap();
+            assert_eq!(status["health"]["state"], "serving");
+            assert_eq!(status["secrets_provisioned"], 1);
+        }
+        assert!(c.lifecycle.secret("k").is_some(), "asking for status withdrew nothing");
+    }
+
+    #[cfg(feature = "test-hooks")]
+    #[test]
     fn secret_hash_is_off_unless_configured() {
-        let mut ev = Recorder(Vec::new());
-        let mut store = SecretStore::new().unwrap();
-        store.insert("hume/api-key", b"canary").unwrap();
+        let (c, _) = ctx(false);
         let key = "11".repeat(32);
-        let want: String = store.keyed_hash("hume/api-key", &[0x11; 32]).unwrap().iter().map(|b| format!("{b:02x}")).collect();
-        let store = shared(store);
-        let off = answer(&format!("secret-hash hume/api-key {key}"), &mut ctx(&mut ev, &store, false)).0;
-        assert_eq!(off, "error disabled\n");
-        let on = answer(&format!("secret-hash hume/api-key {key}"), &mut ctx(&mut ev, &store, true)).0;
-        assert_eq!(on.trim_end(), want);
-        assert!(!on.contains("canary"));
-        assert_eq!(answer(&format!("secret-hash nope {key}"), &mut ctx(&mut ev, &store, true)).0, "error no-such-secret\n");
+        assert_eq!(answer(&format!("secret-hash k {key}"), &c).0, "error disabled\n");
+    }
+
+    #[cfg(not(feature = "test-hooks"))]
+    #[test]
+    fn there_is_no_secret_hash_query_outside_test_hooks_builds() {
+        let (c, _) = ctx(true);
+        assert_eq!(answer(&format!("secret-hash k {}", "11".repeat(32)), &c).0, "error unknown-command\n");
     }
 
     #[test]
     fn operator_evidence_never_signs_the_raw_nonce() {
-        let mut ev = Recorder(Vec::new());
-        let store = shared(SecretStore::new().unwrap());
+        let (c, seen) = ctx(false);
         let nonce = [0x11u8; 32];
         let hex: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
-        let reply = answer(&format!("evidence {hex}"), &mut ctx(&mut ev, &store, false)).0;
+        let reply = answer(&format!("evidence {hex}"), &c).0;
         let bundle = wire::EvidenceBundle::from_json(reply.trim_end().as_bytes()).unwrap();
-        assert_eq!(ev.0, [evidence::operator_report_data(&nonce)]);
+        assert_eq!(*seen.lock().unwrap(), [evidence::operator_report_data(&nonce)]);
         assert_eq!(&bundle.evidence[..], &evidence::operator_report_data(&nonce)[..]);
-        assert_ne!(&ev.0[0][..32], &nonce[..]);
+        assert_ne!(&seen.lock().unwrap()[0][..32], &nonce[..]);
         for bad in ["evidence 12", "evidence zz", &format!("evidence {hex}00")] {
-            assert!(answer(bad, &mut ctx(&mut ev, &store, false)).0.starts_with("error bad-nonce"), "{bad}");
+            assert!(answer(bad, &c).0.starts_with("error bad-nonce"), "{bad}");
         }
-        assert_eq!(ev.0.len(), 1, "bad nonces must not reach the TEE");
+        assert_eq!(seen.lock().unwrap().len(), 1, "bad nonces must not reach the TEE");
+    }
+
+    #[test]
+    fn operator_evidence_never_waits_for_a_renewal() {
+        let (c, seen) = ctx(false);
+        let held = c.evidence.lock().unwrap();
+        let t = std::time::Instant::now();
+        assert!(answer(&format!("evidence {}", "22".repeat(32)), &c).0.starts_with("error busy"));
+        assert!(t.elapsed() < Duration::from_secs(1));
+        drop(held);
+        assert!(seen.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_dripping_control_client_loses_its_connection_at_the_deadline() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let drip = std::thread::spawn(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            // One byte every 100 ms, never a newline: per-read timeouts
+            // would never fire.
+            for _ in 0..40 {
+                if s.write_all(b"p").is_err() {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            false
+        });
+        let (stream, _) = listener.accept().unwrap();
+        let (c, _) = ctx(false);
+        let t = std::time::Instant::now();
+        assert_eq!(handle(Stream::Tcp(stream), Duration::from_millis(500), &c), None);
+        assert!(t.elapsed() < Duration::from_millis(900), "held for {:?}", t.elapsed());
+        let _ = drip.join();
     }
 
     #[test]

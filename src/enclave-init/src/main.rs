@@ -7,35 +7,40 @@
 //! - [`config`]: the measured configuration file plus `enclave.*` kernel
 //!   command line overrides, validated into a typed [`config::Config`].
 //! - [`keys`]: the enclave key pair.
+//! - [`lifecycle`]: the only owner of secret lifetime: the state machine,
+//!   the trust deadline, the supervisor that renews and the watchdog that
+//!   wipes; the verifier-anchored clock.
+//! - [`retry`]: transient vs final failures, backoff with full jitter and
+//!   `Retry-After`, inside one deadline.
 //! - [`secrets`]: the locked, non-dumpable, zeroizing secret store.
 //! - [`zalloc`]: the global allocator that wipes every freed block.
-//! - [`attest`]: the verifier exchange (steps 4-6) and trusted time.
-//! - [`vault`]: Vault/OpenBao login and response-wrapped secret reads (steps 7-8).
-//! - [`renew`]: step 10, re-attestation before expiry, fail-closed.
+//! - [`attest`]: one verifier exchange (steps 4-6).
+//! - [`vault`]: one Vault/OpenBao login and response-wrapped read (steps 7-8).
 //! - [`control`]: the host channel: readiness report and control commands.
 //! - [`service`]: the call service (HTTPS on the call port): calls, Retell
 //!   events, health, metrics; its TLS key and certificate request.
-//! - [`state`]: what boot, renewal, control and the service share.
 //! - [`metrics`]: the service's counters, in Prometheus text.
-//! - [`logger`]: one structured line per event on the console.
+//! - [`logger`]: structured lines through a bounded queue and one writer
+//!   thread, rate-limited per call site; the error-chain reporter.
 //! - [`tee`]: the evidence source, chosen once at boot.
 //! - [`sys`]: the only module with `unsafe`: syscalls nix does not wrap.
 //!
 //! The same binary runs as PID 1 of a VM and as an ordinary process (tests,
 //! development); [`pid1::Role`] decides which duties apply.
 
+mod logger;
+
 mod attest;
 mod boot;
 mod config;
 mod control;
 mod keys;
-mod renew;
-mod secrets;
-mod service;
-mod state;
-mod logger;
+mod lifecycle;
 mod metrics;
 mod pid1;
+mod retry;
+mod secrets;
+mod service;
 mod sys;
 mod tee;
 mod vault;

@@ -5,6 +5,7 @@
 //! hardware that boots without it stops with the list of what was tried.
 //! The simulation is used only when the measured configuration names it.
 
+use evidence::azure_vtpm::AzureVtpm;
 use evidence::configfs_tsm::ConfigfsTsm;
 use evidence::sev_guest::SevGuest;
 use evidence::sim::SimPsp;
@@ -15,12 +16,12 @@ use crate::config::TeeConfig;
 
 /// Opens the configured (or detected) evidence source.
 pub fn open(config: &TeeConfig) -> Result<Box<dyn EvidenceSource>, EvidenceError> {
-    let paths = Paths::default();
+    let paths = Paths { tpm: config.tpm.clone(), ..Paths::default() };
     let kind = match config.source {
         Some(kind) => kind,
         None => {
             let kind = evidence::detect(&paths)?;
-            log::info!(source = kind.as_str(); "evidence source detected");
+            crate::info_always!(source = kind.as_str(); "evidence source detected");
             kind
         }
     };
@@ -29,12 +30,13 @@ pub fn open(config: &TeeConfig) -> Result<Box<dyn EvidenceSource>, EvidenceError
         SourceKind::SevGuest => Box::new(SevGuest::open(&paths.sev_guest)),
         SourceKind::TdxGuest => Box::new(TdxGuest::open(&paths.tdx_guest, &paths.tsm_root)),
         SourceKind::CocoAa => Box::new(evidence::coco_aa::CocoAa::new(paths.coco_aa.clone(), config.timeout)),
+        SourceKind::AzureVtpm => Box::new(AzureVtpm::new(config.tpm.clone(), config.azure.clone(), config.timeout)),
         SourceKind::Sim => {
-            log::warn!(psp = config.sim_psp.to_string().as_str(); "SIMULATION TEE: evidence from the simulated PSP; no production policy accepts it");
+            crate::warn_always!(psp = config.sim_psp.to_string().as_str(); "SIMULATION TEE: evidence from the simulated PSP; no production policy accepts it");
             Box::new(SimPsp::new(config.sim_psp.clone(), config.timeout))
         }
     };
-    log::info!(source = kind.as_str(); "evidence source ready");
+    crate::info_always!(source = kind.as_str(); "evidence source ready");
     Ok(match &config.tdx_collateral {
         Some(addr) => Box::new(evidence::collateral::WithCollateral::new(source, addr.clone(), config.timeout)),
         None => source,

@@ -15,30 +15,48 @@
 //!   zeroizing allocator wipes whatever serde_json allocated on the way.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 use serde_json::Value;
 use ureq_transport::{ureq, Failure};
 use zeroize::Zeroizing;
 
-use crate::attest::{Attestation, TrustedTime};
+use crate::attest::TrustedTime;
 use crate::config::VaultConfig;
+use crate::lifecycle::clock::Mono;
+use crate::retry::{Class, Classify};
 use crate::secrets::{SecretError, SecretStore};
 
 /// Why provisioning failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum VaultError {
-    /// Vault could not be reached (retried until the deadline).
-    Unreachable {
-        /// Attempts made.
-        attempts: u32,
-        /// The last error.
-        last: String,
-    },
-    /// TLS set-up or the exchange failed.
+    /// Vault could not be connected to.
+    #[error("cannot reach Vault: {0}")]
+    Unreachable(String),
+    /// TLS failed: a certificate that does not chain to the pinned CA or
+    /// names another host, a bad record.
+    #[error("Vault TLS: {0}")]
     Tls(String),
+    /// The connection broke before a complete answer.
+    #[error("the connection to Vault broke: {0}")]
+    Broken(String),
+    /// The attempt's deadline passed.
+    #[error("Vault did not answer within the attempt's deadline")]
+    Timeout,
+    /// Vault (or a proxy in front of it) is unavailable for now: 429,
+    /// 502, 503, 504.
+    #[error("Vault is unavailable for now ({op}: HTTP {status})")]
+    Unavailable {
+        /// What we asked.
+        op: String,
+        /// HTTP status.
+        status: u16,
+        /// Its `Retry-After`, when valid.
+        retry_after: Option<Duration>,
+    },
     /// Vault refused (its `errors` messages, which carry no secret).
+    #[error("Vault refused {op} ({status}): {}", errors.join("; "))]
     Refused {
         /// What we asked.
         op: String,
@@ -48,32 +66,49 @@ pub enum VaultError {
         errors: Vec<String>,
     },
     /// Vault answered something unexpected.
+    #[error("Vault protocol: {0}")]
     Protocol(String),
     /// The store refused a secret.
-    Store(SecretError),
+    #[error("secret store")]
+    Store(#[source] SecretError),
 }
 
-impl std::fmt::Display for VaultError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Classify for VaultError {
+    fn class(&self) -> Class {
         match self {
-            VaultError::Unreachable { attempts, last } => write!(f, "Vault unreachable after {attempts} attempts: {last}"),
-            VaultError::Tls(e) => write!(f, "Vault TLS: {e}"),
-            VaultError::Refused { op, status, errors } => write!(f, "Vault refused {op} ({status}): {}", errors.join("; ")),
-            VaultError::Protocol(e) => write!(f, "Vault protocol: {e}"),
-            VaultError::Store(e) => write!(f, "secret store: {e}"),
+            VaultError::Unreachable(_) | VaultError::Broken(_) | VaultError::Timeout => Class::TRANSIENT,
+            VaultError::Unavailable { retry_after, .. } => Class::Transient { retry_after: *retry_after },
+            VaultError::Tls(_) | VaultError::Refused { .. } | VaultError::Protocol(_) | VaultError::Store(_) => Class::Final,
         }
     }
 }
 
-impl std::error::Error for VaultError {}
+impl VaultError {
+    /// A fixed label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            VaultError::Unreachable(_) => "vault_unreachable",
+            VaultError::Tls(_) => "vault_tls",
+            VaultError::Broken(_) => "vault_broken",
+            VaultError::Timeout => "vault_timeout",
+            VaultError::Unavailable { .. } => "vault_unavailable",
+            VaultError::Refused { .. } => "vault_refused",
+            VaultError::Protocol(_) => "vault_protocol",
+            VaultError::Store(_) => "secrets",
+        }
+    }
+}
 
 /// A Vault client: a ureq agent whose one kept-alive connection (opened by
-/// the first request) carries the whole sequence.
+/// the first request) carries the whole sequence, every request within
+/// what is left of the attempt's deadline.
 struct Vault {
     agent: ureq::Agent,
     /// `https://<server_name>`: the URLs' host names the peer (and the
     /// `Host` header); the connection goes to the configured address.
     base: String,
+    deadline: Mono,
+    clock: Arc<TrustedTime>,
 }
 
 /// A Vault token: zeroized on drop, never logged.
@@ -83,38 +118,52 @@ struct VaultToken(Zeroizing<String>);
 const BODY_LIMIT: u64 = 256 * 1024;
 
 impl Vault {
-    fn connect(cfg: &VaultConfig, addr: &transport::Addr, time: &Arc<TrustedTime>) -> Result<Vault, VaultError> {
-        let tls = crate::attest::client_config(&cfg.ca_pem, Arc::clone(time)).map_err(|e| match e {
-            crate::attest::AttestError::Tls(e) => VaultError::Tls(e),
-            e => VaultError::Tls(e.to_string()),
-        })?;
+    fn connect(cfg: &VaultConfig, addr: &transport::Addr, time: &Arc<TrustedTime>, deadline: Mono) -> Result<Vault, VaultError> {
+        let tls = crate::attest::client_config(&cfg.ca_pem, Arc::clone(time)).map_err(|e| VaultError::Tls(e.to_string()))?;
         let name = ServerName::try_from(cfg.server_name.clone()).map_err(|e| VaultError::Tls(e.to_string()))?;
         let agent = ureq_transport::agent(addr.clone(), name, tls, cfg.timeout);
-        Ok(Vault { agent, base: ureq_transport::https_base(&cfg.server_name) })
+        Ok(Vault { agent, base: ureq_transport::https_base(&cfg.server_name), deadline, clock: Arc::clone(time) })
     }
 
-    /// One request; the body comes back in a zeroizing buffer.
+    /// One request within the deadline; the body comes back in a zeroizing
+    /// buffer. 429 and 502-504 are [`VaultError::Unavailable`].
     fn call(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<(u16, Zeroizing<Vec<u8>>), VaultError> {
+        self.call_until(self.deadline, method, path, headers, body)
+    }
+
+    fn call_until(&mut self, deadline: Mono, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<(u16, Zeroizing<Vec<u8>>), VaultError> {
+        let left = deadline.since(Mono::now());
+        if left.is_zero() {
+            return Err(VaultError::Timeout);
+        }
         let mut req = ureq::http::Request::builder().method(method).uri(format!("{}{path}", self.base));
         for (name, value) in headers {
             req = req.header(*name, *value);
         }
         let req = req.body(body).map_err(|e| VaultError::Protocol(format!("{path}: {e}")))?;
+        let req = self.agent.configure_request(req).timeout_global(Some(left)).build();
         let resp = self.agent.run(req).map_err(|e| Self::failed(path, &e))?;
-        let (status, body) = ureq_transport::read_limited(resp, BODY_LIMIT)
-            .map_err(|e| VaultError::Protocol(format!("{path}: {}", ureq_transport::message(&e))))?;
-        Ok((status, Zeroizing::new(body)))
+        let answer = ureq_transport::read_answer(resp, BODY_LIMIT).map_err(|e| Self::failed(path, &e))?;
+        let body = Zeroizing::new(answer.body);
+        if Class::of_status(answer.status, None).is_transient() {
+            return Err(VaultError::Unavailable {
+                op: path.to_owned(),
+                status: answer.status,
+                retry_after: crate::attest::retry_after_of(answer.retry_after.as_deref(), &self.clock),
+            });
+        }
+        Ok((answer.status, body))
     }
 
-    /// A failed request: unreachable (retried by [`provision`]), TLS (the
-    /// certificate, the handshake), or the exchange broke.
+    /// A failed request, sorted as [`VaultError`]'s classes need.
     fn failed(path: &str, e: &ureq::Error) -> VaultError {
         let msg = ureq_transport::message(e);
         match ureq_transport::classify(e) {
-            Failure::Unreachable => VaultError::Unreachable { attempts: 1, last: msg },
+            Failure::Unreachable => VaultError::Unreachable(msg),
             Failure::Tls => VaultError::Tls(msg),
-            Failure::Timeout if matches!(e, ureq::Error::Timeout(ureq::Timeout::Connect)) => VaultError::Tls(format!("handshake: {msg}")),
-            Failure::Timeout | Failure::Other => VaultError::Protocol(format!("{path}: {msg}")),
+            Failure::Timeout => VaultError::Timeout,
+            Failure::Broken => VaultError::Broken(format!("{path}: {msg}")),
+            Failure::Other => VaultError::Protocol(format!("{path}: {msg}")),
         }
     }
 
@@ -127,14 +176,29 @@ impl Vault {
         Ok(v)
     }
 
-    fn login(&mut self, cfg: &VaultConfig, jwt: &str) -> Result<(VaultToken, u64), VaultError> {
+    /// Logs in; the token and its lease, counted from when the request was
+    /// sent (Vault started the lease after that, so this errs early).
+    fn login(&mut self, cfg: &VaultConfig, jwt: &str) -> Result<(VaultToken, Duration, Mono), VaultError> {
         let body = Zeroizing::new(serde_json::json!({"role": cfg.role, "jwt": jwt}).to_string());
         let path = format!("/v1/auth/{}/login", cfg.auth_path);
+        let sent = Mono::now();
         let (status, resp) = self.call("POST", &path, &[("content-type", "application/json")], body.as_bytes())?;
         let v = Self::json("login", status, &resp)?;
         let token = v["auth"]["client_token"].as_str().ok_or_else(|| VaultError::Protocol("login: no auth.client_token".into()))?;
-        let lease = v["auth"]["lease_duration"].as_u64().unwrap_or(0);
-        Ok((VaultToken(Zeroizing::new(token.to_owned())), lease))
+        let lease = v["auth"]["lease_duration"].as_u64().ok_or_else(|| VaultError::Protocol("login: no auth.lease_duration".into()))?;
+        Ok((VaultToken(Zeroizing::new(token.to_owned())), Duration::from_secs(lease), sent))
+    }
+
+    /// Revokes our own token (`auth/token/revoke-self`): renewal is by
+    /// re-attestation, so the token is of no further use to us, and a
+    /// revoked token is of no use to whoever might copy it. Best effort,
+    /// bounded by `deadline`.
+    fn revoke_self(&mut self, token: &VaultToken, deadline: Mono) -> Result<(), VaultError> {
+        let (status, _) = self.call_until(deadline, "POST", "/v1/auth/token/revoke-self", &[("x-vault-token", token.0.as_str())], b"")?;
+        match status {
+            200 | 204 => Ok(()),
+            s => Err(VaultError::Refused { op: "revoke-self".into(), status: s, errors: Vec::new() }),
+        }
     }
 
     /// Reads secret `name` (`<kv path>/<field>`, e.g. `hume/api-key`: field
@@ -199,72 +263,84 @@ pub struct Provisioned {
     pub serving_chain: Option<String>,
     /// Secrets held.
     pub count: usize,
-    /// Vault token lease, seconds.
-    pub token_lease_secs: u64,
-    /// Connection attempts made.
-    pub attempts: u32,
+    /// The Vault token's lease.
+    pub lease: Duration,
+    /// The monotonic instant the lease ends (`None`: Vault gave no lease,
+    /// e.g. a root-like token: only the attestation bounds trust).
+    pub lease_deadline: Option<Mono>,
 }
 
-/// Logs in and loads every configured secret into `store`. Retries with
-/// bounded backoff while Vault is unreachable (it may start after us);
-/// refusals are final.
-pub fn provision(
+/// One provisioning attempt, all of it before `deadline`: log in with the
+/// attestation token, read every configured secret (response-wrapped) into
+/// `store`, have the serving key's request signed, then revoke the Vault
+/// token. On any failure after login the token is revoked too (best
+/// effort, briefly) and `store` is cleared: a retry starts from nothing.
+pub fn provision_once(
     cfg: &VaultConfig,
     addr: &transport::Addr,
     time: &Arc<TrustedTime>,
-    attestation: &Attestation,
+    jwt: &str,
     store: &mut SecretStore,
     cert: Option<&CertRequest>,
+    deadline: Mono,
 ) -> Result<Provisioned, VaultError> {
-    let start = Instant::now();
-    let mut backoff = Duration::from_millis(100);
-    let mut attempts = 0u32;
-    loop {
-        attempts += 1;
-        match provision_once(cfg, addr, time, attestation, store, cert) {
-            Ok((count, token_lease_secs, serving_chain)) => return Ok(Provisioned { serving_chain, count, token_lease_secs, attempts }),
-            Err(VaultError::Unreachable { last, .. }) => {
-                // A connection lost midway may have stored some secrets
-                // already; the next attempt starts from an empty store.
-                store.clear();
-                if start.elapsed() + backoff > cfg.retry {
-                    return Err(VaultError::Unreachable { attempts, last });
-                }
-                log::warn!(attempt = attempts, error = last.as_str(), retry_ms = backoff.as_millis() as u64; "Vault unreachable; retrying");
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-            Err(e) => {
-                store.clear();
-                return Err(e);
-            }
+    let mut vault = Vault::connect(cfg, addr, time, deadline)?;
+    let (token, lease, sent) = vault.login(cfg, jwt)?;
+    crate::info_always!(role = cfg.role.as_str(), lease_secs = lease.as_secs(); "Vault login accepted");
+    let result = read_all(&mut vault, cfg, &token, store, cert);
+    // Revocation gets a short grace past the deadline (at most 2 s): a
+    // token left alive is worse than a late attempt, and it is bounded.
+    let grace = Mono::now().after(Duration::from_secs(2)).min(deadline.after(Duration::from_secs(2)));
+    if let Err(e) = vault.revoke_self(&token, grace) {
+        crate::warn!(reason = crate::logger::chain(&e).as_str(); "Vault token not revoked (it expires with its lease)");
+    }
+    match result {
+        Ok(serving_chain) => Ok(Provisioned {
+            serving_chain,
+            count: cfg.secrets.len(),
+            lease,
+            lease_deadline: (!lease.is_zero()).then(|| sent.after(lease)),
+        }),
+        Err(e) => {
+            store.clear();
+            Err(e)
         }
     }
 }
 
-fn provision_once(
-    cfg: &VaultConfig,
-    addr: &transport::Addr,
-    time: &Arc<TrustedTime>,
-    attestation: &Attestation,
-    store: &mut SecretStore,
-    cert: Option<&CertRequest>,
-) -> Result<(usize, u64, Option<String>), VaultError> {
-    let mut vault = Vault::connect(cfg, addr, time)?;
-    let (token, lease) = vault.login(cfg, &attestation.token)?;
-    log::info!(role = cfg.role.as_str(), lease_secs = lease; "Vault login accepted");
+fn read_all(vault: &mut Vault, cfg: &VaultConfig, token: &VaultToken, store: &mut SecretStore, cert: Option<&CertRequest>) -> Result<Option<String>, VaultError> {
     for path in &cfg.secrets {
-        let value = vault.read_secret(cfg, &token, path)?;
+        let value = vault.read_secret(cfg, token, path)?;
         store.insert(path, &value).map_err(VaultError::Store)?;
-        log::info!(secret = path.as_str(), len = value.len(); "secret provisioned");
+        // The name only: never the value, nor its length.
+        crate::info_always!(secret = path.as_str(); "secret provisioned");
     }
-    let chain = match cert {
+    match cert {
         Some(req) => {
-            let chain = vault.sign_csr(&token, req)?;
-            log::info!(name = req.common_name.as_str(), path = req.sign_path.as_str(); "serving certificate signed by Vault PKI");
-            Some(chain)
+            let chain = vault.sign_csr(token, req)?;
+            crate::info_always!(name = req.common_name.as_str(), path = req.sign_path.as_str(); "serving certificate signed by Vault PKI");
+            Ok(Some(chain))
         }
-        None => None,
-    };
-    Ok((cfg.secrets.len(), lease, chain))
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_classified_transient_or_final() {
+        for e in [VaultError::Unreachable("refused".into()), VaultError::Broken("eof".into()), VaultError::Timeout, VaultError::Unavailable { op: "login".into(), status: 502, retry_after: None }] {
+            assert!(e.class().is_transient(), "{e}");
+        }
+        for e in [
+            VaultError::Tls("UnknownIssuer".into()),
+            VaultError::Refused { op: "login".into(), status: 403, errors: vec!["permission denied".into()] },
+            VaultError::Protocol("not JSON".into()),
+            VaultError::Store(SecretError::Full),
+        ] {
+            assert_eq!(e.class(), Class::Final, "{e}");
+        }
+    }
 }

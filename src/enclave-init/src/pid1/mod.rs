@@ -192,20 +192,27 @@ impl Pid1 {
 pub fn finish(role: Role, outcome: Outcome) -> ! {
     let status = match &outcome {
         Outcome::Requested(why) => {
-            log::info!(role = role.as_str(), reason = why.as_str(); "shutting down");
+            crate::info_always!(role = role.as_str(), reason = why.as_str(); "shutting down");
             0
         }
         Outcome::Fatal { status, reason } => {
-            log::error!(role = role.as_str(), reason = reason.as_str(); "fatal: powering off");
+            crate::error_always!(role = role.as_str(), reason = reason.as_str(); "fatal: powering off");
             *status
         }
     };
+    // The last lines (above all a fatal cause) reach the console if it
+    // drains at all; a host that stopped reading it cannot hold the
+    // power-off for longer than this.
+    crate::logger::flush(FLUSH_DEADLINE);
     match role {
         Role::Pid1 => power_off(),
         #[expect(clippy::exit, reason = "an ordinary process ends by exiting; only PID 1 must not")]
         Role::Process => std::process::exit(status),
     }
 }
+
+/// How long the last lines may take to reach the console before power-off.
+const FLUSH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// sync, then ACPI power-off. If the kernel refuses, wait forever rather
 /// than exit: PID 1 exiting is a kernel panic.
@@ -215,7 +222,7 @@ fn power_off() -> ! {
         Err(e) => e,
         Ok(never) => match never {},
     };
-    log::error!(error = err.to_string().as_str(); "power-off refused; halting here");
+    crate::error_always!(error = err.to_string().as_str(); "power-off refused; halting here");
     loop {
         nix::unistd::pause();
     }
@@ -232,9 +239,10 @@ fn install_panic_hook(role: Role) {
             .map(|l| format!("{}:{}", l.file(), l.line()))
             .unwrap_or_else(|| "unknown".to_owned());
         let message = info.payload().downcast_ref::<&'static str>().copied().unwrap_or("<formatted message withheld>");
-        let line = format!("t={:.6} level=error target=panic msg=\"panic: powering off\" location={location} message=\"{}\"\n",
-            crate::logger::uptime_secs(), message.escape_debug());
-        let _ = nix::unistd::write(std::io::stderr(), line.as_bytes());
+        crate::error_always!(location = location.as_str(), message = message; "panic: powering off");
+        // Through the logger's queue: a stalled console cannot hold the
+        // power-off past the flush deadline.
+        crate::logger::flush(FLUSH_DEADLINE);
         if role == Role::Pid1 {
             power_off();
         }
@@ -253,7 +261,7 @@ fn console_on_stdio() {
     ) {
         Ok(fd) => fd,
         Err(e) => {
-            log::warn!(error = e.to_string().as_str(); "no /dev/console; logging to the inherited stderr");
+            crate::warn_always!(error = e.to_string().as_str(); "no /dev/console; logging to the inherited stderr");
             return;
         }
     };
@@ -264,7 +272,7 @@ fn console_on_stdio() {
     ];
     for (fd, result) in results {
         if let Err(e) = result {
-            log::warn!(fd = fd, error = e.to_string().as_str(); "cannot put the console on a standard fd");
+            crate::warn_always!(fd = fd, error = e.to_string().as_str(); "cannot put the console on a standard fd");
         }
     }
 }

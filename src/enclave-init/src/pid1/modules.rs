@@ -43,7 +43,7 @@ pub fn load_listed(list_path: &str, dir: &str) -> Result<usize, Pid1Error> {
     let text = match std::fs::read_to_string(list_path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            log::info!(list = list_path; "no module list; assuming a kernel with everything built in");
+            crate::info_always!(list = list_path; "no module list; assuming a kernel with everything built in");
             return Ok(0);
         }
         Err(source) => return Err(Pid1Error::ModuleList { path: list_path.to_owned(), source }),
@@ -66,9 +66,9 @@ pub fn load_listed(list_path: &str, dir: &str) -> Result<usize, Pid1Error> {
         match finit_module(&file, EMPTY_PARAMS, ModuleInitFlags::empty()) {
             Ok(()) => {
                 loaded += 1;
-                log::info!(module = name; "module loaded");
+                crate::info_always!(module = name; "module loaded");
             }
-            Err(Errno::EEXIST) => log::info!(module = name; "module already present"),
+            Err(Errno::EEXIST) => crate::info_always!(module = name; "module already present"),
             Err(source) => return Err(Pid1Error::ModuleLoad { path: shown, source }),
         }
     }

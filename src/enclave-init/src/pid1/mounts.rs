@@ -71,10 +71,10 @@ pub const MOUNTS: &[Mount] = &[
 pub fn mount_all() -> Result<(), Pid1Error> {
     for m in MOUNTS {
         match mount(Some(m.source), m.target, Some(m.fstype), m.flags, m.data) {
-            Ok(()) => log::debug!(fs = m.fstype, target = m.target; "mounted"),
-            Err(Errno::EBUSY) => log::debug!(fs = m.fstype, target = m.target; "already mounted"),
+            Ok(()) => crate::info_always!(fs = m.fstype, target = m.target; "mounted"),
+            Err(Errno::EBUSY) => crate::info_always!(fs = m.fstype, target = m.target; "already mounted"),
             Err(e @ (Errno::ENODEV | Errno::ENOENT)) if m.optional => {
-                log::info!(fs = m.fstype, target = m.target, error = e.desc(); "not available in this kernel")
+                crate::info_always!(fs = m.fstype, target = m.target, error = e.desc(); "not available in this kernel")
             }
             Err(source) => return Err(Pid1Error::Mount { target: m.target, source }),
         }

@@ -44,7 +44,7 @@ const ALLOWED: &[(&str, u64)] = &[
 /// Forbids all filesystem writes from now on, except [`ALLOWED`].
 pub fn forbid_writes() -> Result<Sandbox, Pid1Error> {
     let Some(abi) = landlock::abi_version().map_err(Pid1Error::Sandbox)? else {
-        log::warn!("Landlock unavailable in this kernel: no-write is not kernel-enforced");
+        crate::warn_always!("Landlock unavailable in this kernel: no-write is not kernel-enforced");
         return Ok(Sandbox::Unavailable);
     };
     let mut handled = access::EXECUTE
@@ -71,7 +71,7 @@ pub fn forbid_writes() -> Result<Sandbox, Pid1Error> {
         }
     }
     ruleset.restrict_self().map_err(Pid1Error::Sandbox)?;
-    log::info!(landlock_abi = abi; "no-write sandbox enforced");
+    crate::info_always!(landlock_abi = abi; "no-write sandbox enforced");
     Ok(Sandbox::Enforced { abi })
 }
 

@@ -54,11 +54,11 @@ impl Signals {
             match Signal::try_from(signo) {
                 Ok(Signal::SIGCHLD) => reap(),
                 Ok(s @ (Signal::SIGTERM | Signal::SIGINT | Signal::SIGPWR | Signal::SIGQUIT)) => {
-                    log::info!(signal = s.as_str(); "shutdown requested by signal");
+                    crate::info_always!(signal = s.as_str(); "shutdown requested by signal");
                     shutdown.get_or_insert(s.as_str());
                 }
-                Ok(s) => log::debug!(signal = s.as_str(); "signal ignored"),
-                Err(_) => log::debug!(signo = signo; "unknown signal ignored"),
+                Ok(s) => crate::info_always!(signal = s.as_str(); "signal ignored"),
+                Err(_) => crate::info_always!(signo = signo; "unknown signal ignored"),
             }
         }
         shutdown
@@ -71,7 +71,7 @@ fn reap() {
     loop {
         match waitpid(None, Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL)) {
             Ok(WaitStatus::StillAlive) | Err(_) => return,
-            Ok(status) => log::debug!(status = format!("{status:?}").as_str(); "child reaped"),
+            Ok(status) => crate::info_always!(status = format!("{status:?}").as_str(); "child reaped"),
         }
     }
 }

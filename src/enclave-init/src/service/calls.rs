@@ -23,7 +23,7 @@ pub fn handle(req: &Request, svc: &Service) -> Result<serde_json::Value, ApiErro
         Ok(_) => svc.shared.metrics.call_ok(agent, started.elapsed()),
         Err(e) => {
             svc.shared.metrics.call_failed(agent, e.code);
-            log::info!(agent_type = agent, status = e.status, code = e.code; "call refused");
+            crate::info!(agent_type = agent, status = e.status, code = e.code; "call refused");
         }
     }
     result
@@ -70,8 +70,14 @@ fn process(req: &Request, svc: &Service, started: Instant, agent: &mut &'static 
         transcript_model: transcript.model,
         processing_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     };
+    // Trust may have ended while the call was processed (the upstream is
+    // the host's to stall): no result leaves after the deadline.
+    if svc.shared.serving().is_err() {
+        result.transcript.zeroize();
+        return Err(ApiError::new(503, "enclave.secrets_withdrawn", "the enclave's secrets were withdrawn while the call was processed").retry_after(svc.cfg.retry_after_secs));
+    }
     // The safe view is the only form of a call that is ever logged.
-    log::info!(call = result.safe_view(&hasher).to_string().as_str(); "call processed");
+    crate::info!(call = result.safe_view(&hasher).to_string().as_str(); "call processed");
     let full = result.full_json(&hasher);
     result.transcript.zeroize();
     Ok(full)

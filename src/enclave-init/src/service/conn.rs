@@ -59,14 +59,14 @@ fn open(stream: Stream, svc: &Service, deadline: Instant) -> Option<Tls> {
     let timed = match Timed::new(stream, svc.cfg.io_timeout, deadline) {
         Ok(t) => t,
         Err(e) => {
-            log::debug!(error = e.to_string().as_str(); "call service: cannot set timeouts");
+            crate::debug!(error = e.to_string().as_str(); "call service: cannot set timeouts");
             return None;
         }
     };
     let conn = match rustls::ServerConnection::new(Arc::clone(&svc.tls)) {
         Ok(c) => c,
         Err(e) => {
-            log::warn!(error = e.to_string().as_str(); "call service: TLS session setup failed");
+            crate::warn!(error = e.to_string().as_str(); "call service: TLS session setup failed");
             return None;
         }
     };
@@ -117,7 +117,7 @@ fn refuse(tls: &mut Tls, svc: &Service, e: HttpError) {
         }
         HttpError::Io(io) => {
             // Closed mid-request or TLS failure: nobody to answer.
-            log::debug!(error = io.to_string().as_str(); "call service: connection failed");
+            crate::debug!(error = io.to_string().as_str(); "call service: connection failed");
             return;
         }
         HttpError::Malformed(what) => ApiError::new(400, "request.malformed", format!("malformed HTTP request: {what}")),
@@ -127,7 +127,7 @@ fn refuse(tls: &mut Tls, svc: &Service, e: HttpError) {
         }
         HttpError::Framing(what) => ApiError::new(411, "request.framing", format!("unsupported framing: {what}")),
     };
-    log::info!(status = err.status, code = err.code; "request refused");
+    crate::info!(status = err.status, code = err.code; "request refused");
     // A timed-out client gets a short grace to read its 408.
     tls.get_mut().sock.deadline = Instant::now() + Duration::from_secs(1);
     let _ = send(tls, svc, &Reply::Error(err), true);

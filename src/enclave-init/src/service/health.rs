@@ -1,41 +1,52 @@
 //! `GET /health/enclave` and `GET /metrics`.
 
+use std::fmt::Write as _;
+
 use serde_json::json;
 
 use super::routes::Reply;
 use super::Service;
-use crate::state::Health;
+use crate::lifecycle::machine::Phase;
 
 /// The health document (the platform's shape: `status`, `enclave`,
-/// `attestation`). 200 while serving; 503 once secrets are withdrawn, with
-/// the reason, so a load balancer stops sending calls.
+/// `attestation`, plus `lifecycle` and `clock`). 200 while secrets are
+/// readable; 503 otherwise, with the reason, so a load balancer stops
+/// sending calls.
 pub fn health(svc: &Service) -> Reply {
-    let a = svc.shared.attestation();
-    let now = svc.shared.time.now_secs();
-    let secrets = svc.shared.secrets().len();
-    let hardware = matches!(svc.shared.tee, "snp" | "tdx");
-    let valid = a.attested && a.health == Health::Serving && a.expires_at > now;
-    let (status, code, reason) = match &a.health {
-        Health::Serving => ("healthy", 200, None),
-        Health::Withdrawn(why) => ("degraded", 503, Some(why.clone())),
+    let l = &svc.shared;
+    let s = l.snapshot();
+    let tee = l.tee();
+    let hardware = matches!(tee, "snp" | "tdx" | "nitro" | "azure-snp" | "azure-tdx");
+    let (status, code, reason) = match (&s.withdrawn, s.trusted) {
+        (_, true) => ("healthy", 200, None),
+        (Some((_, why)), false) => ("degraded", 503, Some(why.clone())),
+        (None, false) => ("degraded", 503, Some(format!("not attested ({})", s.phase.as_str()))),
     };
     let doc = json!({
         "status": status,
         "reason": reason,
         "enclave": {
-            "enclave_ready": a.health == Health::Serving,
-            "enclave_mode": svc.shared.tee,
+            "enclave_ready": s.trusted,
+            "enclave_mode": tee,
             "memory_encryption_active": hardware,
-            "secrets_provisioned": secrets > 0,
-            "secrets_count": secrets,
+            "secrets_provisioned": s.secrets > 0,
+            "secrets_count": s.secrets,
         },
         "attestation": {
-            "valid": valid,
+            "valid": s.trusted,
             // Rooted in a hardware vendor's chain (simulation never is).
-            "trusted": valid && hardware,
-            "expires_at": if a.attested { json!(wire::time::rfc3339(i64::try_from(a.expires_at).unwrap_or(i64::MAX))) } else { json!(null) },
-            "expires_in_s": a.expires_at.saturating_sub(now),
-            "renewals": a.renewals,
+            "trusted": s.trusted && hardware,
+            "expires_at": s.expires_at.map(|t| wire::time::rfc3339(i64::try_from(t).unwrap_or(i64::MAX))),
+            "expires_in_s": s.expires_in.as_secs_f64(),
+            "renewals": s.renewals,
+        },
+        "lifecycle": crate::lifecycle::snapshot_json(&s),
+        "clock": {
+            "clocksource": l.clocksource,
+            "drift_ms": s.drift_ms,
+            // Without SecureTSC (SNP) or the TDX TSC the host can stop or
+            // slow the guest's clock between two renewals (README).
+            "trusted_timer": false,
         },
     });
     Reply::JsonStatus(code, doc)
@@ -43,14 +54,22 @@ pub fn health(svc: &Service) -> Reply {
 
 /// The Prometheus document.
 pub fn metrics(svc: &Service) -> String {
-    let a = svc.shared.attestation();
-    let now = svc.shared.time.now_secs();
-    let valid = a.attested && a.health == Health::Serving && a.expires_at > now;
-    let secrets = svc.shared.secrets().len();
-    svc.shared.metrics.render(&[
-        ("enclave_attestation_valid", "1 while the enclave is attested, its secrets held and the token unexpired.", if valid { 1.0 } else { 0.0 }),
-        ("enclave_attestation_expires_in_seconds", "Seconds until the attestation token expires (verifier time).", a.expires_at.saturating_sub(now) as f64),
-        ("enclave_vault_token_expires_in_seconds", "Seconds until the Vault token's lease ends (verifier time).", a.vault_expires_at.saturating_sub(now) as f64),
-        ("enclave_secrets_provisioned", "Secrets held in the locked store.", secrets as f64),
-    ])
+    let l = &svc.shared;
+    let s = l.snapshot();
+    let mut out = l.metrics.render(&[
+        ("enclave_attestation_valid", "1 while the enclave's secrets are readable (attested, before the trust deadline).", if s.trusted { 1.0 } else { 0.0 }),
+        ("enclave_attestation_expires_in_seconds", "Seconds until the trust deadline: min(token, Vault lease), monotonic.", s.expires_in.as_secs_f64()),
+        ("enclave_secrets_provisioned", "Secrets held in the locked store.", s.secrets as f64),
+        ("enclave_renewals_total", "Successful re-attestations since boot.", s.renewals as f64),
+        ("enclave_withdrawals_total", "Times the secrets were withdrawn since boot.", s.withdrawals as f64),
+        ("enclave_clock_drift_milliseconds", "Verifier time minus the guest's estimate at the last renewal.", s.drift_ms.map_or(0.0, |d| d as f64)),
+        ("enclave_log_lines_dropped_total", "Console lines dropped because the console was not drained.", crate::logger::dropped() as f64),
+        ("enclave_log_lines_suppressed_total", "Console lines suppressed by per-site rate limits.", crate::logger::suppressed() as f64),
+        ("enclave_log_queue_bytes", "Bytes waiting for the console (stays up while the console is not read).", crate::logger::queued_bytes() as f64),
+    ]);
+    let _ = write!(out, "# HELP enclave_lifecycle_phase The lifecycle's phase (1 for the current one).\n# TYPE enclave_lifecycle_phase gauge\n");
+    for p in Phase::ALL {
+        let _ = writeln!(out, "enclave_lifecycle_phase{{phase=\"{}\"}} {}", p.as_str(), u8::from(p == s.phase));
+    }
+    out
 }

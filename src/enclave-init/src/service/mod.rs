@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::config::ServiceConfig;
-use crate::state::Shared;
+use crate::lifecycle::Lifecycle as Shared;
 use transport::{Listener, Stream};
 
 /// Everything a worker needs.
@@ -87,7 +87,7 @@ fn accept(listener: &Listener, work: &SyncSender<Stream>, busy: &SyncSender<Stre
             Ok(s) => s,
             Err(e) => {
                 // EMFILE and friends: back off rather than spin.
-                log::warn!(error = e.to_string().as_str(); "call service: accept failed");
+                crate::warn!(error = e.to_string().as_str(); "call service: accept failed");
                 std::thread::sleep(Duration::from_millis(50));
                 continue;
             }
@@ -97,11 +97,11 @@ fn accept(listener: &Listener, work: &SyncSender<Stream>, busy: &SyncSender<Stre
             Err(TrySendError::Full(stream)) => {
                 svc.shared.metrics.busy();
                 if busy.try_send(stream).is_err() {
-                    log::warn!("call service saturated: connection dropped");
+                    crate::warn!("call service saturated: connection dropped");
                 }
             }
             Err(TrySendError::Disconnected(_)) => {
-                log::error!("call service: every worker is gone; not accepting");
+                crate::error!("call service: every worker is gone; not accepting");
                 return;
             }
         }

@@ -19,7 +19,7 @@ pub fn handle(req: &Request, svc: &Service) -> Result<serde_json::Value, ApiErro
         Ok((event, _)) => svc.shared.metrics.retell_event(event),
         Err(e) => {
             svc.shared.metrics.retell_refused(e.code);
-            log::info!(status = e.status, code = e.code; "Retell event refused");
+            crate::info!(status = e.status, code = e.code; "Retell event refused");
         }
     }
     result.map(|(_, record)| record)
@@ -51,6 +51,6 @@ fn process(req: &Request, svc: &Service) -> Result<(&'static str, serde_json::Va
     let hasher = PhoneHasher::new(&pepper);
     drop(pepper);
     let record = event.record(&hasher);
-    log::info!(retell = record.to_string().as_str(); "Retell event processed");
+    crate::info!(retell = record.to_string().as_str(); "Retell event processed");
     Ok((event.event.as_str(), serde_json::json!({"status": "processed", "record": record})))
 }

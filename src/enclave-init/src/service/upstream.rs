@@ -25,12 +25,18 @@ const BODY_LIMIT: u64 = 4 * 1024 * 1024;
 const IDLE: Duration = Duration::from_secs(60);
 
 /// The upstream as the service holds it: one agent shared by the workers
-/// (timeouts of `transcription.timeout` on connecting and on every read and
-/// write, up to one idle connection per worker) and the request URL.
+/// (`transcription.timeout` for a whole call: connect, TLS, sending the
+/// audio and reading the answer together; up to one idle connection per
+/// worker) and the request URL. The agent belongs to a withdrawal epoch:
+/// once the lifecycle withdraws the secrets, the pool (connections that
+/// carried the API key and call audio) is dropped, never reused.
 pub struct Upstream {
-    agent: ureq::Agent,
+    agent: std::sync::Mutex<(u64, ureq::Agent)>,
+    make: Box<dyn Fn() -> ureq::Agent + Send + Sync>,
     /// `https://<server_name><base_path>/audio/transcriptions`.
     url: String,
+    /// The whole call's deadline.
+    timeout: Duration,
 }
 
 /// A transcription.
@@ -49,10 +55,23 @@ impl Upstream {
         let Some(addr) = &t.addr else { return Ok(None) };
         let name = ServerName::try_from(t.server_name.clone()).map_err(|_| "transcription.server_name is not a DNS name".to_owned())?;
         let workers = cfg.workers.max(1);
-        let config = ureq_transport::config(t.timeout).max_idle_connections(workers).max_idle_connections_per_host(workers).max_idle_age(IDLE).build();
-        let agent = ureq_transport::agent_with(config, addr.clone(), name, tls);
+        let (timeout, addr) = (t.timeout, addr.clone());
+        let make = move || {
+            let config = ureq_transport::config(timeout).max_idle_connections(workers).max_idle_connections_per_host(workers).max_idle_age(IDLE).build();
+            ureq_transport::agent_with(config, addr.clone(), name.clone(), Arc::clone(&tls))
+        };
         let url = format!("{}{}/audio/transcriptions", ureq_transport::https_base(&t.server_name), t.base_path.trim_end_matches('/'));
-        Ok(Some(Upstream { agent, url }))
+        Ok(Some(Upstream { agent: std::sync::Mutex::new((0, make())), make: Box::new(make), url, timeout: t.timeout }))
+    }
+
+    /// The agent of the current withdrawal epoch (a new one, with an empty
+    /// pool, after a withdrawal).
+    fn agent(&self, epoch: u64) -> ureq::Agent {
+        let mut a = self.agent.lock().unwrap_or_else(|e| e.into_inner());
+        if a.0 != epoch {
+            *a = (epoch, (self.make)());
+        }
+        a.1.clone()
     }
 
     /// Transcribes `wav` (a validated WAV file) in `language`.
@@ -79,9 +98,14 @@ impl Upstream {
             ],
         );
         let content_type = format!("multipart/form-data; boundary={boundary}");
+        let agent = self.agent(svc.shared.epoch());
+        let deadline = std::time::Instant::now() + self.timeout;
         let send = || {
-            self.agent
+            agent
                 .post(&self.url)
+                .config()
+                .timeout_global(Some(deadline.saturating_duration_since(std::time::Instant::now()).max(Duration::from_millis(1))))
+                .build()
                 .header("authorization", auth.as_str())
                 .header("content-type", content_type.as_str())
                 .header("accept", "application/json")
@@ -96,6 +120,14 @@ impl Upstream {
             other => other,
         }
         .map_err(|e| failed(svc, &e))?;
+        // The upstream's Date is authenticated (pinned TLS): a witness of
+        // real time. If it is ahead of ours, the host stopped our clock;
+        // trust ends and this call's result is not sent.
+        if let Some(date) = resp.headers().get("date").and_then(|d| d.to_str().ok()).and_then(crate::retry::parse_http_date) {
+            if svc.shared.witness(date, "the transcription service") {
+                return Err(ApiError::new(503, "enclave.secrets_withdrawn", "the enclave's clock was found behind an authenticated peer's; its secrets are withdrawn until it re-attests").retry_after(svc.cfg.retry_after_secs));
+            }
+        }
         match resp.status().as_u16() {
             200 => {}
             401 | 403 => return Err(ApiError::new(502, "upstream.unauthorized", "the transcription service refused the API key")),
@@ -126,15 +158,15 @@ fn failed(svc: &Service, e: &ureq::Error) -> ApiError {
     let msg = ureq_transport::message(e);
     match ureq_transport::classify(e) {
         Failure::Unreachable => {
-            log::warn!(error = msg.as_str(); "transcription service unreachable");
+            crate::warn!(error = msg.as_str(); "transcription service unreachable");
             ApiError::new(503, "upstream.unreachable", "the transcription service is unreachable").retry_after(svc.cfg.retry_after_secs)
         }
         Failure::Timeout => {
-            log::warn!(error = msg.as_str(); "transcription request failed");
+            crate::warn!(error = msg.as_str(); "transcription request failed");
             ApiError::new(504, "upstream.timeout", "the transcription service did not answer in time")
         }
-        Failure::Tls | Failure::Other => {
-            log::warn!(error = msg.as_str(); "transcription request failed");
+        Failure::Tls | Failure::Broken | Failure::Other => {
+            crate::warn!(error = msg.as_str(); "transcription request failed");
             ApiError::new(502, "upstream.failed", "the transcription request failed (connection or TLS)")
         }
     }
