@@ -21,6 +21,23 @@ fn guest_binary_is_static_stripped_and_small() {
     assert!(size < MAX_BYTES, "enclave-init is {size} bytes, over the {MAX_BYTES}-byte budget");
 }
 
+/// The measured image carries no test hook: the release binary has no trace
+/// of the keyed secret-hash query (its command word, its answers, its
+/// configuration error), while the test-hooks build does (so the check is
+/// not vacuous).
+#[test]
+fn release_guest_has_no_test_hooks() {
+    let release = std::fs::read(enclave_tests::guest_bin()).unwrap();
+    let hooks = std::fs::read(enclave_tests::guest_bin_hooks()).unwrap();
+    let contains = |hay: &[u8], needle: &str| hay.windows(needle.len()).any(|w| w == needle.as_bytes());
+    // (Short literals may be built from immediates, not stored: long ones.)
+    for needle in ["error usage: secret-hash", "error no-such-secret", "error bad-key (want 64 hex digits)"] {
+        assert!(!contains(&release, needle), "the release guest contains {needle:?}");
+        assert!(contains(&hooks, needle), "the test-hooks guest lacks {needle:?}: this check would be vacuous");
+    }
+    assert_ne!(release, hooks);
+}
+
 /// True when the ELF64 has a PT_INTERP program header.
 fn has_interpreter(elf: &[u8]) -> bool {
     assert_eq!(&elf[..4], b"\x7fELF");
@@ -40,6 +57,9 @@ fn guest_links_only_reviewed_crates() {
         "libc", "nix", "bitflags", "cfg-if", "memoffset",
         // logging
         "log",
+        // error types with their causes (#[source]); a proc-macro crate at
+        // build time and a few trait impls at run time
+        "thiserror", "thiserror-impl",
         // configuration and JSON
         "serde", "serde_core", "serde_derive", "serde_json", "serde_spanned", "itoa", "memchr", "zmij",
         "toml", "toml_datetime", "toml_parser", "winnow",

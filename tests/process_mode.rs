@@ -132,9 +132,11 @@ fn without_a_tee_it_stops_and_never_falls_back_to_simulation() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // The Azure vTPM first (absent here, or a TPM without the HCL report's NV index).
+    assert!(stderr.contains("no TEE evidence interface (tried: azure-vtpm: /dev/tpmrm0 "), "{stderr}");
     assert!(
         stderr.contains(
-            "no TEE evidence interface (tried: configfs-tsm: /sys/kernel/config/tsm/report absent; \
+            "; configfs-tsm: /sys/kernel/config/tsm/report absent; \
              sev-guest: /dev/sev-guest absent; tdx-guest: /dev/tdx_guest absent; coco-aa: tcp://127.0.0.1:8006"
         ),
         "{stderr}"

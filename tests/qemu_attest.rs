@@ -11,7 +11,7 @@ use enclave_tests::qemu::{cmdline, Guest};
 use std::process::Command;
 
 use enclave_tests::https::{self, Client};
-use enclave_tests::stack::{enclavectl, sim_policy, vm_config, vm_host_side as host_side, OpenBao, Pki, SimPsp, Verifier};
+use enclave_tests::stack::{enclavectl, sim_policy, vm_config, vm_host_side as host_side, OpenBao, Pki, SimPsp, Verifier, TEST_HOOKS};
 use enclave_tests::transcription::TranscriptionStandIn;
 use enclave_tests::{build_image, kernel_dir, TempDir};
 
@@ -35,7 +35,9 @@ fn the_measured_image_gets_its_secrets_and_a_one_byte_change_is_denied() {
 
     // Build the image, then compute its launch measurement from the bytes.
     let img_dir = TempDir::new("img");
-    let initrd = build_image(img_dir.path(), &vm_config(&pki, ""), None);
+    // The test-hooks build (its keyed secret-hash query checks the exact
+    // values below); its measurement is its own, computed here.
+    let initrd = build_image(img_dir.path(), &vm_config(&pki, TEST_HOOKS), None);
     let pinned = hex(&measure::sim::sim_launch_digest(&kernel, &std::fs::read(&initrd).unwrap(), &cmdline("")));
 
     // Pin it in the verifier policy and the OpenBao role.
@@ -144,7 +146,7 @@ fn the_measured_image_gets_its_secrets_and_a_one_byte_change_is_denied() {
 
     // One byte more in the measured configuration: a different image.
     let img2 = TempDir::new("img");
-    let changed = build_image(img2.path(), &vm_config(&pki, "#"), None);
+    let changed = build_image(img2.path(), &vm_config(&pki, &format!("{TEST_HOOKS}#")), None);
     let a = std::fs::read(&initrd).unwrap();
     let b = std::fs::read(&changed).unwrap();
     assert_ne!(a, b);

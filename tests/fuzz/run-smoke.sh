@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fuzz smoke run: every fuzz target (tee-formats evidence parsers, callproc
-# call-service input parsers) for N seconds each.
+# Fuzz smoke run: every fuzz target (tee-formats evidence and event-log
+# parsers, Azure HCL report and TPM structures, callproc call-service input
+# parsers) for N seconds each.
 #
 #   tests/fuzz/run-smoke.sh [SECONDS]      (default 10)
 #
@@ -19,7 +20,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 fixtures=${ENCLAVE_FIXTURES:-$root/../shared/fixtures}
 target_dir=${CARGO_TARGET_DIR:-$root/target-formats}/fuzz
-targets=(${FUZZ_TARGETS:-snp_report cert_table tdreport tdx_quote multipart call_input})
+targets=(${FUZZ_TARGETS:-snp_report cert_table tdreport tdx_quote eventlog hcl_report tpm_quote multipart call_input collateral_docs})
 tc=+${FUZZ_TOOLCHAIN:-nightly}
 
 say() { printf 'run-smoke: %s\n' "$*"; }
@@ -43,6 +44,15 @@ seed() {
     tdreport)   cp -f "$fixtures"/tdx/intel-dcap/*.dat "$dir"/ 2>/dev/null || true ;;
     tdx_quote)  cp -f "$fixtures"/tdx/dcap-qvl/tdx_quote "$fixtures"/tdx/dcap-qvl/tdx_quote_outdated \
                       "$fixtures"/tdx/trustee/*.dat "$dir"/ 2>/dev/null || true ;;
+    eventlog)   for f in "$fixtures"/cloud/tdx-eventlog/*/*; do
+                  [ -f "$f" ] && cp -f "$f" "$dir/$(basename "$(dirname "$f")")-$(basename "$f")"
+                done ;;
+    hcl_report) for f in "$fixtures"/cloud/azure/*/hcl-report.bin; do
+                  [ -f "$f" ] && cp -f "$f" "$dir/$(basename "$(dirname "$f")").bin"
+                done ;;
+    tpm_quote)  for f in "$fixtures"/cloud/azure/*/quote.bin "$fixtures"/cloud/azure/*/tpm-quote.msg; do
+                  [ -f "$f" ] && cp -f "$f" "$dir/$(basename "$(dirname "$f")")-$(basename "$f")"
+                done ;;
     cert_table|multipart|call_input) ;;
   esac
   if [ -d "$here/seeds/$t" ]; then cp -f "$here/seeds/$t"/* "$dir"/; fi

@@ -221,9 +221,37 @@ fn serve_connection(stream: transport::Stream, tls: Arc<rustls::ServerConfig>, l
 }
 
 fn write(w: &mut impl Write, reply: &Reply) -> std::io::Result<()> {
-    let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let mut headers: Vec<(&str, &str)> = reply.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    // Every HTTP/1.1 origin server with a clock sends Date (RFC 9110
+    // §6.6.1); the guest treats an authenticated peer's Date as a witness
+    // of real time.
+    let date = http_date(std::time::SystemTime::now());
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("date")) {
+        headers.push(("date", &date));
+    }
     http::write_response(w, reply.status, &headers, &reply.body)
 }
+
+/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+pub fn http_date(t: std::time::SystemTime) -> String {
+    let secs = t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let days = secs / 86_400;
+    let (h, m, s) = ((secs % 86_400) / 3600, (secs % 3600) / 60, secs % 60);
+    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let name = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][(month - 1) as usize];
+    format!("{weekday}, {d:02} {name} {year} {h:02}:{m:02}:{s:02} GMT")
+}
+
 
 /// The plain TLS echo: `POST /echo` answers 200 with the request's body
 /// (`application/octet-stream`); anything else is 404. Bodies up to 64 MiB.
@@ -238,4 +266,15 @@ pub fn start_tls_echo(listen: &transport::Addr, cert: &Path, key: &Path) -> Echo
         }
     })
     .unwrap_or_else(|e| panic!("echo server on {listen}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn http_dates_match_rfc_9110s_example() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(784_111_777);
+        assert_eq!(super::http_date(t), "Sun, 06 Nov 1994 08:49:37 GMT");
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_601_600);
+        assert_eq!(super::http_date(t), "Mon, 07 Dec 2026 00:00:00 GMT");
+    }
 }

@@ -7,6 +7,7 @@
 //! nothing is skipped silently.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+pub mod azure;
 pub mod echo;
 pub mod https;
 pub mod process;
@@ -39,6 +40,28 @@ pub fn guest_bin() -> PathBuf {
         target.join("x86_64-unknown-linux-musl/release/enclave-init")
     });
     must_exist(p, "scripts/build-guest")
+}
+
+/// The guest built with the `test-hooks` feature (`scripts/build-guest
+/// --test-hooks`): the keyed secret-hash query for tests that check exact
+/// secret values. Never the measured image: its own build profile.
+pub fn guest_bin_hooks() -> PathBuf {
+    let p = std::env::var_os("ENCLAVE_INIT_HOOKS_BIN").map(PathBuf::from).unwrap_or_else(|| {
+        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
+        target.join("x86_64-unknown-linux-musl/test-hooks/enclave-init")
+    });
+    must_exist(p, "scripts/build-guest --test-hooks")
+}
+
+/// The guest binary a configuration needs: the test-hooks build when it
+/// asks for a test hook ([`stack::TEST_HOOKS`]), the release build
+/// otherwise.
+pub fn guest_bin_for(config: &str) -> PathBuf {
+    if config.contains(stack::TEST_HOOKS.trim()) {
+        guest_bin_hooks()
+    } else {
+        guest_bin()
+    }
 }
 
 /// The guest kernel's directory: `vmlinuz` and `modules/`.
@@ -89,7 +112,7 @@ pub fn build_image(dir: &Path, config: &str, modules: Option<&str>) -> PathBuf {
     };
     std::fs::write(&list, text).unwrap();
     let recipe = image::Recipe {
-        init: guest_bin(),
+        init: guest_bin_for(config),
         config: config_path,
         modules_list: Some(list),
         modules_dir: Some(kernel_dir().join("modules")),

@@ -7,7 +7,7 @@ use std::os::unix::net::UnixListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{guest_bin, TempDir};
+use crate::{guest_bin_for, TempDir};
 
 /// A running guest process, killed on drop.
 pub struct Guest {
@@ -37,7 +37,7 @@ pub fn boot(dir: TempDir, config: &str) -> Boot {
     std::fs::write(dir.path().join("config.toml"), config).unwrap();
     let ready = UnixListener::bind(dir.path().join("ready.sock")).unwrap();
     ready.set_nonblocking(true).unwrap();
-    let mut child = Command::new(guest_bin())
+    let mut child = Command::new(guest_bin_for(config))
         .arg("--config")
         .arg(dir.path().join("config.toml"))
         .stdin(Stdio::null())
@@ -58,6 +58,50 @@ pub fn boot(dir: TempDir, config: &str) -> Boot {
             return Boot::Failed { status: st.code().unwrap_or(-1), stderr };
         }
         assert!(Instant::now() < deadline, "guest neither ready nor exited");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Like [`boot`], but the guest's stderr (its console) is a pipe of one
+/// page (as small as Linux allows, so that a console nobody reads fills
+/// within seconds) handed to the caller, who reads it, or stops reading it
+/// as a hostile host would.
+#[expect(unsafe_code, reason = "a one-page pipe: std makes pipes but cannot size them (pipe2, F_SETPIPE_SZ)")]
+pub fn boot_with_console(dir: TempDir, config: &str) -> Result<(Guest, serde_json::Value, std::fs::File), String> {
+    use std::os::fd::FromRawFd;
+    std::fs::write(dir.path().join("config.toml"), config).unwrap();
+    let ready = UnixListener::bind(dir.path().join("ready.sock")).unwrap();
+    ready.set_nonblocking(true).unwrap();
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe2 fills the two-element array with two new descriptors.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0, "pipe2");
+    // SAFETY: both descriptors were just created and are owned here alone.
+    let (read_end, write_end) = unsafe { (std::fs::File::from_raw_fd(fds[0]), std::os::fd::OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: fcntl on a descriptor we own, integer argument.
+    unsafe { libc::fcntl(fds[0], libc::F_SETPIPE_SZ, 4096) };
+    let mut child = Command::new(guest_bin_for(config))
+        .arg("--config")
+        .arg(dir.path().join("config.toml"))
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(dir.path().join("stdout.log")).unwrap())
+        .stderr(Stdio::from(write_end))
+        .spawn()
+        .unwrap();
+    let stderr = read_end;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok((s, _)) = ready.accept() {
+            s.set_nonblocking(false).unwrap();
+            let mut line = String::new();
+            BufReader::new(s).read_line(&mut line).unwrap();
+            return Ok((Guest { child, dir }, serde_json::from_str(&line).unwrap(), stderr));
+        }
+        if let Some(st) = child.try_wait().unwrap() {
+            return Err(format!("guest exited ({st}) before readiness"));
+        }
+        if Instant::now() > deadline {
+            return Err("guest neither ready nor exited".into());
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }

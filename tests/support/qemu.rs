@@ -95,6 +95,8 @@ impl Guest {
             .arg(initrd)
             .args(["-append", &cmdline])
             .args(["-display", "none", "-nodefaults", "-no-reboot"])
+            .arg("-qmp")
+            .arg(format!("unix:{},server=on,wait=off", d.join("qmp.sock").display()))
             .arg("-serial")
             .arg(if serial { format!("file:{}", d.join("console.log").display()) } else { "none".to_owned() })
             .stdout(Stdio::null())
@@ -168,6 +170,41 @@ impl Guest {
             let _ = f.read_to_string(&mut s);
         }
         s
+    }
+
+    /// Stops the VM's vCPUs (QMP `stop`): under TCG the guest's clocks
+    /// stop with them, so after [`Guest::resume`] the guest believes less
+    /// time has passed than really did, the host's way of moving its clock
+    /// back.
+    pub fn pause(&self) -> Result<(), String> {
+        self.qmp("stop")
+    }
+
+    /// Restarts the vCPUs (QMP `cont`).
+    pub fn resume(&self) -> Result<(), String> {
+        self.qmp("cont")
+    }
+
+    fn qmp(&self, command: &str) -> Result<(), String> {
+        let mut s = UnixStream::connect(self.dir.path().join("qmp.sock")).map_err(|e| format!("QMP: {e}"))?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut r = BufReader::new(s.try_clone().map_err(|e| e.to_string())?);
+        let mut line = String::new();
+        r.read_line(&mut line).map_err(|e| e.to_string())?; // greeting
+        for c in ["qmp_capabilities", command] {
+            s.write_all(format!("{{\"execute\":\"{c}\"}}\n").as_bytes()).map_err(|e| e.to_string())?;
+            loop {
+                line.clear();
+                r.read_line(&mut line).map_err(|e| e.to_string())?;
+                if line.contains("\"return\"") {
+                    break;
+                }
+                if line.contains("\"error\"") || line.is_empty() {
+                    return Err(format!("QMP {c}: {line}"));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The harness's working directory (sockets, logs).

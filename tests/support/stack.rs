@@ -152,10 +152,16 @@ impl SimPsp {
 /// A verifier policy for simulation evidence of `measurement`.
 pub fn sim_policy(ark_sha256: &str, measurements: &[&str]) -> String {
     let list = measurements.iter().map(|m| format!("\"{m}\"")).collect::<Vec<_>>().join(", ");
+    // sim-psp reports TCB 04000000000018d9 by default (bl 4, tee 0, snp 24,
+    // ucode 217: SimTcb::DEFAULT in src/sim-psp/src/chain.rs): the minimum
+    // pins it. Tokens live 300 s in
+    // these development stacks, an explicit raise of the 60 s cap.
     format!(
-        "[snp]\nallowed = false\nmeasurements = [{list}]\ncrl = \"if-present\"\n\n\
+        "[snp]\nallowed = false\nmeasurements = [{list}]\ncrl = \"if-present\"\n\
+         min_reported_tcb = {{ bootloader = 4, tee = 0, snp = 24, microcode = 217 }}\n\n\
          [tdx]\nallowed = false\n\n\
-         [sim]\nallowed = true\nark_sha256 = [\"{ark_sha256}\"]\n"
+         [sim]\nallowed = true\nark_sha256 = [\"{ark_sha256}\"]\n\n\
+         [token]\nmax_ttl_secs = 300\n"
     )
 }
 
@@ -167,12 +173,35 @@ pub struct Verifier {
 }
 
 impl Verifier {
+    /// A development verifier (`--dev`: simulation policies are accepted),
+    /// issuing 300-second tokens unless `extra` names another lifetime.
     pub fn start(pki: &Pki, policy: &str, dir: &Path, extra: &[&str]) -> Verifier {
+        Self::start_on(pki, policy, dir, extra, 0)
+    }
+
+    /// Like [`Verifier::start`], on a given port (0: any): a verifier
+    /// restarted on the same address keeps its issuer URL, which OpenBao's
+    /// OIDC discovery points at.
+    pub fn start_on(pki: &Pki, policy: &str, dir: &Path, extra: &[&str], port: u16) -> Verifier {
+        let mut args = vec!["--dev"];
+        if !extra.contains(&"--token-ttl-secs") {
+            args.extend(["--token-ttl-secs", "300"]);
+        }
+        args.extend(extra);
+        Self::start_with_on(pki, policy, dir, &args, port)
+    }
+
+    /// A verifier with exactly `args` (no --dev: a production verifier).
+    pub fn start_with(pki: &Pki, policy: &str, dir: &Path, extra: &[&str]) -> Verifier {
+        Self::start_with_on(pki, policy, dir, extra, 0)
+    }
+
+    fn start_with_on(pki: &Pki, policy: &str, dir: &Path, extra: &[&str], port: u16) -> Verifier {
         let policy_path = dir.join(format!("policy-{}.toml", free_port()));
         std::fs::write(&policy_path, policy).unwrap();
         let mut child = Command::new(enclavectl())
             .arg("verifier")
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
             .arg("--tls-cert")
             .arg(pki.path("verifier.pem"))
             .arg("--tls-key")
@@ -279,12 +308,16 @@ impl OpenBao {
     }
 }
 
+/// Appended to a guest configuration, turns on the keyed secret-hash query
+/// on the control channel; such a configuration runs (and is imaged with)
+/// the test-hooks build of the guest ([`crate::guest_bin_for`]).
+pub const TEST_HOOKS: &str = "\n[test]\nsecret_hash_query = \"on\"\n";
+
 /// A guest configuration for process mode wired to these parts.
 pub fn guest_config(dir: &Path, sim_socket: &Path, verifier: Option<(&Verifier, &Pki)>, vault: Option<&OpenBao>) -> String {
     let mut c = format!(
         "[host]\nready = \"unix://{}\"\ncontrol = \"tcp://127.0.0.1:0\"\nconnect_timeout_ms = 10000\n\n\
-         [tee]\nsource = \"sim\"\nsim_psp = \"unix://{}\"\ntimeout_ms = 10000\n\n\
-         [test]\nsecret_hash_query = \"on\"\n",
+         [tee]\nsource = \"sim\"\nsim_psp = \"unix://{}\"\ntimeout_ms = 10000\n",
         dir.join("ready.sock").display(),
         sim_socket.display()
     );
@@ -297,7 +330,7 @@ pub fn guest_config(dir: &Path, sim_socket: &Path, verifier: Option<(&Verifier, 
     }
     if let Some(b) = vault {
         c.push_str(&format!(
-            "\n[vault]\naddr = \"tcp://127.0.0.1:{}\"\nserver_name = \"vault.enclave.local\"\nretry_ms = 20000\nca = \"\"\"\n{}\"\"\"\n",
+            "\n[vault]\naddr = \"tcp://127.0.0.1:{}\"\nserver_name = \"vault.enclave.local\"\nca = \"\"\"\n{}\"\"\"\n",
             b.port,
             b.ca_pem()
         ));
@@ -313,7 +346,7 @@ pub fn vm_config(pki: &Pki, extra: &str) -> String {
     format!(
         "{}\n[verifier]\naddr = \"vsock://2:8443\"\nserver_name = \"verifier.enclave.local\"\ntimeout_ms = 60000\nca = \"\"\"\n{ca}\"\"\"\n\n\
          [vault]\naddr = \"vsock://2:8200\"\nserver_name = \"vault.enclave.local\"\ntimeout_ms = 60000\nca = \"\"\"\n{ca}\"\"\"\n\n\
-         [test]\nsecret_hash_query = \"on\"\n{service}{extra}",
+         {service}{extra}",
         crate::image_config(),
         ca = pki.ca_pem(),
         service = service_config("vsock://any:5000", "vsock://2:8444", &pki.ca_pem(), "")
