@@ -1,0 +1,106 @@
+//! The attacks, one module per guarantee they try to break. Add an attack
+//! by writing its `fn() -> Verdict` and a line in [`ALL`].
+
+use std::time::Duration;
+
+use crate::Attack;
+
+mod clock;
+mod console;
+mod fleet;
+mod lifecycle;
+
+/// Every attack of the suite, in the order the table lists them.
+pub static ALL: &[Attack] = &[
+    Attack {
+        name: "pin-control",
+        claim: "holding the control channel neither stops renewal nor keeps secrets past the trust deadline",
+        budget: Duration::from_secs(60),
+        exclusive: false,
+        run: lifecycle::pin_control,
+    },
+    Attack {
+        name: "stall-verifier",
+        claim: "a verifier path that never answers, or drips, cannot keep secrets past the deadline",
+        budget: Duration::from_secs(60),
+        exclusive: false,
+        run: lifecycle::stall_verifier,
+    },
+    Attack {
+        name: "stall-vault",
+        claim: "a Vault path that never answers, or drips, cannot keep secrets past the deadline",
+        budget: Duration::from_secs(60),
+        exclusive: false,
+        run: lifecycle::stall_vault,
+    },
+    Attack {
+        name: "clock-skew",
+        claim: "a VM paused across the trust deadline answers no call after it (QEMU)",
+        budget: Duration::from_secs(90),
+        exclusive: true,
+        run: clock::clock_skew,
+    },
+    Attack {
+        name: "stall-upstream",
+        claim: "a dripping transcription upstream ends the call at its deadline, not per read",
+        budget: Duration::from_secs(60),
+        exclusive: false,
+        run: lifecycle::stall_upstream,
+    },
+    Attack {
+        name: "replay-token",
+        claim: "replayed attest requests and expired tokens are refused",
+        budget: Duration::from_secs(60),
+        exclusive: false,
+        run: lifecycle::replay_token,
+    },
+    Attack {
+        name: "revoked-token",
+        claim: "no Vault token of the guest outlives provisioning; revocation does not stop renewal",
+        budget: Duration::from_secs(60),
+        exclusive: false,
+        run: lifecycle::revoked_token,
+    },
+    Attack {
+        name: "verifier-blip",
+        claim: "a 2 s verifier blip at boot is retried; a denial still powers off at once",
+        budget: Duration::from_secs(60),
+        exclusive: false,
+        run: fleet::verifier_blip,
+    },
+    Attack {
+        name: "vault-blip",
+        claim: "a 2 s Vault blip at boot is retried",
+        budget: Duration::from_secs(60),
+        exclusive: false,
+        run: fleet::vault_blip,
+    },
+    Attack {
+        name: "verifier-restart",
+        claim: "a verifier restart shorter than the retry deadline withdraws no guest",
+        budget: Duration::from_secs(60),
+        exclusive: false,
+        run: fleet::verifier_restart,
+    },
+    Attack {
+        name: "herd",
+        claim: "guests booted together through a verifier restart all get ready and renew spread out (50 here; scripts/bench-fleet runs 200)",
+        budget: Duration::from_secs(60),
+        exclusive: true,
+        run: fleet::herd,
+    },
+    Attack {
+        name: "console-stall",
+        claim: "a console the host stops reading stalls no call and no withdrawal",
+        budget: Duration::from_secs(60),
+        exclusive: false,
+        run: console::console_stall,
+    },
+    Attack {
+        name: "log-flood",
+        claim: "peer-triggered log lines are rate-limited: the console's rate stays bounded, calls keep their latency",
+        budget: Duration::from_secs(60),
+        exclusive: false,
+        run: console::log_flood,
+    },
+];
