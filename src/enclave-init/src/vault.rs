@@ -65,6 +65,18 @@ pub enum VaultError {
         /// Vault's messages.
         errors: Vec<String>,
     },
+    /// Vault could not fetch the keys that verify our token from their
+    /// source (OpenBao's JWT auth reads the verifier's OIDC discovery and
+    /// JWKS): the verifier restarting behind it, not a refusal of ours.
+    #[error("Vault could not reach the token's key source ({op}: HTTP {status}): {}", errors.join("; "))]
+    KeySource {
+        /// What we asked.
+        op: String,
+        /// HTTP status.
+        status: u16,
+        /// Vault's messages.
+        errors: Vec<String>,
+    },
     /// Vault answered something unexpected.
     #[error("Vault protocol: {0}")]
     Protocol(String),
@@ -76,7 +88,7 @@ pub enum VaultError {
 impl Classify for VaultError {
     fn class(&self) -> Class {
         match self {
-            VaultError::Unreachable(_) | VaultError::Broken(_) | VaultError::Timeout => Class::TRANSIENT,
+            VaultError::Unreachable(_) | VaultError::Broken(_) | VaultError::Timeout | VaultError::KeySource { .. } => Class::TRANSIENT,
             VaultError::Unavailable { retry_after, .. } => Class::Transient { retry_after: *retry_after },
             VaultError::Tls(_) | VaultError::Refused { .. } | VaultError::Protocol(_) | VaultError::Store(_) => Class::Final,
         }
@@ -93,6 +105,7 @@ impl VaultError {
             VaultError::Timeout => "vault_timeout",
             VaultError::Unavailable { .. } => "vault_unavailable",
             VaultError::Refused { .. } => "vault_refused",
+            VaultError::KeySource { .. } => "vault_key_source",
             VaultError::Protocol(_) => "vault_protocol",
             VaultError::Store(_) => "secrets",
         }
@@ -170,7 +183,10 @@ impl Vault {
     fn json(op: &str, status: u16, body: &[u8]) -> Result<Value, VaultError> {
         let v: Value = serde_json::from_slice(body).map_err(|e| VaultError::Protocol(format!("{op}: not JSON: {e}")))?;
         if status != 200 {
-            let errors = v["errors"].as_array().map(|a| a.iter().filter_map(|e| e.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+            let errors: Vec<String> = v["errors"].as_array().map(|a| a.iter().filter_map(|e| e.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+            if errors.iter().any(|e| is_key_source_failure(e)) {
+                return Err(VaultError::KeySource { op: op.to_owned(), status, errors });
+            }
             return Err(VaultError::Refused { op: op.to_owned(), status, errors });
         }
         Ok(v)
@@ -325,9 +341,43 @@ fn read_all(vault: &mut Vault, cfg: &VaultConfig, token: &VaultToken, store: &mu
     }
 }
 
+/// Whether a Vault error message says that Vault could not fetch the keys
+/// of its JWT validator (the verifier's OIDC discovery document or JWKS),
+/// which OpenBao reports as a 400: `error configuring token validator:
+/// keyset configuration error: Get "https://…": dial tcp …: connection
+/// refused`. That is the verifier being away for a moment, so it is
+/// retried; every other 400 (a bad or expired token, a claim the role does
+/// not bind) stays final.
+fn is_key_source_failure(message: &str) -> bool {
+    message.starts_with("error configuring token validator") && message.contains("keyset configuration error")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_validator_that_cannot_fetch_its_keys_is_transient_and_nothing_else_is() {
+        // OpenBao 2.7's words when the verifier's discovery URL is down.
+        let down = "error configuring token validator: keyset configuration error: Get \"https://127.0.0.1:36987/.well-known/openid-configuration\": dial tcp 127.0.0.1:36987: connect: connection refused";
+        assert!(is_key_source_failure(down));
+        let body = serde_json::json!({ "errors": [down] }).to_string();
+        let e = Vault::json("login", 400, body.as_bytes()).unwrap_err();
+        assert!(matches!(e, VaultError::KeySource { status: 400, .. }), "{e}");
+        assert!(e.class().is_transient(), "{e}");
+        // A misconfigured mount, a bad token, a claim mismatch: final.
+        for msg in [
+            "error configuring token validator: unsupported config type",
+            "error validating token: invalid audience (aud) claim: audience claim does not match any expected audience",
+            "error validating claims: claim \"measurement\" does not match any associated bound claim values",
+            "permission denied",
+        ] {
+            assert!(!is_key_source_failure(msg), "{msg}");
+            let body = serde_json::json!({ "errors": [msg] }).to_string();
+            let e = Vault::json("login", 400, body.as_bytes()).unwrap_err();
+            assert_eq!(e.class(), Class::Final, "{e}");
+        }
+    }
 
     #[test]
     fn failures_are_classified_transient_or_final() {
