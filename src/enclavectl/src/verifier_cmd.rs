@@ -52,9 +52,13 @@ pub struct Args {
     /// Fixed verifier time (RFC 3339 or Unix seconds), for tests; only with --dev.
     #[arg(long)]
     now: Option<String>,
-    /// Concurrent connections.
+    /// Concurrent connections; past them a connection is answered 503 with
+    /// Retry-After (a few more) or closed.
     #[arg(long, default_value_t = 64)]
     max_connections: usize,
+    /// The Retry-After (seconds) of a connection shed at the limit.
+    #[arg(long, default_value_t = 1)]
+    shed_retry_after_secs: u64,
     #[command(flatten)]
     collateral: crate::collateral_cmd::Options,
 }
@@ -93,6 +97,8 @@ pub fn run(args: Args) -> CmdResult {
         clock,
         max_connections: args.max_connections,
         io_timeout: Duration::from_secs(30),
+        shed_retry_after_secs: args.shed_retry_after_secs,
+        keep_alive_idle: Duration::from_secs(2),
     };
     let (resolver, store) = args.collateral.resolver(true)?;
     let appraiser = verifier::PolicyAppraiser::new(policy).map_err(|e| format!("pinned roots: {e}"))?.with_collateral(resolver, store);

@@ -10,12 +10,18 @@ pub struct Metrics {
     appraisals: Mutex<BTreeMap<(String, &'static str), u64>>,
     denials: Mutex<BTreeMap<String, u64>>,
     challenges: Mutex<u64>,
+    shed: std::sync::atomic::AtomicU64,
 }
 
 impl Metrics {
     /// Counts a challenge.
     pub fn challenge(&self) {
         *self.challenges.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+    }
+
+    /// Counts a connection shed at the connection limit.
+    pub fn shed(&self) {
+        self.shed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Counts an appraisal outcome; `denied_check` is the first failed check.
@@ -32,6 +38,8 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP enclave_verifier_challenges_total Nonces issued.\n# TYPE enclave_verifier_challenges_total counter\n");
         let _ = writeln!(out, "enclave_verifier_challenges_total {}", *self.challenges.lock().unwrap_or_else(|p| p.into_inner()));
+        out.push_str("# HELP enclave_verifier_shed_connections_total Connections over the connection limit, answered 503 with Retry-After or closed.\n# TYPE enclave_verifier_shed_connections_total counter\n");
+        let _ = writeln!(out, "enclave_verifier_shed_connections_total {}", self.shed.load(std::sync::atomic::Ordering::Relaxed));
         out.push_str("# HELP enclave_verifier_appraisals_total Appraisals by TEE type and result.\n# TYPE enclave_verifier_appraisals_total counter\n");
         for ((tee, result), n) in self.appraisals.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             let _ = writeln!(out, "enclave_verifier_appraisals_total{{tee=\"{}\",result=\"{result}\"}} {n}", escape(tee));

@@ -75,7 +75,22 @@ pub struct Config {
     pub max_connections: usize,
     /// Read/write timeout per connection.
     pub io_timeout: Duration,
+    /// What a shed connection is told to wait (`Retry-After`, seconds).
+    pub shed_retry_after_secs: u64,
+    /// How long a kept-alive connection may idle between requests.
+    pub keep_alive_idle: Duration,
 }
+
+/// Connections beyond the cap that still get a `503` with `Retry-After`
+/// (a TLS handshake and one short answer each) before the verifier falls
+/// back to closing them unanswered.
+fn shed_slots(max_connections: usize) -> usize {
+    max_connections / 4 + 8
+}
+
+/// How long a shed connection may take to send its request head: it gets
+/// no more of the verifier's time than that.
+const SHED_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Why the service could not be set up.
 #[derive(Debug)]
@@ -98,6 +113,7 @@ pub struct Verifier {
     appraiser: Box<dyn Appraiser>,
     metrics: Metrics,
     active: AtomicUsize,
+    shedding: AtomicUsize,
 }
 
 impl Verifier {
@@ -136,6 +152,7 @@ impl Verifier {
             signer,
             appraiser,
             metrics: Metrics::default(),
+            shedding: AtomicUsize::new(0),
             active: AtomicUsize::new(0),
         })
     }
@@ -157,7 +174,7 @@ impl Verifier {
             };
             if self.active.fetch_add(1, Ordering::SeqCst) >= self.config.max_connections {
                 self.active.fetch_sub(1, Ordering::SeqCst);
-                log::warn!(max = self.config.max_connections; "connection limit reached; closing new connection");
+                self.shed(tcp);
                 continue;
             }
             let me = Arc::clone(&self);
@@ -168,6 +185,46 @@ impl Verifier {
             if spawned.is_err() {
                 self.active.fetch_sub(1, Ordering::SeqCst);
             }
+        }
+    }
+
+    /// Sheds a connection over the cap: a `503` with `Retry-After` (so a
+    /// guest backs off for as long as asked instead of hammering a closed
+    /// port), on its own short-lived thread with a short deadline; past
+    /// [`shed_slots`] of those, the connection is closed unanswered.
+    fn shed(self: &Arc<Self>, tcp: TcpStream) {
+        self.metrics.shed();
+        if self.shedding.fetch_add(1, Ordering::SeqCst) >= shed_slots(self.config.max_connections) {
+            self.shedding.fetch_sub(1, Ordering::SeqCst);
+            log::warn!(max = self.config.max_connections; "connection limit reached; closing new connection");
+            return;
+        }
+        let me = Arc::clone(self);
+        let spawned = std::thread::Builder::new().name("verifier-shed".into()).spawn(move || {
+            me.answer_busy(tcp);
+            me.shedding.fetch_sub(1, Ordering::SeqCst);
+        });
+        if spawned.is_err() {
+            self.shedding.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    fn answer_busy(&self, tcp: TcpStream) {
+        let _ = tcp.set_read_timeout(Some(SHED_TIMEOUT));
+        let _ = tcp.set_write_timeout(Some(SHED_TIMEOUT));
+        let Ok(conn) = rustls::ServerConnection::new(Arc::clone(&self.tls)) else { return };
+        let mut reader = BufReader::new(rustls::StreamOwned::new(conn, tcp));
+        // The request is read (bounded) so that the client is not reset
+        // while it writes; its content does not matter.
+        if let Ok(Some(_)) = http::read_request(&mut reader, Limits { head_bytes: 16 * 1024, body_bytes: 256 * 1024 }) {
+            let (status, body) = error_body(503, "busy", "the verifier is at its connection limit; retry after the given delay");
+            let retry = self.config.shed_retry_after_secs.to_string();
+            let _ = http::write_response(
+                reader.get_mut(),
+                status,
+                &[("content-type", "application/json"), ("retry-after", retry.as_str()), ("connection", "close")],
+                &body,
+            );
         }
     }
 
@@ -183,7 +240,17 @@ impl Verifier {
             }
         };
         let mut reader = BufReader::new(rustls::StreamOwned::new(conn, tcp));
+        let mut first = true;
         loop {
+            // Between requests a kept-alive connection may idle only
+            // `keep_alive_idle` (a guest's exchange sends its attest right
+            // after the challenge): idle clients, OpenBao's pooled
+            // discovery connections among them, must not hold the slots
+            // that the connection limit counts for the whole I/O timeout.
+            if !first && !self.next_request_arrives(&mut reader) {
+                return;
+            }
+            first = false;
             let request = match http::read_request(&mut reader, Limits { head_bytes: 16 * 1024, body_bytes: 256 * 1024 }) {
                 Ok(Some(r)) => r,
                 Ok(None) => return,
@@ -204,6 +271,19 @@ impl Verifier {
                 return;
             }
         }
+    }
+
+    /// Waits up to `keep_alive_idle` for the first bytes of another
+    /// request on a kept-alive connection; false when the client closed or
+    /// stayed idle (the connection is then closed without an answer).
+    fn next_request_arrives(&self, reader: &mut BufReader<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>) -> bool {
+        use std::io::BufRead;
+        let tcp = &reader.get_ref().sock;
+        if tcp.set_read_timeout(Some(self.config.keep_alive_idle.min(self.config.io_timeout))).is_err() {
+            return false;
+        }
+        let arrived = matches!(reader.fill_buf(), Ok(b) if !b.is_empty());
+        arrived && reader.get_ref().sock.set_read_timeout(Some(self.config.io_timeout)).is_ok()
     }
 
     /// Routes one request that arrived on the connection with `exporter`.

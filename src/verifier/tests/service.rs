@@ -39,6 +39,10 @@ struct Service {
 }
 
 fn start() -> Service {
+    start_with(16)
+}
+
+fn start_with(max_connections: usize) -> Service {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca_key = KeyPair::generate().unwrap();
@@ -53,8 +57,10 @@ fn start() -> Service {
         token_ttl_secs: 300,
         nonce_ttl_secs: 300,
         clock: Clock::Manual(Arc::clone(&clock)),
-        max_connections: 16,
+        max_connections,
         io_timeout: Duration::from_secs(10),
+        shed_retry_after_secs: 3,
+        keep_alive_idle: Duration::from_millis(500),
     };
     let v = Verifier::new(
         config,
@@ -205,4 +211,62 @@ fn discovery_and_jwks_describe_the_signing_key() {
     assert_eq!(j, s.verifier.signer().jwks());
     http::write_request(tls.get_mut(), "POST", "verifier.test", "/v1/attest", &[], b"not json").unwrap();
     assert_eq!(http::read_response(&mut tls, http::Limits::default()).unwrap().status, 400);
+}
+
+#[test]
+fn over_the_connection_limit_a_client_is_told_when_to_retry() {
+    let s = start_with(1);
+    // One connection holds the only slot (a request answered proves it is
+    // being served, not still queued).
+    let mut held = connect(&s);
+    let _ = challenge(&mut held);
+    // The next is shed: 503, busy, Retry-After as configured, then closed.
+    let mut shed = connect(&s);
+    let r = post(&mut shed, "/v1/challenge", b"{}");
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["error"]["code"], "busy");
+    let retry = r.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("retry-after")).map(|(_, v)| v.as_str());
+    assert_eq!(retry, Some("3"));
+    // The held connection is still served; once it is gone, a new one is
+    // (the slot frees when its thread ends: a few tries).
+    let _ = challenge(&mut held);
+    drop(held);
+    let when_free = |method: &str, path: &str| {
+        for _ in 0..100 {
+            let mut c = connect(&s);
+            http::write_request(c.get_mut(), method, "verifier.test", path, &[], b"").unwrap();
+            let r = http::read_response(&mut c, http::Limits::default()).unwrap();
+            if r.status != 503 {
+                return r;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the slot never freed");
+    };
+    assert_eq!(when_free("POST", "/v1/challenge").status, 200);
+    // Counted in the metrics.
+    let text = String::from_utf8(when_free("GET", "/metrics").body).unwrap();
+    let line = text.lines().find(|l| l.starts_with("enclave_verifier_shed_connections_total ")).unwrap();
+    let count: u64 = line.split(' ').nth(1).unwrap().parse().unwrap();
+    assert!(count >= 1, "{line}");
+}
+
+#[test]
+fn an_idle_kept_alive_connection_gives_its_slot_back() {
+    let s = start_with(1);
+    let mut idle = connect(&s);
+    let _ = challenge(&mut idle);
+    // Within the idle time the connection is kept: a second request on it
+    // is served.
+    let _ = challenge(&mut idle);
+    // Idle past keep_alive_idle (500 ms here): the verifier closes it, and
+    // the slot serves a new client without waiting for the I/O timeout.
+    std::thread::sleep(Duration::from_millis(900));
+    let mut next = connect(&s);
+    let r = post(&mut next, "/v1/challenge", b"{}");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // And the idle one was closed, not left hanging.
+    http::write_request(idle.get_mut(), "POST", "verifier.test", "/v1/challenge", &[], b"{}").ok();
+    assert!(http::read_response(&mut idle, http::Limits::default()).is_err());
 }

@@ -187,3 +187,37 @@ pub fn herd() -> Verdict {
     );
     Verdict::judge(ready.len() == n && spanned > 0 && lo >= 0.49 && hi <= 0.76 && hi - lo > 0.1, figure)
 }
+
+/// A verifier at its connection limit sheds load with `503` and
+/// `Retry-After` instead of closing connections: 12 guests boot together
+/// against a verifier that serves 2 connections at a time. All must get
+/// ready, and the shed guests must have waited as told (their retries
+/// logged with the verifier's 503), not hammered it.
+pub fn verifier_shed() -> Verdict {
+    let rig = Rig::new(Options {
+        token_ttl_secs: 20,
+        verifier_args: ["--max-connections", "2", "--shed-retry-after-secs", "1"].map(String::from).to_vec(),
+    });
+    let n = 12;
+    let booted = join(boot_many(n, |d| rig.plain_config(d, "")));
+    let ready: Vec<&Guest> = booted.iter().filter_map(|b| b.guest.as_ref().map(|(g, _)| g)).collect();
+    let slowest = booted.iter().map(|b| b.took).max().unwrap_or_default().as_secs_f64();
+    // Retries that followed a 503 from the verifier, and their waits.
+    let (mut told, mut waits) = (0, Vec::new());
+    for g in &ready {
+        for line in g.logs().lines().filter(|l| l.contains("attestation attempt failed; retrying") && l.contains("503")) {
+            told += 1;
+            if let Some(ms) = line.split_whitespace().find_map(|w| w.strip_prefix("retry_in_ms=")).and_then(|v| v.parse::<u64>().ok()) {
+                waits.push(ms);
+            }
+        }
+    }
+    let shortest = waits.iter().min().copied().unwrap_or(0);
+    let figure = format!(
+        "{}/{n} ready (slowest {slowest:.1} s) against a verifier serving 2 connections; {told} retries after its 503, the shortest wait {shortest} ms (Retry-After 1 s)",
+        ready.len()
+    );
+    // Every wait after a 503 honoured its Retry-After (1 s, the last one
+    // of a deadline may be cut short, which boot's 120 s never does here).
+    Verdict::judge(ready.len() == n && told > 0 && shortest >= 1000, figure)
+}

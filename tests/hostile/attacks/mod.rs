@@ -83,6 +83,13 @@ pub static ALL: &[Attack] = &[
         run: fleet::verifier_restart,
     },
     Attack {
+        name: "verifier-shed",
+        claim: "a verifier at its connection limit answers 503 with Retry-After, and guests wait as told and all get ready",
+        budget: Duration::from_secs(60),
+        exclusive: false,
+        run: fleet::verifier_shed,
+    },
+    Attack {
         name: "herd",
         claim: "guests booted together through a verifier restart all get ready and renew spread out (50 here; scripts/bench-fleet runs 200)",
         budget: Duration::from_secs(60),
