@@ -444,5 +444,11 @@ fn renewal_rotates_the_serving_certificate_and_a_failed_one_stops_calls() {
     let m = String::from_utf8(client.request("GET", "/metrics", &[], b"").body).unwrap();
     assert!(m.lines().any(|l| l == "enclave_attestation_valid 0"), "{m}");
     assert!(m.lines().any(|l| l.starts_with("enclave_attestation_failures_total{reason=\"unreachable\"}")), "{m}");
+    // Attempts are counted: boot, the renewal, and the failed retries
+    // (several: transient failures are retried until the deadline).
+    let attempts = m.lines().find_map(|l| l.strip_prefix("enclave_attestation_attempts_total ")?.parse::<u64>().ok()).unwrap_or(0);
+    let failed: u64 = m.lines().filter(|l| l.starts_with("enclave_attestation_failures_total{")).filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok()).sum();
+    assert!(failed >= 2, "transient failures are retried: {m}");
+    assert!(attempts >= failed + 2, "{m}");
     assert_no_canary("the guest's log", &g.logs());
 }
