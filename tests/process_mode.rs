@@ -144,6 +144,34 @@ fn without_a_tee_it_stops_and_never_falls_back_to_simulation() {
     assert!(!stderr.contains("SIMULATION"), "{stderr}");
 }
 
+/// A kernel without Landlock (simulated: strace makes landlock_create_ruleset
+/// fail with ENOSYS, as a kernel without it does): with
+/// `boot.require_sandbox` on (the default) the boot fails with the reason;
+/// turned off, it boots and says the sandbox is unavailable.
+#[test]
+fn without_landlock_the_required_sandbox_stops_the_boot() {
+    let dir = TempDir::new("nolandlock");
+    std::fs::write(dir.path().join("config.toml"), config(dir.path())).unwrap();
+    let no_landlock = ["-f", "-qq", "-o", "/dev/null", "-e", "trace=landlock_create_ruleset", "-e", "inject=landlock_create_ruleset:error=ENOSYS"];
+    let out = Command::new("strace")
+        .args(no_landlock)
+        .arg(guest_bin())
+        .arg("--config")
+        .arg(dir.path().join("config.toml"))
+        .args(["--cmdline", ""])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("boot.require_sandbox is on but the kernel has no Landlock"), "{stderr}");
+    assert!(!stderr.contains("msg=\"ready\""), "{stderr}");
+
+    let (mut child, report) = start(dir.path(), &["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=landlock_create_ruleset", "-e", "inject=landlock_create_ruleset:error=ENOSYS"], "enclave.boot.require_sandbox=off");
+    assert_eq!(report["sandbox"], "unavailable", "{report}");
+    assert_eq!(command(&report, "poweroff"), "ok");
+    assert!(wait(&mut child, Duration::from_secs(10)).success());
+}
+
 /// Syscalls that create, change or remove filesystem objects.
 const MUTATING: &[&str] = &[
     "creat", "mkdir", "mkdirat", "unlink", "unlinkat", "rmdir", "rename", "renameat", "renameat2", "link", "linkat",

@@ -56,6 +56,20 @@ fn boots_reports_ready_answers_the_host_and_powers_off() {
     }
 }
 
+/// Debian's kernel has Landlock in its default LSM list; an `lsm=` without
+/// it (as a host choosing the command line of an unmeasured boot, or a
+/// kernel built without it) leaves the required sandbox unavailable: the
+/// guest powers off with the reason instead of running unconfined.
+#[test]
+fn kernel_without_landlock_powers_off_with_the_reason() {
+    let dir = TempDir::new("img");
+    let initrd = build_image(dir.path(), &image_config(), None);
+    let mut guest = Guest::boot(&initrd, "lsm=yama");
+    let console = assert_clean_power_off(&mut guest);
+    assert!(console.contains("boot.require_sandbox is on but the kernel has no Landlock"), "reason not printed:\n{console}");
+    assert!(console.contains("msg=\"fatal: powering off\""), "{console}");
+}
+
 #[test]
 fn broken_configuration_file_powers_off_with_the_reason() {
     let dir = TempDir::new("img");

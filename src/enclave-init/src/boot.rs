@@ -120,7 +120,7 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
         Some(addr) => Some(transport::listen(addr).map_err(|e| BootError::Service(format!("cannot listen on {addr}: {e}")))?),
         None => None,
     };
-    let sandbox = pid1::sandbox::forbid_writes()?;
+    let sandbox = pid1::sandbox::forbid_writes(config.require_sandbox)?;
     timer.step("sandbox");
 
     // From here on the process holds keys: no core dumps, not dumpable,

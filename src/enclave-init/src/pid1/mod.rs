@@ -93,6 +93,8 @@ pub enum Pid1Error {
     Entropy(std::io::Error),
     /// Landlock exists but refused the ruleset.
     Sandbox(std::io::Error),
+    /// `boot.require_sandbox` is on and the kernel has no Landlock.
+    SandboxUnavailable,
 }
 
 impl fmt::Display for Pid1Error {
@@ -109,6 +111,10 @@ impl fmt::Display for Pid1Error {
             }
             Pid1Error::Entropy(e) => write!(f, "getrandom failed: {e}"),
             Pid1Error::Sandbox(e) => write!(f, "cannot enforce the no-write sandbox: {e}"),
+            Pid1Error::SandboxUnavailable => write!(
+                f,
+                "boot.require_sandbox is on but the kernel has no Landlock (not built in, or missing from lsm= on the kernel command line)"
+            ),
         }
     }
 }

@@ -13,9 +13,15 @@
 //!   `privlevel`, and `rmdir` afterwards.
 //!
 //! Reading stays allowed: the init reads its own configuration, `/proc` and
-//! `/sys`. A kernel without Landlock (not built, or not in `lsm=`) is
-//! reported; the init then relies on its code alone, which the strace test
-//! checks.
+//! `/sys`. A kernel without Landlock (not built, or not in `lsm=`) is a boot
+//! failure when `boot.require_sandbox` is on (the default): the VM powers off
+//! with [`Pid1Error::SandboxUnavailable`]. Only a configuration that turns it
+//! off (and so a measurement that says so) boots without it, relying on its
+//! code alone, which the strace test checks.
+//!
+//! Landlock restricts the calling thread and the threads it creates later.
+//! The console writer thread (`logger`) exists before this step and is not
+//! restricted by Landlock; it only writes to descriptors it inherited.
 
 use std::path::Path;
 
@@ -41,10 +47,15 @@ const ALLOWED: &[(&str, u64)] = &[
     ("/sys/kernel/config", access::WRITE_FILE | access::MAKE_DIR | access::REMOVE_DIR),
 ];
 
-/// Forbids all filesystem writes from now on, except [`ALLOWED`].
-pub fn forbid_writes() -> Result<Sandbox, Pid1Error> {
+/// Forbids all filesystem writes from now on, except [`ALLOWED`]. Without
+/// Landlock in the kernel this fails when `required`, and only warns
+/// otherwise.
+pub fn forbid_writes(required: bool) -> Result<Sandbox, Pid1Error> {
     let Some(abi) = landlock::abi_version().map_err(Pid1Error::Sandbox)? else {
-        crate::warn_always!("Landlock unavailable in this kernel: no-write is not kernel-enforced");
+        if required {
+            return Err(Pid1Error::SandboxUnavailable);
+        }
+        crate::warn_always!("Landlock unavailable in this kernel and boot.require_sandbox is off: no-write is not kernel-enforced");
         return Ok(Sandbox::Unavailable);
     };
     let mut handled = access::EXECUTE
@@ -111,7 +122,7 @@ mod tests {
         // Before the sandbox, writing works (the test is not vacuous).
         std::fs::write(dir.join("probe-before"), b"x").unwrap();
         std::fs::remove_file(dir.join("probe-before")).unwrap();
-        match super::forbid_writes().unwrap() {
+        match super::forbid_writes(true).unwrap() {
             super::Sandbox::Enforced { .. } => {}
             super::Sandbox::Unavailable => panic!("this test needs a kernel with Landlock"),
         }
