@@ -144,6 +144,47 @@ fn without_a_tee_it_stops_and_never_falls_back_to_simulation() {
     assert!(!stderr.contains("SIMULATION"), "{stderr}");
 }
 
+/// One field of a `/proc/.../status` file.
+fn status_field<'a>(status: &'a str, name: &str) -> &'a str {
+    status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or("")
+}
+
+/// Once ready, every thread of the guest runs with no_new_privs, under the
+/// seccomp filter and without capabilities (a process keeps none; PID 1
+/// keeps CAP_SYS_BOOT, checked in QEMU), and it still serves.
+#[test]
+fn every_thread_is_confined_once_ready_and_it_still_serves() {
+    let dir = TempDir::new("confined");
+    let (mut child, report) = start(dir.path(), &[], "");
+    assert_eq!(report["capabilities"]["effective"], serde_json::json!([]), "{report}");
+    // The runner may lack CAP_SETPCAP (not root): the bounding set then
+    // stays, and no_new_privs makes it unusable.
+    let runner_can_drop = std::fs::read_to_string("/proc/self/status")
+        .map(|s| u64::from_str_radix(status_field(&s, "CapEff:"), 16).unwrap_or(0) & (1 << 8) != 0)
+        .unwrap();
+    // The filter goes on after the readiness report, just before the
+    // control thread starts: once control answers, it is on.
+    assert_eq!(command(&report, "ping"), "pong");
+    let tasks: Vec<_> = std::fs::read_dir(format!("/proc/{}/task", child.id())).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(tasks.len() >= 3, "main, console writer, control, watchdog at least: {tasks:?}");
+    for task in &tasks {
+        let status = std::fs::read_to_string(task.join("status")).unwrap();
+        let name = status_field(&status, "Name:");
+        assert_eq!(status_field(&status, "NoNewPrivs:"), "1", "{name}: {status}");
+        assert_eq!(status_field(&status, "Seccomp:"), "2", "{name}: {status}");
+        for set in ["CapEff:", "CapPrm:", "CapInh:", "CapAmb:"] {
+            assert_eq!(status_field(&status, set), "0000000000000000", "{name} {set} {status}");
+        }
+        if runner_can_drop {
+            assert_eq!(status_field(&status, "CapBnd:"), "0000000000000000", "{name}: {status}");
+        }
+    }
+    // It still serves under the filter.
+    assert_eq!(command(&report, "status").chars().next(), Some('{'));
+    assert_eq!(command(&report, "poweroff"), "ok");
+    assert!(wait(&mut child, Duration::from_secs(10)).success());
+}
+
 /// A kernel without Landlock (simulated: strace makes landlock_create_ruleset
 /// fail with ENOSYS, as a kernel without it does): with
 /// `boot.require_sandbox` on (the default) the boot fails with the reason;

@@ -35,8 +35,11 @@ fn boots_reports_ready_answers_the_host_and_powers_off() {
     let sandbox = ready["sandbox"].as_str().unwrap_or_default();
     assert!(sandbox.starts_with("landlock-abi-"), "Debian's kernel has Landlock: {ready}");
     let steps: Vec<&str> = ready["steps_us"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
-    assert_eq!(steps, ["take_over", "modules", "config", "entropy", "evidence_source", "sandbox", "key"]);
+    assert_eq!(steps, ["take_over", "modules", "config", "entropy", "evidence_source", "sandbox", "privileges", "key"]);
     assert_eq!(ready["evidence_source"], "sim", "{ready}");
+    // PID 1 keeps only what power-off needs (pid1/privileges.rs).
+    assert_eq!(ready["capabilities"]["effective"], serde_json::json!(["CAP_SYS_BOOT"]), "{ready}");
+    assert_eq!(ready["capabilities"]["bounding"], serde_json::json!(["CAP_SYS_BOOT"]), "{ready}");
 
     assert_eq!(guest.command("ping").unwrap(), "pong");
     let status: serde_json::Value = serde_json::from_str(&guest.command("status").unwrap()).unwrap();

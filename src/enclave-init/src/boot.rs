@@ -123,6 +123,24 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
     let sandbox = pid1::sandbox::forbid_writes(config.require_sandbox)?;
     timer.step("sandbox");
 
+    // Capabilities down to what power-off needs, no_new_privs: now, while
+    // this is the only thread but the console writer (capabilities are per
+    // thread; every thread made from here on inherits the reduced sets).
+    let privileges = pid1::privileges::drop_privileges(pid1.role())?;
+    let keep = privileges.kept.clone();
+    let strict = pid1.role() == Role::Pid1;
+    logger::on_writer(Box::new(move || {
+        if let Err(e) = pid1::privileges::drop_in_this_thread(&keep, strict) {
+            crate::error_always!(error = e.to_string().as_str(); "console writer kept its capabilities");
+        }
+    }));
+    crate::info_always!(effective = privileges.effective.join(",").as_str(), bounding = privileges.bounding.join(",").as_str(); "capabilities dropped");
+    // The line above wakes the writer, which runs the drop before writing
+    // it; waiting for it here makes the drop done before the secrets exist.
+    // A console the host does not drain cannot hold the boot past this.
+    logger::flush(std::time::Duration::from_secs(2));
+    timer.step("privileges");
+
     // From here on the process holds keys: no core dumps, not dumpable,
     // and as PID 1 every page locked in memory.
     secrets::harden_process(pid1.role() == Role::Pid1)?;
@@ -204,6 +222,7 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
         "role": pid1.role().as_str(),
         "modules_loaded": modules,
         "sandbox": sandbox_str(sandbox),
+        "capabilities": { "effective": privileges.effective, "bounding": privileges.bounding },
         "evidence_source": source_kind.as_str(),
         "attested": grant.as_ref().map(|g| serde_json::json!({
             "tee": g.attestation.tee,
@@ -231,6 +250,10 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
             .map_err(|e| BootError::Service(format!("cannot start the supervisor: {e}")))?;
     }
     let (poweroff_rx, poweroff_tx) = std::os::unix::net::UnixStream::pair().map_err(|e| BootError::Service(format!("cannot make the power-off channel: {e}")))?;
+    // The last set-up step: from here on every thread (the control thread
+    // spawned below inherits it) runs under the syscall allow-list.
+    pid1::seccomp::install()?;
+    timer.step("seccomp");
     let status = serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "role": pid1.role().as_str(),

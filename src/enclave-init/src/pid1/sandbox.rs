@@ -21,7 +21,8 @@
 //!
 //! Landlock restricts the calling thread and the threads it creates later.
 //! The console writer thread (`logger`) exists before this step and is not
-//! restricted by Landlock; it only writes to descriptors it inherited.
+//! restricted by Landlock; it only writes to descriptors it inherited, and
+//! the seccomp filter (`seccomp.rs`, applied to every thread) bounds it.
 
 use std::path::Path;
 
