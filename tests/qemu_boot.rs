@@ -44,6 +44,12 @@ fn boots_reports_ready_answers_the_host_and_powers_off() {
     assert_eq!(guest.command("ping").unwrap(), "pong");
     let status: serde_json::Value = serde_json::from_str(&guest.command("status").unwrap()).unwrap();
     assert_eq!(status["cid"], GUEST_CID);
+    // The sandbox as the guest's kernel sees it, with the filter on.
+    let state = &status["sandbox_state"];
+    assert_eq!(state["seccomp"], true, "{status}");
+    assert_eq!(state["no_new_privs"], true, "{status}");
+    assert_eq!(state["capabilities"], serde_json::json!(["CAP_SYS_BOOT"]), "{status}");
+    assert!(state["landlock_abi"].as_u64().is_some_and(|abi| abi >= 1), "{status}");
     assert_eq!(guest.command("reboot").unwrap(), "error unknown-command");
     assert_eq!(guest.command("ping").unwrap(), "pong", "still serving after a bad command");
     assert_eq!(guest.command("poweroff").unwrap(), "ok");

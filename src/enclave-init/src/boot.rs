@@ -259,6 +259,7 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
         "role": pid1.role().as_str(),
         "cid": cid,
         "sandbox": sandbox_str(sandbox),
+        "sandbox_state": pid1::sandbox::state(),
         "clocksource": lifecycle.clocksource,
         "steps_us": timer.as_json(),
     });

@@ -25,6 +25,7 @@
 //! the seccomp filter (`seccomp.rs`, applied to every thread) bounds it.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use crate::sys::landlock::{self, access, Ruleset};
 
@@ -42,6 +43,48 @@ pub enum Sandbox {
     Unavailable,
 }
 
+/// What [`forbid_writes`] achieved, kept for health. Set once at boot: it
+/// is a fact about this process, not configuration.
+static LANDLOCK: OnceLock<Sandbox> = OnceLock::new();
+
+/// The sandbox as the kernel sees it now (`/proc/self/status`), with the
+/// Landlock outcome of boot: what health reports.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct State {
+    /// The Landlock ABI enforced, `None` if none (or not yet).
+    pub landlock_abi: Option<u32>,
+    /// `NoNewPrivs: 1`.
+    pub no_new_privs: bool,
+    /// `Seccomp: 2` (filter mode).
+    pub seccomp: bool,
+    /// The effective capabilities left, by name.
+    pub capabilities: Vec<String>,
+    /// The bounding set, by name.
+    pub bounding: Vec<String>,
+}
+
+/// Reads the sandbox's state; `None` if `/proc/self/status` is unreadable.
+pub fn state() -> Option<State> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
+    let caps = |name: &str| -> Vec<String> {
+        let bits = field(name).and_then(|h| u64::from_str_radix(h, 16).ok()).unwrap_or(0);
+        let mut v: Vec<String> = caps::all().into_iter().filter(|c| bits & c.bitmask() != 0).map(|c| c.to_string()).collect();
+        v.sort();
+        v
+    };
+    Some(State {
+        landlock_abi: match LANDLOCK.get() {
+            Some(Sandbox::Enforced { abi }) => Some(*abi),
+            _ => None,
+        },
+        no_new_privs: field("NoNewPrivs:") == Some("1"),
+        seccomp: field("Seccomp:") == Some("2"),
+        capabilities: caps("CapEff:"),
+        bounding: caps("CapBnd:"),
+    })
+}
+
 /// Paths where some writing stays allowed, and what.
 const ALLOWED: &[(&str, u64)] = &[
     ("/dev", access::WRITE_FILE),
@@ -57,6 +100,7 @@ pub fn forbid_writes(required: bool) -> Result<Sandbox, Pid1Error> {
             return Err(Pid1Error::SandboxUnavailable);
         }
         crate::warn_always!("Landlock unavailable in this kernel and boot.require_sandbox is off: no-write is not kernel-enforced");
+        let _ = LANDLOCK.set(Sandbox::Unavailable);
         return Ok(Sandbox::Unavailable);
     };
     let mut handled = access::EXECUTE
@@ -84,6 +128,7 @@ pub fn forbid_writes(required: bool) -> Result<Sandbox, Pid1Error> {
     }
     ruleset.restrict_self().map_err(Pid1Error::Sandbox)?;
     crate::info_always!(landlock_abi = abi; "no-write sandbox enforced");
+    let _ = LANDLOCK.set(Sandbox::Enforced { abi });
     Ok(Sandbox::Enforced { abi })
 }
 
