@@ -120,7 +120,11 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
         Some(addr) => Some(transport::listen(addr).map_err(|e| BootError::Service(format!("cannot listen on {addr}: {e}")))?),
         None => None,
     };
-    let sandbox = pid1::sandbox::forbid_writes(config.require_sandbox)?;
+    let tpm = match &config.tee.tpm {
+        evidence::tpm_device::TpmAddr::Device(path) => Some(path.as_path()),
+        evidence::tpm_device::TpmAddr::Unix(_) => None,
+    };
+    let (sandbox, rules) = pid1::sandbox::forbid_writes(config.require_sandbox, tpm)?;
     timer.step("sandbox");
 
     // Capabilities down to what power-off needs, no_new_privs: now, while
@@ -129,14 +133,18 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
     let privileges = pid1::privileges::drop_privileges(pid1.role())?;
     let keep = privileges.kept.clone();
     let strict = pid1.role() == Role::Pid1;
+    // The console writer thread predates both steps; it takes them itself.
     logger::on_writer(Box::new(move || {
+        if let Some(Err(e)) = rules.map(|r| r.restrict_this_thread()) {
+            crate::error_always!(error = e.to_string().as_str(); "console writer is not under the no-write sandbox");
+        }
         if let Err(e) = pid1::privileges::drop_in_this_thread(&keep, strict) {
             crate::error_always!(error = e.to_string().as_str(); "console writer kept its capabilities");
         }
     }));
     crate::info_always!(effective = privileges.effective.join(",").as_str(), bounding = privileges.bounding.join(",").as_str(); "capabilities dropped");
-    // The line above wakes the writer, which runs the drop before writing
-    // it; waiting for it here makes the drop done before the secrets exist.
+    // The line above wakes the writer, which confines itself before writing
+    // it; waiting for it here makes that done before the secrets exist.
     // A console the host does not drain cannot hold the boot past this.
     logger::flush(std::time::Duration::from_secs(2));
     timer.step("privileges");
