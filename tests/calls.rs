@@ -169,6 +169,12 @@ fn calls_are_transcribed_and_personal_data_stays_inside() {
     assert_eq!(h["attestation"]["valid"], true, "{h}");
     assert_eq!(h["attestation"]["trusted"], false, "simulation is never trusted: {h}");
     assert!(h["attestation"]["expires_at"].as_str().unwrap().ends_with('Z'), "{h}");
+    // The sandbox as the kernel sees it while calls are served (issue 14):
+    // this host's kernel has Landlock; a process keeps no capability.
+    assert!(h["sandbox"]["landlock_abi"].as_u64().is_some_and(|abi| abi >= 1), "{h}");
+    assert_eq!(h["sandbox"]["no_new_privs"], true, "{h}");
+    assert_eq!(h["sandbox"]["seccomp"], true, "{h}");
+    assert_eq!(h["sandbox"]["capabilities"], serde_json::json!([]), "{h}");
 
     // Metrics: Prometheus text with the counters.
     let m = client.request("GET", "/metrics", &[], b"");
@@ -182,6 +188,9 @@ fn calls_are_transcribed_and_personal_data_stays_inside() {
         "enclave_calls_processed_total{agent_type=\"franco\"} 1",
         "enclave_call_duration_seconds_count 5",
         "enclave_attestation_attempts_total 1",
+        "enclave_sandbox_no_new_privs 1",
+        "enclave_sandbox_seccomp 1",
+        "enclave_sandbox_capabilities 0",
     ] {
         assert!(text.lines().any(|l| l == line), "{line} missing in:\n{text}");
     }

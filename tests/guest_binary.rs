@@ -92,6 +92,10 @@ fn guest_links_only_reviewed_crates() {
         "rustls", "rustls-pki-types", "rustls-webpki", "ring", "untrusted", "getrandom", "once_cell", "subtle",
         // secrets: zeroizing buffers, fixed-capacity containers
         "zeroize", "heapless", "hash32", "byteorder", "stable_deref_trait",
+        // the sandbox: capability sets (caps, MIT/Apache-2.0, libc only) and
+        // the seccomp allow-list (rust-vmm's seccompiler, Apache-2.0 OR
+        // BSD-3-Clause, as in Firecracker; libc only without its json feature)
+        "caps", "seccompiler",
     ];
     const HOST_ONLY: &[&str] = &[
         "enclavectl", "image", "measure", "enclave-tests", "clap", "appraisal", "verifier", "sim-psp", "proxy", "rcgen", "dcap-qvl", "sev",

@@ -144,6 +144,81 @@ fn without_a_tee_it_stops_and_never_falls_back_to_simulation() {
     assert!(!stderr.contains("SIMULATION"), "{stderr}");
 }
 
+/// One field of a `/proc/.../status` file.
+fn status_field<'a>(status: &'a str, name: &str) -> &'a str {
+    status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or("")
+}
+
+/// Once ready, every thread of the guest runs with no_new_privs, under the
+/// seccomp filter and without capabilities (a process keeps none; PID 1
+/// keeps CAP_SYS_BOOT, checked in QEMU), and it still serves.
+#[test]
+fn every_thread_is_confined_once_ready_and_it_still_serves() {
+    let dir = TempDir::new("confined");
+    let (mut child, report) = start(dir.path(), &[], "");
+    assert_eq!(report["capabilities"]["effective"], serde_json::json!([]), "{report}");
+    // The runner may lack CAP_SETPCAP (not root): the bounding set then
+    // stays, and no_new_privs makes it unusable.
+    let runner_can_drop = std::fs::read_to_string("/proc/self/status")
+        .map(|s| u64::from_str_radix(status_field(&s, "CapEff:"), 16).unwrap_or(0) & (1 << 8) != 0)
+        .unwrap();
+    // The filter goes on after the readiness report, just before the
+    // control thread starts: once control answers, it is on.
+    assert_eq!(command(&report, "ping"), "pong");
+    let tasks: Vec<_> = std::fs::read_dir(format!("/proc/{}/task", child.id())).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(tasks.len() >= 3, "main, console writer, control, watchdog at least: {tasks:?}");
+    for task in &tasks {
+        let status = std::fs::read_to_string(task.join("status")).unwrap();
+        let name = status_field(&status, "Name:");
+        assert_eq!(status_field(&status, "NoNewPrivs:"), "1", "{name}: {status}");
+        assert_eq!(status_field(&status, "Seccomp:"), "2", "{name}: {status}");
+        for set in ["CapEff:", "CapPrm:", "CapInh:", "CapAmb:"] {
+            assert_eq!(status_field(&status, set), "0000000000000000", "{name} {set} {status}");
+        }
+        if runner_can_drop {
+            assert_eq!(status_field(&status, "CapBnd:"), "0000000000000000", "{name}: {status}");
+        }
+    }
+    // It still serves under the filter: the control channel answers, and
+    // its status reports the sandbox as the kernel sees it.
+    let status: serde_json::Value = serde_json::from_str(&command(&report, "status")).unwrap();
+    let state = &status["sandbox_state"];
+    assert_eq!(state["seccomp"], true, "{status}");
+    assert_eq!(state["no_new_privs"], true, "{status}");
+    assert!(state["landlock_abi"].as_u64().is_some_and(|abi| abi >= 1), "this host's kernel has Landlock: {status}");
+    assert_eq!(state["capabilities"], serde_json::json!([]), "{status}");
+    assert_eq!(command(&report, "poweroff"), "ok");
+    assert!(wait(&mut child, Duration::from_secs(10)).success());
+}
+
+/// A kernel without Landlock (simulated: strace makes landlock_create_ruleset
+/// fail with ENOSYS, as a kernel without it does): with
+/// `boot.require_sandbox` on (the default) the boot fails with the reason;
+/// turned off, it boots and says the sandbox is unavailable.
+#[test]
+fn without_landlock_the_required_sandbox_stops_the_boot() {
+    let dir = TempDir::new("nolandlock");
+    std::fs::write(dir.path().join("config.toml"), config(dir.path())).unwrap();
+    let no_landlock = ["-f", "-qq", "-o", "/dev/null", "-e", "trace=landlock_create_ruleset", "-e", "inject=landlock_create_ruleset:error=ENOSYS"];
+    let out = Command::new("strace")
+        .args(no_landlock)
+        .arg(guest_bin())
+        .arg("--config")
+        .arg(dir.path().join("config.toml"))
+        .args(["--cmdline", ""])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("boot.require_sandbox is on but the kernel has no Landlock"), "{stderr}");
+    assert!(!stderr.contains("msg=\"ready\""), "{stderr}");
+
+    let (mut child, report) = start(dir.path(), &["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=landlock_create_ruleset", "-e", "inject=landlock_create_ruleset:error=ENOSYS"], "enclave.boot.require_sandbox=off");
+    assert_eq!(report["sandbox"], "unavailable", "{report}");
+    assert_eq!(command(&report, "poweroff"), "ok");
+    assert!(wait(&mut child, Duration::from_secs(10)).success());
+}
+
 /// Syscalls that create, change or remove filesystem objects.
 const MUTATING: &[&str] = &[
     "creat", "mkdir", "mkdirat", "unlink", "unlinkat", "rmdir", "rename", "renameat", "renameat2", "link", "linkat",

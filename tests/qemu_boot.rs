@@ -35,12 +35,21 @@ fn boots_reports_ready_answers_the_host_and_powers_off() {
     let sandbox = ready["sandbox"].as_str().unwrap_or_default();
     assert!(sandbox.starts_with("landlock-abi-"), "Debian's kernel has Landlock: {ready}");
     let steps: Vec<&str> = ready["steps_us"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
-    assert_eq!(steps, ["take_over", "modules", "config", "entropy", "evidence_source", "sandbox", "key"]);
+    assert_eq!(steps, ["take_over", "modules", "config", "entropy", "evidence_source", "sandbox", "privileges", "key"]);
     assert_eq!(ready["evidence_source"], "sim", "{ready}");
+    // PID 1 keeps only what power-off needs (pid1/privileges.rs).
+    assert_eq!(ready["capabilities"]["effective"], serde_json::json!(["CAP_SYS_BOOT"]), "{ready}");
+    assert_eq!(ready["capabilities"]["bounding"], serde_json::json!(["CAP_SYS_BOOT"]), "{ready}");
 
     assert_eq!(guest.command("ping").unwrap(), "pong");
     let status: serde_json::Value = serde_json::from_str(&guest.command("status").unwrap()).unwrap();
     assert_eq!(status["cid"], GUEST_CID);
+    // The sandbox as the guest's kernel sees it, with the filter on.
+    let state = &status["sandbox_state"];
+    assert_eq!(state["seccomp"], true, "{status}");
+    assert_eq!(state["no_new_privs"], true, "{status}");
+    assert_eq!(state["capabilities"], serde_json::json!(["CAP_SYS_BOOT"]), "{status}");
+    assert!(state["landlock_abi"].as_u64().is_some_and(|abi| abi >= 1), "{status}");
     assert_eq!(guest.command("reboot").unwrap(), "error unknown-command");
     assert_eq!(guest.command("ping").unwrap(), "pong", "still serving after a bad command");
     assert_eq!(guest.command("poweroff").unwrap(), "ok");
@@ -54,6 +63,20 @@ fn boots_reports_ready_answers_the_host_and_powers_off() {
     ] {
         assert!(console.contains(line), "console lacks {line:?}:\n{console}");
     }
+}
+
+/// Debian's kernel has Landlock in its default LSM list; an `lsm=` without
+/// it (as a host choosing the command line of an unmeasured boot, or a
+/// kernel built without it) leaves the required sandbox unavailable: the
+/// guest powers off with the reason instead of running unconfined.
+#[test]
+fn kernel_without_landlock_powers_off_with_the_reason() {
+    let dir = TempDir::new("img");
+    let initrd = build_image(dir.path(), &image_config(), None);
+    let mut guest = Guest::boot(&initrd, "lsm=yama");
+    let console = assert_clean_power_off(&mut guest);
+    assert!(console.contains("boot.require_sandbox is on but the kernel has no Landlock"), "reason not printed:\n{console}");
+    assert!(console.contains("msg=\"fatal: powering off\""), "{console}");
 }
 
 #[test]

@@ -120,8 +120,34 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
         Some(addr) => Some(transport::listen(addr).map_err(|e| BootError::Service(format!("cannot listen on {addr}: {e}")))?),
         None => None,
     };
-    let sandbox = pid1::sandbox::forbid_writes()?;
+    let tpm = match &config.tee.tpm {
+        evidence::tpm_device::TpmAddr::Device(path) => Some(path.as_path()),
+        evidence::tpm_device::TpmAddr::Unix(_) => None,
+    };
+    let (sandbox, rules) = pid1::sandbox::forbid_writes(config.require_sandbox, tpm)?;
     timer.step("sandbox");
+
+    // Capabilities down to what power-off needs, no_new_privs: now, while
+    // this is the only thread but the console writer (capabilities are per
+    // thread; every thread made from here on inherits the reduced sets).
+    let privileges = pid1::privileges::drop_privileges(pid1.role())?;
+    let keep = privileges.kept.clone();
+    let strict = pid1.role() == Role::Pid1;
+    // The console writer thread predates both steps; it takes them itself.
+    logger::on_writer(Box::new(move || {
+        if let Some(Err(e)) = rules.map(|r| r.restrict_this_thread()) {
+            crate::error_always!(error = e.to_string().as_str(); "console writer is not under the no-write sandbox");
+        }
+        if let Err(e) = pid1::privileges::drop_in_this_thread(&keep, strict) {
+            crate::error_always!(error = e.to_string().as_str(); "console writer kept its capabilities");
+        }
+    }));
+    crate::info_always!(effective = privileges.effective.join(",").as_str(), bounding = privileges.bounding.join(",").as_str(); "capabilities dropped");
+    // The line above wakes the writer, which confines itself before writing
+    // it; waiting for it here makes that done before the secrets exist.
+    // A console the host does not drain cannot hold the boot past this.
+    logger::flush(std::time::Duration::from_secs(2));
+    timer.step("privileges");
 
     // From here on the process holds keys: no core dumps, not dumpable,
     // and as PID 1 every page locked in memory.
@@ -204,6 +230,7 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
         "role": pid1.role().as_str(),
         "modules_loaded": modules,
         "sandbox": sandbox_str(sandbox),
+        "capabilities": { "effective": privileges.effective, "bounding": privileges.bounding },
         "evidence_source": source_kind.as_str(),
         "attested": grant.as_ref().map(|g| serde_json::json!({
             "tee": g.attestation.tee,
@@ -231,11 +258,16 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
             .map_err(|e| BootError::Service(format!("cannot start the supervisor: {e}")))?;
     }
     let (poweroff_rx, poweroff_tx) = std::os::unix::net::UnixStream::pair().map_err(|e| BootError::Service(format!("cannot make the power-off channel: {e}")))?;
+    // The last set-up step: from here on every thread (the control thread
+    // spawned below inherits it) runs under the syscall allow-list.
+    pid1::seccomp::install()?;
+    timer.step("seccomp");
     let status = serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "role": pid1.role().as_str(),
         "cid": cid,
         "sandbox": sandbox_str(sandbox),
+        "sandbox_state": pid1::sandbox::state(),
         "clocksource": lifecycle.clocksource,
         "steps_us": timer.as_json(),
     });

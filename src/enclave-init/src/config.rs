@@ -30,6 +30,10 @@ pub struct Config {
     pub log_level: LevelFilter,
     /// How long to wait for the kernel's random generator before giving up.
     pub entropy_timeout: Duration,
+    /// Refuse to boot when the kernel cannot enforce the no-write sandbox
+    /// (no Landlock). On by default: an image that runs without it must say
+    /// so in its measured configuration or command line.
+    pub require_sandbox: bool,
     /// The host channel.
     pub host: HostConfig,
     /// Where evidence comes from.
@@ -285,6 +289,7 @@ enum Kind {
 const FIELDS: &[(&str, Kind, Option<&str>)] = &[
     ("log.level", Kind::Str, Some("info")),
     ("boot.entropy_timeout_ms", Kind::Int, Some("30000")),
+    ("boot.require_sandbox", Kind::Str, Some("on")),
     ("host.ready", Kind::Str, None),
     ("host.control", Kind::Str, None),
     ("host.connect_timeout_ms", Kind::Int, Some("30000")),
@@ -396,6 +401,7 @@ pub fn parse(text: &str, cmdline: &str) -> Result<Config, ConfigError> {
             _ => Err("expected one of off, error, warn, info, debug, trace".to_owned()),
         })?,
         entropy_timeout: fields.millis("boot.entropy_timeout_ms", 1..=600_000)?,
+        require_sandbox: fields.parsed("boot.require_sandbox", on_off)?,
         host: HostConfig {
             ready: fields.parsed("host.ready", |s| {
                 let addr: Addr = s.parse()?;
@@ -441,6 +447,15 @@ pub fn parse(text: &str, cmdline: &str) -> Result<Config, ConfigError> {
     };
     check_service(&config)?;
     Ok(config)
+}
+
+/// A switch: `on` or `off`.
+fn on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err("expected on or off".to_owned()),
+    }
 }
 
 /// A peer address that may be left empty (the peer is then not used).
@@ -772,6 +787,15 @@ mod tests {
         assert_eq!(c.entropy_timeout, Duration::from_secs(30));
         assert_eq!(c.host.control, Addr::Vsock { cid: transport::VMADDR_CID_ANY, port: 1234 });
         assert_eq!(c.host.io_timeout, Duration::from_secs(5));
+        assert!(c.require_sandbox, "the sandbox is mandatory unless the measured configuration says otherwise");
+    }
+
+    #[test]
+    fn require_sandbox_is_a_switch() {
+        assert!(!parse(GOOD, "enclave.boot.require_sandbox=off").unwrap().require_sandbox);
+        assert!(parse(&format!("{GOOD}\n[boot]\nrequire_sandbox = \"on\"\n"), "").unwrap().require_sandbox);
+        let (field, _, reason) = field_error(GOOD, "enclave.boot.require_sandbox=maybe");
+        assert_eq!((field.as_str(), reason.as_str()), ("boot.require_sandbox", "expected on or off"));
     }
 
     #[test]

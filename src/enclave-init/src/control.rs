@@ -238,6 +238,10 @@ fn answer(command: &str, ctx: &Context) -> (String, Option<Command>) {
     if let Some(args) = command.strip_prefix("secret-hash ") {
         return (secret_hash(args, ctx), None);
     }
+    #[cfg(feature = "test-hooks")]
+    if let Some(path) = command.strip_prefix("sandbox-probe ") {
+        return (sandbox_probe(path.trim()), None);
+    }
     match command {
         "ping" => ("pong\n".to_owned(), None),
         "status" => (format!("{}\n", status(ctx)), None),
@@ -311,6 +315,28 @@ fn secret_hash(args: &str, ctx: &Context) -> String {
         Some(tag) => format!("{}\n", tag.iter().map(|b| format!("{b:02x}")).collect::<String>()),
         None => "error no-such-secret\n".to_owned(),
     }
+}
+
+/// `sandbox-probe <path>` → what the sandbox did with four attempts made
+/// from this thread (a thread created after every confinement step), each
+/// `name=<errno>` or `name=ALLOWED`: creating `path` (Landlock: EACCES),
+/// chroot (no capability, not on the seccomp list), spawning a process
+/// (fork and exec: seccomp and Landlock), socketpair (allowed to anyone,
+/// refused only by the seccomp list). Compiled only into test-hooks builds;
+/// each attempt is harmless had it succeeded (chroot to `/`, `/bin/true`).
+#[cfg(feature = "test-hooks")]
+fn sandbox_probe(path: &str) -> String {
+    let name = |e: &std::io::Error| match e.raw_os_error() {
+        Some(n) => format!("{:?}", nix::errno::Errno::from_raw(n)),
+        None => e.kind().to_string().replace(' ', "-"),
+    };
+    let outcome = |r: std::io::Result<()>| r.map_or_else(|e| name(&e), |()| "ALLOWED".to_owned());
+    let write = outcome(std::fs::File::create(path).map(drop));
+    let chroot = outcome(nix::unistd::chroot("/").map_err(std::io::Error::from));
+    let exec = outcome(std::process::Command::new("/bin/true").status().map(drop));
+    let socketpair = outcome(std::os::unix::net::UnixStream::pair().map(drop));
+    crate::warn_always!(write = write.as_str(), chroot = chroot.as_str(), exec = exec.as_str(), socketpair = socketpair.as_str(); "sandbox probe (test hook)");
+    format!("write={write} chroot={chroot} exec={exec} socketpair={socketpair}\n")
 }
 
 fn parse_hex32(s: &str) -> Option<[u8; 32]> {

@@ -59,6 +59,26 @@ static LOGGER: ConsoleLogger = ConsoleLogger {
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
 static WRITER: AtomicBool = AtomicBool::new(false);
+/// A task for the writer thread to run once, between two writes.
+static WRITER_TASK: Mutex<Option<Box<dyn FnOnce() + Send>>> = Mutex::new(None);
+
+/// Has the console writer thread run `task` once, before its next write.
+/// Per-thread state (capabilities) can only be changed by the thread
+/// itself, and this one starts before PID 1 drops its privileges
+/// (`pid1::privileges`). Runs at the next line logged.
+pub fn on_writer(task: Box<dyn FnOnce() + Send>) {
+    match WRITER_TASK.lock() {
+        Ok(mut t) => *t = Some(task),
+        Err(p) => *p.into_inner() = Some(task),
+    }
+}
+
+fn take_writer_task() -> Option<Box<dyn FnOnce() + Send>> {
+    match WRITER_TASK.lock() {
+        Ok(mut t) => t.take(),
+        Err(p) => p.into_inner().take(),
+    }
+}
 
 /// Installs the console logger and starts its writer thread. A second call
 /// only sets the level.
@@ -190,6 +210,10 @@ fn writer(logger: &ConsoleLogger, out: &mut dyn std::io::Write) {
             q.bytes = 0;
             (std::mem::take(&mut q.lines), std::mem::take(&mut q.dropped_unreported))
         };
+        // Outside the queue's lock: the task may log.
+        if let Some(task) = take_writer_task() {
+            task();
+        }
         let mut text = String::new();
         if dropped > 0 {
             text.push_str(&system_line(&format!("{dropped} lines dropped: the console was not read")));

@@ -9,6 +9,7 @@ mod clock;
 mod console;
 mod fleet;
 mod lifecycle;
+mod sandbox;
 
 /// Every attack of the suite, in the order the table lists them.
 pub static ALL: &[Attack] = &[
@@ -109,5 +110,12 @@ pub static ALL: &[Attack] = &[
         budget: Duration::from_secs(60),
         exclusive: false,
         run: console::log_flood,
+    },
+    Attack {
+        name: "sandbox-escape",
+        claim: "code in a guest thread can neither write outside the Landlock rules nor make a syscall off the seccomp list; the guest keeps serving",
+        budget: Duration::from_secs(60),
+        exclusive: false,
+        run: sandbox::sandbox_escape,
     },
 ];

@@ -7,6 +7,8 @@
 //! - [`modules`]: kernel modules from the list carried in the image.
 //! - [`entropy`]: wait until the kernel CRNG is ready, before any key exists.
 //! - [`sandbox`]: the no-write Landlock sandbox.
+//! - [`privileges`]: capabilities dropped to what is still needed, no_new_privs.
+//! - [`seccomp`]: the syscall allow-list, applied to every thread once ready.
 //!
 //! The same binary also runs as an ordinary process ([`Role::Process`]): the
 //! duties that only PID 1 may perform (mounts, console, modules, Ctrl-Alt-Del,
@@ -15,7 +17,9 @@
 pub mod entropy;
 pub mod modules;
 pub mod mounts;
+pub mod privileges;
 pub mod sandbox;
+pub mod seccomp;
 pub mod signals;
 
 use std::fmt;
@@ -93,6 +97,17 @@ pub enum Pid1Error {
     Entropy(std::io::Error),
     /// Landlock exists but refused the ruleset.
     Sandbox(std::io::Error),
+    /// `boot.require_sandbox` is on and the kernel has no Landlock.
+    SandboxUnavailable,
+    /// Dropping capabilities or setting no_new_privs failed.
+    Privileges {
+        /// The step that failed.
+        step: &'static str,
+        /// The kernel's answer.
+        source: String,
+    },
+    /// Building or installing the seccomp filter failed.
+    Seccomp(String),
 }
 
 impl fmt::Display for Pid1Error {
@@ -109,6 +124,12 @@ impl fmt::Display for Pid1Error {
             }
             Pid1Error::Entropy(e) => write!(f, "getrandom failed: {e}"),
             Pid1Error::Sandbox(e) => write!(f, "cannot enforce the no-write sandbox: {e}"),
+            Pid1Error::SandboxUnavailable => write!(
+                f,
+                "boot.require_sandbox is on but the kernel has no Landlock (not built in, or missing from lsm= on the kernel command line)"
+            ),
+            Pid1Error::Privileges { step, source } => write!(f, "cannot drop privileges ({step}): {source}"),
+            Pid1Error::Seccomp(e) => write!(f, "cannot install the seccomp filter: {e}"),
         }
     }
 }

@@ -6,18 +6,29 @@
 //! executing anything. What stays allowed, and why:
 //! - writing to already-open descriptors (the console, sockets): Landlock
 //!   checks at `open`, and these were opened before;
-//! - opening device nodes under `/dev` for writing: `/dev/vsock`,
-//!   `/dev/sev-guest`, `/dev/tdx_guest` (ioctls) and `/dev/console`;
-//! - configfs-tsm under `/sys/kernel/config`: an attestation report is
-//!   requested by `mkdir` of a report entry, writes to its `inblob` and
-//!   `privlevel`, and `rmdir` afterwards.
+//! - opening exactly the evidence devices for writing, each renewal
+//!   reopening its own: `/dev/sev-guest` and `/dev/tdx_guest` (ioctls) and
+//!   the TPM the configuration names (`/dev/tpmrm0` by default). Nothing
+//!   else under `/dev`: `/dev/vsock` is only read (its CID ioctl), the
+//!   console was opened before;
+//! - configfs-tsm, only beneath `/sys/kernel/config/tsm/report`: an
+//!   attestation report is requested by `mkdir` of a report entry, writes to
+//!   its `inblob` and `privlevel`, and `rmdir` afterwards.
 //!
 //! Reading stays allowed: the init reads its own configuration, `/proc` and
-//! `/sys`. A kernel without Landlock (not built, or not in `lsm=`) is
-//! reported; the init then relies on its code alone, which the strace test
-//! checks.
+//! `/sys`. A kernel without Landlock (not built, or not in `lsm=`) is a boot
+//! failure when `boot.require_sandbox` is on (the default): the VM powers off
+//! with [`Pid1Error::SandboxUnavailable`]. Only a configuration that turns it
+//! off (and so a measurement that says so) boots without it, relying on its
+//! code alone, which the strace test checks.
+//!
+//! Landlock restricts the calling thread and the threads it creates later.
+//! The console writer thread (`logger`) exists before this step: it
+//! restricts itself with the same rules ([`Rules::restrict_this_thread`])
+//! at its next write, when boot asks it to (`logger::on_writer`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use crate::sys::landlock::{self, access, Ruleset};
 
@@ -35,44 +46,113 @@ pub enum Sandbox {
     Unavailable,
 }
 
+/// What [`forbid_writes`] achieved, kept for health. Set once at boot: it
+/// is a fact about this process, not configuration.
+static LANDLOCK: OnceLock<Sandbox> = OnceLock::new();
+
+/// The sandbox as the kernel sees it now (`/proc/self/status`), with the
+/// Landlock outcome of boot: what health reports.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct State {
+    /// The Landlock ABI enforced, `None` if none (or not yet).
+    pub landlock_abi: Option<u32>,
+    /// `NoNewPrivs: 1`.
+    pub no_new_privs: bool,
+    /// `Seccomp: 2` (filter mode).
+    pub seccomp: bool,
+    /// The effective capabilities left, by name.
+    pub capabilities: Vec<String>,
+    /// The bounding set, by name.
+    pub bounding: Vec<String>,
+}
+
+/// Reads the sandbox's state; `None` if `/proc/self/status` is unreadable.
+pub fn state() -> Option<State> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
+    let caps = |name: &str| -> Vec<String> {
+        let bits = field(name).and_then(|h| u64::from_str_radix(h, 16).ok()).unwrap_or(0);
+        let mut v: Vec<String> = caps::all().into_iter().filter(|c| bits & c.bitmask() != 0).map(|c| c.to_string()).collect();
+        v.sort();
+        v
+    };
+    Some(State {
+        landlock_abi: match LANDLOCK.get() {
+            Some(Sandbox::Enforced { abi }) => Some(*abi),
+            _ => None,
+        },
+        no_new_privs: field("NoNewPrivs:") == Some("1"),
+        seccomp: field("Seccomp:") == Some("2"),
+        capabilities: caps("CapEff:"),
+        bounding: caps("CapBnd:"),
+    })
+}
+
 /// Paths where some writing stays allowed, and what.
 const ALLOWED: &[(&str, u64)] = &[
-    ("/dev", access::WRITE_FILE),
-    ("/sys/kernel/config", access::WRITE_FILE | access::MAKE_DIR | access::REMOVE_DIR),
+    ("/dev/sev-guest", access::WRITE_FILE),
+    ("/dev/tdx_guest", access::WRITE_FILE),
+    ("/sys/kernel/config/tsm/report", access::WRITE_FILE | access::MAKE_DIR | access::REMOVE_DIR),
 ];
 
-/// Forbids all filesystem writes from now on, except [`ALLOWED`].
-pub fn forbid_writes() -> Result<Sandbox, Pid1Error> {
-    let Some(abi) = landlock::abi_version().map_err(Pid1Error::Sandbox)? else {
-        crate::warn_always!("Landlock unavailable in this kernel: no-write is not kernel-enforced");
-        return Ok(Sandbox::Unavailable);
-    };
-    let mut handled = access::EXECUTE
-        | access::WRITE_FILE
-        | access::REMOVE_DIR
-        | access::REMOVE_FILE
-        | access::MAKE_CHAR
-        | access::MAKE_DIR
-        | access::MAKE_REG
-        | access::MAKE_SOCK
-        | access::MAKE_FIFO
-        | access::MAKE_BLOCK
-        | access::MAKE_SYM;
-    if abi >= 2 {
-        handled |= access::REFER;
-    }
-    if abi >= 3 {
-        handled |= access::TRUNCATE;
-    }
-    let ruleset = Ruleset::new(handled).map_err(Pid1Error::Sandbox)?;
-    for (path, rights) in ALLOWED {
-        if Path::new(path).exists() {
-            ruleset.allow_beneath(Path::new(path), *rights).map_err(Pid1Error::Sandbox)?;
+/// The rules of the sandbox, kept so that a thread that existed before it
+/// (the console writer) can put itself under the same ones.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    abi: u32,
+    /// The configured TPM device, when evidence may come from one.
+    tpm: Option<PathBuf>,
+}
+
+impl Rules {
+    /// Enforces the rules on the calling thread (and threads it creates).
+    pub fn restrict_this_thread(&self) -> Result<(), Pid1Error> {
+        let mut handled = access::EXECUTE
+            | access::WRITE_FILE
+            | access::REMOVE_DIR
+            | access::REMOVE_FILE
+            | access::MAKE_CHAR
+            | access::MAKE_DIR
+            | access::MAKE_REG
+            | access::MAKE_SOCK
+            | access::MAKE_FIFO
+            | access::MAKE_BLOCK
+            | access::MAKE_SYM;
+        if self.abi >= 2 {
+            handled |= access::REFER;
         }
+        if self.abi >= 3 {
+            handled |= access::TRUNCATE;
+        }
+        let ruleset = Ruleset::new(handled).map_err(Pid1Error::Sandbox)?;
+        let tpm = self.tpm.as_deref().map(|p| (p, access::WRITE_FILE));
+        for (path, rights) in ALLOWED.iter().map(|(p, r)| (Path::new(*p), *r)).chain(tpm) {
+            // Absent here (another TEE, no configfs-tsm): nothing to allow.
+            if path.exists() {
+                ruleset.allow_beneath(path, rights).map_err(Pid1Error::Sandbox)?;
+            }
+        }
+        ruleset.restrict_self().map_err(Pid1Error::Sandbox)
     }
-    ruleset.restrict_self().map_err(Pid1Error::Sandbox)?;
+}
+
+/// Forbids all filesystem writes from now on, except [`ALLOWED`] and the
+/// TPM device `tpm`. Without Landlock in the kernel this fails when
+/// `required`, and only warns otherwise. Returns the rules enforced, if any.
+pub fn forbid_writes(required: bool, tpm: Option<&Path>) -> Result<(Sandbox, Option<Rules>), Pid1Error> {
+    let Some(abi) = landlock::abi_version().map_err(Pid1Error::Sandbox)? else {
+        if required {
+            return Err(Pid1Error::SandboxUnavailable);
+        }
+        crate::warn_always!("Landlock unavailable in this kernel and boot.require_sandbox is off: no-write is not kernel-enforced");
+        let _ = LANDLOCK.set(Sandbox::Unavailable);
+        return Ok((Sandbox::Unavailable, None));
+    };
+    let rules = Rules { abi, tpm: tpm.map(Path::to_path_buf) };
+    rules.restrict_this_thread()?;
     crate::info_always!(landlock_abi = abi; "no-write sandbox enforced");
-    Ok(Sandbox::Enforced { abi })
+    let _ = LANDLOCK.set(Sandbox::Enforced { abi });
+    Ok((Sandbox::Enforced { abi }, Some(rules)))
 }
 
 #[cfg(test)]
@@ -111,7 +191,10 @@ mod tests {
         // Before the sandbox, writing works (the test is not vacuous).
         std::fs::write(dir.join("probe-before"), b"x").unwrap();
         std::fs::remove_file(dir.join("probe-before")).unwrap();
-        match super::forbid_writes().unwrap() {
+        // A regular file stands in for the configured TPM device.
+        let tpm = dir.join("tpm");
+        std::fs::write(&tpm, b"").unwrap();
+        match super::forbid_writes(true, Some(&tpm)).unwrap().0 {
             super::Sandbox::Enforced { .. } => {}
             super::Sandbox::Unavailable => panic!("this test needs a kernel with Landlock"),
         }
@@ -128,9 +211,12 @@ mod tests {
         denied(std::os::unix::fs::symlink("/etc", dir.join("link")), "symlink");
         denied(std::os::unix::net::UnixListener::bind(dir.join("sock")).map(drop), "bind a unix socket");
         denied(Command::new("/bin/true").status().map(drop), "exec");
-        // Reading and device writes stay possible.
+        // Only the named devices may be opened for writing: not /dev/null.
+        denied(std::fs::OpenOptions::new().write(true).open("/dev/null").map(drop), "open /dev/null for writing");
+        // Reading stays possible, and so does writing the configured TPM.
         assert_eq!(std::fs::read(dir.join("existing")).unwrap(), b"before");
-        std::fs::OpenOptions::new().write(true).open("/dev/null").unwrap();
+        std::fs::OpenOptions::new().read(true).write(true).open(&tpm).unwrap();
+        std::fs::read("/dev/null").unwrap();
         println!("CHILD-DONE");
     }
 }

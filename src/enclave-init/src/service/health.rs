@@ -41,6 +41,9 @@ pub fn health(svc: &Service) -> Reply {
             "renewals": s.renewals,
         },
         "lifecycle": crate::lifecycle::snapshot_json(&s),
+        // What confines this process now, read from the kernel
+        // (/proc/self/status) at each request, Landlock from boot.
+        "sandbox": crate::pid1::sandbox::state(),
         "clock": {
             "clocksource": l.clocksource,
             "drift_ms": s.drift_ms,
@@ -56,6 +59,8 @@ pub fn health(svc: &Service) -> Reply {
 pub fn metrics(svc: &Service) -> String {
     let l = &svc.shared;
     let s = l.snapshot();
+    let sandbox = crate::pid1::sandbox::state();
+    let sb = |f: fn(&crate::pid1::sandbox::State) -> f64| sandbox.as_ref().map_or(0.0, f);
     let mut out = l.metrics.render(&[
         ("enclave_attestation_valid", "1 while the enclave's secrets are readable (attested, before the trust deadline).", if s.trusted { 1.0 } else { 0.0 }),
         ("enclave_attestation_expires_in_seconds", "Seconds until the trust deadline: min(token, Vault lease), monotonic.", s.expires_in.as_secs_f64()),
@@ -65,6 +70,10 @@ pub fn metrics(svc: &Service) -> String {
         ("enclave_clock_drift_milliseconds", "Verifier time minus the guest's estimate at the last renewal.", s.drift_ms.map_or(0.0, |d| d as f64)),
         ("enclave_log_lines_dropped_total", "Console lines dropped because the console was not drained.", crate::logger::dropped() as f64),
         ("enclave_log_lines_suppressed_total", "Console lines suppressed by per-site rate limits.", crate::logger::suppressed() as f64),
+        ("enclave_sandbox_landlock_abi", "The Landlock ABI enforced since boot (0: none).", sb(|s| s.landlock_abi.map_or(0.0, f64::from))),
+        ("enclave_sandbox_no_new_privs", "1 when no_new_privs is set.", sb(|s| f64::from(u8::from(s.no_new_privs)))),
+        ("enclave_sandbox_seccomp", "1 when the seccomp allow-list is installed.", sb(|s| f64::from(u8::from(s.seccomp)))),
+        ("enclave_sandbox_capabilities", "Effective capabilities left to the init.", sb(|s| s.capabilities.len() as f64)),
         ("enclave_log_queue_bytes", "Bytes waiting for the console (stays up while the console is not read).", crate::logger::queued_bytes() as f64),
     ]);
     let _ = write!(out, "# HELP enclave_lifecycle_phase The lifecycle's phase (1 for the current one).\n# TYPE enclave_lifecycle_phase gauge\n");
