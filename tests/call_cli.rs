@@ -13,6 +13,7 @@
 //! Needs the `enclavectl` binary (`ENCLAVECTL`, or `cargo build -p
 //! enclavectl` in the same target directory).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "test code: a failed unwrap is a failed test")]
+#![allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
 
 use std::io::BufReader;
 use std::path::Path;

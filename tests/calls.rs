@@ -5,6 +5,7 @@
 //! Clients: our test client, curl, and `enclavectl call`. The QEMU test
 //! (qemu_attest.rs) runs the same through the proxy's ingress and vsock.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity, missing_docs, reason = "test code: a failed unwrap is a failed test")]
+#![allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
 
 use std::io::Write;
 use std::process::Command;

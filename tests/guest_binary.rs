@@ -1,5 +1,6 @@
 //! The guest binary stays small, static and free of host-side code.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "test code: a failed unwrap is a failed test")]
+#![allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
 
 use std::process::Command;
 

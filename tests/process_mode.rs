@@ -78,6 +78,11 @@ fn serves_then_powers_off_on_request() {
     assert_eq!(command(&report, "ping"), "pong");
     assert_eq!(command(&report, "poweroff"), "ok");
     assert!(wait(&mut child, Duration::from_secs(10)).success());
+    // The store is wiped explicitly before the exit (no destructor runs).
+    let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+    let wiped = log.find("msg=\"secret store wiped at shutdown\" secrets=0").expect(&log);
+    let shutting_down = log.find("msg=\"shutting down\"").expect(&log);
+    assert!(wiped < shutting_down, "{log}");
 }
 
 #[test]

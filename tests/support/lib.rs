@@ -6,6 +6,7 @@
 //! strace. A missing part fails the test with the command that installs it;
 //! nothing is skipped silently.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
 
 pub mod azure;
 pub mod echo;

@@ -668,7 +668,9 @@ const MULAW_TABLE: [i16; 256] = {
     let mut t = [0i16; 256];
     let mut i = 0;
     while i < 256 {
-        t[i] = mulaw_to_linear(i as u8);
+        #[expect(clippy::cast_possible_truncation, reason = "the loop keeps i below 256")]
+        let code = i as u8;
+        t[i] = mulaw_to_linear(code);
         i += 1;
     }
     t
@@ -678,7 +680,9 @@ const ALAW_TABLE: [i16; 256] = {
     let mut t = [0i16; 256];
     let mut i = 0;
     while i < 256 {
-        t[i] = alaw_to_linear(i as u8);
+        #[expect(clippy::cast_possible_truncation, reason = "the loop keeps i below 256")]
+        let code = i as u8;
+        t[i] = alaw_to_linear(code);
         i += 1;
     }
     t
@@ -788,6 +792,10 @@ fn speech_ratio(samples: &[i16], rate_hz: u32) -> f64 {
     let mut frames = 0u64;
     for frame in samples.chunks_exact(frame_len) {
         let e = frame_energy_dbfs(frame);
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "a float-to-int `as` saturates (NaN and negatives give 0), and the bin is clamped to BINS - 1"
+        )]
         let bin = ((e - FLOOR_DBFS).floor() as usize).min(BINS - 1);
         if let Some(count) = histogram.get_mut(bin) {
             *count += 1;

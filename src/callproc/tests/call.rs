@@ -6,6 +6,7 @@
     missing_docs,
     reason = "test code: a failed unwrap is a failed test"
 )]
+#![allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
 
 use callproc::audio::{parse_wav, Limits};
 use callproc::call::{AgentType, AudioSummary, CallError, CallMetadata, CallResult, Field};

@@ -7,6 +7,7 @@
     missing_docs,
     reason = "test code: a failed unwrap is a failed test"
 )]
+#![allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
 
 use callproc::pii::{normalize_phone, PhoneHasher, Region};
 use callproc::retell::{

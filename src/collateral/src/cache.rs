@@ -312,6 +312,10 @@ impl Cache {
             std::fs::create_dir_all(d.join("v1"))
                 .map_err(|e| CacheError::Io(format!("{}: {e}", d.display())))?;
         }
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "a seed: keeping the low 64 bits of the nanoseconds is the point"
+        )]
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64 | 1);

@@ -398,6 +398,7 @@ pub fn attest_once(
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
 mod tests {
     use super::*;
 

@@ -82,8 +82,9 @@ pub fn run(role: Role, args: Vec<OsString>) -> ! {
         Ok(ready) => {
             let outcome = serve(&mut pid1, &ready);
             // Shutting down: the secrets go first, explicitly (threads
-            // still hold the lifecycle, so no destructor would run).
-            ready.lifecycle.withdraw("shutdown", "the enclave is shutting down");
+            // still hold the lifecycle, so no destructor would run), and
+            // for good (a renewal finishing now cannot bring them back).
+            ready.lifecycle.shut_down();
             outcome
         }
         Err(e) => fatal(e),

@@ -14,7 +14,7 @@
 //!
 //! UNSAFETY: the region is raw memory from `mmap`; this module creates it,
 //! hands out slices within its bounds only, and unmaps it once.
-#![allow(unsafe_code)]
+#![expect(unsafe_code)]
 
 use std::fmt;
 

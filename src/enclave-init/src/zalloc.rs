@@ -12,7 +12,7 @@
 //! UNSAFETY: implementing `GlobalAlloc` is unsafe by definition; each method
 //! forwards to `System` under the caller's guarantees and writes only inside
 //! the block being released.
-#![allow(unsafe_code)]
+#![expect(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 

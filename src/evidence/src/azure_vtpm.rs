@@ -303,7 +303,7 @@ impl EvidenceSource for AzureVtpm {
             }
         }
         bundle.tpm = Some(tpm_evidence);
-        log::info!(tee = tee.as_str(), ms = started.elapsed().as_millis() as u64; "vTPM evidence collected");
+        log::info!(tee = tee.as_str(), ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX); "vTPM evidence collected");
         Ok(bundle)
     }
 }

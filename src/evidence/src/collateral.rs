@@ -76,6 +76,7 @@ pub fn fetch(addr: &Addr, timeout: Duration) -> Result<serde_json::Value, Eviden
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
 mod tests {
     use super::*;
     use std::io::Write;

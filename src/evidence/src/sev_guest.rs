@@ -127,7 +127,7 @@ impl<D: SevGuestDevice> SevGuest<D> {
                     resized = true;
                 }
                 Err(e) if e.vmm_error() == VMM_ERR_BUSY || e.errno == libc::EAGAIN || e.errno == libc::EBUSY => {
-                    log::info!(backoff_ms = backoff.as_millis() as u64; "sev-guest busy (throttled); retrying");
+                    log::info!(backoff_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX); "sev-guest busy (throttled); retrying");
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                 }

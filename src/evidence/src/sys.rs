@@ -2,7 +2,7 @@
 //!
 //! UNSAFETY: ioctls pass raw pointers to the kernel; this module is the only
 //! place in the crate that does, each call with its `SAFETY:` reasoning.
-#![allow(unsafe_code)]
+#![expect(unsafe_code)]
 
 use std::os::fd::AsRawFd;
 use std::path::Path;

@@ -4,6 +4,7 @@
 //! evidence JSON, serialised with the real `sev` crate's serde derive as the
 //! SNP attester does (`attestation-agent/attester/src/{snp,tdx,sample}`).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
 
 mod fakes;
 

@@ -1,6 +1,7 @@
 //! /dev/sev-guest and /dev/tdx_guest logic against fake devices that answer
 //! like the kernel and the firmware (status codes, buffer sizes, throttling).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
 
 mod fakes;
 

@@ -49,6 +49,7 @@ impl Gctx {
         let mut info = [0u8; PAGE_INFO_LEN];
         info[..48].copy_from_slice(&self.ld);
         info[48..96].copy_from_slice(contents);
+        #[expect(clippy::cast_possible_truncation, reason = "PAGE_INFO_LEN is 0x70")]
         info[96..98].copy_from_slice(&(PAGE_INFO_LEN as u16).to_le_bytes());
         info[98] = page_type as u8;
         // 99: IMI_PAGE, 100..=102: VMPL3/2/1 permissions, 103: reserved; all zero.

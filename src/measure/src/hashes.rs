@@ -88,6 +88,7 @@ impl SevHashes {
         let mut t = [0u8; PADDED_TABLE_LEN];
         let mut w = Writer { buf: &mut t, at: 0 };
         w.put(&TABLE_HEADER_GUID.to_bytes_le());
+        #[expect(clippy::cast_possible_truncation, reason = "TABLE_LEN is 168")]
         w.put(&(TABLE_LEN as u16).to_le_bytes());
         for (guid, hash) in [
             (CMDLINE_GUID, &self.cmdline),
@@ -95,6 +96,7 @@ impl SevHashes {
             (KERNEL_GUID, &self.kernel),
         ] {
             w.put(&guid.to_bytes_le());
+            #[expect(clippy::cast_possible_truncation, reason = "ENTRY_LEN is 50")]
             w.put(&(ENTRY_LEN as u16).to_le_bytes());
             w.put(hash);
         }

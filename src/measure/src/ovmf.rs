@@ -746,6 +746,7 @@ fn parse_metadata(
         if size == 0 {
             return Err(OvmfError::SectionEmpty { index, kind, gpa });
         }
+        #[expect(clippy::cast_possible_truncation, reason = "PAGE_SIZE is 4096")]
         if !gpa.is_multiple_of(PAGE_SIZE as u32) || !size.is_multiple_of(PAGE_SIZE as u32) {
             return Err(OvmfError::SectionMisaligned {
                 index,

@@ -363,10 +363,8 @@ impl<'a> Tdvf<'a> {
                 }
                 if s.mr_extend() {
                     // Validated in `parse`: raw data covers the whole memory size.
-                    let start = s.data_offset as usize + (page * PAGE_SIZE) as usize;
-                    let data = self
-                        .image
-                        .get(start..start + PAGE_SIZE as usize)
+                    let data = page_range(u64::from(s.data_offset), page)
+                        .and_then(|range| self.image.get(range))
                         .unwrap_or_default();
                     for (i, chunk) in data.chunks(MR_EXTEND_CHUNK).enumerate() {
                         h.update(record(b"MR.EXTEND", gpa + (i * MR_EXTEND_CHUNK) as u64));
@@ -377,6 +375,15 @@ impl<'a> Tdvf<'a> {
         }
         h.finalize().into()
     }
+}
+
+/// The image bytes of page `page` of a section whose raw data starts at
+/// `data_offset`; `None` if the range does not fit in `usize` (`parse` has
+/// already checked that it lies inside the image).
+fn page_range(data_offset: u64, page: u64) -> Option<std::ops::Range<usize>> {
+    let start = data_offset.checked_add(page.checked_mul(PAGE_SIZE)?)?;
+    let end = start.checked_add(PAGE_SIZE)?;
+    Some(usize::try_from(start).ok()?..usize::try_from(end).ok()?)
 }
 
 fn parse_section(index: usize, e: &[u8], len: usize) -> Result<TdvfSection, TdxError> {

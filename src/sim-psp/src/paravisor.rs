@@ -224,6 +224,7 @@ impl Paravisor {
             let response = tpm.transact(&cmd).map_err(tpm_err(&self.upstream))?;
             let ok = command::parse_response(&response, 0, true).is_ok_and(|r| r.code == 0);
             if ok && is_user_data_write(&cmd) {
+                #[expect(clippy::cast_possible_truncation, reason = "USER_DATA_LEN is 64")]
                 let params = tpm
                     .call(
                         "NV_Read",

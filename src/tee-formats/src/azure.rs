@@ -358,6 +358,7 @@ impl HclReport {
         }
         let var_size = u32::try_from(variable_data.len())
             .map_err(|_| too_large("IGVM variable_data_size", variable_data.len()))?;
+        #[expect(clippy::cast_possible_truncation, reason = "REQUEST_DATA_SIZE is 20")]
         let data_size = var_size
             .checked_add(REQUEST_DATA_SIZE as u32)
             .ok_or_else(|| too_large("IGVM data_size", variable_data.len()))?;

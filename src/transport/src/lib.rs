@@ -403,7 +403,9 @@ impl RawFdCompat for OwnedFd {
 }
 
 /// Takes ownership of a descriptor `accept4` just returned.
-#[allow(unsafe_code)]
+// UNSAFETY: the only unsafe in the crate: adopting a descriptor the kernel
+// just handed to this thread.
+#[expect(unsafe_code)]
 fn owned(raw: std::os::fd::RawFd) -> io::Result<OwnedFd> {
     use std::os::fd::FromRawFd;
     if raw < 0 {

@@ -1,6 +1,7 @@
 //! ureq over our transport against small rustls HTTPS servers on a unix
 //! socket, on TCP, and behind a hybrid-vsock stand-in.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "test code: a failed unwrap is a failed test")]
+#![allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
 
 use std::io::{BufReader, Read, Write};
 use std::os::unix::net::UnixListener;

@@ -10,6 +10,7 @@
 //!
 //!   bench-calls [SECONDS per run, default 10]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

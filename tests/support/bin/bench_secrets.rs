@@ -5,6 +5,7 @@
 //!
 //!   bench-secrets [N]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixListener;

@@ -63,6 +63,8 @@ struct Inner {
     /// Renewal attempts made and failed, since boot.
     attempts: u64,
     failures: u64,
+    /// Set once at shutdown: no grant may install secrets after the final wipe.
+    shut_down: bool,
 }
 
 /// The enclave's state as health, metrics and the control channel show it.
@@ -98,7 +100,7 @@ impl Lifecycle {
     /// A lifecycle in `Booting`, with an empty store.
     pub fn new(store: SecretStore, time: Arc<VerifierClock>, tee: &'static str) -> Arc<Lifecycle> {
         Arc::new(Lifecycle {
-            inner: Mutex::new(Inner { machine: Machine::new(), store, last_transient: None, attempts: 0, failures: 0 }),
+            inner: Mutex::new(Inner { machine: Machine::new(), store, last_transient: None, attempts: 0, failures: 0, shut_down: false }),
             changed: Condvar::new(),
             time,
             metrics: Metrics::default(),
@@ -220,10 +222,30 @@ impl Lifecycle {
         }
     }
 
-    /// Trust ends now (drift, shutdown): wipe, then say so.
+    /// Trust ends now (drift): wipe, then say so.
     pub fn withdraw(&self, kind: &'static str, reason: &str) {
+        self.end_trust(kind, reason, false);
+    }
+
+    /// The enclave is shutting down: the store is wiped here, explicitly,
+    /// because the call workers, the supervisor and the watchdog still hold
+    /// the lifecycle, so the store's own `Drop` never runs before the
+    /// process ends; and it stays empty: a renewal that completes during
+    /// the last flush of the console is refused. Then one line says so,
+    /// whether or not anything was held. Returns how many secrets were wiped.
+    pub fn shut_down(&self) -> usize {
+        let wiped = self.end_trust("shutdown", "the enclave is shutting down", true);
+        crate::info_always!(secrets = wiped; "secret store wiped at shutdown");
+        wiped
+    }
+
+    /// Withdraws (and, when `last`, closes the store for good): wipe, then
+    /// say so. How many secrets were wiped.
+    fn end_trust(&self, kind: &'static str, reason: &str, last: bool) -> usize {
         let mut inner = self.lock();
+        inner.shut_down |= last;
         let held = inner.machine.deadline().is_some();
+        let wiped = inner.store.len();
         let effect = inner.machine.withdraw(Mono::now(), kind, reason.to_owned());
         Self::apply(&mut inner, effect, None);
         drop(inner);
@@ -231,12 +253,16 @@ impl Lifecycle {
         if held {
             self.on_withdrawn();
         }
+        wiped
     }
 
     /// An attempt succeeded: `fresh` holds the new secrets, trusted until
     /// `deadline`. On success `fresh` is left empty (the old values wiped).
     pub fn grant(&self, fresh: &mut SecretStore, deadline: Mono) -> Result<Phase, Refused> {
         let mut inner = self.lock();
+        if inner.shut_down {
+            return Err(Refused::Phase { event: "grant", phase: "shutdown" });
+        }
         let effect = inner.machine.granted(Mono::now(), deadline)?;
         Self::apply(&mut inner, effect, Some(fresh));
         inner.last_transient = None;
@@ -415,6 +441,23 @@ mod tests {
         assert_eq!((s.phase, s.trusted, s.secrets), (Phase::Withdrawn, false, 0));
         assert_eq!(s.withdrawn.map(|w| w.0), Some("deadline"));
         assert!(l.serving().unwrap_err().contains("trust deadline passed"));
+    }
+
+    #[test]
+    fn shutdown_wipes_and_no_later_grant_refills_the_store() {
+        let l = lifecycle();
+        l.attempt();
+        l.grant(&mut fresh(b"v"), Mono::now().after(Duration::from_secs(60))).unwrap();
+        assert_eq!(l.shut_down(), 1);
+        assert!(l.secret("k").is_none());
+        assert_eq!(l.snapshot().withdrawn, Some(("shutdown", "the enclave is shutting down".to_owned())));
+        // A renewal that was under way when the shutdown came.
+        l.attempt();
+        let mut late = fresh(b"v2");
+        assert_eq!(l.grant(&mut late, Mono::now().after(Duration::from_secs(60))), Err(Refused::Phase { event: "grant", phase: "shutdown" }));
+        assert!(l.secret("k").is_none());
+        assert_eq!(l.snapshot().secrets, 0);
+        assert_eq!(l.shut_down(), 0, "nothing left to wipe");
     }
 
     #[test]

@@ -120,13 +120,18 @@ impl ResolvesServerCert for ServingCert {
 fn der(tag: u8, content: &[u8]) -> Vec<u8> {
     let mut out = vec![tag];
     let len = content.len();
-    if len < 0x80 {
-        out.push(len as u8);
+    if let Some(short) = u8::try_from(len).ok().filter(|l| *l < 0x80) {
+        out.push(short);
     } else {
         let bytes = len.to_be_bytes();
         let skip = bytes.iter().take_while(|b| **b == 0).count();
         let significant = bytes.get(skip..).unwrap_or(&[]);
-        out.push(0x80 | significant.len() as u8);
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "at most size_of::<usize>() = 8 length bytes"
+        )]
+        let count = significant.len() as u8;
+        out.push(0x80 | count);
         out.extend_from_slice(significant);
     }
     out.extend_from_slice(content);

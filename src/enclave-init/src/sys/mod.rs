@@ -3,7 +3,7 @@
 //! UNSAFETY: this is the only module of the guest that may use `unsafe`: raw
 //! syscalls (getrandom, Landlock) and taking ownership of file descriptors
 //! the kernel returned. Everything else calls the safe wrappers below.
-#![allow(unsafe_code)]
+#![expect(unsafe_code)]
 
 pub mod landlock;
 

@@ -241,8 +241,9 @@ pub(crate) fn text(data: &[u8]) -> Option<String> {
             .collect();
         let units = units.strip_suffix(&[0]).unwrap_or(&units);
         let units = units.strip_suffix(&[0]).unwrap_or(units);
-        if !units.is_empty() && units.iter().all(|&u| u8::try_from(u).is_ok_and(printable)) {
-            return Some(units.iter().map(|&u| char::from(u as u8)).collect());
+        let bytes: Option<Vec<u8>> = units.iter().map(|&u| u8::try_from(u).ok()).collect();
+        if let Some(bytes) = bytes.filter(|v| !v.is_empty() && v.iter().all(|&b| printable(b))) {
+            return Some(bytes.into_iter().map(char::from).collect());
         }
     }
     None

@@ -327,7 +327,10 @@ impl CertTable {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = vec![0u8; self.len];
         for (i, e) in self.entries.iter().enumerate() {
-            // Lengths fit in u32 by construction (parse/from_entries).
+            #[expect(
+                clippy::cast_possible_truncation,
+                reason = "lengths fit in u32 by construction (parse/from_entries check them)"
+            )]
             let length = e.data.len() as u32;
             let mut record = [0u8; ENTRY_SIZE];
             let mut w = ArrayWriter::new(&mut record);

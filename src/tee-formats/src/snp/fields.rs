@@ -345,7 +345,7 @@ impl KeyInfo {
             0 => SigningKey::Vcek,
             1 => SigningKey::Vlek,
             7 => SigningKey::None,
-            // Masked to 3 bits: the cast is lossless.
+            #[expect(clippy::cast_possible_truncation, reason = "masked to 3 bits above")]
             other => SigningKey::Reserved(other as u8),
         }
     }

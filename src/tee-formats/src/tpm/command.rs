@@ -109,7 +109,10 @@ fn build(code: u32, handles: &[u32], authorised: bool, params: &[u8]) -> Vec<u8>
         out.extend_from_slice(&[0, 0, 0, 0, 0]);
     }
     out.extend_from_slice(params);
-    let size = (out.len() as u32).to_be_bytes();
+    // Every caller's parameters are a few u16-length-checked TPM2B fields and
+    // fixed-size fields, so the command is far below 4 GiB; were it ever not,
+    // a saturated size makes the TPM reject it instead of reading a truncated one.
+    let size = u32::try_from(out.len()).unwrap_or(u32::MAX).to_be_bytes();
     out[2..6].copy_from_slice(&size);
     out
 }
@@ -152,6 +155,7 @@ pub fn nv_define_space(auth: u32, index: u32, attributes: u32, size: u16) -> Vec
     public.extend_from_slice(&size.to_be_bytes());
     let mut p = Vec::with_capacity(2 + 2 + public.len());
     p.extend_from_slice(&0u16.to_be_bytes()); // auth: empty
+    #[expect(clippy::cast_possible_truncation, reason = "publicInfo is the 14 bytes above")]
     p.extend_from_slice(&(public.len() as u16).to_be_bytes());
     p.extend_from_slice(&public);
     build(cc::NV_DEFINE_SPACE, &[auth], true, &p)
@@ -646,6 +650,7 @@ pub fn rc_description(rc: u32) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
 mod tests {
     use super::*;
 

@@ -119,9 +119,13 @@ impl PcrBankSelection {
     pub fn indices(&self) -> Vec<u32> {
         let mut out = Vec::new();
         for (byte_index, byte) in self.select.iter().enumerate() {
+            // A bitmap past u32::MAX / 8 bytes names no PCR; stop there.
+            let Some(base) = u32::try_from(byte_index).ok().and_then(|i| i.checked_mul(8)) else {
+                break;
+            };
             for bit in 0..8u32 {
                 if byte >> bit & 1 == 1 {
-                    out.push(byte_index as u32 * 8 + bit);
+                    out.push(base + bit);
                 }
             }
         }
