@@ -22,7 +22,12 @@ const RETELL_KEY: &str = "canary-retell-key-a41f09";
 const PEPPER: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
 /// A phone number that must never leave the enclave in clear.
 const CANARY_PHONE: &str = "+39 333 987 6543";
-const CANARY_DIGITS: &str = "3339876543";
+/// Every spelling of it that is in the inputs (the transcript and the
+/// metadata say `+39 333 987 6543`), that the guest itself produces (the
+/// E.164 form it hashes, the national digits) or that a partial redaction
+/// would leave (the national number as spoken). Each is checked on its own,
+/// so none is missed because another one's pattern happens not to match.
+const CANARY_PHONE_SPELLINGS: [&str; 4] = [CANARY_PHONE, "+393339876543", "3339876543", "333 987 6543"];
 /// A phrase of the transcript that must never leave it either (beyond the
 /// caller's own response).
 const CANARY_PHRASE: &str = "ornitorinco viola";
@@ -92,7 +97,7 @@ fn guest(s: &Stack, standin_port: u16, extra: &str) -> (Guest, serde_json::Value
 }
 
 fn assert_no_canary(what: &str, text: &str) {
-    for canary in [CANARY_PHONE, CANARY_DIGITS, CANARY_PHRASE, TRANSCRIPTION_KEY, RETELL_KEY, PEPPER] {
+    for canary in CANARY_PHONE_SPELLINGS.into_iter().chain([CANARY_PHRASE, TRANSCRIPTION_KEY, RETELL_KEY, PEPPER]) {
         assert!(!text.contains(canary), "{what} contains the canary {canary:?}");
     }
 }
@@ -118,7 +123,14 @@ fn calls_are_transcribed_and_personal_data_stays_inside() {
         let speech = v["audio"]["speech_ratio"].as_f64().unwrap();
         assert!((0.3..=0.7).contains(&speech), "half the file is tone: {v}");
         assert_eq!(v["pii"]["caller_hash"], want_hash.as_str(), "{v}");
-        assert!(!v["pii"]["transcript_redacted"].as_str().unwrap().contains(CANARY_DIGITS), "{v}");
+        // The redacted transcript has the caller's hash where the number was,
+        // and no spelling of the number anywhere.
+        let redacted = v["pii"]["transcript_redacted"].as_str().unwrap();
+        assert!(transcript().contains(CANARY_PHONE), "the number is in the input");
+        for phone in CANARY_PHONE_SPELLINGS {
+            assert!(!redacted.contains(phone), "the redacted transcript holds {phone:?}: {v}");
+        }
+        assert_eq!(redacted, transcript().replace(CANARY_PHONE, &want_hash), "{v}");
         // The upstream saw the key from Vault, the model and the language.
         assert_eq!(s.standin.requests(), before + 1);
         let seen = s.standin.last().unwrap();

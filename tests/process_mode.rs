@@ -224,53 +224,172 @@ fn without_landlock_the_required_sandbox_stops_the_boot() {
     assert!(wait(&mut child, Duration::from_secs(10)).success());
 }
 
-/// Syscalls that create, change or remove filesystem objects.
+/// Syscalls that create, change or remove filesystem objects, or that
+/// could write a file without a `write` to a file descriptor showing it.
+/// None may appear at all, except on the secret store's memory
+/// (memfd_secret) or a memfd.
 const MUTATING: &[&str] = &[
     "creat", "mkdir", "mkdirat", "unlink", "unlinkat", "rmdir", "rename", "renameat", "renameat2", "link", "linkat",
-    "symlink", "symlinkat", "mknod", "mknodat", "truncate", "ftruncate", "chmod", "fchmod", "fchmodat", "chown",
-    "fchown", "fchownat", "lchown", "utimensat", "setxattr", "fsetxattr", "lsetxattr",
+    "symlink", "symlinkat", "mknod", "mknodat", "truncate", "ftruncate", "chmod", "fchmod", "fchmodat", "fchmodat2",
+    "chown", "fchown", "fchownat", "lchown", "utime", "utimes", "futimesat", "utimensat", "setxattr", "fsetxattr",
+    "lsetxattr", "removexattr", "fremovexattr", "lremovexattr", "fallocate", "open_by_handle_at", "name_to_handle_at",
+    "io_uring_setup", "io_uring_enter", "process_vm_writev", "remap_file_pages", "mount", "umount2", "move_mount",
+    "fsopen", "fsmount", "fsconfig", "pivot_root", "swapon", "sync_file_range", "msync",
 ];
 
+/// Syscalls that write bytes to a file descriptor, with the position of
+/// that descriptor among their arguments: it must be a socket, a pipe, the
+/// console (fd 2) or memory, never a file.
+const WRITING: &[(&str, usize)] = &[
+    ("write", 0), ("writev", 0), ("pwrite64", 0), ("pwritev", 0), ("pwritev2", 0), ("sendto", 0), ("sendmsg", 0),
+    ("sendmmsg", 0), ("sendfile", 0), ("sendfile64", 0), ("vmsplice", 0), ("splice", 2), ("tee", 1),
+    ("copy_file_range", 2),
+];
+
+/// The arguments of a traced call `name(a, b, …) …`, split at the commas
+/// outside brackets and quotes.
+fn trace_args(call: &str) -> Vec<&str> {
+    let Some((_, rest)) = call.split_once('(') else { return Vec::new() };
+    let (mut out, mut depth, mut quoted, mut start) = (Vec::new(), 0i32, false, 0);
+    let bytes = rest.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if quoted => i += 1,
+            b'"' => quoted = !quoted,
+            b'(' | b'[' | b'{' | b'<' if !quoted => depth += 1,
+            b')' | b']' | b'}' | b'>' if !quoted && depth > 0 => depth -= 1,
+            b')' if !quoted => {
+                out.push(rest[start..i].trim());
+                return out;
+            }
+            b',' if !quoted && depth == 0 => {
+                out.push(rest[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.push(rest[start..].trim_end_matches("<unfinished ...>").trim());
+    out
+}
+
+/// Whether strace's `-yy` annotation of a descriptor names something that
+/// is not a file: a socket, a pipe, anonymous memory.
+fn not_a_file(fd: &str) -> bool {
+    ["<TCP:", "<TCPv6:", "<UDP:", "<UNIX-STREAM:", "<UNIX:", "<socket:", "<NETLINK:", "<pipe:", "<anon_inode:", "</secretmem>", "<memfd:", "</memfd:"]
+        .iter()
+        .any(|k| fd.contains(k))
+}
+
+/// The whole life of a guest under strace, in process mode: evidence from
+/// sim-psp, the verifier, the Vault login and secrets into the secret store,
+/// the call service with a call transcribed upstream, a renewal, the
+/// verifier gone and the secrets withdrawn at the trust deadline, then
+/// poweroff. Nothing in it creates or writes a file: no `O_CREAT` anywhere
+/// (`/dev/shm` included), no open for writing outside `/dev` (nor in
+/// `/dev/shm` or `/dev/mqueue`), no write-like call to a file descriptor
+/// that is a file (but the console, fd 2), no call that changes the
+/// filesystem.
 #[test]
 fn a_syscall_trace_shows_no_file_created_or_written() {
+    use enclave_tests::https::{self, Client};
+    use enclave_tests::process::boot_under;
+    use enclave_tests::stack::{guest_config, service_config, sim_policy, OpenBao, Pki, SimPsp, Verifier};
+    use enclave_tests::transcription::TranscriptionStandIn;
+
     let dir = TempDir::new("strace");
     let trace = dir.path().join("trace.txt");
     let trace_arg = trace.to_str().unwrap().to_owned();
-    let (mut child, report) =
-        start(dir.path(), &["strace", "-f", "-qq", "-yy", "-s", "64", "-o", &trace_arg], "enclave.log.level=debug");
-    assert_eq!(command(&report, "ping"), "pong");
-    assert_eq!(command(&report, "status").chars().next(), Some('{'));
-    assert_eq!(command(&report, "poweroff"), "ok");
-    assert!(wait(&mut child, Duration::from_secs(20)).success());
+    let pki = Pki::new();
+    let psp = SimPsp::start(&dir.path().join("psp.sock"), &["--measurement", &"c4".repeat(48)]);
+    // Tokens live 10 s: the guest renews between 5 and 7.5 s.
+    let mut verifier = Verifier::start(&pki, &sim_policy(&psp.ark_sha256, &[&psp.measurement]), dir.path(), &["--token-ttl-secs", "10"]);
+    let bao = OpenBao::start(&pki);
+    let key = "canary-transcription-key-strace";
+    let pepper = "5a".repeat(32);
+    bao.setup(
+        &verifier,
+        &pki,
+        &[&psp.measurement],
+        "sim",
+        &[("ENCLAVE_SEED_TRANSCRIPTION_API_KEY", key), ("ENCLAVE_SEED_RETELL_API_KEY", "retell-strace"), ("ENCLAVE_SEED_PII_PEPPER", &pepper)],
+    );
+    let standin = TranscriptionStandIn::start(&pki.path("transcribe.pem"), &pki.path("transcribe-key.pem"), key, "Una prova.");
+    let gdir = TempDir::new("strace-guest");
+    let mut config = guest_config(gdir.path(), &psp.socket, Some((&verifier, &pki)), Some(&bao));
+    config.push_str(&service_config("tcp://127.0.0.1:0", &format!("tcp://127.0.0.1:{}", standin.port), &pki.ca_pem(), ""));
+    let (mut g, report) = boot_under(gdir, &config, &["strace", "-f", "-qq", "-yy", "-s", "64", "-o", &trace_arg]).ready();
+
+    // A call, transcribed upstream with the key from Vault.
+    let client = Client::new(report["call_service"].as_str().unwrap(), &bao.serving_ca_pem(), "call.enclave.local");
+    let meta = serde_json::json!({"call_id": "c-1", "shipment_id": "S-1", "agent_type": "sara", "caller_phone": "+39 333 111 2222", "language": "it"}).to_string();
+    let r = client.call(&meta, &https::wav("pcm16", 16000, 1.0));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(standin.last().unwrap().auth_ok);
+    let health = |done: &dyn Fn(&serde_json::Value) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            let h = client.request("GET", "/health/enclave", &[], b"").json();
+            if done(&h) {
+                return h;
+            }
+            assert!(Instant::now() < deadline, "health never got there: {h}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    // A renewal.
+    health(&|h| h["attestation"]["renewals"].as_u64().unwrap_or(0) >= 1);
+    // The withdrawal: the verifier goes away, the trust deadline passes.
+    verifier.proc.stop();
+    let h = health(&|h| h["status"] == "degraded");
+    assert_eq!(h["enclave"]["secrets_provisioned"], false, "{h}");
+    assert_eq!(g.command(&report, "poweroff"), "ok");
+    assert!(wait(&mut g.child, Duration::from_secs(30)).success());
 
     let text = std::fs::read_to_string(&trace).unwrap();
-    let mut socket_writes = 0;
-    let mut opens = 0;
+    let (mut socket_writes, mut opens) = (0, 0);
     for line in text.lines() {
         // "<pid> name(args) = result"
-        let call = line.split_whitespace().nth(1).unwrap_or("");
+        let call = line.split_once(' ').map(|x| x.1).unwrap_or("").trim_start();
         let name = call.split('(').next().unwrap_or("");
-        // Sizing the secret store's memfd_secret region is memory, not a file.
-        let on_memory = call.contains("</secretmem>") || call.contains("<memfd:");
+        let args = trace_args(call);
+        let on_memory = args.first().is_some_and(|fd| fd.contains("</secretmem>") || fd.contains("<memfd:") || fd.contains("</memfd:"));
         assert!(on_memory || !MUTATING.contains(&name), "filesystem mutation: {line}");
         if name == "open" || name == "openat" || name == "openat2" {
             opens += 1;
-            let writes = ["O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC", "O_APPEND"].iter().any(|f| line.contains(f));
-            assert!(!writes || line.contains("\"/dev/"), "file opened for writing: {line}");
+            assert!(!line.contains("O_CREAT") && !line.contains("O_TMPFILE"), "file created: {line}");
+            let writes = ["O_WRONLY", "O_RDWR", "O_TRUNC", "O_APPEND"].iter().any(|f| line.contains(f));
+            let under_dev = line.contains("\"/dev/") && !line.contains("\"/dev/shm") && !line.contains("\"/dev/mqueue");
+            assert!(!writes || under_dev, "file opened for writing: {line}");
         }
-        if ["write", "writev", "pwrite64", "pwritev", "pwritev2", "sendto", "sendmsg"].contains(&name) {
-            let fd = call.split_once('(').map(|x| x.1).unwrap_or("");
-            let to_socket = fd.contains("<TCP:") || fd.contains("<UNIX-STREAM:") || fd.contains("<UNIX:") || fd.contains("<socket:");
+        if name == "mmap" && line.contains("MAP_SHARED") && line.contains("PROT_WRITE") {
+            let fd = args.get(4).copied().unwrap_or("");
+            assert!(not_a_file(fd), "a file mapped shared and writable: {line}");
+        }
+        if let Some(&(_, at)) = WRITING.iter().find(|(n, _)| *n == name) {
+            let fd = args.get(at).copied().unwrap_or("");
             let to_stderr = fd.starts_with("2<");
-            assert!(to_socket || to_stderr, "write to something other than a socket or stderr: {line}");
-            socket_writes += usize::from(to_socket);
+            assert!(not_a_file(fd) || to_stderr, "{name} to something other than a socket, a pipe, memory or stderr: {line}");
+            socket_writes += usize::from(not_a_file(fd));
         }
     }
-    // The trace is not vacuous: it saw the config being read and the
-    // readiness report and answers going out.
-    assert!(opens > 0 && text.contains("config.toml"), "trace missed the config read:\n{text}");
-    assert!(socket_writes >= 3, "trace missed the socket writes:\n{text}");
-    assert!(text.contains("landlock_restrict_self"), "trace missed the sandbox:\n{text}");
+    // The trace is not vacuous: it saw the config read, the sandbox, the
+    // secret store, every peer (sim-psp, the verifier, Vault, the upstream)
+    // and, in the log, the renewal and the withdrawal.
+    assert!(opens > 0 && text.contains("config.toml"), "trace missed the config read");
+    assert!(text.contains("landlock_restrict_self"), "trace missed the sandbox");
+    assert!(text.contains("memfd_secret") || text.contains("<memfd:"), "trace missed the secret store");
+    for port in [verifier.port, bao.port, standin.port] {
+        assert!(text.contains(&format!(":{port}]")), "trace missed the connection to port {port}");
+    }
+    assert!(text.contains(&psp.socket.display().to_string()), "trace missed sim-psp");
+    assert!(socket_writes >= 20, "trace missed the socket writes ({socket_writes})");
+    let logs = g.logs();
+    for what in ["re-attested and secrets renewed", "trust deadline passed"] {
+        assert!(logs.contains(what), "the run missed {what:?}:\n{logs}");
+    }
 }
 
 /// `enclavectl evidence get` (the operator tool) against the simulated PSP,

@@ -37,16 +37,90 @@ fn hmac_hex(key: &[u8; 32], value: &str) -> String {
     tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Every file under `dir`, recursively, must not contain `needle`.
-fn assert_no_file_contains(dir: &Path, needle: &str) {
+/// Standard (`+/`) or URL-safe (`-_`) base64 without padding, written out
+/// here so the forms searched for do not come from code under test.
+fn base64(bytes: &[u8], url: bool) -> String {
+    let mut abc: Vec<u8> = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".to_vec();
+    if url {
+        abc[62] = b'-';
+        abc[63] = b'_';
+    }
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(char::from(abc[((n >> (18 - 6 * i)) & 63) as usize]));
+        }
+    }
+    out
+}
+
+/// The forms a canary could leak in: as is, hex (both cases), base64 and
+/// base64url at each of the three alignments it can have inside a longer
+/// encoded text (the 4-character groups that hold only canary bytes), and
+/// JSON-escaped (`/` escaped or not).
+fn leak_forms(canary: &str) -> Vec<(String, String)> {
+    let mut forms = vec![("plain".to_owned(), canary.to_owned())];
+    let hex: String = canary.bytes().map(|b| format!("{b:02x}")).collect();
+    forms.push(("hex".into(), hex.to_uppercase()));
+    forms.push(("hex".into(), hex));
+    for url in [false, true] {
+        for shift in 0..3 {
+            // `shift` bytes before the canary: the groups those touch, and
+            // the last one (it mixes in what follows), are left out.
+            let mut padded = vec![0u8; shift];
+            padded.extend_from_slice(canary.as_bytes());
+            let whole = padded.len() / 3 * 4;
+            let first = if shift == 0 { 0 } else { 4 };
+            let encoded = base64(&padded, url);
+            forms.push((format!("base64{} at offset {shift}", if url { "url" } else { "" }), encoded[first..whole.min(encoded.len())].to_owned()));
+        }
+    }
+    let json = serde_json::to_string(canary).unwrap();
+    let json = json.trim_matches('"').to_owned();
+    forms.push(("JSON with / escaped".into(), json.replace('/', "\\/")));
+    forms.push(("JSON".into(), json));
+    forms.dedup_by(|a, b| a.1 == b.1);
+    forms
+}
+
+/// `text` (named `what`) holds none of the canary's forms.
+fn assert_no_leak(what: &str, text: &[u8], canary: &str) {
+    for (form, needle) in leak_forms(canary) {
+        assert!(!text.windows(needle.len()).any(|w| w == needle.as_bytes()), "{what} holds the canary {canary:?} in {form} form ({needle})");
+    }
+}
+
+/// Every file under `dir`, recursively, must hold no form of `canary`.
+fn assert_no_file_contains(dir: &Path, canary: &str) {
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         let p = entry.path();
         if p.is_dir() {
-            assert_no_file_contains(&p, needle);
+            assert_no_file_contains(&p, canary);
         } else if let Ok(bytes) = std::fs::read(&p) {
-            assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_bytes()), "{} contains the canary", p.display());
+            assert_no_leak(&p.display().to_string(), &bytes, canary);
         }
     }
+}
+
+#[test]
+fn the_leak_forms_are_what_other_encoders_produce() {
+    // Known answers (RFC 4648 section 10, and Python's base64 for the rest).
+    assert_eq!(base64(b"foobar", false), "Zm9vYmFy");
+    assert_eq!(base64(b"fo", false), "Zm8");
+    assert_eq!(base64(&[0xfb, 0xff], false), "+/8");
+    assert_eq!(base64(&[0xfb, 0xff], true), "-_8");
+    // Each base64 form is found inside the encoding of a longer text
+    // holding the canary at each offset, as a leak would be.
+    for prefix in ["", "x", "xy", "xyz"] {
+        let text = format!("{prefix}{CANARY_DB} and more");
+        for url in [false, true] {
+            let encoded = base64(text.as_bytes(), url);
+            let found = leak_forms(CANARY_DB).iter().any(|(f, n)| f.starts_with("base64") && encoded.contains(n.as_str()));
+            assert!(found, "{prefix:?} url={url}: {encoded}");
+        }
+    }
+    assert!(leak_forms(CANARY_DB).iter().any(|(_, n)| n == "postgres:\\/\\/enclave:canary-db-pw-77e1@db.internal\\/calls"));
 }
 
 /// The full stack for one test.
@@ -92,11 +166,19 @@ fn attests_logs_in_and_holds_the_exact_secrets() {
     let core = limits.lines().find(|l| l.starts_with("Max core file size")).unwrap();
     assert!(core.split_whitespace().filter(|w| *w == "0").count() == 2, "{core}");
     assert_eq!(guest.command(&report, "poweroff"), "ok");
-    // The canaries appear nowhere: the guest's stdout, stderr, anything in its
-    // directory or the stack's (configs, sockets, logs).
+    // The canaries appear nowhere, in no form: the guest's stdout and
+    // stderr, the verifier's and sim-psp's output, OpenBao's log, anything
+    // in the guest's directory or the stack's (configs, sockets, logs).
     let logs = guest.logs();
+    let (verifier_out, psp_out) = (s.verifier.proc.output(), s.psp.proc.output());
+    // Those outputs were captured (or searching them proves nothing).
+    assert!(String::from_utf8_lossy(&verifier_out).contains("listening "), "verifier output not captured");
+    assert!(String::from_utf8_lossy(&psp_out).contains("→ signed report"), "sim-psp output not captured");
     for canary in [CANARY_HUME, CANARY_RETELL, CANARY_DB] {
-        assert!(!logs.contains(canary), "a secret reached the logs");
+        assert_no_leak("the guest's log", logs.as_bytes(), canary);
+        assert_no_leak("the verifier's output", &verifier_out, canary);
+        assert_no_leak("sim-psp's output", &psp_out, canary);
+        assert_no_leak("OpenBao's log", s.bao.log().as_bytes(), canary);
         assert_no_file_contains(guest.dir.path(), canary);
         assert_no_file_contains(s.dir.path(), canary);
     }

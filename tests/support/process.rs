@@ -34,10 +34,25 @@ pub enum Boot {
 /// and waits for readiness or exit. The configuration's `host.ready` must
 /// be `unix://<dir>/ready.sock`.
 pub fn boot(dir: TempDir, config: &str) -> Boot {
+    boot_under(dir, config, &[])
+}
+
+/// [`boot`] under `wrapper` (a command and its arguments, e.g. strace's),
+/// which is handed the guest binary and its arguments; [`Guest::child`] is
+/// then the wrapper.
+pub fn boot_under(dir: TempDir, config: &str, wrapper: &[&str]) -> Boot {
     std::fs::write(dir.path().join("config.toml"), config).unwrap();
     let ready = UnixListener::bind(dir.path().join("ready.sock")).unwrap();
     ready.set_nonblocking(true).unwrap();
-    let mut child = Command::new(guest_bin_for(config))
+    let mut cmd = match wrapper.split_first() {
+        Some((w, rest)) => {
+            let mut c = Command::new(w);
+            c.args(rest).arg(guest_bin_for(config));
+            c
+        }
+        None => Command::new(guest_bin_for(config)),
+    };
+    let mut child = cmd
         .arg("--config")
         .arg(dir.path().join("config.toml"))
         .stdin(Stdio::null())

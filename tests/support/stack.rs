@@ -2,22 +2,46 @@
 //! (`bao server -dev` with TLS), the verifier and the simulated PSP
 //! (`enclavectl`). Each is stopped by PID when dropped.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::{repo_root, tools_dir, TempDir};
 
+/// Everything a child printed: its stdout (before and after readiness) and,
+/// where it was piped, its stderr, for tests that search it.
+#[derive(Clone, Default)]
+pub struct Output(Arc<Mutex<Vec<u8>>>);
+
+impl Output {
+    fn push(&self, bytes: &[u8]) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(bytes);
+    }
+
+    /// What was printed so far.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
 /// A child process killed (by PID) on drop.
 pub struct Proc {
     child: Child,
+    output: Output,
 }
 
 impl Proc {
     /// Takes ownership of a child.
     pub fn from_child(child: Child) -> Proc {
-        Proc { child }
+        Proc { child, output: Output::default() }
+    }
+
+    /// What it printed so far (empty unless its output was captured: the
+    /// simulated PSP's and the verifier's are).
+    pub fn output(&self) -> Vec<u8> {
+        self.output.bytes()
     }
 
     /// Kills it now.
@@ -62,14 +86,31 @@ pub fn free_port() -> u16 {
 }
 
 /// Reads lines of `child`'s stdout until `done(line)`; returns them.
-fn read_until(child: &mut Child, timeout: Duration, done: impl Fn(&str) -> bool) -> Vec<String> {
+/// Copies a piped stderr to ours (as if inherited) and into `output`.
+fn tee_stderr(child: &mut Child, output: &Output) {
+    let Some(mut stderr) = child.stderr.take() else { return };
+    let output = output.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = stderr.read(&mut buf) {
+            let _ = std::io::stderr().write_all(&buf[..n]);
+            output.push(&buf[..n]);
+        }
+    });
+}
+
+/// Reads the child's stdout until a line satisfies `done`; every line (the
+/// later ones too: the pipe is drained until the child closes it) goes into
+/// `output`.
+fn read_until(child: &mut Child, timeout: Duration, output: &Output, done: impl Fn(&str) -> bool) -> Vec<String> {
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = std::sync::mpsc::channel();
+    let sink = output.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
+            sink.push(line.as_bytes());
+            sink.push(b"\n");
+            let _ = tx.send(line);
         }
     });
     let deadline = Instant::now() + timeout;
@@ -138,14 +179,16 @@ impl SimPsp {
             .arg("--listen")
             .arg(format!("unix://{}", socket.display()))
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let lines = read_until(&mut child, Duration::from_secs(300), |l| l == "sim-psp ready");
+        let output = Output::default();
+        tee_stderr(&mut child, &output);
+        let lines = read_until(&mut child, Duration::from_secs(300), &output, |l| l == "sim-psp ready");
         let field = |key: &str| {
             lines.iter().find_map(|l| l.strip_prefix(&format!("sim-psp {key} "))).map(str::to_owned).unwrap_or_default()
         };
-        SimPsp { ark_sha256: field("ark-sha256"), measurement: field("measurement"), socket: socket.to_owned(), proc: Proc { child } }
+        SimPsp { ark_sha256: field("ark-sha256"), measurement: field("measurement"), socket: socket.to_owned(), proc: Proc { child, output } }
     }
 }
 
@@ -214,13 +257,15 @@ impl Verifier {
             .arg(&policy_path)
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let lines = read_until(&mut child, Duration::from_secs(30), |l| l.starts_with("listening "));
+        let output = Output::default();
+        tee_stderr(&mut child, &output);
+        let lines = read_until(&mut child, Duration::from_secs(30), &output, |l| l.starts_with("listening "));
         let url = lines.last().and_then(|l| l.strip_prefix("listening ")).unwrap_or_default().to_owned();
         let port = url.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        Verifier { proc: Proc { child }, url, port }
+        Verifier { proc: Proc { child, output }, url, port }
     }
 }
 
@@ -256,7 +301,7 @@ impl OpenBao {
             .stderr(std::fs::File::create(dir.path().join("bao.log")).unwrap())
             .spawn()
             .unwrap();
-        let bao = OpenBao { proc: Proc { child }, addr: format!("https://127.0.0.1:{port}"), port, ca: pki.path("ca.pem"), dir };
+        let bao = OpenBao { proc: Proc::from_child(child), addr: format!("https://127.0.0.1:{port}"), port, ca: pki.path("ca.pem"), dir };
         let deadline = Instant::now() + Duration::from_secs(60);
         while !bao.cli(&["status"]).status().is_ok_and(|s| s.success()) {
             assert!(Instant::now() < deadline, "OpenBao did not start: {}", bao.log());
@@ -385,7 +430,8 @@ pub fn vm_host_side(dir: &Path, initrd: &Path, verifier: &Verifier, bao: &OpenBa
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start enclavectl proxy");
-    let lines = read_until(&mut child, Duration::from_secs(30), |l| l == "proxy ready");
+    let output = Output::default();
+    let lines = read_until(&mut child, Duration::from_secs(30), &output, |l| l == "proxy ready");
     // The ingress listener's address, for callers that reach the guest
     // through the proxy like an API gateway would.
     for line in lines.iter().filter_map(|l| l.strip_prefix("proxy ingress ")) {
@@ -393,7 +439,7 @@ pub fn vm_host_side(dir: &Path, initrd: &Path, verifier: &Verifier, bao: &OpenBa
         let file = if line.ends_with(":5000") { "call.addr" } else { "ingress.addr" };
         let _ = std::fs::write(dir.join(file), addr);
     }
-    Box::new((psp, Proc::from_child(child)))
+    Box::new((psp, Proc { child, output }))
 }
 
 impl OpenBao {

@@ -7,7 +7,6 @@
 //! ```
 
 use std::net::TcpListener;
-use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -56,13 +55,9 @@ pub fn run(args: Args) -> CmdResult {
         Some(dir) => proxy::Tap::into_dir(dir)?,
         None => proxy::Tap::default(),
     };
-    let mut threads = Vec::new();
-    for e in config.egress {
-        let _ = std::fs::remove_file(&e.listen);
-        let listener = UnixListener::bind(&e.listen).map_err(|err| format!("{}: {err}", e.listen.display()))?;
+    let mut threads = proxy::serve_egress(&config.egress, limits, &tap)?;
+    for e in &config.egress {
         println!("proxy egress {} -> {}", e.listen.display(), e.target);
-        let tap = tap.clone();
-        threads.push(std::thread::spawn(move || proxy::egress_on(listener, &e.listen, &e.target, limits, tap)));
     }
     for i in config.ingress {
         let listener = TcpListener::bind(&i.listen).map_err(|e| format!("{}: {e}", i.listen))?;

@@ -182,6 +182,21 @@ pub fn egress_on(listener: UnixListener, uds: &Path, target: &str, limits: Limit
     Ok(())
 }
 
+/// Binds every egress rule's socket (a stale file at that path is removed
+/// first) and serves each on its own thread. These sockets are the whole of
+/// the proxy's egress rule check: a guest port with no rule gets no socket,
+/// so the VMM's connect to `<uds>_<port>` is refused.
+pub fn serve_egress(rules: &[config::Egress], limits: Limits, tap: &Tap) -> io::Result<Vec<std::thread::JoinHandle<io::Result<()>>>> {
+    let mut threads = Vec::new();
+    for e in rules {
+        let _ = std::fs::remove_file(&e.listen);
+        let listener = UnixListener::bind(&e.listen).map_err(|err| io::Error::new(err.kind(), format!("{}: {err}", e.listen.display())))?;
+        let (uds, target, tap) = (e.listen.clone(), e.target.clone(), tap.clone());
+        threads.push(std::thread::spawn(move || egress_on(listener, &uds, &target, limits, tap)));
+    }
+    Ok(threads)
+}
+
 /// The hybrid vsock handshake (`transport`'s `hybrid://` scheme): any
 /// `OK …` line is success; EOF means nothing listens in the guest yet.
 pub fn hybrid_connect(uds: &Path, port: u32, _timeout: Duration) -> io::Result<UnixStream> {
@@ -311,34 +326,93 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// What a read under a timeout says about the peer: `Ok(0)` is EOF (the
+    /// proxy closed the connection); a timeout means it is still open.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Read1 {
+        Closed,
+        StillOpen,
+        Data,
+    }
+
+    fn read_one(s: &mut UnixStream, wait: Duration) -> Read1 {
+        s.set_read_timeout(Some(wait)).unwrap();
+        let mut b = [0u8; 1];
+        match s.read(&mut b) {
+            Ok(0) => Read1::Closed,
+            Ok(_) => Read1::Data,
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Read1::StillOpen,
+            // A reset is a close too (the proxy dropped it with data unread).
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Read1::Closed,
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+
     #[test]
     fn the_connection_limit_and_idle_timeout_hold() {
         let dir = std::env::temp_dir().join(format!("ei-proxy-l-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let limits = Limits { max_connections: 1, idle_timeout: Duration::from_millis(300), ..Limits::default() };
+        let idle = Duration::from_millis(300);
+        let limits = Limits { max_connections: 1, idle_timeout: idle, ..Limits::default() };
         let uds = egress_rule(&dir, "vm.vsock_7001", &echo_target(), limits, Tap::default());
         let mut first = UnixStream::connect(&uds).unwrap();
         first.write_all(b"x").unwrap();
         let mut one = [0u8; 1];
         first.read_exact(&mut one).unwrap();
-        // While the first holds the only slot, a second is closed at once.
+        let echoed = std::time::Instant::now();
+        // While the first holds the only slot, a second is closed at once
+        // (EOF, not a timeout: a timeout would mean it got through).
         let mut second = UnixStream::connect(&uds).unwrap();
-        second.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let mut buf = [0u8; 1];
-        assert_eq!(second.read(&mut buf).unwrap_or(0), 0);
-        // The idle first connection is cut after the idle timeout.
-        first.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        assert_eq!(first.read(&mut buf).unwrap_or(0), 0, "idle connection must be closed");
+        let _ = second.write_all(b"y");
+        assert_eq!(read_one(&mut second, Duration::from_secs(5)), Read1::Closed, "the second connection must be refused");
+        // The idle first connection is cut after the idle timeout, not before.
+        assert_eq!(read_one(&mut first, Duration::from_secs(5)), Read1::Closed, "idle connection must be closed");
+        let waited = echoed.elapsed();
+        assert!(waited >= idle, "closed after {waited:?}, before the idle timeout {idle:?}");
+        // The slot came back: a third connection is served.
+        let mut third = loop {
+            let mut c = UnixStream::connect(&uds).unwrap();
+            // A connection refused while the slot is still held may be gone
+            // before the write (EPIPE): the read below then says Closed.
+            let _ = c.write_all(b"z");
+            match read_one(&mut c, Duration::from_secs(5)) {
+                Read1::Data => break c,
+                // The first's slot is released a moment after its EOF.
+                Read1::Closed if echoed.elapsed() < Duration::from_secs(5) => std::thread::sleep(Duration::from_millis(20)),
+                other => panic!("third connection: {other:?}"),
+            }
+        };
+        third.shutdown(Shutdown::Write).unwrap();
+        assert_eq!(read_one(&mut third, Duration::from_secs(5)), Read1::Closed);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn a_port_without_a_rule_is_refused() {
-        // Egress exists only where a rule created the socket.
+        // The proxy's rule check is the set of sockets it binds: drive it
+        // from a configuration, then connect as the VMM does for a guest's
+        // connect(CID 2, port): to `<uds>_<port>`.
         let dir = std::env::temp_dir().join(format!("ei-proxy-r-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let _uds = egress_rule(&dir, "vm.vsock_7002", &echo_target(), Limits::default(), Tap::default());
-        assert!(UnixStream::connect(dir.join("vm.vsock_25")).is_err());
+        let text = format!("[[egress]]\nlisten = {:?}\ntarget = {:?}\n", dir.join("vm.vsock_7002"), echo_target());
+        let config = config::Config::parse(&text).unwrap();
+        let _threads = serve_egress(&config.egress, config.limits(), &Tap::default()).unwrap();
+        // The rule's port is served (so a refusal below is not a broken setup).
+        let mut ok = UnixStream::connect(dir.join("vm.vsock_7002")).unwrap();
+        ok.write_all(b"q").unwrap();
+        let mut one = [0u8; 1];
+        ok.read_exact(&mut one).unwrap();
+        assert_eq!(&one, b"q");
+        // The proxy created nothing else a guest could reach ...
+        let mut names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        assert_eq!(names, ["vm.vsock_7002"]);
+        // ... so port 25, and any other port, is refused.
+        for port in [25, 7001, 7003, 8443] {
+            let e = UnixStream::connect(dir.join(format!("vm.vsock_{port}"))).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::NotFound, "port {port}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 

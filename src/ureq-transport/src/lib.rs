@@ -46,6 +46,16 @@ use ureq::unversioned::transport::time::{Duration as UDuration, Instant as UInst
 use ureq::unversioned::transport::{Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, ShutdownHandle, Transport};
 use ureq::{Agent, Error};
 
+// At trace level ureq-proto hex-dumps every request and response, tokens and
+// secrets included. This is evaluated in every build of every binary that
+// links this crate, with that build's own `log` features and profile: a
+// release build (the guest's) whose features let trace through (say a
+// `release_max_level_trace` anywhere in its graph) does not compile.
+const _: () = assert!(
+    log::STATIC_MAX_LEVEL as usize <= log::LevelFilter::Debug as usize,
+    "log's trace level is compiled in: ureq-proto would log secrets"
+);
+
 pub use ureq;
 
 /// Request or status line plus headers, at most (ureq's input buffer is
@@ -683,9 +693,51 @@ mod tests {
         assert_eq!(https_base("::1"), "https://[::1]");
     }
 
+    /// The static level `log` compiles into a release build with these
+    /// features enabled, by log's own rules (its `STATIC_MAX_LEVEL`): the
+    /// most restrictive `release_max_level_*` if there is one, else the most
+    /// restrictive `max_level_*`, else trace.
+    fn release_level(features: &[&str]) -> log::LevelFilter {
+        let levels = [
+            ("off", log::LevelFilter::Off),
+            ("error", log::LevelFilter::Error),
+            ("warn", log::LevelFilter::Warn),
+            ("info", log::LevelFilter::Info),
+            ("debug", log::LevelFilter::Debug),
+            ("trace", log::LevelFilter::Trace),
+        ];
+        let pick = |prefix: &str| levels.iter().find(|(name, _)| features.contains(&format!("{prefix}{name}").as_str())).map(|l| l.1);
+        pick("release_max_level_").or_else(|| pick("max_level_")).unwrap_or(log::LevelFilter::Trace)
+    }
+
     #[test]
     fn trace_is_compiled_out() {
-        // ureq-proto's trace hex dumps would carry tokens and secrets.
+        // ureq-proto's trace hex dumps would carry tokens and secrets. This
+        // test runs in a debug build, where `release_max_level_*` features
+        // are ignored; what governs the guest is its release build's graph:
+        // the `log` features of enclave-init's normal dependencies for the
+        // guest target, as Cargo resolves them.
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["tree", "--locked", "--offline", "-p", "enclave-init", "--target", "x86_64-unknown-linux-musl", "-e", "normal"])
+            .args(["--prefix", "none", "--format", "{p}|{f}", "--manifest-path"])
+            .arg(root.join("Cargo.toml"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "cargo tree: {}", String::from_utf8_lossy(&out.stderr));
+        let tree = String::from_utf8(out.stdout).unwrap();
+        let mut features: Vec<&str> = tree.lines().filter(|l| l.starts_with("log v")).flat_map(|l| l.split_once('|').map_or("", |x| x.1).split(',')).collect();
+        features.sort_unstable();
+        features.dedup();
+        assert!(!features.is_empty(), "log is not in the guest's graph:\n{tree}");
+        let level = release_level(&features);
+        assert!(level <= log::LevelFilter::Debug, "the release guest's log level is {level} (features {features:?})");
+        // The rules themselves, on the cases that matter.
+        assert_eq!(release_level(&["kv", "max_level_debug"]), log::LevelFilter::Debug);
+        assert_eq!(release_level(&["max_level_debug", "release_max_level_trace"]), log::LevelFilter::Trace);
+        assert_eq!(release_level(&["kv"]), log::LevelFilter::Trace);
+        assert_eq!(release_level(&["max_level_trace", "max_level_info"]), log::LevelFilter::Info);
+        // And the build this test runs in.
         assert!(log::STATIC_MAX_LEVEL <= log::LevelFilter::Debug);
     }
 

@@ -42,6 +42,19 @@ pub fn debian_ovmf() -> Vec<u8> {
     std::fs::read(&p).unwrap_or_else(|e| panic!("reading {}: {e}: {INSTALL_HINT}", p.display()))
 }
 
+/// A prerequisite is missing: the test fails, unless the environment opts
+/// out of exactly this one by name with `ENCLAVE_ALLOW_SKIP_<NAME>=1` (CI
+/// never does); then it says so and the caller returns. Returns `true` when
+/// the caller must skip.
+pub fn missing(name: &str, what: &str) -> bool {
+    let var = format!("ENCLAVE_ALLOW_SKIP_{name}");
+    if std::env::var(&var).is_ok_and(|v| v == "1") {
+        eprintln!("SKIPPED ({var}=1): {what}");
+        return true;
+    }
+    panic!("{what} (set {var}=1 to skip this check on purpose)");
+}
+
 /// Deterministic pseudo-random bytes (xorshift64*).
 pub fn blob(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
