@@ -294,7 +294,7 @@ pub mod host_client {
         let addr: transport::Addr = format!("unix://{}", psp.display()).parse().unwrap();
         let mut source = evidence::sim::SimPsp::new(addr, std::time::Duration::from_secs(10));
         let bundle = evidence::EvidenceSource::collect(&mut source, &rd).unwrap();
-        let req = AttestRequest { nonce: nonce.to_vec().into(), enclave_key_spki: spki.to_vec().into(), bundle };
+        let req = AttestRequest { nonce: nonce.to_vec().into(), enclave_key_spki: spki.to_vec().into(), bundle, client_certificate: false };
         serde_json::to_vec(&req).unwrap()
     }
 

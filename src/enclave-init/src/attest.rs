@@ -342,7 +342,7 @@ pub fn attest_once(
         evidence_time += evidence_started.elapsed();
 
         // 6. Attest, on the same connection.
-        let request = AttestRequest { nonce: nonce.to_vec().into(), enclave_key_spki: key.spki().to_vec().into(), bundle };
+        let request = AttestRequest { nonce: nonce.to_vec().into(), enclave_key_spki: key.spki().to_vec().into(), bundle, client_certificate: false };
         let body = serde_json::to_vec(&request).map_err(|e| AttestError::Protocol(e.to_string()))?;
         let (status, resp) = verifier.post("/v1/attest", &body)?;
         if verifier.serial() != Some(serial) {
@@ -442,7 +442,7 @@ mod tests {
                             let bound = issued.is_some_and(|n| n[..] == req.nonce[..])
                                 && req.bundle.evidence[..] == tee_formats::binding::report_data(&req.nonce[..].try_into().unwrap(), &req.enclave_key_spki, &exporter)[..];
                             if bound {
-                                (200, serde_json::to_vec(&AttestResponse { token: format!("token-{served}"), expires_at: 2_000 }).unwrap())
+                                (200, serde_json::to_vec(&AttestResponse { token: format!("token-{served}"), expires_at: 2_000, client_certificate: None }).unwrap())
                             } else {
                                 let denial = Denial { check: "report_data".into(), got: "-".into(), want: "-".into(), hint: "-".into() };
                                 (403, serde_json::to_vec(&serde_json::json!({ "denial": denial })).unwrap())
