@@ -527,3 +527,23 @@ fn a_jwt_copied_from_a_successful_run_is_refused_by_the_cert_mount() {
         assert!(v["auth"].is_null(), "{v}");
     }
 }
+
+#[test]
+fn cert_mode_reattests_with_a_fresh_certificate_before_expiry() {
+    // Tokens and certificates live 10 s: the guest renews between 5 and
+    // 7.5 s, each time with a new certificate (the old one expires).
+    let s = stack(None, &["--token-ttl-secs", "10"]);
+    let gdir = TempDir::new("guest");
+    let config = guest_config(gdir.path(), &s.psp.socket, Some((&s.verifier, &s.pki)), Some(&s.bao)) + CERT_MODE + TEST_HOOKS;
+    let Boot::Ready(guest, report) = boot(gdir, &config) else { panic!("guest did not get ready") };
+    let revoked = s.bao.cli(&["token", "revoke", "-mode=path", "auth/enclave-cert/"]).status().unwrap();
+    assert!(revoked.success());
+    let st = wait_status(&guest, &report, 30, |st| st["renewals"].as_u64().unwrap_or(0) >= 2);
+    assert_eq!(st["health"]["state"], "serving", "{st}");
+    assert_eq!(st["secrets_provisioned"], 5, "{st}");
+    let key = [7u8; 32];
+    let key_hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(guest.command(&report, &format!("secret-hash hume/api-key {key_hex}")), hmac_hex(&key, CANARY_HUME));
+    let logs = guest.logs();
+    assert!(logs.matches("auth=cert").count() >= 3, "one certificate login per attestation: {logs}");
+}
