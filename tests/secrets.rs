@@ -547,3 +547,20 @@ fn cert_mode_reattests_with_a_fresh_certificate_before_expiry() {
     let logs = guest.logs();
     assert!(logs.matches("auth=cert").count() >= 3, "one certificate login per attestation: {logs}");
 }
+
+#[test]
+fn cert_mode_against_a_verifier_without_a_client_ca_fails_at_once_and_says_why() {
+    let s = stack(None, &[]);
+    // A second verifier, same keys and policy, but no client CA.
+    let plain = Verifier::start(&s.pki, &sim_policy(&s.psp.ark_sha256, &[&s.measurement]), s.dir.path(), &[]);
+    let gdir = TempDir::new("guest");
+    let config = guest_config(gdir.path(), &s.psp.socket, Some((&plain, &s.pki)), Some(&s.bao)) + CERT_MODE;
+    let started = Instant::now();
+    match boot(gdir, &config) {
+        Boot::Ready(_, r) => panic!("a certificate-mode guest got ready without a certificate: {r}"),
+        Boot::Failed { stderr, .. } => {
+            assert!(stderr.contains("no_client_ca"), "{stderr}");
+            assert!(started.elapsed() < Duration::from_secs(20), "a final failure is not retried until the boot deadline");
+        }
+    }
+}
