@@ -139,7 +139,12 @@ fn stack(role_measurements: Option<&[&str]>, verifier_args: &[&str]) -> Stack {
     let m = measurement();
     let psp = SimPsp::start(&dir.path().join("psp.sock"), &["--measurement", &m]);
     assert_eq!(psp.measurement, m);
-    let verifier = Verifier::start(&pki, &sim_policy(&psp.ark_sha256, &[&m]), dir.path(), verifier_args);
+    // Every stack's verifier has a client CA: guests in certificate mode
+    // ask it for a client certificate, guests in JWT mode do not.
+    let (ca_cert, ca_key) = (pki.path("client-ca.pem").display().to_string(), pki.path("client-ca-key.pem").display().to_string());
+    let mut args = vec!["--client-ca-cert", ca_cert.as_str(), "--client-ca-key", ca_key.as_str()];
+    args.extend_from_slice(verifier_args);
+    let verifier = Verifier::start(&pki, &sim_policy(&psp.ark_sha256, &[&m]), dir.path(), &args);
     let bao = OpenBao::start(&pki);
     bao.setup(&verifier, &pki, role_measurements.unwrap_or(&[&m]), "sim", &seeds());
     Stack { pki, psp, verifier, bao, measurement: m, dir }
@@ -427,5 +432,217 @@ fn verifier_unreachable_at_boot_is_retried() {
             assert!(logs.contains("msg=\"attestation attempt failed; retrying\"") && logs.contains("class=unreachable"), "{logs}");
         }
         Boot::Failed { stderr, .. } => panic!("guest gave up on the verifier:\n{stderr}"),
+    }
+}
+
+// --- Certificate mode: proof of possession of the attested key ----------------
+
+/// The `[vault]` lines of certificate mode (appended to the `[vault]`
+/// section `guest_config` ends with).
+const CERT_MODE: &str = "auth = \"cert\"\nauth_path = \"enclave-cert\"\n";
+
+#[test]
+fn cert_mode_guest_logs_in_with_its_key_and_holds_the_exact_secrets() {
+    let s = stack(None, &[]);
+    let gdir = TempDir::new("guest");
+    let config = guest_config(gdir.path(), &s.psp.socket, Some((&s.verifier, &s.pki)), Some(&s.bao)) + CERT_MODE + TEST_HOOKS;
+    let (guest, report) = match boot(gdir, &config) {
+        Boot::Ready(g, r) => (g, r),
+        Boot::Failed { status, stderr } => panic!("guest failed ({status}):\n{stderr}"),
+    };
+    assert_eq!(report["secrets_provisioned"], 5, "{report}");
+    let key = [0x24u8; 32];
+    let key_hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    for (name, value) in [("hume/api-key", CANARY_HUME), ("retell/api-key", CANARY_RETELL), ("database/connection", CANARY_DB)] {
+        assert_eq!(guest.command(&report, &format!("secret-hash {name} {key_hex}")), hmac_hex(&key, value), "{name}");
+    }
+    let logs = guest.logs();
+    assert!(logs.contains("msg=\"Vault login accepted\"") && logs.contains("auth=cert"), "{logs}");
+    assert!(!logs.contains("Vault token not revoked"), "{logs}");
+    assert_eq!(guest.command(&report, "poweroff"), "ok");
+}
+
+/// A P-256 key as the enclave has one: its SPKI and a rustls signing key.
+fn p256_key() -> (Vec<u8>, std::sync::Arc<dyn rustls::sign::SigningKey>) {
+    use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+    let mut spki = vec![0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00];
+    spki.extend_from_slice(pair.public_key().as_ref());
+    let der = rustls::pki_types::PrivateKeyDer::Pkcs8(pkcs8.as_ref().to_vec().into());
+    (spki, rustls::crypto::ring::sign::any_ecdsa_type(&der).unwrap())
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// A client certificate from the verifier's client CA (what the verifier
+/// issues after a successful appraisal).
+fn client_cert(s: &Stack, spki: &[u8], measurement: &str, not_before: i64, expires_at: i64) -> String {
+    let ca = verifier::client_cert::ClientCa::from_pem(
+        &std::fs::read_to_string(s.pki.path("client-ca.pem")).unwrap(),
+        &std::fs::read_to_string(s.pki.path("client-ca-key.pem")).unwrap(),
+    )
+    .unwrap();
+    let subject = verifier::client_cert::Subject { jkt: "test", tee: "sim", measurement };
+    ca.issue(spki, &subject, not_before + verifier::client_cert::BACKDATE_SECS, expires_at).unwrap()
+}
+
+/// One request to OpenBao's TLS listener, presenting `client` (certificate
+/// chain PEM and the key that signs the handshake, matching or not).
+fn bao_request(
+    s: &Stack,
+    client: Option<(&str, std::sync::Arc<dyn rustls::sign::SigningKey>)>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<(u16, serde_json::Value), String> {
+    use rustls::pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(s.bao.ca_pem().as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = match client {
+        // CertifiedKey::new does not check that the key matches: the
+        // server must.
+        Some((pem, key)) => {
+            let chain = rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<Vec<_>, _>>().unwrap();
+            let ck = rustls::sign::CertifiedKey::new(chain, key);
+            builder.with_client_cert_resolver(std::sync::Arc::new(rustls::sign::SingleCertAndKey::from(ck)))
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), "vault.enclave.local".try_into().unwrap()).unwrap();
+    let tcp = TcpStream::connect(("127.0.0.1", s.bao.port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut tls = std::io::BufReader::new(rustls::StreamOwned::new(conn, tcp));
+    let mut all = vec![("content-type", "application/json")];
+    all.extend_from_slice(headers);
+    http::write_request(tls.get_mut(), method, "vault.enclave.local", path, &all, body.as_bytes()).map_err(|e| e.to_string())?;
+    let r = http::read_response(&mut tls, http::Limits::default()).map_err(|e| e.to_string())?;
+    Ok((r.status, serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null)))
+}
+
+fn cert_login(s: &Stack, client: Option<(&str, std::sync::Arc<dyn rustls::sign::SigningKey>)>, body: &str) -> Result<(u16, serde_json::Value), String> {
+    bao_request(s, client, "POST", "/v1/auth/enclave-cert/login", &[], body)
+}
+
+const CERT_LOGIN: &str = r#"{"name":"enclave-agent"}"#;
+
+#[test]
+fn the_cert_role_admits_the_certificate_with_its_key_and_nothing_less() {
+    let s = stack(None, &[]);
+    let now = unix_now();
+    let (spki, key) = p256_key();
+    let pem = client_cert(&s, &spki, &s.measurement, now, now + 300);
+
+    // The certificate with the enclave key: logged in, the secrets readable.
+    let (status, v) = cert_login(&s, Some((&pem, key.clone())), CERT_LOGIN).unwrap();
+    assert_eq!(status, 200, "{v}");
+    let token = v["auth"]["client_token"].as_str().unwrap().to_owned();
+    assert!(v["auth"]["policies"].as_array().unwrap().contains(&serde_json::json!("enclave-agent")), "{v}");
+    assert!(v["auth"]["lease_duration"].as_u64().unwrap() <= 60, "short-lived like the JWT role: {v}");
+    let (status, v) = bao_request(&s, None, "GET", "/v1/enclave-agents/data/hume", &[("x-vault-token", &token)], "").unwrap();
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["data"]["data"]["api-key"], CANARY_HUME);
+
+    // The same certificate presented with another key: the TLS handshake
+    // fails (CertificateVerify does not verify), no answer at all.
+    let (_, other) = p256_key();
+    let r = cert_login(&s, Some((&pem, other)), CERT_LOGIN);
+    assert!(r.is_err(), "a certificate without its key must not get through TLS: {r:?}");
+
+    // No certificate at all: refused.
+    let (status, v) = cert_login(&s, None, CERT_LOGIN).unwrap();
+    assert!(status == 400 || status == 403, "{status} {v}");
+
+    // An expired certificate (issued by the same CA, for the same key): refused.
+    let expired = client_cert(&s, &spki, &s.measurement, now - 3600, now - 1800);
+    let r = cert_login(&s, Some((&expired, key.clone())), CERT_LOGIN);
+    assert!(!matches!(r, Ok((200, _))), "an expired client certificate must be refused: {r:?}");
+
+    // A certificate for a measurement the role does not pin: refused.
+    let foreign = client_cert(&s, &spki, &"ab".repeat(48), now, now + 300);
+    let r = cert_login(&s, Some((&foreign, key.clone())), CERT_LOGIN);
+    assert!(matches!(r, Ok((400 | 403, _))), "{r:?}");
+
+    // A certificate from another CA (self-made, same claims): refused.
+    let (other_ca, other_ca_key) = verifier::client_cert::generate_ca("enclave-init development verifier client CA").unwrap();
+    let rogue = verifier::client_cert::ClientCa::from_pem(&other_ca, &other_ca_key)
+        .unwrap()
+        .issue(&spki, &verifier::client_cert::Subject { jkt: "test", tee: "sim", measurement: &s.measurement }, now, now + 300)
+        .unwrap();
+    let r = cert_login(&s, Some((&rogue, key)), CERT_LOGIN);
+    assert!(matches!(r, Ok((400 | 403, _))), "{r:?}");
+}
+
+#[test]
+fn a_jwt_copied_from_a_successful_run_is_refused_by_the_cert_mount() {
+    let s = stack(None, &[]);
+    // A token the verifier signs for this very measurement: the JWT mount
+    // takes it (the copy is a valid bearer token there)...
+    let signer = verifier::token::Signer::from_pkcs8(&std::fs::read(s.pki.path("token-key.pk8")).unwrap()).unwrap();
+    let now = unix_now();
+    let claims = serde_json::json!({
+        "iss": s.verifier.url, "aud": "openbao", "sub": "enclave:test", "iat": now, "nbf": now, "exp": now + 300,
+        "tee": "sim", "measurement": s.measurement,
+    });
+    let jwt = signer.sign(claims.as_object().unwrap()).unwrap();
+    let body = serde_json::json!({"role": "enclave-agent", "jwt": jwt}).to_string();
+    let (status, v) = bao_request(&s, None, "POST", "/v1/auth/enclave-attest/login", &[], &body).unwrap();
+    assert_eq!(status, 200, "the copied token is valid at the JWT mount (the test is not vacuous): {v}");
+    // ...and the cert mount, in every shape the token could be handed over, refuses it.
+    for body in [
+        serde_json::json!({"name": "enclave-agent", "jwt": jwt}).to_string(),
+        serde_json::json!({"role": "enclave-agent", "jwt": jwt}).to_string(),
+        CERT_LOGIN.to_owned(),
+    ] {
+        let (status, v) = cert_login(&s, None, &body).unwrap();
+        assert!(status == 400 || status == 403, "{status} {v}");
+        assert!(v["auth"].is_null(), "{v}");
+    }
+}
+
+#[test]
+fn cert_mode_reattests_with_a_fresh_certificate_before_expiry() {
+    // Tokens and certificates live 10 s: the guest renews between 5 and
+    // 7.5 s, each time with a new certificate (the old one expires).
+    let s = stack(None, &["--token-ttl-secs", "10"]);
+    let gdir = TempDir::new("guest");
+    let config = guest_config(gdir.path(), &s.psp.socket, Some((&s.verifier, &s.pki)), Some(&s.bao)) + CERT_MODE + TEST_HOOKS;
+    let Boot::Ready(guest, report) = boot(gdir, &config) else { panic!("guest did not get ready") };
+    let revoked = s.bao.cli(&["token", "revoke", "-mode=path", "auth/enclave-cert/"]).status().unwrap();
+    assert!(revoked.success());
+    let st = wait_status(&guest, &report, 30, |st| st["renewals"].as_u64().unwrap_or(0) >= 2);
+    assert_eq!(st["health"]["state"], "serving", "{st}");
+    assert_eq!(st["secrets_provisioned"], 5, "{st}");
+    let key = [7u8; 32];
+    let key_hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(guest.command(&report, &format!("secret-hash hume/api-key {key_hex}")), hmac_hex(&key, CANARY_HUME));
+    let logs = guest.logs();
+    assert!(logs.matches("auth=cert").count() >= 3, "one certificate login per attestation: {logs}");
+}
+
+#[test]
+fn cert_mode_against_a_verifier_without_a_client_ca_fails_at_once_and_says_why() {
+    let s = stack(None, &[]);
+    // A second verifier, same keys and policy, but no client CA.
+    let plain = Verifier::start(&s.pki, &sim_policy(&s.psp.ark_sha256, &[&s.measurement]), s.dir.path(), &[]);
+    let gdir = TempDir::new("guest");
+    let config = guest_config(gdir.path(), &s.psp.socket, Some((&plain, &s.pki)), Some(&s.bao)) + CERT_MODE;
+    let started = Instant::now();
+    match boot(gdir, &config) {
+        Boot::Ready(_, r) => panic!("a certificate-mode guest got ready without a certificate: {r}"),
+        Boot::Failed { stderr, .. } => {
+            assert!(stderr.contains("no_client_ca"), "{stderr}");
+            assert!(started.elapsed() < Duration::from_secs(20), "a final failure is not retried until the boot deadline");
+        }
     }
 }

@@ -78,7 +78,8 @@ impl Rig {
         let psp = SimPsp::start(&dir.path().join("psp.sock"), &["--measurement", &m]);
         let policy = sim_policy(&psp.ark_sha256, &[&psp.measurement]);
         let ttl = opts.token_ttl_secs.to_string();
-        let mut vargs: Vec<&str> = vec!["--token-ttl-secs", &ttl];
+        let (ca_cert, ca_key) = client_ca_args(&pki);
+        let mut vargs: Vec<&str> = vec!["--token-ttl-secs", &ttl, "--client-ca-cert", &ca_cert, "--client-ca-key", &ca_key];
         vargs.extend(opts.verifier_args.iter().map(String::as_str));
         let verifier = Verifier::start(&pki, &policy, dir.path(), &vargs);
         let bao = OpenBao::start(&pki);
@@ -135,7 +136,8 @@ impl Rig {
         self.verifier.proc.stop();
         std::thread::sleep(down);
         let ttl = self.token_ttl_secs.to_string();
-        let mut vargs: Vec<&str> = vec!["--token-ttl-secs", &ttl];
+        let (ca_cert, ca_key) = client_ca_args(&self.pki);
+        let mut vargs: Vec<&str> = vec!["--token-ttl-secs", &ttl, "--client-ca-cert", &ca_cert, "--client-ca-key", &ca_key];
         vargs.extend(self.verifier_args.iter().map(String::as_str));
         // The same address: the verifier's issuer URL, which OpenBao's OIDC
         // discovery points at, is its address.
@@ -152,6 +154,12 @@ impl Rig {
         let client = Client::new(&addr, &self.bao.serving_ca_pem(), "call.enclave.local");
         (g, report, client)
     }
+}
+
+/// The verifier's client CA (certificate mode): every rig's verifier has
+/// one; guests in JWT mode never ask it for a certificate.
+fn client_ca_args(pki: &Pki) -> (String, String) {
+    (pki.path("client-ca.pem").display().to_string(), pki.path("client-ca-key.pem").display().to_string())
 }
 
 /// Polls calls from a well-behaved client every 100 ms until `until` (Unix
@@ -289,12 +297,17 @@ pub mod host_client {
     /// A complete attest request for this connection: challenge, sim
     /// evidence for the binding from the sim-psp at `psp`.
     pub fn attest_request(tls: &mut Tls, psp: &std::path::Path, spki: &[u8]) -> Vec<u8> {
+        attest_request_asking(tls, psp, spki, false)
+    }
+
+    /// [`attest_request`], asking for a client certificate (certificate mode).
+    pub fn attest_request_asking(tls: &mut Tls, psp: &std::path::Path, spki: &[u8], client_certificate: bool) -> Vec<u8> {
         let nonce = challenge(tls);
         let rd = tee_formats::binding::report_data(&nonce, spki, &exporter(tls));
         let addr: transport::Addr = format!("unix://{}", psp.display()).parse().unwrap();
         let mut source = evidence::sim::SimPsp::new(addr, std::time::Duration::from_secs(10));
         let bundle = evidence::EvidenceSource::collect(&mut source, &rd).unwrap();
-        let req = AttestRequest { nonce: nonce.to_vec().into(), enclave_key_spki: spki.to_vec().into(), bundle };
+        let req = AttestRequest { nonce: nonce.to_vec().into(), enclave_key_spki: spki.to_vec().into(), bundle, client_certificate };
         serde_json::to_vec(&req).unwrap()
     }
 

@@ -343,6 +343,7 @@ impl OpenBao {
             .env("BAO_CLI", bao())
             .env("ENCLAVE_VERIFIER_URL", &verifier.url)
             .env("ENCLAVE_VERIFIER_CA", pki.path("ca.pem"))
+            .env("ENCLAVE_CLIENT_CA", pki.path("client-ca.pem"))
             .env("ENCLAVE_MEASUREMENTS", measurements.join(","))
             .env("ENCLAVE_TEE_TYPES", tees);
         for (k, v) in seeds {

@@ -129,6 +129,9 @@ impl AttestError {
 pub struct Attestation {
     /// The JWT.
     pub token: Zeroizing<String>,
+    /// The client certificate for the enclave key (PEM), when it was asked
+    /// for (`vault.auth = "cert"`). Not secret: worthless without the key.
+    pub client_certificate: Option<String>,
     /// Its expiry, verifier time (Unix seconds).
     pub expires_at: u64,
     /// The monotonic instant the token expires (under the anchor this
@@ -163,6 +166,16 @@ pub fn parse_ca(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
 
 /// A TLS 1.3 client configuration trusting only `ca_pem`.
 pub fn client_config(ca_pem: &str, time: Arc<TrustedTime>) -> Result<Arc<rustls::ClientConfig>, AttestError> {
+    client_config_with(ca_pem, time, None)
+}
+
+/// [`client_config`], presenting `client` (certificate and key) when the
+/// server asks for a client certificate (mutual TLS).
+pub fn client_config_with(
+    ca_pem: &str,
+    time: Arc<TrustedTime>,
+    client: Option<Arc<rustls::sign::CertifiedKey>>,
+) -> Result<Arc<rustls::ClientConfig>, AttestError> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in parse_ca(ca_pem).map_err(AttestError::Tls)? {
         roots.add(cert).map_err(|e| AttestError::Tls(format!("pinned CA: {e}")))?;
@@ -170,8 +183,11 @@ pub fn client_config(ca_pem: &str, time: Arc<TrustedTime>) -> Result<Arc<rustls:
     let config = rustls::ClientConfig::builder_with_details(Arc::new(rustls::crypto::ring::default_provider()), time)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| AttestError::Tls(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let config = match client {
+        Some(certified) => config.with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified))),
+        None => config.with_no_client_auth(),
+    };
     Ok(Arc::new(config))
 }
 
@@ -290,7 +306,10 @@ pub struct Limits {
     pub max_drift: Duration,
 }
 
-/// Runs the exchange once, all of it before `deadline`.
+/// Runs the exchange once, all of it before `deadline`; with
+/// `client_certificate`, asks the verifier for a client certificate for
+/// `key` too (certificate mode).
+#[expect(clippy::too_many_arguments, reason = "one exchange's inputs, each distinct")]
 pub fn attest_once(
     cfg: &VerifierConfig,
     addr: &transport::Addr,
@@ -299,6 +318,7 @@ pub fn attest_once(
     tee: &mut dyn EvidenceSource,
     deadline: Mono,
     limits: Limits,
+    client_certificate: bool,
 ) -> Result<Attestation, AttestError> {
     let started = Instant::now();
     let verifier = Verifier::new(cfg, addr, time, deadline)?;
@@ -342,7 +362,7 @@ pub fn attest_once(
         evidence_time += evidence_started.elapsed();
 
         // 6. Attest, on the same connection.
-        let request = AttestRequest { nonce: nonce.to_vec().into(), enclave_key_spki: key.spki().to_vec().into(), bundle };
+        let request = AttestRequest { nonce: nonce.to_vec().into(), enclave_key_spki: key.spki().to_vec().into(), bundle, client_certificate };
         let body = serde_json::to_vec(&request).map_err(|e| AttestError::Protocol(e.to_string()))?;
         let (status, resp) = verifier.post("/v1/attest", &body)?;
         if verifier.serial() != Some(serial) {
@@ -371,8 +391,12 @@ pub fn attest_once(
                         limits.max_token_ttl.as_secs()
                     )));
                 }
+                if client_certificate && ok.client_certificate.is_none() {
+                    return Err(AttestError::Protocol("the verifier issued no client certificate (vault.auth = \"cert\" needs a verifier with a client CA)".into()));
+                }
                 Ok(Attestation {
                     token: Zeroizing::new(ok.token),
+                    client_certificate: ok.client_certificate,
                     expires_at: ok.expires_at,
                     deadline: sent.after(Duration::from_millis(lifetime_ms)),
                     tee: request.bundle.tee.as_str().to_owned(),
@@ -442,7 +466,7 @@ mod tests {
                             let bound = issued.is_some_and(|n| n[..] == req.nonce[..])
                                 && req.bundle.evidence[..] == tee_formats::binding::report_data(&req.nonce[..].try_into().unwrap(), &req.enclave_key_spki, &exporter)[..];
                             if bound {
-                                (200, serde_json::to_vec(&AttestResponse { token: format!("token-{served}"), expires_at: 2_000 }).unwrap())
+                                (200, serde_json::to_vec(&AttestResponse { token: format!("token-{served}"), expires_at: 2_000, client_certificate: None }).unwrap())
                             } else {
                                 let denial = Denial { check: "report_data".into(), got: "-".into(), want: "-".into(), hint: "-".into() };
                                 (403, serde_json::to_vec(&serde_json::json!({ "denial": denial })).unwrap())
@@ -500,7 +524,7 @@ mod tests {
         };
         let time = Arc::new(TrustedTime::new(0));
         let deadline = Mono::now().after(Duration::from_secs(20));
-        let result = attest_once(&cfg, &addr, &time, &EnclaveKey::generate().unwrap(), &mut Echo, deadline, limits);
+        let result = attest_once(&cfg, &addr, &time, &EnclaveKey::generate().unwrap(), &mut Echo, deadline, limits, false);
         let served = if result.is_ok() { server.join().unwrap() } else { 0 };
         (result, served, time.now_secs())
     }

@@ -132,6 +132,19 @@ pub struct TranscriptionConfig {
     pub timeout: Duration,
 }
 
+/// How the guest logs in to Vault/OpenBao (`vault.auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VaultAuth {
+    /// `jwt` (the default): the verifier's token at the JWT auth method.
+    /// A bearer token: whoever copies it can log in until it expires (its
+    /// `cnf` claim is informational; Vault does not check it).
+    Jwt,
+    /// `cert`: the verifier's client certificate for the enclave key at
+    /// the cert auth method, over mutual TLS: the handshake proves
+    /// possession of the attested key (proof of possession).
+    Cert,
+}
+
 /// How to reach Vault/OpenBao and what to read there.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VaultConfig {
@@ -141,9 +154,12 @@ pub struct VaultConfig {
     pub server_name: String,
     /// The one CA trusted for it (PEM).
     pub ca_pem: String,
-    /// The JWT auth method's mount path.
+    /// How the guest logs in (`vault.auth`).
+    pub auth: VaultAuth,
+    /// The auth method's mount path (the JWT mount, or the cert mount in
+    /// certificate mode).
     pub auth_path: String,
-    /// The JWT role.
+    /// The role (JWT role, or cert role name in certificate mode).
     pub role: String,
     /// The KV v2 mount.
     pub kv_mount: String,
@@ -309,6 +325,7 @@ const FIELDS: &[(&str, Kind, Option<&str>)] = &[
     ("vault.addr", Kind::Str, Some("")),
     ("vault.server_name", Kind::Str, Some("vault.enclave.local")),
     ("vault.ca", Kind::Str, Some("")),
+    ("vault.auth", Kind::Str, Some("jwt")),
     ("vault.auth_path", Kind::Str, Some("enclave-attest")),
     ("vault.role", Kind::Str, Some("enclave-agent")),
     ("vault.kv_mount", Kind::Str, Some("enclave-agents")),
@@ -506,6 +523,11 @@ fn vault_config(fields: &Fields) -> Result<VaultConfig, ConfigError> {
         addr,
         server_name: server_name(fields, "vault.server_name")?,
         ca_pem: pinned_ca(fields, "vault.ca", has_addr)?,
+        auth: fields.parsed("vault.auth", |s| match s {
+            "jwt" => Ok(VaultAuth::Jwt),
+            "cert" => Ok(VaultAuth::Cert),
+            other => Err(format!("{other:?} is neither \"jwt\" nor \"cert\"")),
+        })?,
         auth_path: fields.parsed("vault.auth_path", segment)?,
         role: fields.parsed("vault.role", segment)?,
         kv_mount: fields.parsed("vault.kv_mount", segment)?,
@@ -877,6 +899,9 @@ mod tests {
         let c = parse(GOOD, "").unwrap();
         assert_eq!(c.vault.secrets, ["hume/api-key", "retell/api-key", "database/connection", "transcription/api-key", "pii/pepper"]);
         assert_eq!(c.vault.addr, None);
+        assert_eq!(c.vault.auth, VaultAuth::Jwt, "JWT stays the default");
+        let (field, _, _) = field_error(GOOD, "enclave.vault.auth=mtls");
+        assert_eq!(field, "vault.auth");
         let (field, _, reason) = field_error(GOOD, "enclave.vault.secrets=a,../b");
         assert_eq!(field, "vault.secrets");
         assert!(reason.contains("plain Vault path"), "{reason}");

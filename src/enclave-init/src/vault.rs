@@ -5,8 +5,13 @@
 //!   the Vault CA pinned in the measured configuration and certificate time
 //!   from the verifier's clock; one kept-alive connection carries the whole
 //!   sequence: login, then per secret a KV v2 read and its unwrap.
-//! - JWT login at `auth/<auth_path>/login` with the configured role: Vault's
-//!   role, not this code, decides which measurements get a token.
+//! - Login at `auth/<auth_path>/login` with the configured role: Vault's
+//!   role, not this code, decides which measurements get a token. Either
+//!   the verifier's JWT (`vault.auth = "jwt"`, a bearer token), or, in
+//!   certificate mode (`"cert"`), OpenBao's cert auth over mutual TLS with
+//!   the verifier's client certificate and the enclave key: the handshake
+//!   proves possession of the attested key, so a copied token or
+//!   certificate is worthless without it.
 //! - KV v2 reads are response-wrapped (`X-Vault-Wrap-TTL`): the secret
 //!   travels only inside the unwrap response, whose wrapping token is
 //!   single-use and checked for its creation path.
@@ -24,6 +29,7 @@ use zeroize::Zeroizing;
 
 use crate::attest::TrustedTime;
 use crate::config::VaultConfig;
+use crate::keys::EnclaveKey;
 use crate::lifecycle::clock::Mono;
 use crate::retry::{Class, Classify};
 use crate::secrets::{SecretError, SecretStore};
@@ -131,8 +137,12 @@ struct VaultToken(Zeroizing<String>);
 const BODY_LIMIT: u64 = 256 * 1024;
 
 impl Vault {
-    fn connect(cfg: &VaultConfig, addr: &transport::Addr, time: &Arc<TrustedTime>, deadline: Mono) -> Result<Vault, VaultError> {
-        let tls = crate::attest::client_config(&cfg.ca_pem, Arc::clone(time)).map_err(|e| VaultError::Tls(e.to_string()))?;
+    fn connect(cfg: &VaultConfig, addr: &transport::Addr, time: &Arc<TrustedTime>, login: &Login<'_>, deadline: Mono) -> Result<Vault, VaultError> {
+        let client = match login {
+            Login::Jwt(_) => None,
+            Login::Cert { chain_pem, key } => Some(key.certified(chain_pem).map_err(VaultError::Protocol)?),
+        };
+        let tls = crate::attest::client_config_with(&cfg.ca_pem, Arc::clone(time), client).map_err(|e| VaultError::Tls(e.to_string()))?;
         let name = ServerName::try_from(cfg.server_name.clone()).map_err(|e| VaultError::Tls(e.to_string()))?;
         let agent = ureq_transport::agent(addr.clone(), name, tls, cfg.timeout);
         Ok(Vault { agent, base: ureq_transport::https_base(&cfg.server_name), deadline, clock: Arc::clone(time) })
@@ -194,8 +204,13 @@ impl Vault {
 
     /// Logs in; the token and its lease, counted from when the request was
     /// sent (Vault started the lease after that, so this errs early).
-    fn login(&mut self, cfg: &VaultConfig, jwt: &str) -> Result<(VaultToken, Duration, Mono), VaultError> {
-        let body = Zeroizing::new(serde_json::json!({"role": cfg.role, "jwt": jwt}).to_string());
+    fn login(&mut self, cfg: &VaultConfig, login: &Login<'_>) -> Result<(VaultToken, Duration, Mono), VaultError> {
+        let body = Zeroizing::new(match login {
+            Login::Jwt(jwt) => serde_json::json!({"role": cfg.role, "jwt": jwt}).to_string(),
+            // The cert auth method: the credential is the TLS client
+            // certificate this connection's handshake presented.
+            Login::Cert { .. } => serde_json::json!({"name": cfg.role}).to_string(),
+        });
         let path = format!("/v1/auth/{}/login", cfg.auth_path);
         let sent = Mono::now();
         let (status, resp) = self.call("POST", &path, &[("content-type", "application/json")], body.as_bytes())?;
@@ -272,6 +287,20 @@ pub struct CertRequest {
     pub ttl: Duration,
 }
 
+/// The Vault login's credential.
+pub enum Login<'a> {
+    /// The verifier's JWT (JWT auth; a bearer token).
+    Jwt(&'a str),
+    /// The verifier's client certificate for the enclave key, and the key
+    /// (cert auth over mutual TLS; proof of possession).
+    Cert {
+        /// The certificate (PEM).
+        chain_pem: &'a str,
+        /// The enclave key it certifies.
+        key: &'a EnclaveKey,
+    },
+}
+
 /// What provisioning achieved (for logs and health; no secret).
 #[derive(Debug)]
 pub struct Provisioned {
@@ -287,7 +316,7 @@ pub struct Provisioned {
 }
 
 /// One provisioning attempt, all of it before `deadline`: log in with the
-/// attestation token, read every configured secret (response-wrapped) into
+/// attestation token or the client certificate (`login`), read every configured secret (response-wrapped) into
 /// `store`, have the serving key's request signed, then revoke the Vault
 /// token. On any failure after login the token is revoked too (best
 /// effort, briefly) and `store` is cleared: a retry starts from nothing.
@@ -295,14 +324,18 @@ pub fn provision_once(
     cfg: &VaultConfig,
     addr: &transport::Addr,
     time: &Arc<TrustedTime>,
-    jwt: &str,
+    login: &Login<'_>,
     store: &mut SecretStore,
     cert: Option<&CertRequest>,
     deadline: Mono,
 ) -> Result<Provisioned, VaultError> {
-    let mut vault = Vault::connect(cfg, addr, time, deadline)?;
-    let (token, lease, sent) = vault.login(cfg, jwt)?;
-    crate::info_always!(role = cfg.role.as_str(), lease_secs = lease.as_secs(); "Vault login accepted");
+    let mut vault = Vault::connect(cfg, addr, time, login, deadline)?;
+    let (token, lease, sent) = vault.login(cfg, login)?;
+    let auth = match login {
+        Login::Jwt(_) => "jwt",
+        Login::Cert { .. } => "cert",
+    };
+    crate::info_always!(role = cfg.role.as_str(), auth = auth, lease_secs = lease.as_secs(); "Vault login accepted");
     let result = read_all(&mut vault, cfg, &token, store, cert);
     // Revocation gets a short grace past the deadline (at most 2 s): a
     // token left alive is worse than a late attempt, and it is bounded.

@@ -1,6 +1,7 @@
 //! `enclavectl dev-pki`: a throw-away PKI for development and tests: one CA,
 //! TLS certificates for the verifier, Vault and the transcription API's
-//! stand-in, the verifier's token key and nonce key. Production keys come
+//! stand-in, the verifier's token key, nonce key and client CA
+//! (`client-ca.pem`, `client-ca-key.pem`). Production keys come
 //! from the operator's own PKI.
 
 use std::path::{Path, PathBuf};
@@ -61,6 +62,12 @@ pub fn run(args: Args) -> CmdResult {
         write(&args.out, &format!("{name}.pem"), cert.as_bytes(), false)?;
         write(&args.out, &format!("{name}-key.pem"), key.as_bytes(), true)?;
     }
+    // The verifier's client CA (proof-of-possession mode): a CA of its own,
+    // so that OpenBao's cert role trusts exactly the certificates the
+    // verifier issues, nothing the TLS CA signs.
+    let (client_ca, client_ca_key) = verifier::client_cert::generate_ca("enclave-init development verifier client CA")?;
+    write(&args.out, "client-ca.pem", client_ca.as_bytes(), false)?;
+    write(&args.out, "client-ca-key.pem", client_ca_key.as_bytes(), true)?;
     write(&args.out, "token-key.pk8", &verifier::token::Signer::generate_pkcs8()?, true)?;
     let mut nonce_key = [0u8; 32];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce_key).map_err(|_| "random generator failed")?;

@@ -45,6 +45,8 @@ pub const SEV_SNP_MEASURE_COMPAT: &str = "0.0.13";
 pub const OPENBAO_MOUNT: &str = "enclave-attest";
 /// OpenBao role (standard and CEL) and token policy name.
 pub const OPENBAO_ROLE: &str = "enclave-agent";
+/// The cert auth mount of certificate mode (`vault.auth = "cert"`).
+pub const OPENBAO_CERT_MOUNT: &str = "enclave-cert";
 
 /// Compute expected launch measurements; optionally write the verifier policy snippet and
 /// the OpenBao roles that pin them.
@@ -112,8 +114,9 @@ pub struct Measure {
     /// The simulation TEE (sim-psp): SHA-384 over kernel, initrd and command line only.
     #[arg(long, conflicts_with_all = ["ovmf", "snp_ovmf_hash"])]
     sim: bool,
-    /// Write expected.json, verifier-policy.toml, openbao-role.json and
-    /// openbao-cel-role.json into this directory (created if missing).
+    /// Write expected.json, verifier-policy.toml, openbao-role.json,
+    /// openbao-cel-role.json and openbao-cert-role.json into this directory
+    /// (created if missing).
     #[arg(long)]
     out_dir: Option<PathBuf>,
     /// `aud` the verifier puts in its tokens (bound_audiences of the roles).
@@ -131,6 +134,11 @@ pub struct Measure {
     /// snippet; without it the snippet's [sim] section is left disabled.
     #[arg(long, requires = "sim")]
     sim_ark_sha256: Vec<String>,
+    /// The verifier's client CA (PEM, `enclavectl verifier --client-ca-cert`) for the
+    /// cert role (certificate mode); without it openbao-cert-role.json leaves
+    /// `certificate` out and it is given when applying.
+    #[arg(long)]
+    client_ca: Option<PathBuf>,
 }
 
 /// An inclusive range of vCPU counts.
@@ -505,6 +513,10 @@ pub fn run(args: Measure) -> CmdResult {
                 "openbao-cel-role.json",
                 pretty(&openbao_cel_role(&args, &results)?)?,
             ),
+            (
+                "openbao-cert-role.json",
+                pretty(&openbao_cert_role(&args, &results)?)?,
+            ),
         ];
         for (name, text) in files {
             let path = dir.join(name);
@@ -515,8 +527,11 @@ pub fn run(args: Measure) -> CmdResult {
         eprintln!(
             "apply with:\n  bao write auth/{OPENBAO_MOUNT}/role/{OPENBAO_ROLE} @{d}/openbao-role.json\n  \
              bao write auth/{OPENBAO_MOUNT}/cel/role/{OPENBAO_ROLE} @{d}/openbao-cel-role.json   \
-             (login: auth/{OPENBAO_MOUNT}/cel/login)",
-            d = dir.display()
+             (login: auth/{OPENBAO_MOUNT}/cel/login)\n  \
+             bao write auth/{OPENBAO_CERT_MOUNT}/certs/{OPENBAO_ROLE} @{d}/openbao-cert-role.json{ca}   \
+             (certificate mode: vault.auth = \"cert\", vault.auth_path = \"{OPENBAO_CERT_MOUNT}\")",
+            d = dir.display(),
+            ca = if args.client_ca.is_some() { "" } else { " certificate=@<verifier client CA PEM>" }
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -1060,6 +1075,34 @@ fn openbao_role(args: &Measure, r: &Results) -> Result<Value, String> {
         "token_explicit_max_ttl": args.token_ttl,
         "token_type": "service",
     }))
+}
+
+/// The cert role of certificate mode (`auth/enclave-cert/certs/enclave-agent`): the
+/// verifier's client certificate must chain to its client CA (`certificate`), carry a
+/// pinned measurement as URI SAN `urn:enclave:measurement:<hex>`
+/// (`allowed_uri_sans`) and an accepted tee as subject OU; the TLS handshake proves
+/// the enclave key. It pins no init-data (the certificate does not carry it): CoCo
+/// deployments that pin init-data keep the JWT role.
+fn openbao_cert_role(args: &Measure, r: &Results) -> Result<Value, String> {
+    let sans: Vec<String> = pinned_measurements(r).iter().map(|m| format!("urn:enclave:measurement:{m}")).collect();
+    let mut role = json!({
+        "display_name": OPENBAO_ROLE,
+        "allowed_uri_sans": sans,
+        "allowed_organizational_units": tees(r),
+        "token_policies": [OPENBAO_ROLE],
+        "token_ttl": args.token_ttl,
+        "token_max_ttl": args.token_ttl,
+        "token_explicit_max_ttl": args.token_ttl,
+        "token_type": "service",
+    });
+    if let Some(p) = &args.client_ca {
+        let pem = std::fs::read_to_string(p).map_err(|e| format!("--client-ca {}: {e}", p.display()))?;
+        if !pem.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(format!("--client-ca {}: no PEM certificate", p.display()));
+        }
+        role["certificate"] = json!(pem);
+    }
+    Ok(role)
 }
 
 /// The CEL role (`auth/enclave-attest/cel/role/enclave-agent`, login at `cel/login`):

@@ -59,6 +59,14 @@ pub struct Args {
     /// The Retry-After (seconds) of a connection shed at the limit.
     #[arg(long, default_value_t = 1)]
     shed_retry_after_secs: u64,
+    /// Client CA certificate (PEM): with --client-ca-key, guests in
+    /// certificate mode (vault.auth = "cert") get a client certificate for
+    /// their attested key, for OpenBao's cert auth (proof of possession).
+    #[arg(long, requires = "client_ca_key")]
+    client_ca_cert: Option<PathBuf>,
+    /// The client CA's private key (PKCS#8 PEM).
+    #[arg(long, requires = "client_ca_cert")]
+    client_ca_key: Option<PathBuf>,
     #[command(flatten)]
     collateral: crate::collateral_cmd::Options,
 }
@@ -110,6 +118,14 @@ pub fn run(args: Args) -> CmdResult {
         &read(&args.nonce_key)?,
         Box::new(appraiser),
     )?;
+    let v = match (&args.client_ca_cert, &args.client_ca_key) {
+        (Some(cert), Some(key)) => {
+            let text = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+            let ca = verifier::client_cert::ClientCa::from_pem(&text(cert)?, &text(key)?).map_err(|e| format!("--client-ca-cert/--client-ca-key: {e}"))?;
+            v.with_client_ca(ca)
+        }
+        _ => v,
+    };
     println!("listening https://{local}");
     Arc::new(v).serve(listener);
     Ok(ExitCode::SUCCESS)

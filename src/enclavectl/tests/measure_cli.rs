@@ -742,6 +742,16 @@ fn sim_mode() {
         r["bound_claims"]["measurement"],
         serde_json::json!([expected.clone()])
     );
+    // openbao-cert-role.json: certificate mode's role pins the same
+    // measurement as a URI SAN and the tee as OU; no CA given, none written.
+    let c = read_json(&out.join("openbao-cert-role.json"));
+    assert_eq!(
+        c["allowed_uri_sans"],
+        serde_json::json!([format!("urn:enclave:measurement:{expected}")])
+    );
+    assert_eq!(c["allowed_organizational_units"], serde_json::json!(["sim"]));
+    assert_eq!(c["token_policies"], serde_json::json!(["enclave-agent"]));
+    assert!(c.get("certificate").is_none());
     let e = read_json(&out.join("expected.json"));
     assert_eq!(e["sim"]["measurement"], expected);
     assert!(e.get("snp").is_none() && e.get("tdx").is_none());
@@ -963,6 +973,44 @@ fn openbao_applies_and_enforces_the_roles() {
         "auth/enclave-attest/cel/role/enclave-agent",
         &format!("@{}", s(&out.join("openbao-cel-role.json"))),
     ]);
+    // The cert role (certificate mode) applies as emitted, with --client-ca,
+    // and reads back with its pins.
+    let (client_ca, _) = verifier::client_cert::generate_ca("test client CA").unwrap();
+    let ca_path = dir.file("client-ca.pem", client_ca.as_bytes());
+    let out_ca = inside(&dir, "out-ca");
+    measure_ok(
+        &[
+            "--ovmf",
+            &s(&ovmf),
+            "--vcpus",
+            "1-4",
+            "--client-ca",
+            &s(&ca_path),
+            "--out-dir",
+            &s(&out_ca),
+        ]
+        .map(str::to_owned),
+    );
+    let cert_role = read_json(&out_ca.join("openbao-cert-role.json"));
+    assert!(cert_role["certificate"].as_str().unwrap().contains("BEGIN CERTIFICATE"));
+    bao.ok(&["auth", "enable", "-path=enclave-cert", "cert"]);
+    bao.ok(&[
+        "write",
+        "auth/enclave-cert/certs/enclave-agent",
+        &format!("@{}", s(&out_ca.join("openbao-cert-role.json"))),
+    ]);
+    let read: Value = serde_json::from_str(&bao.ok(&[
+        "read",
+        "-format=json",
+        "auth/enclave-cert/certs/enclave-agent",
+    ]))
+    .unwrap();
+    let sans = read["data"]["allowed_uri_sans"].as_array().unwrap();
+    assert!(
+        sans.contains(&serde_json::json!(format!("urn:enclave:measurement:{measurement}"))),
+        "{sans:?}"
+    );
+    assert_eq!(read["data"]["allowed_organizational_units"], serde_json::json!(["snp"]));
 
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -7,6 +7,8 @@
 //!   `GET /healthz`, `GET /metrics`, `GET /v1/platforms`.
 //! - [`nonce`]: stateless, connection-bound, single-use nonces.
 //! - [`token`]: the ES384 JWT, JWKS, the `cnf` key thumbprint.
+//! - [`client_cert`]: the short-lived client certificate for the enclave
+//!   key (proof-of-possession login to OpenBao's `cert` auth).
 //! - [`metrics`]: Prometheus counters.
 //! - [`platforms`]: the TCB each platform seen has, against what the
 //!   collateral now calls current (`GET /v1/platforms`, `/metrics`).
@@ -26,6 +28,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod client_cert;
 pub mod metrics;
 pub mod nonce;
 pub mod platforms;

@@ -110,6 +110,7 @@ pub struct Verifier {
     tls: Arc<rustls::ServerConfig>,
     nonces: Nonces,
     signer: Signer,
+    client_ca: Option<crate::client_cert::ClientCa>,
     appraiser: Box<dyn Appraiser>,
     metrics: Metrics,
     active: AtomicUsize,
@@ -150,11 +151,19 @@ impl Verifier {
             config,
             tls: Arc::new(tls),
             signer,
+            client_ca: None,
             appraiser,
             metrics: Metrics::default(),
             shedding: AtomicUsize::new(0),
             active: AtomicUsize::new(0),
         })
+    }
+
+    /// Issues client certificates with `ca` to guests that ask for one
+    /// (proof-of-possession mode); without it they are told no.
+    pub fn with_client_ca(mut self, ca: crate::client_cert::ClientCa) -> Self {
+        self.client_ca = Some(ca);
+        self
     }
 
     /// The token signer (tests verify tokens with it).
@@ -385,13 +394,29 @@ impl Verifier {
             claims.insert(k.to_owned(), v);
         }
         claims.entry("tee").or_insert_with(|| json!(tee));
+        let client_certificate = if req.client_certificate {
+            let Some(ca) = &self.client_ca else {
+                return error_body(400, "no_client_ca", "this verifier issues no client certificates (start it with --client-ca-cert and --client-ca-key)");
+            };
+            let subject = crate::client_cert::Subject {
+                jkt: &jkt,
+                tee: claims.get("tee").and_then(Value::as_str).unwrap_or(tee),
+                measurement: claims.get("measurement").and_then(Value::as_str).unwrap_or(""),
+            };
+            match ca.issue(&req.enclave_key_spki, &subject, now, exp) {
+                Ok(pem) => Some(pem),
+                Err(e) => return error_body(500, "client_certificate_failed", &e.0),
+            }
+        } else {
+            None
+        };
         let token = match self.signer.sign(&claims) {
             Ok(t) => t,
             Err(e) => return error_body(500, "signing_failed", &e.0),
         };
         self.metrics.appraisal(tee, None);
         log::info!(tee = tee, measurement = claims.get("measurement").and_then(|m| m.as_str()).unwrap_or(""); "attestation accepted");
-        let resp = AttestResponse { token, expires_at: u64::try_from(exp).unwrap_or(0) };
+        let resp = AttestResponse { token, expires_at: u64::try_from(exp).unwrap_or(0), client_certificate };
         (200, serde_json::to_vec(&resp).unwrap_or_default())
     }
 

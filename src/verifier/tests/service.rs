@@ -43,6 +43,10 @@ fn start() -> Service {
 }
 
 fn start_with(max_connections: usize) -> Service {
+    start_full(max_connections, None)
+}
+
+fn start_full(max_connections: usize, client_ca: Option<verifier::client_cert::ClientCa>) -> Service {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca_key = KeyPair::generate().unwrap();
@@ -71,7 +75,10 @@ fn start_with(max_connections: usize) -> Service {
         Box::new(ReportDataOnly),
     )
     .unwrap();
-    let v = Arc::new(v);
+    let v = Arc::new(match client_ca {
+        Some(ca) => v.with_client_ca(ca),
+        None => v,
+    });
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let serving = Arc::clone(&v);
@@ -123,11 +130,16 @@ fn spki() -> Vec<u8> {
 
 /// An attest request whose "evidence" is REPORT_DATA for (nonce, key, exporter).
 fn attest(tls: &mut Tls, nonce: &[u8; 32], key: &[u8], bound_exporter: &[u8; 32]) -> http::Response {
+    attest_asking(tls, nonce, key, bound_exporter, false)
+}
+
+fn attest_asking(tls: &mut Tls, nonce: &[u8; 32], key: &[u8], bound_exporter: &[u8; 32], client_certificate: bool) -> http::Response {
     let rd = tee_formats::binding::report_data(nonce, key, bound_exporter);
     let req = AttestRequest {
         nonce: nonce.to_vec().into(),
         enclave_key_spki: key.to_vec().into(),
         bundle: EvidenceBundle::new(Tee::Sim, "test", rd.to_vec()),
+        client_certificate,
     };
     post(tls, "/v1/attest", &serde_json::to_vec(&req).unwrap())
 }
@@ -269,4 +281,43 @@ fn an_idle_kept_alive_connection_gives_its_slot_back() {
     // And the idle one was closed, not left hanging.
     http::write_request(idle.get_mut(), "POST", "verifier.test", "/v1/challenge", &[], b"{}").ok();
     assert!(http::read_response(&mut idle, http::Limits::default()).is_err());
+}
+
+#[test]
+fn a_guest_that_asks_gets_a_client_certificate_for_its_key_and_others_do_not() {
+    let (ca_pem, ca_key) = verifier::client_cert::generate_ca("test client CA").unwrap();
+    let s = start_full(16, Some(verifier::client_cert::ClientCa::from_pem(&ca_pem, &ca_key).unwrap()));
+    let key = spki();
+    let mut tls = connect(&s);
+    let nonce = challenge(&mut tls);
+    let e = exporter(&tls);
+    let r = attest_asking(&mut tls, &nonce, &key, &e, true);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let resp: wire::verifier::AttestResponse = serde_json::from_slice(&r.body).unwrap();
+    let pem = resp.client_certificate.unwrap();
+    use rustls::pki_types::pem::PemObject as _;
+    let der = CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+    assert_eq!(cert.public_key().raw, &key[..], "the certificate is for the attested key");
+    assert_eq!(cert.validity().not_after.timestamp(), i64::try_from(resp.expires_at).unwrap(), "it lives as long as the token");
+    let sans = format!("{:?}", cert.subject_alternative_name().unwrap().unwrap().value.general_names);
+    assert!(sans.contains("urn:enclave:measurement:00") && sans.contains("urn:enclave:tee:sim"), "{sans}");
+    // Not asked: no certificate, and the answer is what older guests parse.
+    let nonce = challenge(&mut tls);
+    let r = attest(&mut tls, &nonce, &key, &e);
+    assert_eq!(r.status, 200);
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    assert!(v.get("client_certificate").is_none(), "{v}");
+}
+
+#[test]
+fn a_verifier_without_a_client_ca_says_so() {
+    let s = start();
+    let key = spki();
+    let mut tls = connect(&s);
+    let nonce = challenge(&mut tls);
+    let e = exporter(&tls);
+    let r = attest_asking(&mut tls, &nonce, &key, &e, true);
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    assert!(String::from_utf8_lossy(&r.body).contains("no_client_ca"));
 }

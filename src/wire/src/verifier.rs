@@ -50,6 +50,11 @@ pub struct AttestRequest {
     pub enclave_key_spki: Bytes,
     /// The evidence.
     pub bundle: EvidenceBundle,
+    /// Ask for a client certificate for the enclave key besides the token
+    /// (proof-of-possession login to OpenBao's `cert` auth). Sent only when
+    /// true, so that a guest in JWT mode speaks to older verifiers as before.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub client_certificate: bool,
 }
 
 /// `POST /v1/attest` success.
@@ -60,6 +65,13 @@ pub struct AttestResponse {
     pub token: String,
     /// Its expiry, Unix seconds.
     pub expires_at: u64,
+    /// When the request asked for it and the verifier has a client CA: an
+    /// X.509 client certificate (PEM) for the enclave key, signed by the
+    /// verifier's client CA, valid until `expires_at`, carrying the claims
+    /// an OpenBao `cert` role checks (measurement URI SAN, tee as OU).
+    /// Absent otherwise, so older guests never see the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_certificate: Option<String>,
 }
 
 /// A structured denial: which check failed first, what it saw, what it

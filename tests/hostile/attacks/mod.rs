@@ -9,6 +9,7 @@ mod clock;
 mod console;
 mod fleet;
 mod lifecycle;
+mod pop;
 mod sandbox;
 
 /// Every attack of the suite, in the order the table lists them.
@@ -54,6 +55,13 @@ pub static ALL: &[Attack] = &[
         budget: Duration::from_secs(60),
         exclusive: false,
         run: lifecycle::replay_token,
+    },
+    Attack {
+        name: "steal-token",
+        claim: "a token and a client certificate the host holds, without the enclave key, do not log in to OpenBao's cert mount; a certificate-mode guest is provisioned",
+        budget: Duration::from_secs(60),
+        exclusive: false,
+        run: pop::steal_token,
     },
     Attack {
         name: "revoked-token",
