@@ -217,8 +217,13 @@ fn calls_are_transcribed_and_personal_data_stays_inside() {
     assert_no_canary("/metrics", &text);
     let logs = g.logs();
     assert_no_canary("the guest's log", &logs);
-    assert!(logs.contains(&want_hash), "the safe view (with the caller's hash) is logged: {logs}");
-    assert!(logs.contains("Questa è una tr... [MASKED - ENCLAVE ONLY]"), "{logs}");
+    // The log view only: the call by its keyed pseudonym, no caller hash,
+    // no transcript (not even its masked prefix), no raw call or shipment id.
+    let line = logs.lines().find(|l| l.contains("msg=\"call processed\"")).unwrap_or_else(|| panic!("no call line in {logs}"));
+    assert!(line.contains("\\\"call\\\":\\\"id:"), "the call is named by its pseudonym: {line}");
+    for absent in [want_hash.as_str(), "call-0001", "SHP-42", "Questa", "MASKED", "transcript_chars"] {
+        assert!(!logs.contains(absent), "{absent:?} in the guest's log: {line}");
+    }
 }
 
 #[test]

@@ -128,7 +128,10 @@ fn the_measured_image_gets_its_secrets_and_a_one_byte_change_is_denied() {
     for canary in [CANARY, TRANSCRIPTION_KEY, CANARY_PHONE, CANARY_DIGITS, CANARY_PHRASE] {
         assert!(!console.contains(canary), "{canary:?} reached the console");
     }
-    assert!(console.contains("[MASKED - ENCLAVE ONLY]"), "the call's safe view is logged: {console}");
+    // The call's log view only: processed, named by its pseudonym, no
+    // transcript prefix.
+    assert!(console.contains("msg=\"call processed\"") && console.contains("\\\"call\\\":\\\"id:"), "the call's log view is logged: {console}");
+    assert!(!console.contains("[MASKED - ENCLAVE ONLY]"), "no transcript prefix on the console: {console}");
     // Everything the untrusted proxy forwarded (both ways, verifier and
     // Vault): ciphertext only; the secret never crossed it in the clear.
     let mut seen = 0;

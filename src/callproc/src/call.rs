@@ -552,6 +552,26 @@ impl CallResult {
         Value::Object(m)
     }
 
+    /// The form of a call that the host may see (the console): what an
+    /// operator needs to follow the service, nothing that identifies a
+    /// caller or a call outside the enclave. No transcript (not even its
+    /// masked prefix or length), no caller hash (returned only to the
+    /// authenticated client, in [`CallResult::full_json`]), no raw
+    /// `call_id` or `shipment_id`: the call is named by a keyed pseudonym
+    /// ([`PhoneHasher::pseudonym`]) that an operator holding the pepper can
+    /// recompute from a call id, and the host cannot.
+    pub fn log_view(&self, hasher: &PhoneHasher) -> Value {
+        let md = &self.metadata;
+        let mut m = Map::new();
+        m.insert("call".into(), hasher.pseudonym("call_id", &md.call_id).into());
+        m.insert("agent_type".into(), md.agent_type.as_str().into());
+        m.insert("language".into(), md.language.clone().into());
+        m.insert("audio".into(), self.audio.to_json());
+        m.insert("transcript_model".into(), self.transcript_model.clone().into());
+        m.insert("processing_ms".into(), self.processing_ms.into());
+        Value::Object(m)
+    }
+
     /// The only form allowed in logs and metrics:
     ///
     /// ```json

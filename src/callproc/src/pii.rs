@@ -308,6 +308,30 @@ impl PhoneHasher {
         self.hash_bytes(e164.as_str().as_bytes())
     }
 
+    /// A keyed pseudonym of an identifier for host-visible output (logs):
+    /// `id:` and the first 16 hex digits (64 bits: enough to follow one
+    /// call through the log, far too few to serve as a stored key) of the
+    /// HMAC-SHA256 of `enclave-log-id-v1 \0 domain \0 id`. The prefix and
+    /// domain keep it apart from the caller hashes: a log pseudonym can
+    /// never be matched against a phone number's hash, nor a call id's
+    /// against a shipment id's.
+    pub fn pseudonym(&self, domain: &str, id: &str) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut ctx = hmac::Context::with_key(&self.key);
+        ctx.update(b"enclave-log-id-v1\0");
+        ctx.update(domain.as_bytes());
+        ctx.update(b"\0");
+        ctx.update(id.as_bytes());
+        let tag = ctx.sign();
+        let mut out = String::with_capacity(3 + 16);
+        out.push_str("id:");
+        for b in tag.as_ref().iter().take(8) {
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        }
+        out
+    }
+
     fn hash_normalized(&self, n: &Normalized) -> String {
         let mut buf = [0u8; E164_MAX_DIGITS + 1];
         buf[0] = b'+';

@@ -306,6 +306,35 @@ fn full_json_has_everything() {
 }
 
 #[test]
+fn the_log_view_names_the_call_by_a_keyed_pseudonym_and_nothing_else() {
+    let h = PhoneHasher::new(b"pepper-0123456789abcdef0123456789");
+    let r = result();
+    let j = r.log_view(&h);
+    let s = serde_json::to_string(&j).unwrap();
+    let keys: Vec<&str> = j.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["agent_type", "audio", "call", "language", "processing_ms", "transcript_model"]);
+    for absent in ["call-2024.11:01_a", "SHP-123", "hmac-sha256:", "1234567", "Questa", "MASKED"] {
+        assert!(!s.contains(absent), "{absent:?} in {s}");
+    }
+    // The pseudonym: 64 bits, stable for one pepper and id, different for
+    // another id, another domain (a shipment id spelled like the call id)
+    // and another pepper, and never the caller-hash form.
+    let p = j["call"].as_str().unwrap();
+    assert_eq!(p.len(), 3 + 16, "{p}");
+    assert!(p.starts_with("id:") && p[3..].chars().all(|c| c.is_ascii_hexdigit()), "{p}");
+    assert_eq!(p, h.pseudonym("call_id", "call-2024.11:01_a"));
+    assert_ne!(p, h.pseudonym("call_id", "call-2024.11:01_b"));
+    assert_ne!(p, h.pseudonym("shipment_id", "call-2024.11:01_a"));
+    assert_ne!(p, PhoneHasher::new(b"another-pepper-0123456789abcdef0").pseudonym("call_id", "call-2024.11:01_a"));
+    // Independent check of the construction: HMAC-SHA256 over the
+    // documented message, first 8 bytes in hex.
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"pepper-0123456789abcdef0123456789");
+    let tag = ring::hmac::sign(&key, b"enclave-log-id-v1\0call_id\0call-2024.11:01_a");
+    let want: String = tag.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(&p[3..], want);
+}
+
+#[test]
 fn safe_view_leaks_nothing() {
     let h = PhoneHasher::new(b"pepper-0123456789abcdef0123456789");
     let mut r = result();

@@ -1,6 +1,7 @@
 //! `POST /v1/calls`: multipart `metadata` (JSON) and `audio` (WAV) in; the
 //! audio validated, decoded and measured, transcribed upstream; the full
-//! result back to the caller inside TLS, and only its safe view logged.
+//! result back to the caller inside TLS, and only its log view (no transcript, no
+//! caller hash, the call by a keyed pseudonym) logged.
 
 use std::time::Instant;
 
@@ -76,8 +77,9 @@ fn process(req: &Request, svc: &Service, started: Instant, agent: &mut &'static 
         result.transcript.zeroize();
         return Err(ApiError::new(503, "enclave.secrets_withdrawn", "the enclave's secrets were withdrawn while the call was processed").retry_after(svc.cfg.retry_after_secs));
     }
-    // The safe view is the only form of a call that is ever logged.
-    crate::info!(call = result.safe_view(&hasher).to_string().as_str(); "call processed");
+    // The log view is the only form of a call that is ever logged: the
+    // console is the host's (no transcript, no caller hash, no raw ids).
+    crate::info!(call = result.log_view(&hasher).to_string().as_str(); "call processed");
     let full = result.full_json(&hasher);
     result.transcript.zeroize();
     Ok(full)
