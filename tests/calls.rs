@@ -4,8 +4,17 @@
 //! of the OpenAI-compatible transcription API checks the key it receives.
 //! Clients: our test client, curl, and `enclavectl call`. The QEMU test
 //! (qemu_attest.rs) runs the same through the proxy's ingress and vsock.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity, missing_docs, reason = "test code: a failed unwrap is a failed test")]
-#![allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::type_complexity,
+    missing_docs,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "test code: lengths and indices of small fixtures"
+)]
 
 use std::io::Write;
 use std::process::Command;
@@ -13,7 +22,10 @@ use std::time::{Duration, Instant};
 
 use enclave_tests::https::{self, Client};
 use enclave_tests::process::{boot, Guest};
-use enclave_tests::stack::{enclavectl, guest_config, retell_sdk_sign, service_config, sim_policy, OpenBao, Pki, SimPsp, Verifier};
+use enclave_tests::stack::{
+    enclavectl, guest_config, retell_sdk_sign, service_config, sim_policy, OpenBao, Pki, SimPsp,
+    Verifier,
+};
 use enclave_tests::transcription::TranscriptionStandIn;
 use enclave_tests::TempDir;
 
@@ -27,7 +39,8 @@ const CANARY_PHONE: &str = "+39 333 987 6543";
 /// E.164 form it hashes, the national digits) or that a partial redaction
 /// would leave (the national number as spoken). Each is checked on its own,
 /// so none is missed because another one's pattern happens not to match.
-const CANARY_PHONE_SPELLINGS: [&str; 4] = [CANARY_PHONE, "+393339876543", "3339876543", "333 987 6543"];
+const CANARY_PHONE_SPELLINGS: [&str; 4] =
+    [CANARY_PHONE, "+393339876543", "3339876543", "333 987 6543"];
 /// A phrase of the transcript that must never leave it either (beyond the
 /// caller's own response).
 const CANARY_PHRASE: &str = "ornitorinco viola";
@@ -45,7 +58,10 @@ fn metadata(agent: &str) -> String {
 }
 
 fn hmac_hex(key: &[u8], value: &str) -> String {
-    let tag = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key), value.as_bytes());
+    let tag = ring::hmac::sign(
+        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key),
+        value.as_bytes(),
+    );
     tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -67,7 +83,12 @@ fn stack_with(verifier_args: &[&str]) -> Stack {
     let pki = Pki::new();
     let m = "c3".repeat(48);
     let psp = SimPsp::start(&dir.path().join("psp.sock"), &["--measurement", &m]);
-    let verifier = Verifier::start(&pki, &sim_policy(&psp.ark_sha256, &[&psp.measurement]), dir.path(), verifier_args);
+    let verifier = Verifier::start(
+        &pki,
+        &sim_policy(&psp.ark_sha256, &[&psp.measurement]),
+        dir.path(),
+        verifier_args,
+    );
     let bao = OpenBao::start(&pki);
     bao.setup(
         &verifier,
@@ -80,25 +101,58 @@ fn stack_with(verifier_args: &[&str]) -> Stack {
             ("ENCLAVE_SEED_PII_PEPPER", PEPPER),
         ],
     );
-    let standin = TranscriptionStandIn::start(&pki.path("transcribe.pem"), &pki.path("transcribe-key.pem"), TRANSCRIPTION_KEY, &transcript());
-    Stack { pki, psp, verifier, bao, standin, _dir: dir }
+    let standin = TranscriptionStandIn::start(
+        &pki.path("transcribe.pem"),
+        &pki.path("transcribe-key.pem"),
+        TRANSCRIPTION_KEY,
+        &transcript(),
+    );
+    Stack {
+        pki,
+        psp,
+        verifier,
+        bao,
+        standin,
+        _dir: dir,
+    }
 }
 
 /// Boots a guest with the call service; returns it and a client pinned to
 /// OpenBao's serving CA.
 fn guest(s: &Stack, standin_port: u16, extra: &str) -> (Guest, serde_json::Value, Client) {
     let gdir = TempDir::new("guest");
-    let mut config = guest_config(gdir.path(), &s.psp.socket, Some((&s.verifier, &s.pki)), Some(&s.bao));
-    config.push_str(&service_config("tcp://127.0.0.1:0", &format!("tcp://127.0.0.1:{standin_port}"), &s.pki.ca_pem(), extra));
+    let mut config = guest_config(
+        gdir.path(),
+        &s.psp.socket,
+        Some((&s.verifier, &s.pki)),
+        Some(&s.bao),
+    );
+    config.push_str(&service_config(
+        "tcp://127.0.0.1:0",
+        &format!("tcp://127.0.0.1:{standin_port}"),
+        &s.pki.ca_pem(),
+        extra,
+    ));
     let (g, report) = boot(gdir, &config).ready();
-    let addr = report["call_service"].as_str().unwrap_or_else(|| panic!("no call service in {report}")).to_owned();
+    let addr = report["call_service"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no call service in {report}"))
+        .to_owned();
     let client = Client::new(&addr, &s.bao.serving_ca_pem(), "call.enclave.local");
     (g, report, client)
 }
 
 fn assert_no_canary(what: &str, text: &str) {
-    for canary in CANARY_PHONE_SPELLINGS.into_iter().chain([CANARY_PHRASE, TRANSCRIPTION_KEY, RETELL_KEY, PEPPER]) {
-        assert!(!text.contains(canary), "{what} contains the canary {canary:?}");
+    for canary in CANARY_PHONE_SPELLINGS.into_iter().chain([
+        CANARY_PHRASE,
+        TRANSCRIPTION_KEY,
+        RETELL_KEY,
+        PEPPER,
+    ]) {
+        assert!(
+            !text.contains(canary),
+            "{what} contains the canary {canary:?}"
+        );
     }
 }
 
@@ -109,28 +163,50 @@ fn calls_are_transcribed_and_personal_data_stays_inside() {
 
     let e164 = "+393339876543";
     let want_hash = format!("hmac-sha256:{}", hmac_hex(PEPPER.as_bytes(), e164));
-    for (encoding, rate, agent) in [("pcm16", 16000, "sara"), ("mulaw", 8000, "marco"), ("alaw", 8000, "franco")] {
+    for (encoding, rate, agent) in [
+        ("pcm16", 16000, "sara"),
+        ("mulaw", 8000, "marco"),
+        ("alaw", 8000, "franco"),
+    ] {
         let before = s.standin.requests();
         let r = client.call(&metadata(agent), &https::wav(encoding, rate, 3.0));
-        assert_eq!(r.status, 200, "{encoding}: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            200,
+            "{encoding}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
         let v = r.json();
         // The caller gets the whole result, inside TLS.
         assert_eq!(v["transcript"], transcript(), "{v}");
         assert_eq!(v["agent_type"], agent, "{v}");
         assert_eq!(v["audio"]["encoding"], encoding, "{v}");
         assert_eq!(v["audio"]["sample_rate_hz"], rate, "{v}");
-        assert!((v["audio"]["duration_secs"].as_f64().unwrap() - 3.0).abs() < 0.01, "{v}");
+        assert!(
+            (v["audio"]["duration_secs"].as_f64().unwrap() - 3.0).abs() < 0.01,
+            "{v}"
+        );
         let speech = v["audio"]["speech_ratio"].as_f64().unwrap();
         assert!((0.3..=0.7).contains(&speech), "half the file is tone: {v}");
         assert_eq!(v["pii"]["caller_hash"], want_hash.as_str(), "{v}");
         // The redacted transcript has the caller's hash where the number was,
         // and no spelling of the number anywhere.
         let redacted = v["pii"]["transcript_redacted"].as_str().unwrap();
-        assert!(transcript().contains(CANARY_PHONE), "the number is in the input");
+        assert!(
+            transcript().contains(CANARY_PHONE),
+            "the number is in the input"
+        );
         for phone in CANARY_PHONE_SPELLINGS {
-            assert!(!redacted.contains(phone), "the redacted transcript holds {phone:?}: {v}");
+            assert!(
+                !redacted.contains(phone),
+                "the redacted transcript holds {phone:?}: {v}"
+            );
         }
-        assert_eq!(redacted, transcript().replace(CANARY_PHONE, &want_hash), "{v}");
+        assert_eq!(
+            redacted,
+            transcript().replace(CANARY_PHONE, &want_hash),
+            "{v}"
+        );
         // The upstream saw the key from Vault, the model and the language.
         assert_eq!(s.standin.requests(), before + 1);
         let seen = s.standin.last().unwrap();
@@ -143,18 +219,35 @@ fn calls_are_transcribed_and_personal_data_stays_inside() {
     let dir = TempDir::new("curl");
     std::fs::write(dir.path().join("ca.pem"), s.bao.serving_ca_pem()).unwrap();
     std::fs::write(dir.path().join("call.wav"), https::wav("mulaw", 8000, 2.0)).unwrap();
-    let port = client.addr.to_string().rsplit(':').next().unwrap().to_owned();
+    let port = client
+        .addr
+        .to_string()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_owned();
     let out = Command::new("curl")
         .args(["-sS", "--fail-with-body", "--cacert"])
         .arg(dir.path().join("ca.pem"))
         .args(["--resolve", &format!("call.enclave.local:{port}:127.0.0.1")])
-        .args(["-F", &format!("metadata={};type=application/json", metadata("sara"))])
+        .args([
+            "-F",
+            &format!("metadata={};type=application/json", metadata("sara")),
+        ])
         .arg("-F")
-        .arg(format!("audio=@{};type=audio/wav", dir.path().join("call.wav").display()))
+        .arg(format!(
+            "audio=@{};type=audio/wav",
+            dir.path().join("call.wav").display()
+        ))
         .arg(format!("https://call.enclave.local:{port}/v1/calls"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "curl: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "curl: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["transcript"], transcript());
 
@@ -162,11 +255,21 @@ fn calls_are_transcribed_and_personal_data_stays_inside() {
     let out = Command::new(enclavectl())
         .arg("call")
         .arg(dir.path().join("call.wav"))
-        .args(["--metadata", &metadata("marco"), "--addr", &client.addr.to_string(), "--ca"])
+        .args([
+            "--metadata",
+            &metadata("marco"),
+            "--addr",
+            &client.addr.to_string(),
+            "--ca",
+        ])
         .arg(dir.path().join("ca.pem"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "enclavectl call: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "enclavectl call: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["agent_type"], "marco", "{v}");
 
@@ -180,11 +283,25 @@ fn calls_are_transcribed_and_personal_data_stays_inside() {
     assert_eq!(h["enclave"]["memory_encryption_active"], false, "{h}");
     assert_eq!(h["enclave"]["secrets_provisioned"], true, "{h}");
     assert_eq!(h["attestation"]["valid"], true, "{h}");
-    assert_eq!(h["attestation"]["trusted"], false, "simulation is never trusted: {h}");
-    assert!(h["attestation"]["expires_at"].as_str().unwrap().ends_with('Z'), "{h}");
+    assert_eq!(
+        h["attestation"]["trusted"], false,
+        "simulation is never trusted: {h}"
+    );
+    assert!(
+        h["attestation"]["expires_at"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z'),
+        "{h}"
+    );
     // The sandbox as the kernel sees it while calls are served (issue 14):
     // this host's kernel has Landlock; a process keeps no capability.
-    assert!(h["sandbox"]["landlock_abi"].as_u64().is_some_and(|abi| abi >= 1), "{h}");
+    assert!(
+        h["sandbox"]["landlock_abi"]
+            .as_u64()
+            .is_some_and(|abi| abi >= 1),
+        "{h}"
+    );
     assert_eq!(h["sandbox"]["no_new_privs"], true, "{h}");
     assert_eq!(h["sandbox"]["seccomp"], true, "{h}");
     assert_eq!(h["sandbox"]["capabilities"], serde_json::json!([]), "{h}");
@@ -192,7 +309,10 @@ fn calls_are_transcribed_and_personal_data_stays_inside() {
     // Metrics: Prometheus text with the counters.
     let m = client.request("GET", "/metrics", &[], b"");
     assert_eq!(m.status, 200);
-    assert!(m.header("content-type").unwrap().starts_with("text/plain; version=0.0.4"));
+    assert!(m
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
     let text = String::from_utf8(m.body).unwrap();
     for line in [
         "enclave_attestation_valid 1",
@@ -205,9 +325,15 @@ fn calls_are_transcribed_and_personal_data_stays_inside() {
         "enclave_sandbox_seccomp 1",
         "enclave_sandbox_capabilities 0",
     ] {
-        assert!(text.lines().any(|l| l == line), "{line} missing in:\n{text}");
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} missing in:\n{text}"
+        );
     }
-    let expires = text.lines().find_map(|l| l.strip_prefix("enclave_attestation_expires_in_seconds ")).unwrap();
+    let expires = text
+        .lines()
+        .find_map(|l| l.strip_prefix("enclave_attestation_expires_in_seconds "))
+        .unwrap();
     // The trust deadline is min(token, Vault lease): openbao-setup's roles
     // issue 60-second Vault tokens, the verifier 300-second JWTs here.
     let expires = expires.parse::<f64>().unwrap();
@@ -219,10 +345,26 @@ fn calls_are_transcribed_and_personal_data_stays_inside() {
     assert_no_canary("the guest's log", &logs);
     // The log view only: the call by its keyed pseudonym, no caller hash,
     // no transcript (not even its masked prefix), no raw call or shipment id.
-    let line = logs.lines().find(|l| l.contains("msg=\"call processed\"")).unwrap_or_else(|| panic!("no call line in {logs}"));
-    assert!(line.contains("\\\"call\\\":\\\"id:"), "the call is named by its pseudonym: {line}");
-    for absent in [want_hash.as_str(), "call-0001", "SHP-42", "Questa", "MASKED", "transcript_chars"] {
-        assert!(!logs.contains(absent), "{absent:?} in the guest's log: {line}");
+    let line = logs
+        .lines()
+        .find(|l| l.contains("msg=\"call processed\""))
+        .unwrap_or_else(|| panic!("no call line in {logs}"));
+    assert!(
+        line.contains("\\\"call\\\":\\\"id:"),
+        "the call is named by its pseudonym: {line}"
+    );
+    for absent in [
+        want_hash.as_str(),
+        "call-0001",
+        "SHP-42",
+        "Questa",
+        "MASKED",
+        "transcript_chars",
+    ] {
+        assert!(
+            !logs.contains(absent),
+            "{absent:?} in the guest's log: {line}"
+        );
     }
 }
 
@@ -238,59 +380,238 @@ fn bad_requests_get_precise_errors_and_the_next_request_is_served() {
     rate[24..28].copy_from_slice(&44100u32.to_le_bytes());
     let part = |name: &'static str, ct: &'static str, bytes: Vec<u8>| (name, ct, bytes);
     let cases: Vec<(&str, Vec<(&str, &str, Vec<u8>)>, u16, &str)> = vec![
-        ("unknown agent", vec![part("metadata", "application/json", metadata("giovanni").into_bytes()), part("audio", "audio/wav", wav.clone())], 422, "metadata.agent_type"),
-        ("bad JSON", vec![part("metadata", "application/json", b"{\"call_id\": ".to_vec()), part("audio", "audio/wav", wav.clone())], 422, "metadata.bad_json"),
-        ("bad phone", vec![part("metadata", "application/json", good_meta.replace(CANARY_PHONE, "+39 12").into_bytes()), part("audio", "audio/wav", wav.clone())], 422, "metadata.bad_phone"),
-        ("no audio", vec![part("metadata", "application/json", good_meta.clone().into_bytes())], 400, "call.missing_audio"),
-        ("no metadata", vec![part("audio", "audio/wav", wav.clone())], 400, "call.missing_metadata"),
-        ("not a WAV", vec![part("metadata", "application/json", good_meta.clone().into_bytes()), part("audio", "audio/wav", b"ID3\x04mp3 data here".to_vec())], 415, "audio.not_wav"),
-        ("truncated WAV", vec![part("metadata", "application/json", good_meta.clone().into_bytes()), part("audio", "audio/wav", wav[..wav.len() / 2].to_vec())], 400, "audio.truncated"),
-        ("stereo", vec![part("metadata", "application/json", good_meta.clone().into_bytes()), part("audio", "audio/wav", stereo)], 415, "audio.unsupported"),
-        ("44.1 kHz", vec![part("metadata", "application/json", good_meta.clone().into_bytes()), part("audio", "audio/wav", rate)], 415, "audio.unsupported"),
+        (
+            "unknown agent",
+            vec![
+                part(
+                    "metadata",
+                    "application/json",
+                    metadata("giovanni").into_bytes(),
+                ),
+                part("audio", "audio/wav", wav.clone()),
+            ],
+            422,
+            "metadata.agent_type",
+        ),
+        (
+            "bad JSON",
+            vec![
+                part("metadata", "application/json", b"{\"call_id\": ".to_vec()),
+                part("audio", "audio/wav", wav.clone()),
+            ],
+            422,
+            "metadata.bad_json",
+        ),
+        (
+            "bad phone",
+            vec![
+                part(
+                    "metadata",
+                    "application/json",
+                    good_meta.replace(CANARY_PHONE, "+39 12").into_bytes(),
+                ),
+                part("audio", "audio/wav", wav.clone()),
+            ],
+            422,
+            "metadata.bad_phone",
+        ),
+        (
+            "no audio",
+            vec![part(
+                "metadata",
+                "application/json",
+                good_meta.clone().into_bytes(),
+            )],
+            400,
+            "call.missing_audio",
+        ),
+        (
+            "no metadata",
+            vec![part("audio", "audio/wav", wav.clone())],
+            400,
+            "call.missing_metadata",
+        ),
+        (
+            "not a WAV",
+            vec![
+                part(
+                    "metadata",
+                    "application/json",
+                    good_meta.clone().into_bytes(),
+                ),
+                part("audio", "audio/wav", b"ID3\x04mp3 data here".to_vec()),
+            ],
+            415,
+            "audio.not_wav",
+        ),
+        (
+            "truncated WAV",
+            vec![
+                part(
+                    "metadata",
+                    "application/json",
+                    good_meta.clone().into_bytes(),
+                ),
+                part("audio", "audio/wav", wav[..wav.len() / 2].to_vec()),
+            ],
+            400,
+            "audio.truncated",
+        ),
+        (
+            "stereo",
+            vec![
+                part(
+                    "metadata",
+                    "application/json",
+                    good_meta.clone().into_bytes(),
+                ),
+                part("audio", "audio/wav", stereo),
+            ],
+            415,
+            "audio.unsupported",
+        ),
+        (
+            "44.1 kHz",
+            vec![
+                part(
+                    "metadata",
+                    "application/json",
+                    good_meta.clone().into_bytes(),
+                ),
+                part("audio", "audio/wav", rate),
+            ],
+            415,
+            "audio.unsupported",
+        ),
     ];
     for (what, parts, status, code) in cases {
-        let refs: Vec<(&str, Option<&str>, &str, &[u8])> = parts.iter().map(|(n, ct, b)| (*n, if *n == "audio" { Some("call.wav") } else { None }, *ct, b.as_slice())).collect();
+        let refs: Vec<(&str, Option<&str>, &str, &[u8])> = parts
+            .iter()
+            .map(|(n, ct, b)| {
+                (
+                    *n,
+                    if *n == "audio" {
+                        Some("call.wav")
+                    } else {
+                        None
+                    },
+                    *ct,
+                    b.as_slice(),
+                )
+            })
+            .collect();
         let (ct, body) = https::multipart(&refs);
         let r = client.request("POST", "/v1/calls", &[("content-type", &ct)], &body);
-        assert_eq!((r.status, r.code().as_str()), (status, code), "{what}: {}", String::from_utf8_lossy(&r.body));
-        assert!(!r.json()["error"]["message"].as_str().unwrap().is_empty(), "{what}");
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (status, code),
+            "{what}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert!(
+            !r.json()["error"]["message"].as_str().unwrap().is_empty(),
+            "{what}"
+        );
         assert_no_canary(what, &String::from_utf8_lossy(&r.body));
     }
     // Framing and routing.
     let raw: Vec<(&str, &str, &str, Vec<u8>, u16, &str)> = vec![
-        ("not multipart", "/v1/calls", "application/json", b"{}".to_vec(), 415, "request.content_type"),
-        ("multipart without its end", "/v1/calls", "multipart/form-data; boundary=xyz", b"--xyz\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n{}".to_vec(), 400, "multipart.truncated"),
-        ("oversized", "/v1/calls", "multipart/form-data; boundary=xyz", vec![b'a'; 300_000], 413, "request.too_large"),
-        ("unknown route", "/v1/nope", "application/json", b"{}".to_vec(), 404, "route.not_found"),
+        (
+            "not multipart",
+            "/v1/calls",
+            "application/json",
+            b"{}".to_vec(),
+            415,
+            "request.content_type",
+        ),
+        (
+            "multipart without its end",
+            "/v1/calls",
+            "multipart/form-data; boundary=xyz",
+            b"--xyz\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n{}".to_vec(),
+            400,
+            "multipart.truncated",
+        ),
+        (
+            "oversized",
+            "/v1/calls",
+            "multipart/form-data; boundary=xyz",
+            vec![b'a'; 300_000],
+            413,
+            "request.too_large",
+        ),
+        (
+            "unknown route",
+            "/v1/nope",
+            "application/json",
+            b"{}".to_vec(),
+            404,
+            "route.not_found",
+        ),
     ];
     for (what, path, ct, body, status, code) in raw {
         let r = client.request("POST", path, &[("content-type", ct)], &body);
-        assert_eq!((r.status, r.code().as_str()), (status, code), "{what}: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (status, code),
+            "{what}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
     }
     // An oversized body is answered before it is read; the lingering close
     // lets the client finish writing and read the 413 every time.
     for _ in 0..10 {
-        let r = client.request("POST", "/v1/calls", &[("content-type", "multipart/form-data; boundary=xyz")], &vec![b'a'; 1_000_000]);
+        let r = client.request(
+            "POST",
+            "/v1/calls",
+            &[("content-type", "multipart/form-data; boundary=xyz")],
+            &vec![b'a'; 1_000_000],
+        );
         assert_eq!((r.status, r.code().as_str()), (413, "request.too_large"));
     }
     let r = client.request("GET", "/v1/calls", &[], b"");
-    assert_eq!((r.status, r.code().as_str()), (405, "route.method_not_allowed"));
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (405, "route.method_not_allowed")
+    );
     // Garbage instead of HTTP.
     let mut conn = client.connect().unwrap();
-    conn.get_mut().write_all(b"\x00\x01\x02 not http\r\n\r\n").unwrap();
+    conn.get_mut()
+        .write_all(b"\x00\x01\x02 not http\r\n\r\n")
+        .unwrap();
     let resp = http::read_response(&mut conn, http::Limits::default()).unwrap();
     assert_eq!(resp.status, 400);
 
     // Still serving, on a kept-alive connection too.
     let mut conn = client.connect().unwrap();
     for _ in 0..3 {
-        let (ct, body) = https::multipart(&[("metadata", None, "application/json", good_meta.as_bytes()), ("audio", Some("a.wav"), "audio/wav", &wav)]);
-        let r = client.send(&mut conn, "POST", "/v1/calls", &[("content-type", &ct)], &body).unwrap();
+        let (ct, body) = https::multipart(&[
+            ("metadata", None, "application/json", good_meta.as_bytes()),
+            ("audio", Some("a.wav"), "audio/wav", &wav),
+        ]);
+        let r = client
+            .send(
+                &mut conn,
+                "POST",
+                "/v1/calls",
+                &[("content-type", &ct)],
+                &body,
+            )
+            .unwrap();
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     }
     let metrics = String::from_utf8(client.request("GET", "/metrics", &[], b"").body).unwrap();
-    assert!(metrics.contains("enclave_calls_failed_total{agent_type=\"unknown\",code=\"metadata.agent_type\"} 1"), "{metrics}");
-    assert!(metrics.contains("enclave_calls_failed_total{agent_type=\"sara\",code=\"audio.not_wav\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains(
+            "enclave_calls_failed_total{agent_type=\"unknown\",code=\"metadata.agent_type\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains("enclave_calls_failed_total{agent_type=\"sara\",code=\"audio.not_wav\"} 1"),
+        "{metrics}"
+    );
     assert_no_canary("/metrics", &metrics);
     assert_no_canary("the guest's log", &g.logs());
     assert!(g.child.id() > 0 && g.logs().contains("call service listening"));
@@ -300,7 +621,12 @@ fn bad_requests_get_precise_errors_and_the_next_request_is_served() {
 fn retell_webhooks_signed_by_retells_sdk_are_verified() {
     let s = stack();
     let (g, _report, client) = guest(&s, s.standin.port, "");
-    let now_ms = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    };
     let event = |kind: &str, id: &str| {
         serde_json::json!({
             "event": kind,
@@ -326,11 +652,23 @@ fn retell_webhooks_signed_by_retells_sdk_are_verified() {
         let body = event(kind, &format!("retell-{kind}"));
         let sig = retell_sdk_sign(RETELL_KEY, &body, now_ms());
         let r = post(&body, Some(&sig));
-        assert_eq!(r.status, 200, "{kind}: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            200,
+            "{kind}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
         let v = r.json();
         assert_eq!(v["record"]["event"], kind, "{v}");
         assert_eq!(v["record"]["duration_ms"], 95_000, "{v}");
-        assert_eq!(v["record"]["from"], format!("hmac-sha256:{}", hmac_hex(PEPPER.as_bytes(), "+393339876543")), "{v}");
+        assert_eq!(
+            v["record"]["from"],
+            format!(
+                "hmac-sha256:{}",
+                hmac_hex(PEPPER.as_bytes(), "+393339876543")
+            ),
+            "{v}"
+        );
         assert_no_canary("the sanitized record", &v.to_string());
     }
 
@@ -338,30 +676,48 @@ fn retell_webhooks_signed_by_retells_sdk_are_verified() {
     let sig = retell_sdk_sign(RETELL_KEY, &body, now_ms());
     // A changed body, an old timestamp, the wrong key, no or a mangled header.
     let changed = body.replace("Neutral", "Positive");
-    assert_eq!(post(&changed, Some(&sig)).code(), "retell.signature_invalid");
+    assert_eq!(
+        post(&changed, Some(&sig)).code(),
+        "retell.signature_invalid"
+    );
     let old = retell_sdk_sign(RETELL_KEY, &body, now_ms() - 6 * 60 * 1000);
     assert_eq!(post(&body, Some(&old)).code(), "retell.signature_expired");
     let future = retell_sdk_sign(RETELL_KEY, &body, now_ms() + 6 * 60 * 1000);
-    assert_eq!(post(&body, Some(&future)).code(), "retell.signature_expired");
+    assert_eq!(
+        post(&body, Some(&future)).code(),
+        "retell.signature_expired"
+    );
     let wrong = retell_sdk_sign("not-the-retell-key", &body, now_ms());
     assert_eq!(post(&body, Some(&wrong)).code(), "retell.signature_invalid");
     assert_eq!(post(&body, None).code(), "retell.signature_missing");
-    assert_eq!(post(&body, Some("v=1,d=zz")).code(), "retell.signature_malformed");
+    assert_eq!(
+        post(&body, Some("v=1,d=zz")).code(),
+        "retell.signature_malformed"
+    );
     for r in [post(&changed, Some(&sig)), post(&body, Some(&wrong))] {
         assert_eq!(r.status, 401);
     }
     // The genuine one is accepted once; its replay is refused.
     assert_eq!(post(&body, Some(&sig)).status, 200);
     let replay = post(&body, Some(&sig));
-    assert_eq!((replay.status, replay.code().as_str()), (409, "retell.replayed"));
+    assert_eq!(
+        (replay.status, replay.code().as_str()),
+        (409, "retell.replayed")
+    );
     // An unknown event type, correctly signed.
     let odd = event("call_teleported", "retell-odd");
     let r = post(&odd, Some(&retell_sdk_sign(RETELL_KEY, &odd, now_ms())));
     assert_eq!((r.status, r.code().as_str()), (400, "retell.unknown_event"));
 
     let metrics = String::from_utf8(client.request("GET", "/metrics", &[], b"").body).unwrap();
-    assert!(metrics.contains("enclave_retell_events_total{event=\"call_ended\"} 2"), "{metrics}");
-    assert!(metrics.contains("enclave_retell_refused_total{code=\"retell.signature_invalid\"} 4"), "{metrics}");
+    assert!(
+        metrics.contains("enclave_retell_events_total{event=\"call_ended\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("enclave_retell_refused_total{code=\"retell.signature_invalid\"} 4"),
+        "{metrics}"
+    );
     assert_no_canary("the guest's log", &g.logs());
 }
 
@@ -379,8 +735,15 @@ fn saturation_gets_503_slow_clients_are_cut_off_and_service_recovers() {
         })
         .collect();
     let mut busy = client.connect().unwrap();
-    let r = client.send(&mut busy, "GET", "/health/enclave", &[], b"").unwrap();
-    assert_eq!((r.status, r.code().as_str()), (503, "service.busy"), "{}", String::from_utf8_lossy(&r.body));
+    let r = client
+        .send(&mut busy, "GET", "/health/enclave", &[], b"")
+        .unwrap();
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (503, "service.busy"),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     assert_eq!(r.header("retry-after"), Some("1"));
     drop(holders);
 
@@ -392,7 +755,12 @@ fn saturation_gets_503_slow_clients_are_cut_off_and_service_recovers() {
     slow.get_mut().write_all(head).unwrap();
     let mut cut = false;
     for _ in 0..100 {
-        if slow.get_mut().write_all(b"a").and_then(|()| slow.get_mut().flush()).is_err() {
+        if slow
+            .get_mut()
+            .write_all(b"a")
+            .and_then(|()| slow.get_mut().flush())
+            .is_err()
+        {
             cut = true;
             break;
         }
@@ -400,31 +768,54 @@ fn saturation_gets_503_slow_clients_are_cut_off_and_service_recovers() {
     }
     let answer = http::read_response(&mut slow, http::Limits::default());
     let elapsed = started.elapsed();
-    assert!(cut || answer.as_ref().is_ok_and(|r| r.status == 408), "the slow client was not cut off: {answer:?}");
-    assert!(elapsed < Duration::from_secs(8), "cut off after {elapsed:?}");
+    assert!(
+        cut || answer.as_ref().is_ok_and(|r| r.status == 408),
+        "the slow client was not cut off: {answer:?}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(8),
+        "cut off after {elapsed:?}"
+    );
 
     // And the service recovers.
     let r = client.call(&metadata("sara"), &https::wav("mulaw", 8000, 1.0));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let metrics = String::from_utf8(client.request("GET", "/metrics", &[], b"").body).unwrap();
-    let busy_total = metrics.lines().find_map(|l| l.strip_prefix("enclave_http_busy_total ")).unwrap();
+    let busy_total = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("enclave_http_busy_total "))
+        .unwrap();
     assert!(busy_total.parse::<u64>().unwrap() >= 1, "{metrics}");
 }
 
 #[test]
 fn an_upstream_that_refuses_the_key_is_a_precise_502() {
     let s = stack();
-    let other = TranscriptionStandIn::start(&s.pki.path("transcribe.pem"), &s.pki.path("transcribe-key.pem"), "some-other-key", "x");
+    let other = TranscriptionStandIn::start(
+        &s.pki.path("transcribe.pem"),
+        &s.pki.path("transcribe-key.pem"),
+        "some-other-key",
+        "x",
+    );
     let (g, _report, client) = guest(&s, other.port, "");
     let r = client.call(&metadata("sara"), &https::wav("pcm16", 8000, 1.0));
-    assert_eq!((r.status, r.code().as_str()), (502, "upstream.unauthorized"), "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (502, "upstream.unauthorized"),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     assert!(!other.last().unwrap().auth_ok);
     assert_no_canary("the error", &String::from_utf8_lossy(&r.body));
     assert_no_canary("the guest's log", &g.logs());
 }
 
 /// Waits until `/health/enclave` satisfies `done`.
-fn wait_health(client: &Client, secs: u64, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+fn wait_health(
+    client: &Client,
+    secs: u64,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         let h = client.request("GET", "/health/enclave", &[], b"").json();
@@ -446,15 +837,30 @@ fn renewal_rotates_the_serving_certificate_and_a_failed_one_stops_calls() {
     let leaf = |c: &Client| {
         let c = Client::new(&c.addr.to_string(), &serving_ca, "call.enclave.local");
         let mut conn = c.connect().unwrap();
-        assert_eq!(c.send(&mut conn, "GET", "/health/enclave", &[], b"").unwrap().status, 200);
+        assert_eq!(
+            c.send(&mut conn, "GET", "/health/enclave", &[], b"")
+                .unwrap()
+                .status,
+            200
+        );
         Client::peer_leaf(&conn)
     };
     let first = leaf(&client);
     assert!(!first.is_empty());
-    wait_health(&client, 30, |h| h["attestation"]["renewals"].as_u64().unwrap_or(0) >= 1);
+    wait_health(&client, 30, |h| {
+        h["attestation"]["renewals"].as_u64().unwrap_or(0) >= 1
+    });
     let second = leaf(&client);
-    assert_ne!(first, second, "each renewal has Vault sign the serving key again");
-    assert_eq!(client.call(&metadata("sara"), &https::wav("pcm16", 8000, 1.0)).status, 200);
+    assert_ne!(
+        first, second,
+        "each renewal has Vault sign the serving key again"
+    );
+    assert_eq!(
+        client
+            .call(&metadata("sara"), &https::wav("pcm16", 8000, 1.0))
+            .status,
+        200
+    );
 
     // The verifier goes away: renewals fail (transiently), the secrets are
     // withdrawn at the trust deadline, calls are refused with 503 and health
@@ -463,18 +869,48 @@ fn renewal_rotates_the_serving_certificate_and_a_failed_one_stops_calls() {
     let h = wait_health(&client, 30, |h| h["status"] == "degraded");
     assert_eq!(h["enclave"]["secrets_provisioned"], false, "{h}");
     assert_eq!(h["attestation"]["valid"], false, "{h}");
-    assert!(h["reason"].as_str().unwrap().contains("trust deadline passed"), "{h}");
-    assert!(h["lifecycle"]["last_transient_cause"].as_str().unwrap_or_default().contains("verifier"), "{h}");
+    assert!(
+        h["reason"]
+            .as_str()
+            .unwrap()
+            .contains("trust deadline passed"),
+        "{h}"
+    );
+    assert!(
+        h["lifecycle"]["last_transient_cause"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("verifier"),
+        "{h}"
+    );
     let r = client.call(&metadata("sara"), &https::wav("pcm16", 8000, 1.0));
-    assert_eq!((r.status, r.code().as_str()), (503, "enclave.secrets_withdrawn"));
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (503, "enclave.secrets_withdrawn")
+    );
     assert_eq!(r.header("retry-after"), Some("1"));
     let m = String::from_utf8(client.request("GET", "/metrics", &[], b"").body).unwrap();
     assert!(m.lines().any(|l| l == "enclave_attestation_valid 0"), "{m}");
-    assert!(m.lines().any(|l| l.starts_with("enclave_attestation_failures_total{reason=\"unreachable\"}")), "{m}");
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("enclave_attestation_failures_total{reason=\"unreachable\"}")),
+        "{m}"
+    );
     // Attempts are counted: boot, the renewal, and the failed retries
     // (several: transient failures are retried until the deadline).
-    let attempts = m.lines().find_map(|l| l.strip_prefix("enclave_attestation_attempts_total ")?.parse::<u64>().ok()).unwrap_or(0);
-    let failed: u64 = m.lines().filter(|l| l.starts_with("enclave_attestation_failures_total{")).filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok()).sum();
+    let attempts = m
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("enclave_attestation_attempts_total ")?
+                .parse::<u64>()
+                .ok()
+        })
+        .unwrap_or(0);
+    let failed: u64 = m
+        .lines()
+        .filter(|l| l.starts_with("enclave_attestation_failures_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
     assert!(failed >= 2, "transient failures are retried: {m}");
     assert!(attempts >= failed + 2, "{m}");
     assert_no_canary("the guest's log", &g.logs());

@@ -1,7 +1,12 @@
 //! The same binary as an ordinary process: it serves, refuses bad
 //! configuration precisely, stops on SIGTERM, and writes no file (checked on
 //! a syscall trace).
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "test code: a failed unwrap is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -50,7 +55,12 @@ fn start(dir: &Path, wrapper: &[&str], cmdline: &str) -> (Child, serde_json::Val
 }
 
 fn command(report: &serde_json::Value, cmd: &str) -> String {
-    let addr = report["control"].as_str().unwrap().strip_prefix("tcp://").unwrap().to_owned();
+    let addr = report["control"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("tcp://")
+        .unwrap()
+        .to_owned();
     let mut s = TcpStream::connect(addr).unwrap();
     s.write_all(format!("{cmd}\n").as_bytes()).unwrap();
     let mut line = String::new();
@@ -80,7 +90,9 @@ fn serves_then_powers_off_on_request() {
     assert!(wait(&mut child, Duration::from_secs(10)).success());
     // The store is wiped explicitly before the exit (no destructor runs).
     let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
-    let wiped = log.find("msg=\"secret store wiped at shutdown\" secrets=0").expect(&log);
+    let wiped = log
+        .find("msg=\"secret store wiped at shutdown\" secrets=0")
+        .expect(&log);
     let shutting_down = log.find("msg=\"shutting down\"").expect(&log);
     assert!(wiped < shutting_down, "{log}");
 }
@@ -93,21 +105,41 @@ fn sigterm_is_a_clean_shutdown() {
     let status = wait(&mut child, Duration::from_secs(10));
     assert!(status.success(), "{status}");
     let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
-    assert!(log.contains("msg=\"shutdown requested by signal\" signal=SIGTERM"), "{log}");
+    assert!(
+        log.contains("msg=\"shutdown requested by signal\" signal=SIGTERM"),
+        "{log}"
+    );
 }
 
 fn nix_kill(pid: u32, sig: i32) {
-    assert!(Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap().success());
+    assert!(Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap()
+        .success());
 }
 
 #[test]
 fn bad_configuration_names_the_field_and_exits_78() {
     let dir = TempDir::new("proc");
     for (config, cmdline, want) in [
-        ("[host]\ncontrol = \"tcp://127.0.0.1:0\"\n", "", "configuration field `host.ready` (config file): missing"),
-        ("[host]\nready = \"unix:///x\"\ncontrol = \"tcp://127.0.0.1:0\"\nspeed = 3\n", "", "configuration field `host.speed` (config file): unknown field"),
+        (
+            "[host]\ncontrol = \"tcp://127.0.0.1:0\"\n",
+            "",
+            "configuration field `host.ready` (config file): missing",
+        ),
+        (
+            "[host]\nready = \"unix:///x\"\ncontrol = \"tcp://127.0.0.1:0\"\nspeed = 3\n",
+            "",
+            "configuration field `host.speed` (config file): unknown field",
+        ),
         ("[log]\nlevel = [\n", "", "is not valid TOML"),
-        (&config(dir.path()), "enclave.log.level=chatty", "configuration field `log.level` (kernel command line): expected one of"),
+        (
+            &config(dir.path()),
+            "enclave.log.level=chatty",
+            "configuration field `log.level` (kernel command line): expected one of",
+        ),
     ] {
         std::fs::write(dir.path().join("bad.toml"), config).unwrap();
         let out = Command::new(guest_bin())
@@ -120,9 +152,13 @@ fn bad_configuration_names_the_field_and_exits_78() {
         assert_eq!(out.status.code(), Some(78), "{stderr}");
         assert!(stderr.contains(want), "want {want:?} in:\n{stderr}");
     }
-    let out = Command::new(guest_bin()).args(["--config", "/nonexistent.toml"]).output().unwrap();
+    let out = Command::new(guest_bin())
+        .args(["--config", "/nonexistent.toml"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(78));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read configuration /nonexistent.toml"));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("cannot read configuration /nonexistent.toml"));
 }
 
 #[test]
@@ -138,7 +174,10 @@ fn without_a_tee_it_stops_and_never_falls_back_to_simulation() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     // The Azure vTPM first (absent here, or a TPM without the HCL report's NV index).
-    assert!(stderr.contains("no TEE evidence interface (tried: azure-vtpm: /dev/tpmrm0 "), "{stderr}");
+    assert!(
+        stderr.contains("no TEE evidence interface (tried: azure-vtpm: /dev/tpmrm0 "),
+        "{stderr}"
+    );
     assert!(
         stderr.contains(
             "; configfs-tsm: /sys/kernel/config/tsm/report absent; \
@@ -151,7 +190,11 @@ fn without_a_tee_it_stops_and_never_falls_back_to_simulation() {
 
 /// One field of a `/proc/.../status` file.
 fn status_field<'a>(status: &'a str, name: &str) -> &'a str {
-    status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or("")
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .map(str::trim)
+        .unwrap_or("")
 }
 
 /// Once ready, every thread of the guest runs with no_new_privs, under the
@@ -161,7 +204,11 @@ fn status_field<'a>(status: &'a str, name: &str) -> &'a str {
 fn every_thread_is_confined_once_ready_and_it_still_serves() {
     let dir = TempDir::new("confined");
     let (mut child, report) = start(dir.path(), &[], "");
-    assert_eq!(report["capabilities"]["effective"], serde_json::json!([]), "{report}");
+    assert_eq!(
+        report["capabilities"]["effective"],
+        serde_json::json!([]),
+        "{report}"
+    );
     // The runner may lack CAP_SETPCAP (not root): the bounding set then
     // stays, and no_new_privs makes it unusable.
     let runner_can_drop = std::fs::read_to_string("/proc/self/status")
@@ -170,18 +217,36 @@ fn every_thread_is_confined_once_ready_and_it_still_serves() {
     // The filter goes on after the readiness report, just before the
     // control thread starts: once control answers, it is on.
     assert_eq!(command(&report, "ping"), "pong");
-    let tasks: Vec<_> = std::fs::read_dir(format!("/proc/{}/task", child.id())).unwrap().map(|e| e.unwrap().path()).collect();
-    assert!(tasks.len() >= 3, "main, console writer, control, watchdog at least: {tasks:?}");
+    let tasks: Vec<_> = std::fs::read_dir(format!("/proc/{}/task", child.id()))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(
+        tasks.len() >= 3,
+        "main, console writer, control, watchdog at least: {tasks:?}"
+    );
     for task in &tasks {
         let status = std::fs::read_to_string(task.join("status")).unwrap();
         let name = status_field(&status, "Name:");
-        assert_eq!(status_field(&status, "NoNewPrivs:"), "1", "{name}: {status}");
+        assert_eq!(
+            status_field(&status, "NoNewPrivs:"),
+            "1",
+            "{name}: {status}"
+        );
         assert_eq!(status_field(&status, "Seccomp:"), "2", "{name}: {status}");
         for set in ["CapEff:", "CapPrm:", "CapInh:", "CapAmb:"] {
-            assert_eq!(status_field(&status, set), "0000000000000000", "{name} {set} {status}");
+            assert_eq!(
+                status_field(&status, set),
+                "0000000000000000",
+                "{name} {set} {status}"
+            );
         }
         if runner_can_drop {
-            assert_eq!(status_field(&status, "CapBnd:"), "0000000000000000", "{name}: {status}");
+            assert_eq!(
+                status_field(&status, "CapBnd:"),
+                "0000000000000000",
+                "{name}: {status}"
+            );
         }
     }
     // It still serves under the filter: the control channel answers, and
@@ -190,7 +255,10 @@ fn every_thread_is_confined_once_ready_and_it_still_serves() {
     let state = &status["sandbox_state"];
     assert_eq!(state["seccomp"], true, "{status}");
     assert_eq!(state["no_new_privs"], true, "{status}");
-    assert!(state["landlock_abi"].as_u64().is_some_and(|abi| abi >= 1), "this host's kernel has Landlock: {status}");
+    assert!(
+        state["landlock_abi"].as_u64().is_some_and(|abi| abi >= 1),
+        "this host's kernel has Landlock: {status}"
+    );
     assert_eq!(state["capabilities"], serde_json::json!([]), "{status}");
     assert_eq!(command(&report, "poweroff"), "ok");
     assert!(wait(&mut child, Duration::from_secs(10)).success());
@@ -204,7 +272,16 @@ fn every_thread_is_confined_once_ready_and_it_still_serves() {
 fn without_landlock_the_required_sandbox_stops_the_boot() {
     let dir = TempDir::new("nolandlock");
     std::fs::write(dir.path().join("config.toml"), config(dir.path())).unwrap();
-    let no_landlock = ["-f", "-qq", "-o", "/dev/null", "-e", "trace=landlock_create_ruleset", "-e", "inject=landlock_create_ruleset:error=ENOSYS"];
+    let no_landlock = [
+        "-f",
+        "-qq",
+        "-o",
+        "/dev/null",
+        "-e",
+        "trace=landlock_create_ruleset",
+        "-e",
+        "inject=landlock_create_ruleset:error=ENOSYS",
+    ];
     let out = Command::new("strace")
         .args(no_landlock)
         .arg(guest_bin())
@@ -215,10 +292,27 @@ fn without_landlock_the_required_sandbox_stops_the_boot() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("boot.require_sandbox is on but the kernel has no Landlock"), "{stderr}");
+    assert!(
+        stderr.contains("boot.require_sandbox is on but the kernel has no Landlock"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("msg=\"ready\""), "{stderr}");
 
-    let (mut child, report) = start(dir.path(), &["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=landlock_create_ruleset", "-e", "inject=landlock_create_ruleset:error=ENOSYS"], "enclave.boot.require_sandbox=off");
+    let (mut child, report) = start(
+        dir.path(),
+        &[
+            "strace",
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "trace=landlock_create_ruleset",
+            "-e",
+            "inject=landlock_create_ruleset:error=ENOSYS",
+        ],
+        "enclave.boot.require_sandbox=off",
+    );
     assert_eq!(report["sandbox"], "unavailable", "{report}");
     assert_eq!(command(&report, "poweroff"), "ok");
     assert!(wait(&mut child, Duration::from_secs(10)).success());
@@ -229,27 +323,86 @@ fn without_landlock_the_required_sandbox_stops_the_boot() {
 /// None may appear at all, except on the secret store's memory
 /// (memfd_secret) or a memfd.
 const MUTATING: &[&str] = &[
-    "creat", "mkdir", "mkdirat", "unlink", "unlinkat", "rmdir", "rename", "renameat", "renameat2", "link", "linkat",
-    "symlink", "symlinkat", "mknod", "mknodat", "truncate", "ftruncate", "chmod", "fchmod", "fchmodat", "fchmodat2",
-    "chown", "fchown", "fchownat", "lchown", "utime", "utimes", "futimesat", "utimensat", "setxattr", "fsetxattr",
-    "lsetxattr", "removexattr", "fremovexattr", "lremovexattr", "fallocate", "open_by_handle_at", "name_to_handle_at",
-    "io_uring_setup", "io_uring_enter", "process_vm_writev", "remap_file_pages", "mount", "umount2", "move_mount",
-    "fsopen", "fsmount", "fsconfig", "pivot_root", "swapon", "sync_file_range", "msync",
+    "creat",
+    "mkdir",
+    "mkdirat",
+    "unlink",
+    "unlinkat",
+    "rmdir",
+    "rename",
+    "renameat",
+    "renameat2",
+    "link",
+    "linkat",
+    "symlink",
+    "symlinkat",
+    "mknod",
+    "mknodat",
+    "truncate",
+    "ftruncate",
+    "chmod",
+    "fchmod",
+    "fchmodat",
+    "fchmodat2",
+    "chown",
+    "fchown",
+    "fchownat",
+    "lchown",
+    "utime",
+    "utimes",
+    "futimesat",
+    "utimensat",
+    "setxattr",
+    "fsetxattr",
+    "lsetxattr",
+    "removexattr",
+    "fremovexattr",
+    "lremovexattr",
+    "fallocate",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "io_uring_setup",
+    "io_uring_enter",
+    "process_vm_writev",
+    "remap_file_pages",
+    "mount",
+    "umount2",
+    "move_mount",
+    "fsopen",
+    "fsmount",
+    "fsconfig",
+    "pivot_root",
+    "swapon",
+    "sync_file_range",
+    "msync",
 ];
 
 /// Syscalls that write bytes to a file descriptor, with the position of
 /// that descriptor among their arguments: it must be a socket, a pipe, the
 /// console (fd 2) or memory, never a file.
 const WRITING: &[(&str, usize)] = &[
-    ("write", 0), ("writev", 0), ("pwrite64", 0), ("pwritev", 0), ("pwritev2", 0), ("sendto", 0), ("sendmsg", 0),
-    ("sendmmsg", 0), ("sendfile", 0), ("sendfile64", 0), ("vmsplice", 0), ("splice", 2), ("tee", 1),
+    ("write", 0),
+    ("writev", 0),
+    ("pwrite64", 0),
+    ("pwritev", 0),
+    ("pwritev2", 0),
+    ("sendto", 0),
+    ("sendmsg", 0),
+    ("sendmmsg", 0),
+    ("sendfile", 0),
+    ("sendfile64", 0),
+    ("vmsplice", 0),
+    ("splice", 2),
+    ("tee", 1),
     ("copy_file_range", 2),
 ];
 
 /// The arguments of a traced call `name(a, b, …) …`, split at the commas
 /// outside brackets and quotes.
 fn trace_args(call: &str) -> Vec<&str> {
-    let Some((_, rest)) = call.split_once('(') else { return Vec::new() };
+    let Some((_, rest)) = call.split_once('(') else {
+        return Vec::new();
+    };
     let (mut out, mut depth, mut quoted, mut start) = (Vec::new(), 0i32, false, 0);
     let bytes = rest.as_bytes();
     let mut i = 0;
@@ -278,9 +431,22 @@ fn trace_args(call: &str) -> Vec<&str> {
 /// Whether strace's `-yy` annotation of a descriptor names something that
 /// is not a file: a socket, a pipe, anonymous memory.
 fn not_a_file(fd: &str) -> bool {
-    ["<TCP:", "<TCPv6:", "<UDP:", "<UNIX-STREAM:", "<UNIX:", "<socket:", "<NETLINK:", "<pipe:", "<anon_inode:", "</secretmem>", "<memfd:", "</memfd:"]
-        .iter()
-        .any(|k| fd.contains(k))
+    [
+        "<TCP:",
+        "<TCPv6:",
+        "<UDP:",
+        "<UNIX-STREAM:",
+        "<UNIX:",
+        "<socket:",
+        "<NETLINK:",
+        "<pipe:",
+        "<anon_inode:",
+        "</secretmem>",
+        "<memfd:",
+        "</memfd:",
+    ]
+    .iter()
+    .any(|k| fd.contains(k))
 }
 
 /// The whole life of a guest under strace, in process mode: evidence from
@@ -296,16 +462,26 @@ fn not_a_file(fd: &str) -> bool {
 fn a_syscall_trace_shows_no_file_created_or_written() {
     use enclave_tests::https::{self, Client};
     use enclave_tests::process::boot_under;
-    use enclave_tests::stack::{guest_config, service_config, sim_policy, OpenBao, Pki, SimPsp, Verifier};
+    use enclave_tests::stack::{
+        guest_config, service_config, sim_policy, OpenBao, Pki, SimPsp, Verifier,
+    };
     use enclave_tests::transcription::TranscriptionStandIn;
 
     let dir = TempDir::new("strace");
     let trace = dir.path().join("trace.txt");
     let trace_arg = trace.to_str().unwrap().to_owned();
     let pki = Pki::new();
-    let psp = SimPsp::start(&dir.path().join("psp.sock"), &["--measurement", &"c4".repeat(48)]);
+    let psp = SimPsp::start(
+        &dir.path().join("psp.sock"),
+        &["--measurement", &"c4".repeat(48)],
+    );
     // Tokens live 10 s: the guest renews between 5 and 7.5 s.
-    let mut verifier = Verifier::start(&pki, &sim_policy(&psp.ark_sha256, &[&psp.measurement]), dir.path(), &["--token-ttl-secs", "10"]);
+    let mut verifier = Verifier::start(
+        &pki,
+        &sim_policy(&psp.ark_sha256, &[&psp.measurement]),
+        dir.path(),
+        &["--token-ttl-secs", "10"],
+    );
     let bao = OpenBao::start(&pki);
     let key = "canary-transcription-key-strace";
     let pepper = "5a".repeat(32);
@@ -314,16 +490,44 @@ fn a_syscall_trace_shows_no_file_created_or_written() {
         &pki,
         &[&psp.measurement],
         "sim",
-        &[("ENCLAVE_SEED_TRANSCRIPTION_API_KEY", key), ("ENCLAVE_SEED_RETELL_API_KEY", "retell-strace"), ("ENCLAVE_SEED_PII_PEPPER", &pepper)],
+        &[
+            ("ENCLAVE_SEED_TRANSCRIPTION_API_KEY", key),
+            ("ENCLAVE_SEED_RETELL_API_KEY", "retell-strace"),
+            ("ENCLAVE_SEED_PII_PEPPER", &pepper),
+        ],
     );
-    let standin = TranscriptionStandIn::start(&pki.path("transcribe.pem"), &pki.path("transcribe-key.pem"), key, "Una prova.");
+    let standin = TranscriptionStandIn::start(
+        &pki.path("transcribe.pem"),
+        &pki.path("transcribe-key.pem"),
+        key,
+        "Una prova.",
+    );
     let gdir = TempDir::new("strace-guest");
-    let mut config = guest_config(gdir.path(), &psp.socket, Some((&verifier, &pki)), Some(&bao));
-    config.push_str(&service_config("tcp://127.0.0.1:0", &format!("tcp://127.0.0.1:{}", standin.port), &pki.ca_pem(), ""));
-    let (mut g, report) = boot_under(gdir, &config, &["strace", "-f", "-qq", "-yy", "-s", "64", "-o", &trace_arg]).ready();
+    let mut config = guest_config(
+        gdir.path(),
+        &psp.socket,
+        Some((&verifier, &pki)),
+        Some(&bao),
+    );
+    config.push_str(&service_config(
+        "tcp://127.0.0.1:0",
+        &format!("tcp://127.0.0.1:{}", standin.port),
+        &pki.ca_pem(),
+        "",
+    ));
+    let (mut g, report) = boot_under(
+        gdir,
+        &config,
+        &["strace", "-f", "-qq", "-yy", "-s", "64", "-o", &trace_arg],
+    )
+    .ready();
 
     // A call, transcribed upstream with the key from Vault.
-    let client = Client::new(report["call_service"].as_str().unwrap(), &bao.serving_ca_pem(), "call.enclave.local");
+    let client = Client::new(
+        report["call_service"].as_str().unwrap(),
+        &bao.serving_ca_pem(),
+        "call.enclave.local",
+    );
     let meta = serde_json::json!({"call_id": "c-1", "shipment_id": "S-1", "agent_type": "sara", "caller_phone": "+39 333 111 2222", "language": "it"}).to_string();
     let r = client.call(&meta, &https::wav("pcm16", 16000, 1.0));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
@@ -355,13 +559,25 @@ fn a_syscall_trace_shows_no_file_created_or_written() {
         let call = line.split_once(' ').map(|x| x.1).unwrap_or("").trim_start();
         let name = call.split('(').next().unwrap_or("");
         let args = trace_args(call);
-        let on_memory = args.first().is_some_and(|fd| fd.contains("</secretmem>") || fd.contains("<memfd:") || fd.contains("</memfd:"));
-        assert!(on_memory || !MUTATING.contains(&name), "filesystem mutation: {line}");
+        let on_memory = args.first().is_some_and(|fd| {
+            fd.contains("</secretmem>") || fd.contains("<memfd:") || fd.contains("</memfd:")
+        });
+        assert!(
+            on_memory || !MUTATING.contains(&name),
+            "filesystem mutation: {line}"
+        );
         if name == "open" || name == "openat" || name == "openat2" {
             opens += 1;
-            assert!(!line.contains("O_CREAT") && !line.contains("O_TMPFILE"), "file created: {line}");
-            let writes = ["O_WRONLY", "O_RDWR", "O_TRUNC", "O_APPEND"].iter().any(|f| line.contains(f));
-            let under_dev = line.contains("\"/dev/") && !line.contains("\"/dev/shm") && !line.contains("\"/dev/mqueue");
+            assert!(
+                !line.contains("O_CREAT") && !line.contains("O_TMPFILE"),
+                "file created: {line}"
+            );
+            let writes = ["O_WRONLY", "O_RDWR", "O_TRUNC", "O_APPEND"]
+                .iter()
+                .any(|f| line.contains(f));
+            let under_dev = line.contains("\"/dev/")
+                && !line.contains("\"/dev/shm")
+                && !line.contains("\"/dev/mqueue");
             assert!(!writes || under_dev, "file opened for writing: {line}");
         }
         if name == "mmap" && line.contains("MAP_SHARED") && line.contains("PROT_WRITE") {
@@ -371,21 +587,42 @@ fn a_syscall_trace_shows_no_file_created_or_written() {
         if let Some(&(_, at)) = WRITING.iter().find(|(n, _)| *n == name) {
             let fd = args.get(at).copied().unwrap_or("");
             let to_stderr = fd.starts_with("2<");
-            assert!(not_a_file(fd) || to_stderr, "{name} to something other than a socket, a pipe, memory or stderr: {line}");
+            assert!(
+                not_a_file(fd) || to_stderr,
+                "{name} to something other than a socket, a pipe, memory or stderr: {line}"
+            );
             socket_writes += usize::from(not_a_file(fd));
         }
     }
     // The trace is not vacuous: it saw the config read, the sandbox, the
     // secret store, every peer (sim-psp, the verifier, Vault, the upstream)
     // and, in the log, the renewal and the withdrawal.
-    assert!(opens > 0 && text.contains("config.toml"), "trace missed the config read");
-    assert!(text.contains("landlock_restrict_self"), "trace missed the sandbox");
-    assert!(text.contains("memfd_secret") || text.contains("<memfd:"), "trace missed the secret store");
+    assert!(
+        opens > 0 && text.contains("config.toml"),
+        "trace missed the config read"
+    );
+    assert!(
+        text.contains("landlock_restrict_self"),
+        "trace missed the sandbox"
+    );
+    assert!(
+        text.contains("memfd_secret") || text.contains("<memfd:"),
+        "trace missed the secret store"
+    );
     for port in [verifier.port, bao.port, standin.port] {
-        assert!(text.contains(&format!(":{port}]")), "trace missed the connection to port {port}");
+        assert!(
+            text.contains(&format!(":{port}]")),
+            "trace missed the connection to port {port}"
+        );
     }
-    assert!(text.contains(&psp.socket.display().to_string()), "trace missed sim-psp");
-    assert!(socket_writes >= 20, "trace missed the socket writes ({socket_writes})");
+    assert!(
+        text.contains(&psp.socket.display().to_string()),
+        "trace missed sim-psp"
+    );
+    assert!(
+        socket_writes >= 20,
+        "trace missed the socket writes ({socket_writes})"
+    );
     let logs = g.logs();
     for what in ["re-attested and secrets renewed", "trust deadline passed"] {
         assert!(logs.contains(what), "the run missed {what:?}:\n{logs}");
@@ -402,21 +639,40 @@ fn enclavectl_evidence_get_and_inspect() {
     let psp = SimPsp::start(&dir.path().join("psp.sock"), &["--measurement", &m]);
     let out = dir.path().join("bundle.json");
     let st = Command::new(enclavectl())
-        .args(["evidence", "get", "--report-data", &"ab".repeat(64), "--source", "sim", "--sim-psp"])
+        .args([
+            "evidence",
+            "get",
+            "--report-data",
+            &"ab".repeat(64),
+            "--source",
+            "sim",
+            "--sim-psp",
+        ])
         .arg(format!("unix://{}", psp.socket.display()))
         .arg("--out")
         .arg(&out)
         .status()
         .unwrap();
     assert!(st.success());
-    let inspected = Command::new(enclavectl()).args(["evidence", "inspect"]).arg(&out).output().unwrap();
-    assert!(inspected.status.success(), "{}", String::from_utf8_lossy(&inspected.stderr));
+    let inspected = Command::new(enclavectl())
+        .args(["evidence", "inspect"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        inspected.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspected.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&inspected.stdout).unwrap();
     assert_eq!(v["tee"], "sim");
     assert_eq!(v["evidence"]["report"]["measurement"], m);
     assert_eq!(v["evidence"]["report"]["report_data"], "ab".repeat(64));
     // Without --source on a machine with no TEE: the list of what was tried, never the simulation.
-    let none = Command::new(enclavectl()).args(["evidence", "get", "--report-data", "00"]).output().unwrap();
+    let none = Command::new(enclavectl())
+        .args(["evidence", "get", "--report-data", "00"])
+        .output()
+        .unwrap();
     assert!(!none.status.success());
     assert!(String::from_utf8_lossy(&none.stderr).contains("no TEE evidence interface"));
 }

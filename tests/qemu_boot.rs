@@ -1,6 +1,11 @@
 //! The real guest: enclave-init as PID 1 of a QEMU VM (TCG) with Debian's
 //! kernel and virtio-vsock, every step asserted from the host side.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "test code: a failed unwrap is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use std::time::Duration;
 
@@ -14,9 +19,18 @@ fn assert_clean_power_off(guest: &mut Guest) -> String {
     let status = guest.wait_exit(EXIT).unwrap();
     let console = guest.console();
     assert!(status.success(), "QEMU exit {status}; console:\n{console}");
-    assert!(console.contains("reboot: Power down"), "no clean power-off; console:\n{console}");
-    assert!(!console.contains("Kernel panic"), "kernel panic; console:\n{console}");
-    assert!(!console.contains("Attempted to kill init"), "init exited; console:\n{console}");
+    assert!(
+        console.contains("reboot: Power down"),
+        "no clean power-off; console:\n{console}"
+    );
+    assert!(
+        !console.contains("Kernel panic"),
+        "kernel panic; console:\n{console}"
+    );
+    assert!(
+        !console.contains("Attempted to kill init"),
+        "init exited; console:\n{console}"
+    );
     console
 }
 
@@ -33,25 +47,65 @@ fn boots_reports_ready_answers_the_host_and_powers_off() {
     assert_eq!(ready["modules_loaded"], 8, "{ready}");
     assert_eq!(ready["control"], "vsock://any:1234", "{ready}");
     let sandbox = ready["sandbox"].as_str().unwrap_or_default();
-    assert!(sandbox.starts_with("landlock-abi-"), "Debian's kernel has Landlock: {ready}");
-    let steps: Vec<&str> = ready["steps_us"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
-    assert_eq!(steps, ["take_over", "modules", "config", "entropy", "evidence_source", "sandbox", "privileges", "key"]);
+    assert!(
+        sandbox.starts_with("landlock-abi-"),
+        "Debian's kernel has Landlock: {ready}"
+    );
+    let steps: Vec<&str> = ready["steps_us"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "take_over",
+            "modules",
+            "config",
+            "entropy",
+            "evidence_source",
+            "sandbox",
+            "privileges",
+            "key"
+        ]
+    );
     assert_eq!(ready["evidence_source"], "sim", "{ready}");
     // PID 1 keeps only what power-off needs (pid1/privileges.rs).
-    assert_eq!(ready["capabilities"]["effective"], serde_json::json!(["CAP_SYS_BOOT"]), "{ready}");
-    assert_eq!(ready["capabilities"]["bounding"], serde_json::json!(["CAP_SYS_BOOT"]), "{ready}");
+    assert_eq!(
+        ready["capabilities"]["effective"],
+        serde_json::json!(["CAP_SYS_BOOT"]),
+        "{ready}"
+    );
+    assert_eq!(
+        ready["capabilities"]["bounding"],
+        serde_json::json!(["CAP_SYS_BOOT"]),
+        "{ready}"
+    );
 
     assert_eq!(guest.command("ping").unwrap(), "pong");
-    let status: serde_json::Value = serde_json::from_str(&guest.command("status").unwrap()).unwrap();
+    let status: serde_json::Value =
+        serde_json::from_str(&guest.command("status").unwrap()).unwrap();
     assert_eq!(status["cid"], GUEST_CID);
     // The sandbox as the guest's kernel sees it, with the filter on.
     let state = &status["sandbox_state"];
     assert_eq!(state["seccomp"], true, "{status}");
     assert_eq!(state["no_new_privs"], true, "{status}");
-    assert_eq!(state["capabilities"], serde_json::json!(["CAP_SYS_BOOT"]), "{status}");
-    assert!(state["landlock_abi"].as_u64().is_some_and(|abi| abi >= 1), "{status}");
+    assert_eq!(
+        state["capabilities"],
+        serde_json::json!(["CAP_SYS_BOOT"]),
+        "{status}"
+    );
+    assert!(
+        state["landlock_abi"].as_u64().is_some_and(|abi| abi >= 1),
+        "{status}"
+    );
     assert_eq!(guest.command("reboot").unwrap(), "error unknown-command");
-    assert_eq!(guest.command("ping").unwrap(), "pong", "still serving after a bad command");
+    assert_eq!(
+        guest.command("ping").unwrap(),
+        "pong",
+        "still serving after a bad command"
+    );
     assert_eq!(guest.command("poweroff").unwrap(), "ok");
 
     let console = assert_clean_power_off(&mut guest);
@@ -75,14 +129,18 @@ fn kernel_without_landlock_powers_off_with_the_reason() {
     let initrd = build_image(dir.path(), &image_config(), None);
     let mut guest = Guest::boot(&initrd, "lsm=yama");
     let console = assert_clean_power_off(&mut guest);
-    assert!(console.contains("boot.require_sandbox is on but the kernel has no Landlock"), "reason not printed:\n{console}");
+    assert!(
+        console.contains("boot.require_sandbox is on but the kernel has no Landlock"),
+        "reason not printed:\n{console}"
+    );
     assert!(console.contains("msg=\"fatal: powering off\""), "{console}");
 }
 
 #[test]
 fn broken_configuration_file_powers_off_with_the_reason() {
     let dir = TempDir::new("img");
-    let broken = image_config().replace("ready = \"vsock://2:9000\"", "ready = \"vsock://2:ninety\"");
+    let broken =
+        image_config().replace("ready = \"vsock://2:9000\"", "ready = \"vsock://2:ninety\"");
     let initrd = build_image(dir.path(), &broken, None);
     let mut guest = Guest::boot(&initrd, "");
     let console = assert_clean_power_off(&mut guest);
@@ -112,7 +170,8 @@ fn missing_module_powers_off_with_the_reason() {
     // image is made with a valid list and the guest told to load one more.
     let initrd = build_image(dir.path(), &image_config(), None);
     let bytes = std::fs::read(&initrd).unwrap();
-    let list = std::fs::read_to_string(enclave_tests::repo_root().join("image/modules.list")).unwrap();
+    let list =
+        std::fs::read_to_string(enclave_tests::repo_root().join("image/modules.list")).unwrap();
     let patched = format!("{list}nosuch.ko\n");
     // Rebuild with the longer list using the builder's own entries.
     let recipe_dir = TempDir::new("img2");
@@ -152,7 +211,10 @@ fn kernel_without_vsock_powers_off_with_the_reason() {
     );
     let mut guest = Guest::boot(&initrd, "");
     let console = assert_clean_power_off(&mut guest);
-    assert!(console.contains("this kernel has no AF_VSOCK"), "reason not printed:\n{console}");
+    assert!(
+        console.contains("this kernel has no AF_VSOCK"),
+        "reason not printed:\n{console}"
+    );
 }
 
 #[test]

@@ -1,6 +1,11 @@
 //! Two clean builds in two different directories give identical bytes: the
 //! guest binary and the initramfs (and so the launch measurement).
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "test code: a failed unwrap is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,7 +16,13 @@ use enclave_tests::{repo_root, TempDir};
 fn copy_checkout(to: &Path) {
     let root = repo_root();
     let out = Command::new("git")
-        .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
         .current_dir(&root)
         .output()
         .unwrap();
@@ -52,10 +63,20 @@ fn two_clean_builds_in_different_directories_are_identical() {
     copy_checkout(&b);
     let (bin_a, img_a) = build_in(a.path());
     let (bin_b, img_b) = build_in(&b);
-    assert!(bin_a == bin_b, "guest binaries differ between build directories");
+    assert!(
+        bin_a == bin_b,
+        "guest binaries differ between build directories"
+    );
     assert!(img_a == img_b, "images differ between build directories");
-    for leak in [a.path().to_str().unwrap(), b.to_str().unwrap(), "/.cargo/registry"] {
-        assert!(!contains(&bin_a, leak.as_bytes()), "the binary contains the path {leak}");
+    for leak in [
+        a.path().to_str().unwrap(),
+        b.to_str().unwrap(),
+        "/.cargo/registry",
+    ] {
+        assert!(
+            !contains(&bin_a, leak.as_bytes()),
+            "the binary contains the path {leak}"
+        );
     }
 }
 
@@ -83,13 +104,26 @@ fn gnu_cpio_reads_our_archive() {
         .env("TZ", "UTC")
         .output()
         .expect("GNU cpio (scripts/install-deps installs it)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let listing = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = listing.lines().collect();
     assert_eq!(lines.len(), 5, "{listing}");
-    assert!(lines[0].starts_with("drwxr-xr-x   2 root     root            0 Nov 14  2023 dev"), "{listing}");
-    assert!(lines[1].starts_with("crw-------   1 root     root       5,   1 Nov 14  2023 dev/console"), "{listing}");
+    assert!(
+        lines[0].starts_with("drwxr-xr-x   2 root     root            0 Nov 14  2023 dev"),
+        "{listing}"
+    );
+    assert!(
+        lines[1].starts_with("crw-------   1 root     root       5,   1 Nov 14  2023 dev/console"),
+        "{listing}"
+    );
     assert!(lines[2].starts_with("drwxr-xr-x"), "{listing}");
     assert!(lines[3].contains("10 Nov 14  2023 etc/x"), "{listing}");
-    assert!(lines[4].starts_with("-rwxr-xr-x   1 root     root            6 Nov 14  2023 init"), "{listing}");
+    assert!(
+        lines[4].starts_with("-rwxr-xr-x   1 root     root            6 Nov 14  2023 init"),
+        "{listing}"
+    );
 }

@@ -16,7 +16,12 @@
 //! an attack that overruns its budget is `broken (budget exceeded)`, never a
 //! hung suite. Attacks that share nothing run in parallel (`--jobs`);
 //! the ones marked exclusive run alone.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "test code: a failed unwrap is a broken attack")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    reason = "test code: a failed unwrap is a broken attack"
+)]
 
 mod attacks;
 mod rig;
@@ -36,14 +41,23 @@ pub struct Verdict {
 
 impl Verdict {
     pub fn held(figure: impl Into<String>) -> Verdict {
-        Verdict { held: true, figure: figure.into() }
+        Verdict {
+            held: true,
+            figure: figure.into(),
+        }
     }
     pub fn broken(figure: impl Into<String>) -> Verdict {
-        Verdict { held: false, figure: figure.into() }
+        Verdict {
+            held: false,
+            figure: figure.into(),
+        }
     }
     /// Held when `ok`, with the same figure either way.
     pub fn judge(ok: bool, figure: impl Into<String>) -> Verdict {
-        Verdict { held: ok, figure: figure.into() }
+        Verdict {
+            held: ok,
+            figure: figure.into(),
+        }
     }
 }
 
@@ -67,7 +81,10 @@ fn main() {
         let name = args.get(1).cloned().unwrap_or_default();
         std::process::exit(run_one(&name));
     }
-    let mut jobs = std::env::var("HOSTILE_JOBS").ok().and_then(|v| v.parse().ok()).unwrap_or(2usize);
+    let mut jobs = std::env::var("HOSTILE_JOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2usize);
     let mut names = Vec::new();
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
@@ -75,7 +92,13 @@ fn main() {
             "--jobs" => jobs = it.next().and_then(|v| v.parse().ok()).unwrap_or(jobs),
             "--list" => {
                 for a in attacks::ALL {
-                    println!("{:<22} {:>3} s{}  {}", a.name, a.budget.as_secs(), if a.exclusive { " (alone)" } else { "" }, a.claim);
+                    println!(
+                        "{:<22} {:>3} s{}  {}",
+                        a.name,
+                        a.budget.as_secs(),
+                        if a.exclusive { " (alone)" } else { "" },
+                        a.claim
+                    );
                 }
                 return;
             }
@@ -150,7 +173,11 @@ fn run_all(selected: &[&'static Attack], jobs: usize) -> i32 {
 }
 
 fn print_line(name: &str, v: &Verdict, took: Duration) {
-    println!("{name}: {} ({})", if v.held { "held" } else { "broken" }, v.figure);
+    println!(
+        "{name}: {} ({})",
+        if v.held { "held" } else { "broken" },
+        v.figure
+    );
     eprintln!("hostile: {name} took {:.1} s", took.as_secs_f64());
 }
 
@@ -158,7 +185,10 @@ fn print_line(name: &str, v: &Verdict, took: Duration) {
 /// larger (the long forms in the benchmarks, e.g. `scripts/bench-fleet`);
 /// never smaller, so the suite's budgets cannot be tightened by mistake.
 fn budget_of(a: &Attack) -> Duration {
-    let over = std::env::var("HOSTILE_BUDGET_SECS").ok().and_then(|v| v.parse::<u64>().ok()).map(Duration::from_secs);
+    let over = std::env::var("HOSTILE_BUDGET_SECS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_secs);
     over.map_or(a.budget, |o| o.max(a.budget))
 }
 
@@ -214,15 +244,22 @@ fn spawn_attack(a: &Attack) -> Verdict {
             Some(("broken", fig)) => Verdict::broken(fig),
             _ => Verdict::broken(format!("bad verdict line {line:?}")),
         },
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Verdict::broken(format!("budget of {} s exceeded", budget.as_secs())),
-        Err(_) => Verdict::broken(format!("the attack crashed: {}", tail.last().map(String::as_str).unwrap_or("no output"))),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            Verdict::broken(format!("budget of {} s exceeded", budget.as_secs()))
+        }
+        Err(_) => Verdict::broken(format!(
+            "the attack crashed: {}",
+            tail.last().map(String::as_str).unwrap_or("no output")
+        )),
     }
 }
 
 fn kill_group(pgid: u32) {
     if let Ok(pgid) = i32::try_from(pgid) {
         // The group is the attack's own (process_group(0) above).
-        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pgid}")]).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pgid}")])
+            .status();
     }
 }
 
@@ -233,6 +270,10 @@ fn run_one(name: &str) -> i32 {
         return 2;
     };
     let v = (a.run)();
-    println!("VERDICT {} {}", if v.held { "held" } else { "broken" }, v.figure);
+    println!(
+        "VERDICT {} {}",
+        if v.held { "held" } else { "broken" },
+        v.figure
+    );
     0
 }

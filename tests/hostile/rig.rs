@@ -5,7 +5,10 @@
 //!
 //! Lifetimes are short (seconds, not minutes): a deadline that holds at
 //! 8 s holds at 300 s, and the suite stays inside CI's budget.
-#![allow(dead_code, reason = "shared by attacks; not every attack uses every part")]
+#![allow(
+    dead_code,
+    reason = "shared by attacks; not every attack uses every part"
+)]
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -35,7 +38,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { token_ttl_secs: 8, verifier_args: Vec::new() }
+        Options {
+            token_ttl_secs: 8,
+            verifier_args: Vec::new(),
+        }
     }
 }
 
@@ -79,7 +85,14 @@ impl Rig {
         let policy = sim_policy(&psp.ark_sha256, &[&psp.measurement]);
         let ttl = opts.token_ttl_secs.to_string();
         let (ca_cert, ca_key) = client_ca_args(&pki);
-        let mut vargs: Vec<&str> = vec!["--token-ttl-secs", &ttl, "--client-ca-cert", &ca_cert, "--client-ca-key", &ca_key];
+        let mut vargs: Vec<&str> = vec![
+            "--token-ttl-secs",
+            &ttl,
+            "--client-ca-cert",
+            &ca_cert,
+            "--client-ca-key",
+            &ca_key,
+        ];
         vargs.extend(opts.verifier_args.iter().map(String::as_str));
         let verifier = Verifier::start(&pki, &policy, dir.path(), &vargs);
         let bao = OpenBao::start(&pki);
@@ -94,18 +107,41 @@ impl Rig {
                 ("ENCLAVE_SEED_PII_PEPPER", PEPPER),
             ],
         );
-        let standin = TranscriptionStandIn::start(&pki.path("transcribe.pem"), &pki.path("transcribe-key.pem"), TRANSCRIPTION_KEY, &transcript());
+        let standin = TranscriptionStandIn::start(
+            &pki.path("transcribe.pem"),
+            &pki.path("transcribe-key.pem"),
+            TRANSCRIPTION_KEY,
+            &transcript(),
+        );
         let to_verifier = Relay::start(verifier.port);
         let to_vault = Relay::start(bao.port);
         let to_upstream = Relay::start(standin.port);
-        Rig { pki, psp, verifier, bao, standin, to_verifier, to_vault, to_upstream, dir, policy, token_ttl_secs: opts.token_ttl_secs, verifier_args: opts.verifier_args }
+        Rig {
+            pki,
+            psp,
+            verifier,
+            bao,
+            standin,
+            to_verifier,
+            to_vault,
+            to_upstream,
+            dir,
+            policy,
+            token_ttl_secs: opts.token_ttl_secs,
+            verifier_args: opts.verifier_args,
+        }
     }
 
     /// The guest configuration: peers through the host's relays, the call
     /// service on loopback TCP, `extra` appended (TOML).
     pub fn guest_config(&self, gdir: &TempDir, extra: &str) -> String {
         let mut c = self.plain_config(gdir, "");
-        c.push_str(&service_config("tcp://127.0.0.1:0", &format!("tcp://127.0.0.1:{}", self.to_upstream.port), &self.pki.ca_pem(), ""));
+        c.push_str(&service_config(
+            "tcp://127.0.0.1:0",
+            &format!("tcp://127.0.0.1:{}", self.to_upstream.port),
+            &self.pki.ca_pem(),
+            "",
+        ));
         c.push_str(extra);
         c
     }
@@ -137,11 +173,24 @@ impl Rig {
         std::thread::sleep(down);
         let ttl = self.token_ttl_secs.to_string();
         let (ca_cert, ca_key) = client_ca_args(&self.pki);
-        let mut vargs: Vec<&str> = vec!["--token-ttl-secs", &ttl, "--client-ca-cert", &ca_cert, "--client-ca-key", &ca_key];
+        let mut vargs: Vec<&str> = vec![
+            "--token-ttl-secs",
+            &ttl,
+            "--client-ca-cert",
+            &ca_cert,
+            "--client-ca-key",
+            &ca_key,
+        ];
         vargs.extend(self.verifier_args.iter().map(String::as_str));
         // The same address: the verifier's issuer URL, which OpenBao's OIDC
         // discovery points at, is its address.
-        self.verifier = Verifier::start_on(&self.pki, &self.policy, self.dir.path(), &vargs, self.verifier.port);
+        self.verifier = Verifier::start_on(
+            &self.pki,
+            &self.policy,
+            self.dir.path(),
+            &vargs,
+            self.verifier.port,
+        );
     }
 
     /// Boots a guest with the call service; the guest, its readiness
@@ -150,7 +199,10 @@ impl Rig {
         let gdir = TempDir::new("hguest");
         let config = self.guest_config(&gdir, extra);
         let (g, report) = boot(gdir, &config).ready();
-        let addr = report["call_service"].as_str().unwrap_or_else(|| panic!("no call service in {report}")).to_owned();
+        let addr = report["call_service"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no call service in {report}"))
+            .to_owned();
         let client = Client::new(&addr, &self.bao.serving_ca_pem(), "call.enclave.local");
         (g, report, client)
     }
@@ -159,7 +211,10 @@ impl Rig {
 /// The verifier's client CA (certificate mode): every rig's verifier has
 /// one; guests in JWT mode never ask it for a certificate.
 fn client_ca_args(pki: &Pki) -> (String, String) {
-    (pki.path("client-ca.pem").display().to_string(), pki.path("client-ca-key.pem").display().to_string())
+    (
+        pki.path("client-ca.pem").display().to_string(),
+        pki.path("client-ca-key.pem").display().to_string(),
+    )
 }
 
 /// Polls calls from a well-behaved client every 100 ms until `until` (Unix
@@ -223,7 +278,11 @@ pub fn trust_deadline(client: &Client) -> Option<f64> {
 }
 
 /// Waits up to `secs` for the guest's health to satisfy `done`.
-pub fn wait_health(client: &Client, secs: u64, done: impl Fn(&serde_json::Value) -> bool) -> Option<serde_json::Value> {
+pub fn wait_health(
+    client: &Client,
+    secs: u64,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> Option<serde_json::Value> {
     let end = Instant::now() + Duration::from_secs(secs);
     while Instant::now() < end {
         if let Some((_, h)) = health(client) {
@@ -255,24 +314,40 @@ pub mod host_client {
         for c in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
             roots.add(c.unwrap()).unwrap();
         }
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
         let name = rustls::pki_types::ServerName::try_from("verifier.enclave.local").unwrap();
         let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-        BufReader::new(rustls::StreamOwned::new(conn, TcpStream::connect(("127.0.0.1", port)).unwrap()))
+        BufReader::new(rustls::StreamOwned::new(
+            conn,
+            TcpStream::connect(("127.0.0.1", port)).unwrap(),
+        ))
     }
 
     pub fn post(tls: &mut Tls, path: &str, body: &[u8]) -> http::Response {
-        http::write_request(tls.get_mut(), "POST", "verifier.enclave.local", path, &[], body).unwrap();
+        http::write_request(
+            tls.get_mut(),
+            "POST",
+            "verifier.enclave.local",
+            path,
+            &[],
+            body,
+        )
+        .unwrap();
         http::read_response(tls, http::Limits::default()).unwrap()
     }
 
     pub fn exporter(tls: &Tls) -> [u8; 32] {
         let mut e = [0u8; 32];
-        tls.get_ref().conn.export_keying_material(&mut e, EXPORTER_LABEL, None).unwrap();
+        tls.get_ref()
+            .conn
+            .export_keying_material(&mut e, EXPORTER_LABEL, None)
+            .unwrap();
         e
     }
 
@@ -287,9 +362,21 @@ pub mod host_client {
     pub fn spki() -> Vec<u8> {
         use ring::signature::KeyPair as _;
         let rng = ring::rand::SystemRandom::new();
-        let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(&ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
-        let pair = ring::signature::EcdsaKeyPair::from_pkcs8(&ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng).unwrap();
-        let mut spki = vec![0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00];
+        let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            &rng,
+        )
+        .unwrap();
+        let pair = ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            pkcs8.as_ref(),
+            &rng,
+        )
+        .unwrap();
+        let mut spki = vec![
+            0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+            0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+        ];
         spki.extend_from_slice(pair.public_key().as_ref());
         spki
     }
@@ -301,13 +388,23 @@ pub mod host_client {
     }
 
     /// [`attest_request`], asking for a client certificate (certificate mode).
-    pub fn attest_request_asking(tls: &mut Tls, psp: &std::path::Path, spki: &[u8], client_certificate: bool) -> Vec<u8> {
+    pub fn attest_request_asking(
+        tls: &mut Tls,
+        psp: &std::path::Path,
+        spki: &[u8],
+        client_certificate: bool,
+    ) -> Vec<u8> {
         let nonce = challenge(tls);
         let rd = tee_formats::binding::report_data(&nonce, spki, &exporter(tls));
         let addr: transport::Addr = format!("unix://{}", psp.display()).parse().unwrap();
         let mut source = evidence::sim::SimPsp::new(addr, std::time::Duration::from_secs(10));
         let bundle = evidence::EvidenceSource::collect(&mut source, &rd).unwrap();
-        let req = AttestRequest { nonce: nonce.to_vec().into(), enclave_key_spki: spki.to_vec().into(), bundle, client_certificate };
+        let req = AttestRequest {
+            nonce: nonce.to_vec().into(),
+            enclave_key_spki: spki.to_vec().into(),
+            bundle,
+            client_certificate,
+        };
         serde_json::to_vec(&req).unwrap()
     }
 
@@ -325,8 +422,25 @@ pub fn call(client: &Client, id: &str) -> (u16, Duration) {
     let wav = https::wav("mulaw", 8000, 1.0);
     let status = match client.connect() {
         Ok(mut conn) => {
-            let (ct, body) = https::multipart(&[("metadata", None, "application/json", metadata(id).as_bytes()), ("audio", Some("call.wav"), "audio/wav", &wav)]);
-            client.send(&mut conn, "POST", "/v1/calls", &[("content-type", &ct)], &body).map(|r| r.status).unwrap_or(0)
+            let (ct, body) = https::multipart(&[
+                (
+                    "metadata",
+                    None,
+                    "application/json",
+                    metadata(id).as_bytes(),
+                ),
+                ("audio", Some("call.wav"), "audio/wav", &wav),
+            ]);
+            client
+                .send(
+                    &mut conn,
+                    "POST",
+                    "/v1/calls",
+                    &[("content-type", &ct)],
+                    &body,
+                )
+                .map(|r| r.status)
+                .unwrap_or(0)
         }
         Err(_) => 0,
     };
@@ -336,13 +450,18 @@ pub fn call(client: &Client, id: &str) -> (u16, Duration) {
 /// The guest's health document (its status and body), or None.
 pub fn health(client: &Client) -> Option<(u16, serde_json::Value)> {
     let mut conn = client.connect().ok()?;
-    let r = client.send(&mut conn, "GET", "/health/enclave", &[], b"").ok()?;
+    let r = client
+        .send(&mut conn, "GET", "/health/enclave", &[], b"")
+        .ok()?;
     Some((r.status, serde_json::from_slice(&r.body).ok()?))
 }
 
 /// Unix time now, seconds (fractional).
 pub fn unix_now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// What a relay does with connections.
@@ -381,7 +500,12 @@ impl Relay {
         let accepted = Arc::new(AtomicU64::new(0));
         let target = Arc::new(std::sync::atomic::AtomicU16::new(target));
         let open = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
-        let (m, n, t, o) = (Arc::clone(&mode), Arc::clone(&accepted), Arc::clone(&target), Arc::clone(&open));
+        let (m, n, t, o) = (
+            Arc::clone(&mode),
+            Arc::clone(&accepted),
+            Arc::clone(&target),
+            Arc::clone(&open),
+        );
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(client) = conn else { continue };
@@ -396,7 +520,13 @@ impl Relay {
                 });
             }
         });
-        Relay { port, mode, target, accepted, open }
+        Relay {
+            port,
+            mode,
+            target,
+            accepted,
+            open,
+        }
     }
 
     /// Sends new connections to `port` from now on.
@@ -440,9 +570,13 @@ fn relay(client: TcpStream, target: u16, mode: &Arc<AtomicU8>) {
         }
         _ => {}
     }
-    let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else { return };
+    let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+        return;
+    };
     let _ = server.set_nodelay(true);
-    let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else { return };
+    let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else {
+        return;
+    };
     let up_mode = Arc::clone(mode);
     let up = std::thread::spawn(move || pump(c2, s2, &up_mode, false));
     pump(server, client, mode, true);
@@ -458,7 +592,11 @@ fn stall(mut client: TcpStream, mode: &AtomicU8) {
         match client.read(&mut buf) {
             Ok(0) => return,
             Ok(_) => {}
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
             Err(_) => return,
         }
     }

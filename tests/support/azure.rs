@@ -50,10 +50,23 @@ impl Swtpm {
             .stderr(std::fs::File::create(dir.path().join("swtpm.log")).unwrap())
             .spawn()
             .unwrap();
-        let tpm = Swtpm { proc: Proc::from_child(child), socket, dir };
+        let tpm = Swtpm {
+            proc: Proc::from_child(child),
+            socket,
+            dir,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !tpm.socket.exists() || !tpm.try_tool("tpm2_getcap", &["properties-fixed"]).status.success() {
-            assert!(Instant::now() < deadline, "swtpm did not start: {}", std::fs::read_to_string(tpm.dir.path().join("swtpm.log")).unwrap_or_default());
+        while !tpm.socket.exists()
+            || !tpm
+                .try_tool("tpm2_getcap", &["properties-fixed"])
+                .status
+                .success()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "swtpm did not start: {}",
+                std::fs::read_to_string(tpm.dir.path().join("swtpm.log")).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         tpm
@@ -65,13 +78,25 @@ impl Swtpm {
     }
 
     fn try_tool(&self, name: &str, args: &[&str]) -> Output {
-        Command::new(tool(name)).args(args).env("TPM2TOOLS_TCTI", format!("swtpm:path={}", self.socket.display())).current_dir(self.dir.path()).output().unwrap()
+        Command::new(tool(name))
+            .args(args)
+            .env(
+                "TPM2TOOLS_TCTI",
+                format!("swtpm:path={}", self.socket.display()),
+            )
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap()
     }
 
     /// Runs a tpm2-tools command against this TPM; its stdout.
     pub fn tpm2(&self, name: &str, args: &[&str]) -> String {
         let out = self.try_tool(name, args);
-        assert!(out.status.success(), "{name} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{name} {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -83,11 +108,37 @@ impl Swtpm {
     pub fn provision_azure(&self) {
         self.tpm2(
             "tpm2_createprimary",
-            &["-Q", "-C", "e", "-g", "sha256", "-G", "rsa2048:rsassa-sha256:null", "-a", "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign|noda", "-c", "ak.ctx"],
+            &[
+                "-Q",
+                "-C",
+                "e",
+                "-g",
+                "sha256",
+                "-G",
+                "rsa2048:rsassa-sha256:null",
+                "-a",
+                "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign|noda",
+                "-c",
+                "ak.ctx",
+            ],
         );
-        self.tpm2("tpm2_evictcontrol", &["-Q", "-C", "o", "-c", "ak.ctx", "0x81000003"]);
+        self.tpm2(
+            "tpm2_evictcontrol",
+            &["-Q", "-C", "o", "-c", "ak.ctx", "0x81000003"],
+        );
         self.tpm2("tpm2_flushcontext", &["-t"]);
-        self.tpm2("tpm2_nvdefine", &["0x01400001", "-C", "p", "-s", "2048", "-a", "ppwrite|ppread|ownerread|authread|platformcreate|no_da"]);
+        self.tpm2(
+            "tpm2_nvdefine",
+            &[
+                "0x01400001",
+                "-C",
+                "p",
+                "-s",
+                "2048",
+                "-a",
+                "ppwrite|ppread|ownerread|authread|platformcreate|no_da",
+            ],
+        );
     }
 
     /// Extends SHA-256 PCR `pcr` with `digest` (what a measured boot does).
@@ -98,7 +149,10 @@ impl Swtpm {
 
     /// The 24 SHA-256 PCR values, as tpm2_pcrread prints them.
     pub fn pcrs(&self) -> Vec<String> {
-        let out = self.tpm2("tpm2_pcrread", &["sha256:0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23"]);
+        let out = self.tpm2(
+            "tpm2_pcrread",
+            &["sha256:0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23"],
+        );
         let mut values = vec![String::new(); 24];
         for line in out.lines() {
             // "    0 : 0xABCD…", "    11: 0xABCD…"
@@ -114,12 +168,18 @@ impl Swtpm {
     /// The AK's modulus, hex, from tpm2_readpublic.
     pub fn ak_modulus(&self) -> String {
         let out = self.tpm2("tpm2_readpublic", &["-c", "0x81000003"]);
-        out.lines().find_map(|l| l.trim().strip_prefix("rsa: ")).map(str::to_lowercase).expect("tpm2_readpublic prints the modulus")
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix("rsa: "))
+            .map(str::to_lowercase)
+            .expect("tpm2_readpublic prints the modulus")
     }
 
     /// Writes the AK's public key as PEM into the TPM's directory; its path.
     pub fn ak_pem(&self) -> PathBuf {
-        self.tpm2("tpm2_readpublic", &["-Q", "-c", "0x81000003", "-f", "pem", "-o", "ak.pem"]);
+        self.tpm2(
+            "tpm2_readpublic",
+            &["-Q", "-c", "0x81000003", "-f", "pem", "-o", "ak.pem"],
+        );
         self.dir.path().join("ak.pem")
     }
 
@@ -166,9 +226,24 @@ impl Paravisor {
                 break;
             }
         }
-        assert!(lines.last().is_some_and(|l| l == "sim-paravisor ready"), "sim-paravisor did not start: {lines:?}");
-        let field = |key: &str| lines.iter().find_map(|l| l.strip_prefix(&format!("sim-paravisor {key} "))).map(str::to_owned).unwrap_or_default();
-        Paravisor { ark_sha256: field("ark-sha256"), measurement: field("measurement"), tpm, certs, proc: Proc::from_child(child) }
+        assert!(
+            lines.last().is_some_and(|l| l == "sim-paravisor ready"),
+            "sim-paravisor did not start: {lines:?}"
+        );
+        let field = |key: &str| {
+            lines
+                .iter()
+                .find_map(|l| l.strip_prefix(&format!("sim-paravisor {key} ")))
+                .map(str::to_owned)
+                .unwrap_or_default()
+        };
+        Paravisor {
+            ark_sha256: field("ark-sha256"),
+            measurement: field("measurement"),
+            tpm,
+            certs,
+            proc: Proc::from_child(child),
+        }
     }
 }
 

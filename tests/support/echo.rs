@@ -30,13 +30,16 @@ pub fn server_config(cert_pem: &Path, key_pem: &Path) -> Result<Arc<rustls::Serv
     if chain.is_empty() {
         return Err(format!("{}: no certificate", cert_pem.display()));
     }
-    let key = PrivateKeyDer::from_pem_file(key_pem).map_err(|e| format!("{}: {e}", key_pem.display()))?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| format!("TLS: {e}"))?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|e| format!("TLS: {e}"))?;
+    let key =
+        PrivateKeyDer::from_pem_file(key_pem).map_err(|e| format!("{}: {e}", key_pem.display()))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .map_err(|e| format!("TLS: {e}"))?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .map_err(|e| format!("TLS: {e}"))?;
     Ok(Arc::new(config))
 }
 
@@ -54,7 +57,11 @@ pub struct Reply {
 impl Reply {
     /// A reply with one `content-type` header.
     pub fn new(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Reply {
-        Reply { status, headers: vec![("content-type".into(), content_type.into())], body: body.into() }
+        Reply {
+            status,
+            headers: vec![("content-type".into(), content_type.into())],
+            body: body.into(),
+        }
     }
 
     /// A JSON reply.
@@ -70,7 +77,8 @@ impl Reply {
 
     /// Adds a header.
     pub fn with_header(mut self, name: &str, value: &str) -> Reply {
-        self.headers.push((name.to_ascii_lowercase(), value.to_owned()));
+        self.headers
+            .push((name.to_ascii_lowercase(), value.to_owned()));
         self
     }
 }
@@ -85,7 +93,9 @@ pub trait Handler: Send + Sync + 'static {
     fn refuse(&self, err: &http::HttpError) -> Option<Reply> {
         match err {
             http::HttpError::Io(_) => None,
-            http::HttpError::BodyTooLarge { .. } => Some(Reply::new(413, "text/plain", err.to_string())),
+            http::HttpError::BodyTooLarge { .. } => {
+                Some(Reply::new(413, "text/plain", err.to_string()))
+            }
             http::HttpError::HeadTooLarge => Some(Reply::new(431, "text/plain", err.to_string())),
             _ => Some(Reply::new(400, "text/plain", err.to_string())),
         }
@@ -135,38 +145,52 @@ impl Closer {
 impl TlsServer {
     /// Listens on `listen` and serves `handler` over TLS with `tls`, each
     /// request's head and body bounded by `limits`.
-    pub fn start(listen: &transport::Addr, tls: Arc<rustls::ServerConfig>, limits: http::Limits, handler: impl Handler) -> std::io::Result<TlsServer> {
+    pub fn start(
+        listen: &transport::Addr,
+        tls: Arc<rustls::ServerConfig>,
+        limits: http::Limits,
+        handler: impl Handler,
+    ) -> std::io::Result<TlsServer> {
         let listener = transport::listen(listen)?;
-        let addr = listener.local_addr().parse::<transport::Addr>().unwrap_or_else(|_| listen.clone());
+        let addr = listener
+            .local_addr()
+            .parse::<transport::Addr>()
+            .unwrap_or_else(|_| listen.clone());
         let stop = Arc::new(AtomicBool::new(false));
         let open: Arc<Mutex<HashMap<u64, Closer>>> = Arc::default();
         let handler: Arc<dyn Handler> = Arc::new(handler);
         let (stop2, open2) = (Arc::clone(&stop), Arc::clone(&open));
-        std::thread::Builder::new().name("tls-server".into()).spawn(move || {
-            let ids = AtomicU64::new(0);
-            loop {
-                let accepted = listener.accept();
-                if stop2.load(Ordering::SeqCst) {
-                    return;
+        std::thread::Builder::new()
+            .name("tls-server".into())
+            .spawn(move || {
+                let ids = AtomicU64::new(0);
+                loop {
+                    let accepted = listener.accept();
+                    if stop2.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let Ok(stream) = accepted else {
+                        std::thread::sleep(Duration::from_millis(10));
+                        continue;
+                    };
+                    let id = ids.fetch_add(1, Ordering::Relaxed);
+                    if let Some(c) = Closer::of(&stream) {
+                        open2.lock().unwrap().insert(id, c);
+                    }
+                    let (tls, handler, open) =
+                        (Arc::clone(&tls), Arc::clone(&handler), Arc::clone(&open2));
+                    let spawned =
+                        std::thread::Builder::new()
+                            .name("tls-conn".into())
+                            .spawn(move || {
+                                serve_connection(stream, tls, limits, handler.as_ref());
+                                open.lock().unwrap().remove(&id);
+                            });
+                    if spawned.is_err() {
+                        open2.lock().unwrap().remove(&id);
+                    }
                 }
-                let Ok(stream) = accepted else {
-                    std::thread::sleep(Duration::from_millis(10));
-                    continue;
-                };
-                let id = ids.fetch_add(1, Ordering::Relaxed);
-                if let Some(c) = Closer::of(&stream) {
-                    open2.lock().unwrap().insert(id, c);
-                }
-                let (tls, handler, open) = (Arc::clone(&tls), Arc::clone(&handler), Arc::clone(&open2));
-                let spawned = std::thread::Builder::new().name("tls-conn".into()).spawn(move || {
-                    serve_connection(stream, tls, limits, handler.as_ref());
-                    open.lock().unwrap().remove(&id);
-                });
-                if spawned.is_err() {
-                    open2.lock().unwrap().remove(&id);
-                }
-            }
-        })?;
+            })?;
         Ok(TlsServer { addr, stop, open })
     }
 
@@ -193,11 +217,18 @@ impl Drop for TlsServer {
     }
 }
 
-fn serve_connection(stream: transport::Stream, tls: Arc<rustls::ServerConfig>, limits: http::Limits, handler: &dyn Handler) {
+fn serve_connection(
+    stream: transport::Stream,
+    tls: Arc<rustls::ServerConfig>,
+    limits: http::Limits,
+    handler: &dyn Handler,
+) {
     if stream.set_timeouts(IDLE_TIMEOUT).is_err() {
         return;
     }
-    let Ok(conn) = rustls::ServerConnection::new(tls) else { return };
+    let Ok(conn) = rustls::ServerConnection::new(tls) else {
+        return;
+    };
     let mut reader = BufReader::with_capacity(64 * 1024, rustls::StreamOwned::new(conn, stream));
     loop {
         let req = match http::read_request(&mut reader, limits) {
@@ -211,7 +242,11 @@ fn serve_connection(stream: transport::Stream, tls: Arc<rustls::ServerConfig>, l
             }
         };
         let reply = handler.handle(&req);
-        let close = req.wants_close() || reply.headers.iter().any(|(n, v)| n == "connection" && v.eq_ignore_ascii_case("close"));
+        let close = req.wants_close()
+            || reply
+                .headers
+                .iter()
+                .any(|(n, v)| n == "connection" && v.eq_ignore_ascii_case("close"));
         if write(reader.get_mut(), &reply).is_err() || close {
             reader.get_mut().conn.send_close_notify();
             let _ = reader.get_mut().flush();
@@ -221,7 +256,11 @@ fn serve_connection(stream: transport::Stream, tls: Arc<rustls::ServerConfig>, l
 }
 
 fn write(w: &mut impl Write, reply: &Reply) -> std::io::Result<()> {
-    let mut headers: Vec<(&str, &str)> = reply.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let mut headers: Vec<(&str, &str)> = reply
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
     // Every HTTP/1.1 origin server with a clock sends Date (RFC 9110
     // §6.6.1); the guest treats an authenticated peer's Date as a witness
     // of real time.
@@ -234,7 +273,10 @@ fn write(w: &mut impl Write, reply: &Reply) -> std::io::Result<()> {
 
 /// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
 pub fn http_date(t: std::time::SystemTime) -> String {
-    let secs = t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let days = secs / 86_400;
     let (h, m, s) = ((secs % 86_400) / 3600, (secs % 3600) / 60, secs % 60);
     let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
@@ -248,21 +290,29 @@ pub fn http_date(t: std::time::SystemTime) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    let name = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][(month - 1) as usize];
+    let name = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][(month - 1) as usize];
     format!("{weekday}, {d:02} {name} {year} {h:02}:{m:02}:{s:02} GMT")
 }
-
 
 /// The plain TLS echo: `POST /echo` answers 200 with the request's body
 /// (`application/octet-stream`); anything else is 404. Bodies up to 64 MiB.
 pub fn start_tls_echo(listen: &transport::Addr, cert: &Path, key: &Path) -> EchoServer {
-    let limits = http::Limits { head_bytes: 64 * 1024, body_bytes: 64 * 1024 * 1024 };
+    let limits = http::Limits {
+        head_bytes: 64 * 1024,
+        body_bytes: 64 * 1024 * 1024,
+    };
     let tls = server_config(cert, key).unwrap_or_else(|e| panic!("echo server: {e}"));
     TlsServer::start(listen, tls, limits, |req: &http::Request| {
         if req.method == "POST" && req.path == "/echo" {
             Reply::new(200, "application/octet-stream", req.body.clone())
         } else {
-            Reply::new(404, "text/plain", format!("no route for {} {}\n", req.method, req.path))
+            Reply::new(
+                404,
+                "text/plain",
+                format!("no route for {} {}\n", req.method, req.path),
+            )
         }
     })
     .unwrap_or_else(|e| panic!("echo server on {listen}: {e}"))

@@ -24,17 +24,24 @@ pub struct Resp {
 impl Resp {
     /// The body as JSON.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
     /// A header.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The error code of a JSON error body.
     pub fn code(&self) -> String {
-        self.json()["error"]["code"].as_str().unwrap_or("").to_owned()
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
     }
 }
 
@@ -55,34 +62,75 @@ impl Client {
         for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
             roots.add(c.unwrap()).unwrap();
         }
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Client { addr: addr.parse().unwrap(), server_name: server_name.to_owned(), config: Arc::new(config) }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        Client {
+            addr: addr.parse().unwrap(),
+            server_name: server_name.to_owned(),
+            config: Arc::new(config),
+        }
     }
 
     /// A new connection (the handshake runs on first use).
     pub fn connect(&self) -> std::io::Result<Conn> {
         let stream = transport::connect(&self.addr)?;
         stream.set_timeouts(std::time::Duration::from_secs(30))?;
-        let conn = rustls::ClientConnection::new(Arc::clone(&self.config), ServerName::try_from(self.server_name.clone()).unwrap()).unwrap();
+        let conn = rustls::ClientConnection::new(
+            Arc::clone(&self.config),
+            ServerName::try_from(self.server_name.clone()).unwrap(),
+        )
+        .unwrap();
         Ok(BufReader::new(rustls::StreamOwned::new(conn, stream)))
     }
 
     /// One request on `conn`.
-    pub fn send(&self, conn: &mut Conn, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Resp, String> {
-        http::write_request(conn.get_mut(), method, &self.server_name, path, headers, body).map_err(|e| e.to_string())?;
+    pub fn send(
+        &self,
+        conn: &mut Conn,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Resp, String> {
+        http::write_request(
+            conn.get_mut(),
+            method,
+            &self.server_name,
+            path,
+            headers,
+            body,
+        )
+        .map_err(|e| e.to_string())?;
         conn.get_mut().flush().map_err(|e| e.to_string())?;
-        let r = http::read_response(conn, http::Limits { head_bytes: 64 * 1024, body_bytes: 64 * 1024 * 1024 }).map_err(|e| e.to_string())?;
-        Ok(Resp { status: r.status, headers: r.headers, body: r.body })
+        let r = http::read_response(
+            conn,
+            http::Limits {
+                head_bytes: 64 * 1024,
+                body_bytes: 64 * 1024 * 1024,
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(Resp {
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
+        })
     }
 
     /// The leaf certificate the server presented on `conn` (DER), after a
     /// request on it.
     pub fn peer_leaf(conn: &Conn) -> Vec<u8> {
-        conn.get_ref().conn.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec()).unwrap_or_default()
+        conn.get_ref()
+            .conn
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| c.to_vec())
+            .unwrap_or_default()
     }
 
     /// One request on a new connection.
@@ -93,7 +141,10 @@ impl Client {
 
     /// `POST /v1/calls` with `metadata` and `audio` parts.
     pub fn call(&self, metadata: &str, wav: &[u8]) -> Resp {
-        let (ct, body) = multipart(&[("metadata", None, "application/json", metadata.as_bytes()), ("audio", Some("call.wav"), "audio/wav", wav)]);
+        let (ct, body) = multipart(&[
+            ("metadata", None, "application/json", metadata.as_bytes()),
+            ("audio", Some("call.wav"), "audio/wav", wav),
+        ]);
         self.request("POST", "/v1/calls", &[("content-type", &ct)], &body)
     }
 }
@@ -106,8 +157,13 @@ pub fn multipart(parts: &[(&str, Option<&str>, &str, &[u8])]) -> (String, Vec<u8
     for (name, filename, ct, bytes) in parts {
         body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
         match filename {
-            Some(f) => body.extend_from_slice(format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\n").as_bytes()),
-            None => body.extend_from_slice(format!("Content-Disposition: form-data; name=\"{name}\"\r\n").as_bytes()),
+            Some(f) => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\n")
+                    .as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n").as_bytes(),
+            ),
         }
         body.extend_from_slice(format!("Content-Type: {ct}\r\n\r\n").as_bytes());
         body.extend_from_slice(bytes);
@@ -126,11 +182,19 @@ pub fn wav(encoding: &str, rate: u32, secs: f64) -> Vec<u8> {
         .map(|i| {
             let t = i as f64 / f64::from(rate);
             let on = ((t * 2.0) as u64).is_multiple_of(2);
-            if on { (8000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16 } else { 0 }
+            if on {
+                (8000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16
+            } else {
+                0
+            }
         })
         .collect();
     let (tag, bits, data): (u16, u16, Vec<u8>) = match encoding {
-        "pcm16" => (1, 16, samples.iter().flat_map(|s| s.to_le_bytes()).collect()),
+        "pcm16" => (
+            1,
+            16,
+            samples.iter().flat_map(|s| s.to_le_bytes()).collect(),
+        ),
         "mulaw" => (7, 8, samples.iter().map(|s| linear_to_mulaw(*s)).collect()),
         "alaw" => (6, 8, samples.iter().map(|s| linear_to_alaw(*s)).collect()),
         other => panic!("encoding {other}"),
@@ -175,7 +239,9 @@ fn linear_to_mulaw(sample: i16) -> u8 {
 /// G.711 A-law.
 fn linear_to_alaw(sample: i16) -> u8 {
     let mut s = i32::from(sample) >> 3;
-    let mask = if s >= 0 { 0xd5 } else {
+    let mask = if s >= 0 {
+        0xd5
+    } else {
         s = -s - 1;
         0x55
     };
@@ -185,7 +251,11 @@ fn linear_to_alaw(sample: i16) -> u8 {
         0x7f
     } else {
         let mut a = seg << 4;
-        a |= if seg < 2 { (s >> 1) & 0x0f } else { (s >> seg) & 0x0f };
+        a |= if seg < 2 {
+            (s >> 1) & 0x0f
+        } else {
+            (s >> seg) & 0x0f
+        };
         a
     };
     (aval ^ mask) as u8

@@ -6,7 +6,10 @@
 //! strace. A missing part fails the test with the command that installs it;
 //! nothing is skipped silently.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-#![allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "test code: lengths and indices of small fixtures"
+)]
 
 pub mod azure;
 pub mod echo;
@@ -21,12 +24,17 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
 }
 
 /// The installed tools (scripts/install-deps).
 pub fn tools_dir() -> PathBuf {
-    std::env::var_os("ENCLAVE_TOOLS").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/opt/enclave-init"))
+    std::env::var_os("ENCLAVE_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/opt/enclave-init"))
 }
 
 fn must_exist(path: PathBuf, how: &str) -> PathBuf {
@@ -36,10 +44,14 @@ fn must_exist(path: PathBuf, how: &str) -> PathBuf {
 
 /// The static guest binary.
 pub fn guest_bin() -> PathBuf {
-    let p = std::env::var_os("ENCLAVE_INIT_BIN").map(PathBuf::from).unwrap_or_else(|| {
-        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
-        target.join("x86_64-unknown-linux-musl/release/enclave-init")
-    });
+    let p = std::env::var_os("ENCLAVE_INIT_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| repo_root().join("target"));
+            target.join("x86_64-unknown-linux-musl/release/enclave-init")
+        });
     must_exist(p, "scripts/build-guest")
 }
 
@@ -47,10 +59,14 @@ pub fn guest_bin() -> PathBuf {
 /// --test-hooks`): the keyed secret-hash query for tests that check exact
 /// secret values. Never the measured image: its own build profile.
 pub fn guest_bin_hooks() -> PathBuf {
-    let p = std::env::var_os("ENCLAVE_INIT_HOOKS_BIN").map(PathBuf::from).unwrap_or_else(|| {
-        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
-        target.join("x86_64-unknown-linux-musl/test-hooks/enclave-init")
-    });
+    let p = std::env::var_os("ENCLAVE_INIT_HOOKS_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| repo_root().join("target"));
+            target.join("x86_64-unknown-linux-musl/test-hooks/enclave-init")
+        });
     must_exist(p, "scripts/build-guest --test-hooks")
 }
 
@@ -67,14 +83,19 @@ pub fn guest_bin_for(config: &str) -> PathBuf {
 
 /// The guest kernel's directory: `vmlinuz` and `modules/`.
 pub fn kernel_dir() -> PathBuf {
-    let p = std::env::var_os("ENCLAVE_KERNEL_DIR").map(PathBuf::from).unwrap_or_else(|| tools_dir().join("kernel/current"));
+    let p = std::env::var_os("ENCLAVE_KERNEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| tools_dir().join("kernel/current"));
     must_exist(p.join("vmlinuz"), "scripts/install-deps");
     p
 }
 
 /// vhost-device-vsock.
 pub fn vhost_device_vsock() -> PathBuf {
-    must_exist(tools_dir().join("bin/vhost-device-vsock"), "scripts/install-deps")
+    must_exist(
+        tools_dir().join("bin/vhost-device-vsock"),
+        "scripts/install-deps",
+    )
 }
 
 /// A directory removed when dropped. Paths stay short: unix socket paths
@@ -84,7 +105,11 @@ pub struct TempDir(PathBuf);
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
         static N: AtomicU32 = AtomicU32::new(0);
-        let p = std::env::temp_dir().join(format!("ei-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        let p = std::env::temp_dir().join(format!(
+            "ei-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)

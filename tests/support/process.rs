@@ -70,7 +70,10 @@ pub fn boot_under(dir: TempDir, config: &str, wrapper: &[&str]) -> Boot {
         }
         if let Some(st) = child.try_wait().unwrap() {
             let stderr = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
-            return Boot::Failed { status: st.code().unwrap_or(-1), stderr };
+            return Boot::Failed {
+                status: st.code().unwrap_or(-1),
+                stderr,
+            };
         }
         assert!(Instant::now() < deadline, "guest neither ready nor exited");
         std::thread::sleep(Duration::from_millis(20));
@@ -81,17 +84,29 @@ pub fn boot_under(dir: TempDir, config: &str, wrapper: &[&str]) -> Boot {
 /// page (as small as Linux allows, so that a console nobody reads fills
 /// within seconds) handed to the caller, who reads it, or stops reading it
 /// as a hostile host would.
-#[expect(unsafe_code, reason = "a one-page pipe: std makes pipes but cannot size them (pipe2, F_SETPIPE_SZ)")]
-pub fn boot_with_console(dir: TempDir, config: &str) -> Result<(Guest, serde_json::Value, std::fs::File), String> {
+#[expect(
+    unsafe_code,
+    reason = "a one-page pipe: std makes pipes but cannot size them (pipe2, F_SETPIPE_SZ)"
+)]
+pub fn boot_with_console(
+    dir: TempDir,
+    config: &str,
+) -> Result<(Guest, serde_json::Value, std::fs::File), String> {
     use std::os::fd::FromRawFd;
     std::fs::write(dir.path().join("config.toml"), config).unwrap();
     let ready = UnixListener::bind(dir.path().join("ready.sock")).unwrap();
     ready.set_nonblocking(true).unwrap();
     let mut fds = [0i32; 2];
     // SAFETY: pipe2 fills the two-element array with two new descriptors.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0, "pipe2");
+    let made = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(made, 0, "pipe2");
     // SAFETY: both descriptors were just created and are owned here alone.
-    let (read_end, write_end) = unsafe { (std::fs::File::from_raw_fd(fds[0]), std::os::fd::OwnedFd::from_raw_fd(fds[1])) };
+    let (read_end, write_end) = unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    };
     // SAFETY: fcntl on a descriptor we own, integer argument.
     unsafe { libc::fcntl(fds[0], libc::F_SETPIPE_SZ, 4096) };
     let mut child = Command::new(guest_bin_for(config))
@@ -109,7 +124,11 @@ pub fn boot_with_console(dir: TempDir, config: &str) -> Result<(Guest, serde_jso
             s.set_nonblocking(false).unwrap();
             let mut line = String::new();
             BufReader::new(s).read_line(&mut line).unwrap();
-            return Ok((Guest { child, dir }, serde_json::from_str(&line).unwrap(), stderr));
+            return Ok((
+                Guest { child, dir },
+                serde_json::from_str(&line).unwrap(),
+                stderr,
+            ));
         }
         if let Some(st) = child.try_wait().unwrap() {
             return Err(format!("guest exited ({st}) before readiness"));
@@ -134,7 +153,12 @@ impl Boot {
 impl Guest {
     /// One control command (the control port must be TCP); the answer line.
     pub fn command(&self, report: &serde_json::Value, cmd: &str) -> String {
-        let addr = report["control"].as_str().unwrap().strip_prefix("tcp://").unwrap().to_owned();
+        let addr = report["control"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("tcp://")
+            .unwrap()
+            .to_owned();
         let mut s = TcpStream::connect(addr).unwrap();
         s.write_all(format!("{cmd}\n").as_bytes()).unwrap();
         let mut line = String::new();
@@ -145,7 +169,9 @@ impl Guest {
     /// Everything it printed so far.
     pub fn logs(&self) -> String {
         let mut s = std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default();
-        s.push_str(&std::fs::read_to_string(self.dir.path().join("stdout.log")).unwrap_or_default());
+        s.push_str(
+            &std::fs::read_to_string(self.dir.path().join("stdout.log")).unwrap_or_default(),
+        );
         s
     }
 }

@@ -53,7 +53,11 @@ impl Guest {
     /// directory whose `vm.vsock_<port>` sockets the guest's connections to
     /// the host reach, so that host services can listen there before the
     /// guest starts. What it returns is kept alive as long as the guest.
-    pub fn boot_with(initrd: &Path, extra_cmdline: &str, host_side: impl FnOnce(&Path) -> Box<dyn std::any::Any>) -> Guest {
+    pub fn boot_with(
+        initrd: &Path,
+        extra_cmdline: &str,
+        host_side: impl FnOnce(&Path) -> Box<dyn std::any::Any>,
+    ) -> Guest {
         Self::start(initrd, extra_cmdline, true, host_side)
     }
 
@@ -63,8 +67,15 @@ impl Guest {
         Self::start(initrd, "", false, |_| Box::new(()))
     }
 
-    fn start(initrd: &Path, extra_cmdline: &str, serial: bool, host_side: impl FnOnce(&Path) -> Box<dyn std::any::Any>) -> Guest {
-        let lock = ONE_GUEST_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    fn start(
+        initrd: &Path,
+        extra_cmdline: &str,
+        serial: bool,
+        host_side: impl FnOnce(&Path) -> Box<dyn std::any::Any>,
+    ) -> Guest {
+        let lock = ONE_GUEST_AT_A_TIME
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let dir = TempDir::new("qemu");
         let d = dir.path();
         let keep = host_side(d);
@@ -74,18 +85,40 @@ impl Guest {
         let vhost_sock = d.join("vhost.sock");
         let vhost = Command::new(crate::vhost_device_vsock())
             .arg("--vm")
-            .arg(format!("guest-cid={GUEST_CID},socket={},uds-path={}", vhost_sock.display(), d.join("vm.vsock").display()))
+            .arg(format!(
+                "guest-cid={GUEST_CID},socket={},uds-path={}",
+                vhost_sock.display(),
+                d.join("vm.vsock").display()
+            ))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(d.join("vhost.log")).unwrap())
             .spawn()
             .expect("start vhost-device-vsock");
         // QEMU is the vhost-user client: the daemon's socket must exist first.
-        wait_for(|| vhost_sock.exists(), Duration::from_secs(10), "vhost-device-vsock socket");
+        wait_for(
+            || vhost_sock.exists(),
+            Duration::from_secs(10),
+            "vhost-device-vsock socket",
+        );
         let cmdline = cmdline(extra_cmdline);
         let started = Instant::now();
         let qemu = Command::new("qemu-system-x86_64")
-            .args(["-machine", "q35,accel=tcg", "-cpu", "max", "-m", "512M", "-smp", "1"])
-            .args(["-object", "memory-backend-memfd,id=mem0,size=512M", "-machine", "memory-backend=mem0"])
+            .args([
+                "-machine",
+                "q35,accel=tcg",
+                "-cpu",
+                "max",
+                "-m",
+                "512M",
+                "-smp",
+                "1",
+            ])
+            .args([
+                "-object",
+                "memory-backend-memfd,id=mem0,size=512M",
+                "-machine",
+                "memory-backend=mem0",
+            ])
             .arg("-chardev")
             .arg(format!("socket,id=char0,path={}", vhost_sock.display()))
             .args(["-device", "vhost-user-vsock-pci,chardev=char0"])
@@ -96,14 +129,29 @@ impl Guest {
             .args(["-append", &cmdline])
             .args(["-display", "none", "-nodefaults", "-no-reboot"])
             .arg("-qmp")
-            .arg(format!("unix:{},server=on,wait=off", d.join("qmp.sock").display()))
+            .arg(format!(
+                "unix:{},server=on,wait=off",
+                d.join("qmp.sock").display()
+            ))
             .arg("-serial")
-            .arg(if serial { format!("file:{}", d.join("console.log").display()) } else { "none".to_owned() })
+            .arg(if serial {
+                format!("file:{}", d.join("console.log").display())
+            } else {
+                "none".to_owned()
+            })
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(d.join("qemu.log")).unwrap())
             .spawn()
             .expect("start qemu-system-x86_64 (scripts/install-deps installs it)");
-        Guest { dir, qemu, vhost, ready, started, _keep: keep, _lock: lock }
+        Guest {
+            dir,
+            qemu,
+            vhost,
+            ready,
+            started,
+            _keep: keep,
+            _lock: lock,
+        }
     }
 
     /// Waits for the readiness report and returns it, parsed.
@@ -116,17 +164,26 @@ impl Guest {
                     s.set_nonblocking(false).unwrap();
                     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
                     let mut line = String::new();
-                    BufReader::new(s).read_line(&mut line).map_err(|e| e.to_string())?;
-                    return serde_json::from_str(&line).map_err(|e| format!("bad readiness line {line:?}: {e}"));
+                    BufReader::new(s)
+                        .read_line(&mut line)
+                        .map_err(|e| e.to_string())?;
+                    return serde_json::from_str(&line)
+                        .map_err(|e| format!("bad readiness line {line:?}: {e}"));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e.to_string()),
             }
             if let Ok(Some(status)) = self.qemu.try_wait() {
-                return Err(format!("QEMU exited ({status}) before readiness; console:\n{}", self.console()));
+                return Err(format!(
+                    "QEMU exited ({status}) before readiness; console:\n{}",
+                    self.console()
+                ));
             }
             if Instant::now() > deadline {
-                return Err(format!("no readiness within {timeout:?}; console:\n{}", self.console()));
+                return Err(format!(
+                    "no readiness within {timeout:?}; console:\n{}",
+                    self.console()
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -142,9 +199,12 @@ impl Guest {
     pub fn command(&self, command: &str) -> Result<String, String> {
         let mut s = self.connect(CONTROL_PORT, Duration::from_secs(30))?;
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s.write_all(format!("{command}\n").as_bytes()).map_err(|e| e.to_string())?;
+        s.write_all(format!("{command}\n").as_bytes())
+            .map_err(|e| e.to_string())?;
         let mut line = String::new();
-        BufReader::new(s).read_line(&mut line).map_err(|e| e.to_string())?;
+        BufReader::new(s)
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
         Ok(line.trim_end().to_owned())
     }
 
@@ -157,7 +217,10 @@ impl Guest {
             }
             if Instant::now() > deadline {
                 let _ = self.qemu.kill();
-                return Err(format!("QEMU still running after {timeout:?}; console:\n{}", self.console()));
+                return Err(format!(
+                    "QEMU still running after {timeout:?}; console:\n{}",
+                    self.console()
+                ));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -186,13 +249,15 @@ impl Guest {
     }
 
     fn qmp(&self, command: &str) -> Result<(), String> {
-        let mut s = UnixStream::connect(self.dir.path().join("qmp.sock")).map_err(|e| format!("QMP: {e}"))?;
+        let mut s = UnixStream::connect(self.dir.path().join("qmp.sock"))
+            .map_err(|e| format!("QMP: {e}"))?;
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let mut r = BufReader::new(s.try_clone().map_err(|e| e.to_string())?);
         let mut line = String::new();
         r.read_line(&mut line).map_err(|e| e.to_string())?; // greeting
         for c in ["qmp_capabilities", command] {
-            s.write_all(format!("{{\"execute\":\"{c}\"}}\n").as_bytes()).map_err(|e| e.to_string())?;
+            s.write_all(format!("{{\"execute\":\"{c}\"}}\n").as_bytes())
+                .map_err(|e| e.to_string())?;
             loop {
                 line.clear();
                 r.read_line(&mut line).map_err(|e| e.to_string())?;
@@ -232,7 +297,8 @@ pub fn hybrid_connect(uds: &Path, port: u32, timeout: Duration) -> Result<UnixSt
         match UnixStream::connect(uds) {
             Ok(mut s) => {
                 s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                s.write_all(format!("CONNECT {port}\n").as_bytes()).map_err(|e| e.to_string())?;
+                s.write_all(format!("CONNECT {port}\n").as_bytes())
+                    .map_err(|e| e.to_string())?;
                 let mut line = Vec::new();
                 let mut b = [0u8; 1];
                 while !line.ends_with(b"\n") {
@@ -251,7 +317,10 @@ pub fn hybrid_connect(uds: &Path, port: u32, timeout: Duration) -> Result<UnixSt
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    Err(format!("CONNECT {port} via {} failed until the deadline: {last}", uds.display()))
+    Err(format!(
+        "CONNECT {port} via {} failed until the deadline: {last}",
+        uds.display()
+    ))
 }
 
 fn wait_for(mut cond: impl FnMut() -> bool, timeout: Duration, what: &str) {

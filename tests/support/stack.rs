@@ -17,12 +17,18 @@ pub struct Output(Arc<Mutex<Vec<u8>>>);
 
 impl Output {
     fn push(&self, bytes: &[u8]) {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(bytes);
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(bytes);
     }
 
     /// What was printed so far.
     pub fn bytes(&self) -> Vec<u8> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -35,7 +41,10 @@ pub struct Proc {
 impl Proc {
     /// Takes ownership of a child.
     pub fn from_child(child: Child) -> Proc {
-        Proc { child, output: Output::default() }
+        Proc {
+            child,
+            output: Output::default(),
+        }
     }
 
     /// What it printed so far (empty unless its output was captured: the
@@ -67,28 +76,43 @@ pub fn enclavectl() -> PathBuf {
     if let Some(p) = std::env::var_os("ENCLAVECTL") {
         return PathBuf::from(p);
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
     let p = target.join("debug/enclavectl");
-    assert!(p.exists(), "{} is missing: run cargo build -p enclavectl (scripts/test does)", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run cargo build -p enclavectl (scripts/test does)",
+        p.display()
+    );
     p
 }
 
 /// The `bao` binary (scripts/install-deps puts it in the venv).
 pub fn bao() -> PathBuf {
     let p = tools_dir().join("venv/bin/bao");
-    assert!(p.exists(), "{} is missing: run scripts/install-deps", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/install-deps",
+        p.display()
+    );
     p
 }
 
 /// A free loopback port (bound and released; good enough for tests).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
 }
 
 /// Reads lines of `child`'s stdout until `done(line)`; returns them.
 /// Copies a piped stderr to ours (as if inherited) and into `output`.
 fn tee_stderr(child: &mut Child, output: &Output) {
-    let Some(mut stderr) = child.stderr.take() else { return };
+    let Some(mut stderr) = child.stderr.take() else {
+        return;
+    };
     let output = output.clone();
     std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
@@ -102,7 +126,12 @@ fn tee_stderr(child: &mut Child, output: &Output) {
 /// Reads the child's stdout until a line satisfies `done`; every line (the
 /// later ones too: the pipe is drained until the child closes it) goes into
 /// `output`.
-fn read_until(child: &mut Child, timeout: Duration, output: &Output, done: impl Fn(&str) -> bool) -> Vec<String> {
+fn read_until(
+    child: &mut Child,
+    timeout: Duration,
+    output: &Output,
+    done: impl Fn(&str) -> bool,
+) -> Vec<String> {
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     let sink = output.clone();
@@ -133,7 +162,13 @@ pub struct Pki {
 impl Pki {
     pub fn new() -> Pki {
         let dir = TempDir::new("pki");
-        let st = Command::new(enclavectl()).arg("dev-pki").arg("--out").arg(dir.path()).stdout(Stdio::null()).status().unwrap();
+        let st = Command::new(enclavectl())
+            .arg("dev-pki")
+            .arg("--out")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
         assert!(st.success());
         Pki { dir }
     }
@@ -163,7 +198,9 @@ pub struct SimPsp {
 
 /// The simulated PSP's keys persist across runs (RSA-4096 generation is slow).
 pub fn sim_state_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
     target.join("sim-psp-state")
 }
 
@@ -184,17 +221,32 @@ impl SimPsp {
             .unwrap();
         let output = Output::default();
         tee_stderr(&mut child, &output);
-        let lines = read_until(&mut child, Duration::from_secs(300), &output, |l| l == "sim-psp ready");
+        let lines = read_until(&mut child, Duration::from_secs(300), &output, |l| {
+            l == "sim-psp ready"
+        });
         let field = |key: &str| {
-            lines.iter().find_map(|l| l.strip_prefix(&format!("sim-psp {key} "))).map(str::to_owned).unwrap_or_default()
+            lines
+                .iter()
+                .find_map(|l| l.strip_prefix(&format!("sim-psp {key} ")))
+                .map(str::to_owned)
+                .unwrap_or_default()
         };
-        SimPsp { ark_sha256: field("ark-sha256"), measurement: field("measurement"), socket: socket.to_owned(), proc: Proc { child, output } }
+        SimPsp {
+            ark_sha256: field("ark-sha256"),
+            measurement: field("measurement"),
+            socket: socket.to_owned(),
+            proc: Proc { child, output },
+        }
     }
 }
 
 /// A verifier policy for simulation evidence of `measurement`.
 pub fn sim_policy(ark_sha256: &str, measurements: &[&str]) -> String {
-    let list = measurements.iter().map(|m| format!("\"{m}\"")).collect::<Vec<_>>().join(", ");
+    let list = measurements
+        .iter()
+        .map(|m| format!("\"{m}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
     // sim-psp reports TCB 04000000000018d9 by default (bl 4, tee 0, snp 24,
     // ucode 217: SimTcb::DEFAULT in src/sim-psp/src/chain.rs): the minimum
     // pins it. Tokens live 300 s in
@@ -262,10 +314,24 @@ impl Verifier {
             .unwrap();
         let output = Output::default();
         tee_stderr(&mut child, &output);
-        let lines = read_until(&mut child, Duration::from_secs(30), &output, |l| l.starts_with("listening "));
-        let url = lines.last().and_then(|l| l.strip_prefix("listening ")).unwrap_or_default().to_owned();
-        let port = url.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        Verifier { proc: Proc { child, output }, url, port }
+        let lines = read_until(&mut child, Duration::from_secs(30), &output, |l| {
+            l.starts_with("listening ")
+        });
+        let url = lines
+            .last()
+            .and_then(|l| l.strip_prefix("listening "))
+            .unwrap_or_default()
+            .to_owned();
+        let port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        Verifier {
+            proc: Proc { child, output },
+            url,
+            port,
+        }
     }
 }
 
@@ -301,10 +367,20 @@ impl OpenBao {
             .stderr(std::fs::File::create(dir.path().join("bao.log")).unwrap())
             .spawn()
             .unwrap();
-        let bao = OpenBao { proc: Proc::from_child(child), addr: format!("https://127.0.0.1:{port}"), port, ca: pki.path("ca.pem"), dir };
+        let bao = OpenBao {
+            proc: Proc::from_child(child),
+            addr: format!("https://127.0.0.1:{port}"),
+            port,
+            ca: pki.path("ca.pem"),
+            dir,
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         while !bao.cli(&["status"]).status().is_ok_and(|s| s.success()) {
-            assert!(Instant::now() < deadline, "OpenBao did not start: {}", bao.log());
+            assert!(
+                Instant::now() < deadline,
+                "OpenBao did not start: {}",
+                bao.log()
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
         bao
@@ -335,7 +411,14 @@ impl OpenBao {
     }
 
     /// Runs scripts/openbao-setup against this server.
-    pub fn setup(&self, verifier: &Verifier, pki: &Pki, measurements: &[&str], tees: &str, seeds: &[(&str, &str)]) {
+    pub fn setup(
+        &self,
+        verifier: &Verifier,
+        pki: &Pki,
+        measurements: &[&str],
+        tees: &str,
+        seeds: &[(&str, &str)],
+    ) {
         let mut c = Command::new(repo_root().join("scripts/openbao-setup"));
         c.env("BAO_ADDR", &self.addr)
             .env("BAO_CACERT", &self.ca)
@@ -350,7 +433,12 @@ impl OpenBao {
             c.env(k, v);
         }
         let out = c.output().unwrap();
-        assert!(out.status.success(), "openbao-setup failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "openbao-setup failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -360,7 +448,12 @@ impl OpenBao {
 pub const TEST_HOOKS: &str = "\n[test]\nsecret_hash_query = \"on\"\n";
 
 /// A guest configuration for process mode wired to these parts.
-pub fn guest_config(dir: &Path, sim_socket: &Path, verifier: Option<(&Verifier, &Pki)>, vault: Option<&OpenBao>) -> String {
+pub fn guest_config(
+    dir: &Path,
+    sim_socket: &Path,
+    verifier: Option<(&Verifier, &Pki)>,
+    vault: Option<&OpenBao>,
+) -> String {
     let mut c = format!(
         "[host]\nready = \"unix://{}\"\ncontrol = \"tcp://127.0.0.1:0\"\nconnect_timeout_ms = 10000\n\n\
          [tee]\nsource = \"sim\"\nsim_psp = \"unix://{}\"\ntimeout_ms = 10000\n",
@@ -406,25 +499,55 @@ pub fn vm_config(pki: &Pki, extra: &str) -> String {
 /// (address written to `dir/ingress.addr`) and call port 5000
 /// (`dir/call.addr`); every forwarded byte recorded under `dir/tap`. Keep
 /// the result alive with the guest.
-pub fn vm_host_side(dir: &Path, initrd: &Path, verifier: &Verifier, bao: &OpenBao, transcription_port: u16) -> Box<dyn std::any::Any> {
+pub fn vm_host_side(
+    dir: &Path,
+    initrd: &Path,
+    verifier: &Verifier,
+    bao: &OpenBao,
+    transcription_port: u16,
+) -> Box<dyn std::any::Any> {
     let kernel = crate::kernel_dir().join("vmlinuz");
     let cmdline = crate::qemu::cmdline("");
     let psp = SimPsp::start(
         &dir.join("vm.vsock_9100"),
-        &["--kernel", &kernel.display().to_string(), "--initrd", &initrd.display().to_string(), "--cmdline", &cmdline],
+        &[
+            "--kernel",
+            &kernel.display().to_string(),
+            "--initrd",
+            &initrd.display().to_string(),
+            "--cmdline",
+            &cmdline,
+        ],
     );
     let mut child = Command::new(enclavectl())
         .arg("proxy")
         .arg("--egress")
-        .arg(format!("{}=127.0.0.1:{}", dir.join("vm.vsock_8443").display(), verifier.port))
+        .arg(format!(
+            "{}=127.0.0.1:{}",
+            dir.join("vm.vsock_8443").display(),
+            verifier.port
+        ))
         .arg("--egress")
-        .arg(format!("{}=127.0.0.1:{}", dir.join("vm.vsock_8200").display(), bao.port))
+        .arg(format!(
+            "{}=127.0.0.1:{}",
+            dir.join("vm.vsock_8200").display(),
+            bao.port
+        ))
         .arg("--egress")
-        .arg(format!("{}=127.0.0.1:{transcription_port}", dir.join("vm.vsock_8444").display()))
+        .arg(format!(
+            "{}=127.0.0.1:{transcription_port}",
+            dir.join("vm.vsock_8444").display()
+        ))
         .arg("--ingress")
-        .arg(format!("127.0.0.1:0={}:1234", dir.join("vm.vsock").display()))
+        .arg(format!(
+            "127.0.0.1:0={}:1234",
+            dir.join("vm.vsock").display()
+        ))
         .arg("--ingress")
-        .arg(format!("127.0.0.1:0={}:5000", dir.join("vm.vsock").display()))
+        .arg(format!(
+            "127.0.0.1:0={}:5000",
+            dir.join("vm.vsock").display()
+        ))
         .arg("--record")
         .arg(dir.join("tap"))
         .stdout(Stdio::piped())
@@ -432,12 +555,21 @@ pub fn vm_host_side(dir: &Path, initrd: &Path, verifier: &Verifier, bao: &OpenBa
         .spawn()
         .expect("start enclavectl proxy");
     let output = Output::default();
-    let lines = read_until(&mut child, Duration::from_secs(30), &output, |l| l == "proxy ready");
+    let lines = read_until(&mut child, Duration::from_secs(30), &output, |l| {
+        l == "proxy ready"
+    });
     // The ingress listener's address, for callers that reach the guest
     // through the proxy like an API gateway would.
-    for line in lines.iter().filter_map(|l| l.strip_prefix("proxy ingress ")) {
+    for line in lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("proxy ingress "))
+    {
         let addr = line.split(' ').next().unwrap_or_default();
-        let file = if line.ends_with(":5000") { "call.addr" } else { "ingress.addr" };
+        let file = if line.ends_with(":5000") {
+            "call.addr"
+        } else {
+            "ingress.addr"
+        };
         let _ = std::fs::write(dir.join(file), addr);
     }
     Box::new((psp, Proc { child, output }))
@@ -446,7 +578,11 @@ pub fn vm_host_side(dir: &Path, initrd: &Path, verifier: &Verifier, bao: &OpenBa
 impl OpenBao {
     /// The CA of the `enclave-pki` mount (what call-service clients pin).
     pub fn serving_ca_pem(&self) -> String {
-        let out = self.cli(&["read", "-field=certificate", "enclave-pki/cert/ca"]).stdout(Stdio::piped()).output().unwrap();
+        let out = self
+            .cli(&["read", "-field=certificate", "enclave-pki/cert/ca"])
+            .stdout(Stdio::piped())
+            .output()
+            .unwrap();
         assert!(out.status.success(), "reading the serving CA failed");
         let pem = String::from_utf8(out.stdout).unwrap();
         assert!(pem.contains("BEGIN CERTIFICATE"), "{pem}");
@@ -469,7 +605,11 @@ pub fn venv_python() -> PathBuf {
         return PathBuf::from(p).join("bin/python3");
     }
     let p = crate::tools_dir().join("venv/bin/python3");
-    assert!(p.exists(), "{} is missing: run scripts/install-deps", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/install-deps",
+        p.display()
+    );
     p
 }
 
@@ -488,6 +628,10 @@ pub fn retell_sdk_sign(api_key: &str, body: &str, ts_ms: u64) -> String {
     std::io::Write::write_all(child.stdin.as_mut().unwrap(), body.as_bytes()).unwrap();
     drop(child.stdin.take());
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "retell-sdk signing failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "retell-sdk signing failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }

@@ -71,12 +71,24 @@ impl TranscriptionStandIn {
     /// (PEM files; `enclavectl dev-pki` writes `transcribe.pem` for
     /// `transcribe.enclave.local`), accepting `api_key` and answering
     /// `transcript`. Panics if it cannot (test support).
-    pub fn start(cert_pem: &Path, key_pem: &Path, api_key: &str, transcript: &str) -> TranscriptionStandIn {
-        TranscriptionStandIn::try_start("127.0.0.1:0", cert_pem, key_pem, api_key, transcript).unwrap_or_else(|e| panic!("transcription stand-in: {e}"))
+    pub fn start(
+        cert_pem: &Path,
+        key_pem: &Path,
+        api_key: &str,
+        transcript: &str,
+    ) -> TranscriptionStandIn {
+        TranscriptionStandIn::try_start("127.0.0.1:0", cert_pem, key_pem, api_key, transcript)
+            .unwrap_or_else(|e| panic!("transcription stand-in: {e}"))
     }
 
     /// As [`start`](Self::start), on a given `host:port`.
-    pub fn try_start(listen: &str, cert_pem: &Path, key_pem: &Path, api_key: &str, transcript: &str) -> Result<TranscriptionStandIn, String> {
+    pub fn try_start(
+        listen: &str,
+        cert_pem: &Path,
+        key_pem: &Path,
+        api_key: &str,
+        transcript: &str,
+    ) -> Result<TranscriptionStandIn, String> {
         let tls = server_config(cert_pem, key_pem)?;
         let state = Arc::new(State {
             api_key: api_key.to_owned(),
@@ -85,11 +97,21 @@ impl TranscriptionStandIn {
             last: Mutex::new(None),
         });
         // The form's other fields and headers ride along with the file.
-        let limits = http::Limits { head_bytes: 64 * 1024, body_bytes: MAX_FILE + 64 * 1024 };
+        let limits = http::Limits {
+            head_bytes: 64 * 1024,
+            body_bytes: MAX_FILE + 64 * 1024,
+        };
         let addr = transport::Addr::Tcp(listen.to_owned());
-        let server = TlsServer::start(&addr, tls, limits, Api(Arc::clone(&state))).map_err(|e| format!("listen on {listen}: {e}"))?;
-        let port = server.port().ok_or_else(|| format!("no TCP port bound for {}", server.addr))?;
-        Ok(TranscriptionStandIn { port, state, _server: server })
+        let server = TlsServer::start(&addr, tls, limits, Api(Arc::clone(&state)))
+            .map_err(|e| format!("listen on {listen}: {e}"))?;
+        let port = server
+            .port()
+            .ok_or_else(|| format!("no TCP port bound for {}", server.addr))?;
+        Ok(TranscriptionStandIn {
+            port,
+            state,
+            _server: server,
+        })
     }
 
     /// HTTP requests received so far (all routes).
@@ -106,8 +128,17 @@ impl TranscriptionStandIn {
 struct Api(Arc<State>);
 
 /// OpenAI's error body.
-fn api_error(status: u16, message: &str, kind: &str, param: Option<&str>, code: Option<&str>) -> Reply {
-    Reply::json(status, &json!({"error": {"message": message, "type": kind, "param": param, "code": code}}))
+fn api_error(
+    status: u16,
+    message: &str,
+    kind: &str,
+    param: Option<&str>,
+    code: Option<&str>,
+) -> Reply {
+    Reply::json(
+        status,
+        &json!({"error": {"message": message, "type": kind, "param": param, "code": code}}),
+    )
 }
 
 fn invalid_request(message: &str, param: Option<&str>) -> Reply {
@@ -117,7 +148,9 @@ fn invalid_request(message: &str, param: Option<&str>) -> Reply {
 impl Handler for Api {
     fn handle(&self, req: &http::Request) -> Reply {
         let n = self.0.requests.fetch_add(1, Ordering::SeqCst);
-        let reply = self.route(req).with_header("x-request-id", &format!("req_standin_{n:08x}"));
+        let reply = self
+            .route(req)
+            .with_header("x-request-id", &format!("req_standin_{n:08x}"));
         reply.with_header("openai-processing-ms", "0")
     }
 
@@ -127,12 +160,17 @@ impl Handler for Api {
             http::HttpError::Io(_) => None,
             http::HttpError::BodyTooLarge { declared, .. } => Some(api_error(
                 413,
-                &format!("Maximum content size limit ({MAX_FILE}) exceeded ({declared} bytes read)"),
+                &format!(
+                    "Maximum content size limit ({MAX_FILE}) exceeded ({declared} bytes read)"
+                ),
                 "server_error",
                 None,
                 None,
             )),
-            other => Some(invalid_request(&format!("Could not parse the request: {other}"), None)),
+            other => Some(invalid_request(
+                &format!("Could not parse the request: {other}"),
+                None,
+            )),
         }
     }
 }
@@ -141,18 +179,33 @@ impl Api {
     fn route(&self, req: &http::Request) -> Reply {
         let path = req.path.split('?').next().unwrap_or("");
         if path != PATH {
-            return invalid_request(&format!("Invalid URL ({} {})", req.method, req.path), None).with_status(404);
+            return invalid_request(&format!("Invalid URL ({} {})", req.method, req.path), None)
+                .with_status(404);
         }
         if req.method != "POST" {
-            return invalid_request(&format!("Invalid method for URL ({} {})", req.method, req.path), None).with_status(405);
+            return invalid_request(
+                &format!("Invalid method for URL ({} {})", req.method, req.path),
+                None,
+            )
+            .with_status(405);
         }
         let auth_ok = req
             .header("authorization")
             .and_then(|v| v.split_once(' '))
-            .is_some_and(|(scheme, key)| scheme.eq_ignore_ascii_case("bearer") && key.trim() == self.0.api_key);
-        let form = req.header("content-type").ok_or("no Content-Type").and_then(|ct| parse_form(ct, &req.body));
-        let field = |name: &str| form.as_ref().ok().and_then(|f| f.iter().find(|p| p.name == name));
-        let text_field = |name: &str| field(name).map(|p| String::from_utf8_lossy(&p.body).trim().to_owned());
+            .is_some_and(|(scheme, key)| {
+                scheme.eq_ignore_ascii_case("bearer") && key.trim() == self.0.api_key
+            });
+        let form = req
+            .header("content-type")
+            .ok_or("no Content-Type")
+            .and_then(|ct| parse_form(ct, &req.body));
+        let field = |name: &str| {
+            form.as_ref()
+                .ok()
+                .and_then(|f| f.iter().find(|p| p.name == name))
+        };
+        let text_field =
+            |name: &str| field(name).map(|p| String::from_utf8_lossy(&p.body).trim().to_owned());
         let file = field("file");
         let mut seen = SeenRequest {
             auth_ok,
@@ -172,9 +225,21 @@ impl Api {
         reply
     }
 
-    fn transcribe(&self, auth_ok: bool, req: &http::Request, form: &Result<Vec<FormPart>, &'static str>, seen: &SeenRequest) -> Reply {
+    fn transcribe(
+        &self,
+        auth_ok: bool,
+        req: &http::Request,
+        form: &Result<Vec<FormPart>, &'static str>,
+        seen: &SeenRequest,
+    ) -> Reply {
         if !auth_ok {
-            return api_error(401, "Incorrect API key provided", "invalid_request_error", None, Some("invalid_api_key"));
+            return api_error(
+                401,
+                "Incorrect API key provided",
+                "invalid_request_error",
+                None,
+                Some("invalid_api_key"),
+            );
         }
         let form = match form {
             Ok(f) => f,
@@ -183,7 +248,12 @@ impl Api {
                 return if ct.to_ascii_lowercase().starts_with("multipart/form-data") {
                     invalid_request(&format!("Could not parse multipart form: {why}"), None)
                 } else {
-                    invalid_request(&format!("Invalid Content-Type header ({ct}), expected multipart/form-data."), None)
+                    invalid_request(
+                        &format!(
+                            "Invalid Content-Type header ({ct}), expected multipart/form-data."
+                        ),
+                        None,
+                    )
                 };
             }
         };
@@ -194,7 +264,16 @@ impl Api {
             return invalid_request("you must provide a model parameter", None);
         }
         if file.body.len() > MAX_FILE {
-            return api_error(413, &format!("Maximum content size limit ({MAX_FILE}) exceeded ({} bytes read)", file.body.len()), "server_error", None, None);
+            return api_error(
+                413,
+                &format!(
+                    "Maximum content size limit ({MAX_FILE}) exceeded ({} bytes read)",
+                    file.body.len()
+                ),
+                "server_error",
+                None,
+                None,
+            );
         }
         let Some(duration) = wav_duration(&file.body) else {
             return invalid_request(
@@ -231,7 +310,13 @@ impl Api {
 /// `HH:MM:SS<sep>mmm`.
 fn timestamp(secs: f64, sep: char) -> String {
     let ms = (secs * 1000.0).round() as u64;
-    format!("{:02}:{:02}:{:02}{sep}{:03}", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000)
+    format!(
+        "{:02}:{:02}:{:02}{sep}{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
 }
 
 /// The language's English name, as `verbose_json` reports it.
@@ -255,7 +340,11 @@ fn wav_duration(bytes: &[u8]) -> Option<f64> {
     if bytes.len() < 12 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
         return None;
     }
-    let u32_at = |at: usize| bytes.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let u32_at = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
     let (mut pos, mut byte_rate, mut data) = (12usize, None, None);
     while let (Some(id), Some(size)) = (bytes.get(pos..pos + 4), u32_at(pos + 4)) {
         let size = size as usize;
@@ -264,7 +353,10 @@ fn wav_duration(bytes: &[u8]) -> Option<f64> {
             b"data" => data = Some(size.min(bytes.len().saturating_sub(pos + 8))),
             _ => {}
         }
-        pos = pos.saturating_add(8).saturating_add(size).saturating_add(size & 1);
+        pos = pos
+            .saturating_add(8)
+            .saturating_add(size)
+            .saturating_add(size & 1);
     }
     match (byte_rate, data) {
         (Some(rate), Some(len)) if rate > 0 => Some(len as f64 / f64::from(rate)),
@@ -316,7 +408,10 @@ pub fn parse_form(content_type: &str, body: &[u8]) -> Result<Vec<FormPart>, &'st
         }
         // Transport padding, then CRLF.
         let line_end = find(body, b"\r\n", pos).ok_or("truncated delimiter line")?;
-        if body[pos..line_end].iter().any(|b| *b != b' ' && *b != b'\t') {
+        if body[pos..line_end]
+            .iter()
+            .any(|b| *b != b' ' && *b != b'\t')
+        {
             return Err("garbage after a delimiter");
         }
         let head_start = line_end + 2;
@@ -326,8 +421,14 @@ pub fn parse_form(content_type: &str, body: &[u8]) -> Result<Vec<FormPart>, &'st
         let head_end = find(body, b"\r\n\r\n", head_start).ok_or("part headers not terminated")?;
         let content_start = head_end + 4;
         let next = find(body, &framed, content_start).ok_or("no closing delimiter")?;
-        let head = std::str::from_utf8(&body[head_start..head_end]).map_err(|_| "part headers are not UTF-8")?;
-        let mut part = FormPart { name: String::new(), filename: None, content_type: None, body: body[content_start..next].to_vec() };
+        let head = std::str::from_utf8(&body[head_start..head_end])
+            .map_err(|_| "part headers are not UTF-8")?;
+        let mut part = FormPart {
+            name: String::new(),
+            filename: None,
+            content_type: None,
+            body: body[content_start..next].to_vec(),
+        };
         let mut named = false;
         for line in head.split("\r\n").filter(|l| !l.is_empty()) {
             let (name, value) = line.split_once(':').ok_or("bad part header")?;
@@ -357,7 +458,11 @@ pub fn parse_form(content_type: &str, body: &[u8]) -> Result<Vec<FormPart>, &'st
 }
 
 fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    haystack.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|i| i + from)
+    haystack
+        .get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|i| i + from)
 }
 
 /// `; k=v; k="quoted \" v"` parameters, in order.
@@ -386,7 +491,12 @@ fn parameters(s: &str) -> Vec<(String, String)> {
                 chars.next();
             }
         } else {
-            value = chars.by_ref().take_while(|c| *c != ';').collect::<String>().trim().to_owned();
+            value = chars
+                .by_ref()
+                .take_while(|c| *c != ';')
+                .collect::<String>()
+                .trim()
+                .to_owned();
         }
         out.push((key.trim().to_owned(), value));
     }
@@ -402,12 +512,18 @@ mod tests {
                      --xyz  \r\nContent-Disposition: form-data; name=\"file\"; filename=\"a \\\"b\\\".wav\"\r\nContent-Type: audio/wav\r\n\r\nRIFF\r\n--\r\n\r\n--xyz--\r\n";
         let parts = parse_form("multipart/form-data; boundary=\"xyz\"", body).unwrap();
         assert_eq!(parts.len(), 2);
-        assert_eq!((parts[0].name.as_str(), parts[0].body.as_slice()), ("model", &b"whisper-1"[..]));
+        assert_eq!(
+            (parts[0].name.as_str(), parts[0].body.as_slice()),
+            ("model", &b"whisper-1"[..])
+        );
         assert_eq!(parts[1].filename.as_deref(), Some("a \"b\".wav"));
         assert_eq!(parts[1].content_type.as_deref(), Some("audio/wav"));
         assert_eq!(parts[1].body, b"RIFF\r\n--\r\n");
         let empty = b"--xyz\r\nContent-Disposition: form-data; name=\"e\"\r\n\r\n\r\n--xyz--";
-        assert_eq!(parse_form("multipart/form-data; boundary=xyz", empty).unwrap()[0].body, b"");
+        assert_eq!(
+            parse_form("multipart/form-data; boundary=xyz", empty).unwrap()[0].body,
+            b""
+        );
     }
 
     #[test]
@@ -415,14 +531,24 @@ mod tests {
         let ct = "multipart/form-data; boundary=xyz";
         assert!(parse_form("application/json", b"{}").is_err());
         assert!(parse_form("multipart/form-data", b"").is_err());
-        assert!(parse_form(ct, b"--xyz\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nno end").is_err());
-        assert!(parse_form(ct, b"--xyz\r\nContent-Disposition: form-data\r\n\r\nx\r\n--xyz--").is_err());
+        assert!(parse_form(
+            ct,
+            b"--xyz\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nno end"
+        )
+        .is_err());
+        assert!(parse_form(
+            ct,
+            b"--xyz\r\nContent-Disposition: form-data\r\n\r\nx\r\n--xyz--"
+        )
+        .is_err());
         assert!(parse_form(ct, b"nothing here").is_err());
     }
 
     #[test]
     fn wav_durations() {
-        let mut wav = b"RIFF\0\0\0\0WAVEfmt \x10\0\0\0\x01\0\x01\0\x40\x1f\0\0\x80\x3e\0\0\x02\0\x10\0data".to_vec();
+        let mut wav =
+            b"RIFF\0\0\0\0WAVEfmt \x10\0\0\0\x01\0\x01\0\x40\x1f\0\0\x80\x3e\0\0\x02\0\x10\0data"
+                .to_vec();
         wav.extend_from_slice(&16000u32.to_le_bytes());
         wav.extend(std::iter::repeat_n(0u8, 16000));
         assert_eq!(wav_duration(&wav), Some(1.0));

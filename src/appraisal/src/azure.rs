@@ -174,7 +174,14 @@ pub(crate) fn appraise(
             let mut inner = EvidenceBundle::new(Tee::Tdx, &bundle.provider, q.bytes().to_vec());
             inner.tdx_collateral = bundle.tdx_collateral.clone();
             (
-                crate::tdx::appraise(&appraiser.roots, &inner, &inner_policy, now, None, collateral)?,
+                crate::tdx::appraise(
+                    &appraiser.roots,
+                    &inner,
+                    &inner_policy,
+                    now,
+                    None,
+                    collateral,
+                )?,
                 "azure-tdx",
             )
         }

@@ -1021,7 +1021,11 @@ pub(crate) mod tests {
     pub(crate) fn with_minima(text: &str) -> String {
         let mut text = text.to_owned();
         if text.contains("[snp]\n") && !text.contains("min_reported_tcb") {
-            text = text.replacen("[snp]\n", "[snp]\nmin_reported_tcb = { bootloader = 0 }\n", 1);
+            text = text.replacen(
+                "[snp]\n",
+                "[snp]\nmin_reported_tcb = { bootloader = 0 }\n",
+                1,
+            );
         }
         if text.contains("[tdx]\n") && !text.contains("min_tcb_evaluation_data_number") {
             text = text.replacen("[tdx]\n", "[tdx]\nmin_tcb_evaluation_data_number = 0\n", 1);
@@ -1098,7 +1102,9 @@ pub(crate) mod tests {
 
     #[test]
     fn a_tdx_policy_without_os_pins_is_refused_at_load() {
-        let base = format!("[tdx]\nallowed = true\nmin_tcb_evaluation_data_number = 0\nmrtds = [{MRTD}]\n");
+        let base = format!(
+            "[tdx]\nallowed = true\nmin_tcb_evaluation_data_number = 0\nmrtds = [{MRTD}]\n"
+        );
         let (field, problem) = invalid(&base);
         assert_eq!(field, "tdx.allow_unpinned_os");
         assert!(

@@ -252,7 +252,10 @@ fn the_tdx_set_passes_every_check_that_needs_no_collateral() {
         run(&tdx_set(), &tdx_policy(""), CHALLENGE),
         Check::TdxCollateralMissing,
     );
-    assert!(d.got.contains("no tcb_info") && d.got.contains("the bundle carries none"), "{d}");
+    assert!(
+        d.got.contains("no tcb_info") && d.got.contains("the bundle carries none"),
+        "{d}"
+    );
     for rel in ["evidence-v0.json", "evidence-v1.json"] {
         let b = capture(&format!("{TDX_DIR}/{rel}"));
         assert_eq!(b.tee, Tee::AzureTdx);

@@ -668,7 +668,10 @@ const MULAW_TABLE: [i16; 256] = {
     let mut t = [0i16; 256];
     let mut i = 0;
     while i < 256 {
-        #[expect(clippy::cast_possible_truncation, reason = "the loop keeps i below 256")]
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "the loop keeps i below 256"
+        )]
         let code = i as u8;
         t[i] = mulaw_to_linear(code);
         i += 1;
@@ -680,7 +683,10 @@ const ALAW_TABLE: [i16; 256] = {
     let mut t = [0i16; 256];
     let mut i = 0;
     while i < 256 {
-        #[expect(clippy::cast_possible_truncation, reason = "the loop keeps i below 256")]
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "the loop keeps i below 256"
+        )]
         let code = i as u8;
         t[i] = alaw_to_linear(code);
         i += 1;
@@ -743,7 +749,14 @@ fn sum_squares(samples: &[i16]) -> u128 {
     // vectorise and cannot overflow), added up in u128.
     samples
         .chunks(1 << 20)
-        .map(|block| u128::from(block.iter().map(|&s| u64::from(s.unsigned_abs()).pow(2)).sum::<u64>()))
+        .map(|block| {
+            u128::from(
+                block
+                    .iter()
+                    .map(|&s| u64::from(s.unsigned_abs()).pow(2))
+                    .sum::<u64>(),
+            )
+        })
         .sum()
 }
 
@@ -839,8 +852,13 @@ mod tests {
 
     #[test]
     fn block_sums_equal_a_plain_sum() {
-        let samples: Vec<i16> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 16) as i16).collect();
-        let plain: u128 = samples.iter().map(|&s| u128::from(s.unsigned_abs()).pow(2)).sum();
+        let samples: Vec<i16> = (0..3_000_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 16) as i16)
+            .collect();
+        let plain: u128 = samples
+            .iter()
+            .map(|&s| u128::from(s.unsigned_abs()).pow(2))
+            .sum();
         assert_eq!(sum_squares(&samples), plain);
         assert_eq!(sum_squares(&[i16::MIN; 4]), 4 * 32768 * 32768);
     }

@@ -563,11 +563,17 @@ impl CallResult {
     pub fn log_view(&self, hasher: &PhoneHasher) -> Value {
         let md = &self.metadata;
         let mut m = Map::new();
-        m.insert("call".into(), hasher.pseudonym("call_id", &md.call_id).into());
+        m.insert(
+            "call".into(),
+            hasher.pseudonym("call_id", &md.call_id).into(),
+        );
         m.insert("agent_type".into(), md.agent_type.as_str().into());
         m.insert("language".into(), md.language.clone().into());
         m.insert("audio".into(), self.audio.to_json());
-        m.insert("transcript_model".into(), self.transcript_model.clone().into());
+        m.insert(
+            "transcript_model".into(),
+            self.transcript_model.clone().into(),
+        );
         m.insert("processing_ms".into(), self.processing_ms.into());
         Value::Object(m)
     }
@@ -625,8 +631,7 @@ mod tests {
             assert_eq!(parse_language(i).as_deref(), Some(o), "{i}");
         }
         for i in [
-            "", "i", "ital", "it-", "-IT", "it_IT", "it-I", "it-ITA", "it-IT-x", "i1", "it-1",
-            "è",
+            "", "i", "ital", "it-", "-IT", "it_IT", "it-I", "it-ITA", "it-IT-x", "i1", "it-1", "è",
         ] {
             assert_eq!(parse_language(i), None, "{i}");
         }
@@ -640,7 +645,10 @@ mod tests {
             check_id("ab cd"),
             Err(IdError::InvalidCharacter { position: 2 })
         );
-        assert_eq!(check_id("èa"), Err(IdError::InvalidCharacter { position: 0 }));
+        assert_eq!(
+            check_id("èa"),
+            Err(IdError::InvalidCharacter { position: 0 })
+        );
         assert_eq!(check_id(&"a".repeat(128)), Ok(()));
         assert_eq!(check_id(&"a".repeat(129)), Err(IdError::TooLong));
     }

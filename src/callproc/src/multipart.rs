@@ -215,7 +215,19 @@ fn is_bchar(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,
-            b'\'' | b'(' | b')' | b'+' | b'_' | b',' | b'-' | b'.' | b'/' | b':' | b'=' | b'?' | b' '
+            b'\''
+                | b'('
+                | b')'
+                | b'+'
+                | b'_'
+                | b','
+                | b'-'
+                | b'.'
+                | b'/'
+                | b':'
+                | b'='
+                | b'?'
+                | b' '
         )
 }
 
@@ -447,10 +459,7 @@ fn parse_part_headers(block: &[u8], offset: usize) -> Result<PartHeaders, Multip
     let mut headers: Vec<(&str, String)> = Vec::new();
     if !text.is_empty() {
         for line in text.split("\r\n") {
-            if line
-                .bytes()
-                .any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
-            {
+            if line.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
                 return Err(bad("control character in header"));
             }
             if line.starts_with([' ', '\t']) {

@@ -131,7 +131,10 @@ impl fmt::Display for RetellError {
                 "replay guard full ({capacity} recent webhooks); refusing until entries expire"
             ),
             RetellError::BadJson { line, column } => {
-                write!(f, "webhook body is not valid JSON (line {line}, column {column})")
+                write!(
+                    f,
+                    "webhook body is not valid JSON (line {line}, column {column})"
+                )
             }
             RetellError::BadEvent(why) => write!(f, "invalid webhook event: {why}"),
             RetellError::WrongType { field } => {
@@ -390,7 +393,10 @@ impl fmt::Debug for CallAnalysis {
         f.debug_struct("CallAnalysis")
             .field(
                 "call_summary",
-                &self.call_summary.as_ref().map(|_| format_args!("<redacted>")),
+                &self
+                    .call_summary
+                    .as_ref()
+                    .map(|_| format_args!("<redacted>")),
             )
             .field("user_sentiment", &self.user_sentiment)
             .field("call_successful", &self.call_successful)
@@ -687,7 +693,8 @@ impl RetellEvent {
         );
         m.insert(
             "in_voicemail".into(),
-            a.and_then(|a| a.in_voicemail).map_or(Value::Null, Value::from),
+            a.and_then(|a| a.in_voicemail)
+                .map_or(Value::Null, Value::from),
         );
         Value::Object(m)
     }
@@ -696,8 +703,7 @@ impl RetellEvent {
 fn is_token(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
 }
 

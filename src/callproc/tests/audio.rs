@@ -5,7 +5,10 @@
     missing_docs,
     reason = "test code: a failed unwrap is a failed test"
 )]
-#![allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "test code: lengths and indices of small fixtures"
+)]
 
 use callproc::audio::{
     alaw_to_linear, analyze, mulaw_to_linear, parse_wav, AudioError, Encoding, FourCc, Limits,

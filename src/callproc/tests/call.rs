@@ -6,7 +6,10 @@
     missing_docs,
     reason = "test code: a failed unwrap is a failed test"
 )]
-#![allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "test code: lengths and indices of small fixtures"
+)]
 
 use callproc::audio::{parse_wav, Limits};
 use callproc::call::{AgentType, AudioSummary, CallError, CallMetadata, CallResult, Field};
@@ -74,7 +77,10 @@ fn parses_and_normalises() {
 
 #[test]
 fn agent_type_serde_and_names() {
-    assert_eq!(serde_json::to_string(&AgentType::Marco).unwrap(), "\"marco\"");
+    assert_eq!(
+        serde_json::to_string(&AgentType::Marco).unwrap(),
+        "\"marco\""
+    );
     assert_eq!(
         serde_json::from_str::<AgentType>("\"franco\"").unwrap(),
         AgentType::Franco
@@ -89,7 +95,10 @@ fn agent_type_serde_and_names() {
 fn debug_hides_phone() {
     let m = CallMetadata::from_json(GOOD.as_bytes()).unwrap();
     let d = format!("{m:?}");
-    assert!(d.contains("call-2024.11:01_a") && d.contains("SHP-123"), "{d}");
+    assert!(
+        d.contains("call-2024.11:01_a") && d.contains("SHP-123"),
+        "{d}"
+    );
     assert!(d.contains("Sara") && d.contains("it-IT"), "{d}");
     assert_no_phone(&d);
 }
@@ -106,12 +115,18 @@ fn every_error_code() {
         (b"3331234567".to_vec(), "metadata.bad_json"),
         (b"null".to_vec(), "metadata.bad_json"),
         (with("call_id", json!(1)), "metadata.bad_json"),
-        (with("caller_phone", json!(3331234567u64)), "metadata.bad_json"),
+        (
+            with("caller_phone", json!(3331234567u64)),
+            "metadata.bad_json",
+        ),
         (with("caller_phone", Value::Null), "metadata.bad_json"),
         (with("agent_type", json!(["sara"])), "metadata.bad_json"),
         (
-            GOOD.replace("\"language\":\"it-IT\"", "\"language\":\"it-IT\",\"language\":\"en\"")
-                .into_bytes(),
+            GOOD.replace(
+                "\"language\":\"it-IT\"",
+                "\"language\":\"it-IT\",\"language\":\"en\"",
+            )
+            .into_bytes(),
             "metadata.bad_json",
         ),
         (without("call_id"), "metadata.missing_field"),
@@ -125,16 +140,28 @@ fn every_error_code() {
         (with("call_id", json!("")), "metadata.bad_call_id"),
         (with("call_id", json!("a b")), "metadata.bad_call_id"),
         (with("call_id", json!("a/b")), "metadata.bad_call_id"),
-        (with("call_id", json!("x".repeat(129))), "metadata.bad_call_id"),
+        (
+            with("call_id", json!("x".repeat(129))),
+            "metadata.bad_call_id",
+        ),
         (with("shipment_id", json!("")), "metadata.bad_shipment_id"),
-        (with("shipment_id", json!("SHP#1")), "metadata.bad_shipment_id"),
+        (
+            with("shipment_id", json!("SHP#1")),
+            "metadata.bad_shipment_id",
+        ),
         (with("agent_type", json!("Sara")), "metadata.agent_type"),
         (with("agent_type", json!("")), "metadata.agent_type"),
         (with("agent_type", json!("luigi")), "metadata.agent_type"),
         (with("caller_phone", json!("")), "metadata.bad_phone"),
-        (with("caller_phone", json!("333 ABC 4567")), "metadata.bad_phone"),
+        (
+            with("caller_phone", json!("333 ABC 4567")),
+            "metadata.bad_phone",
+        ),
         (with("caller_phone", json!("112")), "metadata.bad_phone"),
-        (with("caller_phone", json!("+39 333 1234567 8901")), "metadata.bad_phone"),
+        (
+            with("caller_phone", json!("+39 333 1234567 8901")),
+            "metadata.bad_phone",
+        ),
         (with("language", json!("")), "metadata.bad_language"),
         (with("language", json!("italian")), "metadata.bad_language"),
         (with("language", json!("it_IT")), "metadata.bad_language"),
@@ -181,7 +208,10 @@ fn error_details() {
         err(&with("call_id", json!("ab cd"))).to_string(),
         "invalid call_id: character at position 2 is not one of A-Z a-z 0-9 . _ : -"
     );
-    assert!(matches!(err(b"{\n  \"a\" 1}"), CallError::BadJson { line: 2, .. }));
+    assert!(matches!(
+        err(b"{\n  \"a\" 1}"),
+        CallError::BadJson { line: 2, .. }
+    ));
     assert_eq!(err(b"[1]").to_string(), "metadata must be a JSON object");
 }
 
@@ -315,8 +345,25 @@ fn the_log_view_names_the_call_by_a_keyed_pseudonym_and_nothing_else() {
     // preserve_order is on somewhere in the workspace.)
     let mut keys: Vec<&str> = j.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort_unstable();
-    assert_eq!(keys, ["agent_type", "audio", "call", "language", "processing_ms", "transcript_model"]);
-    for absent in ["call-2024.11:01_a", "SHP-123", "hmac-sha256:", "1234567", "Questa", "MASKED"] {
+    assert_eq!(
+        keys,
+        [
+            "agent_type",
+            "audio",
+            "call",
+            "language",
+            "processing_ms",
+            "transcript_model"
+        ]
+    );
+    for absent in [
+        "call-2024.11:01_a",
+        "SHP-123",
+        "hmac-sha256:",
+        "1234567",
+        "Questa",
+        "MASKED",
+    ] {
         assert!(!s.contains(absent), "{absent:?} in {s}");
     }
     // The pseudonym: 64 bits, stable for one pepper and id, different for
@@ -324,16 +371,29 @@ fn the_log_view_names_the_call_by_a_keyed_pseudonym_and_nothing_else() {
     // and another pepper, and never the caller-hash form.
     let p = j["call"].as_str().unwrap();
     assert_eq!(p.len(), 3 + 16, "{p}");
-    assert!(p.starts_with("id:") && p[3..].chars().all(|c| c.is_ascii_hexdigit()), "{p}");
+    assert!(
+        p.starts_with("id:") && p[3..].chars().all(|c| c.is_ascii_hexdigit()),
+        "{p}"
+    );
     assert_eq!(p, h.pseudonym("call_id", "call-2024.11:01_a"));
     assert_ne!(p, h.pseudonym("call_id", "call-2024.11:01_b"));
     assert_ne!(p, h.pseudonym("shipment_id", "call-2024.11:01_a"));
-    assert_ne!(p, PhoneHasher::new(b"another-pepper-0123456789abcdef0").pseudonym("call_id", "call-2024.11:01_a"));
+    assert_ne!(
+        p,
+        PhoneHasher::new(b"another-pepper-0123456789abcdef0")
+            .pseudonym("call_id", "call-2024.11:01_a")
+    );
     // Independent check of the construction: HMAC-SHA256 over the
     // documented message, first 8 bytes in hex.
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"pepper-0123456789abcdef0123456789");
+    let key = ring::hmac::Key::new(
+        ring::hmac::HMAC_SHA256,
+        b"pepper-0123456789abcdef0123456789",
+    );
     let tag = ring::hmac::sign(&key, b"enclave-log-id-v1\0call_id\0call-2024.11:01_a");
-    let want: String = tag.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let want: String = tag.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     assert_eq!(&p[3..], want);
 }
 
@@ -379,7 +439,10 @@ fn safe_view_leaks_nothing() {
         assert_eq!(j["processing_ms"], 1234);
         assert_eq!(j["audio"], r.audio.to_json());
         let keys: Vec<&str> = j.as_object().unwrap().keys().map(String::as_str).collect();
-        assert!(!keys.contains(&"caller_phone") && !keys.contains(&"pii"), "{keys:?}");
+        assert!(
+            !keys.contains(&"caller_phone") && !keys.contains(&"pii"),
+            "{keys:?}"
+        );
     }
     // A transcript starting with a number: masked through redaction.
     r.transcript = "3331234567 mi richiami subito per favore".into();
@@ -405,7 +468,9 @@ fn mutations_never_panic_or_leak() {
         s.wrapping_mul(0x2545_F491_4F6C_DD1D)
     };
     let seed = GOOD.as_bytes();
-    let pieces: &[&[u8]] = &[b"\"", b"\\", b",", b":", b"{", b"}", b"null", b"\\u00e8", b"+39"];
+    let pieces: &[&[u8]] = &[
+        b"\"", b"\\", b",", b":", b"{", b"}", b"null", b"\\u00e8", b"+39",
+    ];
     for _ in 0..20_000 {
         let mut b = seed.to_vec();
         for _ in 0..1 + next() % 3 {

@@ -7,17 +7,17 @@
     missing_docs,
     reason = "test code: a failed unwrap is a failed test"
 )]
-#![allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "test code: lengths and indices of small fixtures"
+)]
 
-use callproc::multipart::{
-    boundary, encode, parse, random_boundary, Limits, MultipartError, Part,
-};
+use callproc::multipart::{boundary, encode, parse, random_boundary, Limits, MultipartError, Part};
 
 /// `curl 7.88.1 -F 'metadata=<meta.json;type=application/json'
 /// -F 'audio=@a.wav;type=audio/wav' -F 'note=ciao è'`, captured with
 /// `socat TCP-LISTEN` (the audio file holds a CRLF and a `--x` line).
-const CURL_CT: &str =
-    "multipart/form-data; boundary=------------------------3edc6cd1defc403a";
+const CURL_CT: &str = "multipart/form-data; boundary=------------------------3edc6cd1defc403a";
 const CURL_BODY: &[u8] = b"--------------------------3edc6cd1defc403a\r\n\
 Content-Disposition: form-data; name=\"metadata\"\r\n\
 Content-Type: application/json\r\n\
@@ -38,8 +38,7 @@ ciao \xc3\xa8\r\n\
 
 /// `curl -F 'audio=@a.wav;filename="we\"ird\\na;me.wav";type=audio/x-wav'
 /// -F 'empty='`: curl sends `"` as `%22` and the backslash raw.
-const CURL2_CT: &str =
-    "multipart/form-data; boundary=------------------------e66b7da3b3640b12";
+const CURL2_CT: &str = "multipart/form-data; boundary=------------------------e66b7da3b3640b12";
 const CURL2_BODY: &[u8] = b"--------------------------e66b7da3b3640b12\r\n\
 Content-Disposition: form-data; name=\"audio\"; filename=\"we%22ird\\na;me.wav\"\r\n\
 Content-Type: audio/x-wav\r\n\
@@ -171,7 +170,10 @@ Content-Disposition: form-data; name=\"b\"\r\n\r\ny\r\n--abc--";
 #[test]
 fn empty_form() {
     assert_eq!(parse_default(b"--abc--\r\n", "abc").unwrap(), vec![]);
-    assert_eq!(parse_default(b"preamble\r\n--abc--", "abc").unwrap(), vec![]);
+    assert_eq!(
+        parse_default(b"preamble\r\n--abc--", "abc").unwrap(),
+        vec![]
+    );
 }
 
 #[test]
@@ -207,15 +209,39 @@ fn boundary_header_forms() {
         ("multipart/mixed; boundary=abc", "multipart.not_form_data"),
         ("", "multipart.not_form_data"),
         ("multipart/form-data", "multipart.no_boundary"),
-        ("multipart/form-data; charset=utf-8", "multipart.no_boundary"),
+        (
+            "multipart/form-data; charset=utf-8",
+            "multipart.no_boundary",
+        ),
         ("multipart/form-data; boundary=", "multipart.bad_boundary"),
-        ("multipart/form-data; boundary=\"\"", "multipart.bad_boundary"),
-        ("multipart/form-data; boundary=\"abc ", "multipart.bad_boundary"),
-        ("multipart/form-data; boundary=\"abc \"", "multipart.bad_boundary"),
-        ("multipart/form-data; boundary=a;boundary=b", "multipart.bad_boundary"),
-        ("multipart/form-data; boundary=a\u{e8}", "multipart.bad_boundary"),
-        ("multipart/form-data; boundary=\"a\u{e8}\"", "multipart.bad_boundary"),
-        ("multipart/form-data; boundary=\"a*b\"", "multipart.bad_boundary"),
+        (
+            "multipart/form-data; boundary=\"\"",
+            "multipart.bad_boundary",
+        ),
+        (
+            "multipart/form-data; boundary=\"abc ",
+            "multipart.bad_boundary",
+        ),
+        (
+            "multipart/form-data; boundary=\"abc \"",
+            "multipart.bad_boundary",
+        ),
+        (
+            "multipart/form-data; boundary=a;boundary=b",
+            "multipart.bad_boundary",
+        ),
+        (
+            "multipart/form-data; boundary=a\u{e8}",
+            "multipart.bad_boundary",
+        ),
+        (
+            "multipart/form-data; boundary=\"a\u{e8}\"",
+            "multipart.bad_boundary",
+        ),
+        (
+            "multipart/form-data; boundary=\"a*b\"",
+            "multipart.bad_boundary",
+        ),
         ("multipart/form-data; boundary", "multipart.bad_boundary"),
     ];
     for (ct, code) in bad {
@@ -321,10 +347,17 @@ fn errors() {
     }
 
     // Duplicate names, named in the message with the offset.
-    let body = format!("{}{}{}--B--\r\n", part("a"), part("metadata"), part("metadata"));
+    let body = format!(
+        "{}{}{}--B--\r\n",
+        part("a"),
+        part("metadata"),
+        part("metadata")
+    );
     let e = parse_default(body.as_bytes(), "B").unwrap_err();
     assert_eq!(e.code(), "multipart.duplicate_part");
-    let offset = body.find("Content-Disposition: form-data; name=\"metadata\"\r\n\r\nv\r\n--B--").unwrap();
+    let offset = body
+        .find("Content-Disposition: form-data; name=\"metadata\"\r\n\r\nv\r\n--B--")
+        .unwrap();
     assert_eq!(
         e,
         MultipartError::DuplicatePart {
@@ -337,7 +370,11 @@ fn errors() {
         format!("duplicate part `metadata` at byte {offset}")
     );
     // A name that is not an identifier is not echoed.
-    let body = format!("{}{}--B--", part("+39 333 1234567"), part("+39 333 1234567"));
+    let body = format!(
+        "{}{}--B--",
+        part("+39 333 1234567"),
+        part("+39 333 1234567")
+    );
     let e = parse_default(body.as_bytes(), "B").unwrap_err();
     assert!(!e.to_string().contains("333"), "{e}");
     assert!(!format!("{e:?}").contains("333"), "{e:?}");
@@ -386,7 +423,9 @@ fn error_messages_never_contain_body_bytes() {
         format!("--B\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n{secret}"),
         format!("--B\r\nX-{secret}: 1\r\n\r\n{secret}\r\n--B--"),
         format!("--B\r\n{secret}\r\n\r\nv\r\n--B--"),
-        format!("--B\r\nContent-Disposition: form-data; name=\"{secret}\"; name=x\r\n\r\nv\r\n--B--"),
+        format!(
+            "--B\r\nContent-Disposition: form-data; name=\"{secret}\"; name=x\r\n\r\nv\r\n--B--"
+        ),
         secret.to_owned(),
     ];
     for body in bodies {
@@ -412,7 +451,10 @@ fn error_messages_never_contain_body_bytes() {
 fn encode_then_parse_round_trips() {
     let b = random_boundary(&[0xA5; 16]);
     assert_eq!(b, format!("callproc-{}", "a5".repeat(16)));
-    assert_eq!(boundary(&format!("multipart/form-data; boundary={b}")).unwrap(), b);
+    assert_eq!(
+        boundary(&format!("multipart/form-data; boundary={b}")).unwrap(),
+        b
+    );
     let wav = b"RIFF\x00\x00\r\n--callproc\r\n\xff\xfe";
     let parts = vec![
         Part {

@@ -1,6 +1,9 @@
 //! Tests of `callproc::pii`: phone normalisation, keyed hashing, redaction
 //! and masking.
-#![allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "test code: lengths and indices of small fixtures"
+)]
 
 use callproc::pii::{mask_transcript, normalize_phone, redact, PhoneError, PhoneHasher, Region};
 

@@ -7,7 +7,10 @@
     missing_docs,
     reason = "test code: a failed unwrap is a failed test"
 )]
-#![allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "test code: lengths and indices of small fixtures"
+)]
 
 use callproc::pii::{normalize_phone, PhoneHasher, Region};
 use callproc::retell::{
@@ -52,9 +55,8 @@ fn verify_accepts_and_refuses() {
     let padded = sig.replacen("v=", "v=000", 1);
     assert_eq!(verify(KEY, body, Some(&padded), NOW, W).unwrap(), v);
 
-    let code = |body: &[u8], h: Option<&str>, now: u64| {
-        verify(KEY, body, h, now, W).unwrap_err().code()
-    };
+    let code =
+        |body: &[u8], h: Option<&str>, now: u64| verify(KEY, body, h, now, W).unwrap_err().code();
     assert_eq!(code(body, None, NOW), "retell.signature_missing");
     assert_eq!(code(body, Some(""), NOW), "retell.signature_missing");
     assert_eq!(code(body, Some("   "), NOW), "retell.signature_missing");
@@ -72,13 +74,20 @@ fn verify_accepts_and_refuses() {
         format!("v={NOW},d={}", "g".repeat(64)),
         format!("v=١٧,d={}", hex(&v.digest)),
     ] {
-        assert_eq!(code(body, Some(&bad), NOW), "retell.signature_malformed", "{bad}");
+        assert_eq!(
+            code(body, Some(&bad), NOW),
+            "retell.signature_malformed",
+            "{bad}"
+        );
     }
     assert_eq!(
         verify(KEY, body, Some(&sig), NOW + W + 1, W),
         Err(RetellError::SignatureExpired { skew_ms: W + 1 })
     );
-    assert_eq!(code(body, Some(&sig), NOW - W - 1), "retell.signature_expired");
+    assert_eq!(
+        code(body, Some(&sig), NOW - W - 1),
+        "retell.signature_expired"
+    );
     assert_eq!(code(body, Some(&sig), 0), "retell.signature_expired");
     assert_eq!(code(body, Some(&sig), u64::MAX), "retell.signature_expired");
     // Changed body, other key, changed timestamp, flipped digest bit.
@@ -87,7 +96,9 @@ fn verify_accepts_and_refuses() {
     changed.push(b' ');
     assert_eq!(code(&changed, Some(&sig), NOW), "retell.signature_invalid");
     assert_eq!(
-        verify(b"other key", body, Some(&sig), NOW, W).unwrap_err().code(),
+        verify(b"other key", body, Some(&sig), NOW, W)
+            .unwrap_err()
+            .code(),
         "retell.signature_invalid"
     );
     let moved = sig.replacen(&NOW.to_string(), &(NOW + 1).to_string(), 1);
@@ -97,7 +108,10 @@ fn verify_accepts_and_refuses() {
     let flipped = format!("v={NOW},d={}", hex(&d));
     assert_eq!(code(body, Some(&flipped), NOW), "retell.signature_invalid");
     // Expiry is checked before the HMAC (as the SDK).
-    assert_eq!(code(b"{}", Some(&sig), NOW + W + 1), "retell.signature_expired");
+    assert_eq!(
+        code(b"{}", Some(&sig), NOW + W + 1),
+        "retell.signature_expired"
+    );
 }
 
 #[test]
@@ -133,7 +147,10 @@ fn replay_guard() {
     assert!(g.is_empty() && g.capacity() == 3);
     let a = verified(NOW, 1);
     g.check_and_remember(&a, NOW).unwrap();
-    assert_eq!(g.check_and_remember(&a, NOW + 10), Err(RetellError::Replayed));
+    assert_eq!(
+        g.check_and_remember(&a, NOW + 10),
+        Err(RetellError::Replayed)
+    );
     // Same timestamp, other digest (another body): accepted.
     g.check_and_remember(&verified(NOW, 2), NOW).unwrap();
     // A future timestamp inside the window.
@@ -141,10 +158,15 @@ fn replay_guard() {
     g.check_and_remember(&future, NOW).unwrap();
     assert_eq!(g.len(), 3);
     // Full, all inside the window: refused, nothing forgotten.
-    let e = g.check_and_remember(&verified(NOW + 1, 4), NOW + 1).unwrap_err();
+    let e = g
+        .check_and_remember(&verified(NOW + 1, 4), NOW + 1)
+        .unwrap_err();
     assert_eq!(e, RetellError::ReplayCacheFull { capacity: 3 });
     assert_eq!(e.code(), "retell.replay_cache_full");
-    assert_eq!(g.check_and_remember(&a, NOW + W), Err(RetellError::Replayed));
+    assert_eq!(
+        g.check_and_remember(&a, NOW + W),
+        Err(RetellError::Replayed)
+    );
     // Once `a` leaves the window it is dropped, making room.
     g.check_and_remember(&verified(NOW + W + 1, 4), NOW + W + 1)
         .unwrap();
@@ -237,7 +259,10 @@ fn parses_a_retell_payload() {
     assert_eq!(e.event, EventType::CallAnalyzed);
     let c = &e.call;
     assert_eq!(c.call_id, "Jabr9TXYYJHfvl6Syypi88rdAHYHmcq6");
-    assert_eq!(c.agent_id.as_deref(), Some("oBeDLoLOeuAbiuaMFXRtDOLriTJ5tSxD"));
+    assert_eq!(
+        c.agent_id.as_deref(),
+        Some("oBeDLoLOeuAbiuaMFXRtDOLriTJ5tSxD")
+    );
     assert_eq!(c.call_type.as_deref(), Some("phone_call"));
     assert_eq!(c.from_number.as_deref(), Some("+39 333 123 4567"));
     assert_eq!(c.direction.as_deref(), Some("inbound"));
@@ -255,7 +280,14 @@ fn parses_a_retell_payload() {
     // Debug shows no number, transcript, summary or metadata.
     let d = format!("{e:?}");
     assert!(d.contains("Jabr9TXYYJHfvl6Syypi88rdAHYHmcq6"), "{d}");
-    for leak in ["333", "1234567", "Buongiorno", "Mario", "example.com", "SHP-1"] {
+    for leak in [
+        "333",
+        "1234567",
+        "Buongiorno",
+        "Mario",
+        "example.com",
+        "SHP-1",
+    ] {
         assert!(!d.contains(leak), "{leak} in {d}");
     }
 
@@ -289,13 +321,31 @@ fn event_errors() {
         (json!("+393331234567"), "retell.bad_event"),
         (json!({}), "retell.bad_event"),
         (json!({"call": {"call_id": "c"}}), "retell.bad_event"),
-        (json!({"event": 3, "call": {"call_id": "c"}}), "retell.bad_event"),
+        (
+            json!({"event": 3, "call": {"call_id": "c"}}),
+            "retell.bad_event",
+        ),
         (json!({"event": "call_ended"}), "retell.bad_event"),
-        (json!({"event": "call_ended", "call": null}), "retell.bad_event"),
-        (json!({"event": "call_ended", "call": "c"}), "retell.bad_event"),
-        (json!({"event": "call_ended", "call": {}}), "retell.bad_event"),
-        (json!({"event": "call_ended", "call": {"call_id": ""}}), "retell.bad_event"),
-        (json!({"event": "call_ended", "call": {"call_id": 7}}), "retell.bad_event"),
+        (
+            json!({"event": "call_ended", "call": null}),
+            "retell.bad_event",
+        ),
+        (
+            json!({"event": "call_ended", "call": "c"}),
+            "retell.bad_event",
+        ),
+        (
+            json!({"event": "call_ended", "call": {}}),
+            "retell.bad_event",
+        ),
+        (
+            json!({"event": "call_ended", "call": {"call_id": ""}}),
+            "retell.bad_event",
+        ),
+        (
+            json!({"event": "call_ended", "call": {"call_id": 7}}),
+            "retell.bad_event",
+        ),
         (
             json!({"event": "call_ended", "call": {"call_id": "c", "start_timestamp": "1"}}),
             "retell.bad_event",
@@ -316,9 +366,18 @@ fn event_errors() {
             json!({"event": "call_ended", "call": {"call_id": "c", "call_analysis": {"call_successful": "yes"}}}),
             "retell.bad_event",
         ),
-        (json!({"event": "transcript_updated", "call": {"call_id": "c"}}), "retell.unknown_event"),
-        (json!({"event": "Call_Ended", "call": {"call_id": "c"}}), "retell.unknown_event"),
-        (json!({"event": "+393331234567", "call": {"call_id": "c"}}), "retell.unknown_event"),
+        (
+            json!({"event": "transcript_updated", "call": {"call_id": "c"}}),
+            "retell.unknown_event",
+        ),
+        (
+            json!({"event": "Call_Ended", "call": {"call_id": "c"}}),
+            "retell.unknown_event",
+        ),
+        (
+            json!({"event": "+393331234567", "call": {"call_id": "c"}}),
+            "retell.unknown_event",
+        ),
     ];
     for (v, code) in &cases {
         let e = RetellEvent::from_json(v.to_string().as_bytes()).unwrap_err();
@@ -337,8 +396,16 @@ fn event_errors() {
         assert!(matches!(e, RetellError::BadJson { .. }), "{e}");
         assert_eq!(e.code(), "retell.bad_event");
     }
-    let e = RetellEvent::from_json(br#"{"event":"call_ended","call":{"call_id":"c","from_number":["+393331234567"]}}"#).unwrap_err();
-    assert_eq!(e, RetellError::WrongType { field: "call.from_number" });
+    let e = RetellEvent::from_json(
+        br#"{"event":"call_ended","call":{"call_id":"c","from_number":["+393331234567"]}}"#,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e,
+        RetellError::WrongType {
+            field: "call.from_number"
+        }
+    );
 }
 
 #[test]
@@ -360,14 +427,20 @@ fn record_is_sanitized() {
     assert_eq!(r["duration_ms"], 1714608491736u64 - 1714608475945);
     assert_eq!(r["from"], h.hash(&from));
     assert_eq!(r["to"], h.hash(&to));
-    assert_eq!(r["transcript"], "Agent: Buongior... [MASKED - ENCLAVE ONLY]");
+    assert_eq!(
+        r["transcript"],
+        "Agent: Buongior... [MASKED - ENCLAVE ONLY]"
+    );
     let transcript = ev["call"]["transcript"].as_str().unwrap();
     assert_eq!(r["transcript_chars"], transcript.chars().count());
     assert_eq!(r["user_sentiment"], "Positive");
     assert_eq!(r["call_successful"], true);
     assert_eq!(r["in_voicemail"], false);
     let summary = r["call_summary"].as_str().unwrap();
-    assert!(summary.contains(&h.hash(&from)) && summary.contains("[EMAIL]"), "{summary}");
+    assert!(
+        summary.contains(&h.hash(&from)) && summary.contains("[EMAIL]"),
+        "{summary}"
+    );
 
     let s = serde_json::to_string(&r).unwrap();
     for leak in [
@@ -450,7 +523,10 @@ fn mutations_never_panic_or_leak() {
             Ok(e) => {
                 parsed += 1;
                 let r = e.record(&h).to_string();
-                assert!(!r.contains("3331234567") && !r.contains("333 123 4567"), "{r}");
+                assert!(
+                    !r.contains("3331234567") && !r.contains("333 123 4567"),
+                    "{r}"
+                );
             }
             Err(e) => assert!(!e.to_string().contains("3331234567")),
         }

@@ -144,7 +144,10 @@ fn sdk_signatures_verify_here() {
         assert_eq!(code(key, body, ts + w + 1), "retell.signature_expired");
         assert_eq!(code(key, body, ts - w - 1), "retell.signature_expired");
         assert_eq!(code(b"wrong-key", body, ts), "retell.signature_invalid");
-        assert_eq!(code(&key[..key.len() - 1], body, ts), "retell.signature_invalid");
+        assert_eq!(
+            code(&key[..key.len() - 1], body, ts),
+            "retell.signature_invalid"
+        );
     }
 }
 

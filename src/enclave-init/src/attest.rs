@@ -92,14 +92,23 @@ pub enum AttestError {
 impl Classify for AttestError {
     fn class(&self) -> Class {
         match self {
-            AttestError::Connect(_) | AttestError::Broken(_) | AttestError::Timeout => Class::TRANSIENT,
-            AttestError::Unavailable { retry_after, .. } => Class::Transient { retry_after: *retry_after },
+            AttestError::Connect(_) | AttestError::Broken(_) | AttestError::Timeout => {
+                Class::TRANSIENT
+            }
+            AttestError::Unavailable { retry_after, .. } => Class::Transient {
+                retry_after: *retry_after,
+            },
             // A busy interface and a simulated PSP that is restarting are
             // passing states; anything else from the TEE is not.
-            AttestError::Evidence(evidence::EvidenceError::Busy { .. } | evidence::EvidenceError::Sim(_)) => Class::TRANSIENT,
-            AttestError::Tls(_) | AttestError::Protocol(_) | AttestError::Denied(_) | AttestError::Evidence(_) | AttestError::Clock(_) | AttestError::Token(_) => {
-                Class::Final
-            }
+            AttestError::Evidence(
+                evidence::EvidenceError::Busy { .. } | evidence::EvidenceError::Sim(_),
+            ) => Class::TRANSIENT,
+            AttestError::Tls(_)
+            | AttestError::Protocol(_)
+            | AttestError::Denied(_)
+            | AttestError::Evidence(_)
+            | AttestError::Clock(_)
+            | AttestError::Token(_) => Class::Final,
         }
     }
 }
@@ -149,7 +158,11 @@ pub struct Attestation {
 
 impl std::fmt::Debug for Attestation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Attestation").field("token", &"<redacted>").field("expires_at", &self.expires_at).field("tee", &self.tee).finish()
+        f.debug_struct("Attestation")
+            .field("token", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .field("tee", &self.tee)
+            .finish()
     }
 }
 
@@ -165,7 +178,10 @@ pub fn parse_ca(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
 }
 
 /// A TLS 1.3 client configuration trusting only `ca_pem`.
-pub fn client_config(ca_pem: &str, time: Arc<TrustedTime>) -> Result<Arc<rustls::ClientConfig>, AttestError> {
+pub fn client_config(
+    ca_pem: &str,
+    time: Arc<TrustedTime>,
+) -> Result<Arc<rustls::ClientConfig>, AttestError> {
     client_config_with(ca_pem, time, None)
 }
 
@@ -178,14 +194,20 @@ pub fn client_config_with(
 ) -> Result<Arc<rustls::ClientConfig>, AttestError> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in parse_ca(ca_pem).map_err(AttestError::Tls)? {
-        roots.add(cert).map_err(|e| AttestError::Tls(format!("pinned CA: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| AttestError::Tls(format!("pinned CA: {e}")))?;
     }
-    let config = rustls::ClientConfig::builder_with_details(Arc::new(rustls::crypto::ring::default_provider()), time)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| AttestError::Tls(e.to_string()))?
-        .with_root_certificates(roots);
+    let config = rustls::ClientConfig::builder_with_details(
+        Arc::new(rustls::crypto::ring::default_provider()),
+        time,
+    )
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .map_err(|e| AttestError::Tls(e.to_string()))?
+    .with_root_certificates(roots);
     let config = match client {
-        Some(certified) => config.with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified))),
+        Some(certified) => config
+            .with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified))),
         None => config.with_no_client_auth(),
     };
     Ok(Arc::new(config))
@@ -214,14 +236,35 @@ struct Verifier {
 }
 
 impl Verifier {
-    fn new(cfg: &VerifierConfig, addr: &transport::Addr, time: &Arc<TrustedTime>, deadline: Mono) -> Result<Verifier, AttestError> {
+    fn new(
+        cfg: &VerifierConfig,
+        addr: &transport::Addr,
+        time: &Arc<TrustedTime>,
+        deadline: Mono,
+    ) -> Result<Verifier, AttestError> {
         let tls = client_config(&cfg.ca_pem, Arc::clone(time))?;
-        let name = ServerName::try_from(cfg.server_name.clone()).map_err(|e| AttestError::Tls(e.to_string()))?;
-        let spec = ExporterSpec { label: EXPORTER_LABEL, len: 32 };
+        let name = ServerName::try_from(cfg.server_name.clone())
+            .map_err(|e| AttestError::Tls(e.to_string()))?;
+        let spec = ExporterSpec {
+            label: EXPORTER_LABEL,
+            len: 32,
+        };
         // `config` keeps one idle connection: requests made one after
         // another reuse it.
-        let (agent, exporters) = ureq_transport::agent_with_exporter(ureq_transport::config(cfg.timeout).build(), addr.clone(), name, tls, spec);
-        Ok(Verifier { agent, exporters, base: ureq_transport::https_base(&cfg.server_name), deadline, clock: Arc::clone(time) })
+        let (agent, exporters) = ureq_transport::agent_with_exporter(
+            ureq_transport::config(cfg.timeout).build(),
+            addr.clone(),
+            name,
+            tls,
+            spec,
+        );
+        Ok(Verifier {
+            agent,
+            exporters,
+            base: ureq_transport::https_base(&cfg.server_name),
+            deadline,
+            clock: Arc::clone(time),
+        })
     }
 
     /// POSTs a JSON body within what is left of the deadline; the answer
@@ -244,7 +287,10 @@ impl Verifier {
         let answer = ureq_transport::read_answer(resp, BODY_LIMIT).map_err(|e| failed(path, &e))?;
         let body = Zeroizing::new(answer.body);
         if Class::of_status(answer.status, None).is_transient() {
-            return Err(AttestError::Unavailable { status: answer.status, retry_after: retry_after_of(answer.retry_after.as_deref(), &self.clock) });
+            return Err(AttestError::Unavailable {
+                status: answer.status,
+                retry_after: retry_after_of(answer.retry_after.as_deref(), &self.clock),
+            });
         }
         Ok((answer.status, body))
     }
@@ -252,9 +298,13 @@ impl Verifier {
     /// The serial and exporter of the newest connection: after a request,
     /// the one that carried it.
     fn exporter(&self) -> Result<(u64, [u8; 32]), AttestError> {
-        let latest = self.exporters.latest().ok_or_else(|| AttestError::Tls("exporter: no connection was made".to_owned()))?;
-        let exporter: [u8; 32] =
-            latest.value[..].try_into().map_err(|_| AttestError::Tls(format!("exporter is {} bytes", latest.value.len())))?;
+        let latest = self
+            .exporters
+            .latest()
+            .ok_or_else(|| AttestError::Tls("exporter: no connection was made".to_owned()))?;
+        let exporter: [u8; 32] = latest.value[..]
+            .try_into()
+            .map_err(|_| AttestError::Tls(format!("exporter is {} bytes", latest.value.len())))?;
         Ok((latest.serial, exporter))
     }
 
@@ -284,10 +334,15 @@ fn failed(path: &str, e: &ureq::Error) -> AttestError {
     let msg = ureq_transport::message(e);
     match ureq_transport::classify(e) {
         Failure::Unreachable => match e {
-            ureq::Error::Other(inner) => match inner.downcast_ref::<ureq_transport::ConnectFailed>() {
-                Some(failed) => AttestError::Connect(std::io::Error::new(failed.source.kind(), failed.to_string())),
-                None => AttestError::Connect(std::io::Error::other(msg)),
-            },
+            ureq::Error::Other(inner) => {
+                match inner.downcast_ref::<ureq_transport::ConnectFailed>() {
+                    Some(failed) => AttestError::Connect(std::io::Error::new(
+                        failed.source.kind(),
+                        failed.to_string(),
+                    )),
+                    None => AttestError::Connect(std::io::Error::other(msg)),
+                }
+            }
             _ => AttestError::Connect(std::io::Error::other(msg)),
         },
         Failure::Tls => AttestError::Tls(msg),
@@ -309,7 +364,10 @@ pub struct Limits {
 /// Runs the exchange once, all of it before `deadline`; with
 /// `client_certificate`, asks the verifier for a client certificate for
 /// `key` too (certificate mode).
-#[expect(clippy::too_many_arguments, reason = "one exchange's inputs, each distinct")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one exchange's inputs, each distinct"
+)]
 pub fn attest_once(
     cfg: &VerifierConfig,
     addr: &transport::Addr,
@@ -332,13 +390,22 @@ pub fn attest_once(
         let (status, body) = verifier.post("/v1/challenge", b"{}")?;
         let received = Mono::now();
         if status != 200 {
-            return Err(AttestError::Protocol(format!("/v1/challenge answered {status}")));
+            return Err(AttestError::Protocol(format!(
+                "/v1/challenge answered {status}"
+            )));
         }
-        let challenge: Challenge = wire::from_json(&body).map_err(|e| AttestError::Protocol(e.to_string()))?;
-        let nonce: [u8; 32] =
-            challenge.nonce[..].try_into().map_err(|_| AttestError::Protocol(format!("nonce is {} bytes", challenge.nonce.len())))?;
+        let challenge: Challenge =
+            wire::from_json(&body).map_err(|e| AttestError::Protocol(e.to_string()))?;
+        let nonce: [u8; 32] = challenge.nonce[..].try_into().map_err(|_| {
+            AttestError::Protocol(format!("nonce is {} bytes", challenge.nonce.len()))
+        })?;
         let verifier_ms = challenge.time_ms();
-        let drift_ms = match time.check(verifier_ms, sent, received, u64::try_from(limits.max_drift.as_millis()).unwrap_or(u64::MAX)) {
+        let drift_ms = match time.check(
+            verifier_ms,
+            sent,
+            received,
+            u64::try_from(limits.max_drift.as_millis()).unwrap_or(u64::MAX),
+        ) {
             Ok(d) => d,
             // Time going backwards: keep the old anchor (a smaller time
             // would stretch every deadline) and refuse.
@@ -362,8 +429,14 @@ pub fn attest_once(
         evidence_time += evidence_started.elapsed();
 
         // 6. Attest, on the same connection.
-        let request = AttestRequest { nonce: nonce.to_vec().into(), enclave_key_spki: key.spki().to_vec().into(), bundle, client_certificate };
-        let body = serde_json::to_vec(&request).map_err(|e| AttestError::Protocol(e.to_string()))?;
+        let request = AttestRequest {
+            nonce: nonce.to_vec().into(),
+            enclave_key_spki: key.spki().to_vec().into(),
+            bundle,
+            client_certificate,
+        };
+        let body =
+            serde_json::to_vec(&request).map_err(|e| AttestError::Protocol(e.to_string()))?;
         let (status, resp) = verifier.post("/v1/attest", &body)?;
         if verifier.serial() != Some(serial) {
             // The verifier closed the connection after the challenge; the
@@ -379,12 +452,21 @@ pub fn attest_once(
         }
         return match status {
             200 => {
-                let ok: AttestResponse = wire::from_json(&resp).map_err(|e| AttestError::Protocol(e.to_string()))?;
-                let lifetime_ms = ok.expires_at.saturating_mul(1000).saturating_sub(verifier_ms);
+                let ok: AttestResponse =
+                    wire::from_json(&resp).map_err(|e| AttestError::Protocol(e.to_string()))?;
+                let lifetime_ms = ok
+                    .expires_at
+                    .saturating_mul(1000)
+                    .saturating_sub(verifier_ms);
                 if lifetime_ms == 0 {
-                    return Err(AttestError::Token(format!("it expired at {} s, before the verifier's time {} ms", ok.expires_at, verifier_ms)));
+                    return Err(AttestError::Token(format!(
+                        "it expired at {} s, before the verifier's time {} ms",
+                        ok.expires_at, verifier_ms
+                    )));
                 }
-                if Duration::from_millis(lifetime_ms) > limits.max_token_ttl.saturating_add(Duration::from_secs(1)) {
+                if Duration::from_millis(lifetime_ms)
+                    > limits.max_token_ttl.saturating_add(Duration::from_secs(1))
+                {
                     return Err(AttestError::Token(format!(
                         "its lifetime of {} s exceeds the cap of {} s (verifier.max_token_ttl_s)",
                         lifetime_ms / 1000,
@@ -410,19 +492,27 @@ pub fn attest_once(
                 struct Denied {
                     denial: Denial,
                 }
-                let d: Denied = wire::from_json(&resp).map_err(|e| AttestError::Protocol(e.to_string()))?;
+                let d: Denied =
+                    wire::from_json(&resp).map_err(|e| AttestError::Protocol(e.to_string()))?;
                 Err(AttestError::Denied(d.denial))
             }
             other => Err(AttestError::Protocol(format!(
                 "/v1/attest answered {other}: {}",
-                String::from_utf8_lossy(&resp).chars().filter(|c| !c.is_control()).take(200).collect::<String>()
+                String::from_utf8_lossy(&resp)
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(200)
+                    .collect::<String>()
             ))),
         };
     }
 }
 
 #[cfg(test)]
-#[allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "test code: lengths and indices of small fixtures"
+)]
 mod tests {
     use super::*;
 
@@ -433,8 +523,15 @@ mod tests {
         fn kind(&self) -> evidence::SourceKind {
             evidence::SourceKind::Sim
         }
-        fn collect(&mut self, rd: &[u8; 64]) -> Result<wire::EvidenceBundle, evidence::EvidenceError> {
-            Ok(wire::EvidenceBundle::new(wire::Tee::Sim, "test", rd.to_vec()))
+        fn collect(
+            &mut self,
+            rd: &[u8; 64],
+        ) -> Result<wire::EvidenceBundle, evidence::EvidenceError> {
+            Ok(wire::EvidenceBundle::new(
+                wire::Tee::Sim,
+                "test",
+                rd.to_vec(),
+            ))
         }
     }
 
@@ -443,7 +540,11 @@ mod tests {
     /// issued on *this* connection and *its* exporter of this connection.
     /// The first `closing` connections are closed right after the
     /// challenge. Returns the connections served (once one attested).
-    fn stand_in(listener: std::net::TcpListener, tls: Arc<rustls::ServerConfig>, closing: usize) -> std::thread::JoinHandle<usize> {
+    fn stand_in(
+        listener: std::net::TcpListener,
+        tls: Arc<rustls::ServerConfig>,
+        closing: usize,
+    ) -> std::thread::JoinHandle<usize> {
         std::thread::spawn(move || {
             let mut served = 0;
             for stream in listener.incoming() {
@@ -452,32 +553,78 @@ mod tests {
                 let conn = rustls::ServerConnection::new(Arc::clone(&tls)).unwrap();
                 let mut io = std::io::BufReader::new(rustls::StreamOwned::new(conn, stream));
                 let mut issued = None;
-                while let Ok(Some(req)) = http::read_request(&mut io, http::Limits { head_bytes: 16 * 1024, body_bytes: 1 << 20 }) {
+                while let Ok(Some(req)) = http::read_request(
+                    &mut io,
+                    http::Limits {
+                        head_bytes: 16 * 1024,
+                        body_bytes: 1 << 20,
+                    },
+                ) {
                     let mut exporter = [0u8; 32];
-                    io.get_ref().conn.export_keying_material(&mut exporter, EXPORTER_LABEL, None).unwrap();
+                    io.get_ref()
+                        .conn
+                        .export_keying_material(&mut exporter, EXPORTER_LABEL, None)
+                        .unwrap();
                     let (status, body) = match req.path.as_str() {
                         "/v1/challenge" => {
                             let nonce = [served as u8; 32];
                             issued = Some(nonce);
-                            (200, serde_json::to_vec(&Challenge { nonce: nonce.to_vec().into(), verifier_time: 1_000, expires_at: 1_060, verifier_time_ms: Some(1_000_000) }).unwrap())
+                            (
+                                200,
+                                serde_json::to_vec(&Challenge {
+                                    nonce: nonce.to_vec().into(),
+                                    verifier_time: 1_000,
+                                    expires_at: 1_060,
+                                    verifier_time_ms: Some(1_000_000),
+                                })
+                                .unwrap(),
+                            )
                         }
                         _ => {
                             let req: AttestRequest = wire::from_json(&req.body).unwrap();
                             let bound = issued.is_some_and(|n| n[..] == req.nonce[..])
-                                && req.bundle.evidence[..] == tee_formats::binding::report_data(&req.nonce[..].try_into().unwrap(), &req.enclave_key_spki, &exporter)[..];
+                                && req.bundle.evidence[..]
+                                    == tee_formats::binding::report_data(
+                                        &req.nonce[..].try_into().unwrap(),
+                                        &req.enclave_key_spki,
+                                        &exporter,
+                                    )[..];
                             if bound {
-                                (200, serde_json::to_vec(&AttestResponse { token: format!("token-{served}"), expires_at: 2_000, client_certificate: None }).unwrap())
+                                (
+                                    200,
+                                    serde_json::to_vec(&AttestResponse {
+                                        token: format!("token-{served}"),
+                                        expires_at: 2_000,
+                                        client_certificate: None,
+                                    })
+                                    .unwrap(),
+                                )
                             } else {
-                                let denial = Denial { check: "report_data".into(), got: "-".into(), want: "-".into(), hint: "-".into() };
-                                (403, serde_json::to_vec(&serde_json::json!({ "denial": denial })).unwrap())
+                                let denial = Denial {
+                                    check: "report_data".into(),
+                                    got: "-".into(),
+                                    want: "-".into(),
+                                    hint: "-".into(),
+                                };
+                                (
+                                    403,
+                                    serde_json::to_vec(&serde_json::json!({ "denial": denial }))
+                                        .unwrap(),
+                                )
                             }
                         }
                     };
                     // Closing connections say so (`connection: close`), so
                     // the client never races the close.
                     let closes = served <= closing;
-                    let headers: &[(&str, &str)] =
-                        if closes { &[("content-type", "application/json"), ("connection", "close")] } else { &[("content-type", "application/json")] };
+                    let headers: &[(&str, &str)] = if closes {
+                        &[
+                            ("content-type", "application/json"),
+                            ("connection", "close"),
+                        ]
+                    } else {
+                        &[("content-type", "application/json")]
+                    };
                     http::write_response(io.get_mut(), status, headers, &body).unwrap();
                     if closes {
                         break;
@@ -491,29 +638,44 @@ mod tests {
         })
     }
 
-    const GENEROUS: Limits = Limits { max_token_ttl: Duration::from_secs(3600), max_drift: Duration::from_secs(3600) };
+    const GENEROUS: Limits = Limits {
+        max_token_ttl: Duration::from_secs(3600),
+        max_drift: Duration::from_secs(3600),
+    };
 
     fn exchange(closing: usize) -> (Result<Attestation, AttestError>, usize, u64) {
         exchange_with(closing, GENEROUS)
     }
 
-    fn exchange_with(closing: usize, limits: Limits) -> (Result<Attestation, AttestError>, usize, u64) {
+    fn exchange_with(
+        closing: usize,
+        limits: Limits,
+    ) -> (Result<Attestation, AttestError>, usize, u64) {
         let ca_key = rcgen::KeyPair::generate().unwrap();
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         let ca = ca_params.self_signed(&ca_key).unwrap();
         let issuer = rcgen::Issuer::new(ca_params, ca_key);
         let leaf_key = rcgen::KeyPair::generate().unwrap();
-        let leaf = rcgen::CertificateParams::new(vec!["verifier.test".to_owned()]).unwrap().signed_by(&leaf_key, &issuer).unwrap();
-        let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(leaf_key.serialize_pem().as_bytes()).unwrap();
-        let tls = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_protocol_versions(&[&rustls::version::TLS13])
+        let leaf = rcgen::CertificateParams::new(vec!["verifier.test".to_owned()])
             .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![leaf.der().clone()], key)
+            .signed_by(&leaf_key, &issuer)
             .unwrap();
+        let key =
+            rustls::pki_types::PrivateKeyDer::from_pem_slice(leaf_key.serialize_pem().as_bytes())
+                .unwrap();
+        let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone()], key)
+        .unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr: transport::Addr = format!("tcp://{}", listener.local_addr().unwrap()).parse().unwrap();
+        let addr: transport::Addr = format!("tcp://{}", listener.local_addr().unwrap())
+            .parse()
+            .unwrap();
         let server = stand_in(listener, Arc::new(tls), closing);
         let cfg = VerifierConfig {
             addr: Some(addr.clone()),
@@ -524,8 +686,21 @@ mod tests {
         };
         let time = Arc::new(TrustedTime::new(0));
         let deadline = Mono::now().after(Duration::from_secs(20));
-        let result = attest_once(&cfg, &addr, &time, &EnclaveKey::generate().unwrap(), &mut Echo, deadline, limits, false);
-        let served = if result.is_ok() { server.join().unwrap() } else { 0 };
+        let result = attest_once(
+            &cfg,
+            &addr,
+            &time,
+            &EnclaveKey::generate().unwrap(),
+            &mut Echo,
+            deadline,
+            limits,
+            false,
+        );
+        let served = if result.is_ok() {
+            server.join().unwrap()
+        } else {
+            0
+        };
         (result, served, time.now_secs())
     }
 
@@ -535,7 +710,10 @@ mod tests {
         let attestation = result.unwrap();
         assert_eq!(attestation.token.as_str(), "token-1");
         assert_eq!(served, 1, "one connection carried both requests");
-        assert!((1_000..1_005).contains(&now), "the challenge's time anchors certificate checks");
+        assert!(
+            (1_000..1_005).contains(&now),
+            "the challenge's time anchors certificate checks"
+        );
     }
 
     #[test]
@@ -549,8 +727,15 @@ mod tests {
         let (result, _, _) = exchange(usize::MAX);
         let err = result.unwrap_err();
         assert!(matches!(err, AttestError::Broken(_)), "{err}");
-        assert!(err.class().is_transient(), "a fresh exchange later may work");
-        assert!(err.to_string().contains("closed the connection between /v1/challenge and /v1/attest"), "{err}");
+        assert!(
+            err.class().is_transient(),
+            "a fresh exchange later may work"
+        );
+        assert!(
+            err.to_string()
+                .contains("closed the connection between /v1/challenge and /v1/attest"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -560,11 +745,21 @@ mod tests {
         // Verifier time 1_000_000 ms, token until 2_000 s: 1000 s from the
         // instant the challenge was sent (before `now`, never after).
         let left = a.deadline.since(Mono::now());
-        assert!(left <= Duration::from_secs(1000) && left > Duration::from_secs(990), "{left:?}");
-        let capped = Limits { max_token_ttl: Duration::from_secs(300), ..GENEROUS };
+        assert!(
+            left <= Duration::from_secs(1000) && left > Duration::from_secs(990),
+            "{left:?}"
+        );
+        let capped = Limits {
+            max_token_ttl: Duration::from_secs(300),
+            ..GENEROUS
+        };
         let (result, _, _) = exchange_with(0, capped);
         let err = result.unwrap_err();
-        assert!(matches!(err, AttestError::Token(_)) && err.to_string().contains("exceeds the cap of 300 s"), "{err}");
+        assert!(
+            matches!(err, AttestError::Token(_))
+                && err.to_string().contains("exceeds the cap of 300 s"),
+            "{err}"
+        );
         assert_eq!(err.class(), Class::Final);
     }
 
@@ -574,25 +769,45 @@ mod tests {
             AttestError::Connect(std::io::ErrorKind::ConnectionRefused.into()),
             AttestError::Broken("reset".into()),
             AttestError::Timeout,
-            AttestError::Unavailable { status: 503, retry_after: None },
+            AttestError::Unavailable {
+                status: 503,
+                retry_after: None,
+            },
             AttestError::Evidence(evidence::EvidenceError::Busy { attempts: 3 }),
         ];
         for e in &transient {
             assert!(e.class().is_transient(), "{e}");
         }
-        let denial = Denial { check: "snp.measurement".into(), got: "a".into(), want: "b".into(), hint: "c".into() };
+        let denial = Denial {
+            check: "snp.measurement".into(),
+            got: "a".into(),
+            want: "b".into(),
+            hint: "c".into(),
+        };
         let finals = [
             AttestError::Tls("certificate not valid for name".into()),
             AttestError::Protocol("garbage".into()),
             AttestError::Denied(denial),
             AttestError::Evidence(evidence::EvidenceError::ReportDataMismatch),
-            AttestError::Clock(ClockError::Backwards { before_ms: 2, now_ms: 1 }),
+            AttestError::Clock(ClockError::Backwards {
+                before_ms: 2,
+                now_ms: 1,
+            }),
             AttestError::Token("expired".into()),
         ];
         for e in &finals {
             assert_eq!(e.class(), Class::Final, "{e}");
         }
-        assert_eq!(AttestError::Unavailable { status: 429, retry_after: Some(Duration::from_secs(3)) }.class(), Class::Transient { retry_after: Some(Duration::from_secs(3)) });
+        assert_eq!(
+            AttestError::Unavailable {
+                status: 429,
+                retry_after: Some(Duration::from_secs(3))
+            }
+            .class(),
+            Class::Transient {
+                retry_after: Some(Duration::from_secs(3))
+            }
+        );
     }
 
     #[test]

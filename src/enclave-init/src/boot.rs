@@ -60,7 +60,13 @@ pub fn run(role: Role, args: Vec<OsString>) -> ! {
         Role::Pid1 => Args::default(),
         Role::Process => match Args::parse(args) {
             Ok(a) => a,
-            Err(why) => pid1::finish(role, Outcome::Fatal { status: 2, reason: why }),
+            Err(why) => pid1::finish(
+                role,
+                Outcome::Fatal {
+                    status: 2,
+                    reason: why,
+                },
+            ),
         },
     };
     crate::info_always!(version = env!("CARGO_PKG_VERSION"), role = role.as_str(), build_epoch = BUILD_EPOCH; "enclave-init starting");
@@ -118,7 +124,10 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
     // filesystem (a unix listener is a file); then no more writes, ever.
     let listener = control::listen(&config.host.control)?;
     let call_listener = match &config.service.listen {
-        Some(addr) => Some(transport::listen(addr).map_err(|e| BootError::Service(format!("cannot listen on {addr}: {e}")))?),
+        Some(addr) => Some(
+            transport::listen(addr)
+                .map_err(|e| BootError::Service(format!("cannot listen on {addr}: {e}")))?,
+        ),
         None => None,
     };
     let tpm = match &config.tee.tpm {
@@ -160,7 +169,9 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
     let serving = match &config.service.listen {
         Some(_) => {
             let key = ServingKey::generate().map_err(BootError::Service)?;
-            let csr = key.csr_pem(&config.service.server_name).map_err(BootError::Service)?;
+            let csr = key
+                .csr_pem(&config.service.server_name)
+                .map_err(BootError::Service)?;
             let req = vault::CertRequest {
                 csr_pem: csr,
                 common_name: config.service.server_name.clone(),
@@ -175,16 +186,27 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
         (Some(verifier_addr), vault_addr) => Some(Exchange {
             verifier: config.verifier.clone(),
             verifier_addr: verifier_addr.clone(),
-            vault: vault_addr.as_ref().map(|a| (config.vault.clone(), a.clone())),
+            vault: vault_addr
+                .as_ref()
+                .map(|a| (config.vault.clone(), a.clone())),
             key: keys::EnclaveKey::generate()?,
             cert_request: serving.as_ref().map(|(_, r)| r.clone()),
-            limits: Limits { max_token_ttl: config.verifier.max_token_ttl, max_drift: config.lifecycle.max_clock_drift },
+            limits: Limits {
+                max_token_ttl: config.verifier.max_token_ttl,
+                max_drift: config.lifecycle.max_clock_drift,
+            },
             time: Arc::clone(&time),
             tee: Arc::clone(&tee),
         }),
-        (None, Some(_)) => return Err(BootError::Service("Vault is configured but no verifier: nothing to log in with".into())),
+        (None, Some(_)) => {
+            return Err(BootError::Service(
+                "Vault is configured but no verifier: nothing to log in with".into(),
+            ))
+        }
         (None, None) => {
-            crate::warn_always!("no verifier configured: not attesting; no secrets will be provisioned");
+            crate::warn_always!(
+                "no verifier configured: not attesting; no secrets will be provisioned"
+            );
             None
         }
     };
@@ -197,7 +219,8 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
     // final at once.
     let grant = match &exchange {
         Some(x) => {
-            let g = supervisor::first(&lifecycle, x, &config.lifecycle, Mono::now()).map_err(BootError::Exchange)?;
+            let g = supervisor::first(&lifecycle, x, &config.lifecycle, Mono::now())
+                .map_err(BootError::Exchange)?;
             crate::info_always!(secrets = g.count, bound_by = g.bound_by, vault_lease_secs = g.lease.as_secs(); "secrets provisioned");
             timer.step("attest_and_provision");
             Some(g)
@@ -206,7 +229,8 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
     };
     // From now on the watchdog ends trust at its deadline, whatever else
     // is stuck.
-    watchdog::spawn(Arc::clone(&lifecycle)).map_err(|e| BootError::Service(format!("cannot start the watchdog: {e}")))?;
+    watchdog::spawn(Arc::clone(&lifecycle))
+        .map_err(|e| BootError::Service(format!("cannot start the watchdog: {e}")))?;
 
     // 9. The call service on its port (TLS with the Vault-signed
     // certificate), then readiness to the host.
@@ -215,14 +239,20 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
         (Some(l), Some((key, _)), Some(chain)) => {
             let addr = l.local_addr();
             let (tls, cert) = key.server_config(&chain).map_err(BootError::Service)?;
-            let svc = service::Service::new(config.service.clone(), tls, Arc::clone(&lifecycle)).map_err(BootError::Service)?;
-            service::start(l, svc).map_err(|e| BootError::Service(format!("cannot start the call service: {e}")))?;
+            let svc = service::Service::new(config.service.clone(), tls, Arc::clone(&lifecycle))
+                .map_err(BootError::Service)?;
+            service::start(l, svc)
+                .map_err(|e| BootError::Service(format!("cannot start the call service: {e}")))?;
             crate::info_always!(listen = addr.as_str(), workers = config.service.workers; "call service listening");
             timer.step("call_service");
             (Some(addr), Some(cert))
         }
         (None, _, _) => (None, None),
-        _ => return Err(BootError::Service("the call service needs attestation and Vault to obtain its certificate".into())),
+        _ => {
+            return Err(BootError::Service(
+                "the call service needs attestation and Vault to obtain its certificate".into(),
+            ))
+        }
     };
     let snapshot = lifecycle.snapshot();
     let report = serde_json::json!({
@@ -254,11 +284,17 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
     // 10. Hand-over: the supervisor renews before the deadline; the control
     // channel reports on its own thread and decides nothing.
     if let Some(x) = exchange {
-        Supervisor::new(Arc::clone(&lifecycle), x, config.lifecycle.clone(), serving_cert)
-            .spawn()
-            .map_err(|e| BootError::Service(format!("cannot start the supervisor: {e}")))?;
+        Supervisor::new(
+            Arc::clone(&lifecycle),
+            x,
+            config.lifecycle.clone(),
+            serving_cert,
+        )
+        .spawn()
+        .map_err(|e| BootError::Service(format!("cannot start the supervisor: {e}")))?;
     }
-    let (poweroff_rx, poweroff_tx) = std::os::unix::net::UnixStream::pair().map_err(|e| BootError::Service(format!("cannot make the power-off channel: {e}")))?;
+    let (poweroff_rx, poweroff_tx) = std::os::unix::net::UnixStream::pair()
+        .map_err(|e| BootError::Service(format!("cannot make the power-off channel: {e}")))?;
     // The last set-up step: from here on every thread (the control thread
     // spawned below inherits it) runs under the syscall allow-list.
     pid1::seccomp::install()?;
@@ -273,10 +309,19 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
         "steps_us": timer.as_json(),
     });
     let local = listener.local_addr();
-    let ctx = control::Context { status, evidence: tee, lifecycle: Arc::clone(&lifecycle), secret_hash_query: config.secret_hash_query };
-    control::spawn(listener, config.host.io_timeout, ctx, poweroff_tx).map_err(|e| BootError::Service(format!("cannot start the control channel: {e}")))?;
+    let ctx = control::Context {
+        status,
+        evidence: tee,
+        lifecycle: Arc::clone(&lifecycle),
+        secret_hash_query: config.secret_hash_query,
+    };
+    control::spawn(listener, config.host.io_timeout, ctx, poweroff_tx)
+        .map_err(|e| BootError::Service(format!("cannot start the control channel: {e}")))?;
     crate::info_always!(control = local.as_str(); "ready");
-    Ok(Ready { lifecycle, poweroff: poweroff_rx })
+    Ok(Ready {
+        lifecycle,
+        poweroff: poweroff_rx,
+    })
 }
 
 /// Waits for a shutdown request (a signal, or `poweroff` on the control
@@ -339,7 +384,10 @@ fn fatal(e: BootError) -> Outcome {
         BootError::Config(_) => 78,
         _ => 1,
     };
-    Outcome::Fatal { status, reason: logger::chain(&e) }
+    Outcome::Fatal {
+        status,
+        reason: logger::chain(&e),
+    }
 }
 
 /// Process-mode arguments (PID 1 uses the defaults).
@@ -351,7 +399,10 @@ struct Args {
 
 impl Default for Args {
     fn default() -> Self {
-        Args { config: PathBuf::from(config::IMAGE_CONFIG_PATH), cmdline: String::new() }
+        Args {
+            config: PathBuf::from(config::IMAGE_CONFIG_PATH),
+            cmdline: String::new(),
+        }
     }
 }
 
@@ -387,7 +438,10 @@ struct Timer {
 
 impl Timer {
     fn new() -> Timer {
-        Timer { last: Instant::now(), steps: Vec::new() }
+        Timer {
+            last: Instant::now(),
+            steps: Vec::new(),
+        }
     }
 
     fn step(&mut self, name: &'static str) {
@@ -409,10 +463,20 @@ mod tests {
 
     #[test]
     fn args_are_checked() {
-        let a = Args::parse(vec!["--config".into(), "/x.toml".into(), "--cmdline".into(), "enclave.a=b".into()]).unwrap();
+        let a = Args::parse(vec![
+            "--config".into(),
+            "/x.toml".into(),
+            "--cmdline".into(),
+            "enclave.a=b".into(),
+        ])
+        .unwrap();
         assert_eq!(a.config, PathBuf::from("/x.toml"));
         assert_eq!(a.cmdline, "enclave.a=b");
-        assert!(Args::parse(vec!["--config".into()]).unwrap_err().contains("needs a UTF-8 value"));
-        assert!(Args::parse(vec!["--bogus".into()]).unwrap_err().contains("unknown argument"));
+        assert!(Args::parse(vec!["--config".into()])
+            .unwrap_err()
+            .contains("needs a UTF-8 value"));
+        assert!(Args::parse(vec!["--bogus".into()])
+            .unwrap_err()
+            .contains("unknown argument"));
     }
 }

@@ -272,11 +272,22 @@ impl fmt::Display for Origin {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConfigError::Read { path, .. } => write!(f, "cannot read configuration {}", path.display()),
-            ConfigError::Syntax { path, message } => {
-                write!(f, "configuration {} is not valid TOML: {}", path.display(), message.trim())
+            ConfigError::Read { path, .. } => {
+                write!(f, "cannot read configuration {}", path.display())
             }
-            ConfigError::Field { field, origin, reason } => {
+            ConfigError::Syntax { path, message } => {
+                write!(
+                    f,
+                    "configuration {} is not valid TOML: {}",
+                    path.display(),
+                    message.trim()
+                )
+            }
+            ConfigError::Field {
+                field,
+                origin,
+                reason,
+            } => {
                 write!(f, "configuration field `{field}` ({origin}): {reason}")
             }
         }
@@ -318,7 +329,11 @@ const FIELDS: &[(&str, Kind, Option<&str>)] = &[
     ("tee.azure_certs", Kind::Str, Some("")),
     ("tee.azure_td_quote", Kind::Str, Some("")),
     ("verifier.addr", Kind::Str, Some("")),
-    ("verifier.server_name", Kind::Str, Some("verifier.enclave.local")),
+    (
+        "verifier.server_name",
+        Kind::Str,
+        Some("verifier.enclave.local"),
+    ),
     ("verifier.ca", Kind::Str, Some("")),
     ("verifier.timeout_ms", Kind::Int, Some("10000")),
     ("verifier.max_token_ttl_s", Kind::Int, Some("300")),
@@ -329,12 +344,20 @@ const FIELDS: &[(&str, Kind, Option<&str>)] = &[
     ("vault.auth_path", Kind::Str, Some("enclave-attest")),
     ("vault.role", Kind::Str, Some("enclave-agent")),
     ("vault.kv_mount", Kind::Str, Some("enclave-agents")),
-    ("vault.secrets", Kind::Str, Some("hume/api-key,retell/api-key,database/connection,transcription/api-key,pii/pepper")),
+    (
+        "vault.secrets",
+        Kind::Str,
+        Some("hume/api-key,retell/api-key,database/connection,transcription/api-key,pii/pepper"),
+    ),
     ("vault.timeout_ms", Kind::Int, Some("10000")),
     ("vault.wrap_ttl_ms", Kind::Int, Some("60000")),
     ("service.listen", Kind::Str, Some("")),
     ("service.server_name", Kind::Str, Some("call.enclave.local")),
-    ("service.pki_sign_path", Kind::Str, Some("enclave-pki/sign/enclave-serving")),
+    (
+        "service.pki_sign_path",
+        Kind::Str,
+        Some("enclave-pki/sign/enclave-serving"),
+    ),
     ("service.cert_ttl_ms", Kind::Int, Some("86400000")),
     ("service.workers", Kind::Int, Some("4")),
     ("service.queue", Kind::Int, Some("8")),
@@ -347,11 +370,19 @@ const FIELDS: &[(&str, Kind, Option<&str>)] = &[
     ("service.retell_secret", Kind::Str, Some("retell/api-key")),
     ("service.retell_window_ms", Kind::Int, Some("300000")),
     ("transcription.addr", Kind::Str, Some("")),
-    ("transcription.server_name", Kind::Str, Some("transcribe.enclave.local")),
+    (
+        "transcription.server_name",
+        Kind::Str,
+        Some("transcribe.enclave.local"),
+    ),
     ("transcription.ca", Kind::Str, Some("")),
     ("transcription.base_path", Kind::Str, Some("/v1")),
     ("transcription.model", Kind::Str, Some("whisper-1")),
-    ("transcription.secret", Kind::Str, Some("transcription/api-key")),
+    (
+        "transcription.secret",
+        Kind::Str,
+        Some("transcription/api-key"),
+    ),
     ("transcription.timeout_ms", Kind::Int, Some("60000")),
     ("lifecycle.boot_deadline_ms", Kind::Int, Some("120000")),
     ("lifecycle.attempt_timeout_ms", Kind::Int, Some("20000")),
@@ -367,9 +398,15 @@ const FIELDS: &[(&str, Kind, Option<&str>)] = &[
 /// parameters found in `cmdline` (the kernel command line, or its stand-in in
 /// process mode).
 pub fn load(path: &Path, cmdline: &str) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
     parse(&text, cmdline).map_err(|e| match e {
-        ConfigError::Syntax { message, .. } => ConfigError::Syntax { path: path.to_owned(), message },
+        ConfigError::Syntax { message, .. } => ConfigError::Syntax {
+            path: path.to_owned(),
+            message,
+        },
         e => e,
     })
 }
@@ -378,7 +415,10 @@ pub fn load(path: &Path, cmdline: &str) -> Result<Config, ConfigError> {
 pub fn parse(text: &str, cmdline: &str) -> Result<Config, ConfigError> {
     let table: toml::Table = text
         .parse()
-        .map_err(|e: toml::de::Error| ConfigError::Syntax { path: PathBuf::new(), message: e.to_string() })?;
+        .map_err(|e: toml::de::Error| ConfigError::Syntax {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })?;
     let mut values = BTreeMap::new();
     flatten("", &table, &mut values)?;
     for (key, raw) in cmdline_overrides(cmdline) {
@@ -508,10 +548,16 @@ fn pinned_ca(fields: &Fields, name: &str, used: bool) -> Result<String, ConfigEr
 
 /// A Vault path or path segment: letters, digits, `- _ . /`, no `..`.
 fn vault_path(s: &str) -> Result<String, String> {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) && !s.contains("..") {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+        && !s.contains("..")
+    {
         Ok(s.to_owned())
     } else {
-        Err(format!("{s:?} is not a plain Vault path (letters, digits, - _ . /)"))
+        Err(format!(
+            "{s:?} is not a plain Vault path (letters, digits, - _ . /)"
+        ))
     }
 }
 
@@ -532,7 +578,9 @@ fn vault_config(fields: &Fields) -> Result<VaultConfig, ConfigError> {
         role: fields.parsed("vault.role", segment)?,
         kv_mount: fields.parsed("vault.kv_mount", segment)?,
         secrets: fields.parsed("vault.secrets", |s| {
-            s.split(',').map(|p| segment(p.trim())).collect::<Result<Vec<_>, _>>()
+            s.split(',')
+                .map(|p| segment(p.trim()))
+                .collect::<Result<Vec<_>, _>>()
         })?,
         timeout: fields.millis("vault.timeout_ms", 1..=600_000)?,
         wrap_ttl: fields.millis("vault.wrap_ttl_ms", 1000..=3_600_000)?,
@@ -555,7 +603,10 @@ fn service_config(fields: &Fields) -> Result<ServiceConfig, ConfigError> {
         ca_pem: pinned_ca(fields, "transcription.ca", transcription_addr.is_some())?,
         addr: transcription_addr,
         base_path: fields.parsed("transcription.base_path", |s| {
-            if s.starts_with('/') && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) {
+            if s.starts_with('/')
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+            {
                 Ok(s.to_owned())
             } else {
                 Err(format!("{s:?} is not an absolute URL path"))
@@ -603,9 +654,17 @@ fn check_service(config: &Config) -> Result<(), ConfigError> {
     if config.service.listen.is_none() {
         return Ok(());
     }
-    let field = |field: &str, reason: String| ConfigError::Field { field: field.into(), origin: Origin::File, reason };
+    let field = |field: &str, reason: String| ConfigError::Field {
+        field: field.into(),
+        origin: Origin::File,
+        reason,
+    };
     if config.vault.addr.is_none() {
-        return Err(field("service.listen", "the call service needs Vault (vault.addr): its certificate and keys come from there".into()));
+        return Err(field(
+            "service.listen",
+            "the call service needs Vault (vault.addr): its certificate and keys come from there"
+                .into(),
+        ));
     }
     for (name, secret) in [
         ("service.pepper_secret", &config.service.pepper_secret),
@@ -613,7 +672,10 @@ fn check_service(config: &Config) -> Result<(), ConfigError> {
         ("transcription.secret", &config.service.transcription.secret),
     ] {
         if !config.vault.secrets.contains(secret) {
-            return Err(field(name, format!("{secret:?} is not among vault.secrets, so it would never be provisioned")));
+            return Err(field(
+                name,
+                format!("{secret:?} is not among vault.secrets, so it would never be provisioned"),
+            ));
         }
     }
     Ok(())
@@ -627,13 +689,24 @@ fn verifier_config(fields: &Fields) -> Result<VerifierConfig, ConfigError> {
         server_name: server_name(fields, "verifier.server_name")?,
         ca_pem: pinned_ca(fields, "verifier.ca", used)?,
         timeout: fields.millis("verifier.timeout_ms", 1..=600_000)?,
-        max_token_ttl: Duration::from_secs(fields.integer("verifier.max_token_ttl_s", 1..=86_400)?.unsigned_abs()),
+        max_token_ttl: Duration::from_secs(
+            fields
+                .integer("verifier.max_token_ttl_s", 1..=86_400)?
+                .unsigned_abs(),
+        ),
     })
 }
 
 fn lifecycle_config(fields: &Fields) -> Result<LifecycleConfig, ConfigError> {
-    let pct = |name| fields.integer(name, 1..=95).map(|n| u8::try_from(n).unwrap_or(50));
-    let (from, to) = (pct("lifecycle.renew_from_pct")?, pct("lifecycle.renew_to_pct")?);
+    let pct = |name| {
+        fields
+            .integer(name, 1..=95)
+            .map(|n| u8::try_from(n).unwrap_or(50))
+    };
+    let (from, to) = (
+        pct("lifecycle.renew_from_pct")?,
+        pct("lifecycle.renew_to_pct")?,
+    );
     if to < from {
         return Err(ConfigError::Field {
             field: "lifecycle.renew_to_pct".to_owned(),
@@ -664,45 +737,81 @@ impl Fields {
         })
     }
 
-    fn parsed<T>(&self, name: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<T, ConfigError> {
+    fn parsed<T>(
+        &self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
         let (value, origin) = self.get(name)?;
         let text = value.as_str().ok_or_else(|| ConfigError::Field {
             field: name.to_owned(),
             origin: *origin,
             reason: format!("expected a string, got {}", value.type_str()),
         })?;
-        parse(text).map_err(|reason| ConfigError::Field { field: name.to_owned(), origin: *origin, reason })
+        parse(text).map_err(|reason| ConfigError::Field {
+            field: name.to_owned(),
+            origin: *origin,
+            reason,
+        })
     }
 
     /// An integer field within `range`.
-    fn integer(&self, name: &str, range: std::ops::RangeInclusive<i64>) -> Result<i64, ConfigError> {
+    fn integer(
+        &self,
+        name: &str,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Result<i64, ConfigError> {
         let (value, origin) = self.get(name)?;
-        let field = |reason| ConfigError::Field { field: name.to_owned(), origin: *origin, reason };
+        let field = |reason| ConfigError::Field {
+            field: name.to_owned(),
+            origin: *origin,
+            reason,
+        };
         let n = value
             .as_integer()
             .ok_or_else(|| field(format!("expected an integer, got {}", value.type_str())))?;
         if !range.contains(&n) {
-            return Err(field(format!("{n} is out of range {}..={}", range.start(), range.end())));
+            return Err(field(format!(
+                "{n} is out of range {}..={}",
+                range.start(),
+                range.end()
+            )));
         }
         Ok(n)
     }
 
     /// A count (ranges given are non-negative).
-    fn count(&self, name: &str, range: std::ops::RangeInclusive<i64>) -> Result<usize, ConfigError> {
+    fn count(
+        &self,
+        name: &str,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Result<usize, ConfigError> {
         let n = self.integer(name, range)?;
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
-    fn millis(&self, name: &str, range: std::ops::RangeInclusive<i64>) -> Result<Duration, ConfigError> {
+    fn millis(
+        &self,
+        name: &str,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Result<Duration, ConfigError> {
         let n = self.integer(name, range)?;
         Ok(Duration::from_millis(n.unsigned_abs()))
     }
 }
 
 /// Turns nested tables into dotted names, refusing unknown keys.
-fn flatten(prefix: &str, table: &toml::Table, out: &mut BTreeMap<String, (toml::Value, Origin)>) -> Result<(), ConfigError> {
+fn flatten(
+    prefix: &str,
+    table: &toml::Table,
+    out: &mut BTreeMap<String, (toml::Value, Origin)>,
+) -> Result<(), ConfigError> {
     for (key, value) in table {
-        let name = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        let name = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
         match value {
             toml::Value::Table(inner) if is_section(&name) => flatten(&name, inner, out)?,
             _ if kind_of(&name).is_some() => {
@@ -721,15 +830,25 @@ fn flatten(prefix: &str, table: &toml::Table, out: &mut BTreeMap<String, (toml::
 }
 
 fn is_section(name: &str) -> bool {
-    FIELDS.iter().any(|(f, _, _)| f.strip_prefix(name).is_some_and(|rest| rest.starts_with('.')))
+    FIELDS.iter().any(|(f, _, _)| {
+        f.strip_prefix(name)
+            .is_some_and(|rest| rest.starts_with('.'))
+    })
 }
 
 fn kind_of(name: &str) -> Option<Kind> {
-    FIELDS.iter().find(|(f, _, _)| *f == name).map(|(_, k, _)| *k)
+    FIELDS
+        .iter()
+        .find(|(f, _, _)| *f == name)
+        .map(|(_, k, _)| *k)
 }
 
 fn known_fields() -> String {
-    FIELDS.iter().map(|(f, _, _)| *f).collect::<Vec<_>>().join(", ")
+    FIELDS
+        .iter()
+        .map(|(f, _, _)| *f)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The `enclave.*` parameters of a kernel command line, in order (a later one
@@ -790,7 +909,11 @@ mod tests {
 
     fn field_error(text: &str, cmdline: &str) -> (String, Origin, String) {
         match parse(text, cmdline) {
-            Err(ConfigError::Field { field, origin, reason }) => (field, origin, reason),
+            Err(ConfigError::Field {
+                field,
+                origin,
+                reason,
+            }) => (field, origin, reason),
             other => panic!("expected a field error, got {other:?}"),
         }
     }
@@ -807,17 +930,37 @@ mod tests {
         let c = parse(GOOD, "").unwrap();
         assert_eq!(c.log_level, LevelFilter::Debug);
         assert_eq!(c.entropy_timeout, Duration::from_secs(30));
-        assert_eq!(c.host.control, Addr::Vsock { cid: transport::VMADDR_CID_ANY, port: 1234 });
+        assert_eq!(
+            c.host.control,
+            Addr::Vsock {
+                cid: transport::VMADDR_CID_ANY,
+                port: 1234
+            }
+        );
         assert_eq!(c.host.io_timeout, Duration::from_secs(5));
-        assert!(c.require_sandbox, "the sandbox is mandatory unless the measured configuration says otherwise");
+        assert!(
+            c.require_sandbox,
+            "the sandbox is mandatory unless the measured configuration says otherwise"
+        );
     }
 
     #[test]
     fn require_sandbox_is_a_switch() {
-        assert!(!parse(GOOD, "enclave.boot.require_sandbox=off").unwrap().require_sandbox);
-        assert!(parse(&format!("{GOOD}\n[boot]\nrequire_sandbox = \"on\"\n"), "").unwrap().require_sandbox);
+        assert!(
+            !parse(GOOD, "enclave.boot.require_sandbox=off")
+                .unwrap()
+                .require_sandbox
+        );
+        assert!(
+            parse(&format!("{GOOD}\n[boot]\nrequire_sandbox = \"on\"\n"), "")
+                .unwrap()
+                .require_sandbox
+        );
         let (field, _, reason) = field_error(GOOD, "enclave.boot.require_sandbox=maybe");
-        assert_eq!((field.as_str(), reason.as_str()), ("boot.require_sandbox", "expected on or off"));
+        assert_eq!(
+            (field.as_str(), reason.as_str()),
+            ("boot.require_sandbox", "expected on or off")
+        );
     }
 
     #[test]
@@ -858,7 +1001,10 @@ mod tests {
         assert!(reason.contains("expected one of"), "{reason}");
 
         let (field, origin, reason) = field_error(GOOD, "enclave.host.connect_timeout_ms=0");
-        assert_eq!((field.as_str(), origin), ("host.connect_timeout_ms", Origin::Cmdline));
+        assert_eq!(
+            (field.as_str(), origin),
+            ("host.connect_timeout_ms", Origin::Cmdline)
+        );
         assert_eq!(reason, "0 is out of range 1..=600000");
 
         let (field, _, reason) = field_error(GOOD, "enclave.host.io_timeout_ms=soon");
@@ -877,7 +1023,11 @@ mod tests {
     #[test]
     fn tee_source_is_auto_unless_named() {
         assert_eq!(parse(GOOD, "").unwrap().tee.source, None);
-        let c = parse(GOOD, "enclave.tee.source=sim enclave.tee.sim_psp=unix:///run/psp.sock").unwrap();
+        let c = parse(
+            GOOD,
+            "enclave.tee.source=sim enclave.tee.sim_psp=unix:///run/psp.sock",
+        )
+        .unwrap();
         assert_eq!(c.tee.source, Some(evidence::SourceKind::Sim));
         assert_eq!(c.tee.sim_psp, Addr::Unix("/run/psp.sock".into()));
         let (field, _, reason) = field_error(GOOD, "enclave.tee.source=tpm");
@@ -886,9 +1036,15 @@ mod tests {
         // The Azure vTPM: the device by default, a socket for tests.
         let c = parse(GOOD, "enclave.tee.source=azure-vtpm enclave.tee.tpm=unix:///run/tpm.sock enclave.tee.azure_certs=vsock://2:9101").unwrap();
         assert_eq!(c.tee.source, Some(evidence::SourceKind::AzureVtpm));
-        assert_eq!(c.tee.tpm, evidence::tpm_device::TpmAddr::Unix("/run/tpm.sock".into()));
+        assert_eq!(
+            c.tee.tpm,
+            evidence::tpm_device::TpmAddr::Unix("/run/tpm.sock".into())
+        );
         assert_eq!(c.tee.azure.certs, Some(Addr::Vsock { cid: 2, port: 9101 }));
-        assert_eq!(parse(GOOD, "").unwrap().tee.tpm, evidence::tpm_device::TpmAddr::default());
+        assert_eq!(
+            parse(GOOD, "").unwrap().tee.tpm,
+            evidence::tpm_device::TpmAddr::default()
+        );
         let (field, _, reason) = field_error(GOOD, "enclave.tee.tpm=tpmrm0");
         assert_eq!(field, "tee.tpm");
         assert!(reason.contains("absolute device path"), "{reason}");
@@ -897,7 +1053,16 @@ mod tests {
     #[test]
     fn vault_paths_are_checked() {
         let c = parse(GOOD, "").unwrap();
-        assert_eq!(c.vault.secrets, ["hume/api-key", "retell/api-key", "database/connection", "transcription/api-key", "pii/pepper"]);
+        assert_eq!(
+            c.vault.secrets,
+            [
+                "hume/api-key",
+                "retell/api-key",
+                "database/connection",
+                "transcription/api-key",
+                "pii/pepper"
+            ]
+        );
         assert_eq!(c.vault.addr, None);
         assert_eq!(c.vault.auth, VaultAuth::Jwt, "JWT stays the default");
         let (field, _, _) = field_error(GOOD, "enclave.vault.auth=mtls");
@@ -913,18 +1078,30 @@ mod tests {
     fn the_call_service_needs_vault_a_transcriber_and_its_secrets() {
         let (field, _, reason) = field_error(GOOD, "enclave.service.listen=vsock://any:5000");
         assert_eq!(field, "transcription.addr");
-        assert!(reason.contains("needs a transcription upstream"), "{reason}");
-        let (field, _, reason) = field_error(GOOD, "enclave.service.listen=vsock://any:5000 enclave.transcription.addr=vsock://2:8444");
+        assert!(
+            reason.contains("needs a transcription upstream"),
+            "{reason}"
+        );
+        let (field, _, reason) = field_error(
+            GOOD,
+            "enclave.service.listen=vsock://any:5000 enclave.transcription.addr=vsock://2:8444",
+        );
         assert_eq!(field, "transcription.ca", "{reason}");
-        let ca = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ0zD\n-----END CERTIFICATE-----\n";
-        let with_ca = format!("{GOOD}\n[transcription]\naddr = \"vsock://2:8444\"\nca = \"\"\"\n{ca}\"\"\"\n");
+        let ca =
+            "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ0zD\n-----END CERTIFICATE-----\n";
+        let with_ca = format!(
+            "{GOOD}\n[transcription]\naddr = \"vsock://2:8444\"\nca = \"\"\"\n{ca}\"\"\"\n"
+        );
         // With a transcriber, the service still needs Vault for its
         // certificate and keys.
         let (field, _, reason) = field_error(&with_ca, "enclave.service.listen=vsock://any:5000");
         assert_eq!(field, "service.listen");
         assert!(reason.contains("needs Vault"), "{reason}");
         let (field, _, reason) = field_error(GOOD, "enclave.service.workers=0");
-        assert_eq!((field.as_str(), reason.as_str()), ("service.workers", "0 is out of range 1..=256"));
+        assert_eq!(
+            (field.as_str(), reason.as_str()),
+            ("service.workers", "0 is out of range 1..=256")
+        );
         let (field, _, reason) = field_error(GOOD, "enclave.service.listen=vsock://2:5000");
         assert_eq!(field, "service.listen", "{reason}");
     }
@@ -939,14 +1116,19 @@ mod tests {
     #[test]
     fn syntax_errors_carry_the_position() {
         match parse("[host\nready=", "") {
-            Err(ConfigError::Syntax { message, .. }) => assert!(message.contains("line 1"), "{message}"),
+            Err(ConfigError::Syntax { message, .. }) => {
+                assert!(message.contains("line 1"), "{message}")
+            }
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn cmdline_splitting_follows_the_kernel() {
-        assert_eq!(split_cmdline("  a  b=\"c d\" \"e f\"\n"), vec!["a", "b=c d", "e f"]);
+        assert_eq!(
+            split_cmdline("  a  b=\"c d\" \"e f\"\n"),
+            vec!["a", "b=c d", "e f"]
+        );
         assert_eq!(split_cmdline(""), Vec::<String>::new());
     }
 }

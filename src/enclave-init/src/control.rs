@@ -86,20 +86,40 @@ impl std::error::Error for ControlError {}
 /// Opens the control listener (before the sandbox: a unix path is a file).
 pub fn listen(addr: &Addr) -> Result<Listener, ControlError> {
     transport::listen(addr).map_err(|source| match source.raw_os_error() {
-        Some(libc::EAFNOSUPPORT) => ControlError::NoVsock { addr: addr.to_string() },
-        _ => ControlError::Listen { addr: addr.to_string(), source },
+        Some(libc::EAFNOSUPPORT) => ControlError::NoVsock {
+            addr: addr.to_string(),
+        },
+        _ => ControlError::Listen {
+            addr: addr.to_string(),
+            source,
+        },
     })
 }
 
 /// Sends the readiness report, retrying with backoff until `deadline`: the
 /// host side may not be listening yet (the guest then gets a reset).
 /// Returns the local vsock CID when the transport is vsock.
-pub fn report_ready(addr: &Addr, deadline: Duration, report: &serde_json::Value) -> Result<Option<u32>, ControlError> {
-    let retry = transport::Retry { deadline, first_backoff: Duration::from_millis(50), max_backoff: Duration::from_secs(1) };
-    let (mut stream, attempts) = transport::connect_retrying(addr, retry).map_err(|e| match e.last.raw_os_error() {
-        Some(libc::EAFNOSUPPORT) => ControlError::NoVsock { addr: addr.to_string() },
-        _ => ControlError::ReadyUnreachable { addr: addr.to_string(), attempts: e.attempts, last: e.last },
-    })?;
+pub fn report_ready(
+    addr: &Addr,
+    deadline: Duration,
+    report: &serde_json::Value,
+) -> Result<Option<u32>, ControlError> {
+    let retry = transport::Retry {
+        deadline,
+        first_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_secs(1),
+    };
+    let (mut stream, attempts) =
+        transport::connect_retrying(addr, retry).map_err(|e| match e.last.raw_os_error() {
+            Some(libc::EAFNOSUPPORT) => ControlError::NoVsock {
+                addr: addr.to_string(),
+            },
+            _ => ControlError::ReadyUnreachable {
+                addr: addr.to_string(),
+                attempts: e.attempts,
+                last: e.last,
+            },
+        })?;
     // The socket's own address says CID `any`; the device knows ours.
     let local_cid = match &stream {
         Stream::Vsock(_) => crate::sys::vsock_local_cid().ok(),
@@ -111,8 +131,12 @@ pub fn report_ready(addr: &Addr, deadline: Duration, report: &serde_json::Value)
     }
     let mut line = report.to_string();
     line.push('\n');
-    stream.set_timeouts(deadline).map_err(ControlError::ReadySend)?;
-    stream.write_all(line.as_bytes()).map_err(ControlError::ReadySend)?;
+    stream
+        .set_timeouts(deadline)
+        .map_err(ControlError::ReadySend)?;
+    stream
+        .write_all(line.as_bytes())
+        .map_err(ControlError::ReadySend)?;
     crate::info_always!(addr = addr.to_string().as_str(), attempts = attempts; "readiness reported");
     Ok(local_cid)
 }
@@ -127,7 +151,10 @@ pub struct Context {
     /// The lifecycle: `status` reads its snapshot, nothing more.
     pub lifecycle: Arc<Lifecycle>,
     /// Whether `secret-hash` is answered (test-hooks builds only).
-    #[cfg_attr(not(feature = "test-hooks"), expect(dead_code, reason = "only the test-hooks query reads it"))]
+    #[cfg_attr(
+        not(feature = "test-hooks"),
+        expect(dead_code, reason = "only the test-hooks query reads it")
+    )]
     pub secret_hash_query: bool,
 }
 
@@ -136,32 +163,45 @@ pub struct Context {
 /// never finishes a line loses the connection at the deadline). It decides
 /// nothing: it reads the lifecycle and asks for power-off by writing one
 /// byte to `poweroff` (the main thread polls its other end).
-pub fn spawn(listener: Listener, io_timeout: Duration, ctx: Context, poweroff: std::os::unix::net::UnixStream) -> io::Result<()> {
-    std::thread::Builder::new().name("control".into()).spawn(move || {
-        let mut poweroff = poweroff;
-        loop {
-            match listener.accept() {
-                Ok(stream) => {
-                    if let Some(Command::PowerOff) = handle(stream, io_timeout, &ctx) {
-                        let _ = poweroff.write_all(b"p");
+pub fn spawn(
+    listener: Listener,
+    io_timeout: Duration,
+    ctx: Context,
+    poweroff: std::os::unix::net::UnixStream,
+) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("control".into())
+        .spawn(move || {
+            let mut poweroff = poweroff;
+            loop {
+                match listener.accept() {
+                    Ok(stream) => {
+                        if let Some(Command::PowerOff) = handle(stream, io_timeout, &ctx) {
+                            let _ = poweroff.write_all(b"p");
+                        }
+                    }
+                    Err(e) => {
+                        crate::warn!(error = e.to_string().as_str(); "control: accept failed");
+                        std::thread::sleep(Duration::from_millis(50));
                     }
                 }
-                Err(e) => {
-                    crate::warn!(error = e.to_string().as_str(); "control: accept failed");
-                    std::thread::sleep(Duration::from_millis(50));
-                }
             }
-        }
-    })?;
+        })?;
     Ok(())
 }
 
 /// Waits for a shutdown: a signal, or a power-off asked on the control
 /// channel. Returns why.
-pub fn wait_for_shutdown(signals: &mut Signals, poweroff: &std::os::unix::net::UnixStream) -> Result<String, ControlError> {
+pub fn wait_for_shutdown(
+    signals: &mut Signals,
+    poweroff: &std::os::unix::net::UnixStream,
+) -> Result<String, ControlError> {
     loop {
         let (sig_ready, off_ready) = {
-            let mut fds = [PollFd::new(signals.fd().as_fd(), PollFlags::POLLIN), PollFd::new(poweroff.as_fd(), PollFlags::POLLIN)];
+            let mut fds = [
+                PollFd::new(signals.fd().as_fd(), PollFlags::POLLIN),
+                PollFd::new(poweroff.as_fd(), PollFlags::POLLIN),
+            ];
             match poll(&mut fds, PollTimeout::NONE) {
                 Ok(_) => {}
                 Err(Errno::EINTR) => continue,
@@ -195,12 +235,18 @@ struct Deadlined {
 
 impl Read for Deadlined {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self.deadline.saturating_duration_since(std::time::Instant::now());
+        let left = self
+            .deadline
+            .saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {
-            return Err(io::Error::new(io::ErrorKind::TimedOut, "control connection deadline passed"));
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "control connection deadline passed",
+            ));
         }
         // A timeout below a microsecond would read as "none" (blocking).
-        self.stream.set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
+        self.stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
         self.stream.read(buf)
     }
 }
@@ -212,7 +258,10 @@ fn handle(stream: Stream, io_timeout: Duration, ctx: &Context) -> Option<Command
         crate::warn!(error = e.to_string().as_str(); "control: cannot set timeouts; dropping connection");
         return None;
     }
-    let mut conn = Deadlined { stream, deadline: std::time::Instant::now() + io_timeout };
+    let mut conn = Deadlined {
+        stream,
+        deadline: std::time::Instant::now() + io_timeout,
+    };
     let line = match read_line(&mut conn, 256) {
         Ok(line) => line,
         Err(e) => {
@@ -257,11 +306,16 @@ fn status(ctx: &Context) -> serde_json::Value {
     if let Some(o) = s.as_object_mut() {
         o.insert("secrets_provisioned".into(), snap.secrets.into());
         o.insert("renewals".into(), snap.renewals.into());
-        o.insert("attestation_expires_at".into(), snap.expires_at.unwrap_or(0).into());
+        o.insert(
+            "attestation_expires_at".into(),
+            snap.expires_at.unwrap_or(0).into(),
+        );
         o.insert("lifecycle".into(), crate::lifecycle::snapshot_json(&snap));
         let health = match &snap.withdrawn {
             None if snap.trusted => serde_json::json!({"state": "serving"}),
-            Some((kind, why)) => serde_json::json!({"state": "withdrawn", "kind": kind, "reason": why}),
+            Some((kind, why)) => {
+                serde_json::json!({"state": "withdrawn", "kind": kind, "reason": why})
+            }
             None => serde_json::json!({"state": snap.phase.as_str()}),
         };
         o.insert("health".into(), health);
@@ -280,7 +334,9 @@ fn operator_evidence(nonce_hex: &str, evidence: &SharedTee) -> String {
     let mut source = match evidence.try_lock() {
         Ok(s) => s,
         Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-        Err(std::sync::TryLockError::WouldBlock) => return "error busy (a renewal is attesting; ask again)\n".to_owned(),
+        Err(std::sync::TryLockError::WouldBlock) => {
+            return "error busy (a renewal is attesting; ask again)\n".to_owned()
+        }
     };
     match source.collect(&evidence::operator_report_data(&nonce)) {
         Ok(bundle) => {
@@ -312,7 +368,10 @@ fn secret_hash(args: &str, ctx: &Context) -> String {
         return "error bad-key (want 64 hex digits)\n".to_owned();
     };
     match ctx.lifecycle.keyed_hash(name, &key) {
-        Some(tag) => format!("{}\n", tag.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+        Some(tag) => format!(
+            "{}\n",
+            tag.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ),
         None => "error no-such-secret\n".to_owned(),
     }
 }
@@ -356,16 +415,25 @@ fn read_line(stream: &mut impl Read, max: usize) -> io::Result<String> {
     let mut byte = [0u8; 1];
     loop {
         match stream.read(&mut byte)? {
-            0 if buf.is_empty() => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed before a command")),
+            0 if buf.is_empty() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "closed before a command",
+                ))
+            }
             0 => break,
             _ if byte[0] == b'\n' => break,
             _ => buf.push(byte[0]),
         }
         if buf.len() > max {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "command line too long"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "command line too long",
+            ));
         }
     }
-    String::from_utf8(buf).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "command is not UTF-8"))
+    String::from_utf8(buf)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "command is not UTF-8"))
 }
 
 #[cfg(test)]
@@ -383,17 +451,36 @@ mod tests {
         fn kind(&self) -> evidence::SourceKind {
             evidence::SourceKind::Sim
         }
-        fn collect(&mut self, rd: &[u8; 64]) -> Result<wire::EvidenceBundle, evidence::EvidenceError> {
+        fn collect(
+            &mut self,
+            rd: &[u8; 64],
+        ) -> Result<wire::EvidenceBundle, evidence::EvidenceError> {
             self.0.lock().unwrap().push(*rd);
-            Ok(wire::EvidenceBundle::new(wire::Tee::Sim, "test", rd.to_vec()))
+            Ok(wire::EvidenceBundle::new(
+                wire::Tee::Sim,
+                "test",
+                rd.to_vec(),
+            ))
         }
     }
 
     fn ctx(query: bool) -> (Context, Arc<Mutex<Vec<[u8; 64]>>>) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let tee: SharedTee = Arc::new(Mutex::new(Box::new(Recorder(Arc::clone(&seen)))));
-        let lifecycle = Lifecycle::new(SecretStore::new().unwrap(), Arc::new(VerifierClock::new(0)), "sim");
-        (Context { status: serde_json::json!({"role": "process"}), evidence: tee, lifecycle, secret_hash_query: query }, seen)
+        let lifecycle = Lifecycle::new(
+            SecretStore::new().unwrap(),
+            Arc::new(VerifierClock::new(0)),
+            "sim",
+        );
+        (
+            Context {
+                status: serde_json::json!({"role": "process"}),
+                evidence: tee,
+                lifecycle,
+                secret_hash_query: query,
+            },
+            seen,
+        )
     }
 
     #[test]
@@ -405,7 +492,10 @@ mod tests {
         assert_eq!(status["secrets_provisioned"], 0);
         assert_eq!(status["health"]["state"], "booting");
         assert_eq!(status["lifecycle"]["phase"], "booting");
-        assert_eq!(answer("poweroff", &c), ("ok\n".to_owned(), Some(Command::PowerOff)));
+        assert_eq!(
+            answer("poweroff", &c),
+            ("ok\n".to_owned(), Some(Command::PowerOff))
+        );
         assert_eq!(answer("reboot", &c).0, "error unknown-command\n");
     }
 
@@ -415,13 +505,18 @@ mod tests {
         c.lifecycle.attempt();
         let mut fresh = SecretStore::new().unwrap();
         fresh.insert("k", b"v").unwrap();
-        c.lifecycle.grant(&mut fresh, Mono::now().after(Duration::from_secs(60))).unwrap();
+        c.lifecycle
+            .grant(&mut fresh, Mono::now().after(Duration::from_secs(60)))
+            .unwrap();
         for _ in 0..3 {
             let status: serde_json::Value = serde_json::from_str(&answer("status", &c).0).unwrap();
             assert_eq!(status["health"]["state"], "serving");
             assert_eq!(status["secrets_provisioned"], 1);
         }
-        assert!(c.lifecycle.secret("k").is_some(), "asking for status withdrew nothing");
+        assert!(
+            c.lifecycle.secret("k").is_some(),
+            "asking for status withdrew nothing"
+        );
     }
 
     #[cfg(feature = "test-hooks")]
@@ -429,14 +524,20 @@ mod tests {
     fn secret_hash_is_off_unless_configured() {
         let (c, _) = ctx(false);
         let key = "11".repeat(32);
-        assert_eq!(answer(&format!("secret-hash k {key}"), &c).0, "error disabled\n");
+        assert_eq!(
+            answer(&format!("secret-hash k {key}"), &c).0,
+            "error disabled\n"
+        );
     }
 
     #[cfg(not(feature = "test-hooks"))]
     #[test]
     fn there_is_no_secret_hash_query_outside_test_hooks_builds() {
         let (c, _) = ctx(true);
-        assert_eq!(answer(&format!("secret-hash k {}", "11".repeat(32)), &c).0, "error unknown-command\n");
+        assert_eq!(
+            answer(&format!("secret-hash k {}", "11".repeat(32)), &c).0,
+            "error unknown-command\n"
+        );
     }
 
     #[test]
@@ -446,13 +547,23 @@ mod tests {
         let hex: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
         let reply = answer(&format!("evidence {hex}"), &c).0;
         let bundle = wire::EvidenceBundle::from_json(reply.trim_end().as_bytes()).unwrap();
-        assert_eq!(*seen.lock().unwrap(), [evidence::operator_report_data(&nonce)]);
-        assert_eq!(&bundle.evidence[..], &evidence::operator_report_data(&nonce)[..]);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [evidence::operator_report_data(&nonce)]
+        );
+        assert_eq!(
+            &bundle.evidence[..],
+            &evidence::operator_report_data(&nonce)[..]
+        );
         assert_ne!(&seen.lock().unwrap()[0][..32], &nonce[..]);
         for bad in ["evidence 12", "evidence zz", &format!("evidence {hex}00")] {
             assert!(answer(bad, &c).0.starts_with("error bad-nonce"), "{bad}");
         }
-        assert_eq!(seen.lock().unwrap().len(), 1, "bad nonces must not reach the TEE");
+        assert_eq!(
+            seen.lock().unwrap().len(),
+            1,
+            "bad nonces must not reach the TEE"
+        );
     }
 
     #[test]
@@ -460,7 +571,9 @@ mod tests {
         let (c, seen) = ctx(false);
         let held = c.evidence.lock().unwrap();
         let t = std::time::Instant::now();
-        assert!(answer(&format!("evidence {}", "22".repeat(32)), &c).0.starts_with("error busy"));
+        assert!(answer(&format!("evidence {}", "22".repeat(32)), &c)
+            .0
+            .starts_with("error busy"));
         assert!(t.elapsed() < Duration::from_secs(1));
         drop(held);
         assert!(seen.lock().unwrap().is_empty());
@@ -485,8 +598,15 @@ mod tests {
         let (stream, _) = listener.accept().unwrap();
         let (c, _) = ctx(false);
         let t = std::time::Instant::now();
-        assert_eq!(handle(Stream::Tcp(stream), Duration::from_millis(500), &c), None);
-        assert!(t.elapsed() < Duration::from_millis(900), "held for {:?}", t.elapsed());
+        assert_eq!(
+            handle(Stream::Tcp(stream), Duration::from_millis(500), &c),
+            None
+        );
+        assert!(
+            t.elapsed() < Duration::from_millis(900),
+            "held for {:?}",
+            t.elapsed()
+        );
         let _ = drip.join();
     }
 

@@ -17,8 +17,8 @@ use zeroize::Zeroize;
 
 /// DER prefix of a P-256 SubjectPublicKeyInfo with an uncompressed point.
 const SPKI_P256_PREFIX: [u8; 26] = [
-    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce,
-    0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
 ];
 
 /// The enclave key pair.
@@ -42,7 +42,9 @@ impl std::error::Error for KeyError {}
 impl std::fmt::Debug for EnclaveKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the private key: only what anyone may see.
-        f.debug_struct("EnclaveKey").field("spki_len", &self.spki.len()).finish()
+        f.debug_struct("EnclaveKey")
+            .field("spki_len", &self.spki.len())
+            .finish()
     }
 }
 
@@ -59,7 +61,10 @@ impl EnclaveKey {
         let pair = pair.map_err(|_| KeyError("PKCS#8 round trip"))?;
         let mut spki = SPKI_P256_PREFIX.to_vec();
         spki.extend_from_slice(pair.public_key().as_ref());
-        Ok(EnclaveKey { pair: Arc::new(pair), spki })
+        Ok(EnclaveKey {
+            pair: Arc::new(pair),
+            spki,
+        })
     }
 
     /// DER SubjectPublicKeyInfo of the public key.
@@ -86,14 +91,25 @@ impl EnclaveKey {
             return Err("client certificate: none in the PEM".into());
         }
         let certified = rustls::sign::CertifiedKey::new(chain, self.tls_key());
-        certified.keys_match().map_err(|e| format!("client certificate: not for the enclave key: {e}"))?;
+        certified
+            .keys_match()
+            .map_err(|e| format!("client certificate: not for the enclave key: {e}"))?;
         Ok(Arc::new(certified))
     }
 
     /// Signs `msg` (ECDSA P-256 SHA-256, ASN.1 DER signature).
-    #[cfg_attr(not(test), allow(dead_code, reason = "used by the serving certificate request once the call service lands"))]
+    #[cfg_attr(
+        not(test),
+        allow(
+            dead_code,
+            reason = "used by the serving certificate request once the call service lands"
+        )
+    )]
     pub fn sign(&self, msg: &[u8]) -> Option<Vec<u8>> {
-        self.pair.sign(&SystemRandom::new(), msg).ok().map(|s| s.as_ref().to_vec())
+        self.pair
+            .sign(&SystemRandom::new(), msg)
+            .ok()
+            .map(|s| s.as_ref().to_vec())
     }
 }
 
@@ -107,7 +123,10 @@ impl std::fmt::Debug for TlsKey {
 }
 
 impl rustls::sign::SigningKey for TlsKey {
-    fn choose_scheme(&self, offered: &[rustls::SignatureScheme]) -> Option<Box<dyn rustls::sign::Signer>> {
+    fn choose_scheme(
+        &self,
+        offered: &[rustls::SignatureScheme],
+    ) -> Option<Box<dyn rustls::sign::Signer>> {
         offered
             .contains(&rustls::SignatureScheme::ECDSA_NISTP256_SHA256)
             .then(|| Box::new(TlsSigner(Arc::clone(&self.0))) as Box<dyn rustls::sign::Signer>)
@@ -154,7 +173,10 @@ mod tests {
         let k = EnclaveKey::generate().unwrap();
         assert_eq!(k.spki().len(), 91);
         let sig = k.sign(b"hello").unwrap();
-        let pk = ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, &k.spki()[26..]);
+        let pk = ring::signature::UnparsedPublicKey::new(
+            &ring::signature::ECDSA_P256_SHA256_ASN1,
+            &k.spki()[26..],
+        );
         assert!(pk.verify(b"hello", &sig).is_ok());
         assert!(!format!("{k:?}").contains("pair"));
     }
@@ -163,15 +185,31 @@ mod tests {
     fn the_tls_key_signs_tls13_ecdsa_and_certifies_only_its_own_certificate() {
         let k = EnclaveKey::generate().unwrap();
         let tls = k.tls_key();
-        assert!(tls.choose_scheme(&[rustls::SignatureScheme::ED25519]).is_none());
-        let signer = tls.choose_scheme(&[rustls::SignatureScheme::RSA_PSS_SHA256, rustls::SignatureScheme::ECDSA_NISTP256_SHA256]).unwrap();
+        assert!(tls
+            .choose_scheme(&[rustls::SignatureScheme::ED25519])
+            .is_none());
+        let signer = tls
+            .choose_scheme(&[
+                rustls::SignatureScheme::RSA_PSS_SHA256,
+                rustls::SignatureScheme::ECDSA_NISTP256_SHA256,
+            ])
+            .unwrap();
         let sig = signer.sign(b"transcript").unwrap();
-        let pk = ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, &k.spki()[26..]);
+        let pk = ring::signature::UnparsedPublicKey::new(
+            &ring::signature::ECDSA_P256_SHA256_ASN1,
+            &k.spki()[26..],
+        );
         assert!(pk.verify(b"transcript", &sig).is_ok());
         // A certificate for another key is refused.
         let other = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["x".to_owned()]).unwrap().self_signed(&other).unwrap();
-        assert!(k.certified(&cert.pem()).unwrap_err().contains("not for the enclave key"));
+        let cert = rcgen::CertificateParams::new(vec!["x".to_owned()])
+            .unwrap()
+            .self_signed(&other)
+            .unwrap();
+        assert!(k
+            .certified(&cert.pem())
+            .unwrap_err()
+            .contains("not for the enclave key"));
         assert!(k.certified("").is_err());
     }
 }

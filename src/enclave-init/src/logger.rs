@@ -52,7 +52,12 @@ pub const REFILL: Duration = Duration::from_millis(500);
 pub const SUMMARY_EVERY: Duration = Duration::from_secs(5);
 
 static LOGGER: ConsoleLogger = ConsoleLogger {
-    queue: Mutex::new(Queue { lines: VecDeque::new(), bytes: 0, dropped_unreported: 0, writing: false }),
+    queue: Mutex::new(Queue {
+        lines: VecDeque::new(),
+        bytes: 0,
+        dropped_unreported: 0,
+        writing: false,
+    }),
     ready: Condvar::new(),
     idle: Condvar::new(),
 };
@@ -88,14 +93,16 @@ pub fn init(level: LevelFilter) {
     let _ = log::set_logger(&LOGGER);
     log::set_max_level(level);
     if !WRITER.swap(true, Ordering::SeqCst) {
-        let spawned = std::thread::Builder::new().name("log-writer".into()).spawn(|| {
-            // The writer starts before PID 1 blocks signals for its signalfd
-            // (the first line is logged before that), so it would inherit an
-            // open mask: a SIGTERM delivered to this thread would kill the
-            // process with no clean shutdown. It takes no signal but faults.
-            block_async_signals();
-            writer(&LOGGER, &mut std::io::stderr())
-        });
+        let spawned = std::thread::Builder::new()
+            .name("log-writer".into())
+            .spawn(|| {
+                // The writer starts before PID 1 blocks signals for its signalfd
+                // (the first line is logged before that), so it would inherit an
+                // open mask: a SIGTERM delivered to this thread would kill the
+                // process with no clean shutdown. It takes no signal but faults.
+                block_async_signals();
+                writer(&LOGGER, &mut std::io::stderr())
+            });
         if spawned.is_err() {
             // No writer thread (the kernel refused a thread this early):
             // lines stay queued (bounded) and `flush` reports nothing.
@@ -108,7 +115,15 @@ pub fn init(level: LevelFilter) {
 fn block_async_signals() {
     use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
     let mut mask = SigSet::all();
-    for s in [Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE, Signal::SIGABRT, Signal::SIGTRAP, Signal::SIGSYS] {
+    for s in [
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGILL,
+        Signal::SIGFPE,
+        Signal::SIGABRT,
+        Signal::SIGTRAP,
+        Signal::SIGSYS,
+    ] {
         mask.remove(s);
     }
     // Cannot fail with a valid `how`; if it did, the thread keeps the mask
@@ -197,7 +212,9 @@ fn writer(logger: &ConsoleLogger, out: &mut dyn std::io::Write) {
         let (lines, dropped) = {
             let mut q = logger.lock();
             while q.lines.is_empty() && q.dropped_unreported == 0 {
-                let wait = SUMMARY_EVERY.saturating_sub(last_summary.elapsed()).max(Duration::from_millis(10));
+                let wait = SUMMARY_EVERY
+                    .saturating_sub(last_summary.elapsed())
+                    .max(Duration::from_millis(10));
                 q = match logger.ready.wait_timeout(q, wait) {
                     Ok((q, _)) => q,
                     Err(p) => p.into_inner().0,
@@ -208,7 +225,10 @@ fn writer(logger: &ConsoleLogger, out: &mut dyn std::io::Write) {
             }
             q.writing = true;
             q.bytes = 0;
-            (std::mem::take(&mut q.lines), std::mem::take(&mut q.dropped_unreported))
+            (
+                std::mem::take(&mut q.lines),
+                std::mem::take(&mut q.dropped_unreported),
+            )
         };
         // Outside the queue's lock: the task may log.
         if let Some(task) = take_writer_task() {
@@ -216,12 +236,16 @@ fn writer(logger: &ConsoleLogger, out: &mut dyn std::io::Write) {
         }
         let mut text = String::new();
         if dropped > 0 {
-            text.push_str(&system_line(&format!("{dropped} lines dropped: the console was not read")));
+            text.push_str(&system_line(&format!(
+                "{dropped} lines dropped: the console was not read"
+            )));
         }
         if last_summary.elapsed() >= SUMMARY_EVERY {
             last_summary = Instant::now();
             for (site, n) in Site::take_all_suppressed() {
-                text.push_str(&system_line(&format!("{n} lines suppressed at {site} (rate limit)")));
+                text.push_str(&system_line(&format!(
+                    "{n} lines suppressed at {site} (rate limit)"
+                )));
             }
         }
         for l in &lines {
@@ -263,8 +287,15 @@ impl Log for ConsoleLogger {
 /// Formats one record as `t=1.234567 level=info target=boot msg="…" k=v…\n`.
 fn format_line(t: f64, record: &Record<'_>) -> String {
     let mut line = String::with_capacity(128);
-    let target = record.target().strip_prefix("enclave_init::").unwrap_or(record.target());
-    let _ = write!(line, "t={t:.6} level={} target={target} msg=", record.level().as_str().to_ascii_lowercase());
+    let target = record
+        .target()
+        .strip_prefix("enclave_init::")
+        .unwrap_or(record.target());
+    let _ = write!(
+        line,
+        "t={t:.6} level={} target={target} msg=",
+        record.level().as_str().to_ascii_lowercase()
+    );
     push_quoted(&mut line, &record.args().to_string());
     let mut pairs = Pairs(&mut line);
     let _ = record.key_values().visit(&mut pairs);
@@ -278,7 +309,11 @@ impl<'kvs> VisitSource<'kvs> for Pairs<'_> {
     fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), log::kv::Error> {
         let _ = write!(self.0, " {key}=");
         let text = value.to_string();
-        if !text.is_empty() && text.chars().all(|c| c.is_ascii_graphic() && c != '"' && c != '=') {
+        if !text.is_empty()
+            && text
+                .chars()
+                .all(|c| c.is_ascii_graphic() && c != '"' && c != '=')
+        {
             self.0.push_str(&text);
         } else {
             push_quoted(self.0, &text);
@@ -351,7 +386,16 @@ static SITES: Mutex<Vec<&'static Site>> = Mutex::new(Vec::new());
 impl Site {
     /// A call site named `name` (module and line).
     pub const fn new(name: &'static str) -> Site {
-        Site { name, state: Mutex::new(SiteState { milli_tokens: 0, last_ms: 0, suppressed: 0, primed: false }), registered: AtomicBool::new(false) }
+        Site {
+            name,
+            state: Mutex::new(SiteState {
+                milli_tokens: 0,
+                last_ms: 0,
+                suppressed: 0,
+                primed: false,
+            }),
+            registered: AtomicBool::new(false),
+        }
     }
 
     /// Whether this site may log now.
@@ -386,12 +430,21 @@ impl Site {
     }
 
     fn take_suppressed(&self) -> u64 {
-        std::mem::take(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()).suppressed)
+        std::mem::take(
+            &mut self
+                .state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .suppressed,
+        )
     }
 
     fn take_all_suppressed() -> Vec<(&'static str, u64)> {
         let sites = SITES.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        sites.iter().filter_map(|s| Some((s.name, s.take_suppressed())).filter(|(_, n)| *n > 0)).collect()
+        sites
+            .iter()
+            .filter_map(|s| Some((s.name, s.take_suppressed())).filter(|(_, n)| *n > 0))
+            .collect()
     }
 }
 
@@ -441,14 +494,25 @@ mod tests {
     fn line(args: std::fmt::Arguments<'_>, kvs: &[(&str, &str)]) -> String {
         let kvs: Vec<(&str, Value<'_>)> = kvs.iter().map(|(k, v)| (*k, Value::from(*v))).collect();
         let kvs = kvs.as_slice();
-        let record = Record::builder().args(args).level(log::Level::Info).target("enclave_init::boot").key_values(&kvs).build();
+        let record = Record::builder()
+            .args(args)
+            .level(log::Level::Info)
+            .target("enclave_init::boot")
+            .key_values(&kvs)
+            .build();
         format_line(1.5, &record)
     }
 
     #[test]
     fn one_line_per_event_with_pairs() {
-        let l = line(format_args!("mounted"), &[("fs", "proc"), ("path", "/proc")]);
-        assert_eq!(l, "t=1.500000 level=info target=boot msg=\"mounted\" fs=proc path=/proc\n");
+        let l = line(
+            format_args!("mounted"),
+            &[("fs", "proc"), ("path", "/proc")],
+        );
+        assert_eq!(
+            l,
+            "t=1.500000 level=info target=boot msg=\"mounted\" fs=proc path=/proc\n"
+        );
     }
 
     #[test]
@@ -461,7 +525,12 @@ mod tests {
 
     fn test_logger() -> &'static ConsoleLogger {
         Box::leak(Box::new(ConsoleLogger {
-            queue: Mutex::new(Queue { lines: VecDeque::new(), bytes: 0, dropped_unreported: 0, writing: false }),
+            queue: Mutex::new(Queue {
+                lines: VecDeque::new(),
+                bytes: 0,
+                dropped_unreported: 0,
+                writing: false,
+            }),
             ready: Condvar::new(),
             idle: Condvar::new(),
         }))
@@ -494,7 +563,10 @@ mod tests {
         let logger = test_logger();
         let open = Arc::new((Mutex::new(false), Condvar::new()));
         let got = Arc::new(Mutex::new(Vec::new()));
-        let mut console = Blocking { open: Arc::clone(&open), got: Arc::clone(&got) };
+        let mut console = Blocking {
+            open: Arc::clone(&open),
+            got: Arc::clone(&got),
+        };
         std::thread::spawn(move || writer(logger, &mut console));
         // The writer takes the first batch and blocks on the console; every
         // later push must return at once, and past the capacity drop.
@@ -503,12 +575,22 @@ mod tests {
         for _ in 0..(3 * QUEUE_BYTES / line.len()) {
             logger.push(line.clone());
         }
-        assert!(started.elapsed() < Duration::from_secs(2), "pushing took {:?} with the console stalled", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "pushing took {:?} with the console stalled",
+            started.elapsed()
+        );
         let dropped = logger.lock().dropped_unreported;
         assert!(dropped > 0, "nothing was dropped with the console stalled");
         let t = Instant::now();
-        assert!(!logger.flush_until(t + Duration::from_millis(100)), "nothing can be flushed to a stalled console");
-        assert!(t.elapsed() < Duration::from_secs(2), "flush gives up at its deadline");
+        assert!(
+            !logger.flush_until(t + Duration::from_millis(100)),
+            "nothing can be flushed to a stalled console"
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "flush gives up at its deadline"
+        );
         // The console drains: everything queued arrives, then the drop count.
         *open.0.lock().unwrap() = true;
         open.1.notify_all();
@@ -518,7 +600,10 @@ mod tests {
             if text.contains(&format!("{dropped} lines dropped")) {
                 break;
             }
-            assert!(Instant::now() < deadline, "the drop count was never reported");
+            assert!(
+                Instant::now() < deadline,
+                "the drop count was never reported"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -528,7 +613,10 @@ mod tests {
         let logger = test_logger();
         let got = Arc::new(Mutex::new(Vec::new()));
         let open = Arc::new((Mutex::new(true), Condvar::new()));
-        let mut console = Blocking { open, got: Arc::clone(&got) };
+        let mut console = Blocking {
+            open,
+            got: Arc::clone(&got),
+        };
         std::thread::spawn(move || writer(logger, &mut console));
         logger.push("fatal: the reason\n".to_owned());
         assert!(logger.flush_until(Instant::now() + Duration::from_secs(5)));
@@ -539,7 +627,10 @@ mod tests {
     fn the_rate_limit_allows_a_burst_then_one_line_per_refill() {
         let site = Site::new("test:1");
         let allowed = (0..50).filter(|_| site.allow_at(1_000)).count();
-        assert_eq!(allowed, BURST as usize, "a burst, then nothing at the same instant");
+        assert_eq!(
+            allowed, BURST as usize,
+            "a burst, then nothing at the same instant"
+        );
         assert_eq!(site.take_suppressed(), 40);
         let refill = u64::try_from(REFILL.as_millis()).unwrap();
         assert!(!site.allow_at(1_000 + refill - 1));
@@ -547,7 +638,10 @@ mod tests {
         assert!(!site.allow_at(1_000 + refill));
         // A long quiet spell refills the burst, no more.
         let later = 1_000 + 3600 * 1000;
-        assert_eq!((0..50).filter(|_| site.allow_at(later)).count(), BURST as usize);
+        assert_eq!(
+            (0..50).filter(|_| site.allow_at(later)).count(),
+            BURST as usize
+        );
     }
 
     #[test]
@@ -556,10 +650,18 @@ mod tests {
         #[error("cannot read configuration /tmp")]
         struct Read(#[source] std::io::Error);
         let e = Read(std::io::Error::from_raw_os_error(libc::EISDIR));
-        assert_eq!(chain(&e), "cannot read configuration /tmp: Is a directory (os error 21)");
+        assert_eq!(
+            chain(&e),
+            "cannot read configuration /tmp: Is a directory (os error 21)"
+        );
         #[derive(Debug, thiserror::Error)]
         #[error("boot")]
         struct Outer(#[source] Read);
-        assert_eq!(chain(&Outer(Read(std::io::Error::from_raw_os_error(libc::ENOENT)))), "boot: cannot read configuration /tmp: No such file or directory (os error 2)");
+        assert_eq!(
+            chain(&Outer(Read(std::io::Error::from_raw_os_error(
+                libc::ENOENT
+            )))),
+            "boot: cannot read configuration /tmp: No such file or directory (os error 2)"
+        );
     }
 }

@@ -10,7 +10,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the call latency histogram buckets.
-pub const LATENCY_BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 
 /// The service's counters.
 #[derive(Default)]
@@ -97,7 +99,10 @@ impl Metrics {
         let m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = String::with_capacity(4096);
         for (name, help, value) in gauges {
-            let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n");
+            let _ = write!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
+            );
         }
         let _ = write!(
             out,
@@ -105,18 +110,52 @@ impl Metrics {
              # TYPE enclave_attestation_attempts_total counter\nenclave_attestation_attempts_total {}\n",
             m.attestation_attempts
         );
-        counter(&mut out, "enclave_attestation_failures_total", "Attestations failed, by reason.", "reason", &m.attestation_failures);
-        counter(&mut out, "enclave_calls_processed_total", "Calls processed, by agent type.", "agent_type", &m.calls);
+        counter(
+            &mut out,
+            "enclave_attestation_failures_total",
+            "Attestations failed, by reason.",
+            "reason",
+            &m.attestation_failures,
+        );
+        counter(
+            &mut out,
+            "enclave_calls_processed_total",
+            "Calls processed, by agent type.",
+            "agent_type",
+            &m.calls,
+        );
         let _ = write!(out, "# HELP enclave_calls_failed_total Calls refused or failed, by agent type and error code.\n# TYPE enclave_calls_failed_total counter\n");
         for ((agent, code), n) in &m.calls_failed {
-            let _ = writeln!(out, "enclave_calls_failed_total{{agent_type=\"{agent}\",code=\"{code}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "enclave_calls_failed_total{{agent_type=\"{agent}\",code=\"{code}\"}} {n}"
+            );
         }
-        counter(&mut out, "enclave_retell_events_total", "Retell webhook events accepted, by event.", "event", &m.retell_events);
-        counter(&mut out, "enclave_retell_refused_total", "Retell webhook deliveries refused, by code.", "code", &m.retell_refused);
-        let statuses: BTreeMap<String, u64> = m.responses.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        counter(
+            &mut out,
+            "enclave_retell_events_total",
+            "Retell webhook events accepted, by event.",
+            "event",
+            &m.retell_events,
+        );
+        counter(
+            &mut out,
+            "enclave_retell_refused_total",
+            "Retell webhook deliveries refused, by code.",
+            "code",
+            &m.retell_refused,
+        );
+        let statuses: BTreeMap<String, u64> = m
+            .responses
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect();
         let _ = write!(out, "# HELP enclave_http_responses_total HTTP responses, by status.\n# TYPE enclave_http_responses_total counter\n");
         for (status, n) in &statuses {
-            let _ = writeln!(out, "enclave_http_responses_total{{status=\"{status}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "enclave_http_responses_total{{status=\"{status}\"}} {n}"
+            );
         }
         let _ = write!(
             out,
@@ -130,7 +169,10 @@ impl Metrics {
              # TYPE enclave_call_duration_seconds histogram\n"
         );
         for (le, n) in LATENCY_BUCKETS.iter().zip(m.latency_buckets.iter()) {
-            let _ = writeln!(out, "enclave_call_duration_seconds_bucket{{le=\"{le}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "enclave_call_duration_seconds_bucket{{le=\"{le}\"}} {n}"
+            );
         }
         let _ = write!(
             out,
@@ -142,7 +184,13 @@ impl Metrics {
     }
 }
 
-fn counter<K: std::fmt::Display>(out: &mut String, name: &str, help: &str, label: &str, values: &BTreeMap<K, u64>) {
+fn counter<K: std::fmt::Display>(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: &BTreeMap<K, u64>,
+) {
     let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} counter\n");
     for (k, n) in values {
         let _ = writeln!(out, "{name}{{{label}=\"{k}\"}} {n}");
@@ -161,11 +209,17 @@ mod tests {
         m.call_ok("sara", Duration::from_millis(30));
         m.call_failed("unknown", "metadata.bad_json");
         m.response(200);
-        let text = m.render(&[("enclave_attestation_valid", "1 if attested and not expired.", 1.0)]);
+        let text = m.render(&[(
+            "enclave_attestation_valid",
+            "1 if attested and not expired.",
+            1.0,
+        )]);
         assert!(text.contains("enclave_attestation_valid 1\n"));
         assert!(text.contains("enclave_attestation_failures_total{reason=\"denied\"} 1\n"));
         assert!(text.contains("enclave_calls_processed_total{agent_type=\"sara\"} 1\n"));
-        assert!(text.contains("enclave_calls_failed_total{agent_type=\"unknown\",code=\"metadata.bad_json\"} 1\n"));
+        assert!(text.contains(
+            "enclave_calls_failed_total{agent_type=\"unknown\",code=\"metadata.bad_json\"} 1\n"
+        ));
         assert!(text.contains("enclave_call_duration_seconds_bucket{le=\"0.025\"} 0\n"));
         assert!(text.contains("enclave_call_duration_seconds_bucket{le=\"0.05\"} 1\n"));
         assert!(text.contains("enclave_call_duration_seconds_count 1\n"));

@@ -75,7 +75,11 @@ pub struct Backoff {
 
 impl Backoff {
     /// 100 ms doubling to 5 s; `Retry-After` honoured up to 60 s.
-    pub const DEFAULT: Backoff = Backoff { base: Duration::from_millis(100), cap: Duration::from_secs(5), max_retry_after: Duration::from_secs(60) };
+    pub const DEFAULT: Backoff = Backoff {
+        base: Duration::from_millis(100),
+        cap: Duration::from_secs(5),
+        max_retry_after: Duration::from_secs(60),
+    };
 
     /// The ceiling of wait number `attempt` (0-based): `min(cap, base·2ⁿ)`.
     pub fn ceiling(&self, attempt: u32) -> Duration {
@@ -87,9 +91,21 @@ impl Backoff {
     /// the ceiling, at least the peer's `Retry-After` (clamped to
     /// `max_retry_after`), and never beyond `left` (the time to the
     /// deadline).
-    pub fn wait(&self, attempt: u32, retry_after: Option<Duration>, left: Duration, jitter: &mut dyn Jitter) -> Duration {
+    pub fn wait(
+        &self,
+        attempt: u32,
+        retry_after: Option<Duration>,
+        left: Duration,
+        jitter: &mut dyn Jitter,
+    ) -> Duration {
         let ceiling = self.ceiling(attempt);
-        let drawn = Duration::from_millis(jitter.below(u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX).saturating_add(1)));
+        let drawn = Duration::from_millis(
+            jitter.below(
+                u64::try_from(ceiling.as_millis())
+                    .unwrap_or(u64::MAX)
+                    .saturating_add(1),
+            ),
+        );
         let asked = retry_after.map_or(Duration::ZERO, |r| r.min(self.max_retry_after));
         drawn.max(asked).min(left)
     }
@@ -173,14 +189,22 @@ pub fn run<T, E: Classify>(
         let class = err.class();
         let Class::Transient { retry_after } = class else {
             observe.failed(attempt, &err, class, None);
-            return Err(GaveUp { attempts: attempt, last: err, final_failure: true });
+            return Err(GaveUp {
+                attempts: attempt,
+                last: err,
+                final_failure: true,
+            });
         };
         let left = deadline.since(clock.now());
         let wait = backoff.wait(attempt - 1, retry_after, left, jitter);
         // An attempt needs time to do anything: none starts at the deadline.
         if left.is_zero() || wait >= left {
             observe.failed(attempt, &err, class, None);
-            return Err(GaveUp { attempts: attempt, last: err, final_failure: false });
+            return Err(GaveUp {
+                attempts: attempt,
+                last: err,
+                final_failure: false,
+            });
         }
         observe.failed(attempt, &err, class, Some(wait));
         clock.sleep(wait);
@@ -194,7 +218,10 @@ pub fn run<T, E: Classify>(
 pub fn parse_retry_after(value: &str, now_unix: u64) -> Result<Duration, String> {
     let v = value.trim();
     if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
-        return v.parse::<u64>().map(Duration::from_secs).map_err(|_| format!("Retry-After {v:?} is too large"));
+        return v
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| format!("Retry-After {v:?} is too large"));
     }
     if let Some(rest) = v.strip_prefix('-') {
         if rest.bytes().all(|b| b.is_ascii_digit()) {
@@ -203,7 +230,10 @@ pub fn parse_retry_after(value: &str, now_unix: u64) -> Result<Duration, String>
     }
     match parse_http_date(v) {
         Some(at) => Ok(Duration::from_secs(at.saturating_sub(now_unix))),
-        None => Err(format!("Retry-After {:?} is neither seconds nor an HTTP date", v.chars().take(40).collect::<String>())),
+        None => Err(format!(
+            "Retry-After {:?} is neither seconds nor an HTTP date",
+            v.chars().take(40).collect::<String>()
+        )),
     }
 }
 
@@ -214,15 +244,36 @@ pub fn parse_http_date(s: &str) -> Option<u64> {
     let mut parts = rest.split(' ');
     let day: u64 = parts.next()?.parse().ok()?;
     let mon = parts.next()?;
-    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"].iter().position(|m| *m == mon)?;
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| *m == mon)?;
     let year: i64 = parts.next()?.parse().ok()?;
     let mut hms = parts.next()?.split(':');
-    let (h, m, sec): (u64, u64, u64) = (hms.next()?.parse().ok()?, hms.next()?.parse().ok()?, hms.next()?.parse().ok()?);
-    if parts.next()? != "GMT" || parts.next().is_some() || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 || !(1970..=9999).contains(&year) {
+    let (h, m, sec): (u64, u64, u64) = (
+        hms.next()?.parse().ok()?,
+        hms.next()?.parse().ok()?,
+        hms.next()?.parse().ok()?,
+    );
+    if parts.next()? != "GMT"
+        || parts.next().is_some()
+        || !(1..=31).contains(&day)
+        || h > 23
+        || m > 59
+        || sec > 60
+        || !(1970..=9999).contains(&year)
+    {
         return None;
     }
-    let days = days_from_civil(year, u32::try_from(month + 1).ok()?, u32::try_from(day).ok()?);
-    u64::try_from(days).ok().map(|d| d * 86_400 + h * 3600 + m * 60 + sec)
+    let days = days_from_civil(
+        year,
+        u32::try_from(month + 1).ok()?,
+        u32::try_from(day).ok()?,
+    );
+    u64::try_from(days)
+        .ok()
+        .map(|d| d * 86_400 + h * 3600 + m * 60 + sec)
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
@@ -250,7 +301,8 @@ mod tests {
             Mono::from_millis(self.0.get())
         }
         fn sleep(&self, d: Duration) {
-            self.0.set(self.0.get() + u64::try_from(d.as_millis()).unwrap());
+            self.0
+                .set(self.0.get() + u64::try_from(d.as_millis()).unwrap());
         }
     }
 
@@ -291,7 +343,11 @@ mod tests {
         let b = Backoff::DEFAULT;
         let got: Vec<u128> = (0..8).map(|n| b.ceiling(n).as_millis()).collect();
         assert_eq!(got, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
-        assert_eq!(b.ceiling(u32::MAX), Duration::from_secs(5), "no overflow on huge attempt counts");
+        assert_eq!(
+            b.ceiling(u32::MAX),
+            Duration::from_secs(5),
+            "no overflow on huge attempt counts"
+        );
     }
 
     #[test]
@@ -299,44 +355,90 @@ mod tests {
         let b = Backoff::DEFAULT;
         let far = Duration::from_secs(3600);
         assert_eq!(b.wait(0, None, far, &mut Max), Duration::from_millis(100));
-        assert_eq!(b.wait(0, None, far, &mut Script(vec![0])), Duration::ZERO, "full jitter reaches zero");
-        assert_eq!(b.wait(3, None, far, &mut Script(vec![555])), Duration::from_millis(555));
-        assert_eq!(b.wait(9, None, Duration::from_millis(70), &mut Max), Duration::from_millis(70), "never past the deadline");
+        assert_eq!(
+            b.wait(0, None, far, &mut Script(vec![0])),
+            Duration::ZERO,
+            "full jitter reaches zero"
+        );
+        assert_eq!(
+            b.wait(3, None, far, &mut Script(vec![555])),
+            Duration::from_millis(555)
+        );
+        assert_eq!(
+            b.wait(9, None, Duration::from_millis(70), &mut Max),
+            Duration::from_millis(70),
+            "never past the deadline"
+        );
     }
 
     #[test]
     fn retry_after_is_honoured_clamped_and_cut_at_the_deadline() {
         let b = Backoff::DEFAULT;
         let far = Duration::from_secs(3600);
-        assert_eq!(b.wait(0, Some(Duration::from_secs(7)), far, &mut Max), Duration::from_secs(7), "the peer's wait wins over a shorter draw");
-        assert_eq!(b.wait(0, Some(Duration::from_secs(86_400 * 365)), far, &mut Max), Duration::from_secs(60), "a huge Retry-After is clamped");
-        assert_eq!(b.wait(0, Some(Duration::from_secs(30)), Duration::from_secs(2), &mut Max), Duration::from_secs(2), "and cut at the deadline");
+        assert_eq!(
+            b.wait(0, Some(Duration::from_secs(7)), far, &mut Max),
+            Duration::from_secs(7),
+            "the peer's wait wins over a shorter draw"
+        );
+        assert_eq!(
+            b.wait(0, Some(Duration::from_secs(86_400 * 365)), far, &mut Max),
+            Duration::from_secs(60),
+            "a huge Retry-After is clamped"
+        );
+        assert_eq!(
+            b.wait(
+                0,
+                Some(Duration::from_secs(30)),
+                Duration::from_secs(2),
+                &mut Max
+            ),
+            Duration::from_secs(2),
+            "and cut at the deadline"
+        );
     }
 
     #[test]
     fn transient_failures_are_retried_until_success() {
         let clock = FakeClock(Cell::new(0));
         let mut n = 0;
-        let r = run(Mono::from_millis(60_000), Backoff::DEFAULT, &clock, &mut Max, &mut no_observer(), |_| {
-            n += 1;
-            if n < 4 {
-                Err(E(Class::TRANSIENT))
-            } else {
-                Ok(n)
-            }
-        });
+        let r = run(
+            Mono::from_millis(60_000),
+            Backoff::DEFAULT,
+            &clock,
+            &mut Max,
+            &mut no_observer(),
+            |_| {
+                n += 1;
+                if n < 4 {
+                    Err(E(Class::TRANSIENT))
+                } else {
+                    Ok(n)
+                }
+            },
+        );
         assert_eq!(r.unwrap(), 4);
-        assert_eq!(clock.0.get(), 100 + 200 + 400, "three waits at their ceilings");
+        assert_eq!(
+            clock.0.get(),
+            100 + 200 + 400,
+            "three waits at their ceilings"
+        );
     }
 
     #[test]
     fn a_final_failure_is_never_retried() {
         let clock = FakeClock(Cell::new(0));
         let mut n = 0;
-        let r: Result<(), _> = run(Mono::from_millis(60_000), Backoff::DEFAULT, &clock, &mut Max, &mut no_observer(), |_| {
-            n += 1;
-            Err(E(Class::Final))
-        });
+        let r: Result<(), _> = run(
+            Mono::from_millis(60_000),
+            Backoff::DEFAULT,
+            &clock,
+            &mut Max,
+            &mut no_observer(),
+            |_| {
+                n += 1;
+                Err(E(Class::Final))
+            },
+        );
         let g = r.unwrap_err();
         assert_eq!((n, g.attempts, g.final_failure), (1, 1, true));
         assert_eq!(clock.0.get(), 0, "no wait after a final failure");
@@ -347,11 +449,20 @@ mod tests {
         let clock = FakeClock(Cell::new(0));
         let mut starts = Vec::new();
         let deadline = Mono::from_millis(10_000);
-        let r: Result<(), _> = run(deadline, Backoff::DEFAULT, &clock, &mut Max, &mut no_observer(), |d| {
-            assert_eq!(d, deadline, "the operation sees the one deadline");
-            starts.push(clock.0.get());
-            Err(E(Class::Transient { retry_after: Some(Duration::from_secs(3)) }))
-        });
+        let r: Result<(), _> = run(
+            deadline,
+            Backoff::DEFAULT,
+            &clock,
+            &mut Max,
+            &mut no_observer(),
+            |d| {
+                assert_eq!(d, deadline, "the operation sees the one deadline");
+                starts.push(clock.0.get());
+                Err(E(Class::Transient {
+                    retry_after: Some(Duration::from_secs(3)),
+                }))
+            },
+        );
         assert!(!r.unwrap_err().final_failure);
         assert!(clock.0.get() <= 10_000, "ended at {} ms", clock.0.get());
         assert!(starts.iter().all(|t| *t < 10_000), "{starts:?}");
@@ -368,13 +479,22 @@ mod tests {
             Backoff::DEFAULT,
             &clock,
             &mut Max,
-            &mut |a: u32, _e: &E, c: Class, w: Option<Duration>| seen.push((a, c.is_transient(), w.map(|w| w.as_millis()))),
+            &mut |a: u32, _e: &E, c: Class, w: Option<Duration>| {
+                seen.push((a, c.is_transient(), w.map(|w| w.as_millis())))
+            },
             |_| {
                 n += 1;
-                Err(E(if n < 3 { Class::TRANSIENT } else { Class::Final }))
+                Err(E(if n < 3 {
+                    Class::TRANSIENT
+                } else {
+                    Class::Final
+                }))
             },
         );
-        assert_eq!(seen, [(1, true, Some(100)), (2, true, Some(200)), (3, false, None)]);
+        assert_eq!(
+            seen,
+            [(1, true, Some(100)), (2, true, Some(200)), (3, false, None)]
+        );
     }
 
     #[test]
@@ -385,7 +505,12 @@ mod tests {
         for s in [400, 401, 403, 404, 409, 500, 501] {
             assert_eq!(Class::of_status(s, None), Class::Final, "{s}");
         }
-        assert_eq!(Class::of_status(503, Some(Duration::from_secs(2))), Class::Transient { retry_after: Some(Duration::from_secs(2)) });
+        assert_eq!(
+            Class::of_status(503, Some(Duration::from_secs(2))),
+            Class::Transient {
+                retry_after: Some(Duration::from_secs(2))
+            }
+        );
     }
 
     #[test]
@@ -393,12 +518,26 @@ mod tests {
         let now = 784_111_777; // Sun, 06 Nov 1994 08:49:37 GMT (RFC 9110's example)
         assert_eq!(parse_retry_after("120", now), Ok(Duration::from_secs(120)));
         assert_eq!(parse_retry_after(" 0 ", now), Ok(Duration::ZERO));
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now), Ok(Duration::ZERO));
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now), Ok(Duration::ZERO), "a date in the past is no wait");
-        assert!(parse_retry_after("-5", now).unwrap_err().contains("negative"));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
+            Ok(Duration::ZERO)
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now),
+            Ok(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now),
+            Ok(Duration::ZERO),
+            "a date in the past is no wait"
+        );
+        assert!(parse_retry_after("-5", now)
+            .unwrap_err()
+            .contains("negative"));
         assert!(parse_retry_after("soon", now).is_err());
-        assert!(parse_retry_after("99999999999999999999999", now).unwrap_err().contains("too large"));
+        assert!(parse_retry_after("99999999999999999999999", now)
+            .unwrap_err()
+            .contains("too large"));
         assert!(parse_retry_after("Sun, 32 Nov 1994 08:49:37 GMT", now).is_err());
         assert!(parse_retry_after("", now).is_err());
     }
@@ -440,7 +579,11 @@ mod tests {
                 self.0 ^= self.0 << 13;
                 self.0 ^= self.0 >> 7;
                 self.0 ^= self.0 << 17;
-                if bound == 0 { 0 } else { self.0 % bound }
+                if bound == 0 {
+                    0
+                } else {
+                    self.0 % bound
+                }
             }
         }
 

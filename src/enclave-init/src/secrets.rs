@@ -52,9 +52,13 @@ pub enum SecretError {
 impl fmt::Display for SecretError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SecretError::Memory { op, errno } => write!(f, "secret memory: {op} failed (errno {errno})"),
+            SecretError::Memory { op, errno } => {
+                write!(f, "secret memory: {op} failed (errno {errno})")
+            }
             SecretError::Full => write!(f, "secret store full ({SLOTS} secrets)"),
-            SecretError::TooLarge { name, len } => write!(f, "secret {name} is {len} bytes, over {SLOT_BYTES}"),
+            SecretError::TooLarge { name, len } => {
+                write!(f, "secret {name} is {len} bytes, over {SLOT_BYTES}")
+            }
             SecretError::NameTooLong => write!(f, "secret name longer than 64 bytes"),
         }
     }
@@ -99,7 +103,10 @@ impl Region {
                     )
                 };
                 if p == libc::MAP_FAILED {
-                    return Err(SecretError::Memory { op: "mmap", errno: errno() });
+                    return Err(SecretError::Memory {
+                        op: "mmap",
+                        errno: errno(),
+                    });
                 }
                 (p.cast::<u8>(), Backing::Anonymous)
             }
@@ -111,11 +118,17 @@ impl Region {
         if backing == Backing::Anonymous {
             // SAFETY: ptr..ptr+REGION_BYTES is the mapping created above.
             if unsafe { libc::mlock(ptr.cast(), REGION_BYTES) } != 0 {
-                return Err(SecretError::Memory { op: "mlock", errno: errno() });
+                return Err(SecretError::Memory {
+                    op: "mlock",
+                    errno: errno(),
+                });
             }
             // SAFETY: as above; the advice only excludes the range from dumps.
             if unsafe { libc::madvise(ptr.cast(), REGION_BYTES, libc::MADV_DONTDUMP) } != 0 {
-                return Err(SecretError::Memory { op: "madvise(MADV_DONTDUMP)", errno: errno() });
+                return Err(SecretError::Memory {
+                    op: "madvise(MADV_DONTDUMP)",
+                    errno: errno(),
+                });
             }
         }
         Ok(region)
@@ -139,7 +152,8 @@ impl Drop for Region {
         // SAFETY: unlocking and unmapping the mapping created in new(); no
         // slice into it outlives self.
         let (unlocked, unmapped) = unsafe {
-            let unlocked = self.backing != Backing::Anonymous || libc::munlock(self.ptr.cast(), REGION_BYTES) == 0;
+            let unlocked = self.backing != Backing::Anonymous
+                || libc::munlock(self.ptr.cast(), REGION_BYTES) == 0;
             (unlocked, libc::munmap(self.ptr.cast(), REGION_BYTES) == 0)
         };
         // As Firecracker's guest-memory Drop does: a failure here would
@@ -171,7 +185,14 @@ fn memfd_secret_map() -> Option<*mut u8> {
             libc::close(fd);
             return None;
         }
-        let p = libc::mmap(std::ptr::null_mut(), REGION_BYTES, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0);
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            REGION_BYTES,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            fd,
+            0,
+        );
         libc::close(fd);
         if p == libc::MAP_FAILED {
             return None;
@@ -205,7 +226,10 @@ impl fmt::Debug for SecretStore {
 impl SecretStore {
     /// Allocates and locks the region.
     pub fn new() -> Result<SecretStore, SecretError> {
-        Ok(SecretStore { region: Region::new()?, slots: heapless::Vec::new() })
+        Ok(SecretStore {
+            region: Region::new()?,
+            slots: heapless::Vec::new(),
+        })
     }
 
     /// How the region is backed.
@@ -217,14 +241,19 @@ impl SecretStore {
     /// The caller wipes its own copy.
     pub fn insert(&mut self, name: &str, value: &[u8]) -> Result<(), SecretError> {
         if value.len() > SLOT_BYTES {
-            return Err(SecretError::TooLarge { name: name.to_owned(), len: value.len() });
+            return Err(SecretError::TooLarge {
+                name: name.to_owned(),
+                len: value.len(),
+            });
         }
         let index = match self.slots.iter().position(|s| s.name.as_str() == name) {
             Some(i) => i,
             None => {
                 let mut n = heapless::String::new();
                 n.push_str(name).map_err(|_| SecretError::NameTooLong)?;
-                self.slots.push(Slot { name: n, len: 0 }).map_err(|_| SecretError::Full)?;
+                self.slots
+                    .push(Slot { name: n, len: 0 })
+                    .map_err(|_| SecretError::Full)?;
                 self.slots.len() - 1
             }
         };
@@ -241,7 +270,9 @@ impl SecretStore {
     pub fn get(&self, name: &str) -> Option<&[u8]> {
         let i = self.slots.iter().position(|s| s.name.as_str() == name)?;
         let len = self.slots.get(i)?.len;
-        self.region.bytes().get(i * SLOT_BYTES..i * SLOT_BYTES + len)
+        self.region
+            .bytes()
+            .get(i * SLOT_BYTES..i * SLOT_BYTES + len)
     }
 
     /// How many secrets are held.
@@ -267,17 +298,29 @@ impl SecretStore {
 pub fn harden_process(lock_all: bool) -> Result<(), SecretError> {
     // SAFETY: prctl with integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
-        return Err(SecretError::Memory { op: "prctl(PR_SET_DUMPABLE)", errno: errno() });
+        return Err(SecretError::Memory {
+            op: "prctl(PR_SET_DUMPABLE)",
+            errno: errno(),
+        });
     }
-    let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let zero = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: a valid rlimit struct for the duration of the call.
     if unsafe { libc::setrlimit(libc::RLIMIT_CORE, &zero) } != 0 {
-        return Err(SecretError::Memory { op: "setrlimit(RLIMIT_CORE)", errno: errno() });
+        return Err(SecretError::Memory {
+            op: "setrlimit(RLIMIT_CORE)",
+            errno: errno(),
+        });
     }
     if lock_all {
         // SAFETY: flags only.
         if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } != 0 {
-            return Err(SecretError::Memory { op: "mlockall", errno: errno() });
+            return Err(SecretError::Memory {
+                op: "mlockall",
+                errno: errno(),
+            });
         }
     }
     Ok(())
@@ -299,11 +342,17 @@ mod tests {
         // SAFETY: the region is still mapped; reading slot 0.
         let before = unsafe { std::slice::from_raw_parts(ptr, 16) }.to_vec();
         assert_eq!(&before[..2], b"xy");
-        assert!(before[2..].iter().all(|b| *b == 0), "the replaced value left no tail");
+        assert!(
+            before[2..].iter().all(|b| *b == 0),
+            "the replaced value left no tail"
+        );
         s.clear();
         // SAFETY: still mapped until s is dropped.
         let after = unsafe { std::slice::from_raw_parts(ptr, REGION_BYTES) };
-        assert!(after.iter().all(|b| *b == 0), "cleared secrets read as zeros");
+        assert!(
+            after.iter().all(|b| *b == 0),
+            "cleared secrets read as zeros"
+        );
         assert!(s.get("hume/api-key").is_none());
     }
 
@@ -320,12 +369,20 @@ mod tests {
     fn limits_are_enforced_without_echoing_values() {
         let mut s = SecretStore::new().unwrap();
         let e = s.insert("big", &[7u8; SLOT_BYTES + 1]).unwrap_err();
-        assert_eq!(e, SecretError::TooLarge { name: "big".into(), len: SLOT_BYTES + 1 });
-        assert_eq!(s.insert(&"n".repeat(65), b"v"), Err(SecretError::NameTooLong));
+        assert_eq!(
+            e,
+            SecretError::TooLarge {
+                name: "big".into(),
+                len: SLOT_BYTES + 1
+            }
+        );
+        assert_eq!(
+            s.insert(&"n".repeat(65), b"v"),
+            Err(SecretError::NameTooLong)
+        );
         for i in 0..SLOTS {
             s.insert(&format!("s{i}"), b"v").unwrap();
         }
         assert_eq!(s.insert("one-more", b"v"), Err(SecretError::Full));
     }
-
 }

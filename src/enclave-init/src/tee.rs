@@ -16,7 +16,10 @@ use crate::config::TeeConfig;
 
 /// Opens the configured (or detected) evidence source.
 pub fn open(config: &TeeConfig) -> Result<Box<dyn EvidenceSource>, EvidenceError> {
-    let paths = Paths { tpm: config.tpm.clone(), ..Paths::default() };
+    let paths = Paths {
+        tpm: config.tpm.clone(),
+        ..Paths::default()
+    };
     let kind = match config.source {
         Some(kind) => kind,
         None => {
@@ -29,8 +32,15 @@ pub fn open(config: &TeeConfig) -> Result<Box<dyn EvidenceSource>, EvidenceError
         SourceKind::ConfigfsTsm => Box::new(ConfigfsTsm::new(&paths.tsm_root)),
         SourceKind::SevGuest => Box::new(SevGuest::open(&paths.sev_guest)),
         SourceKind::TdxGuest => Box::new(TdxGuest::open(&paths.tdx_guest, &paths.tsm_root)),
-        SourceKind::CocoAa => Box::new(evidence::coco_aa::CocoAa::new(paths.coco_aa.clone(), config.timeout)),
-        SourceKind::AzureVtpm => Box::new(AzureVtpm::new(config.tpm.clone(), config.azure.clone(), config.timeout)),
+        SourceKind::CocoAa => Box::new(evidence::coco_aa::CocoAa::new(
+            paths.coco_aa.clone(),
+            config.timeout,
+        )),
+        SourceKind::AzureVtpm => Box::new(AzureVtpm::new(
+            config.tpm.clone(),
+            config.azure.clone(),
+            config.timeout,
+        )),
         SourceKind::Sim => {
             crate::warn_always!(psp = config.sim_psp.to_string().as_str(); "SIMULATION TEE: evidence from the simulated PSP; no production policy accepts it");
             Box::new(SimPsp::new(config.sim_psp.clone(), config.timeout))
@@ -38,7 +48,11 @@ pub fn open(config: &TeeConfig) -> Result<Box<dyn EvidenceSource>, EvidenceError
     };
     crate::info_always!(source = kind.as_str(); "evidence source ready");
     Ok(match &config.tdx_collateral {
-        Some(addr) => Box::new(evidence::collateral::WithCollateral::new(source, addr.clone(), config.timeout)),
+        Some(addr) => Box::new(evidence::collateral::WithCollateral::new(
+            source,
+            addr.clone(),
+            config.timeout,
+        )),
         None => source,
     })
 }

@@ -94,9 +94,17 @@ pub enum VaultError {
 impl Classify for VaultError {
     fn class(&self) -> Class {
         match self {
-            VaultError::Unreachable(_) | VaultError::Broken(_) | VaultError::Timeout | VaultError::KeySource { .. } => Class::TRANSIENT,
-            VaultError::Unavailable { retry_after, .. } => Class::Transient { retry_after: *retry_after },
-            VaultError::Tls(_) | VaultError::Refused { .. } | VaultError::Protocol(_) | VaultError::Store(_) => Class::Final,
+            VaultError::Unreachable(_)
+            | VaultError::Broken(_)
+            | VaultError::Timeout
+            | VaultError::KeySource { .. } => Class::TRANSIENT,
+            VaultError::Unavailable { retry_after, .. } => Class::Transient {
+                retry_after: *retry_after,
+            },
+            VaultError::Tls(_)
+            | VaultError::Refused { .. }
+            | VaultError::Protocol(_)
+            | VaultError::Store(_) => Class::Final,
         }
     }
 }
@@ -137,42 +145,82 @@ struct VaultToken(Zeroizing<String>);
 const BODY_LIMIT: u64 = 256 * 1024;
 
 impl Vault {
-    fn connect(cfg: &VaultConfig, addr: &transport::Addr, time: &Arc<TrustedTime>, login: &Login<'_>, deadline: Mono) -> Result<Vault, VaultError> {
+    fn connect(
+        cfg: &VaultConfig,
+        addr: &transport::Addr,
+        time: &Arc<TrustedTime>,
+        login: &Login<'_>,
+        deadline: Mono,
+    ) -> Result<Vault, VaultError> {
         let client = match login {
             Login::Jwt(_) => None,
-            Login::Cert { chain_pem, key } => Some(key.certified(chain_pem).map_err(VaultError::Protocol)?),
+            Login::Cert { chain_pem, key } => {
+                Some(key.certified(chain_pem).map_err(VaultError::Protocol)?)
+            }
         };
-        let tls = crate::attest::client_config_with(&cfg.ca_pem, Arc::clone(time), client).map_err(|e| VaultError::Tls(e.to_string()))?;
-        let name = ServerName::try_from(cfg.server_name.clone()).map_err(|e| VaultError::Tls(e.to_string()))?;
+        let tls = crate::attest::client_config_with(&cfg.ca_pem, Arc::clone(time), client)
+            .map_err(|e| VaultError::Tls(e.to_string()))?;
+        let name = ServerName::try_from(cfg.server_name.clone())
+            .map_err(|e| VaultError::Tls(e.to_string()))?;
         let agent = ureq_transport::agent(addr.clone(), name, tls, cfg.timeout);
-        Ok(Vault { agent, base: ureq_transport::https_base(&cfg.server_name), deadline, clock: Arc::clone(time) })
+        Ok(Vault {
+            agent,
+            base: ureq_transport::https_base(&cfg.server_name),
+            deadline,
+            clock: Arc::clone(time),
+        })
     }
 
     /// One request within the deadline; the body comes back in a zeroizing
     /// buffer. 429 and 502-504 are [`VaultError::Unavailable`].
-    fn call(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<(u16, Zeroizing<Vec<u8>>), VaultError> {
+    fn call(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<(u16, Zeroizing<Vec<u8>>), VaultError> {
         self.call_until(self.deadline, method, path, headers, body)
     }
 
-    fn call_until(&mut self, deadline: Mono, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<(u16, Zeroizing<Vec<u8>>), VaultError> {
+    fn call_until(
+        &mut self,
+        deadline: Mono,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<(u16, Zeroizing<Vec<u8>>), VaultError> {
         let left = deadline.since(Mono::now());
         if left.is_zero() {
             return Err(VaultError::Timeout);
         }
-        let mut req = ureq::http::Request::builder().method(method).uri(format!("{}{path}", self.base));
+        let mut req = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
         for (name, value) in headers {
             req = req.header(*name, *value);
         }
-        let req = req.body(body).map_err(|e| VaultError::Protocol(format!("{path}: {e}")))?;
-        let req = self.agent.configure_request(req).timeout_global(Some(left)).build();
+        let req = req
+            .body(body)
+            .map_err(|e| VaultError::Protocol(format!("{path}: {e}")))?;
+        let req = self
+            .agent
+            .configure_request(req)
+            .timeout_global(Some(left))
+            .build();
         let resp = self.agent.run(req).map_err(|e| Self::failed(path, &e))?;
-        let answer = ureq_transport::read_answer(resp, BODY_LIMIT).map_err(|e| Self::failed(path, &e))?;
+        let answer =
+            ureq_transport::read_answer(resp, BODY_LIMIT).map_err(|e| Self::failed(path, &e))?;
         let body = Zeroizing::new(answer.body);
         if Class::of_status(answer.status, None).is_transient() {
             return Err(VaultError::Unavailable {
                 op: path.to_owned(),
                 status: answer.status,
-                retry_after: crate::attest::retry_after_of(answer.retry_after.as_deref(), &self.clock),
+                retry_after: crate::attest::retry_after_of(
+                    answer.retry_after.as_deref(),
+                    &self.clock,
+                ),
             });
         }
         Ok((answer.status, body))
@@ -191,20 +239,40 @@ impl Vault {
     }
 
     fn json(op: &str, status: u16, body: &[u8]) -> Result<Value, VaultError> {
-        let v: Value = serde_json::from_slice(body).map_err(|e| VaultError::Protocol(format!("{op}: not JSON: {e}")))?;
+        let v: Value = serde_json::from_slice(body)
+            .map_err(|e| VaultError::Protocol(format!("{op}: not JSON: {e}")))?;
         if status != 200 {
-            let errors: Vec<String> = v["errors"].as_array().map(|a| a.iter().filter_map(|e| e.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+            let errors: Vec<String> = v["errors"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|e| e.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
             if errors.iter().any(|e| is_key_source_failure(e)) {
-                return Err(VaultError::KeySource { op: op.to_owned(), status, errors });
+                return Err(VaultError::KeySource {
+                    op: op.to_owned(),
+                    status,
+                    errors,
+                });
             }
-            return Err(VaultError::Refused { op: op.to_owned(), status, errors });
+            return Err(VaultError::Refused {
+                op: op.to_owned(),
+                status,
+                errors,
+            });
         }
         Ok(v)
     }
 
     /// Logs in; the token and its lease, counted from when the request was
     /// sent (Vault started the lease after that, so this errs early).
-    fn login(&mut self, cfg: &VaultConfig, login: &Login<'_>) -> Result<(VaultToken, Duration, Mono), VaultError> {
+    fn login(
+        &mut self,
+        cfg: &VaultConfig,
+        login: &Login<'_>,
+    ) -> Result<(VaultToken, Duration, Mono), VaultError> {
         let body = Zeroizing::new(match login {
             Login::Jwt(jwt) => serde_json::json!({"role": cfg.role, "jwt": jwt}).to_string(),
             // The cert auth method: the credential is the TLS client
@@ -213,11 +281,24 @@ impl Vault {
         });
         let path = format!("/v1/auth/{}/login", cfg.auth_path);
         let sent = Mono::now();
-        let (status, resp) = self.call("POST", &path, &[("content-type", "application/json")], body.as_bytes())?;
+        let (status, resp) = self.call(
+            "POST",
+            &path,
+            &[("content-type", "application/json")],
+            body.as_bytes(),
+        )?;
         let v = Self::json("login", status, &resp)?;
-        let token = v["auth"]["client_token"].as_str().ok_or_else(|| VaultError::Protocol("login: no auth.client_token".into()))?;
-        let lease = v["auth"]["lease_duration"].as_u64().ok_or_else(|| VaultError::Protocol("login: no auth.lease_duration".into()))?;
-        Ok((VaultToken(Zeroizing::new(token.to_owned())), Duration::from_secs(lease), sent))
+        let token = v["auth"]["client_token"]
+            .as_str()
+            .ok_or_else(|| VaultError::Protocol("login: no auth.client_token".into()))?;
+        let lease = v["auth"]["lease_duration"]
+            .as_u64()
+            .ok_or_else(|| VaultError::Protocol("login: no auth.lease_duration".into()))?;
+        Ok((
+            VaultToken(Zeroizing::new(token.to_owned())),
+            Duration::from_secs(lease),
+            sent,
+        ))
     }
 
     /// Revokes our own token (`auth/token/revoke-self`): renewal is by
@@ -225,33 +306,69 @@ impl Vault {
     /// revoked token is of no use to whoever might copy it. Best effort,
     /// bounded by `deadline`.
     fn revoke_self(&mut self, token: &VaultToken, deadline: Mono) -> Result<(), VaultError> {
-        let (status, _) = self.call_until(deadline, "POST", "/v1/auth/token/revoke-self", &[("x-vault-token", token.0.as_str())], b"")?;
+        let (status, _) = self.call_until(
+            deadline,
+            "POST",
+            "/v1/auth/token/revoke-self",
+            &[("x-vault-token", token.0.as_str())],
+            b"",
+        )?;
         match status {
             200 | 204 => Ok(()),
-            s => Err(VaultError::Refused { op: "revoke-self".into(), status: s, errors: Vec::new() }),
+            s => Err(VaultError::Refused {
+                op: "revoke-self".into(),
+                status: s,
+                errors: Vec::new(),
+            }),
         }
     }
 
     /// Reads secret `name` (`<kv path>/<field>`, e.g. `hume/api-key`: field
     /// `api-key` of KV v2 secret `hume`), response-wrapped, and unwraps it.
-    fn read_secret(&mut self, cfg: &VaultConfig, token: &VaultToken, name: &str) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+    fn read_secret(
+        &mut self,
+        cfg: &VaultConfig,
+        token: &VaultToken,
+        name: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
         let (path, field) = name.rsplit_once('/').unwrap_or((name, "value"));
         let api = format!("/v1/{}/data/{path}", cfg.kv_mount);
         let ttl = format!("{}s", cfg.wrap_ttl.as_secs().max(1));
-        let (status, resp) = self.call("GET", &api, &[("x-vault-token", token.0.as_str()), ("x-vault-wrap-ttl", &ttl)], b"")?;
+        let (status, resp) = self.call(
+            "GET",
+            &api,
+            &[
+                ("x-vault-token", token.0.as_str()),
+                ("x-vault-wrap-ttl", &ttl),
+            ],
+            b"",
+        )?;
         let v = Self::json(&format!("read {path}"), status, &resp)?;
         let wrap = &v["wrap_info"];
-        let wrapping = Zeroizing::new(wrap["token"].as_str().ok_or_else(|| VaultError::Protocol(format!("read {path}: not wrapped")))?.to_owned());
+        let wrapping = Zeroizing::new(
+            wrap["token"]
+                .as_str()
+                .ok_or_else(|| VaultError::Protocol(format!("read {path}: not wrapped")))?
+                .to_owned(),
+        );
         // The wrapping token must have been created for exactly this read.
         let want = format!("{}/data/{path}", cfg.kv_mount);
         if wrap["creation_path"].as_str() != Some(want.as_str()) {
-            return Err(VaultError::Protocol(format!("read {path}: wrapping token created for {:?}, want {want:?}", wrap["creation_path"])));
+            return Err(VaultError::Protocol(format!(
+                "read {path}: wrapping token created for {:?}, want {want:?}",
+                wrap["creation_path"]
+            )));
         }
-        let (status, resp) = self.call("POST", "/v1/sys/wrapping/unwrap", &[("x-vault-token", wrapping.as_str())], b"")?;
+        let (status, resp) = self.call(
+            "POST",
+            "/v1/sys/wrapping/unwrap",
+            &[("x-vault-token", wrapping.as_str())],
+            b"",
+        )?;
         let v = Self::json(&format!("unwrap {path}"), status, &resp)?;
-        let value = v["data"]["data"][field]
-            .as_str()
-            .ok_or_else(|| VaultError::Protocol(format!("secret {path} has no string field `{field}`")))?;
+        let value = v["data"]["data"][field].as_str().ok_or_else(|| {
+            VaultError::Protocol(format!("secret {path} has no string field `{field}`"))
+        })?;
         Ok(Zeroizing::new(value.as_bytes().to_vec()))
     }
 
@@ -266,9 +383,19 @@ impl Vault {
         })
         .to_string();
         let path = format!("/v1/{}", req.sign_path);
-        let (status, resp) = self.call("POST", &path, &[("x-vault-token", token.0.as_str()), ("content-type", "application/json")], body.as_bytes())?;
+        let (status, resp) = self.call(
+            "POST",
+            &path,
+            &[
+                ("x-vault-token", token.0.as_str()),
+                ("content-type", "application/json"),
+            ],
+            body.as_bytes(),
+        )?;
         let v = Self::json("sign serving certificate", status, &resp)?;
-        let leaf = v["data"]["certificate"].as_str().ok_or_else(|| VaultError::Protocol("sign: no data.certificate".into()))?;
+        let leaf = v["data"]["certificate"]
+            .as_str()
+            .ok_or_else(|| VaultError::Protocol("sign: no data.certificate".into()))?;
         let issuer = v["data"]["issuing_ca"].as_str().unwrap_or("");
         Ok(format!("{}\n{}\n", leaf.trim(), issuer.trim()))
     }
@@ -339,7 +466,9 @@ pub fn provision_once(
     let result = read_all(&mut vault, cfg, &token, store, cert);
     // Revocation gets a short grace past the deadline (at most 2 s): a
     // token left alive is worse than a late attempt, and it is bounded.
-    let grace = Mono::now().after(Duration::from_secs(2)).min(deadline.after(Duration::from_secs(2)));
+    let grace = Mono::now()
+        .after(Duration::from_secs(2))
+        .min(deadline.after(Duration::from_secs(2)));
     if let Err(e) = vault.revoke_self(&token, grace) {
         crate::warn!(reason = crate::logger::chain(&e).as_str(); "Vault token not revoked (it expires with its lease)");
     }
@@ -357,7 +486,13 @@ pub fn provision_once(
     }
 }
 
-fn read_all(vault: &mut Vault, cfg: &VaultConfig, token: &VaultToken, store: &mut SecretStore, cert: Option<&CertRequest>) -> Result<Option<String>, VaultError> {
+fn read_all(
+    vault: &mut Vault,
+    cfg: &VaultConfig,
+    token: &VaultToken,
+    store: &mut SecretStore,
+    cert: Option<&CertRequest>,
+) -> Result<Option<String>, VaultError> {
     for path in &cfg.secrets {
         let value = vault.read_secret(cfg, token, path)?;
         store.insert(path, &value).map_err(VaultError::Store)?;
@@ -382,7 +517,8 @@ fn read_all(vault: &mut Vault, cfg: &VaultConfig, token: &VaultToken, store: &mu
 /// retried; every other 400 (a bad or expired token, a claim the role does
 /// not bind) stays final.
 fn is_key_source_failure(message: &str) -> bool {
-    message.starts_with("error configuring token validator") && message.contains("keyset configuration error")
+    message.starts_with("error configuring token validator")
+        && message.contains("keyset configuration error")
 }
 
 #[cfg(test)]
@@ -396,7 +532,10 @@ mod tests {
         assert!(is_key_source_failure(down));
         let body = serde_json::json!({ "errors": [down] }).to_string();
         let e = Vault::json("login", 400, body.as_bytes()).unwrap_err();
-        assert!(matches!(e, VaultError::KeySource { status: 400, .. }), "{e}");
+        assert!(
+            matches!(e, VaultError::KeySource { status: 400, .. }),
+            "{e}"
+        );
         assert!(e.class().is_transient(), "{e}");
         // A misconfigured mount, a bad token, a claim mismatch: final.
         for msg in [
@@ -414,12 +553,25 @@ mod tests {
 
     #[test]
     fn failures_are_classified_transient_or_final() {
-        for e in [VaultError::Unreachable("refused".into()), VaultError::Broken("eof".into()), VaultError::Timeout, VaultError::Unavailable { op: "login".into(), status: 502, retry_after: None }] {
+        for e in [
+            VaultError::Unreachable("refused".into()),
+            VaultError::Broken("eof".into()),
+            VaultError::Timeout,
+            VaultError::Unavailable {
+                op: "login".into(),
+                status: 502,
+                retry_after: None,
+            },
+        ] {
             assert!(e.class().is_transient(), "{e}");
         }
         for e in [
             VaultError::Tls("UnknownIssuer".into()),
-            VaultError::Refused { op: "login".into(), status: 403, errors: vec!["permission denied".into()] },
+            VaultError::Refused {
+                op: "login".into(),
+                status: 403,
+                errors: vec!["permission denied".into()],
+            },
             VaultError::Protocol("not JSON".into()),
             VaultError::Store(SecretError::Full),
         ] {

@@ -108,7 +108,9 @@ mod tests {
     /// `p..p+len` must be readable.
     unsafe fn zeros(p: *const u8, len: usize) -> Result<(), String> {
         // SAFETY: the caller guarantees the range is readable.
-        let got: Vec<u8> = (0..len).map(|i| unsafe { std::ptr::read_volatile(p.add(i)) }).collect();
+        let got: Vec<u8> = (0..len)
+            .map(|i| unsafe { std::ptr::read_volatile(p.add(i)) })
+            .collect();
         if got.iter().all(|&b| b == 0) {
             Ok(())
         } else {
@@ -139,9 +141,9 @@ mod tests {
         let a = ZeroizingAlloc;
         let layout = Layout::from_size_align(64, 8).unwrap();
         const LINK: usize = 16; // glibc tcache: next pointer and key
-        // SAFETY: every block is System's or ours, used within its size;
-        // freed blocks are only looked at once System has handed them out
-        // again.
+                                // SAFETY: every block is System's or ours, used within its size;
+                                // freed blocks are only looked at once System has handed them out
+                                // again.
         unsafe {
             // A freed block.
             let p = a.alloc(layout);
@@ -151,8 +153,13 @@ mod tests {
             std::arch::asm!("/* {0} */", in(reg) p, options(nostack, preserves_flags));
             a.dealloc(p, layout);
             let again = System.alloc(layout);
-            assert_eq!(again, p, "glibc did not hand the freed block back; this check needs its tcache");
-            zeros(again.add(LINK), 64 - LINK).map_err(|b| format!("freed block not wiped: {b}")).unwrap();
+            assert_eq!(
+                again, p,
+                "glibc did not hand the freed block back; this check needs its tcache"
+            );
+            zeros(again.add(LINK), 64 - LINK)
+                .map_err(|b| format!("freed block not wiped: {b}"))
+                .unwrap();
             System.dealloc(again, layout);
 
             // A moved block: realloc copies, then wipes and frees the old one.
@@ -161,10 +168,19 @@ mod tests {
             std::arch::asm!("/* {0} */", in(reg) p, options(nostack, preserves_flags));
             let q = a.realloc(p, layout, 4096);
             assert!(!q.is_null() && q != p);
-            assert_eq!(std::ptr::read_volatile(q.add(63)), 0xAB, "contents survive realloc");
+            assert_eq!(
+                std::ptr::read_volatile(q.add(63)),
+                0xAB,
+                "contents survive realloc"
+            );
             let again = System.alloc(layout);
-            assert_eq!(again, p, "glibc did not hand the old block back; this check needs its tcache");
-            zeros(again.add(LINK), 64 - LINK).map_err(|b| format!("moved-from block not wiped: {b}")).unwrap();
+            assert_eq!(
+                again, p,
+                "glibc did not hand the old block back; this check needs its tcache"
+            );
+            zeros(again.add(LINK), 64 - LINK)
+                .map_err(|b| format!("moved-from block not wiped: {b}"))
+                .unwrap();
             System.dealloc(again, layout);
             a.dealloc(q, Layout::from_size_align(4096, 8).unwrap());
         }

@@ -37,7 +37,10 @@ use crate::CmdResult;
 const USAGE: u8 = 2;
 
 /// Largest response head and body accepted.
-const RESPONSE_LIMITS: http::Limits = http::Limits { head_bytes: 64 * 1024, body_bytes: 16 * 1024 * 1024 };
+const RESPONSE_LIMITS: http::Limits = http::Limits {
+    head_bytes: 64 * 1024,
+    body_bytes: 16 * 1024 * 1024,
+};
 
 /// Arguments of `enclavectl call`.
 #[derive(clap::Args)]
@@ -117,13 +120,25 @@ impl std::fmt::Display for CallError {
             CallError::Usage(msg) => f.write_str(msg),
             CallError::Connect { addr, source } => write!(f, "cannot connect to {addr}: {source}"),
             CallError::Tls { addr, source } => write!(f, "TLS with {addr} failed: {source}"),
-            CallError::Io { addr, during, source } if is_timeout(source) => {
+            CallError::Io {
+                addr,
+                during,
+                source,
+            } if is_timeout(source) => {
                 write!(f, "{addr}: timed out {during} (--timeout-ms)")
             }
-            CallError::Io { addr, during, source } if source.kind() == io::ErrorKind::UnexpectedEof => {
+            CallError::Io {
+                addr,
+                during,
+                source,
+            } if source.kind() == io::ErrorKind::UnexpectedEof => {
                 write!(f, "{addr}: the connection was closed {during}")
             }
-            CallError::Io { addr, during, source } => write!(f, "{addr}: {during}: {source}"),
+            CallError::Io {
+                addr,
+                during,
+                source,
+            } => write!(f, "{addr}: {during}: {source}"),
             CallError::Http { addr, source } => write!(f, "{addr}: bad HTTP response: {source}"),
         }
     }
@@ -141,19 +156,31 @@ impl std::error::Error for CallError {
 }
 
 fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 /// The rustls error inside an I/O error, if that is what it is.
 fn tls_cause(e: &io::Error) -> Option<rustls::Error> {
-    e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()).cloned()
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .cloned()
 }
 
 /// An I/O error on an established stream: a TLS error if rustls raised it.
 fn stream_error(addr: &Addr, during: &'static str, e: io::Error) -> CallError {
     match tls_cause(&e) {
-        Some(source) => CallError::Tls { addr: addr.clone(), source },
-        None => CallError::Io { addr: addr.clone(), during, source: e },
+        Some(source) => CallError::Tls {
+            addr: addr.clone(),
+            source,
+        },
+        None => CallError::Io {
+            addr: addr.clone(),
+            during,
+            source: e,
+        },
     }
 }
 
@@ -174,8 +201,15 @@ pub fn run(args: Args) -> CmdResult {
             if (200..300).contains(&resp.status) {
                 Ok(ExitCode::SUCCESS)
             } else {
-                let retry = resp.header("retry-after").map(|s| format!(" (Retry-After: {s})")).unwrap_or_default();
-                eprintln!("enclavectl call: the service answered HTTP {} {}{retry}", resp.status, http::reason(resp.status));
+                let retry = resp
+                    .header("retry-after")
+                    .map(|s| format!(" (Retry-After: {s})"))
+                    .unwrap_or_default();
+                eprintln!(
+                    "enclavectl call: the service answered HTTP {} {}{retry}",
+                    resp.status,
+                    http::reason(resp.status)
+                );
                 Ok(ExitCode::FAILURE)
             }
         }
@@ -188,38 +222,75 @@ pub fn run(args: Args) -> CmdResult {
 
 fn call(args: &Args) -> Result<http::Response, CallError> {
     args.addr.check_connectable().map_err(CallError::Usage)?;
-    let name = ServerName::try_from(args.server_name.clone())
-        .map_err(|_| CallError::Usage(format!("--server-name {:?} is not a DNS name or IP address", args.server_name)))?;
+    let name = ServerName::try_from(args.server_name.clone()).map_err(|_| {
+        CallError::Usage(format!(
+            "--server-name {:?} is not a DNS name or IP address",
+            args.server_name
+        ))
+    })?;
     let config = client_config(&args.ca)?;
     let request = if args.health {
-        Outgoing { method: "GET", path: "/health/enclave", content_type: None, accept: "application/json", body: Vec::new() }
+        Outgoing {
+            method: "GET",
+            path: "/health/enclave",
+            content_type: None,
+            accept: "application/json",
+            body: Vec::new(),
+        }
     } else if args.metrics {
-        Outgoing { method: "GET", path: "/metrics", content_type: None, accept: "text/plain", body: Vec::new() }
+        Outgoing {
+            method: "GET",
+            path: "/metrics",
+            content_type: None,
+            accept: "text/plain",
+            body: Vec::new(),
+        }
     } else {
         call_request(args)?
     };
     let timeout = Duration::from_millis(args.timeout_ms);
-    exchange(&args.addr, config, name, &args.server_name, timeout, &request)
+    exchange(
+        &args.addr,
+        config,
+        name,
+        &args.server_name,
+        timeout,
+        &request,
+    )
 }
 
 /// `POST /v1/calls` from the file and the metadata.
 fn call_request(args: &Args) -> Result<Outgoing, CallError> {
     let (Some(file), Some(metadata)) = (&args.file, &args.metadata) else {
-        return Err(CallError::Usage("a call needs FILE.wav and --metadata".into()));
+        return Err(CallError::Usage(
+            "a call needs FILE.wav and --metadata".into(),
+        ));
     };
     let metadata = read_metadata(metadata)?;
-    let audio = std::fs::read(file).map_err(|e| CallError::Usage(format!("cannot read {}: {e}", file.display())))?;
+    let audio = std::fs::read(file)
+        .map_err(|e| CallError::Usage(format!("cannot read {}: {e}", file.display())))?;
     let filename = form_filename(file);
     let mut random = [0u8; 16];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
         .map_err(|_| CallError::Usage("the system random generator failed".into()))?;
     let boundary = format!("enclavectl-{}", crate::hex(&random));
     let parts = [
-        Part { name: "metadata", filename: None, content_type: "application/json", body: &metadata },
-        Part { name: "audio", filename: Some(&filename), content_type: "audio/wav", body: &audio },
+        Part {
+            name: "metadata",
+            filename: None,
+            content_type: "application/json",
+            body: &metadata,
+        },
+        Part {
+            name: "audio",
+            filename: Some(&filename),
+            content_type: "audio/wav",
+            body: &audio,
+        },
     ];
-    let body = multipart(&boundary, &parts)
-        .ok_or_else(|| CallError::Usage("the multipart boundary occurs in the data; try again".into()))?;
+    let body = multipart(&boundary, &parts).ok_or_else(|| {
+        CallError::Usage("the multipart boundary occurs in the data; try again".into())
+    })?;
     Ok(Outgoing {
         method: "POST",
         path: "/v1/calls",
@@ -233,8 +304,8 @@ fn call_request(args: &Args) -> Result<Outgoing, CallError> {
 fn read_metadata(arg: &str) -> Result<Vec<u8>, CallError> {
     let (text, origin) = match arg.strip_prefix('@') {
         Some(path) => {
-            let bytes =
-                std::fs::read(path).map_err(|e| CallError::Usage(format!("--metadata @{path}: cannot read: {e}")))?;
+            let bytes = std::fs::read(path)
+                .map_err(|e| CallError::Usage(format!("--metadata @{path}: cannot read: {e}")))?;
             (bytes, format!("--metadata @{path}"))
         }
         None => (arg.as_bytes().to_vec(), "--metadata".to_owned()),
@@ -248,8 +319,20 @@ fn read_metadata(arg: &str) -> Result<Vec<u8>, CallError> {
 
 /// The file's base name, made safe for a quoted `filename` parameter.
 fn form_filename(path: &Path) -> String {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let safe: String = name.chars().map(|c| if c.is_control() || c == '"' || c == '\\' { '_' } else { c }).collect();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_control() || c == '"' || c == '\\' {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
     if safe.is_empty() {
         "call.wav".to_owned()
     } else {
@@ -270,14 +353,19 @@ struct Part<'a> {
 /// is needed).
 fn multipart(boundary: &str, parts: &[Part<'_>]) -> Option<Vec<u8>> {
     let delimiter = format!("\r\n--{boundary}");
-    if parts.iter().any(|p| contains(p.body, delimiter.as_bytes()) || p.body.starts_with(&delimiter.as_bytes()[2..])) {
+    if parts.iter().any(|p| {
+        contains(p.body, delimiter.as_bytes()) || p.body.starts_with(&delimiter.as_bytes()[2..])
+    }) {
         return None;
     }
     let mut out = Vec::with_capacity(parts.iter().map(|p| p.body.len() + 256).sum());
     for p in parts {
         out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
         let disposition = match p.filename {
-            Some(f) => format!("Content-Disposition: form-data; name=\"{}\"; filename=\"{f}\"\r\n", p.name),
+            Some(f) => format!(
+                "Content-Disposition: form-data; name=\"{}\"; filename=\"{f}\"\r\n",
+                p.name
+            ),
             None => format!("Content-Disposition: form-data; name=\"{}\"\r\n", p.name),
         };
         out.extend_from_slice(disposition.as_bytes());
@@ -295,30 +383,44 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// TLS 1.3 only, ring, trusting only the certificates in `ca`.
 fn client_config(ca: &Path) -> Result<Arc<rustls::ClientConfig>, CallError> {
-    let pem = std::fs::read(ca).map_err(|e| CallError::Usage(format!("--ca {}: cannot read: {e}", ca.display())))?;
+    let pem = std::fs::read(ca)
+        .map_err(|e| CallError::Usage(format!("--ca {}: cannot read: {e}", ca.display())))?;
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&pem) {
         let cert = cert.map_err(|e| CallError::Usage(format!("--ca {}: {e}", ca.display())))?;
-        roots.add(cert).map_err(|e| CallError::Usage(format!("--ca {}: {e}", ca.display())))?;
+        roots
+            .add(cert)
+            .map_err(|e| CallError::Usage(format!("--ca {}: {e}", ca.display())))?;
     }
     if roots.is_empty() {
-        return Err(CallError::Usage(format!("--ca {}: no certificate in it", ca.display())));
+        return Err(CallError::Usage(format!(
+            "--ca {}: no certificate in it",
+            ca.display()
+        )));
     }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| CallError::Usage(format!("TLS set-up: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .map_err(|e| CallError::Usage(format!("TLS set-up: {e}")))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     Ok(Arc::new(config))
 }
 
 /// Connects, bounded by `timeout` where the transport allows (TCP).
 fn connect(addr: &Addr, timeout: Duration) -> Result<transport::Stream, CallError> {
-    let failed = |source| CallError::Connect { addr: addr.clone(), source };
+    let failed = |source| CallError::Connect {
+        addr: addr.clone(),
+        source,
+    };
     let stream = match addr {
         Addr::Tcp(hostport) => {
-            let candidates: Vec<_> = std::net::ToSocketAddrs::to_socket_addrs(hostport.as_str()).map_err(failed)?.collect();
-            let mut last = io::Error::new(io::ErrorKind::NotFound, "the name resolves to no address");
+            let candidates: Vec<_> = std::net::ToSocketAddrs::to_socket_addrs(hostport.as_str())
+                .map_err(failed)?
+                .collect();
+            let mut last =
+                io::Error::new(io::ErrorKind::NotFound, "the name resolves to no address");
             let mut connected = None;
             for sa in candidates {
                 match std::net::TcpStream::connect_timeout(&sa, timeout) {
@@ -349,22 +451,40 @@ fn exchange(
     req: &Outgoing,
 ) -> Result<http::Response, CallError> {
     let mut stream = connect(addr, timeout)?;
-    let mut conn = rustls::ClientConnection::new(config, name)
-        .map_err(|source| CallError::Tls { addr: addr.clone(), source })?;
+    let mut conn =
+        rustls::ClientConnection::new(config, name).map_err(|source| CallError::Tls {
+            addr: addr.clone(),
+            source,
+        })?;
     // The handshake on its own, so its failures are reported as such.
     while conn.is_handshaking() {
-        conn.complete_io(&mut stream).map_err(|e| stream_error(addr, "during the TLS handshake", e))?;
+        conn.complete_io(&mut stream)
+            .map_err(|e| stream_error(addr, "during the TLS handshake", e))?;
     }
     let mut tls = BufReader::new(rustls::StreamOwned::new(conn, stream));
-    let mut headers = vec![("accept", req.accept), ("connection", "close"), ("user-agent", "enclavectl")];
+    let mut headers = vec![
+        ("accept", req.accept),
+        ("connection", "close"),
+        ("user-agent", "enclavectl"),
+    ];
     if let Some(ct) = &req.content_type {
         headers.push(("content-type", ct.as_str()));
     }
-    http::write_request(tls.get_mut(), req.method, host, req.path, &headers, &req.body)
-        .map_err(|e| stream_error(addr, "sending the request", e))?;
+    http::write_request(
+        tls.get_mut(),
+        req.method,
+        host,
+        req.path,
+        &headers,
+        &req.body,
+    )
+    .map_err(|e| stream_error(addr, "sending the request", e))?;
     http::read_response(&mut tls, RESPONSE_LIMITS).map_err(|e| match e {
         http::HttpError::Io(e) => stream_error(addr, "waiting for the response", e),
-        source => CallError::Http { addr: addr.clone(), source },
+        source => CallError::Http {
+            addr: addr.clone(),
+            source,
+        },
     })
 }
 
@@ -394,8 +514,18 @@ mod tests {
     #[test]
     fn multipart_encoding_is_crlf_framed() {
         let parts = [
-            Part { name: "metadata", filename: None, content_type: "application/json", body: b"{}" },
-            Part { name: "audio", filename: Some("call.wav"), content_type: "audio/wav", body: b"RIFF" },
+            Part {
+                name: "metadata",
+                filename: None,
+                content_type: "application/json",
+                body: b"{}",
+            },
+            Part {
+                name: "audio",
+                filename: Some("call.wav"),
+                content_type: "audio/wav",
+                body: b"RIFF",
+            },
         ];
         let body = multipart("b0", &parts).unwrap();
         assert_eq!(
@@ -409,11 +539,26 @@ mod tests {
     #[test]
     fn a_boundary_found_in_the_data_is_refused() {
         let data = b"abc\r\n--b0--\r\n";
-        let parts = [Part { name: "audio", filename: None, content_type: "audio/wav", body: data }];
+        let parts = [Part {
+            name: "audio",
+            filename: None,
+            content_type: "audio/wav",
+            body: data,
+        }];
         assert!(multipart("b0", &parts).is_none());
-        let parts = [Part { name: "audio", filename: None, content_type: "audio/wav", body: b"--b0 at the start" }];
+        let parts = [Part {
+            name: "audio",
+            filename: None,
+            content_type: "audio/wav",
+            body: b"--b0 at the start",
+        }];
         assert!(multipart("b0", &parts).is_none());
-        let parts = [Part { name: "audio", filename: None, content_type: "audio/wav", body: b"-b0 nearly" }];
+        let parts = [Part {
+            name: "audio",
+            filename: None,
+            content_type: "audio/wav",
+            body: b"-b0 nearly",
+        }];
         assert!(multipart("b0", &parts).is_some());
     }
 
@@ -426,9 +571,21 @@ mod tests {
 
     #[test]
     fn metadata_must_be_a_json_object() {
-        assert_eq!(read_metadata(r#"{"call_id":"c1"}"#).unwrap(), br#"{"call_id":"c1"}"#);
-        assert!(read_metadata("[1]").unwrap_err().to_string().contains("JSON object"));
-        assert!(read_metadata("{").unwrap_err().to_string().contains("not JSON"));
-        assert!(read_metadata("@/nonexistent/m.json").unwrap_err().to_string().contains("cannot read"));
+        assert_eq!(
+            read_metadata(r#"{"call_id":"c1"}"#).unwrap(),
+            br#"{"call_id":"c1"}"#
+        );
+        assert!(read_metadata("[1]")
+            .unwrap_err()
+            .to_string()
+            .contains("JSON object"));
+        assert!(read_metadata("{")
+            .unwrap_err()
+            .to_string()
+            .contains("not JSON"));
+        assert!(read_metadata("@/nonexistent/m.json")
+            .unwrap_err()
+            .to_string()
+            .contains("cannot read"));
     }
 }

@@ -30,12 +30,16 @@ fn write(dir: &Path, name: &str, bytes: &[u8], secret: bool) -> Result<(), Strin
         .mode(if secret { 0o600 } else { 0o644 })
         .open(&path)
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    f.write_all(bytes).map_err(|e| format!("{}: {e}", path.display()))
+    f.write_all(bytes)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn leaf(names: &[&str], issuer: &Issuer<'_, KeyPair>) -> Result<(String, String), rcgen::Error> {
-    let mut params = CertificateParams::new(names.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())?;
-    params.distinguished_name.push(DnType::CommonName, names.first().copied().unwrap_or("leaf"));
+    let mut params =
+        CertificateParams::new(names.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, names.first().copied().unwrap_or("leaf"));
     let key = KeyPair::generate()?;
     let cert = params.signed_by(&key, issuer)?;
     Ok((cert.pem(), key.serialize_pem()))
@@ -44,19 +48,36 @@ fn leaf(names: &[&str], issuer: &Issuer<'_, KeyPair>) -> Result<(String, String)
 pub fn run(args: Args) -> CmdResult {
     std::fs::create_dir_all(&args.out)?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params.distinguished_name.push(DnType::CommonName, "enclave-init development CA");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "enclave-init development CA");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let ca_key = KeyPair::generate()?;
     let ca_cert = ca_params.self_signed(&ca_key)?;
     write(&args.out, "ca.pem", ca_cert.pem().as_bytes(), false)?;
-    write(&args.out, "ca-key.pem", ca_key.serialize_pem().as_bytes(), true)?;
+    write(
+        &args.out,
+        "ca-key.pem",
+        ca_key.serialize_pem().as_bytes(),
+        true,
+    )?;
     let issuer = Issuer::new(ca_params, ca_key);
     for (name, sans) in [
-        ("verifier", ["verifier.enclave.local", "localhost", "127.0.0.1"]),
+        (
+            "verifier",
+            ["verifier.enclave.local", "localhost", "127.0.0.1"],
+        ),
         ("vault", ["vault.enclave.local", "localhost", "127.0.0.1"]),
         // The transcription API's local stand-in (tests, demo).
-        ("transcribe", ["transcribe.enclave.local", "localhost", "127.0.0.1"]),
+        (
+            "transcribe",
+            ["transcribe.enclave.local", "localhost", "127.0.0.1"],
+        ),
     ] {
         let (cert, key) = leaf(&sans, &issuer)?;
         write(&args.out, &format!("{name}.pem"), cert.as_bytes(), false)?;
@@ -65,12 +86,24 @@ pub fn run(args: Args) -> CmdResult {
     // The verifier's client CA (proof-of-possession mode): a CA of its own,
     // so that OpenBao's cert role trusts exactly the certificates the
     // verifier issues, nothing the TLS CA signs.
-    let (client_ca, client_ca_key) = verifier::client_cert::generate_ca("enclave-init development verifier client CA")?;
+    let (client_ca, client_ca_key) =
+        verifier::client_cert::generate_ca("enclave-init development verifier client CA")?;
     write(&args.out, "client-ca.pem", client_ca.as_bytes(), false)?;
-    write(&args.out, "client-ca-key.pem", client_ca_key.as_bytes(), true)?;
-    write(&args.out, "token-key.pk8", &verifier::token::Signer::generate_pkcs8()?, true)?;
+    write(
+        &args.out,
+        "client-ca-key.pem",
+        client_ca_key.as_bytes(),
+        true,
+    )?;
+    write(
+        &args.out,
+        "token-key.pk8",
+        &verifier::token::Signer::generate_pkcs8()?,
+        true,
+    )?;
     let mut nonce_key = [0u8; 32];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce_key).map_err(|_| "random generator failed")?;
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce_key)
+        .map_err(|_| "random generator failed")?;
     write(&args.out, "nonce.key", &nonce_key, true)?;
     println!("development PKI written to {}", args.out.display());
     Ok(ExitCode::SUCCESS)

@@ -83,32 +83,65 @@ pub fn run(c: EvidenceCommand) -> CmdResult {
             println!("{}", serde_json::to_string_pretty(&v)?);
             Ok(ExitCode::SUCCESS)
         }
-        EvidenceCommand::Get { report_data, source, sim_psp, tpm, azure_certs, out } => {
+        EvidenceCommand::Get {
+            report_data,
+            source,
+            sim_psp,
+            tpm,
+            azure_certs,
+            out,
+        } => {
             let rd = parse_report_data(&report_data)?;
-            let paths = Paths { tpm: tpm.parse()?, ..Paths::default() };
+            let paths = Paths {
+                tpm: tpm.parse()?,
+                ..Paths::default()
+            };
             let kind = match source.as_deref() {
                 Some(s) => s.parse::<SourceKind>()?,
                 None => evidence::detect(&paths)?,
             };
             let mut src: Box<dyn EvidenceSource> = match kind {
-                SourceKind::ConfigfsTsm => Box::new(evidence::configfs_tsm::ConfigfsTsm::new(&paths.tsm_root)),
-                SourceKind::SevGuest => Box::new(evidence::sev_guest::SevGuest::open(&paths.sev_guest)),
-                SourceKind::TdxGuest => Box::new(evidence::tdx_guest::TdxGuest::open(&paths.tdx_guest, &paths.tsm_root)),
-                SourceKind::CocoAa => Box::new(evidence::coco_aa::CocoAa::new(paths.coco_aa.clone(), Duration::from_secs(30))),
+                SourceKind::ConfigfsTsm => {
+                    Box::new(evidence::configfs_tsm::ConfigfsTsm::new(&paths.tsm_root))
+                }
+                SourceKind::SevGuest => {
+                    Box::new(evidence::sev_guest::SevGuest::open(&paths.sev_guest))
+                }
+                SourceKind::TdxGuest => Box::new(evidence::tdx_guest::TdxGuest::open(
+                    &paths.tdx_guest,
+                    &paths.tsm_root,
+                )),
+                SourceKind::CocoAa => Box::new(evidence::coco_aa::CocoAa::new(
+                    paths.coco_aa.clone(),
+                    Duration::from_secs(30),
+                )),
                 SourceKind::AzureVtpm => {
-                    let certs = azure_certs.map(|a| a.parse::<transport::Addr>()).transpose()?;
-                    let endorsements = evidence::azure_vtpm::Endorsements { certs, td_quote: None };
-                    Box::new(evidence::azure_vtpm::AzureVtpm::new(paths.tpm.clone(), endorsements, Duration::from_secs(30)))
+                    let certs = azure_certs
+                        .map(|a| a.parse::<transport::Addr>())
+                        .transpose()?;
+                    let endorsements = evidence::azure_vtpm::Endorsements {
+                        certs,
+                        td_quote: None,
+                    };
+                    Box::new(evidence::azure_vtpm::AzureVtpm::new(
+                        paths.tpm.clone(),
+                        endorsements,
+                        Duration::from_secs(30),
+                    ))
                 }
                 SourceKind::Sim => {
-                    let addr: transport::Addr = sim_psp.ok_or("--source sim needs --sim-psp unix:///PATH")?.parse()?;
+                    let addr: transport::Addr = sim_psp
+                        .ok_or("--source sim needs --sim-psp unix:///PATH")?
+                        .parse()?;
                     Box::new(evidence::sim::SimPsp::new(addr, Duration::from_secs(30)))
                 }
             };
             let bundle = src.collect(&rd)?;
             let json = bundle.to_json();
             match out {
-                Some(p) => std::fs::write(&p, &json).map_err(|e| format!("{}: {e}", p.display()))?,
+                Some(p) => {
+                    std::fs::write(&p, &json).map_err(|e| format!("{}: {e}", p.display()))?
+                }
                 None => println!("{}", String::from_utf8_lossy(&json)),
             }
             Ok(ExitCode::SUCCESS)
@@ -119,11 +152,15 @@ pub fn run(c: EvidenceCommand) -> CmdResult {
 fn parse_report_data(hex: &str) -> Result<[u8; 64], String> {
     let hex = hex.trim();
     if hex.len() > 128 || !hex.len().is_multiple_of(2) {
-        return Err(format!("--report-data: at most 128 hex digits, an even number (got {})", hex.len()));
+        return Err(format!(
+            "--report-data: at most 128 hex digits, an even number (got {})",
+            hex.len()
+        ));
     }
     let mut out = [0u8; 64];
     for (i, b) in out.iter_mut().enumerate().take(hex.len() / 2) {
-        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| "--report-data is not hex".to_owned())?;
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+            .map_err(|_| "--report-data is not hex".to_owned())?;
     }
     Ok(out)
 }
@@ -145,7 +182,9 @@ pub fn trim_text(bytes: &[u8]) -> &[u8] {
 /// 0x81 (`tee-formats.md` §3.2 header).
 fn looks_like_tdx_quote(bytes: &[u8]) -> bool {
     let version = bytes.get(0..2).map(|v| u16::from_le_bytes([v[0], v[1]]));
-    let tee = bytes.get(4..8).map(|t| u32::from_le_bytes([t[0], t[1], t[2], t[3]]));
+    let tee = bytes
+        .get(4..8)
+        .map(|t| u32::from_le_bytes([t[0], t[1], t[2], t[3]]));
     matches!(version, Some(4 | 5)) && tee == Some(0x81)
 }
 
@@ -153,11 +192,14 @@ fn looks_like_tdx_quote(bytes: &[u8]) -> bool {
 pub fn inspect(bytes: &[u8]) -> Result<Value, String> {
     let text = trim_text(bytes);
     if text.first() == Some(&b'{') {
-        let is_bundle = serde_json::from_slice::<Value>(text).is_ok_and(|v| v.get("format").is_some());
+        let is_bundle =
+            serde_json::from_slice::<Value>(text).is_ok_and(|v| v.get("format").is_some());
         let b = if is_bundle {
-            wire::EvidenceBundle::from_json(text).map_err(|e| format!("not an evidence bundle: {e}"))?
+            wire::EvidenceBundle::from_json(text)
+                .map_err(|e| format!("not an evidence bundle: {e}"))?
         } else {
-            appraisal::inputs::azure_evidence(text).map_err(|e| format!("neither an evidence bundle nor {e}"))?
+            appraisal::inputs::azure_evidence(text)
+                .map_err(|e| format!("neither an evidence bundle nor {e}"))?
         };
         let evidence = match b.tee {
             wire::Tee::Snp | wire::Tee::Sim => inspect_snp(&b.evidence)?,
@@ -175,7 +217,10 @@ pub fn inspect(bytes: &[u8]) -> Result<Value, String> {
                         Some(r) => r.iter().zip(quoted.iter()).map(|(a, b)| a == b).collect(),
                         None => Vec::new(),
                     };
-                    obj.insert("quote_rtmrs".to_owned(), json!(quoted.iter().map(|r| crate::hex(r)).collect::<Vec<_>>()));
+                    obj.insert(
+                        "quote_rtmrs".to_owned(),
+                        json!(quoted.iter().map(|r| crate::hex(r)).collect::<Vec<_>>()),
+                    );
                     obj.insert("replay_matches_quote".to_owned(), json!(matches));
                 }
                 v
@@ -218,7 +263,9 @@ pub fn inspect(bytes: &[u8]) -> Result<Value, String> {
             Ok(json!({"kind": "tdx-tdreport", "report": r}))
         }
         _ => {
-            let t = CertTable::parse(bytes).map_err(|e| format!("not a report, quote, TDREPORT, certificate table or bundle ({e})"))?;
+            let t = CertTable::parse(bytes).map_err(|e| {
+                format!("not a report, quote, TDREPORT, certificate table or bundle ({e})")
+            })?;
             Ok(json!({"kind": "snp-cert-table", "table": t}))
         }
     }
@@ -230,17 +277,28 @@ fn inspect_hcl(bytes: &[u8]) -> Result<Value, String> {
     let h = tee_formats::azure::HclReport::parse(bytes).map_err(|e| format!("HCL report: {e}"))?;
     let var_json = serde_json::from_slice::<Value>(&h.variable_data).ok();
     let binding_holds = h.hardware_report.report_data() == &h.expected_report_data();
-    Ok(json!({"kind": "azure-hcl-report", "report": h, "variable_data_json": var_json, "report_data_binds_variable_data": binding_holds}))
+    Ok(
+        json!({"kind": "azure-hcl-report", "report": h, "variable_data_json": var_json, "report_data_binds_variable_data": binding_holds}),
+    )
 }
 
 /// The vTPM part of an Azure bundle: quote, signature, PCRs, TD quote.
 fn inspect_tpm(t: &wire::TpmEvidence) -> Result<Value, String> {
-    let quote = tee_formats::tpm::Attest::parse(&t.quote).map_err(|e| format!("vTPM quote: {e}"))?;
-    let signature = tee_formats::tpm::Signature::parse(&t.signature).map_err(|e| format!("vTPM quote signature: {e}"))?;
+    let quote =
+        tee_formats::tpm::Attest::parse(&t.quote).map_err(|e| format!("vTPM quote: {e}"))?;
+    let signature = tee_formats::tpm::Signature::parse(&t.signature)
+        .map_err(|e| format!("vTPM quote signature: {e}"))?;
     let pcrs: Vec<String> = t.pcrs.iter().map(|p| crate::hex(p)).collect();
-    let digest = crate::hex(&<sha2::Sha256 as sha2::Digest>::digest(t.pcrs.iter().flat_map(|p| p.iter().copied()).collect::<Vec<u8>>()));
+    let digest = crate::hex(&<sha2::Sha256 as sha2::Digest>::digest(
+        t.pcrs
+            .iter()
+            .flat_map(|p| p.iter().copied())
+            .collect::<Vec<u8>>(),
+    ));
     let td_quote = t.td_quote.as_ref().map(|q| inspect_quote(q)).transpose()?;
-    Ok(json!({"quote": quote, "signature": signature, "pcrs": pcrs, "pcrs_sha256": digest, "td_quote": td_quote}))
+    Ok(
+        json!({"quote": quote, "signature": signature, "pcrs": pcrs, "pcrs_sha256": digest, "td_quote": td_quote}),
+    )
 }
 
 fn inspect_snp(bytes: &[u8]) -> Result<Value, String> {
@@ -249,7 +307,10 @@ fn inspect_snp(bytes: &[u8]) -> Result<Value, String> {
     // TCB_VERSION layouts are the same.
     let (generation, layout) = match r.cpuid().map(|c| Generation::from_cpuid(c.family, c.model)) {
         Some(Ok(g)) => (g, g.kds_product().to_owned()),
-        _ => (Generation::Milan, "Milan/Genoa (version 2 report: no CPUID)".to_owned()),
+        _ => (
+            Generation::Milan,
+            "Milan/Genoa (version 2 report: no CPUID)".to_owned(),
+        ),
     };
     let tcb = |t: tee_formats::snp::TcbVersion| {
         let c = t.decode(generation);
@@ -326,7 +387,8 @@ fn inspect_quote(bytes: &[u8]) -> Result<Value, String> {
     }
     if q.trailing_len > 0 {
         let end = bytes.len() - q.trailing_len;
-        tcb["trailing_bytes"] = json!({"len": q.trailing_len, "all_zero": bytes[end..].iter().all(|&b| b == 0)});
+        tcb["trailing_bytes"] =
+            json!({"len": q.trailing_len, "all_zero": bytes[end..].iter().all(|&b| b == 0)});
     }
     Ok(json!({"kind": "tdx-quote", "tcb": tcb, "quote": q}))
 }
@@ -337,8 +399,10 @@ mod tests {
 
     /// A fixture from `$ENCLAVE_FIXTURES`, else the repository's sibling `shared/fixtures`.
     fn fixture(rel: &str) -> Vec<u8> {
-        let dir = std::env::var("ENCLAVE_FIXTURES").unwrap_or_else(|_| format!("{}/../../../shared/fixtures", env!("CARGO_MANIFEST_DIR")));
-        std::fs::read(format!("{dir}/{rel}")).unwrap_or_else(|e| panic!("fixture {dir}/{rel}: {e} (set ENCLAVE_FIXTURES)"))
+        let dir = std::env::var("ENCLAVE_FIXTURES")
+            .unwrap_or_else(|_| format!("{}/../../../shared/fixtures", env!("CARGO_MANIFEST_DIR")));
+        std::fs::read(format!("{dir}/{rel}"))
+            .unwrap_or_else(|e| panic!("fixture {dir}/{rel}: {e} (set ENCLAVE_FIXTURES)"))
     }
 
     #[test]
@@ -349,10 +413,23 @@ mod tests {
             r["report"]["measurement"],
             "7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81841f"
         );
-        assert_eq!(inspect(&fixture("tdx/dcap-qvl/tdx_quote")).unwrap()["kind"], "tdx-quote");
-        assert_eq!(inspect(&fixture("tdx/intel-dcap/tdreport_for_test.dat")).unwrap()["kind"], "tdx-tdreport");
-        let mut b = wire::EvidenceBundle::new(wire::Tee::Snp, "test", fixture("snp/milan-v2-virtee/report.bin"));
-        b.certificates.push(wire::Certificate { kind: wire::CertKind::Vcek, der: fixture("snp/milan-v2-virtee/vcek.der").into() });
+        assert_eq!(
+            inspect(&fixture("tdx/dcap-qvl/tdx_quote")).unwrap()["kind"],
+            "tdx-quote"
+        );
+        assert_eq!(
+            inspect(&fixture("tdx/intel-dcap/tdreport_for_test.dat")).unwrap()["kind"],
+            "tdx-tdreport"
+        );
+        let mut b = wire::EvidenceBundle::new(
+            wire::Tee::Snp,
+            "test",
+            fixture("snp/milan-v2-virtee/report.bin"),
+        );
+        b.certificates.push(wire::Certificate {
+            kind: wire::CertKind::Vcek,
+            der: fixture("snp/milan-v2-virtee/vcek.der").into(),
+        });
         let v = inspect(&b.to_json()).unwrap();
         assert_eq!(v["kind"], "evidence-bundle");
         assert_eq!(v["certificates"][0]["kind"], "vcek");
@@ -377,12 +454,18 @@ mod tests {
         assert_eq!(v["replayed_rtmrs"][1], rtmrs[1]);
         assert_eq!(v["replayed_rtmrs"][2], rtmrs[2]);
         let e = &v["log"]["events"][14];
-        assert_eq!((e["number"].as_u64(), e["rtmr"].as_u64()), (Some(15), Some(1)));
+        assert_eq!(
+            (e["number"].as_u64(), e["rtmr"].as_u64()),
+            (Some(15), Some(1))
+        );
         assert_eq!(e["event_type_name"], "EV_EFI_ACTION");
         assert_eq!(e["measures"], "Calling EFI Application from Boot Option");
         assert_eq!(e["digests"][0]["algorithm"], "sha384");
         // The direct-boot log names its kernel and command-line events.
-        let v = inspect(&fixture("cloud/tdx-eventlog/go-eventlog/CCEL_unpadded.data.bin")).unwrap();
+        let v = inspect(&fixture(
+            "cloud/tdx-eventlog/go-eventlog/CCEL_unpadded.data.bin",
+        ))
+        .unwrap();
         assert_eq!(v["components"][0]["component"], "kernel");
         assert_eq!(v["components"][0]["event"], 12);
         assert_eq!(v["components"][1]["component"], "cmdline");
@@ -393,12 +476,19 @@ mod tests {
         assert_eq!(t["tdx"], true);
         assert_eq!(t["table"]["log_area_minimum_length"], 0x40000);
 
-        let mut b = wire::EvidenceBundle::new(wire::Tee::Tdx, "test", fixture(&format!("{COS}/cos-113-tdx-quote.dat")));
+        let mut b = wire::EvidenceBundle::new(
+            wire::Tee::Tdx,
+            "test",
+            fixture(&format!("{COS}/cos-113-tdx-quote.dat")),
+        );
         b.event_log = Some(log[..18_101].to_vec().into());
         let v = inspect(&b.to_json()).unwrap();
         assert_eq!(v["event_log"]["kind"], "cc-event-log");
         assert_eq!(v["event_log"]["quote_rtmrs"][2], rtmrs[2]);
-        assert_eq!(v["event_log"]["replay_matches_quote"], json!([true, true, true, true]));
+        assert_eq!(
+            v["event_log"]["replay_matches_quote"],
+            json!([true, true, true, true])
+        );
         // A truncated log is an error naming where.
         let e = inspect(&log[..9000]).unwrap_err();
         assert!(e.starts_with("CC event log: "), "{e}");
@@ -410,21 +500,36 @@ mod tests {
         assert_eq!(h["kind"], "azure-hcl-report");
         assert_eq!(h["report"]["header"]["version"], 1);
         assert_eq!(h["report"]["request_data"]["report_type"], "snp");
-        assert_eq!(h["report"]["variable_data_sha256"], "b3fbad6514c83caeb0380882145e49f794229ef37c421b91fc47ff93556bafac");
+        assert_eq!(
+            h["report"]["variable_data_sha256"],
+            "b3fbad6514c83caeb0380882145e49f794229ef37c421b91fc47ff93556bafac"
+        );
         assert_eq!(h["variable_data_json"]["keys"][0]["kid"], "HCLAkPub");
         assert_eq!(h["report_data_binds_variable_data"], true);
         let v = inspect(&fixture("cloud/azure/trustee-az-snp-vtpm/evidence-v2.json")).unwrap();
         assert_eq!(v["tee"], "azure-snp");
-        assert_eq!(v["tpm"]["pcrs"][0], "84275b2f4312cd4fc6cbe6b152ad3c3683e513d9f1e23c34fca160c8cca7a6a7");
+        assert_eq!(
+            v["tpm"]["pcrs"][0],
+            "84275b2f4312cd4fc6cbe6b152ad3c3683e513d9f1e23c34fca160c8cca7a6a7"
+        );
         assert_eq!(v["tpm"]["quote"]["extra_data"], "982f5c6e45df0ed3f10b6f60b02f0c8390e281300f3805e2279c16168cd6ae9aa398f647caa2338748cd0fd9f5f819ef");
         assert_eq!(v["tpm"]["signature"]["scheme"], "RSASSA");
-        assert_eq!(v["evidence"]["variable_data_json"]["user-data"].as_str().unwrap().len(), 128);
+        assert_eq!(
+            v["evidence"]["variable_data_json"]["user-data"]
+                .as_str()
+                .unwrap()
+                .len(),
+            128
+        );
         let t = inspect(&fixture("cloud/azure/trustee-az-tdx-vtpm/evidence-v0.json")).unwrap();
         assert_eq!(t["tee"], "azure-tdx");
         assert_eq!(t["tpm"]["td_quote"]["kind"], "tdx-quote");
         let q = inspect(&fixture("cloud/azure/trustee-az-snp-vtpm/tpm-quote.msg")).unwrap();
         assert_eq!(q["kind"], "tpm-quote");
-        assert_eq!(q["quote"]["pcr_select"][0]["pcrs"], json!([0, 1, 2, 3, 4, 5, 6, 7, 14]));
+        assert_eq!(
+            q["quote"]["pcr_select"][0]["pcrs"],
+            json!([0, 1, 2, 3, 4, 5, 6, 7, 14])
+        );
     }
 
     #[test]

@@ -51,7 +51,13 @@ fn build(args: Build) -> CmdResult {
         mtime: args.source_date_epoch,
     };
     let bytes = image::build(&recipe)?;
-    std::fs::write(&args.out, &bytes).map_err(|e| format!("cannot write {}: {e}", args.out.display()))?;
-    println!("{}  {}  ({} bytes)", crate::hex(&Sha256::digest(&bytes)), args.out.display(), bytes.len());
+    std::fs::write(&args.out, &bytes)
+        .map_err(|e| format!("cannot write {}: {e}", args.out.display()))?;
+    println!(
+        "{}  {}  ({} bytes)",
+        crate::hex(&Sha256::digest(&bytes)),
+        args.out.display(),
+        bytes.len()
+    );
     Ok(ExitCode::SUCCESS)
 }

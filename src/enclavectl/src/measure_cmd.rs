@@ -1084,7 +1084,10 @@ fn openbao_role(args: &Measure, r: &Results) -> Result<Value, String> {
 /// the enclave key. It pins no init-data (the certificate does not carry it): CoCo
 /// deployments that pin init-data keep the JWT role.
 fn openbao_cert_role(args: &Measure, r: &Results) -> Result<Value, String> {
-    let sans: Vec<String> = pinned_measurements(r).iter().map(|m| format!("urn:enclave:measurement:{m}")).collect();
+    let sans: Vec<String> = pinned_measurements(r)
+        .iter()
+        .map(|m| format!("urn:enclave:measurement:{m}"))
+        .collect();
     let mut role = json!({
         "display_name": OPENBAO_ROLE,
         "allowed_uri_sans": sans,
@@ -1096,7 +1099,8 @@ fn openbao_cert_role(args: &Measure, r: &Results) -> Result<Value, String> {
         "token_type": "service",
     });
     if let Some(p) = &args.client_ca {
-        let pem = std::fs::read_to_string(p).map_err(|e| format!("--client-ca {}: {e}", p.display()))?;
+        let pem =
+            std::fs::read_to_string(p).map_err(|e| format!("--client-ca {}: {e}", p.display()))?;
         if !pem.contains("-----BEGIN CERTIFICATE-----") {
             return Err(format!("--client-ca {}: no PEM certificate", p.display()));
         }

@@ -36,19 +36,36 @@ pub struct Args {
 
 pub fn run(args: Args) -> CmdResult {
     let mut config = match &args.config {
-        Some(p) => Config::parse(&std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?)
-            .map_err(|e| format!("{}: {e}", p.display()))?,
+        Some(p) => {
+            Config::parse(&std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?)
+                .map_err(|e| format!("{}: {e}", p.display()))?
+        }
         None => Config::parse("")?,
     };
     for rule in &args.egress {
-        let (uds, target) = rule.split_once('=').ok_or_else(|| format!("--egress {rule:?}: want UDS=HOST:PORT"))?;
-        config.egress.push(Egress { listen: PathBuf::from(uds), target: target.to_owned() });
+        let (uds, target) = rule
+            .split_once('=')
+            .ok_or_else(|| format!("--egress {rule:?}: want UDS=HOST:PORT"))?;
+        config.egress.push(Egress {
+            listen: PathBuf::from(uds),
+            target: target.to_owned(),
+        });
     }
     for rule in &args.ingress {
-        let (listen, to) = rule.split_once('=').ok_or_else(|| format!("--ingress {rule:?}: want HOST:PORT=UDS:PORT"))?;
-        let (uds, port) = to.rsplit_once(':').ok_or_else(|| format!("--ingress {rule:?}: want HOST:PORT=UDS:PORT"))?;
-        let port: u32 = port.parse().map_err(|_| format!("--ingress {rule:?}: bad guest port"))?;
-        config.ingress.push(Ingress { listen: listen.to_owned(), uds: PathBuf::from(uds), port });
+        let (listen, to) = rule
+            .split_once('=')
+            .ok_or_else(|| format!("--ingress {rule:?}: want HOST:PORT=UDS:PORT"))?;
+        let (uds, port) = to
+            .rsplit_once(':')
+            .ok_or_else(|| format!("--ingress {rule:?}: want HOST:PORT=UDS:PORT"))?;
+        let port: u32 = port
+            .parse()
+            .map_err(|_| format!("--ingress {rule:?}: bad guest port"))?;
+        config.ingress.push(Ingress {
+            listen: listen.to_owned(),
+            uds: PathBuf::from(uds),
+            port,
+        });
     }
     let limits = config.limits();
     let tap = match &args.record {
@@ -61,9 +78,16 @@ pub fn run(args: Args) -> CmdResult {
     }
     for i in config.ingress {
         let listener = TcpListener::bind(&i.listen).map_err(|e| format!("{}: {e}", i.listen))?;
-        println!("proxy ingress {} -> {}:{}", listener.local_addr()?, i.uds.display(), i.port);
+        println!(
+            "proxy ingress {} -> {}:{}",
+            listener.local_addr()?,
+            i.uds.display(),
+            i.port
+        );
         let tap = tap.clone();
-        threads.push(std::thread::spawn(move || proxy::ingress_on(listener, &i.listen, i.uds, i.port, limits, tap)));
+        threads.push(std::thread::spawn(move || {
+            proxy::ingress_on(listener, &i.listen, i.uds, i.port, limits, tap)
+        }));
     }
     println!("proxy ready");
     for t in threads {

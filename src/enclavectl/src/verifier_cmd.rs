@@ -72,12 +72,24 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> CmdResult {
-    let read = |p: &PathBuf| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+    let read =
+        |p: &PathBuf| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
     let policy_bytes = read(&args.policy)?;
     // Strict by default: a production policy unless --dev.
-    let policy = if args.dev { appraisal::Policy::from_toml(&policy_bytes) } else { appraisal::Policy::production(&policy_bytes) }.map_err(|e| {
-        let cause = std::error::Error::source(&e).map(|s| format!(": {s}")).unwrap_or_default();
-        let hint = if matches!(e, appraisal::PolicyError::SimulationInProduction) { " (start the verifier with --dev to accept simulated evidence, in development only)" } else { "" };
+    let policy = if args.dev {
+        appraisal::Policy::from_toml(&policy_bytes)
+    } else {
+        appraisal::Policy::production(&policy_bytes)
+    }
+    .map_err(|e| {
+        let cause = std::error::Error::source(&e)
+            .map(|s| format!(": {s}"))
+            .unwrap_or_default();
+        let hint = if matches!(e, appraisal::PolicyError::SimulationInProduction) {
+            " (start the verifier with --dev to accept simulated evidence, in development only)"
+        } else {
+            ""
+        };
         format!("policy {}: {e}{cause}{hint}", args.policy.display())
     })?;
     if policy.sim.allowed {
@@ -92,10 +104,17 @@ pub fn run(args: Args) -> CmdResult {
     }
     let clock = match &args.now {
         None => verifier::service::Clock::System,
-        Some(_) if !args.dev => return Err("--now is refused outside --dev: the verifier's time is its own clock".into()),
-        Some(t) => verifier::service::Clock::Manual(Arc::new(AtomicI64::new(appraisal::time::parse_now(t).map_err(|e| format!("--now {e}"))?))),
+        Some(_) if !args.dev => {
+            return Err(
+                "--now is refused outside --dev: the verifier's time is its own clock".into(),
+            )
+        }
+        Some(t) => verifier::service::Clock::Manual(Arc::new(AtomicI64::new(
+            appraisal::time::parse_now(t).map_err(|e| format!("--now {e}"))?,
+        ))),
     };
-    let listener = TcpListener::bind(&args.listen).map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let listener = TcpListener::bind(&args.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let local = listener.local_addr()?;
     let config = verifier::service::Config {
         issuer: args.issuer.unwrap_or_else(|| format!("https://{local}")),
@@ -109,7 +128,9 @@ pub fn run(args: Args) -> CmdResult {
         keep_alive_idle: Duration::from_secs(2),
     };
     let (resolver, store) = args.collateral.resolver(true)?;
-    let appraiser = verifier::PolicyAppraiser::new(policy).map_err(|e| format!("pinned roots: {e}"))?.with_collateral(resolver, store);
+    let appraiser = verifier::PolicyAppraiser::new(policy)
+        .map_err(|e| format!("pinned roots: {e}"))?
+        .with_collateral(resolver, store);
     let v = verifier::service::Verifier::new(
         config,
         &read(&args.tls_cert)?,
@@ -120,8 +141,11 @@ pub fn run(args: Args) -> CmdResult {
     )?;
     let v = match (&args.client_ca_cert, &args.client_ca_key) {
         (Some(cert), Some(key)) => {
-            let text = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
-            let ca = verifier::client_cert::ClientCa::from_pem(&text(cert)?, &text(key)?).map_err(|e| format!("--client-ca-cert/--client-ca-key: {e}"))?;
+            let text = |p: &PathBuf| {
+                std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+            };
+            let ca = verifier::client_cert::ClientCa::from_pem(&text(cert)?, &text(key)?)
+                .map_err(|e| format!("--client-ca-cert/--client-ca-key: {e}"))?;
             v.with_client_ca(ca)
         }
         _ => v,

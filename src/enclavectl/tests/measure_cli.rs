@@ -749,7 +749,10 @@ fn sim_mode() {
         c["allowed_uri_sans"],
         serde_json::json!([format!("urn:enclave:measurement:{expected}")])
     );
-    assert_eq!(c["allowed_organizational_units"], serde_json::json!(["sim"]));
+    assert_eq!(
+        c["allowed_organizational_units"],
+        serde_json::json!(["sim"])
+    );
     assert_eq!(c["token_policies"], serde_json::json!(["enclave-agent"]));
     assert!(c.get("certificate").is_none());
     let e = read_json(&out.join("expected.json"));
@@ -992,7 +995,10 @@ fn openbao_applies_and_enforces_the_roles() {
         .map(str::to_owned),
     );
     let cert_role = read_json(&out_ca.join("openbao-cert-role.json"));
-    assert!(cert_role["certificate"].as_str().unwrap().contains("BEGIN CERTIFICATE"));
+    assert!(cert_role["certificate"]
+        .as_str()
+        .unwrap()
+        .contains("BEGIN CERTIFICATE"));
     bao.ok(&["auth", "enable", "-path=enclave-cert", "cert"]);
     bao.ok(&[
         "write",
@@ -1007,10 +1013,15 @@ fn openbao_applies_and_enforces_the_roles() {
     .unwrap();
     let sans = read["data"]["allowed_uri_sans"].as_array().unwrap();
     assert!(
-        sans.contains(&serde_json::json!(format!("urn:enclave:measurement:{measurement}"))),
+        sans.contains(&serde_json::json!(format!(
+            "urn:enclave:measurement:{measurement}"
+        ))),
         "{sans:?}"
     );
-    assert_eq!(read["data"]["allowed_organizational_units"], serde_json::json!(["snp"]));
+    assert_eq!(
+        read["data"]["allowed_organizational_units"],
+        serde_json::json!(["snp"])
+    );
 
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

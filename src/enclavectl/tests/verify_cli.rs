@@ -398,12 +398,27 @@ fn azure_captures_verify_with_their_raw_nonce() {
         "user_data_required = false",
     );
     let v0 = fx(&format!("{AZ_SNP}/evidence-v0.json"));
-    let args = |nonce: &'static str| ["--azure", &v0, "--policy", &p, "--now", "2025-06-01T00:00:00Z", "--nonce", nonce].map(str::to_owned);
+    let args = |nonce: &'static str| {
+        [
+            "--azure",
+            &v0,
+            "--policy",
+            &p,
+            "--now",
+            "2025-06-01T00:00:00Z",
+            "--nonce",
+            nonce,
+        ]
+        .map(str::to_owned)
+    };
     let run = |a: [String; 8]| verify(&a.iter().map(String::as_str).collect::<Vec<_>>());
     let (code, json, err) = run(args("6368616c6c656e6765"));
     assert_eq!(code, 0, "{json} {err}");
     assert_eq!(json["tee"], "azure-snp");
-    assert_eq!(json["azure"]["pcrs"][0], "e15c44796beabf46abcec7c57e590942041e47497e4ec27571c8b7664f48dced");
+    assert_eq!(
+        json["azure"]["pcrs"][0],
+        "e15c44796beabf46abcec7c57e590942041e47497e4ec27571c8b7664f48dced"
+    );
     // The reversed nonce ("egnellahc").
     let (code, json, _) = run(args("65676e656c6c616863"));
     assert_eq!(code, 1);
@@ -453,17 +468,35 @@ fn azure_usage_errors_exit_2() {
     let report = fx("snp/milan-v2-virtee/report.bin");
     let vcek = fx("snp/milan-v2-virtee/vcek.der");
     // A raw nonce makes sense for Azure evidence only.
-    let (code, _, err) = verify(&["--report", &report, "--cert", &vcek, "--policy", &p, "--nonce", "00"]);
+    let (code, _, err) = verify(&[
+        "--report", &report, "--cert", &vcek, "--policy", &p, "--nonce", "00",
+    ]);
     assert_eq!(code, 2);
     assert!(err.contains("--enclave-key"), "{err}");
     // Collateral without a quote; evidence in no known form; a nonce too long.
-    assert_eq!(verify(&["--report", &report, "--cert", &vcek, "--policy", &p, "--collateral", &report]).0, 2);
+    assert_eq!(
+        verify(&[
+            "--report",
+            &report,
+            "--cert",
+            &vcek,
+            "--policy",
+            &p,
+            "--collateral",
+            &report
+        ])
+        .0,
+        2
+    );
     let junk = d.file("junk.json", b"{\"version\":\"3\"}");
     let (code, _, err) = verify(&["--azure", &junk, "--policy", &p]);
     assert_eq!(code, 2);
     assert!(err.contains("version"), "{err}");
     let v0 = fx(&format!("{AZ_SNP}/evidence-v0.json"));
-    assert_eq!(verify(&["--azure", &v0, "--policy", &p, "--nonce", &"00".repeat(65)]).0, 2);
+    assert_eq!(
+        verify(&["--azure", &v0, "--policy", &p, "--nonce", &"00".repeat(65)]).0,
+        2
+    );
 }
 
 #[test]

@@ -76,7 +76,9 @@ use base64::Engine as _;
 use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize;
 use tee_formats::snp::cert_table::{CertTable, Guid};
-use tee_formats::snp::fields::{Generation, GuestPolicy, KeyInfo, PlatformInfo, Signature, TcbVersion};
+use tee_formats::snp::fields::{
+    Generation, GuestPolicy, KeyInfo, PlatformInfo, Signature, TcbVersion,
+};
 use tee_formats::snp::report::{AttestationReport, REPORT_SIZE};
 use transport::Addr;
 use wire::{EvidenceBundle, Tee};
@@ -240,11 +242,18 @@ impl CocoAa {
         let addr = self.addr.to_string();
         let sock = loopback_socket_addr(&self.addr)?;
         let deadline = Instant::now() + self.timeout;
-        let timeout = |addr: &str| AaError::Timeout { addr: addr.to_owned(), after: self.timeout };
-        let stream = TcpStream::connect_timeout(&sock, self.timeout).map_err(|e| match e.kind() {
-            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => timeout(&addr),
-            _ => AaError::Unreachable { addr: addr.clone(), source: e },
-        })?;
+        let timeout = |addr: &str| AaError::Timeout {
+            addr: addr.to_owned(),
+            after: self.timeout,
+        };
+        let stream =
+            TcpStream::connect_timeout(&sock, self.timeout).map_err(|e| match e.kind() {
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => timeout(&addr),
+                _ => AaError::Unreachable {
+                    addr: addr.clone(),
+                    source: e,
+                },
+            })?;
         // Best effort: only latency depends on it.
         let _ = stream.set_nodelay(true);
         let mut conn = Deadlined { stream, deadline };
@@ -254,27 +263,52 @@ impl CocoAa {
             "GET",
             &host,
             target,
-            &[("accept", "application/octet-stream, application/json"), ("connection", "close")],
+            &[
+                ("accept", "application/octet-stream, application/json"),
+                ("connection", "close"),
+            ],
             b"",
         )
         .map_err(|e| match e.kind() {
             io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => timeout(&addr),
-            _ => AaError::Unreachable { addr: addr.clone(), source: e },
+            _ => AaError::Unreachable {
+                addr: addr.clone(),
+                source: e,
+            },
         })?;
-        let limits = http::Limits { head_bytes: MAX_HEAD, body_bytes: MAX_BODY };
-        let response = http::read_response(&mut BufReader::new(&mut conn), limits).map_err(|e| match e {
-            http::HttpError::Io(io) if matches!(io.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => {
-                timeout(&addr)
-            }
-            other => AaError::Http { addr: addr.clone(), source: other },
-        })?;
+        let limits = http::Limits {
+            head_bytes: MAX_HEAD,
+            body_bytes: MAX_BODY,
+        };
+        let response =
+            http::read_response(&mut BufReader::new(&mut conn), limits).map_err(|e| match e {
+                http::HttpError::Io(io)
+                    if matches!(
+                        io.kind(),
+                        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                    ) =>
+                {
+                    timeout(&addr)
+                }
+                other => AaError::Http {
+                    addr: addr.clone(),
+                    source: other,
+                },
+            })?;
         match response.status {
             200 => Ok(response.body),
             403 => Err(AaError::Forbidden { addr }),
-            404 if response.body.starts_with(b"Attestation Feature Not Enabled") => {
+            404 if response
+                .body
+                .starts_with(b"Attestation Feature Not Enabled") =>
+            {
                 Err(AaError::FeatureNotEnabled { addr })
             }
-            status => Err(AaError::Status { addr, status, body: printable(&response.body) }),
+            status => Err(AaError::Status {
+                addr,
+                status,
+                body: printable(&response.body),
+            }),
         }
     }
 }
@@ -284,9 +318,14 @@ impl EvidenceSource for CocoAa {
         SourceKind::CocoAa
     }
 
-    fn collect(&mut self, report_data: &[u8; REPORT_DATA_LEN]) -> Result<EvidenceBundle, EvidenceError> {
+    fn collect(
+        &mut self,
+        report_data: &[u8; REPORT_DATA_LEN],
+    ) -> Result<EvidenceBundle, EvidenceError> {
         log::info!(addr = self.addr.to_string().as_str(); "requesting evidence from the CoCo attestation-agent");
-        let body = self.get(&Self::evidence_target(report_data)).map_err(EvidenceError::CocoAa)?;
+        let body = self
+            .get(&Self::evidence_target(report_data))
+            .map_err(EvidenceError::CocoAa)?;
         let bundle = parse_evidence(&body)?;
         match bundle.tee {
             Tee::Snp => crate::check_snp_report(&bundle.evidence, report_data)?,
@@ -304,9 +343,13 @@ pub fn loopback_socket_addr(addr: &Addr) -> Result<SocketAddr, AaError> {
     match addr {
         Addr::Tcp(hp) => match hp.parse::<SocketAddr>() {
             Ok(sock) if sock.ip().is_loopback() => Ok(sock),
-            _ => Err(AaError::NotLoopback { addr: addr.to_string() }),
+            _ => Err(AaError::NotLoopback {
+                addr: addr.to_string(),
+            }),
         },
-        _ => Err(AaError::NotLoopback { addr: addr.to_string() }),
+        _ => Err(AaError::NotLoopback {
+            addr: addr.to_string(),
+        }),
     }
 }
 
@@ -325,7 +368,13 @@ pub(crate) fn probe(addr: &Addr, timeout: Duration) -> Result<(), String> {
 fn printable(body: &[u8]) -> String {
     body.iter()
         .take(200)
-        .map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' })
+        .map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                b as char
+            } else {
+                '.'
+            }
+        })
         .collect()
 }
 
@@ -378,13 +427,13 @@ pub fn parse_evidence(body: &[u8]) -> Result<EvidenceBundle, EvidenceError> {
         return Err(json("the answer is not a JSON object".to_owned()));
     };
     if map.contains_key("attestation_report") {
-        let evidence: SnpEvidence =
-            serde_json::from_slice(body).map_err(|e| json(format!("not the SNP attester's evidence: {e}")))?;
+        let evidence: SnpEvidence = serde_json::from_slice(body)
+            .map_err(|e| json(format!("not the SNP attester's evidence: {e}")))?;
         return snp_bundle(evidence);
     }
     if map.contains_key("quote") {
-        let evidence: TdxEvidence =
-            serde_json::from_slice(body).map_err(|e| json(format!("not the TDX attester's evidence: {e}")))?;
+        let evidence: TdxEvidence = serde_json::from_slice(body)
+            .map_err(|e| json(format!("not the TDX attester's evidence: {e}")))?;
         return tdx_bundle(evidence);
     }
     if map.len() == 2 && map.contains_key("svn") && map.contains_key("report_data") {
@@ -397,7 +446,10 @@ pub fn parse_evidence(body: &[u8]) -> Result<EvidenceBundle, EvidenceError> {
 }
 
 fn snp_bundle(evidence: SnpEvidence) -> Result<EvidenceBundle, EvidenceError> {
-    let report = evidence.attestation_report.to_bytes().map_err(|m| EvidenceError::CocoAa(AaError::Json(m)))?;
+    let report = evidence
+        .attestation_report
+        .to_bytes()
+        .map_err(|m| EvidenceError::CocoAa(AaError::Json(m)))?;
     // The rebuilt report must be one our own parser accepts.
     AttestationReport::parse(&report).map_err(EvidenceError::Malformed)?;
     let mut bundle = EvidenceBundle::new(Tee::Snp, PROVIDER, report.to_vec());
@@ -410,8 +462,9 @@ fn snp_bundle(evidence: SnpEvidence) -> Result<EvidenceBundle, EvidenceError> {
             SevCertType::Vcek => Guid::VCEK,
             SevCertType::Vlek => Guid::VLEK,
             SevCertType::Crl => Guid::CRL,
-            SevCertType::Other(uuid) => parse_uuid(&uuid)
-                .ok_or_else(|| EvidenceError::CocoAa(AaError::Json(format!("cert_type OTHER: bad UUID {uuid:?}"))))?,
+            SevCertType::Other(uuid) => parse_uuid(&uuid).ok_or_else(|| {
+                EvidenceError::CocoAa(AaError::Json(format!("cert_type OTHER: bad UUID {uuid:?}")))
+            })?,
         };
         entries.push((guid, entry.data));
     }
@@ -431,9 +484,9 @@ fn tdx_bundle(evidence: TdxEvidence) -> Result<EvidenceBundle, EvidenceError> {
     tee_formats::tdx::quote::Quote::parse(&quote).map_err(EvidenceError::Malformed)?;
     let mut bundle = EvidenceBundle::new(Tee::Tdx, PROVIDER, quote);
     if let Some(log) = &evidence.cc_eventlog {
-        let log = b64
-            .decode(log)
-            .map_err(|e| EvidenceError::CocoAa(AaError::Json(format!("cc_eventlog is not base64: {e}"))))?;
+        let log = b64.decode(log).map_err(|e| {
+            EvidenceError::CocoAa(AaError::Json(format!("cc_eventlog is not base64: {e}")))
+        })?;
         // The Kata guest's CCEL, forwarded (trimmed of its padding) for the
         // verifier to replay; nothing here trusts it.
         bundle.event_log = Some(wire::Bytes(crate::ccel::trim(log)));
@@ -589,10 +642,32 @@ enum TcbLayout {
 impl SevTcb {
     fn to_bytes(self, layout: TcbLayout, field: &str) -> Result<TcbVersion, String> {
         let bytes = match (layout, self.fmc) {
-            (TcbLayout::Legacy, None) => [self.bootloader, self.tee, 0, 0, 0, 0, self.snp, self.microcode],
-            (TcbLayout::Turin, Some(fmc)) => [fmc, self.bootloader, self.tee, self.snp, 0, 0, 0, self.microcode],
-            (TcbLayout::Legacy, Some(_)) => return Err(format!("{field}.fmc is set for a Milan/Genoa report")),
-            (TcbLayout::Turin, None) => return Err(format!("{field}.fmc is missing for a Turin/Venice report")),
+            (TcbLayout::Legacy, None) => [
+                self.bootloader,
+                self.tee,
+                0,
+                0,
+                0,
+                0,
+                self.snp,
+                self.microcode,
+            ],
+            (TcbLayout::Turin, Some(fmc)) => [
+                fmc,
+                self.bootloader,
+                self.tee,
+                self.snp,
+                0,
+                0,
+                0,
+                self.microcode,
+            ],
+            (TcbLayout::Legacy, Some(_)) => {
+                return Err(format!("{field}.fmc is set for a Milan/Genoa report"))
+            }
+            (TcbLayout::Turin, None) => {
+                return Err(format!("{field}.fmc is missing for a Turin/Venice report"))
+            }
         };
         Ok(TcbVersion::from_bytes(bytes))
     }
@@ -611,7 +686,10 @@ impl SevReport {
         let cpuid = (self.cpuid_fam_id, self.cpuid_mod_id, self.cpuid_step);
         let layout = if v3 {
             let (Some(family), Some(model), Some(_)) = cpuid else {
-                return Err(format!("report version {} without its CPUID fields", self.version));
+                return Err(format!(
+                    "report version {} without its CPUID fields",
+                    self.version
+                ));
             };
             match Generation::from_cpuid(family, model).map_err(|e| e.to_string())? {
                 Generation::Milan | Generation::Genoa => TcbLayout::Legacy,
@@ -624,7 +702,10 @@ impl SevReport {
             // sev: a masked CHIP_ID gives no generation; zeros after the
             // first 8 bytes mean Turin.
             if self.chip_id.0 == [0; 64] {
-                return Err("version 2 report with a masked CHIP_ID (sev cannot tell its generation)".to_owned());
+                return Err(
+                    "version 2 report with a masked CHIP_ID (sev cannot tell its generation)"
+                        .to_owned(),
+                );
             }
             if self.chip_id.0[8..] == [0; 56] {
                 TcbLayout::Turin
@@ -632,17 +713,22 @@ impl SevReport {
                 TcbLayout::Legacy
             }
         };
-        let (launch_mit_vector, current_mit_vector) = match (v5, self.launch_mit_vector, self.current_mit_vector) {
-            (true, Some(l), Some(c)) => (l, c),
-            (false, None, None) => (0, 0),
-            _ => {
-                return Err(format!(
-                    "report version {}: the mitigation vectors must be present exactly for version 5",
-                    self.version
-                ))
-            }
-        };
-        let (family, model, stepping) = (cpuid.0.unwrap_or(0), cpuid.1.unwrap_or(0), cpuid.2.unwrap_or(0));
+        let (launch_mit_vector, current_mit_vector) =
+            match (v5, self.launch_mit_vector, self.current_mit_vector) {
+                (true, Some(l), Some(c)) => (l, c),
+                (false, None, None) => (0, 0),
+                _ => {
+                    return Err(format!(
+                "report version {}: the mitigation vectors must be present exactly for version 5",
+                self.version
+            ))
+                }
+            };
+        let (family, model, stepping) = (
+            cpuid.0.unwrap_or(0),
+            cpuid.1.unwrap_or(0),
+            cpuid.2.unwrap_or(0),
+        );
         let report = AttestationReport {
             version: self.version,
             guest_svn: self.guest_svn,
@@ -676,7 +762,10 @@ impl SevReport {
             launch_tcb: self.launch_tcb.to_bytes(layout, "launch_tcb")?,
             launch_mit_vector,
             current_mit_vector,
-            signature: Signature { r: self.signature.r.0, s: self.signature.s.0 },
+            signature: Signature {
+                r: self.signature.r.0,
+                s: self.signature.s.0,
+            },
         };
         Ok(report.to_bytes())
     }
@@ -703,7 +792,9 @@ impl<'de, const N: usize> Deserialize<'de> for Bytes<N> {
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Bytes<N>, A::Error> {
                 let mut out = [0u8; N];
                 for (i, slot) in out.iter_mut().enumerate() {
-                    *slot = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(i, &self))?;
+                    *slot = seq
+                        .next_element()?
+                        .ok_or_else(|| de::Error::invalid_length(i, &self))?;
                 }
                 if seq.next_element::<IgnoredAny>()?.is_some() {
                     return Err(de::Error::invalid_length(N + 1, &self));
@@ -729,24 +820,52 @@ mod tests {
         let (data, enc) = q.split_once('&').unwrap();
         assert_eq!(enc, "encoding=base64");
         assert_eq!(data.len(), 86);
-        assert!(data.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
-        assert_eq!(base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(data).unwrap(), rd);
+        assert!(data
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert_eq!(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(data)
+                .unwrap(),
+            rd
+        );
     }
 
     #[test]
     fn only_literal_loopback_tcp_addresses() {
-        for ok in ["tcp://127.0.0.1:8006", "tcp://[::1]:8006", "tcp://127.1.2.3:1"] {
+        for ok in [
+            "tcp://127.0.0.1:8006",
+            "tcp://[::1]:8006",
+            "tcp://127.1.2.3:1",
+        ] {
             assert!(loopback_socket_addr(&ok.parse().unwrap()).is_ok(), "{ok}");
         }
-        for bad in ["tcp://192.0.2.1:8006", "tcp://localhost:8006", "unix:///run/aa.sock", "vsock://2:8006"] {
-            assert!(matches!(loopback_socket_addr(&bad.parse().unwrap()), Err(AaError::NotLoopback { .. })), "{bad}");
+        for bad in [
+            "tcp://192.0.2.1:8006",
+            "tcp://localhost:8006",
+            "unix:///run/aa.sock",
+            "vsock://2:8006",
+        ] {
+            assert!(
+                matches!(
+                    loopback_socket_addr(&bad.parse().unwrap()),
+                    Err(AaError::NotLoopback { .. })
+                ),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn uuids() {
-        assert_eq!(parse_uuid("63da758d-e664-4564-adc5-f4b93be8accd"), Some(Guid::VCEK));
-        assert_eq!(parse_uuid("63DA758D-E664-4564-ADC5-F4B93BE8ACCD"), Some(Guid::VCEK));
+        assert_eq!(
+            parse_uuid("63da758d-e664-4564-adc5-f4b93be8accd"),
+            Some(Guid::VCEK)
+        );
+        assert_eq!(
+            parse_uuid("63DA758D-E664-4564-ADC5-F4B93BE8ACCD"),
+            Some(Guid::VCEK)
+        );
         assert_eq!(parse_uuid("63da758de6644564adc5f4b93be8accd"), None);
         assert_eq!(parse_uuid("63da758d-e664-4564-adc5-f4b93be8accg"), None);
         assert_eq!(parse_uuid("+3da758d-e664-4564-adc5-f4b93be8accd"), None);
@@ -755,16 +874,34 @@ mod tests {
     #[test]
     fn present_fields_must_be_there() {
         assert!(serde_json::from_str::<TdxEvidence>(r#"{"quote":"AA=="}"#).is_err());
-        let ok: TdxEvidence = serde_json::from_str(r#"{"quote":"AA==","cc_eventlog":null}"#).unwrap();
+        let ok: TdxEvidence =
+            serde_json::from_str(r#"{"quote":"AA==","cc_eventlog":null}"#).unwrap();
         assert!(ok.cc_eventlog.is_none());
-        assert!(serde_json::from_str::<TdxEvidence>(r#"{"quote":"AA==","cc_eventlog":null,"x":1}"#).is_err());
-        assert!(serde_json::from_str::<TdxEvidence>(r#"{"quote":"AA==","quote":"AA==","cc_eventlog":null}"#).is_err());
+        assert!(serde_json::from_str::<TdxEvidence>(
+            r#"{"quote":"AA==","cc_eventlog":null,"x":1}"#
+        )
+        .is_err());
+        assert!(serde_json::from_str::<TdxEvidence>(
+            r#"{"quote":"AA==","quote":"AA==","cc_eventlog":null}"#
+        )
+        .is_err());
     }
 
     #[test]
     fn byte_arrays_are_exact() {
-        assert_eq!(serde_json::from_str::<Bytes<3>>("[1,2,255]").unwrap().0, [1, 2, 255]);
-        for bad in ["[1,2]", "[1,2,3,4]", "[1,2,256]", "[1,2,-1]", "[1,2,1.5]", "\"AQID\"", "null"] {
+        assert_eq!(
+            serde_json::from_str::<Bytes<3>>("[1,2,255]").unwrap().0,
+            [1, 2, 255]
+        );
+        for bad in [
+            "[1,2]",
+            "[1,2,3,4]",
+            "[1,2,256]",
+            "[1,2,-1]",
+            "[1,2,1.5]",
+            "\"AQID\"",
+            "null",
+        ] {
             assert!(serde_json::from_str::<Bytes<3>>(bad).is_err(), "{bad}");
         }
     }

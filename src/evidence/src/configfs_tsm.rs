@@ -79,7 +79,10 @@ impl TsmFs for RealFs {
         let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
         let n = f.write(data)?;
         if n != data.len() {
-            return Err(io::Error::new(io::ErrorKind::WriteZero, "short write to configfs attribute"));
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "short write to configfs attribute",
+            ));
         }
         Ok(())
     }
@@ -99,7 +102,12 @@ impl ConfigfsTsm<RealFs> {
     /// The real interface under `root`; TDX bundles carry the CC event log
     /// from its sysfs location ([`ccel::DEFAULT_TABLE`], [`ccel::DEFAULT_DATA`]).
     pub fn new(root: &Path) -> Self {
-        ConfigfsTsm { fs: RealFs, root: root.to_owned(), want_provider: None, event_log: Some(CcelPaths::default()) }
+        ConfigfsTsm {
+            fs: RealFs,
+            root: root.to_owned(),
+            want_provider: None,
+            event_log: Some(CcelPaths::default()),
+        }
     }
 }
 
@@ -107,7 +115,12 @@ impl<F: TsmFs> ConfigfsTsm<F> {
     /// The interface over `fs` (tests use a fake); no event log unless
     /// [`ConfigfsTsm::with_event_log`] says where.
     pub fn with_fs(fs: F, root: &Path) -> Self {
-        ConfigfsTsm { fs, root: root.to_owned(), want_provider: None, event_log: None }
+        ConfigfsTsm {
+            fs,
+            root: root.to_owned(),
+            want_provider: None,
+            event_log: None,
+        }
     }
 
     /// Reads the TDX CC event log from `paths` (`None`: never).
@@ -123,21 +136,40 @@ impl<F: TsmFs> ConfigfsTsm<F> {
     }
 
     fn io<'p>(op: &'static str, path: &'p Path) -> impl FnOnce(io::Error) -> EvidenceError + 'p {
-        move |source| EvidenceError::Io { op, path: path.display().to_string(), source }
+        move |source| EvidenceError::Io {
+            op,
+            path: path.display().to_string(),
+            source,
+        }
     }
 
-    fn request(&mut self, dir: &Path, report_data: &[u8; REPORT_DATA_LEN]) -> Result<EvidenceBundle, EvidenceError> {
+    fn request(
+        &mut self,
+        dir: &Path,
+        report_data: &[u8; REPORT_DATA_LEN],
+    ) -> Result<EvidenceBundle, EvidenceError> {
         let provider_path = dir.join("provider");
-        let provider = self.fs.read(&provider_path).map_err(Self::io("reading", &provider_path))?;
+        let provider = self
+            .fs
+            .read(&provider_path)
+            .map_err(Self::io("reading", &provider_path))?;
         let provider = String::from_utf8_lossy(&provider).trim().to_owned();
         let (tee, want) = match provider.as_str() {
             "sev_guest" => (Tee::Snp, "sev_guest"),
             "tdx_guest" => (Tee::Tdx, "tdx_guest"),
-            _ => return Err(EvidenceError::WrongProvider { got: provider, want: "sev_guest or tdx_guest" }),
+            _ => {
+                return Err(EvidenceError::WrongProvider {
+                    got: provider,
+                    want: "sev_guest or tdx_guest",
+                })
+            }
         };
         if let Some(required) = self.want_provider {
             if required != want {
-                return Err(EvidenceError::WrongProvider { got: provider, want: required });
+                return Err(EvidenceError::WrongProvider {
+                    got: provider,
+                    want: required,
+                });
             }
         }
         let mut writes = 0u64;
@@ -148,38 +180,61 @@ impl<F: TsmFs> ConfigfsTsm<F> {
             writes += 1;
         }
         let inblob = dir.join("inblob");
-        self.fs.write(&inblob, report_data).map_err(Self::io("writing", &inblob))?;
+        self.fs
+            .write(&inblob, report_data)
+            .map_err(Self::io("writing", &inblob))?;
         writes += 1;
 
         let outblob = self.read_when_not_busy(&dir.join("outblob"))?;
         let generation_path = dir.join("generation");
-        let generation = self.fs.read(&generation_path).map_err(Self::io("reading", &generation_path))?;
-        let generation: u64 = String::from_utf8_lossy(&generation).trim().parse().map_err(|_| EvidenceError::Io {
-            op: "parsing",
-            path: generation_path.display().to_string(),
-            source: io::Error::new(io::ErrorKind::InvalidData, "not a number"),
-        })?;
+        let generation = self
+            .fs
+            .read(&generation_path)
+            .map_err(Self::io("reading", &generation_path))?;
+        let generation: u64 = String::from_utf8_lossy(&generation)
+            .trim()
+            .parse()
+            .map_err(|_| EvidenceError::Io {
+                op: "parsing",
+                path: generation_path.display().to_string(),
+                source: io::Error::new(io::ErrorKind::InvalidData, "not a number"),
+            })?;
         if generation != writes {
-            return Err(EvidenceError::GenerationRace { expected: writes, got: generation });
+            return Err(EvidenceError::GenerationRace {
+                expected: writes,
+                got: generation,
+            });
         }
 
         let mut bundle = match tee {
             Tee::Snp => {
                 crate::check_snp_report(&outblob, report_data)?;
-                let mut b = EvidenceBundle::new(Tee::Snp, SourceKind::ConfigfsTsm.as_str(), outblob);
+                let mut b =
+                    EvidenceBundle::new(Tee::Snp, SourceKind::ConfigfsTsm.as_str(), outblob);
                 let aux = dir.join("auxblob");
                 match self.fs.read(&aux) {
                     Ok(table) if !table.is_empty() => crate::snp_certificates(&mut b, &table)?,
                     Ok(_) => {}
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(EvidenceError::Io { op: "reading", path: aux.display().to_string(), source: e }),
+                    Err(e) => {
+                        return Err(EvidenceError::Io {
+                            op: "reading",
+                            path: aux.display().to_string(),
+                            source: e,
+                        })
+                    }
                 }
                 b
             }
             _ => {
                 crate::tdx_guest::check_quote(&outblob, report_data)?;
-                let mut b = EvidenceBundle::new(Tee::Tdx, SourceKind::ConfigfsTsm.as_str(), outblob);
-                b.event_log = self.event_log.as_ref().and_then(ccel::collect).map(wire::Bytes);
+                let mut b =
+                    EvidenceBundle::new(Tee::Tdx, SourceKind::ConfigfsTsm.as_str(), outblob);
+                b.event_log = self
+                    .event_log
+                    .as_ref()
+                    .and_then(ccel::collect)
+                    .map(wire::Bytes);
                 b
             }
         };
@@ -193,15 +248,26 @@ impl<F: TsmFs> ConfigfsTsm<F> {
         for attempt in 1..=BUSY_RETRIES {
             match self.fs.read(path) {
                 Ok(b) => return Ok(b),
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) || e.raw_os_error() == Some(libc::EAGAIN) => {
+                Err(e)
+                    if e.raw_os_error() == Some(libc::EBUSY)
+                        || e.raw_os_error() == Some(libc::EAGAIN) =>
+                {
                     log::info!(attempt = attempt; "configfs-tsm busy; retrying");
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_secs(2));
                 }
-                Err(e) => return Err(EvidenceError::Io { op: "reading", path: path.display().to_string(), source: e }),
+                Err(e) => {
+                    return Err(EvidenceError::Io {
+                        op: "reading",
+                        path: path.display().to_string(),
+                        source: e,
+                    })
+                }
             }
         }
-        Err(EvidenceError::Busy { attempts: BUSY_RETRIES })
+        Err(EvidenceError::Busy {
+            attempts: BUSY_RETRIES,
+        })
     }
 }
 
@@ -210,10 +276,19 @@ impl<F: TsmFs> EvidenceSource for ConfigfsTsm<F> {
         SourceKind::ConfigfsTsm
     }
 
-    fn collect(&mut self, report_data: &[u8; REPORT_DATA_LEN]) -> Result<EvidenceBundle, EvidenceError> {
+    fn collect(
+        &mut self,
+        report_data: &[u8; REPORT_DATA_LEN],
+    ) -> Result<EvidenceBundle, EvidenceError> {
         static SEQ: AtomicU32 = AtomicU32::new(0);
-        let dir = self.root.join(format!("enclave-init-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
-        self.fs.mkdir(&dir).map_err(Self::io("creating report entry", &dir))?;
+        let dir = self.root.join(format!(
+            "enclave-init-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        self.fs
+            .mkdir(&dir)
+            .map_err(Self::io("creating report entry", &dir))?;
         let result = self.request(&dir, report_data);
         if let Err(e) = self.fs.rmdir(&dir) {
             log::warn!(entry = dir.display().to_string().as_str(), error = e.to_string().as_str(); "cannot remove configfs-tsm entry");

@@ -22,8 +22,8 @@
 //! back to it when hardware is missing; it stops with the list of what it
 //! tried.
 
-pub mod ccel;
 pub mod azure_vtpm;
+pub mod ccel;
 pub mod coco_aa;
 pub mod collateral;
 pub mod configfs_tsm;
@@ -55,7 +55,10 @@ pub trait EvidenceSource: Send {
     fn kind(&self) -> SourceKind;
     /// Evidence whose REPORT_DATA is exactly `report_data`, with whatever
     /// certificates and collateral the platform provides.
-    fn collect(&mut self, report_data: &[u8; REPORT_DATA_LEN]) -> Result<EvidenceBundle, EvidenceError>;
+    fn collect(
+        &mut self,
+        report_data: &[u8; REPORT_DATA_LEN],
+    ) -> Result<EvidenceBundle, EvidenceError>;
 }
 
 /// The kinds of source, in detection order (simulation last and never detected).
@@ -305,9 +308,13 @@ impl std::error::Error for EvidenceError {}
 pub(crate) fn check_snp_report(report: &[u8], report_data: &[u8; 64]) -> Result<(), EvidenceError> {
     let min = tee_formats::snp::report::REPORT_SIZE;
     if report.len() < min {
-        return Err(EvidenceError::ShortEvidence { got: report.len(), min });
+        return Err(EvidenceError::ShortEvidence {
+            got: report.len(),
+            min,
+        });
     }
-    let parsed = tee_formats::snp::report::AttestationReport::parse(report).map_err(EvidenceError::Malformed)?;
+    let parsed = tee_formats::snp::report::AttestationReport::parse(report)
+        .map_err(EvidenceError::Malformed)?;
     if &parsed.report_data != report_data {
         return Err(EvidenceError::ReportDataMismatch);
     }
@@ -317,18 +324,25 @@ pub(crate) fn check_snp_report(report: &[u8], report_data: &[u8; 64]) -> Result<
 /// Turns an SNP certificate table (auxblob or extended report) into bundle
 /// certificates and CRLs. The ASK GUID also carries the ASVK when the signer
 /// is a VLEK.
-pub(crate) fn snp_certificates(bundle: &mut EvidenceBundle, table: &[u8]) -> Result<(), EvidenceError> {
+pub(crate) fn snp_certificates(
+    bundle: &mut EvidenceBundle,
+    table: &[u8],
+) -> Result<(), EvidenceError> {
     if table.iter().all(|b| *b == 0) {
         return Ok(()); // the host supplied no certificates
     }
-    let table = tee_formats::snp::cert_table::CertTable::parse(table).map_err(EvidenceError::Malformed)?;
+    let table =
+        tee_formats::snp::cert_table::CertTable::parse(table).map_err(EvidenceError::Malformed)?;
     add_snp_certificates(bundle, &table);
     Ok(())
 }
 
 /// Adds the VCEK/VLEK, ASK/ASVK, ARK and CRL of a parsed certificate table
 /// to `bundle` (other GUIDs are ignored).
-pub(crate) fn add_snp_certificates(bundle: &mut EvidenceBundle, table: &tee_formats::snp::cert_table::CertTable) {
+pub(crate) fn add_snp_certificates(
+    bundle: &mut EvidenceBundle,
+    table: &tee_formats::snp::cert_table::CertTable,
+) {
     use tee_formats::snp::cert_table::Guid;
     use wire::{Bytes, CertKind, Certificate};
     let vlek = table.get(&Guid::VLEK).is_some();
@@ -339,7 +353,10 @@ pub(crate) fn add_snp_certificates(bundle: &mut EvidenceBundle, table: &tee_form
         (Guid::ARK, CertKind::Ark),
     ] {
         if let Some(der) = table.get(&guid) {
-            bundle.certificates.push(Certificate { kind, der: Bytes(der.to_vec()) });
+            bundle.certificates.push(Certificate {
+                kind,
+                der: Bytes(der.to_vec()),
+            });
         }
     }
     if let Some(crl) = table.get(&Guid::CRL) {

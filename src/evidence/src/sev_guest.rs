@@ -97,7 +97,9 @@ pub struct SevGuest<D: SevGuestDevice> {
 impl SevGuest<RealDevice> {
     /// The real device at `path`.
     pub fn open(path: &Path) -> Self {
-        SevGuest { device: RealDevice(path.to_owned()) }
+        SevGuest {
+            device: RealDevice(path.to_owned()),
+        }
     }
 }
 
@@ -110,23 +112,38 @@ impl<D: SevGuestDevice> SevGuest<D> {
     /// The extended request, resizing the certificate buffer once if the
     /// host asks and retrying while it is busy. `Ok(None)` means "use the
     /// plain request".
-    fn ext_report(&mut self, req: &ReportReq, resp: &mut [u8; RESP_LEN]) -> Result<Option<Vec<u8>>, EvidenceError> {
+    fn ext_report(
+        &mut self,
+        req: &ReportReq,
+        resp: &mut [u8; RESP_LEN],
+    ) -> Result<Option<Vec<u8>>, EvidenceError> {
         let mut certs = vec![0u8; CERTS_LEN];
         let mut resized = false;
         let mut backoff = Duration::from_millis(20);
         for _ in 0..BUSY_RETRIES {
             let mut certs_len = u32::try_from(certs.len()).unwrap_or(u32::MAX);
-            match self.device.get_ext_report(req, resp, &mut certs, &mut certs_len) {
+            match self
+                .device
+                .get_ext_report(req, resp, &mut certs, &mut certs_len)
+            {
                 Ok(()) => return Ok(Some(certs)),
                 Err(e) if e.vmm_error() == VMM_ERR_INVALID_LEN && !resized => {
                     let needed = certs_len as usize;
                     if needed <= certs.len() || needed > CERTS_MAX {
-                        return Err(EvidenceError::Firmware { errno: e.errno, fw_error: e.fw_error(), vmm_error: e.vmm_error() });
+                        return Err(EvidenceError::Firmware {
+                            errno: e.errno,
+                            fw_error: e.fw_error(),
+                            vmm_error: e.vmm_error(),
+                        });
                     }
                     certs = vec![0u8; needed];
                     resized = true;
                 }
-                Err(e) if e.vmm_error() == VMM_ERR_BUSY || e.errno == libc::EAGAIN || e.errno == libc::EBUSY => {
+                Err(e)
+                    if e.vmm_error() == VMM_ERR_BUSY
+                        || e.errno == libc::EAGAIN
+                        || e.errno == libc::EBUSY =>
+                {
                     log::info!(backoff_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX); "sev-guest busy (throttled); retrying");
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_secs(1));
@@ -137,24 +154,40 @@ impl<D: SevGuestDevice> SevGuest<D> {
                 }
             }
         }
-        Err(EvidenceError::Busy { attempts: BUSY_RETRIES })
+        Err(EvidenceError::Busy {
+            attempts: BUSY_RETRIES,
+        })
     }
 
-    fn plain_report(&mut self, req: &ReportReq, resp: &mut [u8; RESP_LEN]) -> Result<(), EvidenceError> {
+    fn plain_report(
+        &mut self,
+        req: &ReportReq,
+        resp: &mut [u8; RESP_LEN],
+    ) -> Result<(), EvidenceError> {
         let mut backoff = Duration::from_millis(20);
         for _ in 0..BUSY_RETRIES {
             match self.device.get_report(req, resp) {
                 Ok(()) => return Ok(()),
-                Err(e) if e.vmm_error() == VMM_ERR_BUSY || e.errno == libc::EAGAIN || e.errno == libc::EBUSY => {
+                Err(e)
+                    if e.vmm_error() == VMM_ERR_BUSY
+                        || e.errno == libc::EAGAIN
+                        || e.errno == libc::EBUSY =>
+                {
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                 }
                 Err(e) => {
-                    return Err(EvidenceError::Firmware { errno: e.errno, fw_error: e.fw_error(), vmm_error: e.vmm_error() })
+                    return Err(EvidenceError::Firmware {
+                        errno: e.errno,
+                        fw_error: e.fw_error(),
+                        vmm_error: e.vmm_error(),
+                    })
                 }
             }
         }
-        Err(EvidenceError::Busy { attempts: BUSY_RETRIES })
+        Err(EvidenceError::Busy {
+            attempts: BUSY_RETRIES,
+        })
     }
 }
 
@@ -163,7 +196,11 @@ pub fn report_from_response(resp: &[u8; RESP_LEN]) -> Result<Vec<u8>, EvidenceEr
     let word = |o: usize| u32::from_le_bytes([resp[o], resp[o + 1], resp[o + 2], resp[o + 3]]);
     let (status, size) = (word(0), word(4) as usize);
     if status != 0 {
-        return Err(EvidenceError::Firmware { errno: 0, fw_error: status, vmm_error: 0 });
+        return Err(EvidenceError::Firmware {
+            errno: 0,
+            fw_error: status,
+            vmm_error: 0,
+        });
     }
     let min = tee_formats::snp::report::REPORT_SIZE;
     if size < min || REPORT_OFFSET + size > RESP_LEN {
@@ -177,8 +214,14 @@ impl<D: SevGuestDevice> EvidenceSource for SevGuest<D> {
         SourceKind::SevGuest
     }
 
-    fn collect(&mut self, report_data: &[u8; REPORT_DATA_LEN]) -> Result<EvidenceBundle, EvidenceError> {
-        let req = ReportReq { user_data: *report_data, vmpl: 0 };
+    fn collect(
+        &mut self,
+        report_data: &[u8; REPORT_DATA_LEN],
+    ) -> Result<EvidenceBundle, EvidenceError> {
+        let req = ReportReq {
+            user_data: *report_data,
+            vmpl: 0,
+        };
         let mut resp = [0u8; RESP_LEN];
         let certs = match self.ext_report(&req, &mut resp)? {
             Some(c) => Some(c),

@@ -41,7 +41,10 @@ impl SimPsp {
             match transport::connect(&self.addr) {
                 Ok(s) => return Ok(s),
                 Err(e) if start.elapsed() + backoff > self.timeout => {
-                    return Err(EvidenceError::Sim(format!("cannot reach {}: {e}", self.addr)))
+                    return Err(EvidenceError::Sim(format!(
+                        "cannot reach {}: {e}",
+                        self.addr
+                    )))
                 }
                 Err(_) => {
                     std::thread::sleep(backoff);
@@ -57,24 +60,37 @@ impl EvidenceSource for SimPsp {
         SourceKind::Sim
     }
 
-    fn collect(&mut self, report_data: &[u8; REPORT_DATA_LEN]) -> Result<EvidenceBundle, EvidenceError> {
+    fn collect(
+        &mut self,
+        report_data: &[u8; REPORT_DATA_LEN],
+    ) -> Result<EvidenceBundle, EvidenceError> {
         let mut stream = self.connect()?;
-        stream.set_timeouts(self.timeout).map_err(|e| EvidenceError::Sim(e.to_string()))?;
-        let mut request = serde_json::json!({"report_data": Bytes(report_data.to_vec()), "vmpl": 0}).to_string();
+        stream
+            .set_timeouts(self.timeout)
+            .map_err(|e| EvidenceError::Sim(e.to_string()))?;
+        let mut request =
+            serde_json::json!({"report_data": Bytes(report_data.to_vec()), "vmpl": 0}).to_string();
         request.push('\n');
-        stream.write_all(request.as_bytes()).map_err(|e| EvidenceError::Sim(format!("sending request: {e}")))?;
+        stream
+            .write_all(request.as_bytes())
+            .map_err(|e| EvidenceError::Sim(format!("sending request: {e}")))?;
         let mut line = Vec::new();
         BufReader::new((&mut stream).take(MAX_ANSWER))
             .read_until(b'\n', &mut line)
             .map_err(|e| EvidenceError::Sim(format!("reading answer: {e}")))?;
-        if let Ok(serde_json::Value::Object(o)) = serde_json::from_slice::<serde_json::Value>(&line) {
+        if let Ok(serde_json::Value::Object(o)) = serde_json::from_slice::<serde_json::Value>(&line)
+        {
             if let Some(err) = o.get("error").and_then(|e| e.as_str()) {
                 return Err(EvidenceError::Sim(format!("refused: {err}")));
             }
         }
-        let bundle = EvidenceBundle::from_json(&line).map_err(|e| EvidenceError::Sim(format!("bad answer: {e}")))?;
+        let bundle = EvidenceBundle::from_json(&line)
+            .map_err(|e| EvidenceError::Sim(format!("bad answer: {e}")))?;
         if bundle.tee != Tee::Sim {
-            return Err(EvidenceError::Sim(format!("answered TEE type {}, want sim", bundle.tee.as_str())));
+            return Err(EvidenceError::Sim(format!(
+                "answered TEE type {}, want sim",
+                bundle.tee.as_str()
+            )));
         }
         crate::check_snp_report(&bundle.evidence, report_data)?;
         Ok(bundle)

@@ -29,7 +29,10 @@ impl IoctlError {
         (self.exitinfo2 >> 32) as u32
     }
     fn io(e: std::io::Error) -> IoctlError {
-        IoctlError { errno: e.raw_os_error().unwrap_or(libc::EIO), exitinfo2: 0 }
+        IoctlError {
+            errno: e.raw_os_error().unwrap_or(libc::EIO),
+            exitinfo2: 0,
+        }
     }
 }
 
@@ -67,13 +70,25 @@ nix::ioctl_readwrite!(snp_get_report_ioctl, b'S', 0x0, SnpGuestRequestIoctl);
 nix::ioctl_readwrite!(snp_get_ext_report_ioctl, b'S', 0x2, SnpGuestRequestIoctl);
 
 fn open(path: &Path) -> Result<std::fs::File, IoctlError> {
-    std::fs::OpenOptions::new().read(true).write(true).open(path).map_err(IoctlError::io)
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(IoctlError::io)
 }
 
 /// `SNP_GET_REPORT`.
-pub fn snp_get_report(path: &Path, req: &ReportReq, resp: &mut [u8; RESP_LEN]) -> Result<(), IoctlError> {
+pub fn snp_get_report(
+    path: &Path,
+    req: &ReportReq,
+    resp: &mut [u8; RESP_LEN],
+) -> Result<(), IoctlError> {
     let dev = open(path)?;
-    let mut raw_req = SnpReportReq { user_data: req.user_data, vmpl: req.vmpl, rsvd: [0; 28] };
+    let mut raw_req = SnpReportReq {
+        user_data: req.user_data,
+        vmpl: req.vmpl,
+        rsvd: [0; 28],
+    };
     let mut ioctl = SnpGuestRequestIoctl {
         msg_version: 1,
         req_data: std::ptr::addr_of_mut!(raw_req) as u64,
@@ -85,7 +100,10 @@ pub fn snp_get_report(path: &Path, req: &ReportReq, resp: &mut [u8; RESP_LEN]) -
     // snp_report_req (96 bytes) and a live, writable 4000-byte response
     // buffer, exactly the sizes the kernel copies.
     let r = unsafe { snp_get_report_ioctl(dev.as_raw_fd(), &mut ioctl) };
-    r.map(drop).map_err(|e| IoctlError { errno: e as i32, exitinfo2: ioctl.exitinfo2 })
+    r.map(drop).map_err(|e| IoctlError {
+        errno: e as i32,
+        exitinfo2: ioctl.exitinfo2,
+    })
 }
 
 /// `SNP_GET_EXT_REPORT`.
@@ -97,9 +115,15 @@ pub fn snp_get_ext_report(
     certs_len: &mut u32,
 ) -> Result<(), IoctlError> {
     let dev = open(path)?;
-    let len = u32::try_from(certs.len()).unwrap_or(u32::MAX).min(*certs_len);
+    let len = u32::try_from(certs.len())
+        .unwrap_or(u32::MAX)
+        .min(*certs_len);
     let mut raw_req = SnpExtReportReq {
-        data: SnpReportReq { user_data: req.user_data, vmpl: req.vmpl, rsvd: [0; 28] },
+        data: SnpReportReq {
+            user_data: req.user_data,
+            vmpl: req.vmpl,
+            rsvd: [0; 28],
+        },
         certs_address: certs.as_mut_ptr() as u64,
         certs_len: len,
     };
@@ -114,7 +138,10 @@ pub fn snp_get_ext_report(
     // kernel writes; on INVALID_LEN the kernel writes only raw_req.certs_len.
     let r = unsafe { snp_get_ext_report_ioctl(dev.as_raw_fd(), &mut ioctl) };
     *certs_len = raw_req.certs_len;
-    r.map(drop).map_err(|e| IoctlError { errno: e as i32, exitinfo2: ioctl.exitinfo2 })
+    r.map(drop).map_err(|e| IoctlError {
+        errno: e as i32,
+        exitinfo2: ioctl.exitinfo2,
+    })
 }
 
 /// `struct tdx_report_req`.
@@ -129,10 +156,16 @@ nix::ioctl_readwrite!(tdx_cmd_get_report0, b'T', 1, TdxReportReq);
 /// `TDX_CMD_GET_REPORT0`.
 pub fn tdx_get_report0(path: &Path, report_data: &[u8; 64]) -> Result<Vec<u8>, IoctlError> {
     let dev = open(path)?;
-    let mut req = TdxReportReq { reportdata: *report_data, tdreport: [0; 1024] };
+    let mut req = TdxReportReq {
+        reportdata: *report_data,
+        tdreport: [0; 1024],
+    };
     // SAFETY: `dev` is open; `req` is a live tdx_report_req (1088 bytes), the
     // exact size encoded in the request number, read and written in place.
     let r = unsafe { tdx_cmd_get_report0(dev.as_raw_fd(), &mut req) };
-    r.map_err(|e| IoctlError { errno: e as i32, exitinfo2: 0 })?;
+    r.map_err(|e| IoctlError {
+        errno: e as i32,
+        exitinfo2: 0,
+    })?;
     Ok(req.tdreport.to_vec())
 }

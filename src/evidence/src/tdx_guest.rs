@@ -19,25 +19,36 @@ use crate::{EvidenceError, EvidenceSource, SourceKind, REPORT_DATA_LEN};
 /// The ioctl interface (tests use a fake).
 pub trait TdxGuestDevice: Send {
     /// `TDX_CMD_GET_REPORT0`: the 1024-byte TDREPORT for `report_data`.
-    fn get_report0(&mut self, report_data: &[u8; REPORT_DATA_LEN]) -> Result<Vec<u8>, crate::sys::IoctlError>;
+    fn get_report0(
+        &mut self,
+        report_data: &[u8; REPORT_DATA_LEN],
+    ) -> Result<Vec<u8>, crate::sys::IoctlError>;
 }
 
 /// The real device.
 pub struct RealDevice(pub std::path::PathBuf);
 
 impl TdxGuestDevice for RealDevice {
-    fn get_report0(&mut self, report_data: &[u8; REPORT_DATA_LEN]) -> Result<Vec<u8>, crate::sys::IoctlError> {
+    fn get_report0(
+        &mut self,
+        report_data: &[u8; REPORT_DATA_LEN],
+    ) -> Result<Vec<u8>, crate::sys::IoctlError> {
         crate::sys::tdx_get_report0(&self.0, report_data)
     }
 }
 
 /// A TDREPORT for `report_data`, checked to parse and to carry it.
-pub fn tdreport(dev: &mut dyn TdxGuestDevice, report_data: &[u8; REPORT_DATA_LEN]) -> Result<TdReport, EvidenceError> {
-    let bytes = dev.get_report0(report_data).map_err(|e| EvidenceError::Firmware {
-        errno: e.errno,
-        fw_error: 0,
-        vmm_error: 0,
-    })?;
+pub fn tdreport(
+    dev: &mut dyn TdxGuestDevice,
+    report_data: &[u8; REPORT_DATA_LEN],
+) -> Result<TdReport, EvidenceError> {
+    let bytes = dev
+        .get_report0(report_data)
+        .map_err(|e| EvidenceError::Firmware {
+            errno: e.errno,
+            fw_error: 0,
+            vmm_error: 0,
+        })?;
     let report = TdReport::parse(&bytes).map_err(EvidenceError::Malformed)?;
     if &report.report_mac_struct.report_data != report_data {
         return Err(EvidenceError::ReportDataMismatch);
@@ -56,7 +67,10 @@ fn body_fields(quote: &Quote) -> (&[u8; 48], &[[u8; 48]; 4], &[u8; 64]) {
 }
 
 /// Checks a quote: parses, and carries `report_data`.
-pub(crate) fn check_quote(bytes: &[u8], report_data: &[u8; REPORT_DATA_LEN]) -> Result<Quote, EvidenceError> {
+pub(crate) fn check_quote(
+    bytes: &[u8],
+    report_data: &[u8; REPORT_DATA_LEN],
+) -> Result<Quote, EvidenceError> {
     let quote = Quote::parse(bytes).map_err(EvidenceError::Malformed)?;
     if body_fields(&quote).2 != report_data {
         return Err(EvidenceError::ReportDataMismatch);
@@ -73,7 +87,10 @@ pub struct TdxGuest<D: TdxGuestDevice, F: TsmFs> {
 impl<D: TdxGuestDevice, F: TsmFs> TdxGuest<D, F> {
     /// Combines the device and configfs-tsm.
     pub fn new(device: D, tsm: ConfigfsTsm<F>) -> Self {
-        TdxGuest { device, tsm: tsm.require_provider("tdx_guest") }
+        TdxGuest {
+            device,
+            tsm: tsm.require_provider("tdx_guest"),
+        }
     }
 }
 
@@ -90,7 +107,10 @@ impl<D: TdxGuestDevice, F: TsmFs> EvidenceSource for TdxGuest<D, F> {
         SourceKind::TdxGuest
     }
 
-    fn collect(&mut self, report_data: &[u8; REPORT_DATA_LEN]) -> Result<EvidenceBundle, EvidenceError> {
+    fn collect(
+        &mut self,
+        report_data: &[u8; REPORT_DATA_LEN],
+    ) -> Result<EvidenceBundle, EvidenceError> {
         let local = tdreport(&mut self.device, report_data)?;
         let mut bundle = self.tsm.collect(report_data)?;
         let quote = check_quote(&bundle.evidence, report_data)?;

@@ -42,7 +42,9 @@ impl FromStr for TpmAddr {
         } else if s.starts_with('/') {
             return Ok(TpmAddr::Device(PathBuf::from(s)));
         }
-        Err(format!("TPM address {s:?} is neither an absolute device path nor unix:///PATH"))
+        Err(format!(
+            "TPM address {s:?} is neither an absolute device path nor unix:///PATH"
+        ))
     }
 }
 
@@ -70,9 +72,19 @@ impl Tpm {
     /// Opens the channel; `timeout` bounds each socket read and write (a
     /// device is bounded by the kernel driver's own command timeouts).
     pub fn open(addr: &TpmAddr, timeout: Duration) -> Result<Tpm, EvidenceError> {
-        let io = |source| EvidenceError::Io { op: "open TPM", path: addr.to_string(), source };
+        let io = |source| EvidenceError::Io {
+            op: "open TPM",
+            path: addr.to_string(),
+            source,
+        };
         let channel = match addr {
-            TpmAddr::Device(p) => Channel::Device(std::fs::OpenOptions::new().read(true).write(true).open(p).map_err(io)?),
+            TpmAddr::Device(p) => Channel::Device(
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(p)
+                    .map_err(io)?,
+            ),
             TpmAddr::Unix(p) => {
                 let s = UnixStream::connect(p).map_err(io)?;
                 s.set_read_timeout(Some(timeout)).map_err(io)?;
@@ -80,7 +92,10 @@ impl Tpm {
                 Channel::Unix(s)
             }
         };
-        Ok(Tpm { channel, addr: addr.clone() })
+        Ok(Tpm {
+            channel,
+            addr: addr.clone(),
+        })
     }
 
     /// Sends one command and returns the whole response, checked for size.
@@ -102,7 +117,10 @@ impl Tpm {
                 s.read_exact(head).map_err(io("read TPM response"))?;
                 let size = u32::from_be_bytes([head[2], head[3], head[4], head[5]]) as usize;
                 if !(HEADER_SIZE..=MAX_MESSAGE).contains(&size) {
-                    return Err(EvidenceError::TpmFormat { command: "response header", problem: format!("responseSize {size}") });
+                    return Err(EvidenceError::TpmFormat {
+                        command: "response header",
+                        problem: format!("responseSize {size}"),
+                    });
                 }
                 let body = buf.get_mut(HEADER_SIZE..size).unwrap_or_default();
                 s.read_exact(body).map_err(io("read TPM response"))?;
@@ -116,12 +134,24 @@ impl Tpm {
     /// Sends `cmd` (named `what` in errors) and parses its response: the
     /// parameter area on success, [`EvidenceError::Tpm`] with the response
     /// code otherwise.
-    pub fn call(&mut self, what: &'static str, cmd: &[u8], handles: usize, authorised: bool) -> Result<Vec<u8>, EvidenceError> {
+    pub fn call(
+        &mut self,
+        what: &'static str,
+        cmd: &[u8],
+        handles: usize,
+        authorised: bool,
+    ) -> Result<Vec<u8>, EvidenceError> {
         let raw = self.transact(cmd)?;
         let Response { code, params, .. } = command::parse_response(&raw, handles, authorised)
-            .map_err(|e| EvidenceError::TpmFormat { command: what, problem: e.to_string() })?;
+            .map_err(|e| EvidenceError::TpmFormat {
+                command: what,
+                problem: e.to_string(),
+            })?;
         if code != 0 {
-            return Err(EvidenceError::Tpm { command: what, rc: code });
+            return Err(EvidenceError::Tpm {
+                command: what,
+                rc: code,
+            });
         }
         Ok(params.to_vec())
     }
@@ -133,8 +163,14 @@ mod tests {
 
     #[test]
     fn addresses_parse() {
-        assert_eq!("/dev/tpmrm0".parse::<TpmAddr>().unwrap(), TpmAddr::default());
-        assert_eq!("unix:///run/tpm.sock".parse::<TpmAddr>().unwrap(), TpmAddr::Unix("/run/tpm.sock".into()));
+        assert_eq!(
+            "/dev/tpmrm0".parse::<TpmAddr>().unwrap(),
+            TpmAddr::default()
+        );
+        assert_eq!(
+            "unix:///run/tpm.sock".parse::<TpmAddr>().unwrap(),
+            TpmAddr::Unix("/run/tpm.sock".into())
+        );
         assert!("tpmrm0".parse::<TpmAddr>().is_err());
         assert!("unix://relative".parse::<TpmAddr>().is_err());
         assert!("tcp://127.0.0.1:1".parse::<TpmAddr>().is_err());

@@ -4,7 +4,10 @@
 //! evidence JSON, serialised with the real `sev` crate's serde derive as the
 //! SNP attester does (`attestation-agent/attester/src/{snp,tdx,sample}`).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
-#![allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "test code: lengths and indices of small fixtures"
+)]
 
 mod fakes;
 
@@ -66,7 +69,12 @@ struct SampleQuote {
 /// `to_string` (`attestation-agent/src/lib.rs:198-204`).
 fn snp_json(report: &[u8], certs: Option<Vec<CertTableEntry>>) -> String {
     let attestation_report = sev::firmware::guest::AttestationReport::from_bytes(report).unwrap();
-    serde_json::to_value(SnpEvidence { attestation_report, cert_chain: certs }).unwrap().to_string()
+    serde_json::to_value(SnpEvidence {
+        attestation_report,
+        cert_chain: certs,
+    })
+    .unwrap()
+    .to_string()
 }
 
 fn pem_certs(rel: &str) -> Vec<Vec<u8>> {
@@ -74,7 +82,12 @@ fn pem_certs(rel: &str) -> Vec<Vec<u8>> {
     text.split("-----BEGIN CERTIFICATE-----")
         .skip(1)
         .map(|block| {
-            let b64: String = block.split("-----END CERTIFICATE-----").next().unwrap().split_whitespace().collect();
+            let b64: String = block
+                .split("-----END CERTIFICATE-----")
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .collect();
             STANDARD.decode(b64).unwrap()
         })
         .collect()
@@ -106,8 +119,12 @@ fn uuid_of(s: &str) -> uuid::Uuid {
 /// The agent's primary attester.
 #[derive(Clone)]
 enum Attester {
-    Snp { certs: Option<Vec<CertTableEntry>> },
-    Tdx { eventlog: Option<Vec<u8>> },
+    Snp {
+        certs: Option<Vec<CertTableEntry>>,
+    },
+    Tdx {
+        eventlog: Option<Vec<u8>>,
+    },
     /// No TEE detected (`attester/src/lib.rs:311-323`).
     Sample,
     /// Signs other REPORT_DATA than asked for.
@@ -120,7 +137,9 @@ impl Attester {
     fn evidence(&self, mut rd: Vec<u8>) -> Result<String, String> {
         if rd.len() > 64 {
             return Err(match self {
-                Attester::Tdx { .. } => "TDX Attester: Report data must be no more than 64 bytes".into(),
+                Attester::Tdx { .. } => {
+                    "TDX Attester: Report data must be no more than 64 bytes".into()
+                }
                 _ => "SNP Attester: Report data must be no more than 64 bytes".into(),
             });
         }
@@ -140,11 +159,12 @@ impl Attester {
             })
             .unwrap()
             .to_string(),
-            Attester::Sample => {
-                serde_json::to_value(SampleQuote { svn: "1".into(), report_data: STANDARD.encode(&rd) })
-                    .unwrap()
-                    .to_string()
-            }
+            Attester::Sample => serde_json::to_value(SampleQuote {
+                svn: "1".into(),
+                report_data: STANDARD.encode(&rd),
+            })
+            .unwrap()
+            .to_string(),
         })
     }
 }
@@ -152,7 +172,11 @@ impl Attester {
 /// How the stand-in answers one connection.
 enum Behaviour {
     /// api-server-rest with `--features attestation`.
-    Router { attester: Attester, legacy: bool, peer_is_loopback: bool },
+    Router {
+        attester: Attester,
+        legacy: bool,
+        peer_is_loopback: bool,
+    },
     /// api-server-rest with `--features resource` (kata-agent's default).
     ResourceOnly,
     /// These exact bytes, then close.
@@ -164,7 +188,11 @@ enum Behaviour {
 }
 
 fn router(attester: Attester) -> Behaviour {
-    Behaviour::Router { attester, legacy: false, peer_is_loopback: true }
+    Behaviour::Router {
+        attester,
+        legacy: false,
+        peer_is_loopback: true,
+    }
 }
 
 struct StandIn {
@@ -180,12 +208,21 @@ impl StandIn {
 }
 
 fn reply(w: &mut TcpStream, status: u16, content_type: Option<&str>, body: &[u8]) {
-    let headers: Vec<(&str, &str)> = content_type.map(|c| ("content-type", c)).into_iter().collect();
+    let headers: Vec<(&str, &str)> = content_type
+        .map(|c| ("content-type", c))
+        .into_iter()
+        .collect();
     let _ = http::write_response(w, status, &headers, body);
 }
 
 /// `router.rs` `route` for `/aa/evidence`, and `utils.rs` `decode_runtime_data`.
-fn route(attester: &Attester, legacy: bool, peer: SocketAddr, req: &http::Request, w: &mut TcpStream) {
+fn route(
+    attester: &Attester,
+    legacy: bool,
+    peer: SocketAddr,
+    req: &http::Request,
+    w: &mut TcpStream,
+) {
     if !peer.ip().is_loopback() {
         return reply(w, 403, None, b"Forbidden");
     }
@@ -193,12 +230,19 @@ fn route(attester: &Attester, legacy: bool, peer: SocketAddr, req: &http::Reques
     if path != "/aa/evidence" || req.method != "GET" {
         return reply(w, 404, None, b"URL NOT FOUND");
     }
-    let params: HashMap<&str, &str> = query.split('&').filter_map(|kv| kv.split_once('=')).collect();
+    let params: HashMap<&str, &str> = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
     let Some(runtime_data) = params.get("runtime_data") else {
         return reply(w, 400, None, b"BAD REQUEST");
     };
     // Before v0.21.0 the encoding parameter did not exist.
-    let encoding = if legacy { None } else { params.get("encoding").copied() };
+    let encoding = if legacy {
+        None
+    } else {
+        params.get("encoding").copied()
+    };
     let rd = match encoding {
         None => runtime_data.as_bytes().to_vec(),
         Some("base64") => match URL_SAFE_NO_PAD.decode(runtime_data) {
@@ -222,17 +266,31 @@ fn stand_in(behaviour: Behaviour) -> StandIn {
         let mut reader = BufReader::new(stream.try_clone().unwrap());
         let req = http::read_request(&mut reader, http::Limits::default()).unwrap()?;
         match behaviour {
-            Behaviour::Router { attester, legacy, peer_is_loopback } => {
-                let peer = if peer_is_loopback { peer } else { "10.0.0.1:12345".parse().unwrap() };
+            Behaviour::Router {
+                attester,
+                legacy,
+                peer_is_loopback,
+            } => {
+                let peer = if peer_is_loopback {
+                    peer
+                } else {
+                    "10.0.0.1:12345".parse().unwrap()
+                };
                 route(&attester, legacy, peer, &req, &mut stream);
             }
-            Behaviour::ResourceOnly => reply(&mut stream, 404, None, b"Attestation Feature Not Enabled"),
+            Behaviour::ResourceOnly => {
+                reply(&mut stream, 404, None, b"Attestation Feature Not Enabled")
+            }
             Behaviour::Raw(bytes) => {
                 let _ = stream.write_all(&bytes);
             }
             Behaviour::Silent(d) => thread::sleep(d),
             Behaviour::Trickle => {
-                for b in b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}".iter().cycle().take(40) {
+                for b in b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"
+                    .iter()
+                    .cycle()
+                    .take(40)
+                {
                     if stream.write_all(&[*b]).is_err() {
                         break;
                     }
@@ -257,7 +315,10 @@ fn the_request_is_what_api_server_rest_expects() {
     collect(&s.addr, TIMEOUT).unwrap();
     let req = s.request();
     assert_eq!(req.method, "GET");
-    let target = format!("/aa/evidence?runtime_data={}&encoding=base64", URL_SAFE_NO_PAD.encode(RD));
+    let target = format!(
+        "/aa/evidence?runtime_data={}&encoding=base64",
+        URL_SAFE_NO_PAD.encode(RD)
+    );
     assert_eq!(req.path, target);
     assert_eq!(req.path, CocoAa::evidence_target(&RD));
     assert!(req.body.is_empty());
@@ -267,15 +328,24 @@ fn the_request_is_what_api_server_rest_expects() {
 
 #[test]
 fn snp_report_and_certificates() {
-    let s = stand_in(router(Attester::Snp { certs: Some(vcek_chain()) }));
+    let s = stand_in(router(Attester::Snp {
+        certs: Some(vcek_chain()),
+    }));
     let bundle = collect(&s.addr, TIMEOUT).unwrap();
     assert_eq!(bundle.tee, Tee::Snp);
     assert_eq!(bundle.provider, "coco-aa");
-    assert_eq!(&bundle.evidence[..], &snp_report_for(&RD)[..], "the report is rebuilt byte for byte");
+    assert_eq!(
+        &bundle.evidence[..],
+        &snp_report_for(&RD)[..],
+        "the report is rebuilt byte for byte"
+    );
     let kinds: Vec<CertKind> = bundle.certificates.iter().map(|c| c.kind).collect();
     assert_eq!(kinds, [CertKind::Vcek, CertKind::Ask, CertKind::Ark]);
     let ask_ark = pem_certs("snp/amd-certs/milan_ask_ark.pem");
-    assert_eq!(bundle.certificate(CertKind::Vcek).unwrap(), &fixture("snp/milan-v2-virtee/vcek.der")[..]);
+    assert_eq!(
+        bundle.certificate(CertKind::Vcek).unwrap(),
+        &fixture("snp/milan-v2-virtee/vcek.der")[..]
+    );
     assert_eq!(bundle.certificate(CertKind::Ask).unwrap(), &ask_ark[0][..]);
     assert_eq!(bundle.certificate(CertKind::Ark).unwrap(), &ask_ark[1][..]);
     assert_eq!(bundle.crls.len(), 1);
@@ -295,7 +365,10 @@ fn snp_without_certificates() {
 #[test]
 fn snp_vlek_chain_carries_the_asvk() {
     let chain = vec![
-        CertTableEntry::new(CertType::VLEK, fixture("snp/milan-v3-vlek-trustee/vlek.der")),
+        CertTableEntry::new(
+            CertType::VLEK,
+            fixture("snp/milan-v3-vlek-trustee/vlek.der"),
+        ),
         CertTableEntry::new(CertType::ASK, vec![0x30, 1, 2]),
         CertTableEntry::new(CertType::ARK, vec![0x30, 3, 4]),
     ];
@@ -311,11 +384,23 @@ fn duplicate_or_empty_certificates_are_refused() {
     let vcek = fixture("snp/milan-v2-virtee/vcek.der");
     let dup = snp_json(
         &report,
-        Some(vec![CertTableEntry::new(CertType::VCEK, vcek.clone()), CertTableEntry::new(CertType::VCEK, vcek)]),
+        Some(vec![
+            CertTableEntry::new(CertType::VCEK, vcek.clone()),
+            CertTableEntry::new(CertType::VCEK, vcek),
+        ]),
     );
-    assert!(matches!(coco_aa::parse_evidence(dup.as_bytes()), Err(EvidenceError::Malformed(_))));
-    let empty = snp_json(&report, Some(vec![CertTableEntry::new(CertType::ARK, vec![])]));
-    assert!(matches!(coco_aa::parse_evidence(empty.as_bytes()), Err(EvidenceError::Malformed(_))));
+    assert!(matches!(
+        coco_aa::parse_evidence(dup.as_bytes()),
+        Err(EvidenceError::Malformed(_))
+    ));
+    let empty = snp_json(
+        &report,
+        Some(vec![CertTableEntry::new(CertType::ARK, vec![])]),
+    );
+    assert!(matches!(
+        coco_aa::parse_evidence(empty.as_bytes()),
+        Err(EvidenceError::Malformed(_))
+    ));
 }
 
 // --- TDX --------------------------------------------------------------------
@@ -346,38 +431,81 @@ fn tdx_shapes_are_strict() {
     let quote = STANDARD.encode(tdx_quote_for(&RD));
     for (body, what) in [
         (format!(r#"{{"quote":"{quote}"}}"#), "cc_eventlog missing"),
-        (format!(r#"{{"quote":"{quote}","cc_eventlog":null,"extra":1}}"#), "unknown field"),
-        (format!(r#"{{"quote":"{}","cc_eventlog":null}}"#, URL_SAFE_NO_PAD.encode(tdx_quote_for(&RD))), "unpadded"),
-        (r#"{"quote":"@@@@","cc_eventlog":null}"#.to_owned(), "not base64"),
-        (format!(r#"{{"quote":"{quote}","cc_eventlog":"%%"}}"#), "event log not base64"),
+        (
+            format!(r#"{{"quote":"{quote}","cc_eventlog":null,"extra":1}}"#),
+            "unknown field",
+        ),
+        (
+            format!(
+                r#"{{"quote":"{}","cc_eventlog":null}}"#,
+                URL_SAFE_NO_PAD.encode(tdx_quote_for(&RD))
+            ),
+            "unpadded",
+        ),
+        (
+            r#"{"quote":"@@@@","cc_eventlog":null}"#.to_owned(),
+            "not base64",
+        ),
+        (
+            format!(r#"{{"quote":"{quote}","cc_eventlog":"%%"}}"#),
+            "event log not base64",
+        ),
     ] {
         assert!(
-            matches!(coco_aa::parse_evidence(body.as_bytes()), Err(EvidenceError::CocoAa(AaError::Json(_)))),
+            matches!(
+                coco_aa::parse_evidence(body.as_bytes()),
+                Err(EvidenceError::CocoAa(AaError::Json(_)))
+            ),
             "{what}"
         );
     }
-    let short = format!(r#"{{"quote":"{}","cc_eventlog":null}}"#, STANDARD.encode(&tdx_quote_for(&RD)[..600]));
-    assert!(matches!(coco_aa::parse_evidence(short.as_bytes()), Err(EvidenceError::Malformed(_))));
+    let short = format!(
+        r#"{{"quote":"{}","cc_eventlog":null}}"#,
+        STANDARD.encode(&tdx_quote_for(&RD)[..600])
+    );
+    assert!(matches!(
+        coco_aa::parse_evidence(short.as_bytes()),
+        Err(EvidenceError::Malformed(_))
+    ));
 }
 
 // --- REPORT_DATA ------------------------------------------------------------
 
 #[test]
 fn evidence_for_other_report_data_is_refused() {
-    for attester in [Attester::SnpIgnoringReportData, Attester::TdxIgnoringReportData] {
+    for attester in [
+        Attester::SnpIgnoringReportData,
+        Attester::TdxIgnoringReportData,
+    ] {
         let s = stand_in(router(attester));
-        assert!(matches!(collect(&s.addr, TIMEOUT), Err(EvidenceError::ReportDataMismatch)));
+        assert!(matches!(
+            collect(&s.addr, TIMEOUT),
+            Err(EvidenceError::ReportDataMismatch)
+        ));
     }
 }
 
 #[test]
 fn a_server_without_the_encoding_parameter_is_explained() {
     let attester = Attester::Snp { certs: None };
-    let s = stand_in(Behaviour::Router { attester, legacy: true, peer_is_loopback: true });
+    let s = stand_in(Behaviour::Router {
+        attester,
+        legacy: true,
+        peer_is_loopback: true,
+    });
     let err = collect(&s.addr, TIMEOUT).unwrap_err();
-    assert!(matches!(err, EvidenceError::CocoAa(AaError::Status { status: 500, .. })), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            EvidenceError::CocoAa(AaError::Status { status: 500, .. })
+        ),
+        "{err:?}"
+    );
     let msg = err.to_string();
-    assert!(msg.contains("no more than 64 bytes") && msg.contains("v0.21.0"), "{msg}");
+    assert!(
+        msg.contains("no more than 64 bytes") && msg.contains("v0.21.0"),
+        "{msg}"
+    );
 }
 
 // --- HTTP errors ------------------------------------------------------------
@@ -386,10 +514,22 @@ fn a_server_without_the_encoding_parameter_is_explained() {
 fn feature_not_enabled_names_the_kata_setting() {
     let s = stand_in(Behaviour::ResourceOnly);
     let err = collect(&s.addr, TIMEOUT).unwrap_err();
-    assert!(matches!(err, EvidenceError::CocoAa(AaError::FeatureNotEnabled { .. })), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            EvidenceError::CocoAa(AaError::FeatureNotEnabled { .. })
+        ),
+        "{err:?}"
+    );
     let msg = err.to_string();
-    assert!(msg.contains("agent.guest_components_rest_api=attestation"), "{msg}");
-    assert!(msg.contains("Attestation Feature Not Enabled") && msg.contains("kernel command line"), "{msg}");
+    assert!(
+        msg.contains("agent.guest_components_rest_api=attestation"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("Attestation Feature Not Enabled") && msg.contains("kernel command line"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -400,7 +540,10 @@ fn forbidden() {
         peer_is_loopback: false,
     });
     let err = collect(&s.addr, TIMEOUT).unwrap_err();
-    assert!(matches!(err, EvidenceError::CocoAa(AaError::Forbidden { .. })), "{err:?}");
+    assert!(
+        matches!(err, EvidenceError::CocoAa(AaError::Forbidden { .. })),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("loopback"));
 }
 
@@ -408,12 +551,16 @@ fn forbidden() {
 fn other_statuses() {
     let s = stand_in(answer(404, b"URL NOT FOUND"));
     match collect(&s.addr, TIMEOUT) {
-        Err(EvidenceError::CocoAa(AaError::Status { status: 404, body, .. })) => assert_eq!(body, "URL NOT FOUND"),
+        Err(EvidenceError::CocoAa(AaError::Status {
+            status: 404, body, ..
+        })) => assert_eq!(body, "URL NOT FOUND"),
         other => panic!("{other:?}"),
     }
     let s = stand_in(answer(500, b"Failed to get\x00evidence: x"));
     match collect(&s.addr, TIMEOUT) {
-        Err(EvidenceError::CocoAa(AaError::Status { status: 500, body, .. })) => {
+        Err(EvidenceError::CocoAa(AaError::Status {
+            status: 500, body, ..
+        })) => {
             assert_eq!(body, "Failed to get.evidence: x")
         }
         other => panic!("{other:?}"),
@@ -429,16 +576,32 @@ fn answer(status: u16, body: &[u8]) -> Behaviour {
 
 fn ok_with(body: &[u8]) -> Behaviour {
     let mut msg = Vec::new();
-    http::write_response(&mut msg, 200, &[("content-type", "application/octet-stream")], body).unwrap();
+    http::write_response(
+        &mut msg,
+        200,
+        &[("content-type", "application/octet-stream")],
+        body,
+    )
+    .unwrap();
     Behaviour::Raw(msg)
 }
 
 #[test]
 fn malformed_json_is_refused() {
-    for body in [&b"{\"attestation_report\": "[..], b"[]", b"\"x\"", b"", b"{\"foo\":1}"] {
+    for body in [
+        &b"{\"attestation_report\": "[..],
+        b"[]",
+        b"\"x\"",
+        b"",
+        b"{\"foo\":1}",
+    ] {
         let s = stand_in(ok_with(body));
         let err = collect(&s.addr, TIMEOUT).unwrap_err();
-        assert!(matches!(err, EvidenceError::CocoAa(AaError::Json(_))), "{:?}: {err:?}", String::from_utf8_lossy(body));
+        assert!(
+            matches!(err, EvidenceError::CocoAa(AaError::Json(_))),
+            "{:?}: {err:?}",
+            String::from_utf8_lossy(body)
+        );
     }
 }
 
@@ -446,16 +609,28 @@ fn malformed_json_is_refused() {
 fn sample_evidence_is_refused() {
     let s = stand_in(router(Attester::Sample));
     let err = collect(&s.addr, TIMEOUT).unwrap_err();
-    assert!(matches!(err, EvidenceError::CocoAa(AaError::SampleEvidence)), "{err:?}");
+    assert!(
+        matches!(err, EvidenceError::CocoAa(AaError::SampleEvidence)),
+        "{err:?}"
+    );
 }
 
 #[test]
 fn oversized_body_is_refused_unread() {
-    let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", coco_aa::MAX_BODY + 1);
+    let head = format!(
+        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n",
+        coco_aa::MAX_BODY + 1
+    );
     let s = stand_in(Behaviour::Raw(head.into_bytes()));
     match collect(&s.addr, TIMEOUT) {
-        Err(EvidenceError::CocoAa(AaError::Http { source: http::HttpError::BodyTooLarge { declared, limit }, .. })) => {
-            assert_eq!((declared, limit), (coco_aa::MAX_BODY + 1, coco_aa::MAX_BODY))
+        Err(EvidenceError::CocoAa(AaError::Http {
+            source: http::HttpError::BodyTooLarge { declared, limit },
+            ..
+        })) => {
+            assert_eq!(
+                (declared, limit),
+                (coco_aa::MAX_BODY + 1, coco_aa::MAX_BODY)
+            )
         }
         other => panic!("{other:?}"),
     }
@@ -470,16 +645,26 @@ fn oversized_body_is_refused_unread() {
     let s = stand_in(Behaviour::Raw(chunked));
     assert!(matches!(
         collect(&s.addr, TIMEOUT),
-        Err(EvidenceError::CocoAa(AaError::Http { source: http::HttpError::BodyTooLarge { .. }, .. }))
+        Err(EvidenceError::CocoAa(AaError::Http {
+            source: http::HttpError::BodyTooLarge { .. },
+            ..
+        }))
     ));
 }
 
 #[test]
 fn connection_refused() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let addr = Addr::Tcp(format!("127.0.0.1:{port}"));
     let err = collect(&addr, TIMEOUT).unwrap_err();
-    assert!(matches!(err, EvidenceError::CocoAa(AaError::Unreachable { .. })), "{err:?}");
+    assert!(
+        matches!(err, EvidenceError::CocoAa(AaError::Unreachable { .. })),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -487,8 +672,15 @@ fn a_silent_server_times_out() {
     let s = stand_in(Behaviour::Silent(Duration::from_secs(3)));
     let start = Instant::now();
     let err = collect(&s.addr, Duration::from_millis(300)).unwrap_err();
-    assert!(matches!(err, EvidenceError::CocoAa(AaError::Timeout { .. })), "{err:?}");
-    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    assert!(
+        matches!(err, EvidenceError::CocoAa(AaError::Timeout { .. })),
+        "{err:?}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 #[test]
@@ -497,15 +689,29 @@ fn a_trickling_server_cannot_extend_the_deadline() {
     let s = stand_in(Behaviour::Trickle);
     let start = Instant::now();
     let err = collect(&s.addr, Duration::from_millis(400)).unwrap_err();
-    assert!(matches!(err, EvidenceError::CocoAa(AaError::Timeout { .. })), "{err:?}");
-    assert!(start.elapsed() < Duration::from_millis(1500), "{:?}", start.elapsed());
+    assert!(
+        matches!(err, EvidenceError::CocoAa(AaError::Timeout { .. })),
+        "{err:?}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 #[test]
 fn non_loopback_addresses_are_refused_before_connecting() {
-    for addr in ["tcp://192.0.2.1:8006", "tcp://localhost:8006", "unix:///run/aa.sock"] {
+    for addr in [
+        "tcp://192.0.2.1:8006",
+        "tcp://localhost:8006",
+        "unix:///run/aa.sock",
+    ] {
         let err = collect(&addr.parse().unwrap(), TIMEOUT).unwrap_err();
-        assert!(matches!(err, EvidenceError::CocoAa(AaError::NotLoopback { .. })), "{addr}: {err:?}");
+        assert!(
+            matches!(err, EvidenceError::CocoAa(AaError::NotLoopback { .. })),
+            "{addr}: {err:?}"
+        );
     }
 }
 
@@ -524,7 +730,10 @@ fn paths_in(dir: &std::path::Path, coco_aa: Addr) -> Paths {
         sev_guest: dir.join("sev-guest"),
         tdx_guest: dir.join("tdx_guest"),
         coco_aa,
-        ccel: evidence::ccel::CcelPaths { table: dir.join("CCEL"), data: dir.join("data/CCEL") },
+        ccel: evidence::ccel::CcelPaths {
+            table: dir.join("CCEL"),
+            data: dir.join("data/CCEL"),
+        },
         tpm: evidence::tpm_device::TpmAddr::Device(dir.join("tpmrm0")),
     }
 }
@@ -550,7 +759,16 @@ fn detection_probes_the_agent_after_the_hardware() {
     match evidence::detect(&paths) {
         Err(EvidenceError::NoTee { tried }) => {
             let names: Vec<&str> = tried.iter().map(|t| t.split(':').next().unwrap()).collect();
-            assert_eq!(names, ["azure-vtpm", "configfs-tsm", "sev-guest", "tdx-guest", "coco-aa"]);
+            assert_eq!(
+                names,
+                [
+                    "azure-vtpm",
+                    "configfs-tsm",
+                    "sev-guest",
+                    "tdx-guest",
+                    "coco-aa"
+                ]
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -568,7 +786,10 @@ fn default_paths_and_names() {
     assert_eq!(Paths::default().coco_aa.to_string(), "tcp://127.0.0.1:8006");
     assert_eq!("coco-aa".parse::<SourceKind>().unwrap(), SourceKind::CocoAa);
     assert_eq!(SourceKind::CocoAa.as_str(), "coco-aa");
-    assert_eq!(CocoAa::new(Paths::default().coco_aa, TIMEOUT).kind(), SourceKind::CocoAa);
+    assert_eq!(
+        CocoAa::new(Paths::default().coco_aa, TIMEOUT).kind(),
+        SourceKind::CocoAa
+    );
 }
 
 // --- Differential: sev's serde form back to the exact bytes ----------------
@@ -579,7 +800,10 @@ fn round_trip(bytes: &[u8], what: &str) {
     let body = snp_json(bytes, None);
     let bundle = coco_aa::parse_evidence(body.as_bytes()).unwrap_or_else(|e| panic!("{what}: {e}"));
     assert_eq!(&bundle.evidence[..], bytes, "{what}");
-    let theirs = sev::firmware::guest::AttestationReport::from_bytes(bytes).unwrap().to_bytes().unwrap();
+    let theirs = sev::firmware::guest::AttestationReport::from_bytes(bytes)
+        .unwrap()
+        .to_bytes()
+        .unwrap();
     assert_eq!(&theirs[..], bytes, "{what}: sev's own encoder");
 }
 
@@ -589,7 +813,10 @@ fn differential_every_fixture_report() {
     for entry in std::fs::read_dir(fixtures().join("snp")).unwrap() {
         let report = entry.unwrap().path().join("report.bin");
         if report.exists() {
-            round_trip(&std::fs::read(&report).unwrap(), &report.display().to_string());
+            round_trip(
+                &std::fs::read(&report).unwrap(),
+                &report.display().to_string(),
+            );
             n += 1;
         }
     }
@@ -621,7 +848,8 @@ fn differential_other_versions_and_generations() {
         r.reported_tcb = turin_tcb(6, 7, 8, 9, 10);
         r.committed_tcb = turin_tcb(11, 12, 13, 14, 15);
         r.launch_tcb = turin_tcb(16, 17, 18, 19, 20);
-        (r.launch_mit_vector, r.current_mit_vector) = (0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210);
+        (r.launch_mit_vector, r.current_mit_vector) =
+            (0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210);
         round_trip(&r.to_bytes(), name);
     }
 
@@ -650,7 +878,11 @@ fn bytes_sev_does_not_carry_are_lost_so_the_signature_fails() {
 
 /// The sev JSON of the v2 fixture, to mutate.
 fn report_json() -> serde_json::Value {
-    serde_json::from_str(&snp_json(&fixture("snp/milan-v2-virtee/report.bin"), Some(vcek_chain()))).unwrap()
+    serde_json::from_str(&snp_json(
+        &fixture("snp/milan-v2-virtee/report.bin"),
+        Some(vcek_chain()),
+    ))
+    .unwrap()
 }
 
 #[test]
@@ -661,26 +893,49 @@ fn snp_shapes_are_strict() {
             v.as_object_mut().unwrap().remove("cert_chain");
         }),
         ("unknown top-level field", |v| v["extra"] = 1.into()),
-        ("unknown report field", |v| v["attestation_report"]["extra"] = 1.into()),
+        ("unknown report field", |v| {
+            v["attestation_report"]["extra"] = 1.into()
+        }),
         ("report field missing", |v| {
-            v["attestation_report"].as_object_mut().unwrap().remove("host_data");
+            v["attestation_report"]
+                .as_object_mut()
+                .unwrap()
+                .remove("host_data");
         }),
         ("optional report field missing", |v| {
-            v["attestation_report"].as_object_mut().unwrap().remove("launch_mit_vector");
+            v["attestation_report"]
+                .as_object_mut()
+                .unwrap()
+                .remove("launch_mit_vector");
         }),
         ("short report_data", |v| {
-            v["attestation_report"]["report_data"].as_array_mut().unwrap().pop();
+            v["attestation_report"]["report_data"]
+                .as_array_mut()
+                .unwrap()
+                .pop();
         }),
-        ("byte out of range", |v| v["attestation_report"]["measurement"][0] = 256.into()),
-        ("version 6", |v| v["attestation_report"]["version"] = 6.into()),
-        ("v2 with CPUID", |v| v["attestation_report"]["cpuid_fam_id"] = 0x19.into()),
+        ("byte out of range", |v| {
+            v["attestation_report"]["measurement"][0] = 256.into()
+        }),
+        ("version 6", |v| {
+            v["attestation_report"]["version"] = 6.into()
+        }),
+        ("v2 with CPUID", |v| {
+            v["attestation_report"]["cpuid_fam_id"] = 0x19.into()
+        }),
         ("v2 with mitigation vectors", |v| {
             v["attestation_report"]["launch_mit_vector"] = 0.into();
             v["attestation_report"]["current_mit_vector"] = 0.into();
         }),
-        ("Milan TCB with fmc", |v| v["attestation_report"]["current_tcb"]["fmc"] = 1.into()),
-        ("masked CHIP_ID in v2", |v| v["attestation_report"]["chip_id"] = vec![0u8; 64].into()),
-        ("unknown cert type", |v| v["cert_chain"][0]["cert_type"] = "PEK".into()),
+        ("Milan TCB with fmc", |v| {
+            v["attestation_report"]["current_tcb"]["fmc"] = 1.into()
+        }),
+        ("masked CHIP_ID in v2", |v| {
+            v["attestation_report"]["chip_id"] = vec![0u8; 64].into()
+        }),
+        ("unknown cert type", |v| {
+            v["cert_chain"][0]["cert_type"] = "PEK".into()
+        }),
     ];
     let valid = report_json();
     assert!(coco_aa::parse_evidence(valid.to_string().as_bytes()).is_ok());
@@ -688,11 +943,17 @@ fn snp_shapes_are_strict() {
         let mut v = valid.clone();
         edit(&mut v);
         let err = coco_aa::parse_evidence(v.to_string().as_bytes()).unwrap_err();
-        assert!(matches!(err, EvidenceError::CocoAa(AaError::Json(_))), "{what}: {err:?}");
+        assert!(
+            matches!(err, EvidenceError::CocoAa(AaError::Json(_))),
+            "{what}: {err:?}"
+        );
     }
     // v3: the CPUID fields are required, and must name a known generation.
-    let v3: serde_json::Value =
-        serde_json::from_str(&snp_json(&fixture("snp/milan-v3-vlek-trustee/report.bin"), None)).unwrap();
+    let v3: serde_json::Value = serde_json::from_str(&snp_json(
+        &fixture("snp/milan-v3-vlek-trustee/report.bin"),
+        None,
+    ))
+    .unwrap();
     for (what, field, value) in [
         ("v3 without CPUID", "cpuid_fam_id", serde_json::Value::Null),
         ("unknown generation", "cpuid_fam_id", 0x17.into()),
@@ -700,7 +961,10 @@ fn snp_shapes_are_strict() {
         let mut v = v3.clone();
         v["attestation_report"][field] = value;
         assert!(
-            matches!(coco_aa::parse_evidence(v.to_string().as_bytes()), Err(EvidenceError::CocoAa(AaError::Json(_)))),
+            matches!(
+                coco_aa::parse_evidence(v.to_string().as_bytes()),
+                Err(EvidenceError::CocoAa(AaError::Json(_)))
+            ),
             "{what}"
         );
     }

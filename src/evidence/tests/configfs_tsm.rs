@@ -20,9 +20,13 @@ fn source(fake: FakeTsm) -> ConfigfsTsm<FakeTsm> {
 
 fn cert_table() -> Vec<u8> {
     let vcek = fixture("snp/milan-v2-virtee/vcek.der");
-    CertTable::from_entries(vec![(Guid::VCEK, vcek), (Guid::ASK, vec![0x30, 1, 2]), (Guid::ARK, vec![0x30, 3, 4])])
-        .unwrap()
-        .to_bytes()
+    CertTable::from_entries(vec![
+        (Guid::VCEK, vcek),
+        (Guid::ASK, vec![0x30, 1, 2]),
+        (Guid::ARK, vec![0x30, 3, 4]),
+    ])
+    .unwrap()
+    .to_bytes()
 }
 
 #[test]
@@ -37,7 +41,10 @@ fn snp_report_with_certificates() {
     assert_eq!(&bundle.evidence[0x50..0x90], &RD[..]);
     let kinds: Vec<CertKind> = bundle.certificates.iter().map(|c| c.kind).collect();
     assert_eq!(kinds, [CertKind::Vcek, CertKind::Ask, CertKind::Ark]);
-    assert_eq!(bundle.certificate(CertKind::Vcek).unwrap(), &fixture("snp/milan-v2-virtee/vcek.der")[..]);
+    assert_eq!(
+        bundle.certificate(CertKind::Vcek).unwrap(),
+        &fixture("snp/milan-v2-virtee/vcek.der")[..]
+    );
 }
 
 #[test]
@@ -83,7 +90,9 @@ fn wrong_provider_is_refused_and_the_entry_removed() {
 
     let src = ConfigfsTsm::with_fs(FakeTsm::new("sev_guest", snp_report_for), Path::new(ROOT));
     match src.require_provider("tdx_guest").collect(&RD) {
-        Err(EvidenceError::WrongProvider { got, want }) => assert_eq!((got.as_str(), want), ("sev_guest", "tdx_guest")),
+        Err(EvidenceError::WrongProvider { got, want }) => {
+            assert_eq!((got.as_str(), want), ("sev_guest", "tdx_guest"))
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -106,13 +115,19 @@ fn short_outblob_is_refused() {
         other => panic!("{other:?}"),
     }
     let fake = FakeTsm::new("tdx_guest", |rd| tdx_quote_for(rd)[..600].to_vec());
-    assert!(matches!(source(fake).collect(&RD), Err(EvidenceError::Malformed(_))));
+    assert!(matches!(
+        source(fake).collect(&RD),
+        Err(EvidenceError::Malformed(_))
+    ));
 }
 
 #[test]
 fn evidence_for_other_report_data_is_refused() {
     let fake = FakeTsm::new("sev_guest", |_| snp_report_for(&[1; 64]));
-    assert!(matches!(source(fake).collect(&RD), Err(EvidenceError::ReportDataMismatch)));
+    assert!(matches!(
+        source(fake).collect(&RD),
+        Err(EvidenceError::ReportDataMismatch)
+    ));
 }
 
 #[test]
@@ -122,9 +137,11 @@ fn busy_is_retried_then_given_up() {
     assert!(source(fake).collect(&RD).is_ok());
     let mut fake = FakeTsm::new("tdx_guest", tdx_quote_for);
     fake.busy_reads = 1000;
-    assert!(matches!(source(fake).collect(&RD), Err(EvidenceError::Busy { .. })));
+    assert!(matches!(
+        source(fake).collect(&RD),
+        Err(EvidenceError::Busy { .. })
+    ));
 }
-
 
 // --- the TDX CC event log ---------------------------------------------------
 
@@ -136,7 +153,10 @@ fn ccel_dir(name: &str, table: Option<Vec<u8>>, data: &[u8]) -> evidence::ccel::
     let dir = std::env::temp_dir().join(format!("ccel-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("data")).unwrap();
-    let paths = evidence::ccel::CcelPaths { table: dir.join("CCEL"), data: dir.join("data/CCEL") };
+    let paths = evidence::ccel::CcelPaths {
+        table: dir.join("CCEL"),
+        data: dir.join("data/CCEL"),
+    };
     if let Some(t) = table {
         std::fs::write(&paths.table, t).unwrap();
     }
@@ -158,9 +178,17 @@ fn a_tdx_bundle_carries_the_ccel_log_trimmed_of_its_padding() {
     // No table (no TDVF, or a paravisor VM): no log, and the quote still goes.
     assert_eq!(tdx_with_log(ccel_dir("none", None, &data)), None);
     // Without paths (the fake tree's default), never read.
-    assert!(source(FakeTsm::new("tdx_guest", tdx_quote_for)).collect(&RD).unwrap().event_log.is_none());
+    assert!(source(FakeTsm::new("tdx_guest", tdx_quote_for))
+        .collect(&RD)
+        .unwrap()
+        .event_log
+        .is_none());
     // SNP bundles carry none, whatever the paths.
-    let mut snp = source(FakeTsm::new("sev_guest", snp_report_for)).with_event_log(Some(ccel_dir("snp", Some(fixture(COS_TABLE)), &data)));
+    let mut snp = source(FakeTsm::new("sev_guest", snp_report_for)).with_event_log(Some(ccel_dir(
+        "snp",
+        Some(fixture(COS_TABLE)),
+        &data,
+    )));
     assert!(snp.collect(&RD).unwrap().event_log.is_none());
 }
 
@@ -181,8 +209,14 @@ fn the_ccel_table_decides_whether_and_how_much_is_read() {
     // after it would otherwise be "data after padding".
     let mut longer = data.clone();
     longer.extend_from_slice(&[1; 4096]);
-    assert_eq!(tdx_with_log(ccel_dir("longer", Some(table.clone()), &longer)).unwrap(), &data[..18_101]);
+    assert_eq!(
+        tdx_with_log(ccel_dir("longer", Some(table.clone()), &longer)).unwrap(),
+        &data[..18_101]
+    );
     // A log that does not parse is sent as read, for the verifier to judge.
     let garbage = vec![0x42u8; 1000];
-    assert_eq!(tdx_with_log(ccel_dir("garbage", Some(table), &garbage)).unwrap(), garbage);
+    assert_eq!(
+        tdx_with_log(ccel_dir("garbage", Some(table), &garbage)).unwrap(),
+        garbage
+    );
 }

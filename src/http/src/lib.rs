@@ -24,7 +24,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { head_bytes: 16 * 1024, body_bytes: 1024 * 1024 }
+        Limits {
+            head_bytes: 16 * 1024,
+            body_bytes: 1024 * 1024,
+        }
     }
 }
 
@@ -54,7 +57,9 @@ impl fmt::Display for HttpError {
             HttpError::Io(e) => write!(f, "i/o: {e}"),
             HttpError::Malformed(w) => write!(f, "malformed message: {w}"),
             HttpError::HeadTooLarge => f.write_str("message head too large"),
-            HttpError::BodyTooLarge { declared, limit } => write!(f, "body of {declared} bytes exceeds {limit}"),
+            HttpError::BodyTooLarge { declared, limit } => {
+                write!(f, "body of {declared} bytes exceeds {limit}")
+            }
             HttpError::Framing(w) => write!(f, "unsupported framing: {w}"),
         }
     }
@@ -100,7 +105,8 @@ impl Request {
 
     /// Whether the client asked to close after this request.
     pub fn wants_close(&self) -> bool {
-        self.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"))
+        self.header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
     }
 }
 
@@ -112,7 +118,10 @@ impl Response {
 }
 
 fn find<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// Reads the head (up to the blank line), bounded. `Ok(None)` on a clean
@@ -121,9 +130,14 @@ fn read_head<R: BufRead>(r: &mut R, limit: usize) -> Result<Option<Vec<u8>>, Htt
     let mut head = Vec::with_capacity(512);
     loop {
         let before = head.len();
-        let n = <&mut R as io::Read>::take(&mut *r, (limit + 1 - head.len().min(limit)) as u64).read_until(b'\n', &mut head)?;
+        let n = <&mut R as io::Read>::take(&mut *r, (limit + 1 - head.len().min(limit)) as u64)
+            .read_until(b'\n', &mut head)?;
         if n == 0 {
-            return if head.is_empty() { Ok(None) } else { Err(HttpError::Malformed("truncated head")) };
+            return if head.is_empty() {
+                Ok(None)
+            } else {
+                Err(HttpError::Malformed("truncated head"))
+            };
         }
         if head.len() > limit {
             return Err(HttpError::HeadTooLarge);
@@ -139,14 +153,25 @@ fn headers_of(parsed: &[httparse::Header<'_>]) -> Result<Vec<(String, String)>, 
     parsed
         .iter()
         .map(|h| {
-            let v = std::str::from_utf8(h.value).map_err(|_| HttpError::Malformed("header value is not UTF-8"))?;
+            let v = std::str::from_utf8(h.value)
+                .map_err(|_| HttpError::Malformed("header value is not UTF-8"))?;
             Ok((h.name.to_ascii_lowercase(), v.trim().to_owned()))
         })
         .collect()
 }
 
-fn read_body(r: &mut impl BufRead, headers: &[(String, String)], limit: usize) -> Result<Vec<u8>, HttpError> {
-    let declared = declared_body_len(headers, Limits { head_bytes: 0, body_bytes: limit })?;
+fn read_body(
+    r: &mut impl BufRead,
+    headers: &[(String, String)],
+    limit: usize,
+) -> Result<Vec<u8>, HttpError> {
+    let declared = declared_body_len(
+        headers,
+        Limits {
+            head_bytes: 0,
+            body_bytes: limit,
+        },
+    )?;
     let mut body = vec![0u8; declared];
     r.read_exact(&mut body)?;
     Ok(body)
@@ -154,7 +179,9 @@ fn read_body(r: &mut impl BufRead, headers: &[(String, String)], limit: usize) -
 
 /// Reads one request.
 pub fn read_request(r: &mut impl BufRead, limits: Limits) -> Result<Option<Request>, HttpError> {
-    let Some(mut req) = read_request_head(r, limits)? else { return Ok(None) };
+    let Some(mut req) = read_request_head(r, limits)? else {
+        return Ok(None);
+    };
     req.body = read_request_body(r, &req.headers, limits)?;
     Ok(Some(req))
 }
@@ -162,8 +189,13 @@ pub fn read_request(r: &mut impl BufRead, limits: Limits) -> Result<Option<Reque
 /// Reads a request's head only (the body is left empty), so a server can
 /// answer `Expect: 100-continue` or refuse an oversized declared body
 /// before the client sends it. Read the body with [`read_request_body`].
-pub fn read_request_head(r: &mut impl BufRead, limits: Limits) -> Result<Option<Request>, HttpError> {
-    let Some(head) = read_head(r, limits.head_bytes)? else { return Ok(None) };
+pub fn read_request_head(
+    r: &mut impl BufRead,
+    limits: Limits,
+) -> Result<Option<Request>, HttpError> {
+    let Some(head) = read_head(r, limits.head_bytes)? else {
+        return Ok(None);
+    };
     let mut storage = [httparse::EMPTY_HEADER; 64];
     let mut req = httparse::Request::new(&mut storage);
     match req.parse(&head) {
@@ -171,32 +203,55 @@ pub fn read_request_head(r: &mut impl BufRead, limits: Limits) -> Result<Option<
         Ok(httparse::Status::Partial) => return Err(HttpError::Malformed("incomplete head")),
         Err(_) => return Err(HttpError::Malformed("bad request head")),
     }
-    let method = req.method.ok_or(HttpError::Malformed("no method"))?.to_owned();
+    let method = req
+        .method
+        .ok_or(HttpError::Malformed("no method"))?
+        .to_owned();
     let path = req.path.ok_or(HttpError::Malformed("no path"))?.to_owned();
     let headers = headers_of(req.headers)?;
-    Ok(Some(Request { method, path, headers, body: Vec::new() }))
+    Ok(Some(Request {
+        method,
+        path,
+        headers,
+        body: Vec::new(),
+    }))
 }
 
 /// The body a request head declares: `Content-Length` bytes, at most the
 /// limit; chunked bodies are refused.
 pub fn declared_body_len(headers: &[(String, String)], limits: Limits) -> Result<usize, HttpError> {
     if find(headers, "transfer-encoding").is_some() {
-        return Err(HttpError::Framing("transfer-encoding (only Content-Length is accepted)"));
+        return Err(HttpError::Framing(
+            "transfer-encoding (only Content-Length is accepted)",
+        ));
     }
-    let lengths: Vec<&str> = headers.iter().filter(|(n, _)| n == "content-length").map(|(_, v)| v.as_str()).collect();
+    let lengths: Vec<&str> = headers
+        .iter()
+        .filter(|(n, _)| n == "content-length")
+        .map(|(_, v)| v.as_str())
+        .collect();
     let declared = match lengths.as_slice() {
         [] => 0,
-        [one] => one.parse::<usize>().map_err(|_| HttpError::Framing("bad content-length"))?,
+        [one] => one
+            .parse::<usize>()
+            .map_err(|_| HttpError::Framing("bad content-length"))?,
         _ => return Err(HttpError::Framing("several content-length headers")),
     };
     if declared > limits.body_bytes {
-        return Err(HttpError::BodyTooLarge { declared, limit: limits.body_bytes });
+        return Err(HttpError::BodyTooLarge {
+            declared,
+            limit: limits.body_bytes,
+        });
     }
     Ok(declared)
 }
 
 /// Reads the body of a request whose head [`read_request_head`] returned.
-pub fn read_request_body(r: &mut impl BufRead, headers: &[(String, String)], limits: Limits) -> Result<Vec<u8>, HttpError> {
+pub fn read_request_body(
+    r: &mut impl BufRead,
+    headers: &[(String, String)],
+    limits: Limits,
+) -> Result<Vec<u8>, HttpError> {
     read_body(r, headers, limits.body_bytes)
 }
 
@@ -210,18 +265,23 @@ fn read_chunked(r: &mut impl BufRead, limit: usize) -> Result<Vec<u8>, HttpError
         <&mut _ as io::Read>::take(&mut *r, 1024).read_until(b'\n', &mut line)?;
         let text = std::str::from_utf8(&line).map_err(|_| HttpError::Framing("bad chunk size"))?;
         let size_hex = text.trim().split(';').next().unwrap_or("");
-        let size = usize::from_str_radix(size_hex, 16).map_err(|_| HttpError::Framing("bad chunk size"))?;
+        let size = usize::from_str_radix(size_hex, 16)
+            .map_err(|_| HttpError::Framing("bad chunk size"))?;
         if size == 0 {
             loop {
                 let mut trailer = Vec::new();
-                let n = <&mut _ as io::Read>::take(&mut *r, 8192).read_until(b'\n', &mut trailer)?;
+                let n =
+                    <&mut _ as io::Read>::take(&mut *r, 8192).read_until(b'\n', &mut trailer)?;
                 if n == 0 || trailer == b"\r\n" || trailer == b"\n" {
                     return Ok(body);
                 }
             }
         }
         if body.len().saturating_add(size) > limit {
-            return Err(HttpError::BodyTooLarge { declared: body.len().saturating_add(size), limit });
+            return Err(HttpError::BodyTooLarge {
+                declared: body.len().saturating_add(size),
+                limit,
+            });
         }
         let start = body.len();
         body.resize(start + size, 0);
@@ -236,7 +296,8 @@ fn read_chunked(r: &mut impl BufRead, limit: usize) -> Result<Vec<u8>, HttpError
 
 /// Reads one response (`Content-Length` or chunked framing).
 pub fn read_response(r: &mut impl BufRead, limits: Limits) -> Result<Response, HttpError> {
-    let head = read_head(r, limits.head_bytes)?.ok_or(HttpError::Malformed("connection closed before a response"))?;
+    let head = read_head(r, limits.head_bytes)?
+        .ok_or(HttpError::Malformed("connection closed before a response"))?;
     let mut storage = [httparse::EMPTY_HEADER; 64];
     let mut resp = httparse::Response::new(&mut storage);
     match resp.parse(&head) {
@@ -246,9 +307,18 @@ pub fn read_response(r: &mut impl BufRead, limits: Limits) -> Result<Response, H
     }
     let status = resp.code.ok_or(HttpError::Malformed("no status"))?;
     let headers = headers_of(resp.headers)?;
-    let chunked = find(&headers, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
-    let body = if chunked { read_chunked(r, limits.body_bytes)? } else { read_body(r, &headers, limits.body_bytes)? };
-    Ok(Response { status, headers, body })
+    let chunked =
+        find(&headers, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked {
+        read_chunked(r, limits.body_bytes)?
+    } else {
+        read_body(r, &headers, limits.body_bytes)?
+    };
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// Writes a request with a body and `Content-Length`.
@@ -260,7 +330,10 @@ pub fn write_request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> io::Result<()> {
-    let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {host}\r\ncontent-length: {}\r\n", body.len());
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {host}\r\ncontent-length: {}\r\n",
+        body.len()
+    );
     for (n, v) in headers {
         head.push_str(&format!("{n}: {v}\r\n"));
     }
@@ -272,8 +345,17 @@ pub fn write_request(
 }
 
 /// Writes a response with a body and `Content-Length`.
-pub fn write_response(w: &mut impl Write, status: u16, headers: &[(&str, &str)], body: &[u8]) -> io::Result<()> {
-    let mut head = format!("HTTP/1.1 {status} {}\r\ncontent-length: {}\r\n", reason(status), body.len());
+pub fn write_response(
+    w: &mut impl Write,
+    status: u16,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<()> {
+    let mut head = format!(
+        "HTTP/1.1 {status} {}\r\ncontent-length: {}\r\n",
+        reason(status),
+        body.len()
+    );
     for (n, v) in headers {
         head.push_str(&format!("{n}: {v}\r\n"));
     }
@@ -315,11 +397,22 @@ mod tests {
     #[test]
     fn request_round_trip_and_keep_alive() {
         let mut buf = Vec::new();
-        write_request(&mut buf, "POST", "v", "/v1/attest", &[("content-type", "application/json")], b"{}").unwrap();
+        write_request(
+            &mut buf,
+            "POST",
+            "v",
+            "/v1/attest",
+            &[("content-type", "application/json")],
+            b"{}",
+        )
+        .unwrap();
         write_request(&mut buf, "GET", "v", "/healthz", &[], b"").unwrap();
         let mut r = &buf[..];
         let a = read_request(&mut r, Limits::default()).unwrap().unwrap();
-        assert_eq!((a.method.as_str(), a.path.as_str(), a.body.as_slice()), ("POST", "/v1/attest", &b"{}"[..]));
+        assert_eq!(
+            (a.method.as_str(), a.path.as_str(), a.body.as_slice()),
+            ("POST", "/v1/attest", &b"{}"[..])
+        );
         assert_eq!(a.header("content-type"), Some("application/json"));
         let b = read_request(&mut r, Limits::default()).unwrap().unwrap();
         assert_eq!(b.path, "/healthz");
@@ -328,22 +421,44 @@ mod tests {
 
     #[test]
     fn head_first_then_body() {
-        let msg = b"POST /v1/calls HTTP/1.1\r\nexpect: 100-continue\r\ncontent-length: 5\r\n\r\nhello";
+        let msg =
+            b"POST /v1/calls HTTP/1.1\r\nexpect: 100-continue\r\ncontent-length: 5\r\n\r\nhello";
         let mut r = &msg[..];
-        let limits = Limits { head_bytes: 1024, body_bytes: 5 };
+        let limits = Limits {
+            head_bytes: 1024,
+            body_bytes: 5,
+        };
         let req = read_request_head(&mut r, limits).unwrap().unwrap();
         assert_eq!(req.header("expect"), Some("100-continue"));
         assert!(req.body.is_empty());
         assert_eq!(declared_body_len(&req.headers, limits).unwrap(), 5);
-        assert_eq!(read_request_body(&mut r, &req.headers, limits).unwrap(), b"hello");
-        let small = Limits { head_bytes: 1024, body_bytes: 4 };
-        assert!(matches!(declared_body_len(&req.headers, small), Err(HttpError::BodyTooLarge { declared: 5, limit: 4 })));
+        assert_eq!(
+            read_request_body(&mut r, &req.headers, limits).unwrap(),
+            b"hello"
+        );
+        let small = Limits {
+            head_bytes: 1024,
+            body_bytes: 4,
+        };
+        assert!(matches!(
+            declared_body_len(&req.headers, small),
+            Err(HttpError::BodyTooLarge {
+                declared: 5,
+                limit: 4
+            })
+        ));
     }
 
     #[test]
     fn response_round_trip() {
         let mut buf = Vec::new();
-        write_response(&mut buf, 403, &[("content-type", "application/json")], b"{\"x\":1}").unwrap();
+        write_response(
+            &mut buf,
+            403,
+            &[("content-type", "application/json")],
+            b"{\"x\":1}",
+        )
+        .unwrap();
         let resp = read_response(&mut &buf[..], Limits::default()).unwrap();
         assert_eq!(resp.status, 403);
         assert_eq!(resp.body, b"{\"x\":1}");
@@ -354,26 +469,62 @@ mod tests {
         let msg = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n";
         let resp = read_response(&mut &msg[..], Limits::default()).unwrap();
         assert_eq!(resp.body, b"hello world");
-        let small = Limits { head_bytes: 1024, body_bytes: 8 };
-        assert!(matches!(read_response(&mut &msg[..], small), Err(HttpError::BodyTooLarge { .. })));
+        let small = Limits {
+            head_bytes: 1024,
+            body_bytes: 8,
+        };
+        assert!(matches!(
+            read_response(&mut &msg[..], small),
+            Err(HttpError::BodyTooLarge { .. })
+        ));
         let bad = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n";
-        assert!(matches!(read_response(&mut &bad[..], Limits::default()), Err(HttpError::Framing(_))));
+        assert!(matches!(
+            read_response(&mut &bad[..], Limits::default()),
+            Err(HttpError::Framing(_))
+        ));
     }
 
     #[test]
     fn limits_and_framing_are_enforced() {
-        let small = Limits { head_bytes: 64, body_bytes: 4 };
+        let small = Limits {
+            head_bytes: 64,
+            body_bytes: 4,
+        };
         let long = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(100));
-        assert!(matches!(read_request(&mut long.as_bytes(), small), Err(HttpError::HeadTooLarge)));
+        assert!(matches!(
+            read_request(&mut long.as_bytes(), small),
+            Err(HttpError::HeadTooLarge)
+        ));
         let big = b"POST / HTTP/1.1\r\ncontent-length: 5\r\n\r\nhello";
-        assert!(matches!(read_request(&mut &big[..], small), Err(HttpError::BodyTooLarge { declared: 5, limit: 4 })));
+        assert!(matches!(
+            read_request(&mut &big[..], small),
+            Err(HttpError::BodyTooLarge {
+                declared: 5,
+                limit: 4
+            })
+        ));
         let chunked = b"POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n";
-        assert!(matches!(read_request(&mut &chunked[..], Limits::default()), Err(HttpError::Framing(_))));
+        assert!(matches!(
+            read_request(&mut &chunked[..], Limits::default()),
+            Err(HttpError::Framing(_))
+        ));
         let two = b"POST / HTTP/1.1\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\nab";
-        assert!(matches!(read_request(&mut &two[..], Limits::default()), Err(HttpError::Framing(_))));
+        assert!(matches!(
+            read_request(&mut &two[..], Limits::default()),
+            Err(HttpError::Framing(_))
+        ));
         let short = b"POST / HTTP/1.1\r\ncontent-length: 9\r\n\r\nab";
-        assert!(matches!(read_request(&mut &short[..], Limits::default()), Err(HttpError::Io(_))));
-        assert!(matches!(read_request(&mut &b"\x00\x01garbage\r\n\r\n"[..], Limits::default()), Err(HttpError::Malformed(_))));
-        assert!(matches!(read_request(&mut &b"GET / HTTP/1.1\r\n"[..], Limits::default()), Err(HttpError::Malformed(_))));
+        assert!(matches!(
+            read_request(&mut &short[..], Limits::default()),
+            Err(HttpError::Io(_))
+        ));
+        assert!(matches!(
+            read_request(&mut &b"\x00\x01garbage\r\n\r\n"[..], Limits::default()),
+            Err(HttpError::Malformed(_))
+        ));
+        assert!(matches!(
+            read_request(&mut &b"GET / HTTP/1.1\r\n"[..], Limits::default()),
+            Err(HttpError::Malformed(_))
+        ));
     }
 }

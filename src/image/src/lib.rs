@@ -91,12 +91,23 @@ pub enum ImageError {
 impl fmt::Display for ImageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ImageError::Read { path, source } => write!(f, "cannot read {}: {source}", path.display()),
-            ImageError::ModuleNotFound { name, dir } => {
-                write!(f, "module {name} is listed but not found under {}", dir.display())
+            ImageError::Read { path, source } => {
+                write!(f, "cannot read {}: {source}", path.display())
             }
-            ImageError::ModuleAmbiguous { name } => write!(f, "module {name} is listed twice or exists twice in the tree"),
-            ImageError::ModuleList { line, reason } => write!(f, "module list line {line}: {reason}"),
+            ImageError::ModuleNotFound { name, dir } => {
+                write!(
+                    f,
+                    "module {name} is listed but not found under {}",
+                    dir.display()
+                )
+            }
+            ImageError::ModuleAmbiguous { name } => write!(
+                f,
+                "module {name} is listed twice or exists twice in the tree"
+            ),
+            ImageError::ModuleList { line, reason } => {
+                write!(f, "module list line {line}: {reason}")
+            }
             ImageError::NoModulesDir => write!(f, "a module list needs a modules directory"),
         }
     }
@@ -105,7 +116,10 @@ impl fmt::Display for ImageError {
 impl std::error::Error for ImageError {}
 
 fn read(path: &Path) -> Result<Vec<u8>, ImageError> {
-    std::fs::read(path).map_err(|source| ImageError::Read { path: path.to_owned(), source })
+    std::fs::read(path).map_err(|source| ImageError::Read {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Module file names from a list: one per line, `#` comments; the same rules
@@ -118,10 +132,15 @@ pub fn parse_modules_list(text: &str) -> Result<Vec<String>, ImageError> {
             continue;
         }
         if name.contains('/') || !name.ends_with(".ko") {
-            return Err(ImageError::ModuleList { line: n + 1, reason: format!("{name:?} is not a plain .ko file name") });
+            return Err(ImageError::ModuleList {
+                line: n + 1,
+                reason: format!("{name:?} is not a plain .ko file name"),
+            });
         }
         if names.iter().any(|x| x == name) {
-            return Err(ImageError::ModuleAmbiguous { name: name.to_owned() });
+            return Err(ImageError::ModuleAmbiguous {
+                name: name.to_owned(),
+            });
         }
         names.push(name.to_owned());
     }
@@ -134,7 +153,15 @@ pub fn entries(recipe: &Recipe) -> Result<Vec<Entry>, ImageError> {
     let mut add = |e: Entry| {
         files.insert(e.path.clone(), e);
     };
-    for dir in ["dev", "etc", "etc/enclave", "lib", "lib/modules", "proc", "sys"] {
+    for dir in [
+        "dev",
+        "etc",
+        "etc/enclave",
+        "lib",
+        "lib/modules",
+        "proc",
+        "sys",
+    ] {
         add(Entry::dir(dir, 0o755));
     }
     // The kernel opens /dev/console for PID 1 before exec, from the
@@ -147,12 +174,24 @@ pub fn entries(recipe: &Recipe) -> Result<Vec<Entry>, ImageError> {
         let list = read(list_path)?;
         let text = String::from_utf8_lossy(&list);
         let names = parse_modules_list(&text)?;
-        let dir = recipe.modules_dir.as_ref().ok_or(ImageError::NoModulesDir)?;
+        let dir = recipe
+            .modules_dir
+            .as_ref()
+            .ok_or(ImageError::NoModulesDir)?;
         let index = index_modules(dir)?;
         for name in names {
-            let found = index.get(&name).ok_or_else(|| ImageError::ModuleNotFound { name: name.clone(), dir: dir.clone() })?;
-            let path = found.as_ref().ok_or_else(|| ImageError::ModuleAmbiguous { name: name.clone() })?;
-            add(Entry::file(&format!("{}/{name}", paths::MODULES_DIR), 0o644, read(path)?));
+            let found = index.get(&name).ok_or_else(|| ImageError::ModuleNotFound {
+                name: name.clone(),
+                dir: dir.clone(),
+            })?;
+            let path = found
+                .as_ref()
+                .ok_or_else(|| ImageError::ModuleAmbiguous { name: name.clone() })?;
+            add(Entry::file(
+                &format!("{}/{name}", paths::MODULES_DIR),
+                0o644,
+                read(path)?,
+            ));
         }
         add(Entry::file(paths::MODULES_LIST, 0o644, list));
     }
@@ -170,7 +209,10 @@ fn index_modules(dir: &Path) -> Result<BTreeMap<String, Option<PathBuf>>, ImageE
     let mut index = BTreeMap::new();
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
-        let rd = std::fs::read_dir(&d).map_err(|source| ImageError::Read { path: d.clone(), source })?;
+        let rd = std::fs::read_dir(&d).map_err(|source| ImageError::Read {
+            path: d.clone(),
+            source,
+        })?;
         let mut children: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
         children.sort();
         for p in children {

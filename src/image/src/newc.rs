@@ -38,17 +38,29 @@ pub struct Entry {
 impl Entry {
     /// A directory.
     pub fn dir(path: &str, perm: u32) -> Entry {
-        Entry { path: path.to_owned(), perm, kind: Kind::Dir }
+        Entry {
+            path: path.to_owned(),
+            perm,
+            kind: Kind::Dir,
+        }
     }
 
     /// A regular file.
     pub fn file(path: &str, perm: u32, data: Vec<u8>) -> Entry {
-        Entry { path: path.to_owned(), perm, kind: Kind::File(data) }
+        Entry {
+            path: path.to_owned(),
+            perm,
+            kind: Kind::File(data),
+        }
     }
 
     /// A character device.
     pub fn char_device(path: &str, perm: u32, major: u32, minor: u32) -> Entry {
-        Entry { path: path.to_owned(), perm, kind: Kind::CharDevice { major, minor } }
+        Entry {
+            path: path.to_owned(),
+            perm,
+            kind: Kind::CharDevice { major, minor },
+        }
     }
 }
 
@@ -76,13 +88,27 @@ pub fn write(entries: &[Entry], mtime: u32) -> Vec<u8> {
     out
 }
 
-#[expect(clippy::too_many_arguments, reason = "mirrors the header's fields one to one")]
-fn entry(out: &mut Vec<u8>, name: &str, ino: u32, mode: u32, nlink: u32, mtime: u32, data: &[u8], rdev: (u32, u32)) {
+#[expect(
+    clippy::too_many_arguments,
+    reason = "mirrors the header's fields one to one"
+)]
+fn entry(
+    out: &mut Vec<u8>,
+    name: &str,
+    ino: u32,
+    mode: u32,
+    nlink: u32,
+    mtime: u32,
+    data: &[u8],
+    rdev: (u32, u32),
+) {
     let size = u32::try_from(data.len()).unwrap_or(u32::MAX);
     let namesize = u32::try_from(name.len() + 1).unwrap_or(u32::MAX);
     let mut header = String::with_capacity(110);
     header.push_str("070701");
-    for field in [ino, mode, 0, 0, nlink, mtime, size, 0, 0, rdev.0, rdev.1, namesize, 0] {
+    for field in [
+        ino, mode, 0, 0, nlink, mtime, size, 0, 0, rdev.0, rdev.1, namesize, 0,
+    ] {
         let _ = write!(header, "{field:08x}");
     }
     out.extend_from_slice(header.as_bytes());
@@ -122,7 +148,11 @@ mod tests {
 
     #[test]
     fn order_of_input_does_not_matter() {
-        let e = vec![Entry::dir("etc", 0o755), Entry::file("etc/x", 0o644, vec![1]), Entry::char_device("dev/console", 0o600, 5, 1)];
+        let e = vec![
+            Entry::dir("etc", 0o755),
+            Entry::file("etc/x", 0o644, vec![1]),
+            Entry::char_device("dev/console", 0o600, 5, 1),
+        ];
         let mut r = e.clone();
         r.reverse();
         assert_eq!(write(&e, 1), write(&r, 1));

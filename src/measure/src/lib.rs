@@ -162,7 +162,10 @@ fn hex_val(c: u8) -> u8 {
 }
 
 #[cfg(test)]
-#[allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "test code: lengths and indices of small fixtures"
+)]
 mod tests {
     use super::*;
 

@@ -502,10 +502,25 @@ pub(crate) struct FirmwareTable<'a> {
 /// Why a [`FirmwareTable`] could not be located; callers map these to their
 /// own error types.
 pub(crate) enum TableError {
-    Offset { offset_from_end: u32, len: usize },
-    Signature { offset: usize, found: [u8; 4] },
-    Version { offset: usize, found: u32 },
-    Length { offset: usize, length: u32, count: u32, needed: u64, available: usize },
+    Offset {
+        offset_from_end: u32,
+        len: usize,
+    },
+    Signature {
+        offset: usize,
+        found: [u8; 4],
+    },
+    Version {
+        offset: usize,
+        found: u32,
+    },
+    Length {
+        offset: usize,
+        length: u32,
+        count: u32,
+        needed: u64,
+        available: usize,
+    },
     NoEntries,
 }
 
@@ -522,30 +537,55 @@ pub(crate) fn firmware_table<'a>(
     let len = image.len();
     let offset = match len.checked_sub(offset_from_end as usize) {
         Some(o) if len - o >= TABLE_HEADER_LEN => o,
-        _ => return Err(TableError::Offset { offset_from_end, len }),
+        _ => {
+            return Err(TableError::Offset {
+                offset_from_end,
+                len,
+            })
+        }
     };
-    let header = image.get(offset..offset + TABLE_HEADER_LEN).unwrap_or_default();
+    let header = image
+        .get(offset..offset + TABLE_HEADER_LEN)
+        .unwrap_or_default();
     let mut signature = [0u8; 4];
     signature.copy_from_slice(header.get(..4).unwrap_or(&[0; 4]));
     if &signature != magic {
-        return Err(TableError::Signature { offset, found: signature });
+        return Err(TableError::Signature {
+            offset,
+            found: signature,
+        });
     }
     let length = le_u32(header, 4);
     let version = le_u32(header, 8);
     let count = le_u32(header, 12);
     if version != 1 {
-        return Err(TableError::Version { offset, found: version });
+        return Err(TableError::Version {
+            offset,
+            found: version,
+        });
     }
     let needed = TABLE_HEADER_LEN as u64 + entry_len as u64 * u64::from(count);
     let available = len - offset;
     if u64::from(length) < needed || length as usize > available {
-        return Err(TableError::Length { offset, length, count, needed, available });
+        return Err(TableError::Length {
+            offset,
+            length,
+            count,
+            needed,
+            available,
+        });
     }
     if count == 0 {
         return Err(TableError::NoEntries);
     }
-    let entries = image.get(offset + TABLE_HEADER_LEN..offset + length as usize).unwrap_or_default();
-    Ok(FirmwareTable { offset, count, entries })
+    let entries = image
+        .get(offset + TABLE_HEADER_LEN..offset + length as usize)
+        .unwrap_or_default();
+    Ok(FirmwareTable {
+        offset,
+        count,
+        entries,
+    })
 }
 
 pub(crate) fn le_u32(b: &[u8], offset: usize) -> u32 {
@@ -724,15 +764,35 @@ fn parse_metadata(
     offset_from_end: u32,
     fw_gpa: u64,
 ) -> Result<(usize, Vec<MetadataSection>), OvmfError> {
-    let table = firmware_table(image, offset_from_end, b"ASEV", METADATA_SECTION_LEN).map_err(|e| match e {
-        TableError::Offset { offset_from_end, len } => OvmfError::MetadataOffset { offset_from_end, len },
-        TableError::Signature { offset, found } => OvmfError::MetadataSignature { offset, found },
-        TableError::Version { offset, found } => OvmfError::MetadataVersion { offset, found },
-        TableError::Length { offset, length, count, needed, available } => {
-            OvmfError::MetadataLength { offset, length, count, needed, available }
-        }
-        TableError::NoEntries => OvmfError::NoSections,
-    })?;
+    let table = firmware_table(image, offset_from_end, b"ASEV", METADATA_SECTION_LEN).map_err(
+        |e| match e {
+            TableError::Offset {
+                offset_from_end,
+                len,
+            } => OvmfError::MetadataOffset {
+                offset_from_end,
+                len,
+            },
+            TableError::Signature { offset, found } => {
+                OvmfError::MetadataSignature { offset, found }
+            }
+            TableError::Version { offset, found } => OvmfError::MetadataVersion { offset, found },
+            TableError::Length {
+                offset,
+                length,
+                count,
+                needed,
+                available,
+            } => OvmfError::MetadataLength {
+                offset,
+                length,
+                count,
+                needed,
+                available,
+            },
+            TableError::NoEntries => OvmfError::NoSections,
+        },
+    )?;
     let (offset, count, items) = (table.offset, table.count, table.entries);
     let mut sections = Vec::with_capacity(count as usize);
     for (index, d) in items

@@ -298,15 +298,37 @@ impl<'a> Tdvf<'a> {
                 len: entry.data.len(),
             })?;
         let len = image.len();
-        let table = firmware_table(image, offset_from_end, b"TDVF", SECTION_ENTRY_LEN).map_err(|e| match e {
-            TableError::Offset { offset_from_end, len } => TdxError::DescriptorOffset { offset_from_end, len },
-            TableError::Signature { offset, found } => TdxError::DescriptorSignature { offset, found },
-            TableError::Version { offset, found } => TdxError::DescriptorVersion { offset, found },
-            TableError::Length { offset, length, count, needed, available } => {
-                TdxError::DescriptorLength { offset, length, count, needed, available }
-            }
-            TableError::NoEntries => TdxError::NoSections,
-        })?;
+        let table = firmware_table(image, offset_from_end, b"TDVF", SECTION_ENTRY_LEN).map_err(
+            |e| match e {
+                TableError::Offset {
+                    offset_from_end,
+                    len,
+                } => TdxError::DescriptorOffset {
+                    offset_from_end,
+                    len,
+                },
+                TableError::Signature { offset, found } => {
+                    TdxError::DescriptorSignature { offset, found }
+                }
+                TableError::Version { offset, found } => {
+                    TdxError::DescriptorVersion { offset, found }
+                }
+                TableError::Length {
+                    offset,
+                    length,
+                    count,
+                    needed,
+                    available,
+                } => TdxError::DescriptorLength {
+                    offset,
+                    length,
+                    count,
+                    needed,
+                    available,
+                },
+                TableError::NoEntries => TdxError::NoSections,
+            },
+        )?;
         let (offset, count, entries) = (table.offset, table.count, table.entries);
         let mut sections = Vec::with_capacity(count as usize);
         for (index, e) in entries
@@ -592,7 +614,6 @@ pub fn authenticode_sha384(pe: &[u8]) -> Result<Digest48, TdxError> {
     }
     Ok(h.finalize().into())
 }
-
 
 fn le_u64(b: &[u8], offset: usize) -> u64 {
     let mut w = [0u8; 8];

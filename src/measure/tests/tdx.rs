@@ -15,7 +15,10 @@
 
 // Test code: a failed unwrap is a failed test (clippy.toml allows it in #[test] fns only).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#![allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "test code: lengths and indices of small fixtures"
+)]
 
 mod common;
 
@@ -238,12 +241,23 @@ fn osslsigncode_authenticode_sha384(path: &std::path::Path) -> Option<String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => panic!("osslsigncode: {e}"),
     };
-    assert!(st.status.success(), "osslsigncode: {}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "osslsigncode: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     let der = std::fs::read(&out_path).unwrap();
     // SEQUENCE { OID 2.16.840.1.101.3.4.2.2 (sha384), NULL }, OCTET STRING (48)
-    let alg_digest: &[u8] = &[0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0x04, 0x30];
-    let at = der.windows(alg_digest.len()).position(|w| w == alg_digest).expect("a sha384 digest in osslsigncode's output");
-    Some(to_hex(&der[at + alg_digest.len()..at + alg_digest.len() + 48]))
+    let alg_digest: &[u8] = &[
+        0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0x04, 0x30,
+    ];
+    let at = der
+        .windows(alg_digest.len())
+        .position(|w| w == alg_digest)
+        .expect("a sha384 digest in osslsigncode's output");
+    Some(to_hex(
+        &der[at + alg_digest.len()..at + alg_digest.len() + 48],
+    ))
 }
 
 /// Debian's OVMF.fd carries TDX metadata (BFV extended, CFV, TD HOB, temporary memory).
@@ -263,7 +277,10 @@ fn debian_ovmf_and_kernel() {
         assert_eq!(to_hex(&t.mrtd()), DEBIAN_OVMF_MRTD);
     } else {
         // Opted out: the kernel checks still run.
-        let _ = common::missing("OVMF_VECTOR", "Debian's OVMF.fd is not the build the MRTD vector was computed for");
+        let _ = common::missing(
+            "OVMF_VECTOR",
+            "Debian's OVMF.fd is not the build the MRTD vector was computed for",
+        );
     }
     let kernel_path = std::env::var_os("ENCLAVE_KERNEL_DIR")
         .map(std::path::PathBuf::from)
@@ -272,7 +289,13 @@ fn debian_ovmf_and_kernel() {
     let k = match std::fs::read(&kernel_path) {
         Ok(k) => k,
         Err(e) => {
-            common::missing("GUEST_KERNEL", &format!("no guest kernel at {}: {e}: run scripts/install-deps", kernel_path.display()));
+            common::missing(
+                "GUEST_KERNEL",
+                &format!(
+                    "no guest kernel at {}: {e}: run scripts/install-deps",
+                    kernel_path.display()
+                ),
+            );
             return;
         }
     };
@@ -285,16 +308,30 @@ fn debian_ovmf_and_kernel() {
         common::missing("OSSLSIGNCODE", "osslsigncode is not installed (scripts/deps/apt.txt): the kernel's Authenticode hash has no oracle");
         return;
     };
-    assert_eq!(ours, oracle, "Authenticode SHA-384 of {}", kernel_path.display());
+    assert_eq!(
+        ours,
+        oracle,
+        "Authenticode SHA-384 of {}",
+        kernel_path.display()
+    );
     // RTMR[1]: the Authenticode hash, then TDVF's fixed events (tdx-measure
     // src/kernel.rs at 2a67baf0), each SHA-384'd and extended from zero.
     let mut events = vec![oracle];
-    for e in [&b"Calling EFI Application from Boot Option"[..], &[0, 0, 0, 0], b"Exit Boot Services Invocation", b"Exit Boot Services Returned with Success"] {
+    for e in [
+        &b"Calling EFI Application from Boot Option"[..],
+        &[0, 0, 0, 0],
+        b"Exit Boot Services Invocation",
+        b"Exit Boot Services Returned with Success",
+    ] {
         events.push(to_hex(&tdx::sha384(e)));
     }
     let rtmr1 = events.iter().fold([0u8; 48], |mr, e| {
         let mut buf = mr.to_vec();
-        buf.extend((0..e.len()).step_by(2).map(|i| u8::from_str_radix(&e[i..i + 2], 16).unwrap()));
+        buf.extend(
+            (0..e.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&e[i..i + 2], 16).unwrap()),
+        );
         tdx::sha384(&buf)
     });
     assert_eq!(to_hex(&tdx::rtmr1_direct(&k).unwrap()), to_hex(&rtmr1));

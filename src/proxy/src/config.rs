@@ -85,11 +85,20 @@ impl Config {
         }
         for e in &c.egress {
             let name = e.listen.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            let port_ok = name.rsplit_once('_').is_some_and(|(_, p)| p.parse::<u32>().is_ok());
+            let port_ok = name
+                .rsplit_once('_')
+                .is_some_and(|(_, p)| p.parse::<u32>().is_ok());
             if !port_ok {
-                return Err(format!("egress listen {:?} must end in _<port> (the hybrid vsock socket of that port)", e.listen));
+                return Err(format!(
+                    "egress listen {:?} must end in _<port> (the hybrid vsock socket of that port)",
+                    e.listen
+                ));
             }
-            if e.target.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
+            if e.target
+                .rsplit_once(':')
+                .and_then(|(_, p)| p.parse::<u16>().ok())
+                .is_none()
+            {
                 return Err(format!("egress target {:?} is not host:port", e.target));
             }
         }
@@ -120,9 +129,19 @@ mod tests {
         assert_eq!(c.egress.len(), 1);
         assert_eq!(c.ingress[0].port, 8443);
         assert_eq!(c.limits().idle_timeout, Duration::from_secs(300));
-        assert!(Config::parse("[[egress]]\nlisten = \"/r/x\"\ntarget = \"h:1\"\n").unwrap_err().contains("_<port>"));
-        assert!(Config::parse("[[egress]]\nlisten = \"/r/x_1\"\ntarget = \"h\"\n").unwrap_err().contains("host:port"));
-        assert!(Config::parse("bogus = 1\n").unwrap_err().contains("unknown field"));
+        assert!(
+            Config::parse("[[egress]]\nlisten = \"/r/x\"\ntarget = \"h:1\"\n")
+                .unwrap_err()
+                .contains("_<port>")
+        );
+        assert!(
+            Config::parse("[[egress]]\nlisten = \"/r/x_1\"\ntarget = \"h\"\n")
+                .unwrap_err()
+                .contains("host:port")
+        );
+        assert!(Config::parse("bogus = 1\n")
+            .unwrap_err()
+            .contains("unknown field"));
         assert!(Config::parse("max_connections = 0\n").is_err());
     }
 }

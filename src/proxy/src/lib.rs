@@ -36,7 +36,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_connections: 64, connect_timeout: Duration::from_secs(10), idle_timeout: Duration::from_secs(300) }
+        Limits {
+            max_connections: 64,
+            connect_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(300),
+        }
     }
 }
 
@@ -53,11 +57,16 @@ impl Tap {
     /// Records into `dir` (created).
     pub fn into_dir(dir: &Path) -> io::Result<Tap> {
         std::fs::create_dir_all(dir)?;
-        Ok(Tap { dir: Some(Arc::new(dir.to_owned())), seq: Arc::new(AtomicUsize::new(0)) })
+        Ok(Tap {
+            dir: Some(Arc::new(dir.to_owned())),
+            seq: Arc::new(AtomicUsize::new(0)),
+        })
     }
 
     fn files(&self) -> (Option<std::fs::File>, Option<std::fs::File>) {
-        let Some(dir) = &self.dir else { return (None, None) };
+        let Some(dir) = &self.dir else {
+            return (None, None);
+        };
         let n = self.seq.fetch_add(1, Ordering::SeqCst);
         let open = |suffix: &str| std::fs::File::create(dir.join(format!("{n}.{suffix}"))).ok();
         (open("up"), open("down"))
@@ -154,11 +163,16 @@ pub fn egress(uds: &Path, target: &str, limits: Limits) -> io::Result<()> {
 }
 
 /// [`egress`] on a listener already bound (so callers can report readiness).
-pub fn egress_on(listener: UnixListener, uds: &Path, target: &str, limits: Limits, tap: Tap) -> io::Result<()> {
-    let addr = target
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{target}: no address")))?;
+pub fn egress_on(
+    listener: UnixListener,
+    uds: &Path,
+    target: &str,
+    limits: Limits,
+    tap: Tap,
+) -> io::Result<()> {
+    let addr = target.to_socket_addrs()?.next().ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, format!("{target}: no address"))
+    })?;
     let slots = Slots(Arc::new(AtomicUsize::new(0)), limits.max_connections);
     log::info!(uds = uds.display().to_string().as_str(), target = target; "egress rule");
     for guest in listener.incoming() {
@@ -175,7 +189,9 @@ pub fn egress_on(listener: UnixListener, uds: &Path, target: &str, limits: Limit
                     let _ = t.set_nodelay(true);
                     let _ = splice(Box::new(guest), Box::new(t), limits.idle_timeout, &tap);
                 }
-                Err(e) => log::warn!(target = addr.to_string().as_str(), error = e.to_string().as_str(); "egress: target unreachable"),
+                Err(e) => {
+                    log::warn!(target = addr.to_string().as_str(), error = e.to_string().as_str(); "egress: target unreachable")
+                }
             }
         });
     }
@@ -186,13 +202,20 @@ pub fn egress_on(listener: UnixListener, uds: &Path, target: &str, limits: Limit
 /// first) and serves each on its own thread. These sockets are the whole of
 /// the proxy's egress rule check: a guest port with no rule gets no socket,
 /// so the VMM's connect to `<uds>_<port>` is refused.
-pub fn serve_egress(rules: &[config::Egress], limits: Limits, tap: &Tap) -> io::Result<Vec<std::thread::JoinHandle<io::Result<()>>>> {
+pub fn serve_egress(
+    rules: &[config::Egress],
+    limits: Limits,
+    tap: &Tap,
+) -> io::Result<Vec<std::thread::JoinHandle<io::Result<()>>>> {
     let mut threads = Vec::new();
     for e in rules {
         let _ = std::fs::remove_file(&e.listen);
-        let listener = UnixListener::bind(&e.listen).map_err(|err| io::Error::new(err.kind(), format!("{}: {err}", e.listen.display())))?;
+        let listener = UnixListener::bind(&e.listen)
+            .map_err(|err| io::Error::new(err.kind(), format!("{}: {err}", e.listen.display())))?;
         let (uds, target, tap) = (e.listen.clone(), e.target.clone(), tap.clone());
-        threads.push(std::thread::spawn(move || egress_on(listener, &uds, &target, limits, tap)));
+        threads.push(std::thread::spawn(move || {
+            egress_on(listener, &uds, &target, limits, tap)
+        }));
     }
     Ok(threads)
 }
@@ -200,20 +223,39 @@ pub fn serve_egress(rules: &[config::Egress], limits: Limits, tap: &Tap) -> io::
 /// The hybrid vsock handshake (`transport`'s `hybrid://` scheme): any
 /// `OK …` line is success; EOF means nothing listens in the guest yet.
 pub fn hybrid_connect(uds: &Path, port: u32, _timeout: Duration) -> io::Result<UnixStream> {
-    match transport::connect(&transport::Addr::Hybrid { uds: uds.to_owned(), port })? {
+    match transport::connect(&transport::Addr::Hybrid {
+        uds: uds.to_owned(),
+        port,
+    })? {
         transport::Stream::Unix(s) => Ok(s),
-        _ => Err(io::Error::other("hybrid connect returned a non-Unix stream")),
+        _ => Err(io::Error::other(
+            "hybrid connect returned a non-Unix stream",
+        )),
     }
 }
 
 /// Ingress: forwards connections arriving on `listen` (host:port) to guest
 /// `port` through the hybrid vsock socket `uds`. Runs forever.
 pub fn ingress(listen: &str, uds: PathBuf, port: u32, limits: Limits) -> io::Result<()> {
-    ingress_on(TcpListener::bind(listen)?, listen, uds, port, limits, Tap::default())
+    ingress_on(
+        TcpListener::bind(listen)?,
+        listen,
+        uds,
+        port,
+        limits,
+        Tap::default(),
+    )
 }
 
 /// [`ingress`] on a listener already bound.
-pub fn ingress_on(listener: TcpListener, listen: &str, uds: PathBuf, port: u32, limits: Limits, tap: Tap) -> io::Result<()> {
+pub fn ingress_on(
+    listener: TcpListener,
+    listen: &str,
+    uds: PathBuf,
+    port: u32,
+    limits: Limits,
+    tap: Tap,
+) -> io::Result<()> {
     let slots = Slots(Arc::new(AtomicUsize::new(0)), limits.max_connections);
     log::info!(listen = listen, port = port; "ingress rule");
     for client in listener.incoming() {
@@ -230,7 +272,9 @@ pub fn ingress_on(listener: TcpListener, listen: &str, uds: PathBuf, port: u32, 
                 Ok(g) => {
                     let _ = splice(Box::new(client), Box::new(g), limits.idle_timeout, &tap);
                 }
-                Err(e) => log::warn!(port = port, error = e.to_string().as_str(); "ingress: guest unreachable"),
+                Err(e) => {
+                    log::warn!(port = port, error = e.to_string().as_str(); "ingress: guest unreachable")
+                }
             }
         });
     }
@@ -251,7 +295,8 @@ mod tests {
             let (mut s, _) = target.accept().unwrap();
             let mut got = Vec::new();
             s.read_to_end(&mut got).unwrap(); // needs the half-close to end
-            s.write_all(&got.iter().rev().copied().collect::<Vec<_>>()).unwrap();
+            s.write_all(&got.iter().rev().copied().collect::<Vec<_>>())
+                .unwrap();
         });
         let uds = dir.join("vm.vsock_8443");
         let uds2 = uds.clone();
@@ -300,7 +345,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ei-proxy-c-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let tap = Tap::into_dir(&dir.join("tap")).unwrap();
-        let uds = egress_rule(&dir, "vm.vsock_7000", &echo_target(), Limits::default(), tap);
+        let uds = egress_rule(
+            &dir,
+            "vm.vsock_7000",
+            &echo_target(),
+            Limits::default(),
+            tap,
+        );
         let clients: Vec<_> = (0..48)
             .map(|i| {
                 let uds = uds.clone();
@@ -341,7 +392,14 @@ mod tests {
         match s.read(&mut b) {
             Ok(0) => Read1::Closed,
             Ok(_) => Read1::Data,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Read1::StillOpen,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Read1::StillOpen
+            }
             // A reset is a close too (the proxy dropped it with data unread).
             Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Read1::Closed,
             Err(e) => panic!("read: {e}"),
@@ -353,8 +411,18 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ei-proxy-l-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let idle = Duration::from_millis(300);
-        let limits = Limits { max_connections: 1, idle_timeout: idle, ..Limits::default() };
-        let uds = egress_rule(&dir, "vm.vsock_7001", &echo_target(), limits, Tap::default());
+        let limits = Limits {
+            max_connections: 1,
+            idle_timeout: idle,
+            ..Limits::default()
+        };
+        let uds = egress_rule(
+            &dir,
+            "vm.vsock_7001",
+            &echo_target(),
+            limits,
+            Tap::default(),
+        );
         let mut first = UnixStream::connect(&uds).unwrap();
         first.write_all(b"x").unwrap();
         let mut one = [0u8; 1];
@@ -364,11 +432,22 @@ mod tests {
         // (EOF, not a timeout: a timeout would mean it got through).
         let mut second = UnixStream::connect(&uds).unwrap();
         let _ = second.write_all(b"y");
-        assert_eq!(read_one(&mut second, Duration::from_secs(5)), Read1::Closed, "the second connection must be refused");
+        assert_eq!(
+            read_one(&mut second, Duration::from_secs(5)),
+            Read1::Closed,
+            "the second connection must be refused"
+        );
         // The idle first connection is cut after the idle timeout, not before.
-        assert_eq!(read_one(&mut first, Duration::from_secs(5)), Read1::Closed, "idle connection must be closed");
+        assert_eq!(
+            read_one(&mut first, Duration::from_secs(5)),
+            Read1::Closed,
+            "idle connection must be closed"
+        );
         let waited = echoed.elapsed();
-        assert!(waited >= idle, "closed after {waited:?}, before the idle timeout {idle:?}");
+        assert!(
+            waited >= idle,
+            "closed after {waited:?}, before the idle timeout {idle:?}"
+        );
         // The slot came back: a third connection is served.
         let mut third = loop {
             let mut c = UnixStream::connect(&uds).unwrap();
@@ -378,7 +457,9 @@ mod tests {
             match read_one(&mut c, Duration::from_secs(5)) {
                 Read1::Data => break c,
                 // The first's slot is released a moment after its EOF.
-                Read1::Closed if echoed.elapsed() < Duration::from_secs(5) => std::thread::sleep(Duration::from_millis(20)),
+                Read1::Closed if echoed.elapsed() < Duration::from_secs(5) => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
                 other => panic!("third connection: {other:?}"),
             }
         };
@@ -395,7 +476,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ei-proxy-r-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let text = format!("[[egress]]\nlisten = {:?}\ntarget = {:?}\n", dir.join("vm.vsock_7002"), echo_target());
+        let text = format!(
+            "[[egress]]\nlisten = {:?}\ntarget = {:?}\n",
+            dir.join("vm.vsock_7002"),
+            echo_target()
+        );
         let config = config::Config::parse(&text).unwrap();
         let _threads = serve_egress(&config.egress, config.limits(), &Tap::default()).unwrap();
         // The rule's port is served (so a refusal below is not a broken setup).
@@ -405,7 +490,10 @@ mod tests {
         ok.read_exact(&mut one).unwrap();
         assert_eq!(&one, b"q");
         // The proxy created nothing else a guest could reach ...
-        let mut names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let mut names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
         names.sort();
         assert_eq!(names, ["vm.vsock_7002"]);
         // ... so port 25, and any other port, is refused.
@@ -425,7 +513,11 @@ mod tests {
         std::thread::spawn(move || {
             let (mut a, _) = l.accept().unwrap();
             let mut line = String::new();
-            std::io::BufRead::read_line(&mut std::io::BufReader::new(a.try_clone().unwrap()), &mut line).unwrap();
+            std::io::BufRead::read_line(
+                &mut std::io::BufReader::new(a.try_clone().unwrap()),
+                &mut line,
+            )
+            .unwrap();
             assert_eq!(line, "CONNECT 1234\n");
             a.write_all(b"OK 1073741824\n").unwrap();
             let (b, _) = l.accept().unwrap();

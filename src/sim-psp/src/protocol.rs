@@ -121,7 +121,10 @@ pub fn parse_answer(line: &[u8]) -> Result<Answer, wire::WireError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "test code: lengths and indices of small fixtures"
+)]
 mod tests {
     use super::*;
 

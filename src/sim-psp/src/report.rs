@@ -241,7 +241,10 @@ mod tests {
 }
 
 #[cfg(test)]
-#[allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "test code: lengths and indices of small fixtures"
+)]
 mod signing_tests {
     use p384::ecdsa::signature::Verifier as _;
     use p384::pkcs8::DecodePublicKey as _;

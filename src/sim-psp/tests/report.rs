@@ -2,7 +2,10 @@
 //! tee-formats, carry what was asked, and their signature verifies with the
 //! VCEK public key from the certificate over the received bytes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#![allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "test code: lengths and indices of small fixtures"
+)]
 
 mod common;
 

@@ -2,7 +2,10 @@
 //! vsock): answers with bundles, refuses malformed requests with a JSON error
 //! and keeps serving, and stays within its limits.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#![allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "test code: lengths and indices of small fixtures"
+)]
 
 mod common;
 

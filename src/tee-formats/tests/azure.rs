@@ -8,7 +8,10 @@
     clippy::expect_used,
     reason = "test code: a panic is the failure report"
 )]
-#![allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "test code: lengths and indices of small fixtures"
+)]
 
 mod common;
 

@@ -54,41 +54,62 @@ impl FromStr for Addr {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let (scheme, rest) = s
-            .split_once("://")
-            .ok_or_else(|| format!("{s:?} is not an address (want vsock://CID:PORT, unix:///PATH or tcp://HOST:PORT)"))?;
+        let (scheme, rest) = s.split_once("://").ok_or_else(|| {
+            format!(
+                "{s:?} is not an address (want vsock://CID:PORT, unix:///PATH or tcp://HOST:PORT)"
+            )
+        })?;
         match scheme {
             "vsock" => {
-                let (cid, port) = rest.rsplit_once(':').ok_or_else(|| format!("{s:?}: want vsock://CID:PORT"))?;
+                let (cid, port) = rest
+                    .rsplit_once(':')
+                    .ok_or_else(|| format!("{s:?}: want vsock://CID:PORT"))?;
                 let cid = match cid {
                     "any" | "-1" => VMADDR_CID_ANY,
-                    _ => cid.parse().map_err(|_| format!("{s:?}: CID {cid:?} is not a number or `any`"))?,
+                    _ => cid
+                        .parse()
+                        .map_err(|_| format!("{s:?}: CID {cid:?} is not a number or `any`"))?,
                 };
-                let port = port.parse().map_err(|_| format!("{s:?}: port {port:?} is not a number"))?;
+                let port = port
+                    .parse()
+                    .map_err(|_| format!("{s:?}: port {port:?} is not a number"))?;
                 Ok(Addr::Vsock { cid, port })
             }
             "hybrid" => {
-                let (path, port) = rest.rsplit_once(':').ok_or_else(|| format!("{s:?}: want hybrid:///PATH:PORT"))?;
+                let (path, port) = rest
+                    .rsplit_once(':')
+                    .ok_or_else(|| format!("{s:?}: want hybrid:///PATH:PORT"))?;
                 if !path.starts_with('/') {
                     return Err(format!("{s:?}: the socket path must be absolute"));
                 }
-                let port = port.parse().map_err(|_| format!("{s:?}: port {port:?} is not a number"))?;
-                Ok(Addr::Hybrid { uds: PathBuf::from(path), port })
+                let port = port
+                    .parse()
+                    .map_err(|_| format!("{s:?}: port {port:?} is not a number"))?;
+                Ok(Addr::Hybrid {
+                    uds: PathBuf::from(path),
+                    port,
+                })
             }
             "unix" => {
                 if !rest.starts_with('/') {
-                    return Err(format!("{s:?}: a unix path must be absolute (unix:///run/x.sock)"));
+                    return Err(format!(
+                        "{s:?}: a unix path must be absolute (unix:///run/x.sock)"
+                    ));
                 }
                 Ok(Addr::Unix(PathBuf::from(rest)))
             }
             "tcp" => {
-                let (host, port) = rest.rsplit_once(':').ok_or_else(|| format!("{s:?}: want tcp://HOST:PORT"))?;
+                let (host, port) = rest
+                    .rsplit_once(':')
+                    .ok_or_else(|| format!("{s:?}: want tcp://HOST:PORT"))?;
                 if host.is_empty() || port.parse::<u16>().is_err() {
                     return Err(format!("{s:?}: want tcp://HOST:PORT with a port 0-65535"));
                 }
                 Ok(Addr::Tcp(rest.to_owned()))
             }
-            other => Err(format!("{s:?}: unknown scheme {other:?} (want vsock, hybrid, unix or tcp)")),
+            other => Err(format!(
+                "{s:?}: unknown scheme {other:?} (want vsock, hybrid, unix or tcp)"
+            )),
         }
     }
 }
@@ -96,7 +117,10 @@ impl FromStr for Addr {
 impl std::fmt::Display for Addr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Addr::Vsock { cid: VMADDR_CID_ANY, port } => write!(f, "vsock://any:{port}"),
+            Addr::Vsock {
+                cid: VMADDR_CID_ANY,
+                port,
+            } => write!(f, "vsock://any:{port}"),
             Addr::Vsock { cid, port } => write!(f, "vsock://{cid}:{port}"),
             Addr::Hybrid { uds, port } => write!(f, "hybrid://{}:{port}", uds.display()),
             Addr::Unix(p) => write!(f, "unix://{}", p.display()),
@@ -109,7 +133,10 @@ impl Addr {
     /// Refuses addresses that cannot be connected to.
     pub fn check_connectable(&self) -> Result<(), String> {
         match self {
-            Addr::Vsock { cid: VMADDR_CID_ANY, .. } => Err(format!("{self}: cannot connect to CID `any`")),
+            Addr::Vsock {
+                cid: VMADDR_CID_ANY,
+                ..
+            } => Err(format!("{self}: cannot connect to CID `any`")),
             _ => Ok(()),
         }
     }
@@ -117,9 +144,9 @@ impl Addr {
     /// Refuses addresses that cannot be listened on.
     pub fn check_listenable(&self) -> Result<(), String> {
         match self {
-            Addr::Vsock { cid, .. } if *cid != VMADDR_CID_ANY => {
-                Err(format!("{self}: a vsock listener binds CID `any` (vsock://any:PORT)"))
-            }
+            Addr::Vsock { cid, .. } if *cid != VMADDR_CID_ANY => Err(format!(
+                "{self}: a vsock listener binds CID `any` (vsock://any:PORT)"
+            )),
             Addr::Hybrid { uds, port } => Err(format!(
                 "{self}: guest connections to port {port} arrive on unix://{}_{port}; listen there",
                 uds.display()
@@ -204,8 +231,10 @@ pub fn connect_retrying(addr: &Addr, retry: Retry) -> Result<(Stream, u32), Retr
         match connect(addr) {
             Ok(s) => return Ok((s, attempts)),
             Err(last) => {
-                let permanent = matches!(last.raw_os_error(), Some(libc::EAFNOSUPPORT) | Some(libc::EINVAL))
-                    || last.kind() == io::ErrorKind::InvalidInput;
+                let permanent = matches!(
+                    last.raw_os_error(),
+                    Some(libc::EAFNOSUPPORT) | Some(libc::EINVAL)
+                ) || last.kind() == io::ErrorKind::InvalidInput;
                 if permanent || start.elapsed() + backoff > retry.deadline {
                     return Err(RetryError { attempts, last });
                 }
@@ -224,25 +253,35 @@ fn hybrid_connect(uds: &std::path::Path, port: u32) -> io::Result<UnixStream> {
     let mut line = Vec::new();
     // One byte at a time: whatever follows the OK line is the stream's
     // first data and must not be swallowed by a read-ahead buffer.
-    let handshake = s.write_all(format!("CONNECT {port}\n").as_bytes()).and_then(|()| {
-        let mut byte = [0u8; 1];
-        while line.len() < 64 && !line.ends_with(b"\n") {
-            if s.read(&mut byte)? == 0 {
-                break;
+    let handshake = s
+        .write_all(format!("CONNECT {port}\n").as_bytes())
+        .and_then(|()| {
+            let mut byte = [0u8; 1];
+            while line.len() < 64 && !line.ends_with(b"\n") {
+                if s.read(&mut byte)? == 0 {
+                    break;
+                }
+                line.push(byte[0]);
             }
-            line.push(byte[0]);
-        }
-        Ok(())
-    });
+            Ok(())
+        });
     if handshake.is_err() || !line.starts_with(b"OK") {
-        return Err(io::Error::new(io::ErrorKind::ConnectionRefused, format!("guest port {port}: no listener")));
+        return Err(io::Error::new(
+            io::ErrorKind::ConnectionRefused,
+            format!("guest port {port}: no listener"),
+        ));
     }
     s.set_read_timeout(None)?;
     Ok(s)
 }
 
 fn vsock_socket() -> io::Result<OwnedFd> {
-    Ok(socket::socket(AddressFamily::Vsock, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?)
+    Ok(socket::socket(
+        AddressFamily::Vsock,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?)
 }
 
 impl Stream {
@@ -253,7 +292,10 @@ impl Stream {
         match self {
             Stream::Vsock(fd) => {
                 let t = timeout.unwrap_or(Duration::ZERO);
-                let tv = TimeVal::new(i64::try_from(t.as_secs()).unwrap_or(i64::MAX), i64::from(t.subsec_micros()));
+                let tv = TimeVal::new(
+                    i64::try_from(t.as_secs()).unwrap_or(i64::MAX),
+                    i64::from(t.subsec_micros()),
+                );
                 Ok(socket::setsockopt(fd, sockopt::ReceiveTimeout, &tv)?)
             }
             Stream::Unix(s) => s.set_read_timeout(timeout),
@@ -332,7 +374,10 @@ pub fn listen(addr: &Addr) -> io::Result<Listener> {
         }
         Addr::Unix(path) => Ok(Listener::Unix(UnixListener::bind(path)?)),
         Addr::Tcp(hp) => Ok(Listener::Tcp(TcpListener::bind(hp.as_str())?)),
-        Addr::Hybrid { .. } => Err(io::Error::new(io::ErrorKind::InvalidInput, addr.check_listenable().err().unwrap_or_default())),
+        Addr::Hybrid { .. } => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            addr.check_listenable().err().unwrap_or_default(),
+        )),
     }
 }
 
@@ -356,14 +401,23 @@ impl Listener {
     /// The address actually bound (useful with port 0 in tests).
     pub fn local_addr(&self) -> String {
         match self {
-            Listener::Tcp(l) => l.local_addr().map(|a| format!("tcp://{a}")).unwrap_or_default(),
+            Listener::Tcp(l) => l
+                .local_addr()
+                .map(|a| format!("tcp://{a}"))
+                .unwrap_or_default(),
             Listener::Unix(l) => l
                 .local_addr()
                 .ok()
                 .and_then(|a| a.as_pathname().map(|p| format!("unix://{}", p.display())))
                 .unwrap_or_default(),
             Listener::Vsock(fd) => socket::getsockname::<VsockAddr>(fd.as_raw_fd_compat())
-                .map(|a| Addr::Vsock { cid: a.cid(), port: a.port() }.to_string())
+                .map(|a| {
+                    Addr::Vsock {
+                        cid: a.cid(),
+                        port: a.port(),
+                    }
+                    .to_string()
+                })
                 .unwrap_or_default(),
         }
     }
@@ -423,13 +477,45 @@ mod tests {
 
     #[test]
     fn parses_every_scheme() {
-        assert_eq!("vsock://2:9000".parse(), Ok(Addr::Vsock { cid: 2, port: 9000 }));
-        assert_eq!("vsock://any:1234".parse(), Ok(Addr::Vsock { cid: VMADDR_CID_ANY, port: 1234 }));
-        assert_eq!("vsock://-1:1234".parse(), Ok(Addr::Vsock { cid: VMADDR_CID_ANY, port: 1234 }));
-        assert_eq!("unix:///run/a.sock".parse(), Ok(Addr::Unix("/run/a.sock".into())));
-        assert_eq!("tcp://127.0.0.1:80".parse(), Ok(Addr::Tcp("127.0.0.1:80".into())));
-        assert_eq!("hybrid:///run/vm.vsock:1234".parse(), Ok(Addr::Hybrid { uds: "/run/vm.vsock".into(), port: 1234 }));
-        assert!("hybrid:///run/vm.vsock:1234".parse::<Addr>().unwrap().check_listenable().unwrap_err().contains("vm.vsock_1234"));
+        assert_eq!(
+            "vsock://2:9000".parse(),
+            Ok(Addr::Vsock { cid: 2, port: 9000 })
+        );
+        assert_eq!(
+            "vsock://any:1234".parse(),
+            Ok(Addr::Vsock {
+                cid: VMADDR_CID_ANY,
+                port: 1234
+            })
+        );
+        assert_eq!(
+            "vsock://-1:1234".parse(),
+            Ok(Addr::Vsock {
+                cid: VMADDR_CID_ANY,
+                port: 1234
+            })
+        );
+        assert_eq!(
+            "unix:///run/a.sock".parse(),
+            Ok(Addr::Unix("/run/a.sock".into()))
+        );
+        assert_eq!(
+            "tcp://127.0.0.1:80".parse(),
+            Ok(Addr::Tcp("127.0.0.1:80".into()))
+        );
+        assert_eq!(
+            "hybrid:///run/vm.vsock:1234".parse(),
+            Ok(Addr::Hybrid {
+                uds: "/run/vm.vsock".into(),
+                port: 1234
+            })
+        );
+        assert!("hybrid:///run/vm.vsock:1234"
+            .parse::<Addr>()
+            .unwrap()
+            .check_listenable()
+            .unwrap_err()
+            .contains("vm.vsock_1234"));
     }
 
     #[test]
@@ -442,18 +528,26 @@ mod tests {
         std::thread::spawn(move || {
             let (mut a, _) = l.accept().unwrap();
             let mut line = String::new();
-            io::BufReader::new(a.try_clone().unwrap()).read_line(&mut line).unwrap();
+            io::BufReader::new(a.try_clone().unwrap())
+                .read_line(&mut line)
+                .unwrap();
             assert_eq!(line, "CONNECT 1234\n");
             a.write_all(b"OK 1073741824\nhello").unwrap(); // Firecracker style
             let (b, _) = l.accept().unwrap();
             drop(b); // nothing listens in the guest
         });
-        let addr = Addr::Hybrid { uds: uds.clone(), port: 1234 };
+        let addr = Addr::Hybrid {
+            uds: uds.clone(),
+            port: 1234,
+        };
         let mut s = connect(&addr).unwrap();
         let mut buf = [0u8; 5];
         s.read_exact(&mut buf).unwrap();
         assert_eq!(&buf, b"hello", "bytes after the OK line are the stream");
-        assert_eq!(connect(&addr).unwrap_err().kind(), io::ErrorKind::ConnectionRefused);
+        assert_eq!(
+            connect(&addr).unwrap_err().kind(),
+            io::ErrorKind::ConnectionRefused
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -463,8 +557,15 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ei-hybrid-retry-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         let uds = dir.join("vm.vsock");
-        let addr = Addr::Hybrid { uds: uds.clone(), port: 5000 };
-        let retry = Retry { deadline: Duration::from_secs(10), first_backoff: Duration::from_millis(20), max_backoff: Duration::from_millis(100) };
+        let addr = Addr::Hybrid {
+            uds: uds.clone(),
+            port: 5000,
+        };
+        let retry = Retry {
+            deadline: Duration::from_secs(10),
+            first_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(100),
+        };
         // Nothing at all yet (ENOENT), then a device whose guest port is
         // closed twice (EOF after CONNECT), then a listener.
         let l = {
@@ -475,7 +576,9 @@ mod tests {
                 for answer in [None, None, Some("OK 5000\n")] {
                     let (mut a, _) = l.accept().unwrap();
                     let mut line = String::new();
-                    io::BufReader::new(a.try_clone().unwrap()).read_line(&mut line).unwrap();
+                    io::BufReader::new(a.try_clone().unwrap())
+                        .read_line(&mut line)
+                        .unwrap();
                     assert_eq!(line, "CONNECT 5000\n");
                     if let Some(ok) = answer {
                         a.write_all(ok.as_bytes()).unwrap();
@@ -489,12 +592,19 @@ mod tests {
         let mut buf = [0u8; 2];
         s.read_exact(&mut buf).unwrap();
         assert_eq!(&buf, b"up");
-        assert!(attempts >= 4, "ENOENT at least once, then two EOFs, then OK: {attempts}");
+        assert!(
+            attempts >= 4,
+            "ENOENT at least once, then two EOFs, then OK: {attempts}"
+        );
         l.join().unwrap();
 
         // A port that never listens: a bounded number of attempts, the
         // cause kept.
-        let quick = Retry { deadline: Duration::from_millis(300), first_backoff: Duration::from_millis(20), max_backoff: Duration::from_millis(50) };
+        let quick = Retry {
+            deadline: Duration::from_millis(300),
+            first_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(50),
+        };
         let err = connect_retrying(&Addr::Unix(dir.join("absent.sock")), quick).unwrap_err();
         assert!(err.attempts >= 3, "{err}");
         assert_eq!(err.last.kind(), io::ErrorKind::NotFound);
@@ -521,7 +631,13 @@ mod tests {
 
     #[test]
     fn display_round_trips() {
-        for s in ["vsock://2:9000", "vsock://any:1", "hybrid:///r/vm.vsock:5", "unix:///a", "tcp://[::1]:5"] {
+        for s in [
+            "vsock://2:9000",
+            "vsock://any:1",
+            "hybrid:///r/vm.vsock:5",
+            "unix:///a",
+            "tcp://[::1]:5",
+        ] {
             assert_eq!(s.parse::<Addr>().unwrap().to_string(), s);
         }
     }
@@ -530,7 +646,10 @@ mod tests {
     fn tcp_and_unix_carry_bytes_both_ways() {
         let dir = std::env::temp_dir().join(format!("ei-transport-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
-        for addr in [Addr::Tcp("127.0.0.1:0".into()), Addr::Unix(dir.join("s.sock"))] {
+        for addr in [
+            Addr::Tcp("127.0.0.1:0".into()),
+            Addr::Unix(dir.join("s.sock")),
+        ] {
             let listener = listen(&addr).unwrap();
             let bound: Addr = listener.local_addr().parse().unwrap();
             let t = std::thread::spawn(move || {

@@ -43,7 +43,9 @@ use ureq::http::Uri;
 use ureq::typestate::AgentScope;
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::time::{Duration as UDuration, Instant as UInstant};
-use ureq::unversioned::transport::{Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, ShutdownHandle, Transport};
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, ShutdownHandle, Transport,
+};
 use ureq::{Agent, Error};
 
 // At trace level ureq-proto hex-dumps every request and response, tokens and
@@ -91,12 +93,22 @@ pub fn config(timeout: std::time::Duration) -> ConfigBuilder<AgentScope> {
 
 /// An agent whose every connection goes to `addr` over TLS (`tls`, expecting
 /// `server_name`), with [`config`]`(timeout)`.
-pub fn agent(addr: transport::Addr, server_name: ServerName<'static>, tls: Arc<rustls::ClientConfig>, timeout: std::time::Duration) -> Agent {
+pub fn agent(
+    addr: transport::Addr,
+    server_name: ServerName<'static>,
+    tls: Arc<rustls::ClientConfig>,
+    timeout: std::time::Duration,
+) -> Agent {
     agent_with(config(timeout).build(), addr, server_name, tls)
 }
 
 /// [`agent`] with a configuration of the caller's (start from [`config`]).
-pub fn agent_with(config: Config, addr: transport::Addr, server_name: ServerName<'static>, tls: Arc<rustls::ClientConfig>) -> Agent {
+pub fn agent_with(
+    config: Config,
+    addr: transport::Addr,
+    server_name: ServerName<'static>,
+    tls: Arc<rustls::ClientConfig>,
+) -> Agent {
     let connector = StreamConnector::new(addr).chain(TlsConnector::new(tls, server_name));
     Agent::with_parts(config, connector, NoDns)
 }
@@ -162,7 +174,11 @@ impl ExporterSlot {
     /// The newest connection's exporter; `None` before the first
     /// connection.
     pub fn latest(&self) -> Option<Exported> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).latest.clone()
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .latest
+            .clone()
     }
 
     /// Records a new connection's exporter; returns its serial.
@@ -177,7 +193,10 @@ impl ExporterSlot {
 
 /// A response's status and body, the body read to the end but never past
 /// `limit` bytes (a larger body is an error, not a truncation).
-pub fn read_limited(resp: ureq::http::Response<ureq::Body>, limit: u64) -> Result<(u16, Vec<u8>), Error> {
+pub fn read_limited(
+    resp: ureq::http::Response<ureq::Body>,
+    limit: u64,
+) -> Result<(u16, Vec<u8>), Error> {
     let status = resp.status().as_u16();
     let body = resp.into_body().with_config().limit(limit).read_to_vec()?;
     Ok((status, body))
@@ -219,7 +238,14 @@ pub fn classify(e: &Error) -> Failure {
         Error::Timeout(_) => Failure::Timeout,
         Error::Other(inner) if inner.is::<ConnectFailed>() => Failure::Unreachable,
         Error::Other(inner) if inner.is::<TlsFailed>() => Failure::Tls,
-        Error::Io(io) if matches!(io.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => Failure::Timeout,
+        Error::Io(io)
+            if matches!(
+                io.kind(),
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+            ) =>
+        {
+            Failure::Timeout
+        }
         Error::Io(io)
             if matches!(
                 io.kind(),
@@ -252,9 +278,17 @@ pub struct Answer {
 /// Reads a response whole (body bounded by `limit`), keeping `Retry-After`.
 pub fn read_answer(resp: ureq::http::Response<ureq::Body>, limit: u64) -> Result<Answer, Error> {
     let status = resp.status().as_u16();
-    let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(|v| v.chars().take(64).collect());
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().take(64).collect());
     let body = resp.into_body().with_config().limit(limit).read_to_vec()?;
-    Ok(Answer { status, retry_after, body })
+    Ok(Answer {
+        status,
+        retry_after,
+        body,
+    })
 }
 
 /// An error's message without ureq's `other: ` prefix for the errors made
@@ -310,7 +344,10 @@ impl std::error::Error for TlsFailed {
 /// error that travelled through `std::io` (a timeout) is unwrapped, a rustls
 /// error becomes [`TlsFailed`].
 fn from_io(e: io::Error) -> Error {
-    if let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+    if let Some(tls) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
         return Error::Other(Box::new(TlsFailed(tls.clone())));
     }
     Error::from(e)
@@ -377,15 +414,23 @@ impl StreamConnector {
 impl Connector<()> for StreamConnector {
     type Out = StreamTransport;
 
-    fn connect(&self, details: &ConnectionDetails, _chained: Option<()>) -> Result<Option<StreamTransport>, Error> {
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        _chained: Option<()>,
+    ) -> Result<Option<StreamTransport>, Error> {
         let limit = budget(&details.timeout)?;
         let started = Instant::now();
         // transport::connect blocks (vsock and unix connects are local and
         // quick; a hybrid handshake has its own bound), so the connect
         // budget is checked when it returns; what is left of it bounds the
         // TLS handshake that follows.
-        let stream = transport::connect(&self.addr)
-            .map_err(|source| Error::Other(Box::new(ConnectFailed { addr: self.addr.to_string(), source })))?;
+        let stream = transport::connect(&self.addr).map_err(|source| {
+            Error::Other(Box::new(ConnectFailed {
+                addr: self.addr.to_string(),
+                source,
+            }))
+        })?;
         if limit.is_some_and(|l| started.elapsed() >= l) {
             return Err(Error::Timeout(details.timeout.reason));
         }
@@ -428,7 +473,9 @@ pub struct StreamTransport {
 
 impl fmt::Debug for StreamTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StreamTransport").field("stream", &self.stream).finish()
+        f.debug_struct("StreamTransport")
+            .field("stream", &self.stream)
+            .finish()
     }
 }
 
@@ -441,18 +488,22 @@ impl Transport for StreamTransport {
         let timeout = timeout.for_write();
         let limit = budget(&timeout)?;
         if self.write_timeout != Some(limit) {
-            socket::setsockopt(&self.stream, sockopt::SendTimeout, &timeval(limit)).map_err(io::Error::from)?;
+            socket::setsockopt(&self.stream, sockopt::SendTimeout, &timeval(limit))
+                .map_err(io::Error::from)?;
             self.write_timeout = Some(limit);
         }
         let output = &self.buffers.output()[..amount];
-        self.stream.write_all(output).map_err(|e| io_error(e, timeout.reason))
+        self.stream
+            .write_all(output)
+            .map_err(|e| io_error(e, timeout.reason))
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, Error> {
         let timeout = timeout.for_read();
         let limit = budget(&timeout)?;
         if self.read_timeout != Some(limit) {
-            socket::setsockopt(&self.stream, sockopt::ReceiveTimeout, &timeval(limit)).map_err(io::Error::from)?;
+            socket::setsockopt(&self.stream, sockopt::ReceiveTimeout, &timeval(limit))
+                .map_err(io::Error::from)?;
             self.read_timeout = Some(limit);
         }
         let input = self.buffers.input_append_buf();
@@ -472,7 +523,10 @@ impl Transport for StreamTransport {
     fn is_open(&mut self) -> bool {
         let mut byte = [0u8; 1];
         let fd = self.stream.as_fd().as_raw_fd();
-        matches!(socket::recv(fd, &mut byte, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT), Err(nix::errno::Errno::EAGAIN))
+        matches!(
+            socket::recv(fd, &mut byte, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT),
+            Err(nix::errno::Errno::EAGAIN)
+        )
     }
 }
 
@@ -491,8 +545,15 @@ pub struct TlsConnector {
 
 impl TlsConnector {
     /// TLS with `config`, expecting a certificate for `server_name`.
-    pub fn new(config: Arc<rustls::ClientConfig>, server_name: ServerName<'static>) -> TlsConnector {
-        TlsConnector { config, server_name, exporter: None }
+    pub fn new(
+        config: Arc<rustls::ClientConfig>,
+        server_name: ServerName<'static>,
+    ) -> TlsConnector {
+        TlsConnector {
+            config,
+            server_name,
+            exporter: None,
+        }
     }
 
     /// Also records, once each new connection's handshake is complete, the
@@ -506,22 +567,35 @@ impl TlsConnector {
 impl<In: Transport> Connector<In> for TlsConnector {
     type Out = TlsTransport<In>;
 
-    fn connect(&self, details: &ConnectionDetails, chained: Option<In>) -> Result<Option<Self::Out>, Error> {
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<In>,
+    ) -> Result<Option<Self::Out>, Error> {
         // Without a transport below there is nothing to wrap, and no
         // plaintext fallback.
-        let Some(inner) = chained else { return Err(Error::ConnectionFailed) };
-        let conn = rustls::ClientConnection::new(Arc::clone(&self.config), self.server_name.clone())
-            .map_err(|e| Error::Other(Box::new(TlsFailed(e))))?;
+        let Some(inner) = chained else {
+            return Err(Error::ConnectionFailed);
+        };
+        let conn =
+            rustls::ClientConnection::new(Arc::clone(&self.config), self.server_name.clone())
+                .map_err(|e| Error::Other(Box::new(TlsFailed(e))))?;
         // The handshake spends what the connect budget has left.
         let since = match details.now {
             UInstant::Exact(t) => t,
             _ => Instant::now(),
         };
-        let mut io = Adapter { inner, timeout: details.timeout, since };
+        let mut io = Adapter {
+            inner,
+            timeout: details.timeout,
+            since,
+        };
         let mut conn = conn;
         conn.complete_io(&mut io).map_err(from_io)?;
         if conn.is_handshaking() {
-            return Err(Error::Other(Box::new(TlsFailed(rustls::Error::General("the peer closed during the handshake".into())))));
+            return Err(Error::Other(Box::new(TlsFailed(rustls::Error::General(
+                "the peer closed during the handshake".into(),
+            )))));
         }
         // The handshake is complete: the exporter comes from the very
         // session that will carry this connection's requests.
@@ -584,7 +658,9 @@ impl<In: Transport> Write for Adapter<In> {
         let n = buf.len().min(output.len());
         output[..n].copy_from_slice(&buf[..n]);
         let timeout = self.now();
-        self.inner.transmit_output(n, timeout).map_err(Error::into_io)?;
+        self.inner
+            .transmit_output(n, timeout)
+            .map_err(Error::into_io)?;
         Ok(n)
     }
 
@@ -601,7 +677,9 @@ pub struct TlsTransport<In: Transport> {
 
 impl<In: Transport> fmt::Debug for TlsTransport<In> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TlsTransport").field("inner", &self.stream.sock.inner).finish()
+        f.debug_struct("TlsTransport")
+            .field("inner", &self.stream.sock.inner)
+            .finish()
     }
 }
 
@@ -644,7 +722,12 @@ impl<In: Transport> Transport for TlsTransport<In> {
 pub struct NoDns;
 
 impl Resolver for NoDns {
-    fn resolve(&self, uri: &Uri, _config: &Config, _timeout: NextTimeout) -> Result<ResolvedSocketAddrs, Error> {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        _config: &Config,
+        _timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, Error> {
         let port = uri.port_u16().unwrap_or(443);
         let mut addrs = self.empty();
         addrs.push(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)));
@@ -659,36 +742,82 @@ mod tests {
     #[test]
     fn socket_timeouts_never_round_down_to_blocking() {
         assert_eq!(timeval(None), TimeVal::new(0, 0), "no timeout: block");
-        assert_eq!(timeval(Some(std::time::Duration::from_nanos(10))), TimeVal::new(0, 1));
-        assert_eq!(timeval(Some(std::time::Duration::from_millis(1500))), TimeVal::new(1, 500_000));
+        assert_eq!(
+            timeval(Some(std::time::Duration::from_nanos(10))),
+            TimeVal::new(0, 1)
+        );
+        assert_eq!(
+            timeval(Some(std::time::Duration::from_millis(1500))),
+            TimeVal::new(1, 500_000)
+        );
     }
 
     #[test]
     fn spent_budgets_are_timeouts() {
-        let t = |after| NextTimeout { after, reason: ureq::Timeout::Connect, ..NextTimeout::default() };
+        let t = |after| NextTimeout {
+            after,
+            reason: ureq::Timeout::Connect,
+            ..NextTimeout::default()
+        };
         assert_eq!(budget(&t(UDuration::NotHappening)).ok(), Some(None));
-        assert_eq!(budget(&t(UDuration::from_secs(2))).ok(), Some(Some(std::time::Duration::from_secs(2))));
-        assert!(matches!(budget(&t(UDuration::from_secs(0))), Err(Error::Timeout(ureq::Timeout::Connect))));
+        assert_eq!(
+            budget(&t(UDuration::from_secs(2))).ok(),
+            Some(Some(std::time::Duration::from_secs(2)))
+        );
+        assert!(matches!(
+            budget(&t(UDuration::from_secs(0))),
+            Err(Error::Timeout(ureq::Timeout::Connect))
+        ));
     }
 
     #[test]
     fn errors_sort_into_what_callers_act_on() {
-        let unreachable = Error::Other(Box::new(ConnectFailed { addr: "vsock://2:8000".into(), source: io::ErrorKind::ConnectionRefused.into() }));
+        let unreachable = Error::Other(Box::new(ConnectFailed {
+            addr: "vsock://2:8000".into(),
+            source: io::ErrorKind::ConnectionRefused.into(),
+        }));
         assert_eq!(classify(&unreachable), Failure::Unreachable);
-        assert_eq!(classify(&from_io(io::Error::new(io::ErrorKind::InvalidData, rustls::Error::DecryptError))), Failure::Tls);
-        assert_eq!(classify(&from_io(Error::Timeout(ureq::Timeout::PerRead).into_io())), Failure::Timeout);
-        assert_eq!(classify(&io_error(io::ErrorKind::WouldBlock.into(), ureq::Timeout::PerWrite)), Failure::Timeout);
-        for kind in [io::ErrorKind::UnexpectedEof, io::ErrorKind::ConnectionReset, io::ErrorKind::ConnectionAborted, io::ErrorKind::BrokenPipe, io::ErrorKind::NotConnected] {
+        assert_eq!(
+            classify(&from_io(io::Error::new(
+                io::ErrorKind::InvalidData,
+                rustls::Error::DecryptError
+            ))),
+            Failure::Tls
+        );
+        assert_eq!(
+            classify(&from_io(Error::Timeout(ureq::Timeout::PerRead).into_io())),
+            Failure::Timeout
+        );
+        assert_eq!(
+            classify(&io_error(
+                io::ErrorKind::WouldBlock.into(),
+                ureq::Timeout::PerWrite
+            )),
+            Failure::Timeout
+        );
+        for kind in [
+            io::ErrorKind::UnexpectedEof,
+            io::ErrorKind::ConnectionReset,
+            io::ErrorKind::ConnectionAborted,
+            io::ErrorKind::BrokenPipe,
+            io::ErrorKind::NotConnected,
+        ] {
             assert_eq!(classify(&from_io(kind.into())), Failure::Broken, "{kind:?}");
         }
         assert_eq!(classify(&Error::ConnectionFailed), Failure::Broken);
-        assert_eq!(classify(&from_io(io::ErrorKind::InvalidData.into())), Failure::Other);
+        assert_eq!(
+            classify(&from_io(io::ErrorKind::InvalidData.into())),
+            Failure::Other
+        );
         assert_eq!(classify(&Error::BodyExceedsLimit(10)), Failure::Other);
     }
 
     #[test]
     fn base_urls_bracket_ipv6() {
-        assert_eq!(https_base("vault.enclave.local"), "https://vault.enclave.local");
+        assert_eq!(
+            https_base("vault.enclave.local"),
+            "https://vault.enclave.local"
+        );
         assert_eq!(https_base("127.0.0.1"), "https://127.0.0.1");
         assert_eq!(https_base("::1"), "https://[::1]");
     }
@@ -706,8 +835,15 @@ mod tests {
             ("debug", log::LevelFilter::Debug),
             ("trace", log::LevelFilter::Trace),
         ];
-        let pick = |prefix: &str| levels.iter().find(|(name, _)| features.contains(&format!("{prefix}{name}").as_str())).map(|l| l.1);
-        pick("release_max_level_").or_else(|| pick("max_level_")).unwrap_or(log::LevelFilter::Trace)
+        let pick = |prefix: &str| {
+            levels
+                .iter()
+                .find(|(name, _)| features.contains(&format!("{prefix}{name}").as_str()))
+                .map(|l| l.1)
+        };
+        pick("release_max_level_")
+            .or_else(|| pick("max_level_"))
+            .unwrap_or(log::LevelFilter::Trace)
     }
 
     #[test]
@@ -718,25 +854,59 @@ mod tests {
         // the `log` features of enclave-init's normal dependencies for the
         // guest target, as Cargo resolves them.
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["tree", "--locked", "--offline", "-p", "enclave-init", "--target", "x86_64-unknown-linux-musl", "-e", "normal"])
-            .args(["--prefix", "none", "--format", "{p}|{f}", "--manifest-path"])
-            .arg(root.join("Cargo.toml"))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "cargo tree: {}", String::from_utf8_lossy(&out.stderr));
+        let out =
+            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args([
+                    "tree",
+                    "--locked",
+                    "--offline",
+                    "-p",
+                    "enclave-init",
+                    "--target",
+                    "x86_64-unknown-linux-musl",
+                    "-e",
+                    "normal",
+                ])
+                .args(["--prefix", "none", "--format", "{p}|{f}", "--manifest-path"])
+                .arg(root.join("Cargo.toml"))
+                .output()
+                .unwrap();
+        assert!(
+            out.status.success(),
+            "cargo tree: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let tree = String::from_utf8(out.stdout).unwrap();
-        let mut features: Vec<&str> = tree.lines().filter(|l| l.starts_with("log v")).flat_map(|l| l.split_once('|').map_or("", |x| x.1).split(',')).collect();
+        let mut features: Vec<&str> = tree
+            .lines()
+            .filter(|l| l.starts_with("log v"))
+            .flat_map(|l| l.split_once('|').map_or("", |x| x.1).split(','))
+            .collect();
         features.sort_unstable();
         features.dedup();
-        assert!(!features.is_empty(), "log is not in the guest's graph:\n{tree}");
+        assert!(
+            !features.is_empty(),
+            "log is not in the guest's graph:\n{tree}"
+        );
         let level = release_level(&features);
-        assert!(level <= log::LevelFilter::Debug, "the release guest's log level is {level} (features {features:?})");
+        assert!(
+            level <= log::LevelFilter::Debug,
+            "the release guest's log level is {level} (features {features:?})"
+        );
         // The rules themselves, on the cases that matter.
-        assert_eq!(release_level(&["kv", "max_level_debug"]), log::LevelFilter::Debug);
-        assert_eq!(release_level(&["max_level_debug", "release_max_level_trace"]), log::LevelFilter::Trace);
+        assert_eq!(
+            release_level(&["kv", "max_level_debug"]),
+            log::LevelFilter::Debug
+        );
+        assert_eq!(
+            release_level(&["max_level_debug", "release_max_level_trace"]),
+            log::LevelFilter::Trace
+        );
         assert_eq!(release_level(&["kv"]), log::LevelFilter::Trace);
-        assert_eq!(release_level(&["max_level_trace", "max_level_info"]), log::LevelFilter::Info);
+        assert_eq!(
+            release_level(&["max_level_trace", "max_level_info"]),
+            log::LevelFilter::Info
+        );
         // And the build this test runs in.
         assert!(log::STATIC_MAX_LEVEL <= log::LevelFilter::Debug);
     }
@@ -745,16 +915,29 @@ mod tests {
     fn messages_drop_the_other_prefix() {
         let e = Error::Other(Box::new(TlsFailed(rustls::Error::DecryptError)));
         assert_eq!(message(&e), rustls::Error::DecryptError.to_string());
-        let e = Error::Other(Box::new(ConnectFailed { addr: "unix:///x".into(), source: io::ErrorKind::NotFound.into() }));
+        let e = Error::Other(Box::new(ConnectFailed {
+            addr: "unix:///x".into(),
+            source: io::ErrorKind::NotFound.into(),
+        }));
         assert_eq!(message(&e), "cannot connect to unix:///x: entity not found");
-        assert_eq!(message(&Error::Timeout(ureq::Timeout::PerRead)), Error::Timeout(ureq::Timeout::PerRead).to_string());
+        assert_eq!(
+            message(&Error::Timeout(ureq::Timeout::PerRead)),
+            Error::Timeout(ureq::Timeout::PerRead).to_string()
+        );
     }
 
     #[test]
     fn the_resolver_answers_without_dns() {
         let config = Config::default();
-        let uri: Uri = "https://vault.enclave.local:8200/v1/sys/health".parse().unwrap_or_default();
-        let addrs = NoDns.resolve(&uri, &config, NextTimeout::default()).map_err(|e| e.to_string());
-        assert_eq!(addrs.map(|a| a.iter().copied().collect::<Vec<_>>()), Ok(vec![SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8200))]));
+        let uri: Uri = "https://vault.enclave.local:8200/v1/sys/health"
+            .parse()
+            .unwrap_or_default();
+        let addrs = NoDns
+            .resolve(&uri, &config, NextTimeout::default())
+            .map_err(|e| e.to_string());
+        assert_eq!(
+            addrs.map(|a| a.iter().copied().collect::<Vec<_>>()),
+            Ok(vec![SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8200))])
+        );
     }
 }

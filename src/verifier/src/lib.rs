@@ -48,7 +48,12 @@ pub trait Appraiser: Send + Sync {
     /// Appraises `bundle`, whose REPORT_DATA must equal `expected_report_data`,
     /// at the verifier's time `now` (Unix seconds). Returns the claims for
     /// the token, or the first failed check.
-    fn appraise(&self, bundle: &EvidenceBundle, expected_report_data: &[u8; 64], now: i64) -> Result<Map<String, Value>, Denial>;
+    fn appraise(
+        &self,
+        bundle: &EvidenceBundle,
+        expected_report_data: &[u8; 64],
+        now: i64,
+    ) -> Result<Map<String, Value>, Denial>;
 
     /// Extra Prometheus lines (collateral, platforms); none by default.
     fn metrics(&self) -> String {
@@ -75,12 +80,22 @@ impl PolicyAppraiser {
     /// Pins the compiled-in roots and takes the policy; collateral comes
     /// from the bundle only until [`PolicyAppraiser::with_collateral`].
     pub fn new(policy: appraisal::Policy) -> Result<PolicyAppraiser, appraisal::RootPinError> {
-        Ok(PolicyAppraiser { inner: appraisal::Appraiser::new()?, policy, resolver: None, store: None, platforms: platforms::Platforms::default() })
+        Ok(PolicyAppraiser {
+            inner: appraisal::Appraiser::new()?,
+            policy,
+            resolver: None,
+            store: None,
+            platforms: platforms::Platforms::default(),
+        })
     }
 
     /// Resolves collateral with `resolver` before each appraisal, and keeps
     /// the last accepted evidence per platform in `store`.
-    pub fn with_collateral(mut self, resolver: std::sync::Arc<collateral::Resolver>, store: Option<collateral::store::Store>) -> Self {
+    pub fn with_collateral(
+        mut self,
+        resolver: std::sync::Arc<collateral::Resolver>,
+        store: Option<collateral::store::Store>,
+    ) -> Self {
         self.resolver = Some(resolver);
         self.store = store;
         self
@@ -88,12 +103,26 @@ impl PolicyAppraiser {
 }
 
 impl Appraiser for PolicyAppraiser {
-    fn appraise(&self, bundle: &EvidenceBundle, expected_report_data: &[u8; 64], now: i64) -> Result<Map<String, Value>, Denial> {
+    fn appraise(
+        &self,
+        bundle: &EvidenceBundle,
+        expected_report_data: &[u8; 64],
+        now: i64,
+    ) -> Result<Map<String, Value>, Denial> {
         let collateral = match &self.resolver {
             Some(r) => r.resolve(bundle, now),
             None => appraisal::Collateral::none(),
         };
-        let claims = self.inner.appraise(bundle, &self.policy, now, Some(expected_report_data), &collateral).map_err(Denial::from)?;
+        let claims = self
+            .inner
+            .appraise(
+                bundle,
+                &self.policy,
+                now,
+                Some(expected_report_data),
+                &collateral,
+            )
+            .map_err(Denial::from)?;
         match serde_json::to_value(claims) {
             Ok(Value::Object(m)) => {
                 self.platforms.seen(bundle, &m, now);

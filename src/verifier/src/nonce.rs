@@ -96,7 +96,12 @@ impl Nonces {
         r.copy_from_slice(&n[8..16]);
         let want = self.tag(&e, &r, exporter);
         // Constant time: no early exit on the first differing byte.
-        if want.iter().zip(&n[16..]).fold(0u8, |acc, (a, b)| acc | (a ^ b)) != 0 {
+        if want
+            .iter()
+            .zip(&n[16..])
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            != 0
+        {
             return Err(NonceError::Forged);
         }
         let expiry = u64::from_be_bytes(e);
@@ -125,7 +130,10 @@ mod tests {
         assert_eq!(n.redeem(&nonce, 1300, b"conn-a"), Err(NonceError::Expired));
         assert_eq!(n.redeem(&nonce, 1299, b"conn-a"), Ok(()));
         assert_eq!(n.redeem(&nonce, 1299, b"conn-a"), Err(NonceError::Replayed));
-        assert_eq!(n.redeem(&nonce[..31], 1001, b"conn-a"), Err(NonceError::Length));
+        assert_eq!(
+            n.redeem(&nonce[..31], 1001, b"conn-a"),
+            Err(NonceError::Length)
+        );
     }
 
     #[test]
@@ -139,7 +147,10 @@ mod tests {
         later[7] ^= 1; // push the expiry
         assert_eq!(a.redeem(&later, 11, b"x"), Err(NonceError::Forged));
         nonce[20] ^= 1;
-        assert_eq!(Nonces::new(b"other", 60).redeem(&n2, 11, b"x"), Err(NonceError::Forged));
+        assert_eq!(
+            Nonces::new(b"other", 60).redeem(&n2, 11, b"x"),
+            Err(NonceError::Forged)
+        );
         assert_eq!(a.redeem(&nonce, 11, b"x"), Err(NonceError::Forged));
     }
 

@@ -54,7 +54,9 @@ impl Clock {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
                 .unwrap_or(0),
-            Clock::Manual(t) => u64::try_from(t.load(Ordering::SeqCst)).unwrap_or(0).saturating_mul(1000),
+            Clock::Manual(t) => u64::try_from(t.load(Ordering::SeqCst))
+                .unwrap_or(0)
+                .saturating_mul(1000),
         }
     }
 }
@@ -129,7 +131,10 @@ impl Verifier {
         appraiser: Box<dyn Appraiser>,
     ) -> Result<Verifier, SetupError> {
         if nonce_key.len() < 32 {
-            return Err(SetupError(format!("nonce key is {} bytes, at least 32 needed", nonce_key.len())));
+            return Err(SetupError(format!(
+                "nonce key is {} bytes, at least 32 needed",
+                nonce_key.len()
+            )));
         }
         let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(tls_chain_pem)
             .collect::<Result<_, _>>()
@@ -137,7 +142,8 @@ impl Verifier {
         if chain.is_empty() {
             return Err(SetupError("TLS certificate chain: no certificate".into()));
         }
-        let key = PrivateKeyDer::from_pem_slice(tls_key_pem).map_err(|e| SetupError(format!("TLS key: {e}")))?;
+        let key = PrivateKeyDer::from_pem_slice(tls_key_pem)
+            .map_err(|e| SetupError(format!("TLS key: {e}")))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let tls = rustls::ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])
@@ -187,10 +193,12 @@ impl Verifier {
                 continue;
             }
             let me = Arc::clone(&self);
-            let spawned = std::thread::Builder::new().name("verifier-conn".into()).spawn(move || {
-                me.connection(tcp);
-                me.active.fetch_sub(1, Ordering::SeqCst);
-            });
+            let spawned = std::thread::Builder::new()
+                .name("verifier-conn".into())
+                .spawn(move || {
+                    me.connection(tcp);
+                    me.active.fetch_sub(1, Ordering::SeqCst);
+                });
             if spawned.is_err() {
                 self.active.fetch_sub(1, Ordering::SeqCst);
             }
@@ -209,10 +217,12 @@ impl Verifier {
             return;
         }
         let me = Arc::clone(self);
-        let spawned = std::thread::Builder::new().name("verifier-shed".into()).spawn(move || {
-            me.answer_busy(tcp);
-            me.shedding.fetch_sub(1, Ordering::SeqCst);
-        });
+        let spawned = std::thread::Builder::new()
+            .name("verifier-shed".into())
+            .spawn(move || {
+                me.answer_busy(tcp);
+                me.shedding.fetch_sub(1, Ordering::SeqCst);
+            });
         if spawned.is_err() {
             self.shedding.fetch_sub(1, Ordering::SeqCst);
         }
@@ -221,17 +231,33 @@ impl Verifier {
     fn answer_busy(&self, tcp: TcpStream) {
         let _ = tcp.set_read_timeout(Some(SHED_TIMEOUT));
         let _ = tcp.set_write_timeout(Some(SHED_TIMEOUT));
-        let Ok(conn) = rustls::ServerConnection::new(Arc::clone(&self.tls)) else { return };
+        let Ok(conn) = rustls::ServerConnection::new(Arc::clone(&self.tls)) else {
+            return;
+        };
         let mut reader = BufReader::new(rustls::StreamOwned::new(conn, tcp));
         // The request is read (bounded) so that the client is not reset
         // while it writes; its content does not matter.
-        if let Ok(Some(_)) = http::read_request(&mut reader, Limits { head_bytes: 16 * 1024, body_bytes: 256 * 1024 }) {
-            let (status, body) = error_body(503, "busy", "the verifier is at its connection limit; retry after the given delay");
+        if let Ok(Some(_)) = http::read_request(
+            &mut reader,
+            Limits {
+                head_bytes: 16 * 1024,
+                body_bytes: 256 * 1024,
+            },
+        ) {
+            let (status, body) = error_body(
+                503,
+                "busy",
+                "the verifier is at its connection limit; retry after the given delay",
+            );
             let retry = self.config.shed_retry_after_secs.to_string();
             let _ = http::write_response(
                 reader.get_mut(),
                 status,
-                &[("content-type", "application/json"), ("retry-after", retry.as_str()), ("connection", "close")],
+                &[
+                    ("content-type", "application/json"),
+                    ("retry-after", retry.as_str()),
+                    ("connection", "close"),
+                ],
                 &body,
             );
         }
@@ -260,7 +286,13 @@ impl Verifier {
                 return;
             }
             first = false;
-            let request = match http::read_request(&mut reader, Limits { head_bytes: 16 * 1024, body_bytes: 256 * 1024 }) {
+            let request = match http::read_request(
+                &mut reader,
+                Limits {
+                    head_bytes: 16 * 1024,
+                    body_bytes: 256 * 1024,
+                },
+            ) {
                 Ok(Some(r)) => r,
                 Ok(None) => return,
                 Err(e) => {
@@ -271,12 +303,18 @@ impl Verifier {
                 }
             };
             let mut exporter = [0u8; 32];
-            let exported = reader.get_ref().conn.export_keying_material(&mut exporter, EXPORTER_LABEL, None);
+            let exported =
+                reader
+                    .get_ref()
+                    .conn
+                    .export_keying_material(&mut exporter, EXPORTER_LABEL, None);
             if exported.is_err() {
                 return;
             }
             let (status, content_type, body) = self.handle(&request, &exporter);
-            if respond(reader.get_mut(), status, content_type, &body).is_err() || request.wants_close() {
+            if respond(reader.get_mut(), status, content_type, &body).is_err()
+                || request.wants_close()
+            {
                 return;
             }
         }
@@ -285,14 +323,27 @@ impl Verifier {
     /// Waits up to `keep_alive_idle` for the first bytes of another
     /// request on a kept-alive connection; false when the client closed or
     /// stayed idle (the connection is then closed without an answer).
-    fn next_request_arrives(&self, reader: &mut BufReader<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>) -> bool {
+    fn next_request_arrives(
+        &self,
+        reader: &mut BufReader<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>,
+    ) -> bool {
         use std::io::BufRead;
         let tcp = &reader.get_ref().sock;
-        if tcp.set_read_timeout(Some(self.config.keep_alive_idle.min(self.config.io_timeout))).is_err() {
+        if tcp
+            .set_read_timeout(Some(
+                self.config.keep_alive_idle.min(self.config.io_timeout),
+            ))
+            .is_err()
+        {
             return false;
         }
         let arrived = matches!(reader.fill_buf(), Ok(b) if !b.is_empty());
-        arrived && reader.get_ref().sock.set_read_timeout(Some(self.config.io_timeout)).is_ok()
+        arrived
+            && reader
+                .get_ref()
+                .sock
+                .set_read_timeout(Some(self.config.io_timeout))
+                .is_ok()
     }
 
     /// Routes one request that arrived on the connection with `exporter`.
@@ -306,7 +357,9 @@ impl Verifier {
                 (status, json, body)
             }
             ("GET", "/.well-known/openid-configuration") => (200, json, self.discovery()),
-            ("GET", "/.well-known/jwks.json") => (200, json, self.signer.jwks().to_string().into_bytes()),
+            ("GET", "/.well-known/jwks.json") => {
+                (200, json, self.signer.jwks().to_string().into_bytes())
+            }
             ("GET", "/healthz") => (200, json, br#"{"status":"ok"}"#.to_vec()),
             ("GET", "/metrics") => {
                 let mut text = self.metrics.render();
@@ -314,9 +367,25 @@ impl Verifier {
                 (200, "text/plain; version=0.0.4", text.into_bytes())
             }
             // TCB lifecycle: each platform's TCB against what the collateral calls current.
-            ("GET", "/v1/platforms") => (200, json, json!({"platforms": self.appraiser.platforms()}).to_string().into_bytes()),
-            (_, "/v1/challenge" | "/v1/attest" | "/.well-known/openid-configuration" | "/.well-known/jwks.json" | "/healthz" | "/metrics" | "/v1/platforms") => {
-                let (s, b) = error_body(405, "method_not_allowed", "method not allowed on this path");
+            ("GET", "/v1/platforms") => (
+                200,
+                json,
+                json!({"platforms": self.appraiser.platforms()})
+                    .to_string()
+                    .into_bytes(),
+            ),
+            (
+                _,
+                "/v1/challenge"
+                | "/v1/attest"
+                | "/.well-known/openid-configuration"
+                | "/.well-known/jwks.json"
+                | "/healthz"
+                | "/metrics"
+                | "/v1/platforms",
+            ) => {
+                let (s, b) =
+                    error_body(405, "method_not_allowed", "method not allowed on this path");
                 (s, json, b)
             }
             _ => {
@@ -339,7 +408,12 @@ impl Verifier {
         let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random);
         let (nonce, expires_at) = self.nonces.issue(now, exporter, random);
         self.metrics.challenge();
-        let c = Challenge { nonce: nonce.to_vec().into(), verifier_time: now, expires_at, verifier_time_ms: Some(now_ms) };
+        let c = Challenge {
+            nonce: nonce.to_vec().into(),
+            verifier_time: now,
+            expires_at,
+            verifier_time_ms: Some(now_ms),
+        };
         serde_json::to_vec(&c).unwrap_or_default()
     }
 
@@ -350,12 +424,17 @@ impl Verifier {
         };
         let tee = req.bundle.tee.as_str();
         let now = self.now();
-        if let Err(e) = self.nonces.redeem(&req.nonce, u64::try_from(now).unwrap_or(0), exporter) {
+        if let Err(e) = self
+            .nonces
+            .redeem(&req.nonce, u64::try_from(now).unwrap_or(0), exporter)
+        {
             let denial = Denial {
                 check: e.check().to_owned(),
                 got: format!("{e:?}").to_lowercase(),
-                want: "a nonce this verifier issued on this TLS connection, unexpired, unused".to_owned(),
-                hint: "ask /v1/challenge again on the same connection and attest at once".to_owned(),
+                want: "a nonce this verifier issued on this TLS connection, unexpired, unused"
+                    .to_owned(),
+                hint: "ask /v1/challenge again on the same connection and attest at once"
+                    .to_owned(),
             };
             return self.deny(tee, denial);
         }
@@ -387,7 +466,10 @@ impl Verifier {
             ("iat", json!(now)),
             ("nbf", json!(now)),
             ("exp", json!(exp)),
-            ("jti", json!(jti.iter().map(|b| format!("{b:02x}")).collect::<String>())),
+            (
+                "jti",
+                json!(jti.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+            ),
             ("eat_nonce", json!(B64URL.encode(nonce))),
             ("cnf", cnf),
         ] {
@@ -401,7 +483,10 @@ impl Verifier {
             let subject = crate::client_cert::Subject {
                 jkt: &jkt,
                 tee: claims.get("tee").and_then(Value::as_str).unwrap_or(tee),
-                measurement: claims.get("measurement").and_then(Value::as_str).unwrap_or(""),
+                measurement: claims
+                    .get("measurement")
+                    .and_then(Value::as_str)
+                    .unwrap_or(""),
             };
             match ca.issue(&req.enclave_key_spki, &subject, now, exp) {
                 Ok(pem) => Some(pem),
@@ -416,7 +501,11 @@ impl Verifier {
         };
         self.metrics.appraisal(tee, None);
         log::info!(tee = tee, measurement = claims.get("measurement").and_then(|m| m.as_str()).unwrap_or(""); "attestation accepted");
-        let resp = AttestResponse { token, expires_at: u64::try_from(exp).unwrap_or(0), client_certificate };
+        let resp = AttestResponse {
+            token,
+            expires_at: u64::try_from(exp).unwrap_or(0),
+            client_certificate,
+        };
         (200, serde_json::to_vec(&resp).unwrap_or_default())
     }
 
@@ -442,10 +531,20 @@ impl Verifier {
 }
 
 fn error_body(status: u16, code: &str, message: &str) -> (u16, Vec<u8>) {
-    (status, json!({"error": {"code": code, "message": message}}).to_string().into_bytes())
+    (
+        status,
+        json!({"error": {"code": code, "message": message}})
+            .to_string()
+            .into_bytes(),
+    )
 }
 
-fn respond(w: &mut impl Write, status: u16, content_type: &str, body: &[u8]) -> std::io::Result<()> {
+fn respond(
+    w: &mut impl Write,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+) -> std::io::Result<()> {
     http::write_response(w, status, &[("content-type", content_type)], body)
 }
 

@@ -34,7 +34,10 @@ impl Signer {
         let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, der, &rng)
             .map_err(|e| KeyError(format!("token signing key is not a PKCS#8 P-384 key: {e}")))?;
         let point = key.public_key().as_ref();
-        let (x, y) = point.get(1..49).zip(point.get(49..97)).ok_or_else(|| KeyError("unexpected public key form".into()))?;
+        let (x, y) = point
+            .get(1..49)
+            .zip(point.get(49..97))
+            .ok_or_else(|| KeyError("unexpected public key form".into()))?;
         let (x, y) = (B64URL.encode(x), B64URL.encode(y));
         let kid = jwk_thumbprint("P-384", &x, &y);
         let jwk = json!({"kty": "EC", "crv": "P-384", "x": x, "y": y, "kid": kid, "use": "sig", "alg": "ES384"});
@@ -56,8 +59,15 @@ impl Signer {
     /// Signs `claims` as a compact JWT.
     pub fn sign(&self, claims: &Map<String, Value>) -> Result<String, KeyError> {
         let header = json!({"alg": "ES384", "typ": "JWT", "kid": self.kid});
-        let signing_input = format!("{}.{}", B64URL.encode(header.to_string()), B64URL.encode(Value::Object(claims.clone()).to_string()));
-        let sig = self.key.sign(&self.rng, signing_input.as_bytes()).map_err(|e| KeyError(format!("signing failed: {e}")))?;
+        let signing_input = format!(
+            "{}.{}",
+            B64URL.encode(header.to_string()),
+            B64URL.encode(Value::Object(claims.clone()).to_string())
+        );
+        let sig = self
+            .key
+            .sign(&self.rng, signing_input.as_bytes())
+            .map_err(|e| KeyError(format!("signing failed: {e}")))?;
         Ok(format!("{signing_input}.{}", B64URL.encode(sig.as_ref())))
     }
 
@@ -65,7 +75,10 @@ impl Signer {
     pub fn verify(&self, token: &str) -> Option<Map<String, Value>> {
         let (input, sig) = token.rsplit_once('.')?;
         let sig = B64URL.decode(sig).ok()?;
-        let pk = ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P384_SHA384_FIXED, self.key.public_key().as_ref());
+        let pk = ring::signature::UnparsedPublicKey::new(
+            &ring::signature::ECDSA_P384_SHA384_FIXED,
+            self.key.public_key().as_ref(),
+        );
         pk.verify(input.as_bytes(), &sig).ok()?;
         let payload = input.split_once('.')?.1;
         match serde_json::from_slice(&B64URL.decode(payload).ok()?).ok()? {
@@ -79,17 +92,20 @@ impl Signer {
 /// crv, kty, x, y in lexicographic order, no whitespace).
 pub fn jwk_thumbprint(crv: &str, x: &str, y: &str) -> String {
     let canonical = format!(r#"{{"crv":"{crv}","kty":"EC","x":"{x}","y":"{y}"}}"#);
-    B64URL.encode(ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()))
+    B64URL.encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        canonical.as_bytes(),
+    ))
 }
 
 /// DER prefixes of EC SubjectPublicKeyInfo with an uncompressed point.
 const SPKI_P256: &[u8] = &[
-    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce,
-    0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
 ];
 const SPKI_P384: &[u8] = &[
-    0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00,
-    0x22, 0x03, 0x62, 0x00,
+    0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b,
+    0x81, 0x04, 0x00, 0x22, 0x03, 0x62, 0x00,
 ];
 
 /// The `cnf` claim for an enclave key (RFC 7800 `jkt`): P-256 or P-384 SPKI.
@@ -123,7 +139,8 @@ mod tests {
         assert!(s.verify(&bad).is_none());
         let jwks = s.jwks();
         assert_eq!(jwks["keys"][0]["alg"], "ES384");
-        let header: Value = serde_json::from_slice(&B64URL.decode(t.split('.').next().unwrap()).unwrap()).unwrap();
+        let header: Value =
+            serde_json::from_slice(&B64URL.decode(t.split('.').next().unwrap()).unwrap()).unwrap();
         assert_eq!(header["kid"], jwks["keys"][0]["kid"]);
     }
 
@@ -131,7 +148,11 @@ mod tests {
     fn rfc7638_example_thumbprint() {
         // Checked against an independent computation (Python hashlib over the
         // RFC 7638 canonical JSON of this RFC 7517 example key).
-        let t = jwk_thumbprint("P-256", "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0");
+        let t = jwk_thumbprint(
+            "P-256",
+            "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+        );
         assert_eq!(t, "oKIywvGUpTVTyxMQ3bwIIeQUudfr_CkLMjCE19ECD-U");
     }
 

@@ -23,11 +23,24 @@ use wire::{EvidenceBundle, Tee};
 struct ReportDataOnly;
 
 impl Appraiser for ReportDataOnly {
-    fn appraise(&self, bundle: &EvidenceBundle, expected: &[u8; 64], _now: i64) -> Result<Map<String, Value>, Denial> {
+    fn appraise(
+        &self,
+        bundle: &EvidenceBundle,
+        expected: &[u8; 64],
+        _now: i64,
+    ) -> Result<Map<String, Value>, Denial> {
         if bundle.evidence[..] != expected[..] {
-            return Err(Denial { check: "report_data".into(), got: "other".into(), want: "binding".into(), hint: String::new() });
+            return Err(Denial {
+                check: "report_data".into(),
+                got: "other".into(),
+                want: "binding".into(),
+                hint: String::new(),
+            });
         }
-        Ok(json!({"tee": "sim", "measurement": "00"}).as_object().unwrap().clone())
+        Ok(json!({"tee": "sim", "measurement": "00"})
+            .as_object()
+            .unwrap()
+            .clone())
     }
 }
 
@@ -46,14 +59,20 @@ fn start_with(max_connections: usize) -> Service {
     start_full(max_connections, None)
 }
 
-fn start_full(max_connections: usize, client_ca: Option<verifier::client_cert::ClientCa>) -> Service {
+fn start_full(
+    max_connections: usize,
+    client_ca: Option<verifier::client_cert::ClientCa>,
+) -> Service {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca_key = KeyPair::generate().unwrap();
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca_params, ca_key);
     let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["verifier.test".to_owned()]).unwrap().signed_by(&key, &issuer).unwrap();
+    let cert = CertificateParams::new(vec!["verifier.test".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
     let clock = Arc::new(AtomicI64::new(1_800_000_000));
     let config = Config {
         issuer: "https://verifier.test".into(),
@@ -83,7 +102,12 @@ fn start_full(max_connections: usize, client_ca: Option<verifier::client_cert::C
     let port = listener.local_addr().unwrap().port();
     let serving = Arc::clone(&v);
     std::thread::spawn(move || serving.serve(listener));
-    Service { port, ca: ca.der().clone(), clock, verifier: v }
+    Service {
+        port,
+        ca: ca.der().clone(),
+        clock,
+        verifier: v,
+    }
 }
 
 type Tls = BufReader<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>;
@@ -91,13 +115,22 @@ type Tls = BufReader<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>;
 fn connect(s: &Service) -> Tls {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(s.ca.clone()).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let conn = rustls::ClientConnection::new(Arc::new(config), ServerName::try_from("verifier.test").unwrap()).unwrap();
-    BufReader::new(rustls::StreamOwned::new(conn, TcpStream::connect(("127.0.0.1", s.port)).unwrap()))
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let conn = rustls::ClientConnection::new(
+        Arc::new(config),
+        ServerName::try_from("verifier.test").unwrap(),
+    )
+    .unwrap();
+    BufReader::new(rustls::StreamOwned::new(
+        conn,
+        TcpStream::connect(("127.0.0.1", s.port)).unwrap(),
+    ))
 }
 
 fn post(tls: &mut Tls, path: &str, body: &[u8]) -> http::Response {
@@ -107,7 +140,10 @@ fn post(tls: &mut Tls, path: &str, body: &[u8]) -> http::Response {
 
 fn exporter(tls: &Tls) -> [u8; 32] {
     let mut e = [0u8; 32];
-    tls.get_ref().conn.export_keying_material(&mut e, EXPORTER_LABEL, None).unwrap();
+    tls.get_ref()
+        .conn
+        .export_keying_material(&mut e, EXPORTER_LABEL, None)
+        .unwrap();
     e
 }
 
@@ -121,19 +157,42 @@ fn challenge(tls: &mut Tls) -> [u8; 32] {
 fn spki() -> Vec<u8> {
     use ring::signature::KeyPair as _;
     let rng = ring::rand::SystemRandom::new();
-    let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(&ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
-    let pair = ring::signature::EcdsaKeyPair::from_pkcs8(&ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng).unwrap();
-    let mut spki = vec![0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00];
+    let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        &rng,
+    )
+    .unwrap();
+    let pair = ring::signature::EcdsaKeyPair::from_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        pkcs8.as_ref(),
+        &rng,
+    )
+    .unwrap();
+    let mut spki = vec![
+        0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08,
+        0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+    ];
     spki.extend_from_slice(pair.public_key().as_ref());
     spki
 }
 
 /// An attest request whose "evidence" is REPORT_DATA for (nonce, key, exporter).
-fn attest(tls: &mut Tls, nonce: &[u8; 32], key: &[u8], bound_exporter: &[u8; 32]) -> http::Response {
+fn attest(
+    tls: &mut Tls,
+    nonce: &[u8; 32],
+    key: &[u8],
+    bound_exporter: &[u8; 32],
+) -> http::Response {
     attest_asking(tls, nonce, key, bound_exporter, false)
 }
 
-fn attest_asking(tls: &mut Tls, nonce: &[u8; 32], key: &[u8], bound_exporter: &[u8; 32], client_certificate: bool) -> http::Response {
+fn attest_asking(
+    tls: &mut Tls,
+    nonce: &[u8; 32],
+    key: &[u8],
+    bound_exporter: &[u8; 32],
+    client_certificate: bool,
+) -> http::Response {
     let rd = tee_formats::binding::report_data(nonce, key, bound_exporter);
     let req = AttestRequest {
         nonce: nonce.to_vec().into(),
@@ -159,14 +218,20 @@ fn a_bound_attestation_gets_a_token_once() {
     let e = exporter(&tls);
     let r = attest(&mut tls, &nonce, &key, &e);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let token = serde_json::from_slice::<Value>(&r.body).unwrap()["token"].as_str().unwrap().to_owned();
+    let token = serde_json::from_slice::<Value>(&r.body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let claims = s.verifier.signer().verify(&token).unwrap();
     assert_eq!(claims["tee"], "sim");
     assert_eq!(claims["aud"], "openbao");
     assert_eq!(claims["exp"], 1_800_000_300i64);
     assert_eq!(claims["cnf"], verifier::token::cnf_for_spki(&key).unwrap());
     // The same nonce again, same connection: refused.
-    assert_eq!(denied_check(&attest(&mut tls, &nonce, &key, &e)), "nonce.replayed");
+    assert_eq!(
+        denied_check(&attest(&mut tls, &nonce, &key, &e)),
+        "nonce.replayed"
+    );
 }
 
 #[test]
@@ -177,7 +242,10 @@ fn an_expired_nonce_is_refused() {
     let nonce = challenge(&mut tls);
     let e = exporter(&tls);
     s.clock.fetch_add(301, Ordering::SeqCst);
-    assert_eq!(denied_check(&attest(&mut tls, &nonce, &key, &e)), "nonce.expired");
+    assert_eq!(
+        denied_check(&attest(&mut tls, &nonce, &key, &e)),
+        "nonce.expired"
+    );
 }
 
 #[test]
@@ -188,7 +256,10 @@ fn a_nonce_from_another_connection_is_refused() {
     let nonce = challenge(&mut a);
     let ea = exporter(&a);
     let mut b = connect(&s);
-    assert_eq!(denied_check(&attest(&mut b, &nonce, &key, &ea)), "nonce.binding");
+    assert_eq!(
+        denied_check(&attest(&mut b, &nonce, &key, &ea)),
+        "nonce.binding"
+    );
 }
 
 #[test]
@@ -202,27 +273,70 @@ fn evidence_bound_to_another_connection_is_refused() {
     let ea = exporter(&a);
     let mut b = connect(&s);
     let nonce = challenge(&mut b);
-    assert_eq!(denied_check(&attest(&mut b, &nonce, &key, &ea)), "report_data");
+    assert_eq!(
+        denied_check(&attest(&mut b, &nonce, &key, &ea)),
+        "report_data"
+    );
     // And the metrics saw it.
     let mut c = connect(&s);
     http::write_request(c.get_mut(), "GET", "verifier.test", "/metrics", &[], b"").unwrap();
     let m = http::read_response(&mut c, http::Limits::default()).unwrap();
-    assert!(String::from_utf8_lossy(&m.body).contains("enclave_verifier_denials_total{check=\"report_data\"} 1"));
+    assert!(String::from_utf8_lossy(&m.body)
+        .contains("enclave_verifier_denials_total{check=\"report_data\"} 1"));
 }
 
 #[test]
 fn discovery_and_jwks_describe_the_signing_key() {
     let s = start();
     let mut tls = connect(&s);
-    http::write_request(tls.get_mut(), "GET", "verifier.test", "/.well-known/openid-configuration", &[], b"").unwrap();
-    let d: Value = serde_json::from_slice(&http::read_response(&mut tls, http::Limits::default()).unwrap().body).unwrap();
+    http::write_request(
+        tls.get_mut(),
+        "GET",
+        "verifier.test",
+        "/.well-known/openid-configuration",
+        &[],
+        b"",
+    )
+    .unwrap();
+    let d: Value = serde_json::from_slice(
+        &http::read_response(&mut tls, http::Limits::default())
+            .unwrap()
+            .body,
+    )
+    .unwrap();
     assert_eq!(d["issuer"], "https://verifier.test");
     assert_eq!(d["jwks_uri"], "https://verifier.test/.well-known/jwks.json");
-    http::write_request(tls.get_mut(), "GET", "verifier.test", "/.well-known/jwks.json", &[], b"").unwrap();
-    let j: Value = serde_json::from_slice(&http::read_response(&mut tls, http::Limits::default()).unwrap().body).unwrap();
+    http::write_request(
+        tls.get_mut(),
+        "GET",
+        "verifier.test",
+        "/.well-known/jwks.json",
+        &[],
+        b"",
+    )
+    .unwrap();
+    let j: Value = serde_json::from_slice(
+        &http::read_response(&mut tls, http::Limits::default())
+            .unwrap()
+            .body,
+    )
+    .unwrap();
     assert_eq!(j, s.verifier.signer().jwks());
-    http::write_request(tls.get_mut(), "POST", "verifier.test", "/v1/attest", &[], b"not json").unwrap();
-    assert_eq!(http::read_response(&mut tls, http::Limits::default()).unwrap().status, 400);
+    http::write_request(
+        tls.get_mut(),
+        "POST",
+        "verifier.test",
+        "/v1/attest",
+        &[],
+        b"not json",
+    )
+    .unwrap();
+    assert_eq!(
+        http::read_response(&mut tls, http::Limits::default())
+            .unwrap()
+            .status,
+        400
+    );
 }
 
 #[test]
@@ -238,7 +352,11 @@ fn over_the_connection_limit_a_client_is_told_when_to_retry() {
     assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
     let v: Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(v["error"]["code"], "busy");
-    let retry = r.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("retry-after")).map(|(_, v)| v.as_str());
+    let retry = r
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("retry-after"))
+        .map(|(_, v)| v.as_str());
     assert_eq!(retry, Some("3"));
     // The held connection is still served; once it is gone, a new one is
     // (the slot frees when its thread ends: a few tries).
@@ -259,7 +377,10 @@ fn over_the_connection_limit_a_client_is_told_when_to_retry() {
     assert_eq!(when_free("POST", "/v1/challenge").status, 200);
     // Counted in the metrics.
     let text = String::from_utf8(when_free("GET", "/metrics").body).unwrap();
-    let line = text.lines().find(|l| l.starts_with("enclave_verifier_shed_connections_total ")).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("enclave_verifier_shed_connections_total "))
+        .unwrap();
     let count: u64 = line.split(' ').nth(1).unwrap().parse().unwrap();
     assert!(count >= 1, "{line}");
 }
@@ -279,14 +400,25 @@ fn an_idle_kept_alive_connection_gives_its_slot_back() {
     let r = post(&mut next, "/v1/challenge", b"{}");
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     // And the idle one was closed, not left hanging.
-    http::write_request(idle.get_mut(), "POST", "verifier.test", "/v1/challenge", &[], b"{}").ok();
+    http::write_request(
+        idle.get_mut(),
+        "POST",
+        "verifier.test",
+        "/v1/challenge",
+        &[],
+        b"{}",
+    )
+    .ok();
     assert!(http::read_response(&mut idle, http::Limits::default()).is_err());
 }
 
 #[test]
 fn a_guest_that_asks_gets_a_client_certificate_for_its_key_and_others_do_not() {
     let (ca_pem, ca_key) = verifier::client_cert::generate_ca("test client CA").unwrap();
-    let s = start_full(16, Some(verifier::client_cert::ClientCa::from_pem(&ca_pem, &ca_key).unwrap()));
+    let s = start_full(
+        16,
+        Some(verifier::client_cert::ClientCa::from_pem(&ca_pem, &ca_key).unwrap()),
+    );
     let key = spki();
     let mut tls = connect(&s);
     let nonce = challenge(&mut tls);
@@ -298,10 +430,28 @@ fn a_guest_that_asks_gets_a_client_certificate_for_its_key_and_others_do_not() {
     use rustls::pki_types::pem::PemObject as _;
     let der = CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
     let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
-    assert_eq!(cert.public_key().raw, &key[..], "the certificate is for the attested key");
-    assert_eq!(cert.validity().not_after.timestamp(), i64::try_from(resp.expires_at).unwrap(), "it lives as long as the token");
-    let sans = format!("{:?}", cert.subject_alternative_name().unwrap().unwrap().value.general_names);
-    assert!(sans.contains("urn:enclave:measurement:00") && sans.contains("urn:enclave:tee:sim"), "{sans}");
+    assert_eq!(
+        cert.public_key().raw,
+        &key[..],
+        "the certificate is for the attested key"
+    );
+    assert_eq!(
+        cert.validity().not_after.timestamp(),
+        i64::try_from(resp.expires_at).unwrap(),
+        "it lives as long as the token"
+    );
+    let sans = format!(
+        "{:?}",
+        cert.subject_alternative_name()
+            .unwrap()
+            .unwrap()
+            .value
+            .general_names
+    );
+    assert!(
+        sans.contains("urn:enclave:measurement:00") && sans.contains("urn:enclave:tee:sim"),
+        "{sans}"
+    );
     // Not asked: no certificate, and the answer is what older guests parse.
     let nonce = challenge(&mut tls);
     let r = attest(&mut tls, &nonce, &key, &e);

@@ -179,17 +179,26 @@ impl EvidenceBundle {
     pub fn from_json(bytes: &[u8]) -> Result<EvidenceBundle, WireError> {
         let b: EvidenceBundle = crate::from_json(bytes)?;
         if b.format != FORMAT {
-            return Err(WireError::Format { got: b.format, want: FORMAT });
+            return Err(WireError::Format {
+                got: b.format,
+                want: FORMAT,
+            });
         }
         if b.version != VERSION {
-            return Err(WireError::Version { got: b.version, want: VERSION });
+            return Err(WireError::Version {
+                got: b.version,
+                want: VERSION,
+            });
         }
         Ok(b)
     }
 
     /// The first certificate of `kind`, if any.
     pub fn certificate(&self, kind: CertKind) -> Option<&[u8]> {
-        self.certificates.iter().find(|c| c.kind == kind).map(|c| &c.der[..])
+        self.certificates
+            .iter()
+            .find(|c| c.kind == kind)
+            .map(|c| &c.der[..])
     }
 }
 
@@ -199,7 +208,10 @@ mod tests {
 
     fn sample() -> EvidenceBundle {
         let mut b = EvidenceBundle::new(Tee::Snp, "sev-guest", vec![1, 2, 3]);
-        b.certificates.push(Certificate { kind: CertKind::Vcek, der: Bytes(vec![0x30, 0x82]) });
+        b.certificates.push(Certificate {
+            kind: CertKind::Vcek,
+            der: Bytes(vec![0x30, 0x82]),
+        });
         b
     }
 
@@ -207,7 +219,9 @@ mod tests {
     fn round_trips() {
         let b = sample();
         let json = b.to_json();
-        assert!(std::str::from_utf8(&json).unwrap().contains("\"evidence\":\"AQID\""));
+        assert!(std::str::from_utf8(&json)
+            .unwrap()
+            .contains("\"evidence\":\"AQID\""));
         assert_eq!(EvidenceBundle::from_json(&json).unwrap(), b);
         assert_eq!(b.certificate(CertKind::Vcek), Some(&[0x30, 0x82][..]));
         assert_eq!(b.certificate(CertKind::Ark), None);
@@ -225,9 +239,17 @@ mod tests {
         let mut t = EvidenceBundle::new(Tee::Tdx, "configfs-tsm", vec![9]);
         t.event_log = Some(Bytes(vec![0xff, 0x00]));
         let json = t.to_json();
-        assert!(std::str::from_utf8(&json).unwrap().ends_with(r#""tdx_collateral":null,"event_log":"/wA="}"#));
+        assert!(std::str::from_utf8(&json)
+            .unwrap()
+            .ends_with(r#""tdx_collateral":null,"event_log":"/wA="}"#));
         assert_eq!(EvidenceBundle::from_json(&json).unwrap(), t);
-        let e = EvidenceBundle::from_json(String::from_utf8(json).unwrap().replace("/wA=", "%").as_bytes()).unwrap_err();
+        let e = EvidenceBundle::from_json(
+            String::from_utf8(json)
+                .unwrap()
+                .replace("/wA=", "%")
+                .as_bytes(),
+        )
+        .unwrap_err();
         assert!(matches!(e, WireError::Json(m) if m.contains("invalid base64")));
     }
 
@@ -235,12 +257,28 @@ mod tests {
     fn refuses_other_formats_versions_and_fields() {
         let json = String::from_utf8(sample().to_json()).unwrap();
         let e = EvidenceBundle::from_json(json.replace(FORMAT, "x").as_bytes()).unwrap_err();
-        assert_eq!(e, WireError::Format { got: "x".into(), want: FORMAT });
-        let e = EvidenceBundle::from_json(json.replace("\"version\":1", "\"version\":2").as_bytes()).unwrap_err();
+        assert_eq!(
+            e,
+            WireError::Format {
+                got: "x".into(),
+                want: FORMAT
+            }
+        );
+        let e =
+            EvidenceBundle::from_json(json.replace("\"version\":1", "\"version\":2").as_bytes())
+                .unwrap_err();
         assert_eq!(e, WireError::Version { got: 2, want: 1 });
-        let e = EvidenceBundle::from_json(json.replace("\"tee\":\"snp\"", "\"tee\":\"sgx\"").as_bytes()).unwrap_err();
+        let e = EvidenceBundle::from_json(
+            json.replace("\"tee\":\"snp\"", "\"tee\":\"sgx\"")
+                .as_bytes(),
+        )
+        .unwrap_err();
         assert!(matches!(e, WireError::Json(m) if m.contains("unknown variant `sgx`")));
-        let e = EvidenceBundle::from_json(json.replace("{\"format\"", "{\"x\":1,\"format\"").as_bytes()).unwrap_err();
+        let e = EvidenceBundle::from_json(
+            json.replace("{\"format\"", "{\"x\":1,\"format\"")
+                .as_bytes(),
+        )
+        .unwrap_err();
         assert!(matches!(e, WireError::Json(m) if m.contains("unknown field `x`")));
         let e = EvidenceBundle::from_json(json.replace("AQID", "!!").as_bytes()).unwrap_err();
         assert!(matches!(e, WireError::Json(m) if m.contains("invalid base64")));
@@ -267,10 +305,14 @@ mod tests {
         });
         let json = String::from_utf8(b.to_json()).unwrap();
         assert!(json.contains(r#""tee":"azure-tdx""#), "{json}");
-        assert!(json.contains(r#""tpm":{"quote":"/1Q=","signature":"ABQ=","pcrs":["#), "{json}");
+        assert!(
+            json.contains(r#""tpm":{"quote":"/1Q=","signature":"ABQ=","pcrs":["#),
+            "{json}"
+        );
         assert_eq!(EvidenceBundle::from_json(json.as_bytes()).unwrap(), b);
         assert_eq!(Tee::AzureSnp.as_str(), "azure-snp");
-        let e = EvidenceBundle::from_json(json.replace(r#""td_quote""#, r#""x""#).as_bytes()).unwrap_err();
+        let e = EvidenceBundle::from_json(json.replace(r#""td_quote""#, r#""x""#).as_bytes())
+            .unwrap_err();
         assert!(matches!(e, WireError::Json(m) if m.contains("unknown field `x`")));
     }
 }

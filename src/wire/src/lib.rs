@@ -90,8 +90,12 @@ impl std::fmt::Display for WireError {
         match self {
             WireError::Json(e) => write!(f, "malformed message: {e}"),
             WireError::Format { got, want } => write!(f, "format {got:?} is not {want:?}"),
-            WireError::Version { got, want } => write!(f, "version {got} is not supported (want {want})"),
-            WireError::Length { field, got, want } => write!(f, "{field} is {got} bytes, want {want}"),
+            WireError::Version { got, want } => {
+                write!(f, "version {got} is not supported (want {want})")
+            }
+            WireError::Length { field, got, want } => {
+                write!(f, "{field} is {got} bytes, want {want}")
+            }
         }
     }
 }

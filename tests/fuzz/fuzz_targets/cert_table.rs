@@ -12,7 +12,10 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(CertTable::parse(&encoded).as_ref(), Ok(&table));
         for entry in table.entries() {
             let start = entry.offset as usize;
-            assert_eq!(&data[start..start + entry.data.len()], entry.data.as_slice());
+            assert_eq!(
+                &data[start..start + entry.data.len()],
+                entry.data.as_slice()
+            );
         }
     }
 });

@@ -10,7 +10,10 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let headers = vec![
         ("tcb-info-issuer-chain".to_owned(), "x".to_owned()),
-        ("sgx-enclave-identity-issuer-chain".to_owned(), "x".to_owned()),
+        (
+            "sgx-enclave-identity-issuer-chain".to_owned(),
+            "x".to_owned(),
+        ),
         ("sgx-pck-crl-issuer-chain".to_owned(), "x".to_owned()),
     ];
     let specs = [
@@ -18,8 +21,16 @@ fuzz_target!(|data: &[u8]| {
         pcs::qe_identity("https://p"),
         pcs::pck_crl("https://p", "platform"),
         pcs::root_ca_crl("https://p/r"),
-        kds::crl("https://k", tee_formats::snp::Generation::Milan, kds::KeyType::Vcek),
-        kds::cert_chain("https://k", tee_formats::snp::Generation::Milan, kds::KeyType::Vcek),
+        kds::crl(
+            "https://k",
+            tee_formats::snp::Generation::Milan,
+            kds::KeyType::Vcek,
+        ),
+        kds::cert_chain(
+            "https://k",
+            tee_formats::snp::Generation::Milan,
+            kds::KeyType::Vcek,
+        ),
     ];
     for spec in &specs {
         if let Ok(v) = (spec.validity)(data, &headers) {

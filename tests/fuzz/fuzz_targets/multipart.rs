@@ -8,9 +8,14 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let (head, body) = data.split_at(data.len().min(40));
-    let content_type = format!("multipart/form-data; boundary={}", String::from_utf8_lossy(head));
+    let content_type = format!(
+        "multipart/form-data; boundary={}",
+        String::from_utf8_lossy(head)
+    );
     let _ = multipart::boundary(&String::from_utf8_lossy(data));
-    let Ok(boundary) = multipart::boundary(&content_type) else { return };
+    let Ok(boundary) = multipart::boundary(&content_type) else {
+        return;
+    };
     if let Ok(parts) = multipart::parse(body, &boundary, &Limits::default()) {
         let range = body.as_ptr_range();
         for p in &parts {

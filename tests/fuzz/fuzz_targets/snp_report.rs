@@ -14,6 +14,8 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(received.report(), &report);
         assert_eq!(received.to_bytes().as_slice(), data);
         let _ = report.generation();
-        let _ = report.reported_tcb.decode(tee_formats::snp::Generation::Turin);
+        let _ = report
+            .reported_tcb
+            .decode(tee_formats::snp::Generation::Turin);
     }
 });

@@ -28,7 +28,10 @@ fuzz_target!(|data: &[u8]| {
     let _ = NvPublic::from_response(data);
     let _ = command::nv_read_data(data);
     if let Ok(q) = QuoteOut::from_response(data) {
-        assert_eq!(Signature::parse(&q.signature).as_ref(), Ok(&q.parsed_signature));
+        assert_eq!(
+            Signature::parse(&q.signature).as_ref(),
+            Ok(&q.parsed_signature)
+        );
     }
     if let Ok(p) = PcrReadOut::from_response(data) {
         assert!(p.values.len() <= command::MAX_DIGESTS);

@@ -25,31 +25,69 @@ pub fn clock_skew() -> Verdict {
     let kernel = std::fs::read(enclave_tests::kernel_dir().join("vmlinuz")).unwrap_or_default();
     let img = TempDir::new("skew-img");
     let initrd = build_image(img.path(), &vm_config(&pki, ""), None);
-    let measurement: String = measure::sim::sim_launch_digest(&kernel, &std::fs::read(&initrd).unwrap_or_default(), &enclave_tests::qemu::cmdline(""))
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let ark = SimPsp::start(&dir.path().join("probe.sock"), &["--measurement", &measurement]).ark_sha256;
-    let verifier = Verifier::start(&pki, &sim_policy(&ark, &[&measurement]), dir.path(), &["--token-ttl-secs", "20"]);
+    let measurement: String = measure::sim::sim_launch_digest(
+        &kernel,
+        &std::fs::read(&initrd).unwrap_or_default(),
+        &enclave_tests::qemu::cmdline(""),
+    )
+    .iter()
+    .map(|b| format!("{b:02x}"))
+    .collect();
+    let ark = SimPsp::start(
+        &dir.path().join("probe.sock"),
+        &["--measurement", &measurement],
+    )
+    .ark_sha256;
+    let verifier = Verifier::start(
+        &pki,
+        &sim_policy(&ark, &[&measurement]),
+        dir.path(),
+        &["--token-ttl-secs", "20"],
+    );
     let bao = OpenBao::start(&pki);
     bao.setup(
         &verifier,
         &pki,
         &[&measurement],
         "sim",
-        &[("ENCLAVE_SEED_TRANSCRIPTION_API_KEY", TRANSCRIPTION_KEY), ("ENCLAVE_SEED_RETELL_API_KEY", RETELL_KEY), ("ENCLAVE_SEED_PII_PEPPER", PEPPER)],
+        &[
+            ("ENCLAVE_SEED_TRANSCRIPTION_API_KEY", TRANSCRIPTION_KEY),
+            ("ENCLAVE_SEED_RETELL_API_KEY", RETELL_KEY),
+            ("ENCLAVE_SEED_PII_PEPPER", PEPPER),
+        ],
     );
-    let standin = TranscriptionStandIn::start(&pki.path("transcribe.pem"), &pki.path("transcribe-key.pem"), TRANSCRIPTION_KEY, &rig::transcript());
-    let mut guest = Guest::boot_with(&initrd, "", |d| vm_host_side(d, &initrd, &verifier, &bao, standin.port));
+    let standin = TranscriptionStandIn::start(
+        &pki.path("transcribe.pem"),
+        &pki.path("transcribe-key.pem"),
+        TRANSCRIPTION_KEY,
+        &rig::transcript(),
+    );
+    let mut guest = Guest::boot_with(&initrd, "", |d| {
+        vm_host_side(d, &initrd, &verifier, &bao, standin.port)
+    });
     if let Err(e) = guest.wait_ready(Duration::from_secs(45)) {
-        return Verdict::broken(format!("the guest did not boot: {}", e.lines().next().unwrap_or("")));
+        return Verdict::broken(format!(
+            "the guest did not boot: {}",
+            e.lines().next().unwrap_or("")
+        ));
     }
-    let call_addr = std::fs::read_to_string(guest.dir().join("call.addr")).unwrap_or_default().trim().to_owned();
-    let client = Client::new(&format!("tcp://{call_addr}"), &bao.serving_ca_pem(), "call.enclave.local");
+    let call_addr = std::fs::read_to_string(guest.dir().join("call.addr"))
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let client = Client::new(
+        &format!("tcp://{call_addr}"),
+        &bao.serving_ca_pem(),
+        "call.enclave.local",
+    );
     if rig::call(&client, "before").0 != 200 {
-        return Verdict::broken("no call answered before the pause: the attack would prove nothing");
+        return Verdict::broken(
+            "no call answered before the pause: the attack would prove nothing",
+        );
     }
-    let Some(deadline) = rig::trust_deadline(&client) else { return Verdict::broken("no trust deadline in health") };
+    let Some(deadline) = rig::trust_deadline(&client) else {
+        return Verdict::broken("no trust deadline in health");
+    };
     // Pause across the deadline.
     let pause = (deadline - rig::unix_now() + 4.0).max(1.0);
     if guest.pause().is_err() {
@@ -70,7 +108,14 @@ pub fn clock_skew() -> Verdict {
         }
         statuses.push(status);
     }
-    let withdrawn = rig::health(&client).map(|(_, h)| h["lifecycle"]["withdrawn"]["kind"].as_str().unwrap_or("").to_owned()).unwrap_or_default();
+    let withdrawn = rig::health(&client)
+        .map(|(_, h)| {
+            h["lifecycle"]["withdrawn"]["kind"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .unwrap_or_default();
     let t = Instant::now();
     let back = rig::wait_health(&client, 25, |h| h["attestation"]["valid"] == true).is_some();
     let figure = format!(

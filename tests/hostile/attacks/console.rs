@@ -20,20 +20,46 @@ fn guest_with_console(rig: &Rig) -> Result<(Guest, Client, String, std::fs::File
     let dir = TempDir::new("console");
     let config = rig.guest_config(&dir, "");
     let (g, report, console) = boot_with_console(dir, &config)?;
-    let addr = report["call_service"].as_str().unwrap_or_default().to_owned();
-    let control = report["control"].as_str().unwrap_or_default().strip_prefix("tcp://").unwrap_or_default().to_owned();
-    Ok((g, Client::new(&addr, &rig.bao.serving_ca_pem(), "call.enclave.local"), control, console))
+    let addr = report["call_service"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let control = report["control"]
+        .as_str()
+        .unwrap_or_default()
+        .strip_prefix("tcp://")
+        .unwrap_or_default()
+        .to_owned();
+    Ok((
+        g,
+        Client::new(&addr, &rig.bao.serving_ca_pem(), "call.enclave.local"),
+        control,
+        console,
+    ))
 }
 
 /// Starts `threads` flooders that make the guest log as much as a peer
 /// can: junk on the control channel, malformed and unknown requests on the
 /// call port. Returns the stop flag and the count of requests made.
-fn flood(threads: usize, client: &Client, control: &str) -> (Arc<AtomicBool>, Arc<AtomicU64>, Vec<std::thread::JoinHandle<()>>) {
+fn flood(
+    threads: usize,
+    client: &Client,
+    control: &str,
+) -> (
+    Arc<AtomicBool>,
+    Arc<AtomicU64>,
+    Vec<std::thread::JoinHandle<()>>,
+) {
     let stop = Arc::new(AtomicBool::new(false));
     let made = Arc::new(AtomicU64::new(0));
     let handles = (0..threads)
         .map(|i| {
-            let (stop, made, client, control) = (Arc::clone(&stop), Arc::clone(&made), client.clone(), control.to_owned());
+            let (stop, made, client, control) = (
+                Arc::clone(&stop),
+                Arc::clone(&made),
+                client.clone(),
+                control.to_owned(),
+            );
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     match i % 3 {
@@ -72,7 +98,10 @@ fn flood(threads: usize, client: &Client, control: &str) -> (Arc<AtomicBool>, Ar
 /// on the console). The guest's own metrics must show the console backed
 /// up, or the attack proved nothing.
 pub fn console_stall() -> Verdict {
-    let rig = Rig::new(Options { token_ttl_secs: 12, ..Options::default() });
+    let rig = Rig::new(Options {
+        token_ttl_secs: 12,
+        ..Options::default()
+    });
     let (guest, client, control, console) = match guest_with_console(&rig) {
         Ok(g) => g,
         Err(e) => return Verdict::broken(e),
@@ -91,12 +120,15 @@ pub fn console_stall() -> Verdict {
         latencies.push(took);
         std::thread::sleep(Duration::from_millis(300));
     }
-    let backed_up = metric(&client, "enclave_log_queue_bytes").unwrap_or(0.0) > 0.0 || metric(&client, "enclave_log_lines_dropped_total").unwrap_or(0.0) > 0.0;
+    let backed_up = metric(&client, "enclave_log_queue_bytes").unwrap_or(0.0) > 0.0
+        || metric(&client, "enclave_log_lines_dropped_total").unwrap_or(0.0) > 0.0;
     // Still stalled and flooded: trust must end on time.
     rig.to_verifier.set(rig::Mode::Cut);
     let Some((past, _)) = rig::watch_trust_end(&client, Duration::from_secs(30), "stalled") else {
         stop.store(true, Ordering::Relaxed);
-        return Verdict::broken("trust never ended (or health never answered) while the console was stalled");
+        return Verdict::broken(
+            "trust never ended (or health never answered) while the console was stalled",
+        );
     };
     stop.store(true, Ordering::Relaxed);
     for f in flooders {
@@ -119,7 +151,9 @@ fn metric(client: &Client, name: &str) -> Option<f64> {
     let mut conn = client.connect().ok()?;
     let r = client.send(&mut conn, "GET", "/metrics", &[], b"").ok()?;
     let text = String::from_utf8(r.body).ok()?;
-    text.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' '))).and_then(|v| v.parse().ok())
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+        .and_then(|v| v.parse().ok())
 }
 
 /// Every line a peer can trigger, at full rate, with the console read:
@@ -128,7 +162,10 @@ fn metric(client: &Client, name: &str) -> Option<f64> {
 pub fn log_flood() -> Verdict {
     /// The bound the README documents for a flooded console.
     const BOUND_BYTES_PER_SEC: f64 = 8.0 * 1024.0;
-    let rig = Rig::new(Options { token_ttl_secs: 60, ..Options::default() });
+    let rig = Rig::new(Options {
+        token_ttl_secs: 60,
+        ..Options::default()
+    });
     let (guest, client, control, mut console) = match guest_with_console(&rig) {
         Ok(g) => g,
         Err(e) => return Verdict::broken(e),
@@ -145,7 +182,9 @@ pub fn log_flood() -> Verdict {
         }
     });
     let p99 = |tag: &str| {
-        let mut v: Vec<Duration> = (0..20).map(|n| rig::call(&client, &format!("{tag}-{n}")).1).collect();
+        let mut v: Vec<Duration> = (0..20)
+            .map(|n| rig::call(&client, &format!("{tag}-{n}")).1)
+            .collect();
         v.sort();
         v[v.len() * 99 / 100]
     };
@@ -154,7 +193,9 @@ pub fn log_flood() -> Verdict {
     let t = Instant::now();
     let (stop, made, flooders) = flood(8, &client, &control);
     let flooded = p99("flooded");
-    std::thread::sleep(Duration::from_secs(10u64.saturating_sub(t.elapsed().as_secs())));
+    std::thread::sleep(Duration::from_secs(
+        10u64.saturating_sub(t.elapsed().as_secs()),
+    ));
     stop.store(true, Ordering::Relaxed);
     let secs = t.elapsed().as_secs_f64();
     for f in flooders {
@@ -170,5 +211,8 @@ pub fn log_flood() -> Verdict {
         flooded.as_secs_f64() * 1000.0,
         idle.as_secs_f64() * 1000.0
     );
-    Verdict::judge(rate <= BOUND_BYTES_PER_SEC && flooded <= (idle * 3).max(idle + Duration::from_millis(300)), figure)
+    Verdict::judge(
+        rate <= BOUND_BYTES_PER_SEC && flooded <= (idle * 3).max(idle + Duration::from_millis(300)),
+        figure,
+    )
 }

@@ -20,7 +20,10 @@ struct Booted {
 }
 
 /// Boots `n` guests at once with `config(dir)`.
-fn boot_many(n: usize, config: impl Fn(&TempDir) -> String + Sync) -> Vec<std::thread::JoinHandle<Booted>> {
+fn boot_many(
+    n: usize,
+    config: impl Fn(&TempDir) -> String + Sync,
+) -> Vec<std::thread::JoinHandle<Booted>> {
     (0..n)
         .map(|_| {
             let dir = TempDir::new("fleet");
@@ -28,8 +31,18 @@ fn boot_many(n: usize, config: impl Fn(&TempDir) -> String + Sync) -> Vec<std::t
             std::thread::spawn(move || {
                 let t = Instant::now();
                 match boot(dir, &cfg) {
-                    Boot::Ready(g, r) => Booted { guest: Some((g, r)), started: t, took: t.elapsed(), stderr: String::new() },
-                    Boot::Failed { stderr, .. } => Booted { guest: None, started: t, took: t.elapsed(), stderr },
+                    Boot::Ready(g, r) => Booted {
+                        guest: Some((g, r)),
+                        started: t,
+                        took: t.elapsed(),
+                        stderr: String::new(),
+                    },
+                    Boot::Failed { stderr, .. } => Booted {
+                        guest: None,
+                        started: t,
+                        took: t.elapsed(),
+                        stderr,
+                    },
                 }
             })
         })
@@ -37,7 +50,17 @@ fn boot_many(n: usize, config: impl Fn(&TempDir) -> String + Sync) -> Vec<std::t
 }
 
 fn join(handles: Vec<std::thread::JoinHandle<Booted>>) -> Vec<Booted> {
-    handles.into_iter().map(|h| h.join().unwrap_or(Booted { guest: None, started: Instant::now(), took: Duration::ZERO, stderr: "boot thread failed".into() })).collect()
+    handles
+        .into_iter()
+        .map(|h| {
+            h.join().unwrap_or(Booted {
+                guest: None,
+                started: Instant::now(),
+                took: Duration::ZERO,
+                stderr: "boot thread failed".into(),
+            })
+        })
+        .collect()
 }
 
 /// Five guests boot while, for the first 2 s, the host's relay accepts and
@@ -54,27 +77,56 @@ pub fn vault_blip() -> Verdict {
 }
 
 fn blip(which: &str) -> Verdict {
-    let rig = Rig::new(Options { token_ttl_secs: 20, ..Options::default() });
-    let relay = if which == "verifier" { &rig.to_verifier } else { &rig.to_vault };
+    let rig = Rig::new(Options {
+        token_ttl_secs: 20,
+        ..Options::default()
+    });
+    let relay = if which == "verifier" {
+        &rig.to_verifier
+    } else {
+        &rig.to_vault
+    };
     relay.set(rig::Mode::Cut);
     let handles = boot_many(5, |d| rig.plain_config(d, ""));
     std::thread::sleep(Duration::from_secs(2));
     relay.set(rig::Mode::Pass);
     let booted = join(handles);
-    let within = booted.iter().filter(|b| b.guest.is_some() && b.took <= Duration::from_secs(10)).count();
-    let slowest = booted.iter().map(|b| b.took).max().unwrap_or_default().as_secs_f64();
-    let failed: Vec<&str> = booted.iter().filter(|b| b.guest.is_none()).map(|b| b.stderr.lines().last().unwrap_or("")).collect();
+    let within = booted
+        .iter()
+        .filter(|b| b.guest.is_some() && b.took <= Duration::from_secs(10))
+        .count();
+    let slowest = booted
+        .iter()
+        .map(|b| b.took)
+        .max()
+        .unwrap_or_default()
+        .as_secs_f64();
+    let failed: Vec<&str> = booted
+        .iter()
+        .filter(|b| b.guest.is_none())
+        .map(|b| b.stderr.lines().last().unwrap_or(""))
+        .collect();
 
     // A guest whose measurement the policy refuses: denied, then off.
-    let other = SimPsp::start(&rig.dir.path().join("other-psp.sock"), &["--measurement", &"d4".repeat(48)]);
+    let other = SimPsp::start(
+        &rig.dir.path().join("other-psp.sock"),
+        &["--measurement", &"d4".repeat(48)],
+    );
     let dir = TempDir::new("refused");
-    let cfg = rig.plain_config(&dir, "").replace(&rig.psp.socket.display().to_string(), &other.socket.display().to_string());
+    let cfg = rig.plain_config(&dir, "").replace(
+        &rig.psp.socket.display().to_string(),
+        &other.socket.display().to_string(),
+    );
     let t = Instant::now();
     let refused = match boot(dir, &cfg) {
         Boot::Ready(..) => None,
-        Boot::Failed { stderr, .. } => Some((t.elapsed(), stderr.contains("verifier denied the evidence"))),
+        Boot::Failed { stderr, .. } => {
+            Some((t.elapsed(), stderr.contains("verifier denied the evidence")))
+        }
     };
-    let (off_after, denied) = refused.map_or((f64::INFINITY, false), |(d, denied)| (d.as_secs_f64(), denied));
+    let (off_after, denied) = refused.map_or((f64::INFINITY, false), |(d, denied)| {
+        (d.as_secs_f64(), denied)
+    });
     let figure = format!(
         "{within}/5 guests attested within 10 s of a 2 s {which} blip (slowest {slowest:.1} s){}; a refused guest powered off {off_after:.1} s after it started{}",
         if failed.is_empty() { String::new() } else { format!(", failures: {failed:?}") },
@@ -88,11 +140,18 @@ fn blip(which: &str) -> Verdict {
 /// the outage. No guest may power off or withdraw for an outage shorter
 /// than its retry deadline; the new ones are ready soon after the return.
 pub fn verifier_restart() -> Verdict {
-    let mut rig = Rig::new(Options { token_ttl_secs: 10, ..Options::default() });
+    let mut rig = Rig::new(Options {
+        token_ttl_secs: 10,
+        ..Options::default()
+    });
     let first = join(boot_many(3, |d| rig.plain_config(d, "")));
-    let running: Vec<(Guest, serde_json::Value)> = first.into_iter().filter_map(|b| b.guest).collect();
+    let running: Vec<(Guest, serde_json::Value)> =
+        first.into_iter().filter_map(|b| b.guest).collect();
     if running.len() != 3 {
-        return Verdict::broken(format!("only {} of 3 guests booted before the restart", running.len()));
+        return Verdict::broken(format!(
+            "only {} of 3 guests booted before the restart",
+            running.len()
+        ));
     }
     // Into the renewal window (50-75 % of 10 s), then the outage.
     std::thread::sleep(Duration::from_secs(4));
@@ -106,14 +165,22 @@ pub fn verifier_restart() -> Verdict {
     let back_at = t_kill.elapsed();
     let late = join(late);
     let late_ready = late.iter().filter(|b| b.guest.is_some()).count();
-    let after_return = late.iter().map(|b| b.took.saturating_sub(back_at)).max().unwrap_or_default().as_secs_f64();
+    let after_return = late
+        .iter()
+        .map(|b| b.took.saturating_sub(back_at))
+        .max()
+        .unwrap_or_default()
+        .as_secs_f64();
     // Let every running guest go through at least one renewal.
     std::thread::sleep(Duration::from_secs(8));
     let mut withdrawn = 0;
     let mut renewed = 0;
     for (g, r) in &running {
-        let st: serde_json::Value = serde_json::from_str(&g.command(r, "status")).unwrap_or_default();
-        if st["lifecycle"]["withdrawals"].as_u64().unwrap_or(1) > 0 || st["lifecycle"]["trusted"] != true {
+        let st: serde_json::Value =
+            serde_json::from_str(&g.command(r, "status")).unwrap_or_default();
+        if st["lifecycle"]["withdrawals"].as_u64().unwrap_or(1) > 0
+            || st["lifecycle"]["trusted"] != true
+        {
             withdrawn += 1;
         }
         if st["renewals"].as_u64().unwrap_or(0) >= 1 {
@@ -137,8 +204,14 @@ pub fn verifier_restart() -> Verdict {
 /// cores); `scripts/bench-fleet` runs the long form (200 or more) through
 /// `HOSTILE_HERD_GUESTS`.
 pub fn herd() -> Verdict {
-    let n: usize = std::env::var("HOSTILE_HERD_GUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
-    let mut rig = Rig::new(Options { token_ttl_secs: 10, ..Options::default() });
+    let n: usize = std::env::var("HOSTILE_HERD_GUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let mut rig = Rig::new(Options {
+        token_ttl_secs: 10,
+        ..Options::default()
+    });
     // Renewals are read from the lifecycle's lines, which are logged at
     // info and are never rate-limited.
     // Half the fleet starts, then the other half, and the verifier goes
@@ -152,21 +225,49 @@ pub fn herd() -> Verdict {
     let up = Instant::now();
     let booted = join(handles);
     // Boots that were under way while the verifier was down.
-    let spanned = booted.iter().filter(|b| b.started <= up && b.started + b.took >= down).count();
+    let spanned = booted
+        .iter()
+        .filter(|b| b.started <= up && b.started + b.took >= down)
+        .count();
     for b in booted.iter().filter(|b| b.guest.is_none()).take(3) {
-        eprintln!("herd: a guest did not get ready: {}", b.stderr.lines().rev().take(3).collect::<Vec<_>>().join(" | "));
+        eprintln!(
+            "herd: a guest did not get ready: {}",
+            b.stderr
+                .lines()
+                .rev()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
     }
-    let ready: Vec<&(Guest, serde_json::Value)> = booted.iter().filter_map(|b| b.guest.as_ref()).collect();
-    let slowest = booted.iter().map(|b| b.took).max().unwrap_or_default().as_secs_f64();
+    let ready: Vec<&(Guest, serde_json::Value)> =
+        booted.iter().filter_map(|b| b.guest.as_ref()).collect();
+    let slowest = booted
+        .iter()
+        .map(|b| b.took)
+        .max()
+        .unwrap_or_default()
+        .as_secs_f64();
     // Three renewals at 50-75 % of 10 s: within about 25 s of the last boot.
     std::thread::sleep(Duration::from_secs(24));
     let mut fractions = Vec::new();
     let mut rounds: [Vec<f64>; 3] = Default::default();
     for (g, _) in &ready {
         let logs = g.logs();
-        for (k, line) in logs.lines().filter(|l| l.contains("msg=\"next re-attestation scheduled\"")).take(3).enumerate() {
-            let field = |name: &str| line.split_whitespace().find_map(|w| w.strip_prefix(name)).and_then(|v| v.parse::<f64>().ok());
-            if let (Some(t), Some(in_ms), Some(life)) = (field("t="), field("in_ms="), field("lifetime_ms=")) {
+        for (k, line) in logs
+            .lines()
+            .filter(|l| l.contains("msg=\"next re-attestation scheduled\""))
+            .take(3)
+            .enumerate()
+        {
+            let field = |name: &str| {
+                line.split_whitespace()
+                    .find_map(|w| w.strip_prefix(name))
+                    .and_then(|v| v.parse::<f64>().ok())
+            };
+            if let (Some(t), Some(in_ms), Some(life)) =
+                (field("t="), field("in_ms="), field("lifetime_ms="))
+            {
                 if life > 0.0 {
                     fractions.push(in_ms / life);
                 }
@@ -174,9 +275,24 @@ pub fn herd() -> Verdict {
             }
         }
     }
-    let spread = |v: &[f64]| v.iter().cloned().fold(f64::NEG_INFINITY, f64::max) - v.iter().cloned().fold(f64::INFINITY, f64::min);
-    let (lo, hi) = (fractions.iter().cloned().fold(f64::INFINITY, f64::min), fractions.iter().cloned().fold(f64::NEG_INFINITY, f64::max));
-    let spreads: Vec<String> = rounds.iter().map(|r| if r.len() > 1 { format!("{:.1} s", spread(r)) } else { "-".into() }).collect();
+    let spread = |v: &[f64]| {
+        v.iter().cloned().fold(f64::NEG_INFINITY, f64::max)
+            - v.iter().cloned().fold(f64::INFINITY, f64::min)
+    };
+    let (lo, hi) = (
+        fractions.iter().cloned().fold(f64::INFINITY, f64::min),
+        fractions.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
+    );
+    let spreads: Vec<String> = rounds
+        .iter()
+        .map(|r| {
+            if r.len() > 1 {
+                format!("{:.1} s", spread(r))
+            } else {
+                "-".into()
+            }
+        })
+        .collect();
     let figure = format!(
         "{}/{n} ready (slowest {slowest:.1} s) through a verifier restart ({spanned} boots under way during the 1 s outage); peak {} concurrent verifier connections; renewals at {:.0}-{:.0} % of the lifetime (spread of the first three rounds: {})",
         ready.len(),
@@ -185,7 +301,10 @@ pub fn herd() -> Verdict {
         hi * 100.0,
         spreads.join(", ")
     );
-    Verdict::judge(ready.len() == n && spanned > 0 && lo >= 0.49 && hi <= 0.76 && hi - lo > 0.1, figure)
+    Verdict::judge(
+        ready.len() == n && spanned > 0 && lo >= 0.49 && hi <= 0.76 && hi - lo > 0.1,
+        figure,
+    )
 }
 
 /// A verifier at its connection limit sheds load with `503` and
@@ -196,18 +315,36 @@ pub fn herd() -> Verdict {
 pub fn verifier_shed() -> Verdict {
     let rig = Rig::new(Options {
         token_ttl_secs: 20,
-        verifier_args: ["--max-connections", "2", "--shed-retry-after-secs", "1"].map(String::from).to_vec(),
+        verifier_args: ["--max-connections", "2", "--shed-retry-after-secs", "1"]
+            .map(String::from)
+            .to_vec(),
     });
     let n = 12;
     let booted = join(boot_many(n, |d| rig.plain_config(d, "")));
-    let ready: Vec<&Guest> = booted.iter().filter_map(|b| b.guest.as_ref().map(|(g, _)| g)).collect();
-    let slowest = booted.iter().map(|b| b.took).max().unwrap_or_default().as_secs_f64();
+    let ready: Vec<&Guest> = booted
+        .iter()
+        .filter_map(|b| b.guest.as_ref().map(|(g, _)| g))
+        .collect();
+    let slowest = booted
+        .iter()
+        .map(|b| b.took)
+        .max()
+        .unwrap_or_default()
+        .as_secs_f64();
     // Retries that followed a 503 from the verifier, and their waits.
     let (mut told, mut waits) = (0, Vec::new());
     for g in &ready {
-        for line in g.logs().lines().filter(|l| l.contains("attestation attempt failed; retrying") && l.contains("503")) {
+        for line in g
+            .logs()
+            .lines()
+            .filter(|l| l.contains("attestation attempt failed; retrying") && l.contains("503"))
+        {
             told += 1;
-            if let Some(ms) = line.split_whitespace().find_map(|w| w.strip_prefix("retry_in_ms=")).and_then(|v| v.parse::<u64>().ok()) {
+            if let Some(ms) = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("retry_in_ms="))
+                .and_then(|v| v.parse::<u64>().ok())
+            {
                 waits.push(ms);
             }
         }

@@ -18,15 +18,24 @@ use crate::Verdict;
 pub fn pin_control() -> Verdict {
     let rig = Rig::new(Options::default());
     let (guest, report, client) = rig.guest("");
-    let control = report["control"].as_str().unwrap().strip_prefix("tcp://").unwrap().to_owned();
+    let control = report["control"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("tcp://")
+        .unwrap()
+        .to_owned();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let pins: Vec<_> = (0..4)
         .map(|_| {
             let (addr, stop) = (control.clone(), std::sync::Arc::clone(&stop));
             std::thread::spawn(move || {
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    let Ok(mut s) = TcpStream::connect(&addr) else { continue };
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed) && s.write_all(b"p").is_ok() {
+                    let Ok(mut s) = TcpStream::connect(&addr) else {
+                        continue;
+                    };
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed)
+                        && s.write_all(b"p").is_ok()
+                    {
                         std::thread::sleep(Duration::from_secs(1));
                     }
                 }
@@ -35,7 +44,11 @@ pub fn pin_control() -> Verdict {
         .collect();
 
     // Phase 1: renewals go on under the pin.
-    let renewals_at = |c| rig::health(c).map(|(_, h)| h["attestation"]["renewals"].as_u64().unwrap_or(0)).unwrap_or(0);
+    let renewals_at = |c| {
+        rig::health(c)
+            .map(|(_, h)| h["attestation"]["renewals"].as_u64().unwrap_or(0))
+            .unwrap_or(0)
+    };
     let phase1_end = Instant::now() + Duration::from_secs(14);
     let mut renewals = 0;
     while Instant::now() < phase1_end && renewals < 1 {
@@ -51,7 +64,11 @@ pub fn pin_control() -> Verdict {
         let _ = p.join();
     }
     drop(guest);
-    let Some((past, _)) = watched else { return Verdict::broken(format!("{renewals} renewal(s) under the pin; trust never ended after the verifier was cut")) };
+    let Some((past, _)) = watched else {
+        return Verdict::broken(format!(
+            "{renewals} renewal(s) under the pin; trust never ended after the verifier was cut"
+        ));
+    };
     let figure = format!("{renewals} renewal(s) under the pin; {past:.2} s served past expiry");
     Verdict::judge(renewals >= 1 && past <= 1.0, figure)
 }
@@ -76,27 +93,51 @@ pub fn stall_vault() -> Verdict {
 fn stall_peer(which: &str) -> Verdict {
     let rig = Rig::new(Options::default());
     let (guest, _report, client) = rig.guest(SHORT);
-    let relay = if which == "verifier" { &rig.to_verifier } else { &rig.to_vault };
+    let relay = if which == "verifier" {
+        &rig.to_verifier
+    } else {
+        &rig.to_vault
+    };
     let mut figures = Vec::new();
     let mut held = true;
     for mode in [rig::Mode::Stall, rig::Mode::Drip] {
         if rig::wait_health(&client, 20, |h| h["attestation"]["valid"] == true).is_none() {
-            return Verdict::broken(format!("{mode:?}: the guest was not attested to begin with"));
+            return Verdict::broken(format!(
+                "{mode:?}: the guest was not attested to begin with"
+            ));
         }
         relay.set(mode);
-        let Some((past, _)) = rig::watch_trust_end(&client, Duration::from_secs(25), "stall") else {
+        let Some((past, _)) = rig::watch_trust_end(&client, Duration::from_secs(25), "stall")
+        else {
             return Verdict::broken(format!("{mode:?}: trust never ended"));
         };
-        let withdrawn = rig::health(&client).is_some_and(|(status, h)| status == 503 && h["lifecycle"]["withdrawn"]["kind"] == "deadline");
+        let withdrawn = rig::health(&client).is_some_and(|(status, h)| {
+            status == 503 && h["lifecycle"]["withdrawn"]["kind"] == "deadline"
+        });
         eprintln!("{mode:?}: {past:.2} s past expiry, withdrawn {withdrawn}");
         relay.set(rig::Mode::Pass);
         let t = Instant::now();
         let back = rig::wait_health(&client, 25, |h| h["attestation"]["valid"] == true).is_some();
         figures.push(format!(
             "{}: {past:.2} s served past expiry, {}, {}",
-            if mode == rig::Mode::Stall { "stall" } else { "drip" },
-            if withdrawn { "withdrawn at the deadline" } else { "NOT withdrawn" },
-            if back { format!("re-attested {:.1} s after the path returned", t.elapsed().as_secs_f64()) } else { "never re-attested".to_owned() }
+            if mode == rig::Mode::Stall {
+                "stall"
+            } else {
+                "drip"
+            },
+            if withdrawn {
+                "withdrawn at the deadline"
+            } else {
+                "NOT withdrawn"
+            },
+            if back {
+                format!(
+                    "re-attested {:.1} s after the path returned",
+                    t.elapsed().as_secs_f64()
+                )
+            } else {
+                "never re-attested".to_owned()
+            }
         ));
         held &= past <= 1.0 && withdrawn && back;
     }
@@ -108,12 +149,21 @@ fn stall_peer(which: &str) -> Verdict {
 /// byte a second. The call must end at the upstream's deadline as a whole
 /// (not per read), with 504, and the worker must be free again.
 pub fn stall_upstream() -> Verdict {
-    let rig = Rig::new(Options { token_ttl_secs: 60, ..Options::default() });
+    let rig = Rig::new(Options {
+        token_ttl_secs: 60,
+        ..Options::default()
+    });
     let gdir = enclave_tests::TempDir::new("hguest");
-    let config = rig.guest_config(&gdir, "").replace("[transcription]\n", "[transcription]\ntimeout_ms = 3000\n");
+    let config = rig
+        .guest_config(&gdir, "")
+        .replace("[transcription]\n", "[transcription]\ntimeout_ms = 3000\n");
     let (guest, report) = enclave_tests::process::boot(gdir, &config).ready();
-    let addr = report["call_service"].as_str().unwrap_or_default().to_owned();
-    let client = enclave_tests::https::Client::new(&addr, &rig.bao.serving_ca_pem(), "call.enclave.local");
+    let addr = report["call_service"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let client =
+        enclave_tests::https::Client::new(&addr, &rig.bao.serving_ca_pem(), "call.enclave.local");
     let (ok, _) = rig::call(&client, "warm-up");
     rig.to_upstream.set(rig::Mode::Drip);
     let calls: Vec<_> = (0..3)
@@ -127,17 +177,28 @@ pub fn stall_upstream() -> Verdict {
     let t = Instant::now();
     let health_ok = rig::health(&client).is_some();
     let health_ms = t.elapsed().as_millis();
-    let results: Vec<(u16, Duration)> = calls.into_iter().map(|h| h.join().unwrap_or((0, Duration::ZERO))).collect();
+    let results: Vec<(u16, Duration)> = calls
+        .into_iter()
+        .map(|h| h.join().unwrap_or((0, Duration::ZERO)))
+        .collect();
     rig.to_upstream.set(rig::Mode::Pass);
     let (after, _) = rig::call(&client, "after");
     drop(guest);
-    let slowest = results.iter().map(|r| r.1).max().unwrap_or_default().as_secs_f64();
+    let slowest = results
+        .iter()
+        .map(|r| r.1)
+        .max()
+        .unwrap_or_default()
+        .as_secs_f64();
     let all_504 = results.iter().all(|r| r.0 == 504);
     let figure = format!(
         "dripped calls answered {:?} within {slowest:.1} s (upstream deadline 3 s); health in {health_ms} ms meanwhile; next call {after} (warm-up {ok})",
         results.iter().map(|r| r.0).collect::<Vec<_>>()
     );
-    Verdict::judge(ok == 200 && all_504 && slowest < 4.5 && health_ok && health_ms < 2000 && after == 200, figure)
+    Verdict::judge(
+        ok == 200 && all_504 && slowest < 4.5 && health_ok && health_ms < 2000 && after == 200,
+        figure,
+    )
 }
 
 /// The host replays what it can get hold of: an attest request (its own,
@@ -147,14 +208,20 @@ pub fn stall_upstream() -> Verdict {
 /// (short leeways).
 pub fn replay_token() -> Verdict {
     use rig::host_client as hc;
-    let rig = Rig::new(Options { token_ttl_secs: 3, ..Options::default() });
+    let rig = Rig::new(Options {
+        token_ttl_secs: 3,
+        ..Options::default()
+    });
     let ca = rig.pki.ca_pem();
     let spki = hc::spki();
     let mut tls = hc::connect(&ca, rig.verifier.port);
     let request = hc::attest_request(&mut tls, &rig.psp.socket, &spki);
     let first = hc::post(&mut tls, "/v1/attest", &request);
     if first.status != 200 {
-        return Verdict::broken(format!("the host's own first attestation failed ({}): the replay test would be vacuous", first.status));
+        return Verdict::broken(format!(
+            "the host's own first attestation failed ({}): the replay test would be vacuous",
+            first.status
+        ));
     }
     let token: serde_json::Value = serde_json::from_slice(&first.body).unwrap_or_default();
     let jwt = token["token"].as_str().unwrap_or_default().to_owned();
@@ -164,7 +231,13 @@ pub fn replay_token() -> Verdict {
     let elsewhere = hc::post(&mut other, "/v1/attest", &request);
     let login = |jwt: &str| {
         rig.bao
-            .cli(&["write", "-format=json", "auth/enclave-attest/login", "role=enclave-agent", &format!("jwt={jwt}")])
+            .cli(&[
+                "write",
+                "-format=json",
+                "auth/enclave-attest/login",
+                "role=enclave-agent",
+                &format!("jwt={jwt}"),
+            ])
             .status()
             .is_ok_and(|s| s.success())
     };
@@ -184,38 +257,67 @@ pub fn replay_token() -> Verdict {
         hc::denied_check(&elsewhere).unwrap_or_default(),
         if late { "ACCEPTED" } else { "refused" }
     );
-    Verdict::judge(same.status == 403 && elsewhere.status == 403 && fresh && !late, figure)
+    Verdict::judge(
+        same.status == 403 && elsewhere.status == 403 && fresh && !late,
+        figure,
+    )
 }
 
 /// After provisioning, no Vault token of the guest is left alive (it
 /// revokes its own: renewal is by re-attestation), and revoking every
 /// token of the auth method does not stop renewal.
 pub fn revoked_token() -> Verdict {
-    let rig = Rig::new(Options { token_ttl_secs: 20, ..Options::default() });
+    let rig = Rig::new(Options {
+        token_ttl_secs: 20,
+        ..Options::default()
+    });
     let (guest, _report, client) = rig.guest("");
     let live = live_enclave_tokens(&rig);
-    let revoked = rig.bao.cli(&["token", "revoke", "-mode=path", "auth/enclave-attest/"]).status().is_ok_and(|s| s.success());
-    let renewed = rig::wait_health(&client, 25, |h| h["attestation"]["renewals"].as_u64().unwrap_or(0) >= 1 && h["attestation"]["valid"] == true).is_some();
+    let revoked = rig
+        .bao
+        .cli(&["token", "revoke", "-mode=path", "auth/enclave-attest/"])
+        .status()
+        .is_ok_and(|s| s.success());
+    let renewed = rig::wait_health(&client, 25, |h| {
+        h["attestation"]["renewals"].as_u64().unwrap_or(0) >= 1 && h["attestation"]["valid"] == true
+    })
+    .is_some();
     let live_after = live_enclave_tokens(&rig);
     drop(guest);
     let figure = format!("live guest tokens after provisioning: {live:?}, after a renewal: {live_after:?}; renewed after the operator revoked the auth path: {renewed}");
-    Verdict::judge(live == Some(0) && live_after == Some(0) && revoked && renewed, figure)
+    Verdict::judge(
+        live == Some(0) && live_after == Some(0) && revoked && renewed,
+        figure,
+    )
 }
 
 /// Tokens alive in OpenBao that came from the enclave's auth method.
 fn live_enclave_tokens(rig: &Rig) -> Option<usize> {
-    let out = rig.bao.cli(&["list", "-format=json", "auth/token/accessors"]).stdout(std::process::Stdio::piped()).output().ok()?;
+    let out = rig
+        .bao
+        .cli(&["list", "-format=json", "auth/token/accessors"])
+        .stdout(std::process::Stdio::piped())
+        .output()
+        .ok()?;
     let accessors: Vec<String> = serde_json::from_slice(&out.stdout).ok()?;
     let mut n = 0;
     for a in accessors {
         let out = rig
             .bao
-            .cli(&["write", "-format=json", "auth/token/lookup-accessor", &format!("accessor={a}")])
+            .cli(&[
+                "write",
+                "-format=json",
+                "auth/token/lookup-accessor",
+                &format!("accessor={a}"),
+            ])
             .stdout(std::process::Stdio::piped())
             .output()
             .ok()?;
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        if v["data"]["path"].as_str().is_some_and(|p| p.starts_with("auth/enclave-attest/")) {
+        if v["data"]["path"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("auth/enclave-attest/"))
+        {
             n += 1;
         }
     }

@@ -27,7 +27,10 @@ const CERT_MODE: &str = "auth = \"cert\"\nauth_path = \"enclave-cert\"\n";
 /// what JWT mode's bearer token allows, and what certificate mode removes.
 pub fn steal_token() -> Verdict {
     use rig::host_client as hc;
-    let rig = Rig::new(Options { token_ttl_secs: 30, ..Options::default() });
+    let rig = Rig::new(Options {
+        token_ttl_secs: 30,
+        ..Options::default()
+    });
 
     // The guest, in certificate mode, through the host's relays.
     let gdir = TempDir::new("hguest");
@@ -41,12 +44,17 @@ pub fn steal_token() -> Verdict {
     let request = hc::attest_request_asking(&mut tls, &rig.psp.socket, &hc::spki(), true);
     let answer = hc::post(&mut tls, "/v1/attest", &request);
     if answer.status != 200 {
-        return Verdict::broken(format!("the host's own attestation failed ({}): the test would be vacuous", answer.status));
+        return Verdict::broken(format!(
+            "the host's own attestation failed ({}): the test would be vacuous",
+            answer.status
+        ));
     }
     let v: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
     let jwt = v["token"].as_str().unwrap_or_default().to_owned();
     let Some(cert) = v["client_certificate"].as_str().map(str::to_owned) else {
-        return Verdict::broken("the verifier issued no client certificate: the test would be vacuous");
+        return Verdict::broken(
+            "the verifier issued no client certificate: the test would be vacuous",
+        );
     };
 
     let ca = rig.bao.ca_pem();
@@ -60,9 +68,21 @@ pub fn steal_token() -> Verdict {
     .map(|b| bao_post(&ca, rig.bao.port, None, login, &b.to_string()))
     .collect();
     // 2. The certificate, with a key of the host's (not the one certified).
-    let stolen = bao_post(&ca, rig.bao.port, Some((&cert, host_key())), login, r#"{"name":"enclave-agent"}"#);
+    let stolen = bao_post(
+        &ca,
+        rig.bao.port,
+        Some((&cert, host_key())),
+        login,
+        r#"{"name":"enclave-agent"}"#,
+    );
     // The same token at the JWT mount: a bearer token there.
-    let at_jwt_mount = bao_post(&ca, rig.bao.port, None, "/v1/auth/enclave-attest/login", &serde_json::json!({"role": "enclave-agent", "jwt": jwt}).to_string());
+    let at_jwt_mount = bao_post(
+        &ca,
+        rig.bao.port,
+        None,
+        "/v1/auth/enclave-attest/login",
+        &serde_json::json!({"role": "enclave-agent", "jwt": jwt}).to_string(),
+    );
     drop(guest);
 
     let refused = |r: &Result<u16, String>| !matches!(r, Ok(200));
@@ -76,13 +96,20 @@ pub fn steal_token() -> Verdict {
         show(&stolen),
         show(&at_jwt_mount),
     );
-    Verdict::judge(token_tries.iter().all(refused) && stolen.is_err() && provisioned == 5 && cert_login_logged, figure)
+    Verdict::judge(
+        token_tries.iter().all(refused) && stolen.is_err() && provisioned == 5 && cert_login_logged,
+        figure,
+    )
 }
 
 /// A P-256 key of the host's own.
 fn host_key() -> Arc<dyn rustls::sign::SigningKey> {
     let rng = ring::rand::SystemRandom::new();
-    let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(&ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
+    let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        &rng,
+    )
+    .unwrap();
     let der = rustls::pki_types::PrivateKeyDer::Pkcs8(pkcs8.as_ref().to_vec().into());
     rustls::crypto::ring::sign::any_ecdsa_type(&der).unwrap()
 }
@@ -90,28 +117,54 @@ fn host_key() -> Arc<dyn rustls::sign::SigningKey> {
 /// POSTs `body` to OpenBao at `path`, presenting `client` if given (the
 /// certificate with whatever key: rustls does not check that they match,
 /// OpenBao's TLS must). The status, or why there was none.
-fn bao_post(ca_pem: &str, port: u16, client: Option<(&str, Arc<dyn rustls::sign::SigningKey>)>, path: &str, body: &str) -> Result<u16, String> {
+fn bao_post(
+    ca_pem: &str,
+    port: u16,
+    client: Option<(&str, Arc<dyn rustls::sign::SigningKey>)>,
+    path: &str,
+    body: &str,
+) -> Result<u16, String> {
     use rustls::pki_types::pem::PemObject as _;
     let mut roots = rustls::RootCertStore::empty();
     for c in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(c.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        roots
+            .add(c.map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
     }
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots);
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots);
     let config = match client {
         Some((pem, key)) => {
-            let chain = rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
-            builder.with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(rustls::sign::CertifiedKey::new(chain, key))))
+            let chain = rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())?;
+            builder.with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(
+                rustls::sign::CertifiedKey::new(chain, key),
+            )))
         }
         None => builder.with_no_client_auth(),
     };
-    let name = rustls::pki_types::ServerName::try_from("vault.enclave.local").map_err(|e| e.to_string())?;
+    let name = rustls::pki_types::ServerName::try_from("vault.enclave.local")
+        .map_err(|e| e.to_string())?;
     let conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
     let tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    tcp.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
     let mut tls = BufReader::new(rustls::StreamOwned::new(conn, tcp));
-    http::write_request(tls.get_mut(), "POST", "vault.enclave.local", path, &[("content-type", "application/json")], body.as_bytes()).map_err(|e| e.to_string())?;
-    http::read_response(&mut tls, http::Limits::default()).map(|r| r.status).map_err(|e| e.to_string())
+    http::write_request(
+        tls.get_mut(),
+        "POST",
+        "vault.enclave.local",
+        path,
+        &[("content-type", "application/json")],
+        body.as_bytes(),
+    )
+    .map_err(|e| e.to_string())?;
+    http::read_response(&mut tls, http::Limits::default())
+        .map(|r| r.status)
+        .map_err(|e| e.to_string())
 }

@@ -10,7 +10,10 @@
 //!
 //!   bench-calls [SECONDS per run, default 10]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#![allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "test code: lengths and indices of small fixtures"
+)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -18,7 +21,9 @@ use std::time::{Duration, Instant};
 
 use enclave_tests::https::{self, Client};
 use enclave_tests::process::boot;
-use enclave_tests::stack::{guest_config, service_config, sim_policy, OpenBao, Pki, SimPsp, Verifier};
+use enclave_tests::stack::{
+    guest_config, service_config, sim_policy, OpenBao, Pki, SimPsp, Verifier,
+};
 use enclave_tests::transcription::TranscriptionStandIn;
 use enclave_tests::TempDir;
 
@@ -30,13 +35,26 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 
 /// Runs `clients` threads for `secs`, each sending `POST path` with `body`
 /// on one kept-alive connection; returns (requests/s, p50 ms, p99 ms).
-fn load(client: &Client, path: &str, content_type: &str, body: &[u8], clients: usize, secs: u64) -> (f64, f64, f64, u64) {
+fn load(
+    client: &Client,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+    clients: usize,
+    secs: u64,
+) -> (f64, f64, f64, u64) {
     let stop = Arc::new(AtomicBool::new(false));
     let body = Arc::new(body.to_vec());
     let mut handles = Vec::new();
     let started = Instant::now();
     for _ in 0..clients {
-        let (client, stop, body, path, ct) = (client.clone(), Arc::clone(&stop), Arc::clone(&body), path.to_owned(), content_type.to_owned());
+        let (client, stop, body, path, ct) = (
+            client.clone(),
+            Arc::clone(&stop),
+            Arc::clone(&body),
+            path.to_owned(),
+            content_type.to_owned(),
+        );
         handles.push(std::thread::spawn(move || {
             let mut conn = client.connect().unwrap();
             let mut lat = Vec::new();
@@ -70,16 +88,35 @@ fn load(client: &Client, path: &str, content_type: &str, body: &[u8], clients: u
 }
 
 fn main() {
-    let secs: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(10);
+    let secs: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(10);
     let dir = TempDir::new("bench-calls");
     let pki = Pki::new();
     let m = "c3".repeat(48);
     let psp = SimPsp::start(&dir.path().join("psp.sock"), &["--measurement", &m]);
-    let verifier = Verifier::start(&pki, &sim_policy(&psp.ark_sha256, &[&psp.measurement]), dir.path(), &[]);
+    let verifier = Verifier::start(
+        &pki,
+        &sim_policy(&psp.ark_sha256, &[&psp.measurement]),
+        dir.path(),
+        &[],
+    );
     let bao = OpenBao::start(&pki);
-    bao.setup(&verifier, &pki, &[&psp.measurement], "sim", &[("ENCLAVE_SEED_TRANSCRIPTION_API_KEY", "bench-key")]);
+    bao.setup(
+        &verifier,
+        &pki,
+        &[&psp.measurement],
+        "sim",
+        &[("ENCLAVE_SEED_TRANSCRIPTION_API_KEY", "bench-key")],
+    );
     let transcript = "Questa è una trascrizione di prova per il benchmark: il cliente chiede la consegna domani.";
-    let standin = TranscriptionStandIn::start(&pki.path("transcribe.pem"), &pki.path("transcribe-key.pem"), "bench-key", transcript);
+    let standin = TranscriptionStandIn::start(
+        &pki.path("transcribe.pem"),
+        &pki.path("transcribe-key.pem"),
+        "bench-key",
+        transcript,
+    );
 
     // The enclave (process mode, the release guest binary) on a Unix socket.
     let g = TempDir::new("g");
@@ -93,28 +130,67 @@ fn main() {
     ));
     config.push_str("\n[log]\nlevel = \"warn\"\n");
     let (_guest, _report) = boot(g, &config).ready();
-    let service = Client::new(&format!("unix://{}", call_sock.display()), &bao.serving_ca_pem(), "call.enclave.local");
+    let service = Client::new(
+        &format!("unix://{}", call_sock.display()),
+        &bao.serving_ca_pem(),
+        "call.enclave.local",
+    );
 
     // The baseline: a plain TLS echo on the same transport.
     let echo_sock = dir.path().join("echo.sock");
-    let _echo = enclave_tests::echo::start_tls_echo(&format!("unix://{}", echo_sock.display()).parse().unwrap(), &pki.path("transcribe.pem"), &pki.path("transcribe-key.pem"));
-    let echo = Client::new(&format!("unix://{}", echo_sock.display()), &pki.ca_pem(), "transcribe.enclave.local");
+    let _echo = enclave_tests::echo::start_tls_echo(
+        &format!("unix://{}", echo_sock.display()).parse().unwrap(),
+        &pki.path("transcribe.pem"),
+        &pki.path("transcribe-key.pem"),
+    );
+    let echo = Client::new(
+        &format!("unix://{}", echo_sock.display()),
+        &pki.ca_pem(),
+        "transcribe.enclave.local",
+    );
 
     let wav = https::wav("mulaw", 8000, 60.0);
     let metadata = r#"{"call_id":"bench-1","shipment_id":"SHP-1","agent_type":"sara","caller_phone":"+39 333 123 4567","language":"it"}"#;
-    let (ct, body) = https::multipart(&[("metadata", None, "application/json", metadata.as_bytes()), ("audio", Some("call.wav"), "audio/wav", &wav)]);
+    let (ct, body) = https::multipart(&[
+        ("metadata", None, "application/json", metadata.as_bytes()),
+        ("audio", Some("call.wav"), "audio/wav", &wav),
+    ]);
     // Warm up (and check) both.
     assert_eq!(service.call(metadata, &wav).status, 200);
-    assert_eq!(echo.request("POST", "/echo", &[("content-type", &ct)], &body).body.len(), body.len());
+    assert_eq!(
+        echo.request("POST", "/echo", &[("content-type", &ct)], &body)
+            .body
+            .len(),
+        body.len()
+    );
 
     println!("request: 60 s 8 kHz mu-law call, {} bytes of multipart body; {secs} s per run; transport unix socket; {} CPUs", body.len(), std::thread::available_parallelism().map_or(0, |n| n.get()));
-    println!("{:<28} {:>8} {:>10} {:>10} {:>10} {:>8}", "", "clients", "req/s", "p50 ms", "p99 ms", "errors");
+    println!(
+        "{:<28} {:>8} {:>10} {:>10} {:>10} {:>8}",
+        "", "clients", "req/s", "p50 ms", "p99 ms", "errors"
+    );
     for clients in [1, 16] {
         let (e_rps, e50, e99, e_err) = load(&echo, "/echo", &ct, &body, clients, secs);
-        println!("{:<28} {:>8} {:>10.1} {:>10.2} {:>10.2} {:>8}", "plain TLS echo (baseline)", clients, e_rps, e50, e99, e_err);
+        println!(
+            "{:<28} {:>8} {:>10.1} {:>10.2} {:>10.2} {:>8}",
+            "plain TLS echo (baseline)", clients, e_rps, e50, e99, e_err
+        );
         let (s_rps, s50, s99, s_err) = load(&service, "/v1/calls", &ct, &body, clients, secs);
-        println!("{:<28} {:>8} {:>10.1} {:>10.2} {:>10.2} {:>8}", "enclave POST /v1/calls", clients, s_rps, s50, s99, s_err);
-        println!("{:<28} {:>8} {:>10.2} {:>10.2} {:>10.2}", "ratio call/echo", clients, s_rps / e_rps, s50 / e50, s99 / e99);
+        println!(
+            "{:<28} {:>8} {:>10.1} {:>10.2} {:>10.2} {:>8}",
+            "enclave POST /v1/calls", clients, s_rps, s50, s99, s_err
+        );
+        println!(
+            "{:<28} {:>8} {:>10.2} {:>10.2} {:>10.2}",
+            "ratio call/echo",
+            clients,
+            s_rps / e_rps,
+            s50 / e50,
+            s99 / e99
+        );
     }
-    println!("upstream requests served by the stand-in: {}", standin.requests());
+    println!(
+        "upstream requests served by the stand-in: {}",
+        standin.requests()
+    );
 }

@@ -84,7 +84,10 @@ fn conns_per_sec(uds: &Path) -> f64 {
 }
 
 fn main() {
-    let mib: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(512);
+    let mib: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(512);
     let total = mib * 1024 * 1024;
     let dir = TempDir::new("bp");
     let port = sink();
@@ -108,13 +111,28 @@ fn main() {
     wait_socket(&ours);
     wait_socket(&theirs);
     println!("egress path: Unix socket -> TCP loopback, {mib} MiB per throughput run");
-    println!("{:<28} {:>12} {:>12} {:>8}", "", "enclavectl", "socat", "ratio");
+    println!(
+        "{:<28} {:>12} {:>12} {:>8}",
+        "", "enclavectl", "socat", "ratio"
+    );
     for streams in [1, 16] {
         let a = throughput(&ours, total, streams);
         let b = throughput(&theirs, total, streams);
-        println!("{:<28} {:>9.0} MB/s {:>7.0} MB/s {:>8.2}", format!("throughput, {streams} stream(s)"), a, b, a / b);
+        println!(
+            "{:<28} {:>9.0} MB/s {:>7.0} MB/s {:>8.2}",
+            format!("throughput, {streams} stream(s)"),
+            a,
+            b,
+            a / b
+        );
     }
     let a = conns_per_sec(&ours);
     let b = conns_per_sec(&theirs);
-    println!("{:<28} {:>10.0} /s {:>10.0} /s {:>8.2}", "new connections", a, b, a / b);
+    println!(
+        "{:<28} {:>10.0} /s {:>10.0} /s {:>8.2}",
+        "new connections",
+        a,
+        b,
+        a / b
+    );
 }

@@ -7,7 +7,10 @@
 //!
 //!   bench-secrets [N]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#![allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "test code: lengths and indices of small fixtures"
+)]
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixListener;
@@ -24,56 +27,89 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 }
 
 fn main() {
-    let runs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20);
+    let runs: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(20);
     let dir = TempDir::new("bench");
     let pki = Pki::new();
     let m = "ab".repeat(48);
     let psp = SimPsp::start(&dir.path().join("psp.sock"), &["--measurement", &m]);
-    let (ca_cert, ca_key) = (pki.path("client-ca.pem").display().to_string(), pki.path("client-ca-key.pem").display().to_string());
-    let verifier = Verifier::start(&pki, &sim_policy(&psp.ark_sha256, &[&m]), dir.path(), &["--client-ca-cert", &ca_cert, "--client-ca-key", &ca_key]);
+    let (ca_cert, ca_key) = (
+        pki.path("client-ca.pem").display().to_string(),
+        pki.path("client-ca-key.pem").display().to_string(),
+    );
+    let verifier = Verifier::start(
+        &pki,
+        &sim_policy(&psp.ark_sha256, &[&m]),
+        dir.path(),
+        &["--client-ca-cert", &ca_cert, "--client-ca-key", &ca_key],
+    );
     let bao = OpenBao::start(&pki);
     bao.setup(&verifier, &pki, &[&m], "sim", &[]);
-    for (mode, extra) in [("JWT", ""), ("certificate", "auth = \"cert\"\nauth_path = \"enclave-cert\"\n")] {
-    let (mut total, mut evidence, mut verifier_rt, mut vault) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..runs {
-        let g = TempDir::new("g");
-        std::fs::write(g.path().join("config.toml"), guest_config(g.path(), &psp.socket, Some((&verifier, &pki)), Some(&bao)) + extra).unwrap();
-        let ready = UnixListener::bind(g.path().join("ready.sock")).unwrap();
-        let start = Instant::now();
-        let mut child = Command::new(guest_bin())
-            .arg("--config")
-            .arg(g.path().join("config.toml"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let (s, _) = ready.accept().unwrap();
-        let mut line = String::new();
-        BufReader::new(s).read_line(&mut line).unwrap();
-        let ms = start.elapsed().as_secs_f64() * 1000.0;
-        let r: serde_json::Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(r["secrets_provisioned"], 5, "{r}");
-        let step = |name: &str| {
-            r["steps_us"].as_array().unwrap().iter().find(|s| s["step"] == name).map_or(0.0, |s| s["us"].as_f64().unwrap() / 1000.0)
-        };
-        total.push(ms);
-        let (ev, vr) = (r["attested"]["evidence_us"].as_f64().unwrap() / 1000.0, r["attested"]["verifier_us"].as_f64().unwrap() / 1000.0);
-        evidence.push(ev);
-        verifier_rt.push(vr);
-        // Vault: the boot step that attests and provisions, less the attestation.
-        vault.push((step("attest_and_provision") - ev - vr).max(0.0));
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    println!("boot to ready, process mode, {mode} mode, {runs} runs (ms)  median    p95");
-    for (name, v) in [
-        ("total (spawn to readiness report)", &mut total),
-        ("evidence (sim-psp, unix socket)", &mut evidence),
-        ("verifier round trip (TLS, challenge, attest)", &mut verifier_rt),
-        ("Vault login + 5 wrapped reads + unwraps", &mut vault),
+    for (mode, extra) in [
+        ("JWT", ""),
+        (
+            "certificate",
+            "auth = \"cert\"\nauth_path = \"enclave-cert\"\n",
+        ),
     ] {
-        let (p50, p95) = (pct(v, 0.5), pct(v, 0.95));
-        println!("{name:<48} {p50:>7.1} {p95:>7.1}");
-    }
+        let (mut total, mut evidence, mut verifier_rt, mut vault) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let g = TempDir::new("g");
+            std::fs::write(
+                g.path().join("config.toml"),
+                guest_config(g.path(), &psp.socket, Some((&verifier, &pki)), Some(&bao)) + extra,
+            )
+            .unwrap();
+            let ready = UnixListener::bind(g.path().join("ready.sock")).unwrap();
+            let start = Instant::now();
+            let mut child = Command::new(guest_bin())
+                .arg("--config")
+                .arg(g.path().join("config.toml"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let (s, _) = ready.accept().unwrap();
+            let mut line = String::new();
+            BufReader::new(s).read_line(&mut line).unwrap();
+            let ms = start.elapsed().as_secs_f64() * 1000.0;
+            let r: serde_json::Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(r["secrets_provisioned"], 5, "{r}");
+            let step = |name: &str| {
+                r["steps_us"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|s| s["step"] == name)
+                    .map_or(0.0, |s| s["us"].as_f64().unwrap() / 1000.0)
+            };
+            total.push(ms);
+            let (ev, vr) = (
+                r["attested"]["evidence_us"].as_f64().unwrap() / 1000.0,
+                r["attested"]["verifier_us"].as_f64().unwrap() / 1000.0,
+            );
+            evidence.push(ev);
+            verifier_rt.push(vr);
+            // Vault: the boot step that attests and provisions, less the attestation.
+            vault.push((step("attest_and_provision") - ev - vr).max(0.0));
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        println!("boot to ready, process mode, {mode} mode, {runs} runs (ms)  median    p95");
+        for (name, v) in [
+            ("total (spawn to readiness report)", &mut total),
+            ("evidence (sim-psp, unix socket)", &mut evidence),
+            (
+                "verifier round trip (TLS, challenge, attest)",
+                &mut verifier_rt,
+            ),
+            ("Vault login + 5 wrapped reads + unwraps", &mut vault),
+        ] {
+            let (p50, p95) = (pct(v, 0.5), pct(v, 0.95));
+            println!("{name:<48} {p50:>7.1} {p95:>7.1}");
+        }
     }
 }

@@ -26,10 +26,15 @@ fn main() {
     if !quiet {
         println!("readiness report: {ready}");
         for cmd in ["ping", "status"] {
-            println!("{cmd} -> {}", guest.command(cmd).unwrap_or_else(|e| format!("error: {e}")));
+            println!(
+                "{cmd} -> {}",
+                guest.command(cmd).unwrap_or_else(|e| format!("error: {e}"))
+            );
         }
     }
-    let answer = guest.command("poweroff").unwrap_or_else(|e| format!("error: {e}"));
+    let answer = guest
+        .command("poweroff")
+        .unwrap_or_else(|e| format!("error: {e}"));
     let status = guest.wait_exit(Duration::from_secs(60));
     if !quiet {
         println!("poweroff -> {answer}");

@@ -8,7 +8,9 @@
 use std::time::Duration;
 
 use enclave_tests::qemu::{cmdline, Guest};
-use enclave_tests::stack::{enclavectl, sim_policy, vm_config, vm_host_side, OpenBao, Pki, SimPsp, Verifier};
+use enclave_tests::stack::{
+    enclavectl, sim_policy, vm_config, vm_host_side, OpenBao, Pki, SimPsp, Verifier,
+};
 use enclave_tests::transcription::TranscriptionStandIn;
 use enclave_tests::{build_image, kernel_dir, TempDir};
 
@@ -26,24 +28,52 @@ fn main() {
     let img = TempDir::new("img");
     let initrd = build_image(img.path(), &vm_config(&pki, ""), None);
     let kernel = std::fs::read(kernel_dir().join("vmlinuz")).unwrap();
-    let measurement = hex(&measure::sim::sim_launch_digest(&kernel, &std::fs::read(&initrd).unwrap(), &cmdline("")));
-    println!("image {} ({} bytes), simulation launch measurement {measurement}", initrd.display(), std::fs::metadata(&initrd).unwrap().len());
+    let measurement = hex(&measure::sim::sim_launch_digest(
+        &kernel,
+        &std::fs::read(&initrd).unwrap(),
+        &cmdline(""),
+    ));
+    println!(
+        "image {} ({} bytes), simulation launch measurement {measurement}",
+        initrd.display(),
+        std::fs::metadata(&initrd).unwrap().len()
+    );
 
     println!("== verifier (policy pins the measurement) and OpenBao (role pins it too)");
-    let ark = SimPsp::start(&dir.path().join("probe.sock"), &["--measurement", &measurement]).ark_sha256;
+    let ark = SimPsp::start(
+        &dir.path().join("probe.sock"),
+        &["--measurement", &measurement],
+    )
+    .ark_sha256;
     let verifier = Verifier::start(&pki, &sim_policy(&ark, &[&measurement]), dir.path(), &[]);
     let bao = OpenBao::start(&pki);
-    bao.setup(&verifier, &pki, &[&measurement], "sim", &[("ENCLAVE_SEED_TRANSCRIPTION_API_KEY", STANDIN_KEY)]);
+    bao.setup(
+        &verifier,
+        &pki,
+        &[&measurement],
+        "sim",
+        &[("ENCLAVE_SEED_TRANSCRIPTION_API_KEY", STANDIN_KEY)],
+    );
     // The transcription API is a third-party SaaS: a local stand-in with its
     // published request and response shapes, checking the key it receives.
-    let standin = TranscriptionStandIn::start(&pki.path("transcribe.pem"), &pki.path("transcribe-key.pem"), STANDIN_KEY, SAMPLE_TRANSCRIPT);
+    let standin = TranscriptionStandIn::start(
+        &pki.path("transcribe.pem"),
+        &pki.path("transcribe-key.pem"),
+        STANDIN_KEY,
+        SAMPLE_TRANSCRIPT,
+    );
     println!("verifier {}  OpenBao {}", verifier.url, bao.addr);
 
     println!("== booting the guest under QEMU (TCG) with sim-psp and the proxy");
-    let mut guest = Guest::boot_with(&initrd, "", |d| vm_host_side(d, &initrd, &verifier, &bao, standin.port));
+    let mut guest = Guest::boot_with(&initrd, "", |d| {
+        vm_host_side(d, &initrd, &verifier, &bao, standin.port)
+    });
     match guest.wait_ready(Duration::from_secs(300)) {
         Ok(ready) => {
-            println!("ready after {:.1} s: {ready}", guest.started.elapsed().as_secs_f64());
+            println!(
+                "ready after {:.1} s: {ready}",
+                guest.started.elapsed().as_secs_f64()
+            );
             println!("status: {}", guest.command("status").unwrap_or_default());
             if let Err(e) = sample_call(&guest, &bao) {
                 eprintln!("demo: the sample call failed: {e}");
@@ -56,9 +86,15 @@ fn main() {
             std::process::exit(1);
         }
     }
-    println!("poweroff: {}", guest.command("poweroff").unwrap_or_default());
+    println!(
+        "poweroff: {}",
+        guest.command("poweroff").unwrap_or_default()
+    );
     let status = guest.wait_exit(Duration::from_secs(60));
-    println!("QEMU exit: {status:?}\n--- guest console ---\n{}", guest.console());
+    println!(
+        "QEMU exit: {status:?}\n--- guest console ---\n{}",
+        guest.console()
+    );
     if !matches!(status, Ok(s) if s.success()) {
         std::process::exit(1);
     }
@@ -67,18 +103,31 @@ fn main() {
 /// Processes a sample call the way a platform agent would, through the
 /// proxy's ingress with `enclavectl call`, then prints the health document.
 fn sample_call(guest: &Guest, bao: &OpenBao) -> Result<(), String> {
-    let call_addr = std::fs::read_to_string(guest.dir().join("call.addr")).map_err(|e| e.to_string())?;
+    let call_addr =
+        std::fs::read_to_string(guest.dir().join("call.addr")).map_err(|e| e.to_string())?;
     let ca = guest.dir().join("serving-ca.pem");
     std::fs::write(&ca, bao.serving_ca_pem()).map_err(|e| e.to_string())?;
     let wav = guest.dir().join("sample-call.wav");
-    std::fs::write(&wav, enclave_tests::https::wav("mulaw", 8000, 5.0)).map_err(|e| e.to_string())?;
+    std::fs::write(&wav, enclave_tests::https::wav("mulaw", 8000, 5.0))
+        .map_err(|e| e.to_string())?;
     let metadata = r#"{"call_id":"demo-call-1","shipment_id":"SHP-1042","agent_type":"sara","caller_phone":"+39 333 123 4567","language":"it"}"#;
     let addr = format!("tcp://{}", call_addr.trim());
     println!("== sample call: enclavectl call sample-call.wav --metadata '{metadata}' --addr {addr} --ca serving-ca.pem");
     let run = |args: &[&str]| -> Result<(), String> {
-        let out = std::process::Command::new(enclavectl()).args(args).arg("--addr").arg(&addr).arg("--ca").arg(&ca).output().map_err(|e| e.to_string())?;
+        let out = std::process::Command::new(enclavectl())
+            .args(args)
+            .arg("--addr")
+            .arg(&addr)
+            .arg("--ca")
+            .arg(&ca)
+            .output()
+            .map_err(|e| e.to_string())?;
         println!("{}", String::from_utf8_lossy(&out.stdout));
-        if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
     };
     run(&["call", &wav.display().to_string(), "--metadata", metadata])?;
     println!("== health: enclavectl call --health");

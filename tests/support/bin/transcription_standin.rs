@@ -14,7 +14,8 @@ use std::process::ExitCode;
 
 use enclave_tests::transcription::TranscriptionStandIn;
 
-const USAGE: &str = "usage: transcription-standin --cert PEM --key PEM --api-key KEY --transcript TEXT [--port N]";
+const USAGE: &str =
+    "usage: transcription-standin --cert PEM --key PEM --api-key KEY --transcript TEXT [--port N]";
 
 fn main() -> ExitCode {
     match run() {
@@ -38,7 +39,9 @@ fn run() -> Result<(), String> {
             "--transcript" => transcript = Some(value()?),
             "--port" => {
                 let v = value()?;
-                port = v.parse().map_err(|_| format!("--port {v:?} is not a port number"))?;
+                port = v
+                    .parse()
+                    .map_err(|_| format!("--port {v:?} is not a port number"))?;
             }
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -52,9 +55,17 @@ fn run() -> Result<(), String> {
     let key = key.ok_or_else(|| missing("--key"))?;
     let api_key = api_key.ok_or_else(|| missing("--api-key"))?;
     let transcript = transcript.ok_or_else(|| missing("--transcript"))?;
-    let standin = TranscriptionStandIn::try_start(&format!("127.0.0.1:{port}"), &cert, &key, &api_key, &transcript)?;
+    let standin = TranscriptionStandIn::try_start(
+        &format!("127.0.0.1:{port}"),
+        &cert,
+        &key,
+        &api_key,
+        &transcript,
+    )?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "listening 127.0.0.1:{}", standin.port).and_then(|()| out.flush()).map_err(|e| format!("stdout: {e}"))?;
+    writeln!(out, "listening 127.0.0.1:{}", standin.port)
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("stdout: {e}"))?;
     drop(out);
     loop {
         std::thread::park();

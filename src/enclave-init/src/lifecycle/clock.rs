@@ -47,7 +47,10 @@ impl Mono {
 
     /// The instant `d` later (saturating).
     pub fn after(self, d: Duration) -> Mono {
-        Mono(self.0.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
+        Mono(
+            self.0
+                .saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        )
     }
 
     /// The time from `earlier` to this instant (zero if `earlier` is later).
@@ -87,7 +90,13 @@ impl crate::retry::Clock for SystemClock {
 /// host cannot move (SecureTSC / TDX) or on a paravirtual clock it owns.
 pub fn clocksource() -> String {
     std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource")
-        .map(|s| s.trim().chars().filter(|c| c.is_ascii_graphic()).take(32).collect())
+        .map(|s| {
+            s.trim()
+                .chars()
+                .filter(|c| c.is_ascii_graphic())
+                .take(32)
+                .collect()
+        })
         .unwrap_or_else(|_| "unknown".to_owned())
 }
 
@@ -142,7 +151,10 @@ struct ClockState {
 impl VerifierClock {
     /// A clock whose floor is the build's `SOURCE_DATE_EPOCH`.
     pub fn new(floor_secs: u64) -> VerifierClock {
-        VerifierClock { floor_secs, state: Mutex::new(ClockState::default()) }
+        VerifierClock {
+            floor_secs,
+            state: Mutex::new(ClockState::default()),
+        }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, ClockState> {
@@ -154,18 +166,35 @@ impl VerifierClock {
     /// `received`. The verifier read its clock somewhere in between, so the
     /// estimate is taken at the midpoint and half the round trip is
     /// tolerated on top of `bound_ms`. `Ok(None)` before any anchor.
-    pub fn check(&self, verifier_ms: u64, sent: Mono, received: Mono, bound_ms: u64) -> Result<Option<i64>, ClockError> {
-        let Some(a) = self.state().anchor else { return Ok(None) };
+    pub fn check(
+        &self,
+        verifier_ms: u64,
+        sent: Mono,
+        received: Mono,
+        bound_ms: u64,
+    ) -> Result<Option<i64>, ClockError> {
+        let Some(a) = self.state().anchor else {
+            return Ok(None);
+        };
         if verifier_ms < a.verifier_ms {
-            return Err(ClockError::Backwards { before_ms: a.verifier_ms, now_ms: verifier_ms });
+            return Err(ClockError::Backwards {
+                before_ms: a.verifier_ms,
+                now_ms: verifier_ms,
+            });
         }
         let half_rtt = received.as_millis().saturating_sub(sent.as_millis()) / 2;
         let mid = sent.as_millis().saturating_add(half_rtt);
-        let estimate = a.verifier_ms.saturating_add(mid.saturating_sub(a.sent.as_millis()));
-        let drift = i64::try_from(i128::from(verifier_ms) - i128::from(estimate)).unwrap_or(i64::MAX);
+        let estimate = a
+            .verifier_ms
+            .saturating_add(mid.saturating_sub(a.sent.as_millis()));
+        let drift =
+            i64::try_from(i128::from(verifier_ms) - i128::from(estimate)).unwrap_or(i64::MAX);
         self.state().last_drift_ms = Some(drift);
         if drift.unsigned_abs() > bound_ms.saturating_add(half_rtt) {
-            return Err(ClockError::Drift { drift_ms: drift, bound_ms });
+            return Err(ClockError::Drift {
+                drift_ms: drift,
+                bound_ms,
+            });
         }
         Ok(Some(drift))
     }
@@ -190,16 +219,26 @@ impl VerifierClock {
     #[cfg(test)]
     pub fn mono_at(&self, unix_ms: u64) -> Option<Mono> {
         let a = self.state().anchor?;
-        Some(a.sent.after(Duration::from_millis(unix_ms.saturating_sub(a.verifier_ms))))
+        Some(
+            a.sent
+                .after(Duration::from_millis(unix_ms.saturating_sub(a.verifier_ms))),
+        )
     }
 
     /// Now, Unix milliseconds, at monotonic instant `at`.
     pub fn millis_at(&self, at: Mono) -> u64 {
         match self.state().anchor {
-            Some(a) => a.verifier_ms.saturating_add(at.as_millis().saturating_sub(a.sent.as_millis())),
+            Some(a) => a
+                .verifier_ms
+                .saturating_add(at.as_millis().saturating_sub(a.sent.as_millis())),
             None => {
-                let guest = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
-                u64::try_from(guest).unwrap_or(u64::MAX).max(self.floor_secs.saturating_mul(1000))
+                let guest = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis())
+                    .unwrap_or(0);
+                u64::try_from(guest)
+                    .unwrap_or(u64::MAX)
+                    .max(self.floor_secs.saturating_mul(1000))
             }
         }
     }
@@ -217,7 +256,9 @@ impl VerifierClock {
 
 impl rustls::time_provider::TimeProvider for VerifierClock {
     fn current_time(&self) -> Option<rustls::pki_types::UnixTime> {
-        Some(rustls::pki_types::UnixTime::since_unix_epoch(Duration::from_millis(self.now_millis())))
+        Some(rustls::pki_types::UnixTime::since_unix_epoch(
+            Duration::from_millis(self.now_millis()),
+        ))
     }
 }
 
@@ -228,7 +269,10 @@ mod tests {
     #[test]
     fn before_anchoring_the_build_time_is_a_floor() {
         let c = VerifierClock::new(4_000_000_000);
-        assert!(c.now_secs() >= 4_000_000_000, "a rolled-back guest clock cannot go below the build");
+        assert!(
+            c.now_secs() >= 4_000_000_000,
+            "a rolled-back guest clock cannot go below the build"
+        );
         assert_eq!(c.mono_at(1), None);
     }
 
@@ -239,31 +283,77 @@ mod tests {
         assert_eq!(c.millis_at(Mono::from_millis(500)), 1_000_000);
         assert_eq!(c.millis_at(Mono::from_millis(2_500)), 1_002_000);
         assert_eq!(c.mono_at(1_010_000), Some(Mono::from_millis(10_500)));
-        assert_eq!(c.mono_at(999_000), Some(Mono::from_millis(500)), "a past instant maps to the anchor, not before it");
+        assert_eq!(
+            c.mono_at(999_000),
+            Some(Mono::from_millis(500)),
+            "a past instant maps to the anchor, not before it"
+        );
     }
 
     #[test]
     fn drift_is_measured_against_the_estimate() {
         let c = VerifierClock::new(0);
-        assert_eq!(c.check(5, Mono::from_millis(0), Mono::from_millis(0), 100), Ok(None), "nothing to compare before an anchor");
+        assert_eq!(
+            c.check(5, Mono::from_millis(0), Mono::from_millis(0), 100),
+            Ok(None),
+            "nothing to compare before an anchor"
+        );
         c.anchor(1_000_000, Mono::from_millis(0));
         // 60 s later by the guest's clock, the verifier also says 60 s later.
-        assert_eq!(c.check(1_060_000, Mono::from_millis(60_000), Mono::from_millis(60_000), 2_000), Ok(Some(0)));
+        assert_eq!(
+            c.check(
+                1_060_000,
+                Mono::from_millis(60_000),
+                Mono::from_millis(60_000),
+                2_000
+            ),
+            Ok(Some(0))
+        );
         // A 40 ms round trip: the midpoint estimate.
-        assert_eq!(c.check(1_060_020, Mono::from_millis(60_000), Mono::from_millis(60_040), 2_000), Ok(Some(0)));
+        assert_eq!(
+            c.check(
+                1_060_020,
+                Mono::from_millis(60_000),
+                Mono::from_millis(60_040),
+                2_000
+            ),
+            Ok(Some(0))
+        );
         // The host froze the guest for 30 s: the verifier is ahead.
         assert_eq!(
-            c.check(1_090_000, Mono::from_millis(60_000), Mono::from_millis(60_000), 2_000),
-            Err(ClockError::Drift { drift_ms: 30_000, bound_ms: 2_000 })
+            c.check(
+                1_090_000,
+                Mono::from_millis(60_000),
+                Mono::from_millis(60_000),
+                2_000
+            ),
+            Err(ClockError::Drift {
+                drift_ms: 30_000,
+                bound_ms: 2_000
+            })
         );
         assert_eq!(c.last_drift_ms(), Some(30_000));
         // The host sped the guest up: the verifier is behind.
         assert_eq!(
-            c.check(1_050_000, Mono::from_millis(60_000), Mono::from_millis(60_000), 2_000),
-            Err(ClockError::Drift { drift_ms: -10_000, bound_ms: 2_000 })
+            c.check(
+                1_050_000,
+                Mono::from_millis(60_000),
+                Mono::from_millis(60_000),
+                2_000
+            ),
+            Err(ClockError::Drift {
+                drift_ms: -10_000,
+                bound_ms: 2_000
+            })
         );
         // Time going backwards is its own refusal.
-        assert_eq!(c.check(999_999, Mono::from_millis(1), Mono::from_millis(1), 2_000), Err(ClockError::Backwards { before_ms: 1_000_000, now_ms: 999_999 }));
+        assert_eq!(
+            c.check(999_999, Mono::from_millis(1), Mono::from_millis(1), 2_000),
+            Err(ClockError::Backwards {
+                before_ms: 1_000_000,
+                now_ms: 999_999
+            })
+        );
     }
 
     #[test]
@@ -272,7 +362,21 @@ mod tests {
         c.anchor(0, Mono::from_millis(0));
         // Sent at 10 s, answered at 16 s; the verifier read 14.9 s: 1.9 s
         // after the midpoint, within 1 s + 3 s.
-        assert!(c.check(14_900, Mono::from_millis(10_000), Mono::from_millis(16_000), 1_000).is_ok());
-        assert!(c.check(17_100, Mono::from_millis(10_000), Mono::from_millis(16_000), 1_000).is_err());
+        assert!(c
+            .check(
+                14_900,
+                Mono::from_millis(10_000),
+                Mono::from_millis(16_000),
+                1_000
+            )
+            .is_ok());
+        assert!(c
+            .check(
+                17_100,
+                Mono::from_millis(10_000),
+                Mono::from_millis(16_000),
+                1_000
+            )
+            .is_err());
     }
 }

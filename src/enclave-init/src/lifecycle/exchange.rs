@@ -108,25 +108,50 @@ impl Exchange {
             // The lock is ours alone for the attempt: the control channel
             // only ever tries it, so it cannot hold the supervisor up.
             let mut tee = self.tee.lock().unwrap_or_else(|p| p.into_inner());
-            let cert_mode = self.vault.as_ref().is_some_and(|(cfg, _)| cfg.auth == VaultAuth::Cert);
-            attest::attest_once(&self.verifier, &self.verifier_addr, &self.time, &self.key, tee.as_mut(), deadline, self.limits, cert_mode)
-                .map_err(ExchangeError::Attest)?
+            let cert_mode = self
+                .vault
+                .as_ref()
+                .is_some_and(|(cfg, _)| cfg.auth == VaultAuth::Cert);
+            attest::attest_once(
+                &self.verifier,
+                &self.verifier_addr,
+                &self.time,
+                &self.key,
+                tee.as_mut(),
+                deadline,
+                self.limits,
+                cert_mode,
+            )
+            .map_err(ExchangeError::Attest)?
         };
         crate::info_always!(tee = attestation.tee.as_str(), expires_at = attestation.expires_at, clock_drift_ms = attestation.drift_ms.unwrap_or(0); "attested");
         let mut store = SecretStore::new().map_err(ExchangeError::Store)?;
         let (deadline_at, bound_by, serving_chain, count, lease) = match &self.vault {
             Some((cfg, addr)) => {
                 let login = match (&cfg.auth, &attestation.client_certificate) {
-                    (VaultAuth::Cert, Some(chain_pem)) => vault::Login::Cert { chain_pem, key: &self.key },
+                    (VaultAuth::Cert, Some(chain_pem)) => vault::Login::Cert {
+                        chain_pem,
+                        key: &self.key,
+                    },
                     // attest_once refuses an answer without the certificate
                     // that certificate mode asked for.
                     (VaultAuth::Cert, None) => {
-                        return Err(ExchangeError::Vault(VaultError::Protocol("certificate mode: the verifier issued no client certificate".into())))
+                        return Err(ExchangeError::Vault(VaultError::Protocol(
+                            "certificate mode: the verifier issued no client certificate".into(),
+                        )))
                     }
                     (VaultAuth::Jwt, _) => vault::Login::Jwt(&attestation.token),
                 };
-                let p = vault::provision_once(cfg, addr, &self.time, &login, &mut store, self.cert_request.as_ref(), deadline)
-                    .map_err(ExchangeError::Vault)?;
+                let p = vault::provision_once(
+                    cfg,
+                    addr,
+                    &self.time,
+                    &login,
+                    &mut store,
+                    self.cert_request.as_ref(),
+                    deadline,
+                )
+                .map_err(ExchangeError::Vault)?;
                 let (at, by) = match p.lease_deadline {
                     Some(lease_end) if lease_end < attestation.deadline => {
                         // Said once per attempt: the operator may want the
@@ -136,7 +161,9 @@ impl Exchange {
                     }
                     Some(_) => (attestation.deadline, "token"),
                     None => {
-                        crate::warn_always!("Vault gave the login no lease: trust is bounded by the token alone");
+                        crate::warn_always!(
+                            "Vault gave the login no lease: trust is bounded by the token alone"
+                        );
                         (attestation.deadline, "token")
                     }
                 };
@@ -144,6 +171,14 @@ impl Exchange {
             }
             None => (attestation.deadline, "token", None, 0, Duration::ZERO),
         };
-        Ok(Grant { store, deadline: deadline_at, bound_by, attestation, serving_chain, count, lease })
+        Ok(Grant {
+            store,
+            deadline: deadline_at,
+            bound_by,
+            attestation,
+            serving_chain,
+            count,
+            lease,
+        })
     }
 }

@@ -56,7 +56,14 @@ impl Phase {
     }
 
     /// Every phase, in the order of the diagram (metrics list them all).
-    pub const ALL: [Phase; 6] = [Phase::Booting, Phase::Attesting, Phase::Ready, Phase::Renewing, Phase::Withdrawn, Phase::ReAttesting];
+    pub const ALL: [Phase; 6] = [
+        Phase::Booting,
+        Phase::Attesting,
+        Phase::Ready,
+        Phase::Renewing,
+        Phase::Withdrawn,
+        Phase::ReAttesting,
+    ];
 }
 
 /// What ended trust, as a fixed label (for metrics) plus the detail (for
@@ -121,7 +128,13 @@ impl Default for Machine {
 impl Machine {
     /// A machine in `Booting`.
     pub fn new() -> Machine {
-        Machine { phase: Phase::Booting, deadline: None, withdrawal: None, renewals: 0, withdrawals: 0 }
+        Machine {
+            phase: Phase::Booting,
+            deadline: None,
+            withdrawal: None,
+            renewals: 0,
+            withdrawals: 0,
+        }
     }
 
     /// The phase.
@@ -153,7 +166,8 @@ impl Machine {
     /// Whether secrets may be read at `now`: held, in a serving phase, and
     /// strictly before their deadline.
     pub fn readable(&self, now: Mono) -> bool {
-        matches!(self.phase, Phase::Ready | Phase::Renewing) && self.deadline.is_some_and(|d| now < d)
+        matches!(self.phase, Phase::Ready | Phase::Renewing)
+            && self.deadline.is_some_and(|d| now < d)
     }
 
     /// An attestation attempt starts (boot, renewal, or after a withdrawal).
@@ -172,8 +186,14 @@ impl Machine {
     /// `now` (then nothing changes: the old secrets keep their own
     /// deadline).
     pub fn granted(&mut self, now: Mono, deadline: Mono) -> Result<Effect, Refused> {
-        if !matches!(self.phase, Phase::Attesting | Phase::Renewing | Phase::ReAttesting) {
-            return Err(Refused::Phase { event: "grant", phase: self.phase.as_str() });
+        if !matches!(
+            self.phase,
+            Phase::Attesting | Phase::Renewing | Phase::ReAttesting
+        ) {
+            return Err(Refused::Phase {
+                event: "grant",
+                phase: self.phase.as_str(),
+            });
         }
         if deadline <= now {
             return Err(Refused::Expired);
@@ -200,7 +220,11 @@ impl Machine {
             Phase::Booting | Phase::Attesting => self.phase,
             _ => Phase::Withdrawn,
         };
-        self.withdrawal = Some(Withdrawal { kind, reason, at: now });
+        self.withdrawal = Some(Withdrawal {
+            kind,
+            reason,
+            at: now,
+        });
         Effect::Wipe
     }
 
@@ -261,7 +285,10 @@ mod tests {
         m.attempt();
         let _ = m.granted(t(0), t(1_000)).unwrap();
         m.attempt();
-        assert!(!m.readable(t(1_000)), "the read rule holds before anyone ticks");
+        assert!(
+            !m.readable(t(1_000)),
+            "the read rule holds before anyone ticks"
+        );
         assert_eq!(m.tick(t(1_001)), Effect::Wipe);
         assert_eq!(m.phase(), Phase::Withdrawn);
         assert_eq!(m.attempt(), Phase::ReAttesting);
@@ -277,7 +304,10 @@ mod tests {
         m.attempt();
         let _ = m.granted(t(0), t(10_000)).unwrap();
         m.attempt();
-        assert_eq!(m.withdraw(t(100), "denied", "snp.measurement".into()), Effect::Wipe);
+        assert_eq!(
+            m.withdraw(t(100), "denied", "snp.measurement".into()),
+            Effect::Wipe
+        );
         assert_eq!(m.phase(), Phase::Withdrawn);
         assert!(!m.readable(t(101)), "long before the deadline");
         assert_eq!(m.withdrawals(), 1);
@@ -295,13 +325,26 @@ mod tests {
     #[test]
     fn grants_outside_an_attempt_or_already_expired_are_refused() {
         let mut m = Machine::new();
-        assert_eq!(m.granted(t(0), t(10)), Err(Refused::Phase { event: "grant", phase: "booting" }));
+        assert_eq!(
+            m.granted(t(0), t(10)),
+            Err(Refused::Phase {
+                event: "grant",
+                phase: "booting"
+            })
+        );
         m.attempt();
         assert_eq!(m.granted(t(10), t(10)), Err(Refused::Expired));
         assert_eq!(m.granted(t(10), t(5)), Err(Refused::Expired));
         assert!(!m.readable(t(0)));
         let _ = m.granted(t(10), t(100)).unwrap();
-        assert_eq!(m.granted(t(11), t(200)), Err(Refused::Phase { event: "grant", phase: "ready" }), "a grant needs an attempt");
+        assert_eq!(
+            m.granted(t(11), t(200)),
+            Err(Refused::Phase {
+                event: "grant",
+                phase: "ready"
+            }),
+            "a grant needs an attempt"
+        );
         // An expired grant during renewal leaves the old secrets to their own deadline.
         m.attempt();
         assert_eq!(m.granted(t(50), t(40)), Err(Refused::Expired));
@@ -312,7 +355,17 @@ mod tests {
     #[test]
     fn every_phase_has_a_name() {
         let names: Vec<_> = Phase::ALL.iter().map(|p| p.as_str()).collect();
-        assert_eq!(names, ["booting", "attesting", "ready", "renewing", "withdrawn", "re-attesting"]);
+        assert_eq!(
+            names,
+            [
+                "booting",
+                "attesting",
+                "ready",
+                "renewing",
+                "withdrawn",
+                "re-attesting"
+            ]
+        );
     }
 
     /// Random host behaviour against the machine: time jumps (forward

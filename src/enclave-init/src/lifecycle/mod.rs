@@ -100,7 +100,14 @@ impl Lifecycle {
     /// A lifecycle in `Booting`, with an empty store.
     pub fn new(store: SecretStore, time: Arc<VerifierClock>, tee: &'static str) -> Arc<Lifecycle> {
         Arc::new(Lifecycle {
-            inner: Mutex::new(Inner { machine: Machine::new(), store, last_transient: None, attempts: 0, failures: 0, shut_down: false }),
+            inner: Mutex::new(Inner {
+                machine: Machine::new(),
+                store,
+                last_transient: None,
+                attempts: 0,
+                failures: 0,
+                shut_down: false,
+            }),
             changed: Condvar::new(),
             time,
             metrics: Metrics::default(),
@@ -186,7 +193,11 @@ impl Lifecycle {
             attempts: inner.attempts,
             failures: inner.failures,
             last_transient: inner.last_transient.clone(),
-            secrets: if m.readable(now) { inner.store.len() } else { 0 },
+            secrets: if m.readable(now) {
+                inner.store.len()
+            } else {
+                0
+            },
             drift_ms: self.time.last_drift_ms(),
         }
     }
@@ -212,7 +223,9 @@ impl Lifecycle {
             inner.last_transient = Some(reason.to_owned());
             return;
         }
-        let effect = inner.machine.withdraw(Mono::now(), class_kind(class), reason.to_owned());
+        let effect = inner
+            .machine
+            .withdraw(Mono::now(), class_kind(class), reason.to_owned());
         let held = inner.store.len() > 0;
         Self::apply(&mut inner, effect, None);
         drop(inner);
@@ -261,7 +274,10 @@ impl Lifecycle {
     pub fn grant(&self, fresh: &mut SecretStore, deadline: Mono) -> Result<Phase, Refused> {
         let mut inner = self.lock();
         if inner.shut_down {
-            return Err(Refused::Phase { event: "grant", phase: "shutdown" });
+            return Err(Refused::Phase {
+                event: "grant",
+                phase: "shutdown",
+            });
         }
         let effect = inner.machine.granted(Mono::now(), deadline)?;
         Self::apply(&mut inner, effect, Some(fresh));
@@ -310,7 +326,10 @@ impl Lifecycle {
 
     /// Sets the largest disagreement with an authenticated clock accepted.
     pub fn set_max_drift(&self, d: Duration) {
-        self.max_drift_ms.store(u64::try_from(d.as_millis()).unwrap_or(u64::MAX), std::sync::atomic::Ordering::Relaxed);
+        self.max_drift_ms.store(
+            u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// An authenticated peer (over pinned TLS) says its time was at least
@@ -416,7 +435,11 @@ mod tests {
     use super::*;
 
     fn lifecycle() -> Arc<Lifecycle> {
-        Lifecycle::new(SecretStore::new().unwrap(), Arc::new(VerifierClock::new(0)), "sim")
+        Lifecycle::new(
+            SecretStore::new().unwrap(),
+            Arc::new(VerifierClock::new(0)),
+            "sim",
+        )
     }
 
     fn fresh(value: &[u8]) -> SecretStore {
@@ -431,14 +454,24 @@ mod tests {
         assert!(l.secret("k").is_none());
         l.attempt();
         let mut f = fresh(b"v1");
-        l.grant(&mut f, Mono::now().after(Duration::from_millis(300))).unwrap();
+        l.grant(&mut f, Mono::now().after(Duration::from_millis(300)))
+            .unwrap();
         assert_eq!(f.len(), 0, "the fresh store was swapped in");
-        assert_eq!(l.secret("k").as_deref().map(Vec::as_slice), Some(&b"v1"[..]));
+        assert_eq!(
+            l.secret("k").as_deref().map(Vec::as_slice),
+            Some(&b"v1"[..])
+        );
         assert!(l.serving().is_ok());
         std::thread::sleep(Duration::from_millis(350));
-        assert!(l.secret("k").is_none(), "the read itself enforces the deadline");
+        assert!(
+            l.secret("k").is_none(),
+            "the read itself enforces the deadline"
+        );
         let s = l.snapshot();
-        assert_eq!((s.phase, s.trusted, s.secrets), (Phase::Withdrawn, false, 0));
+        assert_eq!(
+            (s.phase, s.trusted, s.secrets),
+            (Phase::Withdrawn, false, 0)
+        );
         assert_eq!(s.withdrawn.map(|w| w.0), Some("deadline"));
         assert!(l.serving().unwrap_err().contains("trust deadline passed"));
     }
@@ -447,14 +480,24 @@ mod tests {
     fn shutdown_wipes_and_no_later_grant_refills_the_store() {
         let l = lifecycle();
         l.attempt();
-        l.grant(&mut fresh(b"v"), Mono::now().after(Duration::from_secs(60))).unwrap();
+        l.grant(&mut fresh(b"v"), Mono::now().after(Duration::from_secs(60)))
+            .unwrap();
         assert_eq!(l.shut_down(), 1);
         assert!(l.secret("k").is_none());
-        assert_eq!(l.snapshot().withdrawn, Some(("shutdown", "the enclave is shutting down".to_owned())));
+        assert_eq!(
+            l.snapshot().withdrawn,
+            Some(("shutdown", "the enclave is shutting down".to_owned()))
+        );
         // A renewal that was under way when the shutdown came.
         l.attempt();
         let mut late = fresh(b"v2");
-        assert_eq!(l.grant(&mut late, Mono::now().after(Duration::from_secs(60))), Err(Refused::Phase { event: "grant", phase: "shutdown" }));
+        assert_eq!(
+            l.grant(&mut late, Mono::now().after(Duration::from_secs(60))),
+            Err(Refused::Phase {
+                event: "grant",
+                phase: "shutdown"
+            })
+        );
         assert!(l.secret("k").is_none());
         assert_eq!(l.snapshot().secrets, 0);
         assert_eq!(l.shut_down(), 0, "nothing left to wipe");
@@ -464,46 +507,87 @@ mod tests {
     fn a_final_failure_wipes_at_once_and_a_transient_one_does_not() {
         let l = lifecycle();
         l.attempt();
-        l.grant(&mut fresh(b"v"), Mono::now().after(Duration::from_secs(60))).unwrap();
+        l.grant(&mut fresh(b"v"), Mono::now().after(Duration::from_secs(60)))
+            .unwrap();
         l.attempt();
         l.failed("unreachable", "verifier reset the connection", true);
-        assert!(l.secret("k").is_some(), "transient: the secrets keep their deadline");
-        assert_eq!(l.snapshot().last_transient.as_deref(), Some("verifier reset the connection"));
+        assert!(
+            l.secret("k").is_some(),
+            "transient: the secrets keep their deadline"
+        );
+        assert_eq!(
+            l.snapshot().last_transient.as_deref(),
+            Some("verifier reset the connection")
+        );
         l.failed("denied", "snp.measurement", false);
         assert!(l.secret("k").is_none());
-        assert_eq!(l.snapshot().withdrawn, Some(("denied", "snp.measurement".to_owned())));
+        assert_eq!(
+            l.snapshot().withdrawn,
+            Some(("denied", "snp.measurement".to_owned()))
+        );
         assert_eq!(l.epoch(), 1);
     }
 
     #[test]
     fn an_authenticated_time_ahead_of_ours_withdraws_and_one_behind_does_not() {
         let l = lifecycle();
-        let now_ms = u64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap();
-        assert!(!l.witness(now_ms / 1000 + 3600, "peer"), "before any anchor there is nothing to compare");
+        let now_ms = u64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis(),
+        )
+        .unwrap();
+        assert!(
+            !l.witness(now_ms / 1000 + 3600, "peer"),
+            "before any anchor there is nothing to compare"
+        );
         l.time.anchor(now_ms, Mono::now());
         l.attempt();
-        l.grant(&mut fresh(b"v"), Mono::now().after(Duration::from_secs(60))).unwrap();
+        l.grant(&mut fresh(b"v"), Mono::now().after(Duration::from_secs(60)))
+            .unwrap();
         assert!(!l.witness(now_ms / 1000, "peer"), "the same time");
-        assert!(!l.witness(now_ms / 1000 - 3600, "peer"), "a peer behind us cannot end (or extend) trust");
-        assert!(!l.witness(now_ms / 1000 + 1, "peer"), "within the drift bound (2 s)");
+        assert!(
+            !l.witness(now_ms / 1000 - 3600, "peer"),
+            "a peer behind us cannot end (or extend) trust"
+        );
+        assert!(
+            !l.witness(now_ms / 1000 + 1, "peer"),
+            "within the drift bound (2 s)"
+        );
         assert!(l.secret("k").is_some());
         // The host paused the guest for a minute: the peer's time is ahead.
         assert!(l.witness(now_ms / 1000 + 60, "the transcription service"));
         assert!(l.secret("k").is_none());
         let w = l.snapshot().withdrawn.unwrap();
         assert_eq!(w.0, "clock");
-        assert!(w.1.contains("the transcription service's authenticated time is"), "{}", w.1);
+        assert!(
+            w.1.contains("the transcription service's authenticated time is"),
+            "{}",
+            w.1
+        );
     }
 
     #[test]
     fn a_re_attestation_restores_service() {
         let l = lifecycle();
         l.attempt();
-        l.grant(&mut fresh(b"v1"), Mono::now().after(Duration::from_secs(60))).unwrap();
+        l.grant(
+            &mut fresh(b"v1"),
+            Mono::now().after(Duration::from_secs(60)),
+        )
+        .unwrap();
         l.withdraw("clock", "drift");
         assert_eq!(l.attempt(), Phase::ReAttesting);
-        l.grant(&mut fresh(b"v2"), Mono::now().after(Duration::from_secs(60))).unwrap();
-        assert_eq!(l.secret("k").as_deref().map(Vec::as_slice), Some(&b"v2"[..]));
+        l.grant(
+            &mut fresh(b"v2"),
+            Mono::now().after(Duration::from_secs(60)),
+        )
+        .unwrap();
+        assert_eq!(
+            l.secret("k").as_deref().map(Vec::as_slice),
+            Some(&b"v2"[..])
+        );
         assert_eq!(l.snapshot().renewals, 1);
     }
 }

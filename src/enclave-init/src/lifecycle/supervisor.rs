@@ -33,16 +33,37 @@ use crate::service::tls::ServingCert;
 
 /// Runs the first exchange at boot: transient failures retried until
 /// `cfg.boot_deadline` has passed since `started`; the grant installed.
-pub fn first(lifecycle: &Lifecycle, exchange: &Exchange, cfg: &LifecycleConfig, started: Mono) -> Result<Grant, ExchangeError> {
+pub fn first(
+    lifecycle: &Lifecycle,
+    exchange: &Exchange,
+    cfg: &LifecycleConfig,
+    started: Mono,
+) -> Result<Grant, ExchangeError> {
     let deadline = started.after(cfg.boot_deadline);
-    let mut grant = attempts(lifecycle, exchange, cfg, deadline, deadline, &mut SystemJitter).map_err(|g| g.last)?;
-    install(lifecycle, &mut grant).map_err(|why| ExchangeError::Attest(crate::attest::AttestError::Token(why)))?;
+    let mut grant = attempts(
+        lifecycle,
+        exchange,
+        cfg,
+        deadline,
+        deadline,
+        &mut SystemJitter,
+    )
+    .map_err(|g| g.last)?;
+    install(lifecycle, &mut grant)
+        .map_err(|why| ExchangeError::Attest(crate::attest::AttestError::Token(why)))?;
     Ok(grant)
 }
 
 /// Attempts under retry: none starts after `start_by`, none runs past
 /// `end_by` (nor longer than the attempt timeout); each failure recorded.
-fn attempts(lifecycle: &Lifecycle, exchange: &Exchange, cfg: &LifecycleConfig, start_by: Mono, end_by: Mono, jitter: &mut dyn Jitter) -> Result<Grant, GaveUp<ExchangeError>> {
+fn attempts(
+    lifecycle: &Lifecycle,
+    exchange: &Exchange,
+    cfg: &LifecycleConfig,
+    start_by: Mono,
+    end_by: Mono,
+    jitter: &mut dyn Jitter,
+) -> Result<Grant, GaveUp<ExchangeError>> {
     let mut observe = |attempt: u32, e: &ExchangeError, class: Class, wait: Option<Duration>| {
         if let Some(wait) = wait {
             let cause = chain(e);
@@ -53,15 +74,25 @@ fn attempts(lifecycle: &Lifecycle, exchange: &Exchange, cfg: &LifecycleConfig, s
             crate::warn!(attempt = attempt, class = e.label(), cause = chain(e).as_str(); "attestation attempt failed; no time left for another");
         }
     };
-    retry::run(start_by, Backoff::DEFAULT, &SystemClock, jitter, &mut observe, |_| {
-        lifecycle.attempt();
-        exchange.run(end_by.min(Mono::now().after(cfg.attempt_timeout)))
-    })
+    retry::run(
+        start_by,
+        Backoff::DEFAULT,
+        &SystemClock,
+        jitter,
+        &mut observe,
+        |_| {
+            lifecycle.attempt();
+            exchange.run(end_by.min(Mono::now().after(cfg.attempt_timeout)))
+        },
+    )
 }
 
 /// Swaps the grant's store in; `Err` when its deadline had already passed.
 fn install(lifecycle: &Lifecycle, grant: &mut Grant) -> Result<(), String> {
-    lifecycle.grant(&mut grant.store, grant.deadline).map(|_| ()).map_err(|e| e.to_string())?;
+    lifecycle
+        .grant(&mut grant.store, grant.deadline)
+        .map(|_| ())
+        .map_err(|e| e.to_string())?;
     lifecycle.set_tee(&grant.attestation.tee);
     Ok(())
 }
@@ -76,13 +107,25 @@ pub struct Supervisor {
 
 impl Supervisor {
     /// The supervisor of an enclave that has just been granted trust.
-    pub fn new(lifecycle: Arc<Lifecycle>, exchange: Exchange, cfg: LifecycleConfig, serving: Option<Arc<ServingCert>>) -> Supervisor {
-        Supervisor { lifecycle, exchange, cfg, serving }
+    pub fn new(
+        lifecycle: Arc<Lifecycle>,
+        exchange: Exchange,
+        cfg: LifecycleConfig,
+        serving: Option<Arc<ServingCert>>,
+    ) -> Supervisor {
+        Supervisor {
+            lifecycle,
+            exchange,
+            cfg,
+            serving,
+        }
     }
 
     /// Starts the thread.
     pub fn spawn(self) -> std::io::Result<()> {
-        std::thread::Builder::new().name("supervisor".into()).spawn(move || self.run(&mut SystemJitter))?;
+        std::thread::Builder::new()
+            .name("supervisor".into())
+            .spawn(move || self.run(&mut SystemJitter))?;
         Ok(())
     }
 
@@ -101,7 +144,9 @@ impl Supervisor {
             // round of three attempt timeouts.
             let (start_by, end_by) = match (snap.trusted, self.lifecycle.deadline()) {
                 (true, Some(d)) => {
-                    let margin = Mono::from_millis(d.as_millis().saturating_sub(u64::try_from(self.cfg.renew_margin.as_millis()).unwrap_or(u64::MAX)));
+                    let margin = Mono::from_millis(d.as_millis().saturating_sub(
+                        u64::try_from(self.cfg.renew_margin.as_millis()).unwrap_or(u64::MAX),
+                    ));
                     // Too close for the margin: use what is left.
                     (if margin > now { margin } else { d }, d)
                 }
@@ -110,11 +155,23 @@ impl Supervisor {
                     (round, round)
                 }
             };
-            match attempts(&self.lifecycle, &self.exchange, &self.cfg, start_by, end_by, jitter) {
+            match attempts(
+                &self.lifecycle,
+                &self.exchange,
+                &self.cfg,
+                start_by,
+                end_by,
+                jitter,
+            ) {
                 Ok(mut grant) => {
                     if let Err(why) = install(&self.lifecycle, &mut grant) {
                         self.lifecycle.failed("token", &why, true);
-                        next = Mono::now().after(Backoff::DEFAULT.wait(0, None, Duration::from_secs(5), jitter));
+                        next = Mono::now().after(Backoff::DEFAULT.wait(
+                            0,
+                            None,
+                            Duration::from_secs(5),
+                            jitter,
+                        ));
                         continue;
                     }
                     final_failures = 0;
@@ -134,7 +191,11 @@ impl Supervisor {
                         Duration::ZERO
                     } else {
                         final_failures = final_failures.saturating_add(1);
-                        let b = Backoff { base: Duration::from_secs(1), cap: self.cfg.reattest_cap, max_retry_after: self.cfg.reattest_cap };
+                        let b = Backoff {
+                            base: Duration::from_secs(1),
+                            cap: self.cfg.reattest_cap,
+                            max_retry_after: self.cfg.reattest_cap,
+                        };
                         b.wait(final_failures, None, self.cfg.reattest_cap, jitter)
                     };
                     next = Mono::now().after(pause);
@@ -145,7 +206,12 @@ impl Supervisor {
                     crate::warn_always!(attempts = gave_up.attempts, cause = chain(&gave_up.last).as_str(); "renewal round ended without success");
                     next = match self.lifecycle.deadline() {
                         Some(d) if self.lifecycle.snapshot().trusted => d,
-                        _ => Mono::now().after(Backoff::DEFAULT.wait(3, None, Duration::from_secs(5), jitter)),
+                        _ => Mono::now().after(Backoff::DEFAULT.wait(
+                            3,
+                            None,
+                            Duration::from_secs(5),
+                            jitter,
+                        )),
                     };
                 }
             }
@@ -155,11 +221,18 @@ impl Supervisor {
     /// A random instant in the renewal window of the current lifetime.
     fn renewal_instant(&self, jitter: &mut dyn Jitter) -> Mono {
         let now = Mono::now();
-        let Some(deadline) = self.lifecycle.deadline() else { return now };
+        let Some(deadline) = self.lifecycle.deadline() else {
+            return now;
+        };
         let lifetime = deadline.since(now).as_millis();
-        let (from, to) = (u128::from(self.cfg.renew_from_pct), u128::from(self.cfg.renew_to_pct));
+        let (from, to) = (
+            u128::from(self.cfg.renew_from_pct),
+            u128::from(self.cfg.renew_to_pct),
+        );
         let span = u64::try_from((to - from.min(to)) * lifetime / 100).unwrap_or(0);
-        let at = u64::try_from(from * lifetime / 100).unwrap_or(0).saturating_add(jitter.below(span.saturating_add(1)));
+        let at = u64::try_from(from * lifetime / 100)
+            .unwrap_or(0)
+            .saturating_add(jitter.below(span.saturating_add(1)));
         let when = now.after(Duration::from_millis(at));
         crate::info_always!(in_ms = at, lifetime_ms = u64::try_from(lifetime).unwrap_or(u64::MAX); "next re-attestation scheduled");
         when

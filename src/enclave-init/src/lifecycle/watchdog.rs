@@ -21,10 +21,12 @@ const MAX_NAP: Duration = Duration::from_secs(1);
 
 /// Starts the watchdog thread.
 pub fn spawn(lifecycle: Arc<Lifecycle>) -> std::io::Result<()> {
-    std::thread::Builder::new().name("watchdog".into()).spawn(move || loop {
-        let next = lifecycle.tick();
-        let cap = Mono::now().after(MAX_NAP);
-        lifecycle.wait_change(Some(next.map_or(cap, |d| d.min(cap))));
-    })?;
+    std::thread::Builder::new()
+        .name("watchdog".into())
+        .spawn(move || loop {
+            let next = lifecycle.tick();
+            let cap = Mono::now().after(MAX_NAP);
+            lifecycle.wait_change(Some(next.map_or(cap, |d| d.min(cap))));
+        })?;
     Ok(())
 }

@@ -19,7 +19,9 @@ pub fn wait_ready(timeout: Duration) -> Result<Duration, Pid1Error> {
             return Ok(start.elapsed());
         }
         if start.elapsed() >= timeout {
-            return Err(Pid1Error::EntropyTimeout { waited_ms: start.elapsed().as_millis() });
+            return Err(Pid1Error::EntropyTimeout {
+                waited_ms: start.elapsed().as_millis(),
+            });
         }
         std::thread::sleep(Duration::from_millis(10));
     }

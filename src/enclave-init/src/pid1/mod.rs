@@ -22,8 +22,8 @@ pub mod sandbox;
 pub mod seccomp;
 pub mod signals;
 
-use std::fmt;
 use nix::sys::reboot::{reboot, set_cad_enabled, RebootMode};
+use std::fmt;
 
 use self::signals::Signals;
 
@@ -227,7 +227,10 @@ pub fn finish(role: Role, outcome: Outcome) -> ! {
     crate::logger::flush(FLUSH_DEADLINE);
     match role {
         Role::Pid1 => power_off(),
-        #[expect(clippy::exit, reason = "an ordinary process ends by exiting; only PID 1 must not")]
+        #[expect(
+            clippy::exit,
+            reason = "an ordinary process ends by exiting; only PID 1 must not"
+        )]
         Role::Process => std::process::exit(status),
     }
 }
@@ -259,7 +262,11 @@ fn install_panic_hook(role: Role) {
             .location()
             .map(|l| format!("{}:{}", l.file(), l.line()))
             .unwrap_or_else(|| "unknown".to_owned());
-        let message = info.payload().downcast_ref::<&'static str>().copied().unwrap_or("<formatted message withheld>");
+        let message = info
+            .payload()
+            .downcast_ref::<&'static str>()
+            .copied()
+            .unwrap_or("<formatted message withheld>");
         crate::error_always!(location = location.as_str(), message = message; "panic: powering off");
         // Through the logger's queue: a stalled console cannot hold the
         // power-off past the flush deadline.

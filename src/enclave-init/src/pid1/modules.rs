@@ -28,7 +28,10 @@ pub fn parse_list(text: &str) -> Result<Vec<&str>, String> {
             continue;
         }
         if name.contains('/') || !name.ends_with(".ko") {
-            return Err(format!("line {}: {name:?} is not a plain .ko file name", n + 1));
+            return Err(format!(
+                "line {}: {name:?} is not a plain .ko file name",
+                n + 1
+            ));
         }
         names.push(name);
     }
@@ -46,7 +49,12 @@ pub fn load_listed(list_path: &str, dir: &str) -> Result<usize, Pid1Error> {
             crate::info_always!(list = list_path; "no module list; assuming a kernel with everything built in");
             return Ok(0);
         }
-        Err(source) => return Err(Pid1Error::ModuleList { path: list_path.to_owned(), source }),
+        Err(source) => {
+            return Err(Pid1Error::ModuleList {
+                path: list_path.to_owned(),
+                source,
+            })
+        }
     };
     let names = parse_list(&text).map_err(|why| Pid1Error::ModuleList {
         path: list_path.to_owned(),
@@ -58,9 +66,14 @@ pub fn load_listed(list_path: &str, dir: &str) -> Result<usize, Pid1Error> {
         let shown = path.display().to_string();
         let file = match std::fs::File::open(&path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Pid1Error::ModuleMissing { path: shown }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Pid1Error::ModuleMissing { path: shown })
+            }
             Err(e) => {
-                return Err(Pid1Error::ModuleLoad { path: shown, source: Errno::from_raw(e.raw_os_error().unwrap_or(0)) })
+                return Err(Pid1Error::ModuleLoad {
+                    path: shown,
+                    source: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+                })
             }
         };
         match finit_module(&file, EMPTY_PARAMS, ModuleInitFlags::empty()) {
@@ -69,7 +82,12 @@ pub fn load_listed(list_path: &str, dir: &str) -> Result<usize, Pid1Error> {
                 crate::info_always!(module = name; "module loaded");
             }
             Err(Errno::EEXIST) => crate::info_always!(module = name; "module already present"),
-            Err(source) => return Err(Pid1Error::ModuleLoad { path: shown, source }),
+            Err(source) => {
+                return Err(Pid1Error::ModuleLoad {
+                    path: shown,
+                    source,
+                })
+            }
         }
     }
     Ok(loaded)
@@ -84,18 +102,26 @@ mod tests {
     #[test]
     fn list_keeps_order_and_skips_comments() {
         let list = "# virtio first\nvirtio_ring.ko\n\n virtio.ko  # core\nvsock.ko\n";
-        assert_eq!(parse_list(list).unwrap(), vec!["virtio_ring.ko", "virtio.ko", "vsock.ko"]);
+        assert_eq!(
+            parse_list(list).unwrap(),
+            vec!["virtio_ring.ko", "virtio.ko", "vsock.ko"]
+        );
     }
 
     #[test]
     fn list_refuses_paths_and_non_modules() {
-        assert!(parse_list("../etc/passwd.ko").unwrap_err().contains("line 1"));
+        assert!(parse_list("../etc/passwd.ko")
+            .unwrap_err()
+            .contains("line 1"));
         assert!(parse_list("ok.ko\nvsock\n").unwrap_err().contains("line 2"));
     }
 
     #[test]
     fn missing_list_means_no_modules() {
-        assert_eq!(load_listed("/nonexistent/modules.list", "/nonexistent").unwrap(), 0);
+        assert_eq!(
+            load_listed("/nonexistent/modules.list", "/nonexistent").unwrap(),
+            0
+        );
     }
 
     #[test]
@@ -105,7 +131,10 @@ mod tests {
         let list = dir.join("modules.list");
         std::fs::write(&list, "vsock.ko\n").unwrap();
         let err = load_listed(list.to_str().unwrap(), dir.to_str().unwrap()).unwrap_err();
-        assert!(matches!(&err, Pid1Error::ModuleMissing { path } if path.ends_with("/vsock.ko")), "{err}");
+        assert!(
+            matches!(&err, Pid1Error::ModuleMissing { path } if path.ends_with("/vsock.ko")),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -42,7 +42,9 @@ pub const MOUNTS: &[Mount] = &[
         source: "proc",
         target: "/proc",
         fstype: "proc",
-        flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV).union(MsFlags::MS_NOEXEC),
+        flags: MsFlags::MS_NOSUID
+            .union(MsFlags::MS_NODEV)
+            .union(MsFlags::MS_NOEXEC),
         data: None,
         optional: false,
     },
@@ -51,7 +53,9 @@ pub const MOUNTS: &[Mount] = &[
         source: "sysfs",
         target: "/sys",
         fstype: "sysfs",
-        flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV).union(MsFlags::MS_NOEXEC),
+        flags: MsFlags::MS_NOSUID
+            .union(MsFlags::MS_NODEV)
+            .union(MsFlags::MS_NOEXEC),
         data: None,
         optional: false,
     },
@@ -61,7 +65,9 @@ pub const MOUNTS: &[Mount] = &[
         source: "configfs",
         target: "/sys/kernel/config",
         fstype: "configfs",
-        flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV).union(MsFlags::MS_NOEXEC),
+        flags: MsFlags::MS_NOSUID
+            .union(MsFlags::MS_NODEV)
+            .union(MsFlags::MS_NOEXEC),
         data: None,
         optional: true,
     },
@@ -72,11 +78,18 @@ pub fn mount_all() -> Result<(), Pid1Error> {
     for m in MOUNTS {
         match mount(Some(m.source), m.target, Some(m.fstype), m.flags, m.data) {
             Ok(()) => crate::info_always!(fs = m.fstype, target = m.target; "mounted"),
-            Err(Errno::EBUSY) => crate::info_always!(fs = m.fstype, target = m.target; "already mounted"),
+            Err(Errno::EBUSY) => {
+                crate::info_always!(fs = m.fstype, target = m.target; "already mounted")
+            }
             Err(e @ (Errno::ENODEV | Errno::ENOENT)) if m.optional => {
                 crate::info_always!(fs = m.fstype, target = m.target, error = e.desc(); "not available in this kernel")
             }
-            Err(source) => return Err(Pid1Error::Mount { target: m.target, source }),
+            Err(source) => {
+                return Err(Pid1Error::Mount {
+                    target: m.target,
+                    source,
+                })
+            }
         }
     }
     Ok(())

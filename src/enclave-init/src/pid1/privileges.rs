@@ -53,7 +53,9 @@ pub fn drop_privileges(role: Role) -> Result<Privileges, Pid1Error> {
         Role::Pid1 => PID1_KEEPS.iter().copied().collect(),
         Role::Process => CapsHashSet::new(),
     };
-    if setrlimit(Resource::RLIMIT_MEMLOCK, RLIM_INFINITY, RLIM_INFINITY).is_err() && role == Role::Pid1 {
+    if setrlimit(Resource::RLIMIT_MEMLOCK, RLIM_INFINITY, RLIM_INFINITY).is_err()
+        && role == Role::Pid1
+    {
         // No CAP_SYS_RESOURCE (a container, a kernel that withholds it):
         // PID 1 keeps CAP_IPC_LOCK instead, or the pages it maps from now
         // on (locked by MCL_FUTURE) would fail past the limit. A process
@@ -63,9 +65,16 @@ pub fn drop_privileges(role: Role) -> Result<Privileges, Pid1Error> {
     }
     drop_in_this_thread(&keep, role == Role::Pid1)?;
     let read = |set| {
-        caps::read(None, set).map_err(|e| Pid1Error::Privileges { step: "read back", source: e.to_string() })
+        caps::read(None, set).map_err(|e| Pid1Error::Privileges {
+            step: "read back",
+            source: e.to_string(),
+        })
     };
-    Ok(Privileges { effective: names(&read(CapSet::Effective)?), bounding: names(&read(CapSet::Bounding)?), kept: keep })
+    Ok(Privileges {
+        effective: names(&read(CapSet::Effective)?),
+        bounding: names(&read(CapSet::Bounding)?),
+        kept: keep,
+    })
 }
 
 /// Drops every capability but `keep` from the calling thread and sets its
@@ -73,8 +82,14 @@ pub fn drop_privileges(role: Role) -> Result<Privileges, Pid1Error> {
 /// CAP_SETPCAP) is an error; otherwise it is left as it is, which only an
 /// unprivileged process meets: with no_new_privs it can gain nothing from it.
 pub fn drop_in_this_thread(keep: &CapsHashSet, strict: bool) -> Result<(), Pid1Error> {
-    let err = |step: &'static str| move |e: caps::errors::CapsError| Pid1Error::Privileges { step, source: e.to_string() };
-    let can_setpcap = caps::has_cap(None, CapSet::Effective, Capability::CAP_SETPCAP).map_err(err("capget"))?;
+    let err = |step: &'static str| {
+        move |e: caps::errors::CapsError| Pid1Error::Privileges {
+            step,
+            source: e.to_string(),
+        }
+    };
+    let can_setpcap =
+        caps::has_cap(None, CapSet::Effective, Capability::CAP_SETPCAP).map_err(err("capget"))?;
     if can_setpcap {
         for cap in caps::read(None, CapSet::Bounding).map_err(err("read the bounding set"))? {
             if !keep.contains(&cap) {
@@ -82,7 +97,10 @@ pub fn drop_in_this_thread(keep: &CapsHashSet, strict: bool) -> Result<(), Pid1E
             }
         }
     } else if strict {
-        return Err(Pid1Error::Privileges { step: "bounding set", source: "CAP_SETPCAP is not effective".to_owned() });
+        return Err(Pid1Error::Privileges {
+            step: "bounding set",
+            source: "CAP_SETPCAP is not effective".to_owned(),
+        });
     }
     caps::clear(None, CapSet::Ambient).map_err(err("clear the ambient set"))?;
     caps::clear(None, CapSet::Inheritable).map_err(err("clear the inheritable set"))?;
@@ -91,8 +109,10 @@ pub fn drop_in_this_thread(keep: &CapsHashSet, strict: bool) -> Result<(), Pid1E
     // Effective first: it must stay a subset of permitted at every step.
     caps::set(None, CapSet::Effective, &left).map_err(err("capset effective"))?;
     caps::set(None, CapSet::Permitted, &left).map_err(err("capset permitted"))?;
-    nix::sys::prctl::set_no_new_privs()
-        .map_err(|e| Pid1Error::Privileges { step: "PR_SET_NO_NEW_PRIVS", source: e.to_string() })?;
+    nix::sys::prctl::set_no_new_privs().map_err(|e| Pid1Error::Privileges {
+        step: "PR_SET_NO_NEW_PRIVS",
+        source: e.to_string(),
+    })?;
     Ok(())
 }
 
@@ -116,21 +136,38 @@ mod tests {
             return child();
         }
         let out = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "pid1::privileges::tests::capabilities_are_dropped_for_every_later_thread", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "pid1::privileges::tests::capabilities_are_dropped_for_every_later_thread",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD, "1")
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "child failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-        assert!(stdout.contains("CHILD-DONE"), "child did not run:\n{stdout}");
+        assert!(
+            out.status.success(),
+            "child failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("CHILD-DONE"),
+            "child did not run:\n{stdout}"
+        );
     }
 
     fn status_field(status: &str, name: &str) -> String {
-        status.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_owned()).unwrap_or_default()
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
     }
 
     fn child() {
-        let privileged = caps::has_cap(None, caps::CapSet::Effective, caps::Capability::CAP_SETPCAP).unwrap();
+        let privileged =
+            caps::has_cap(None, caps::CapSet::Effective, caps::Capability::CAP_SETPCAP).unwrap();
         let left = super::drop_privileges(super::Role::Pid1);
         if !privileged {
             // Not root: PID 1's strict mode refuses, a process's goes on.
@@ -150,16 +187,34 @@ mod tests {
         assert_eq!(left.effective, names);
         assert_eq!(left.bounding, names);
         // A thread created afterwards has the same sets (the kernel's view).
-        let status = std::thread::spawn(|| std::fs::read_to_string("/proc/thread-self/status").unwrap()).join().unwrap();
+        let status =
+            std::thread::spawn(|| std::fs::read_to_string("/proc/thread-self/status").unwrap())
+                .join()
+                .unwrap();
         let boot = format!("{bits:016x}");
         assert_eq!(status_field(&status, "CapEff:"), boot, "{status}");
         assert_eq!(status_field(&status, "CapPrm:"), boot, "{status}");
         assert_eq!(status_field(&status, "CapBnd:"), boot, "{status}");
-        assert_eq!(status_field(&status, "CapInh:"), "0000000000000000", "{status}");
-        assert_eq!(status_field(&status, "CapAmb:"), "0000000000000000", "{status}");
+        assert_eq!(
+            status_field(&status, "CapInh:"),
+            "0000000000000000",
+            "{status}"
+        );
+        assert_eq!(
+            status_field(&status, "CapAmb:"),
+            "0000000000000000",
+            "{status}"
+        );
         assert_eq!(status_field(&status, "NoNewPrivs:"), "1", "{status}");
         // What a dropped capability guarded is refused: mount needs CAP_SYS_ADMIN.
-        let e = nix::mount::mount(Some("none"), "/proc", Some("proc"), nix::mount::MsFlags::MS_REMOUNT, None::<&str>).unwrap_err();
+        let e = nix::mount::mount(
+            Some("none"),
+            "/proc",
+            Some("proc"),
+            nix::mount::MsFlags::MS_REMOUNT,
+            None::<&str>,
+        )
+        .unwrap_err();
         assert_eq!(e, nix::errno::Errno::EPERM);
         println!("CHILD-DONE");
     }

@@ -69,10 +69,21 @@ pub struct State {
 /// Reads the sandbox's state; `None` if `/proc/self/status` is unreadable.
 pub fn state() -> Option<State> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+    };
     let caps = |name: &str| -> Vec<String> {
-        let bits = field(name).and_then(|h| u64::from_str_radix(h, 16).ok()).unwrap_or(0);
-        let mut v: Vec<String> = caps::all().into_iter().filter(|c| bits & c.bitmask() != 0).map(|c| c.to_string()).collect();
+        let bits = field(name)
+            .and_then(|h| u64::from_str_radix(h, 16).ok())
+            .unwrap_or(0);
+        let mut v: Vec<String> = caps::all()
+            .into_iter()
+            .filter(|c| bits & c.bitmask() != 0)
+            .map(|c| c.to_string())
+            .collect();
         v.sort();
         v
     };
@@ -92,7 +103,10 @@ pub fn state() -> Option<State> {
 const ALLOWED: &[(&str, u64)] = &[
     ("/dev/sev-guest", access::WRITE_FILE),
     ("/dev/tdx_guest", access::WRITE_FILE),
-    ("/sys/kernel/config/tsm/report", access::WRITE_FILE | access::MAKE_DIR | access::REMOVE_DIR),
+    (
+        "/sys/kernel/config/tsm/report",
+        access::WRITE_FILE | access::MAKE_DIR | access::REMOVE_DIR,
+    ),
 ];
 
 /// The rules of the sandbox, kept so that a thread that existed before it
@@ -129,7 +143,9 @@ impl Rules {
         for (path, rights) in ALLOWED.iter().map(|(p, r)| (Path::new(*p), *r)).chain(tpm) {
             // Absent here (another TEE, no configfs-tsm): nothing to allow.
             if path.exists() {
-                ruleset.allow_beneath(path, rights).map_err(Pid1Error::Sandbox)?;
+                ruleset
+                    .allow_beneath(path, rights)
+                    .map_err(Pid1Error::Sandbox)?;
             }
         }
         ruleset.restrict_self().map_err(Pid1Error::Sandbox)
@@ -139,7 +155,10 @@ impl Rules {
 /// Forbids all filesystem writes from now on, except [`ALLOWED`] and the
 /// TPM device `tpm`. Without Landlock in the kernel this fails when
 /// `required`, and only warns otherwise. Returns the rules enforced, if any.
-pub fn forbid_writes(required: bool, tpm: Option<&Path>) -> Result<(Sandbox, Option<Rules>), Pid1Error> {
+pub fn forbid_writes(
+    required: bool,
+    tpm: Option<&Path>,
+) -> Result<(Sandbox, Option<Rules>), Pid1Error> {
     let Some(abi) = landlock::abi_version().map_err(Pid1Error::Sandbox)? else {
         if required {
             return Err(Pid1Error::SandboxUnavailable);
@@ -148,7 +167,10 @@ pub fn forbid_writes(required: bool, tpm: Option<&Path>) -> Result<(Sandbox, Opt
         let _ = LANDLOCK.set(Sandbox::Unavailable);
         return Ok((Sandbox::Unavailable, None));
     };
-    let rules = Rules { abi, tpm: tpm.map(Path::to_path_buf) };
+    let rules = Rules {
+        abi,
+        tpm: tpm.map(Path::to_path_buf),
+    };
     rules.restrict_this_thread()?;
     crate::info_always!(landlock_abi = abi; "no-write sandbox enforced");
     let _ = LANDLOCK.set(Sandbox::Enforced { abi });
@@ -172,13 +194,25 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("existing"), b"before").unwrap();
         let out = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "pid1::sandbox::tests::writes_after_setup_are_refused", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "pid1::sandbox::tests::writes_after_setup_are_refused",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD, &dir)
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "child failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-        assert!(stdout.contains("CHILD-DONE"), "child did not run:\n{stdout}");
+        assert!(
+            out.status.success(),
+            "child failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("CHILD-DONE"),
+            "child did not run:\n{stdout}"
+        );
         // Nothing the sandboxed child tried left a trace.
         assert_eq!(std::fs::read(dir.join("existing")).unwrap(), b"before");
         assert!(!dir.join("new").exists());
@@ -200,22 +234,54 @@ mod tests {
         }
         let denied = |r: std::io::Result<()>, what: &str| {
             let e = r.expect_err(what);
-            assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied, "{what}: {e}");
+            assert_eq!(
+                e.kind(),
+                std::io::ErrorKind::PermissionDenied,
+                "{what}: {e}"
+            );
         };
         denied(std::fs::write(dir.join("new"), b"x"), "create a file");
-        denied(std::fs::write(dir.join("existing"), b"x"), "overwrite a file");
-        denied(std::fs::OpenOptions::new().append(true).open(dir.join("existing")).map(drop), "append");
+        denied(
+            std::fs::write(dir.join("existing"), b"x"),
+            "overwrite a file",
+        );
+        denied(
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(dir.join("existing"))
+                .map(drop),
+            "append",
+        );
         denied(std::fs::create_dir(dir.join("newdir")), "mkdir");
         denied(std::fs::remove_file(dir.join("existing")), "unlink");
-        denied(std::fs::rename(dir.join("existing"), dir.join("renamed")), "rename");
-        denied(std::os::unix::fs::symlink("/etc", dir.join("link")), "symlink");
-        denied(std::os::unix::net::UnixListener::bind(dir.join("sock")).map(drop), "bind a unix socket");
+        denied(
+            std::fs::rename(dir.join("existing"), dir.join("renamed")),
+            "rename",
+        );
+        denied(
+            std::os::unix::fs::symlink("/etc", dir.join("link")),
+            "symlink",
+        );
+        denied(
+            std::os::unix::net::UnixListener::bind(dir.join("sock")).map(drop),
+            "bind a unix socket",
+        );
         denied(Command::new("/bin/true").status().map(drop), "exec");
         // Only the named devices may be opened for writing: not /dev/null.
-        denied(std::fs::OpenOptions::new().write(true).open("/dev/null").map(drop), "open /dev/null for writing");
+        denied(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/null")
+                .map(drop),
+            "open /dev/null for writing",
+        );
         // Reading stays possible, and so does writing the configured TPM.
         assert_eq!(std::fs::read(dir.join("existing")).unwrap(), b"before");
-        std::fs::OpenOptions::new().read(true).write(true).open(&tpm).unwrap();
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&tpm)
+            .unwrap();
         std::fs::read("/dev/null").unwrap();
         println!("CHILD-DONE");
     }

@@ -25,7 +25,8 @@
 use std::collections::BTreeMap;
 
 use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule,
 };
 
 use super::Pid1Error;
@@ -168,7 +169,8 @@ const ALLOWED: &[(&str, &[libc::c_long])] = &[
 /// Allowed with conditions on their arguments.
 fn conditional() -> Result<BTreeMap<i64, Vec<SeccompRule>>, seccompiler::BackendError> {
     let mut rules = BTreeMap::new();
-    let eq = |arg, value| SeccompCondition::new(arg, SeccompCmpArgLen::Qword, SeccompCmpOp::Eq, value);
+    let eq =
+        |arg, value| SeccompCondition::new(arg, SeccompCmpArgLen::Qword, SeccompCmpOp::Eq, value);
     // clone: threads only (CLONE_THREAD set). A new process would be a copy
     // of PID 1 holding its keys; exec is denied anyway.
     let thread = u64::try_from(libc::CLONE_THREAD).unwrap_or(0);
@@ -184,7 +186,10 @@ fn conditional() -> Result<BTreeMap<i64, Vec<SeccompRule>>, seccompiler::Backend
     // prctl: a new thread naming itself (std sets the name from the
     // thread). Nothing else: dumpable, no_new_privs and the capability
     // bounding set are settled before.
-    rules.insert(libc::SYS_prctl, vec![SeccompRule::new(vec![eq(0, libc::PR_SET_NAME as u64)?])?]);
+    rules.insert(
+        libc::SYS_prctl,
+        vec![SeccompRule::new(vec![eq(0, libc::PR_SET_NAME as u64)?])?],
+    );
     Ok(rules)
 }
 
@@ -198,9 +203,19 @@ pub fn program() -> Result<BpfProgram, Pid1Error> {
             rules.insert(*call, Vec::new());
         }
     }
-    let arch = std::env::consts::ARCH.try_into().map_err(|e: seccompiler::BackendError| err(&e))?;
-    let filter = SeccompFilter::new(rules, SeccompAction::Errno(EPERM), SeccompAction::Allow, arch).map_err(|e| err(&e))?;
-    let mut program: BpfProgram = filter.try_into().map_err(|e: seccompiler::BackendError| err(&e))?;
+    let arch = std::env::consts::ARCH
+        .try_into()
+        .map_err(|e: seccompiler::BackendError| err(&e))?;
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Errno(EPERM),
+        SeccompAction::Allow,
+        arch,
+    )
+    .map_err(|e| err(&e))?;
+    let mut program: BpfProgram = filter
+        .try_into()
+        .map_err(|e: seccompiler::BackendError| err(&e))?;
     no_kill(&mut program);
     Ok(program)
 }
@@ -212,7 +227,9 @@ const EPERM: u32 = libc::EPERM as u32;
 fn no_kill(program: &mut BpfProgram) {
     const RET_K: u16 = 0x06; // BPF_RET | BPF_K
     for insn in program.iter_mut() {
-        if insn.code == RET_K && (insn.k == libc::SECCOMP_RET_KILL_PROCESS || insn.k == libc::SECCOMP_RET_KILL_THREAD) {
+        if insn.code == RET_K
+            && (insn.k == libc::SECCOMP_RET_KILL_PROCESS || insn.k == libc::SECCOMP_RET_KILL_THREAD)
+        {
             insn.k = libc::SECCOMP_RET_ERRNO | EPERM;
         }
     }
@@ -222,7 +239,8 @@ fn no_kill(program: &mut BpfProgram) {
 /// Irreversible.
 pub fn install() -> Result<(), Pid1Error> {
     let program = program()?;
-    seccompiler::apply_filter_all_threads(&program).map_err(|e| Pid1Error::Seccomp(e.to_string()))?;
+    seccompiler::apply_filter_all_threads(&program)
+        .map_err(|e| Pid1Error::Seccomp(e.to_string()))?;
     crate::info_always!(rules = program.len(); "seccomp allow-list installed on every thread");
     Ok(())
 }
@@ -236,7 +254,12 @@ mod tests {
     #[test]
     fn the_program_never_kills() {
         let program = super::program().unwrap();
-        assert!(program.iter().all(|i| !(i.code == 0x06 && (i.k & 0xffff_0000) == 0)), "a kill return is left");
+        assert!(
+            program
+                .iter()
+                .all(|i| !(i.code == 0x06 && (i.k & 0xffff_0000) == 0)),
+            "a kill return is left"
+        );
     }
 
     /// The filter is irreversible, so it is installed in a child: this same
@@ -247,22 +270,51 @@ mod tests {
             return child();
         }
         let out = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "pid1::seccomp::tests::forbidden_syscalls_fail_with_eperm_and_the_process_survives", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "pid1::seccomp::tests::forbidden_syscalls_fail_with_eperm_and_the_process_survives",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD, "1")
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "child failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-        assert!(stdout.contains("CHILD-DONE"), "child did not run:\n{stdout}");
+        assert!(
+            out.status.success(),
+            "child failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("CHILD-DONE"),
+            "child did not run:\n{stdout}"
+        );
     }
 
     fn child() {
         use nix::errno::Errno;
         super::install().unwrap();
         let status = std::fs::read_to_string("/proc/self/status").unwrap();
-        assert!(status.lines().any(|l| l.split_whitespace().eq(["Seccomp:", "2"])), "{status}");
-        assert!(status.lines().any(|l| l.split_whitespace().eq(["NoNewPrivs:", "1"])), "{status}");
-        let e = nix::mount::mount(Some("none"), "/tmp", Some("tmpfs"), nix::mount::MsFlags::empty(), None::<&str>).unwrap_err();
+        assert!(
+            status
+                .lines()
+                .any(|l| l.split_whitespace().eq(["Seccomp:", "2"])),
+            "{status}"
+        );
+        assert!(
+            status
+                .lines()
+                .any(|l| l.split_whitespace().eq(["NoNewPrivs:", "1"])),
+            "{status}"
+        );
+        let e = nix::mount::mount(
+            Some("none"),
+            "/tmp",
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            None::<&str>,
+        )
+        .unwrap_err();
         assert_eq!(e, Errno::EPERM, "mount");
         // chroot: this test runs as root, so without the filter it would work.
         let e = nix::unistd::chroot("/").unwrap_err();

@@ -71,7 +71,9 @@ fn reap() {
     loop {
         match waitpid(None, Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL)) {
             Ok(WaitStatus::StillAlive) | Err(_) => return,
-            Ok(status) => crate::info_always!(status = format!("{status:?}").as_str(); "child reaped"),
+            Ok(status) => {
+                crate::info_always!(status = format!("{status:?}").as_str(); "child reaped")
+            }
         }
     }
 }

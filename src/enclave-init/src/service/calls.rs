@@ -30,37 +30,76 @@ pub fn handle(req: &Request, svc: &Service) -> Result<serde_json::Value, ApiErro
     result
 }
 
-fn process(req: &Request, svc: &Service, started: Instant, agent: &mut &'static str) -> Result<serde_json::Value, ApiError> {
-    svc.shared
-        .serving()
-        .map_err(|_| ApiError::new(503, "enclave.secrets_withdrawn", "the enclave's secrets are withdrawn until it re-attests").retry_after(svc.cfg.retry_after_secs))?;
+fn process(
+    req: &Request,
+    svc: &Service,
+    started: Instant,
+    agent: &mut &'static str,
+) -> Result<serde_json::Value, ApiError> {
+    svc.shared.serving().map_err(|_| {
+        ApiError::new(
+            503,
+            "enclave.secrets_withdrawn",
+            "the enclave's secrets are withdrawn until it re-attests",
+        )
+        .retry_after(svc.cfg.retry_after_secs)
+    })?;
     let content_type = req.header("content-type").unwrap_or("");
     let boundary = multipart::boundary(content_type).map_err(|e| {
-        ApiError::new(415, "request.content_type", format!("expected multipart/form-data with a boundary: {e}"))
+        ApiError::new(
+            415,
+            "request.content_type",
+            format!("expected multipart/form-data with a boundary: {e}"),
+        )
     })?;
-    let parts = multipart::parse(&req.body, &boundary, &multipart::Limits::default()).map_err(|e| ApiError::new(400, e.code(), e.to_string()))?;
+    let parts = multipart::parse(&req.body, &boundary, &multipart::Limits::default())
+        .map_err(|e| ApiError::new(400, e.code(), e.to_string()))?;
     let part = |name: &str| parts.iter().find(|p| p.name == name);
-    if let Some(extra) = parts.iter().find(|p| p.name != "metadata" && p.name != "audio") {
-        return Err(ApiError::new(400, "call.unknown_part", format!("unexpected part `{}` (want `metadata` and `audio`)", safe_name(&extra.name))));
+    if let Some(extra) = parts
+        .iter()
+        .find(|p| p.name != "metadata" && p.name != "audio")
+    {
+        return Err(ApiError::new(
+            400,
+            "call.unknown_part",
+            format!(
+                "unexpected part `{}` (want `metadata` and `audio`)",
+                safe_name(&extra.name)
+            ),
+        ));
     }
-    let metadata = part("metadata").ok_or_else(|| ApiError::new(400, "call.missing_metadata", "no `metadata` part"))?;
-    let audio_part = part("audio").ok_or_else(|| ApiError::new(400, "call.missing_audio", "no `audio` part"))?;
-    let metadata = CallMetadata::from_json(metadata.body).map_err(|e| ApiError::new(422, e.code(), e.to_string()))?;
+    let metadata = part("metadata")
+        .ok_or_else(|| ApiError::new(400, "call.missing_metadata", "no `metadata` part"))?;
+    let audio_part =
+        part("audio").ok_or_else(|| ApiError::new(400, "call.missing_audio", "no `audio` part"))?;
+    let metadata = CallMetadata::from_json(metadata.body)
+        .map_err(|e| ApiError::new(422, e.code(), e.to_string()))?;
     *agent = metadata.agent_type.as_str();
 
-    let limits = audio::Limits { max_bytes: svc.cfg.max_body, max_secs: audio::Limits::DEFAULT.max_secs };
+    let limits = audio::Limits {
+        max_bytes: svc.cfg.max_body,
+        max_secs: audio::Limits::DEFAULT.max_secs,
+    };
     let wav = audio::parse_wav(audio_part.body, &limits).map_err(audio_error)?;
     let analysis = wav.analyze();
     let summary = AudioSummary::new(&wav, &analysis);
     drop(wav);
 
-    let upstream = svc
-        .upstream
-        .as_ref()
-        .ok_or_else(|| ApiError::new(503, "upstream.not_configured", "no transcription service is configured"))?;
+    let upstream = svc.upstream.as_ref().ok_or_else(|| {
+        ApiError::new(
+            503,
+            "upstream.not_configured",
+            "no transcription service is configured",
+        )
+    })?;
     let transcript = upstream.transcribe(svc, audio_part.body, &metadata.language)?;
     let pepper = svc.shared.secret(&svc.cfg.pepper_secret).ok_or_else(|| {
-        ApiError::new(503, "enclave.no_pepper", "the phone-number pepper is not provisioned").retry_after(svc.cfg.retry_after_secs)
+        ApiError::new(
+            503,
+            "enclave.no_pepper",
+            "the phone-number pepper is not provisioned",
+        )
+        .retry_after(svc.cfg.retry_after_secs)
     })?;
     let hasher = PhoneHasher::new(&pepper);
     drop(pepper);
@@ -75,7 +114,12 @@ fn process(req: &Request, svc: &Service, started: Instant, agent: &mut &'static 
     // the host's to stall): no result leaves after the deadline.
     if svc.shared.serving().is_err() {
         result.transcript.zeroize();
-        return Err(ApiError::new(503, "enclave.secrets_withdrawn", "the enclave's secrets were withdrawn while the call was processed").retry_after(svc.cfg.retry_after_secs));
+        return Err(ApiError::new(
+            503,
+            "enclave.secrets_withdrawn",
+            "the enclave's secrets were withdrawn while the call was processed",
+        )
+        .retry_after(svc.cfg.retry_after_secs));
     }
     // The log view is the only form of a call that is ever logged: the
     // console is the host's (no transcript, no caller hash, no raw ids).
@@ -87,7 +131,11 @@ fn process(req: &Request, svc: &Service, started: Instant, agent: &mut &'static 
 
 /// A part name for an error message: short and plain, or nothing.
 fn safe_name(name: &str) -> String {
-    if name.len() <= 32 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    if name.len() <= 32
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
         name.to_owned()
     } else {
         "(unprintable)".to_owned()
@@ -99,9 +147,10 @@ fn audio_error(e: AudioError) -> ApiError {
         AudioError::TooLarge { .. } => (413, "audio.too_large"),
         AudioError::TooLong { .. } => (413, "audio.too_long"),
         AudioError::NotRiff | AudioError::NotWave => (415, "audio.not_wav"),
-        AudioError::TruncatedHeader { .. } | AudioError::Truncated { .. } | AudioError::RiffSizeTooSmall { .. } | AudioError::PartialFrame { .. } => {
-            (400, "audio.truncated")
-        }
+        AudioError::TruncatedHeader { .. }
+        | AudioError::Truncated { .. }
+        | AudioError::RiffSizeTooSmall { .. }
+        | AudioError::PartialFrame { .. } => (400, "audio.truncated"),
         AudioError::UnsupportedFormat { .. }
         | AudioError::UnsupportedSubformat { .. }
         | AudioError::UnsupportedBits { .. }

@@ -25,7 +25,12 @@ pub(super) struct Timed {
 impl Timed {
     fn new(stream: Stream, io: Duration, deadline: Instant) -> io::Result<Timed> {
         stream.set_timeouts(io)?;
-        Ok(Timed { stream, io, deadline, read_timeout: io })
+        Ok(Timed {
+            stream,
+            io,
+            deadline,
+            read_timeout: io,
+        })
     }
 }
 
@@ -33,7 +38,10 @@ impl Read for Timed {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(io::Error::new(io::ErrorKind::TimedOut, "request deadline passed"));
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "request deadline passed",
+            ));
         }
         let want = left.min(self.io);
         if want != self.read_timeout {
@@ -70,14 +78,22 @@ fn open(stream: Stream, svc: &Service, deadline: Instant) -> Option<Tls> {
             return None;
         }
     };
-    Some(BufReader::with_capacity(64 * 1024, rustls::StreamOwned::new(conn, timed)))
+    Some(BufReader::with_capacity(
+        64 * 1024,
+        rustls::StreamOwned::new(conn, timed),
+    ))
 }
 
 /// Serves requests on one connection until the client closes, asks to
 /// close, errs or idles past the idle timeout.
 pub(super) fn serve(stream: Stream, svc: &Service) {
-    let Some(mut tls) = open(stream, svc, Instant::now() + svc.cfg.idle_timeout) else { return };
-    let limits = Limits { head_bytes: 16 * 1024, body_bytes: svc.cfg.max_body };
+    let Some(mut tls) = open(stream, svc, Instant::now() + svc.cfg.idle_timeout) else {
+        return;
+    };
+    let limits = Limits {
+        head_bytes: 16 * 1024,
+        body_bytes: svc.cfg.max_body,
+    };
     loop {
         // Waiting for the next request (and the handshake, the first time):
         // the idle timeout. Then the whole request: the request timeout.
@@ -91,8 +107,14 @@ pub(super) fn serve(stream: Stream, svc: &Service) {
         if let Err(e) = http::declared_body_len(&req.headers, limits) {
             return refuse(&mut tls, svc, e);
         }
-        if req.header("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
-            && tls.get_mut().write_all(b"HTTP/1.1 100 Continue\r\n\r\n").and_then(|()| tls.get_mut().flush()).is_err()
+        if req
+            .header("expect")
+            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+            && tls
+                .get_mut()
+                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .and_then(|()| tls.get_mut().flush())
+                .is_err()
         {
             return;
         }
@@ -112,20 +134,43 @@ pub(super) fn serve(stream: Stream, svc: &Service) {
 /// and closes: the stream cannot be resynchronised.
 fn refuse(tls: &mut Tls, svc: &Service, e: HttpError) {
     let err = match &e {
-        HttpError::Io(io) if matches!(io.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => {
-            ApiError::new(408, "request.timeout", "the request was not received in time")
+        HttpError::Io(io)
+            if matches!(
+                io.kind(),
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+            ) =>
+        {
+            ApiError::new(
+                408,
+                "request.timeout",
+                "the request was not received in time",
+            )
         }
         HttpError::Io(io) => {
             // Closed mid-request or TLS failure: nobody to answer.
             crate::debug!(error = io.to_string().as_str(); "call service: connection failed");
             return;
         }
-        HttpError::Malformed(what) => ApiError::new(400, "request.malformed", format!("malformed HTTP request: {what}")),
-        HttpError::HeadTooLarge => ApiError::new(431, "request.head_too_large", "request line and headers exceed 16 KiB"),
-        HttpError::BodyTooLarge { declared, limit } => {
-            ApiError::new(413, "request.too_large", format!("body of {declared} bytes exceeds the limit of {limit} bytes"))
-        }
-        HttpError::Framing(what) => ApiError::new(411, "request.framing", format!("unsupported framing: {what}")),
+        HttpError::Malformed(what) => ApiError::new(
+            400,
+            "request.malformed",
+            format!("malformed HTTP request: {what}"),
+        ),
+        HttpError::HeadTooLarge => ApiError::new(
+            431,
+            "request.head_too_large",
+            "request line and headers exceed 16 KiB",
+        ),
+        HttpError::BodyTooLarge { declared, limit } => ApiError::new(
+            413,
+            "request.too_large",
+            format!("body of {declared} bytes exceeds the limit of {limit} bytes"),
+        ),
+        HttpError::Framing(what) => ApiError::new(
+            411,
+            "request.framing",
+            format!("unsupported framing: {what}"),
+        ),
     };
     crate::info!(status = err.status, code = err.code; "request refused");
     // A timed-out client gets a short grace to read its 408.
@@ -136,7 +181,10 @@ fn refuse(tls: &mut Tls, svc: &Service, e: HttpError) {
 fn send(tls: &mut Tls, svc: &Service, reply: &Reply, close: bool) -> io::Result<()> {
     let (status, content_type, body, retry_after) = reply.parts();
     svc.shared.metrics.response(status);
-    let mut headers: Vec<(&str, &str)> = vec![("content-type", content_type), ("cache-control", "no-store")];
+    let mut headers: Vec<(&str, &str)> = vec![
+        ("content-type", content_type),
+        ("cache-control", "no-store"),
+    ];
     let retry;
     if let Some(secs) = retry_after {
         retry = secs.to_string();
@@ -179,10 +227,19 @@ fn linger(sock: &mut Timed) {
 /// Every worker is busy: handshake, read the request head if it comes
 /// quickly, answer 503 with Retry-After, close. Bounded by `deadline`.
 pub(super) fn answer_busy(stream: Stream, svc: &Service, deadline: Duration) {
-    let Some(mut tls) = open(stream, svc, Instant::now() + deadline) else { return };
+    let Some(mut tls) = open(stream, svc, Instant::now() + deadline) else {
+        return;
+    };
     // Reading the head lets the client see the answer instead of a reset
     // (closing with unread data makes the kernel send RST).
-    let _ = http::read_request_head(&mut tls, Limits { head_bytes: 16 * 1024, body_bytes: 0 });
-    let err = ApiError::new(503, "service.busy", "every worker is busy; retry later").retry_after(svc.cfg.retry_after_secs);
+    let _ = http::read_request_head(
+        &mut tls,
+        Limits {
+            head_bytes: 16 * 1024,
+            body_bytes: 0,
+        },
+    );
+    let err = ApiError::new(503, "service.busy", "every worker is busy; retry later")
+        .retry_after(svc.cfg.retry_after_secs);
     let _ = send(&mut tls, svc, &Reply::Error(err), true);
 }

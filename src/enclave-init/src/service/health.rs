@@ -20,7 +20,11 @@ pub fn health(svc: &Service) -> Reply {
     let (status, code, reason) = match (&s.withdrawn, s.trusted) {
         (_, true) => ("healthy", 200, None),
         (Some((_, why)), false) => ("degraded", 503, Some(why.clone())),
-        (None, false) => ("degraded", 503, Some(format!("not attested ({})", s.phase.as_str()))),
+        (None, false) => (
+            "degraded",
+            503,
+            Some(format!("not attested ({})", s.phase.as_str())),
+        ),
     };
     let doc = json!({
         "status": status,
@@ -62,23 +66,80 @@ pub fn metrics(svc: &Service) -> String {
     let sandbox = crate::pid1::sandbox::state();
     let sb = |f: fn(&crate::pid1::sandbox::State) -> f64| sandbox.as_ref().map_or(0.0, f);
     let mut out = l.metrics.render(&[
-        ("enclave_attestation_valid", "1 while the enclave's secrets are readable (attested, before the trust deadline).", if s.trusted { 1.0 } else { 0.0 }),
-        ("enclave_attestation_expires_in_seconds", "Seconds until the trust deadline: min(token, Vault lease), monotonic.", s.expires_in.as_secs_f64()),
-        ("enclave_secrets_provisioned", "Secrets held in the locked store.", s.secrets as f64),
-        ("enclave_renewals_total", "Successful re-attestations since boot.", s.renewals as f64),
-        ("enclave_withdrawals_total", "Times the secrets were withdrawn since boot.", s.withdrawals as f64),
-        ("enclave_clock_drift_milliseconds", "Verifier time minus the guest's estimate at the last renewal.", s.drift_ms.map_or(0.0, |d| d as f64)),
-        ("enclave_log_lines_dropped_total", "Console lines dropped because the console was not drained.", crate::logger::dropped() as f64),
-        ("enclave_log_lines_suppressed_total", "Console lines suppressed by per-site rate limits.", crate::logger::suppressed() as f64),
-        ("enclave_sandbox_landlock_abi", "The Landlock ABI enforced since boot (0: none).", sb(|s| s.landlock_abi.map_or(0.0, f64::from))),
-        ("enclave_sandbox_no_new_privs", "1 when no_new_privs is set.", sb(|s| f64::from(u8::from(s.no_new_privs)))),
-        ("enclave_sandbox_seccomp", "1 when the seccomp allow-list is installed.", sb(|s| f64::from(u8::from(s.seccomp)))),
-        ("enclave_sandbox_capabilities", "Effective capabilities left to the init.", sb(|s| s.capabilities.len() as f64)),
-        ("enclave_log_queue_bytes", "Bytes waiting for the console (stays up while the console is not read).", crate::logger::queued_bytes() as f64),
+        (
+            "enclave_attestation_valid",
+            "1 while the enclave's secrets are readable (attested, before the trust deadline).",
+            if s.trusted { 1.0 } else { 0.0 },
+        ),
+        (
+            "enclave_attestation_expires_in_seconds",
+            "Seconds until the trust deadline: min(token, Vault lease), monotonic.",
+            s.expires_in.as_secs_f64(),
+        ),
+        (
+            "enclave_secrets_provisioned",
+            "Secrets held in the locked store.",
+            s.secrets as f64,
+        ),
+        (
+            "enclave_renewals_total",
+            "Successful re-attestations since boot.",
+            s.renewals as f64,
+        ),
+        (
+            "enclave_withdrawals_total",
+            "Times the secrets were withdrawn since boot.",
+            s.withdrawals as f64,
+        ),
+        (
+            "enclave_clock_drift_milliseconds",
+            "Verifier time minus the guest's estimate at the last renewal.",
+            s.drift_ms.map_or(0.0, |d| d as f64),
+        ),
+        (
+            "enclave_log_lines_dropped_total",
+            "Console lines dropped because the console was not drained.",
+            crate::logger::dropped() as f64,
+        ),
+        (
+            "enclave_log_lines_suppressed_total",
+            "Console lines suppressed by per-site rate limits.",
+            crate::logger::suppressed() as f64,
+        ),
+        (
+            "enclave_sandbox_landlock_abi",
+            "The Landlock ABI enforced since boot (0: none).",
+            sb(|s| s.landlock_abi.map_or(0.0, f64::from)),
+        ),
+        (
+            "enclave_sandbox_no_new_privs",
+            "1 when no_new_privs is set.",
+            sb(|s| f64::from(u8::from(s.no_new_privs))),
+        ),
+        (
+            "enclave_sandbox_seccomp",
+            "1 when the seccomp allow-list is installed.",
+            sb(|s| f64::from(u8::from(s.seccomp))),
+        ),
+        (
+            "enclave_sandbox_capabilities",
+            "Effective capabilities left to the init.",
+            sb(|s| s.capabilities.len() as f64),
+        ),
+        (
+            "enclave_log_queue_bytes",
+            "Bytes waiting for the console (stays up while the console is not read).",
+            crate::logger::queued_bytes() as f64,
+        ),
     ]);
     let _ = write!(out, "# HELP enclave_lifecycle_phase The lifecycle's phase (1 for the current one).\n# TYPE enclave_lifecycle_phase gauge\n");
     for p in Phase::ALL {
-        let _ = writeln!(out, "enclave_lifecycle_phase{{phase=\"{}\"}} {}", p.as_str(), u8::from(p == s.phase));
+        let _ = writeln!(
+            out,
+            "enclave_lifecycle_phase{{phase=\"{}\"}} {}",
+            p.as_str(),
+            u8::from(p == s.phase)
+        );
     }
     out
 }

@@ -44,13 +44,27 @@ pub struct Service {
 
 impl Service {
     /// The service over `shared`, presenting `tls`.
-    pub fn new(cfg: ServiceConfig, tls: Arc<rustls::ServerConfig>, shared: Arc<Shared>) -> Result<Arc<Service>, String> {
-        let upstream_tls = crate::attest::client_config(&cfg.transcription.ca_pem, Arc::clone(&shared.time))
-            .map_err(|e| format!("transcription.ca: {e}"))?;
+    pub fn new(
+        cfg: ServiceConfig,
+        tls: Arc<rustls::ServerConfig>,
+        shared: Arc<Shared>,
+    ) -> Result<Arc<Service>, String> {
+        let upstream_tls =
+            crate::attest::client_config(&cfg.transcription.ca_pem, Arc::clone(&shared.time))
+                .map_err(|e| format!("transcription.ca: {e}"))?;
         let upstream = upstream::Upstream::new(&cfg, upstream_tls)?;
         let window_ms = u64::try_from(cfg.retell_window.as_millis()).unwrap_or(u64::MAX);
-        let replay = Mutex::new(callproc::retell::ReplayGuard::new(REPLAY_CAPACITY, window_ms));
-        Ok(Arc::new(Service { replay, cfg, tls, upstream, shared }))
+        let replay = Mutex::new(callproc::retell::ReplayGuard::new(
+            REPLAY_CAPACITY,
+            window_ms,
+        ));
+        Ok(Arc::new(Service {
+            replay,
+            cfg,
+            tls,
+            upstream,
+            shared,
+        }))
     }
 }
 
@@ -68,20 +82,31 @@ pub fn start(listener: Listener, service: Arc<Service>) -> io::Result<()> {
     for i in 0..service.cfg.workers {
         let rx = Arc::clone(&work_rx);
         let svc = Arc::clone(&service);
-        std::thread::Builder::new().name(format!("call-worker-{i}")).spawn(move || worker(&rx, &svc))?;
+        std::thread::Builder::new()
+            .name(format!("call-worker-{i}"))
+            .spawn(move || worker(&rx, &svc))?;
     }
     let (busy_tx, busy_rx) = mpsc::sync_channel::<Stream>(BUSY_QUEUE);
     let svc = Arc::clone(&service);
-    std::thread::Builder::new().name("call-busy".into()).spawn(move || {
-        for stream in busy_rx {
-            conn::answer_busy(stream, &svc, BUSY_DEADLINE);
-        }
-    })?;
-    std::thread::Builder::new().name("call-accept".into()).spawn(move || accept(&listener, &work_tx, &busy_tx, &service))?;
+    std::thread::Builder::new()
+        .name("call-busy".into())
+        .spawn(move || {
+            for stream in busy_rx {
+                conn::answer_busy(stream, &svc, BUSY_DEADLINE);
+            }
+        })?;
+    std::thread::Builder::new()
+        .name("call-accept".into())
+        .spawn(move || accept(&listener, &work_tx, &busy_tx, &service))?;
     Ok(())
 }
 
-fn accept(listener: &Listener, work: &SyncSender<Stream>, busy: &SyncSender<Stream>, svc: &Service) {
+fn accept(
+    listener: &Listener,
+    work: &SyncSender<Stream>,
+    busy: &SyncSender<Stream>,
+    svc: &Service,
+) {
     loop {
         let stream = match listener.accept() {
             Ok(s) => s,

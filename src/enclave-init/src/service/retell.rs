@@ -26,19 +26,35 @@ pub fn handle(req: &Request, svc: &Service) -> Result<serde_json::Value, ApiErro
 }
 
 fn process(req: &Request, svc: &Service) -> Result<(&'static str, serde_json::Value), ApiError> {
-    svc.shared
-        .serving()
-        .map_err(|_| ApiError::new(503, "enclave.secrets_withdrawn", "the enclave's secrets are withdrawn until it re-attests").retry_after(svc.cfg.retry_after_secs))?;
-    let key = svc
-        .shared
-        .secret(&svc.cfg.retell_secret)
-        .ok_or_else(|| ApiError::new(503, "retell.no_key", "the Retell API key is not provisioned").retry_after(svc.cfg.retry_after_secs))?;
+    svc.shared.serving().map_err(|_| {
+        ApiError::new(
+            503,
+            "enclave.secrets_withdrawn",
+            "the enclave's secrets are withdrawn until it re-attests",
+        )
+        .retry_after(svc.cfg.retry_after_secs)
+    })?;
+    let key = svc.shared.secret(&svc.cfg.retell_secret).ok_or_else(|| {
+        ApiError::new(
+            503,
+            "retell.no_key",
+            "the Retell API key is not provisioned",
+        )
+        .retry_after(svc.cfg.retry_after_secs)
+    })?;
     let now_ms = svc.shared.time.now_millis();
     let window_ms = u64::try_from(svc.cfg.retell_window.as_millis()).unwrap_or(u64::MAX);
-    let verified = retell::verify(&key, &req.body, req.header("x-retell-signature"), now_ms, window_ms)
-        .map_err(|e| ApiError::new(401, e.code(), e.to_string()))?;
+    let verified = retell::verify(
+        &key,
+        &req.body,
+        req.header("x-retell-signature"),
+        now_ms,
+        window_ms,
+    )
+    .map_err(|e| ApiError::new(401, e.code(), e.to_string()))?;
     drop(key);
-    let event = RetellEvent::from_json(&req.body).map_err(|e| ApiError::new(400, e.code(), e.to_string()))?;
+    let event = RetellEvent::from_json(&req.body)
+        .map_err(|e| ApiError::new(400, e.code(), e.to_string()))?;
     // Only a well-formed, authentic delivery is remembered.
     svc.replay
         .lock()
@@ -46,11 +62,19 @@ fn process(req: &Request, svc: &Service) -> Result<(&'static str, serde_json::Va
         .check_and_remember(&verified, now_ms)
         .map_err(|e| ApiError::new(409, e.code(), e.to_string()))?;
     let pepper = svc.shared.secret(&svc.cfg.pepper_secret).ok_or_else(|| {
-        ApiError::new(503, "enclave.no_pepper", "the phone-number pepper is not provisioned").retry_after(svc.cfg.retry_after_secs)
+        ApiError::new(
+            503,
+            "enclave.no_pepper",
+            "the phone-number pepper is not provisioned",
+        )
+        .retry_after(svc.cfg.retry_after_secs)
     })?;
     let hasher = PhoneHasher::new(&pepper);
     drop(pepper);
     let record = event.record(&hasher);
     crate::info!(retell = record.to_string().as_str(); "Retell event processed");
-    Ok((event.event.as_str(), serde_json::json!({"status": "processed", "record": record})))
+    Ok((
+        event.event.as_str(),
+        serde_json::json!({"status": "processed", "record": record}),
+    ))
 }

@@ -23,7 +23,12 @@ pub struct ApiError {
 impl ApiError {
     /// An error.
     pub fn new(status: u16, code: &'static str, message: impl Into<Cow<'static, str>>) -> ApiError {
-        ApiError { status, code, message: message.into(), retry_after: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     /// With `Retry-After`.
@@ -51,10 +56,20 @@ impl Reply {
         match self {
             Reply::Json(v) => (200, "application/json", v.to_string().into_bytes(), None),
             Reply::JsonStatus(s, v) => (*s, "application/json", v.to_string().into_bytes(), None),
-            Reply::Metrics(text) => (200, "text/plain; version=0.0.4; charset=utf-8", text.clone().into_bytes(), None),
+            Reply::Metrics(text) => (
+                200,
+                "text/plain; version=0.0.4; charset=utf-8",
+                text.clone().into_bytes(),
+                None,
+            ),
             Reply::Error(e) => {
                 let body = serde_json::json!({"error": {"code": e.code, "message": e.message}});
-                (e.status, "application/json", body.to_string().into_bytes(), e.retry_after)
+                (
+                    e.status,
+                    "application/json",
+                    body.to_string().into_bytes(),
+                    e.retry_after,
+                )
             }
         }
     }

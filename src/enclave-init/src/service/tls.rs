@@ -26,11 +26,13 @@ impl std::fmt::Debug for ServingKey {
 
 /// OID 1.2.840.10045.2.1 (id-ecPublicKey) and 1.2.840.10045.3.1.7 (P-256).
 const EC_P256_ALGORITHM: &[u8] = &[
-    0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03,
-    0x01, 0x07,
+    0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
+    0xce, 0x3d, 0x03, 0x01, 0x07,
 ];
 /// AlgorithmIdentifier ecdsa-with-SHA256 (1.2.840.10045.4.3.2).
-const ECDSA_SHA256: &[u8] = &[0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
+const ECDSA_SHA256: &[u8] = &[
+    0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
+];
 /// OID 2.5.4.3 (commonName).
 const OID_CN: &[u8] = &[0x06, 0x03, 0x55, 0x04, 0x03];
 
@@ -38,9 +40,11 @@ impl ServingKey {
     /// A fresh key from the kernel CRNG.
     pub fn generate() -> Result<ServingKey, String> {
         let rng = SystemRandom::new();
-        let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).map_err(|_| "serving key: random generator failed")?;
+        let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
+            .map_err(|_| "serving key: random generator failed")?;
         let pkcs8 = Zeroizing::new(doc.as_ref().to_vec());
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &pkcs8, &rng).map_err(|_| "serving key: PKCS#8 round trip failed")?;
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &pkcs8, &rng)
+            .map_err(|_| "serving key: PKCS#8 round trip failed")?;
         Ok(ServingKey { pkcs8, pair })
     }
 
@@ -58,8 +62,14 @@ impl ServingKey {
     pub fn csr_pem(&self, common_name: &str) -> Result<String, String> {
         let atv = [OID_CN, &der(0x0c, common_name.as_bytes())].concat();
         let name = der(0x30, &der(0x31, &der(0x30, &atv)));
-        let info = der(0x30, &[&[0x02, 0x01, 0x00][..], &name, &self.spki(), &[0xa0, 0x00]].concat());
-        let sig = self.pair.sign(&SystemRandom::new(), &info).map_err(|_| "serving key: signing the request failed")?;
+        let info = der(
+            0x30,
+            &[&[0x02, 0x01, 0x00][..], &name, &self.spki(), &[0xa0, 0x00]].concat(),
+        );
+        let sig = self
+            .pair
+            .sign(&SystemRandom::new(), &info)
+            .map_err(|_| "serving key: signing the request failed")?;
         let mut bits = vec![0u8];
         bits.extend_from_slice(sig.as_ref());
         let csr = der(0x30, &[&info[..], ECDSA_SHA256, &der(0x03, &bits)].concat());
@@ -69,11 +79,20 @@ impl ServingKey {
     /// The TLS 1.3 server configuration presenting `chain_pem` (leaf first,
     /// as Vault returns it) with this key, and the handle through which a
     /// renewed certificate for the same key replaces it.
-    pub fn server_config(self, chain_pem: &str) -> Result<(Arc<rustls::ServerConfig>, Arc<ServingCert>), String> {
+    pub fn server_config(
+        self,
+        chain_pem: &str,
+    ) -> Result<(Arc<rustls::ServerConfig>, Arc<ServingCert>), String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.pkcs8.to_vec()));
-        let signing = provider.key_provider.load_private_key(key).map_err(|e| format!("serving key: {e}"))?;
-        let cert = Arc::new(ServingCert { signing, current: RwLock::new(None) });
+        let signing = provider
+            .key_provider
+            .load_private_key(key)
+            .map_err(|e| format!("serving key: {e}"))?;
+        let cert = Arc::new(ServingCert {
+            signing,
+            current: RwLock::new(None),
+        });
         cert.replace(chain_pem)?;
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])
@@ -102,9 +121,12 @@ impl std::fmt::Debug for ServingCert {
 impl ServingCert {
     /// Presents `chain_pem` from now on, if it certifies our key.
     pub fn replace(&self, chain_pem: &str) -> Result<(), String> {
-        let chain = crate::attest::parse_ca(chain_pem).map_err(|e| format!("serving certificate: {e}"))?;
+        let chain =
+            crate::attest::parse_ca(chain_pem).map_err(|e| format!("serving certificate: {e}"))?;
         let certified = CertifiedKey::new(chain, Arc::clone(&self.signing));
-        certified.keys_match().map_err(|e| format!("serving certificate does not match the key: {e}"))?;
+        certified
+            .keys_match()
+            .map_err(|e| format!("serving certificate does not match the key: {e}"))?;
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(certified));
         Ok(())
     }
@@ -112,7 +134,10 @@ impl ServingCert {
 
 impl ResolvesServerCert for ServingCert {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -142,7 +167,10 @@ fn pem(label: &str, der: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut b64 = String::with_capacity(der.len() * 4 / 3 + 4);
     for chunk in der.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
         for i in 0..4 {
             if i <= chunk.len() {
                 b64.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
@@ -185,9 +213,16 @@ mod tests {
             .arg(dir.join("r.csr"))
             .output()
             .unwrap();
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(out.status.success(), "{text}");
-        assert!(text.contains("CN") && text.contains("call.enclave.local"), "{text}");
+        assert!(
+            text.contains("CN") && text.contains("call.enclave.local"),
+            "{text}"
+        );
         assert!(text.to_lowercase().contains("verif"), "{text}");
         let _ = std::fs::remove_dir_all(dir);
         assert!(!format!("{key:?}").contains("pkcs8"));

@@ -50,18 +50,35 @@ pub struct Transcript {
 impl Upstream {
     /// The upstream of `cfg.transcription` (`None` when none is configured),
     /// trusting what `tls` trusts.
-    pub fn new(cfg: &ServiceConfig, tls: Arc<rustls::ClientConfig>) -> Result<Option<Upstream>, String> {
+    pub fn new(
+        cfg: &ServiceConfig,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Result<Option<Upstream>, String> {
         let t = &cfg.transcription;
         let Some(addr) = &t.addr else { return Ok(None) };
-        let name = ServerName::try_from(t.server_name.clone()).map_err(|_| "transcription.server_name is not a DNS name".to_owned())?;
+        let name = ServerName::try_from(t.server_name.clone())
+            .map_err(|_| "transcription.server_name is not a DNS name".to_owned())?;
         let workers = cfg.workers.max(1);
         let (timeout, addr) = (t.timeout, addr.clone());
         let make = move || {
-            let config = ureq_transport::config(timeout).max_idle_connections(workers).max_idle_connections_per_host(workers).max_idle_age(IDLE).build();
+            let config = ureq_transport::config(timeout)
+                .max_idle_connections(workers)
+                .max_idle_connections_per_host(workers)
+                .max_idle_age(IDLE)
+                .build();
             ureq_transport::agent_with(config, addr.clone(), name.clone(), Arc::clone(&tls))
         };
-        let url = format!("{}{}/audio/transcriptions", ureq_transport::https_base(&t.server_name), t.base_path.trim_end_matches('/'));
-        Ok(Some(Upstream { agent: std::sync::Mutex::new((0, make())), make: Box::new(make), url, timeout: t.timeout }))
+        let url = format!(
+            "{}{}/audio/transcriptions",
+            ureq_transport::https_base(&t.server_name),
+            t.base_path.trim_end_matches('/')
+        );
+        Ok(Some(Upstream {
+            agent: std::sync::Mutex::new((0, make())),
+            make: Box::new(make),
+            url,
+            timeout: t.timeout,
+        }))
     }
 
     /// The agent of the current withdrawal epoch (a new one, with an empty
@@ -75,17 +92,39 @@ impl Upstream {
     }
 
     /// Transcribes `wav` (a validated WAV file) in `language`.
-    pub fn transcribe(&self, svc: &Service, wav: &[u8], language: &str) -> Result<Transcript, ApiError> {
+    pub fn transcribe(
+        &self,
+        svc: &Service,
+        wav: &[u8],
+        language: &str,
+    ) -> Result<Transcript, ApiError> {
         let t = &svc.cfg.transcription;
         let key = svc.shared.secret(&t.secret).ok_or_else(|| {
-            ApiError::new(503, "upstream.no_key", "the transcription API key is not provisioned").retry_after(svc.cfg.retry_after_secs)
+            ApiError::new(
+                503,
+                "upstream.no_key",
+                "the transcription API key is not provisioned",
+            )
+            .retry_after(svc.cfg.retry_after_secs)
         })?;
         let auth = Zeroizing::new(format!("Bearer {}", String::from_utf8_lossy(&key)));
         let mut random = [0u8; 16];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
-            .map_err(|_| ApiError::new(500, "internal.random", "no randomness for the request boundary"))?;
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random).map_err(
+            |_| {
+                ApiError::new(
+                    500,
+                    "internal.random",
+                    "no randomness for the request boundary",
+                )
+            },
+        )?;
         let boundary = callproc::multipart::random_boundary(&random);
-        let field = |name: &str, body| Part { name: name.into(), filename: None, content_type: None, body };
+        let field = |name: &str, body| Part {
+            name: name.into(),
+            filename: None,
+            content_type: None,
+            body,
+        };
         // The audio copy holds no key; the allocator wipes it when freed
         // (zalloc.rs), so a second byte-wise wipe here would only cost time.
         let body = callproc::multipart::encode(
@@ -94,7 +133,12 @@ impl Upstream {
                 field("model", t.model.as_bytes()),
                 field("language", language.as_bytes()),
                 field("response_format", b"json"),
-                Part { name: "file".into(), filename: Some("call.wav".into()), content_type: Some("audio/wav".into()), body: wav },
+                Part {
+                    name: "file".into(),
+                    filename: Some("call.wav".into()),
+                    content_type: Some("audio/wav".into()),
+                    body: wav,
+                },
             ],
         );
         let content_type = format!("multipart/form-data; boundary={boundary}");
@@ -104,7 +148,11 @@ impl Upstream {
             agent
                 .post(&self.url)
                 .config()
-                .timeout_global(Some(deadline.saturating_duration_since(std::time::Instant::now()).max(Duration::from_millis(1))))
+                .timeout_global(Some(
+                    deadline
+                        .saturating_duration_since(std::time::Instant::now())
+                        .max(Duration::from_millis(1)),
+                ))
                 .build()
                 .header("authorization", auth.as_str())
                 .header("content-type", content_type.as_str())
@@ -123,24 +171,64 @@ impl Upstream {
         // The upstream's Date is authenticated (pinned TLS): a witness of
         // real time. If it is ahead of ours, the host stopped our clock;
         // trust ends and this call's result is not sent.
-        if let Some(date) = resp.headers().get("date").and_then(|d| d.to_str().ok()).and_then(crate::retry::parse_http_date) {
+        if let Some(date) = resp
+            .headers()
+            .get("date")
+            .and_then(|d| d.to_str().ok())
+            .and_then(crate::retry::parse_http_date)
+        {
             if svc.shared.witness(date, "the transcription service") {
                 return Err(ApiError::new(503, "enclave.secrets_withdrawn", "the enclave's clock was found behind an authenticated peer's; its secrets are withdrawn until it re-attests").retry_after(svc.cfg.retry_after_secs));
             }
         }
         match resp.status().as_u16() {
             200 => {}
-            401 | 403 => return Err(ApiError::new(502, "upstream.unauthorized", "the transcription service refused the API key")),
-            429 => return Err(ApiError::new(503, "upstream.rate_limited", "the transcription service is rate limiting").retry_after(svc.cfg.retry_after_secs.max(5))),
-            s => return Err(ApiError::new(502, "upstream.error", format!("the transcription service answered HTTP {s}"))),
+            401 | 403 => {
+                return Err(ApiError::new(
+                    502,
+                    "upstream.unauthorized",
+                    "the transcription service refused the API key",
+                ))
+            }
+            429 => {
+                return Err(ApiError::new(
+                    503,
+                    "upstream.rate_limited",
+                    "the transcription service is rate limiting",
+                )
+                .retry_after(svc.cfg.retry_after_secs.max(5)))
+            }
+            s => {
+                return Err(ApiError::new(
+                    502,
+                    "upstream.error",
+                    format!("the transcription service answered HTTP {s}"),
+                ))
+            }
         }
-        let body = Zeroizing::new(ureq_transport::read_limited(resp, BODY_LIMIT).map_err(|e| failed(svc, &e))?.1);
-        let v: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|_| ApiError::new(502, "upstream.bad_response", "the transcription service's answer is not JSON"))?;
-        let text = v.get("text").and_then(|t| t.as_str()).ok_or_else(|| {
-            ApiError::new(502, "upstream.bad_response", "the transcription service's answer has no `text`")
+        let body = Zeroizing::new(
+            ureq_transport::read_limited(resp, BODY_LIMIT)
+                .map_err(|e| failed(svc, &e))?
+                .1,
+        );
+        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
+            ApiError::new(
+                502,
+                "upstream.bad_response",
+                "the transcription service's answer is not JSON",
+            )
         })?;
-        Ok(Transcript { text: Zeroizing::new(text.to_owned()), model: t.model.clone() })
+        let text = v.get("text").and_then(|t| t.as_str()).ok_or_else(|| {
+            ApiError::new(
+                502,
+                "upstream.bad_response",
+                "the transcription service's answer has no `text`",
+            )
+        })?;
+        Ok(Transcript {
+            text: Zeroizing::new(text.to_owned()),
+            model: t.model.clone(),
+        })
     }
 }
 
@@ -159,15 +247,28 @@ fn failed(svc: &Service, e: &ureq::Error) -> ApiError {
     match ureq_transport::classify(e) {
         Failure::Unreachable => {
             crate::warn!(error = msg.as_str(); "transcription service unreachable");
-            ApiError::new(503, "upstream.unreachable", "the transcription service is unreachable").retry_after(svc.cfg.retry_after_secs)
+            ApiError::new(
+                503,
+                "upstream.unreachable",
+                "the transcription service is unreachable",
+            )
+            .retry_after(svc.cfg.retry_after_secs)
         }
         Failure::Timeout => {
             crate::warn!(error = msg.as_str(); "transcription request failed");
-            ApiError::new(504, "upstream.timeout", "the transcription service did not answer in time")
+            ApiError::new(
+                504,
+                "upstream.timeout",
+                "the transcription service did not answer in time",
+            )
         }
         Failure::Tls | Failure::Broken | Failure::Other => {
             crate::warn!(error = msg.as_str(); "transcription request failed");
-            ApiError::new(502, "upstream.failed", "the transcription request failed (connection or TLS)")
+            ApiError::new(
+                502,
+                "upstream.failed",
+                "the transcription request failed (connection or TLS)",
+            )
         }
     }
 }

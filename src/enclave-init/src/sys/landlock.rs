@@ -85,7 +85,9 @@ pub struct Ruleset {
 impl Ruleset {
     /// Creates a ruleset that handles (denies by default) `handled` rights.
     pub fn new(handled: u64) -> io::Result<Ruleset> {
-        let attr = RulesetAttr { handled_access_fs: handled };
+        let attr = RulesetAttr {
+            handled_access_fs: handled,
+        };
         // SAFETY: `attr` is a valid landlock_ruleset_attr whose size we pass;
         // the kernel copies it and returns a new descriptor or an error.
         let fd = unsafe {
@@ -102,7 +104,8 @@ impl Ruleset {
         let fd = i32::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
         // SAFETY: the syscall succeeded and returned a new descriptor that
         // nothing else owns.
-        Ok(Ruleset { fd: unsafe { OwnedFd::from_raw_fd(fd) }, handled })
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Ruleset { fd, handled })
     }
 
     /// Allows `access` (restricted to what the ruleset handles) beneath `path`.
@@ -117,7 +120,10 @@ impl Ruleset {
         }
         // SAFETY: open succeeded and returned a descriptor nothing else owns.
         let parent = unsafe { OwnedFd::from_raw_fd(raw) };
-        let attr = PathBeneathAttr { allowed_access: access & self.handled, parent_fd: parent.as_raw_fd() };
+        let attr = PathBeneathAttr {
+            allowed_access: access & self.handled,
+            parent_fd: parent.as_raw_fd(),
+        };
         // SAFETY: `attr` is a valid landlock_path_beneath_attr that lives for
         // the call; the ruleset descriptor is ours.
         let r = unsafe {
@@ -143,7 +149,8 @@ impl Ruleset {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: the ruleset descriptor is ours and valid; flags must be 0.
-        let r = unsafe { libc::syscall(libc::SYS_landlock_restrict_self, self.fd.as_raw_fd(), 0u32) };
+        let r =
+            unsafe { libc::syscall(libc::SYS_landlock_restrict_self, self.fd.as_raw_fd(), 0u32) };
         if r < 0 {
             return Err(io::Error::last_os_error());
         }

@@ -17,7 +17,8 @@ pub fn getrandom_nonblocking(buf: &mut [u8]) -> io::Result<bool> {
         let rest = &mut buf[filled..];
         // SAFETY: `rest` is a valid, writable buffer of exactly `rest.len()`
         // bytes for the duration of the call; getrandom writes at most that.
-        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), libc::GRND_NONBLOCK) };
+        let n =
+            unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), libc::GRND_NONBLOCK) };
         if n < 0 {
             let err = io::Error::last_os_error();
             match err.raw_os_error() {
@@ -33,7 +34,11 @@ pub fn getrandom_nonblocking(buf: &mut [u8]) -> io::Result<bool> {
 
 // IOCTL_VM_SOCKETS_GET_LOCAL_CID = _IO(7, 0xb9) on /dev/vsock; the kernel
 // writes the CID through the argument pointer (vsock(7)).
-nix::ioctl_read_bad!(vm_sockets_get_local_cid, nix::request_code_none!(7, 0xb9), u32);
+nix::ioctl_read_bad!(
+    vm_sockets_get_local_cid,
+    nix::request_code_none!(7, 0xb9),
+    u32
+);
 
 /// This VM's vsock CID, from `/dev/vsock`.
 pub fn vsock_local_cid() -> io::Result<u32> {

@@ -12,7 +12,12 @@ use tee_formats::snp::report::AttestationReport;
 pub fn fixtures() -> PathBuf {
     std::env::var_os("ENCLAVE_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures")))
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../../shared/fixtures"
+            ))
+        })
 }
 
 pub fn fixture(rel: &str) -> Vec<u8> {
@@ -65,7 +70,10 @@ pub struct FakeTsm {
 }
 
 impl FakeTsm {
-    pub fn new(provider: &'static str, outblob: impl FnMut(&[u8]) -> Vec<u8> + Send + 'static) -> Self {
+    pub fn new(
+        provider: &'static str,
+        outblob: impl FnMut(&[u8]) -> Vec<u8> + Send + 'static,
+    ) -> Self {
         FakeTsm {
             provider,
             outblob: Box::new(outblob),
@@ -84,7 +92,10 @@ impl FakeTsm {
 
     fn split<'a>(&mut self, path: &'a Path) -> io::Result<(PathBuf, &'a str)> {
         let dir = path.parent().ok_or_else(|| err(libc::ENOENT))?.to_owned();
-        let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| err(libc::ENOENT))?;
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| err(libc::ENOENT))?;
         if !self.entries.contains_key(&dir) {
             return Err(err(libc::ENOENT));
         }
@@ -122,10 +133,15 @@ impl TsmFs for FakeTsm {
                     e.inblob = Some(vec![0xee; 64]);
                     e.generation += 1;
                 }
-                let inblob = self.entries[&dir].inblob.clone().ok_or_else(|| err(libc::EINVAL))?;
+                let inblob = self.entries[&dir]
+                    .inblob
+                    .clone()
+                    .ok_or_else(|| err(libc::EINVAL))?;
                 Ok((self.outblob)(&inblob))
             }
-            "auxblob" if self.provider == "sev_guest" => Ok(self.auxblob.clone().unwrap_or_default()),
+            "auxblob" if self.provider == "sev_guest" => {
+                Ok(self.auxblob.clone().unwrap_or_default())
+            }
             _ => Err(err(libc::ENOENT)),
         }
     }
@@ -137,7 +153,10 @@ impl TsmFs for FakeTsm {
             "inblob" if data.len() == 64 => e.inblob = Some(data.to_vec()),
             "inblob" => return Err(err(libc::EINVAL)),
             "privlevel" if self.provider == "sev_guest" => {
-                let v: u32 = std::str::from_utf8(data).ok().and_then(|s| s.trim().parse().ok()).ok_or_else(|| err(libc::EINVAL))?;
+                let v: u32 = std::str::from_utf8(data)
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok())
+                    .ok_or_else(|| err(libc::EINVAL))?;
                 if v > 3 {
                     return Err(err(libc::EINVAL));
                 }

@@ -1,7 +1,10 @@
 //! Test support: the `sev-snp-measure` oracle, Debian's OVMF, deterministic blobs and
 //! firmware images built by the tests.
 #![allow(dead_code)] // each test file uses a different part
-#![allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "test code: lengths and indices of small fixtures"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

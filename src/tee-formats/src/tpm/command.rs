@@ -155,7 +155,10 @@ pub fn nv_define_space(auth: u32, index: u32, attributes: u32, size: u16) -> Vec
     public.extend_from_slice(&size.to_be_bytes());
     let mut p = Vec::with_capacity(2 + 2 + public.len());
     p.extend_from_slice(&0u16.to_be_bytes()); // auth: empty
-    #[expect(clippy::cast_possible_truncation, reason = "publicInfo is the 14 bytes above")]
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "publicInfo is the 14 bytes above"
+    )]
     p.extend_from_slice(&(public.len() as u16).to_be_bytes());
     p.extend_from_slice(&public);
     build(cc::NV_DEFINE_SPACE, &[auth], true, &p)
@@ -650,7 +653,10 @@ pub fn rc_description(rc: u32) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "test code: lengths and indices of small fixtures"
+)]
 mod tests {
     use super::*;
 

@@ -120,7 +120,10 @@ impl PcrBankSelection {
         let mut out = Vec::new();
         for (byte_index, byte) in self.select.iter().enumerate() {
             // A bitmap past u32::MAX / 8 bytes names no PCR; stop there.
-            let Some(base) = u32::try_from(byte_index).ok().and_then(|i| i.checked_mul(8)) else {
+            let Some(base) = u32::try_from(byte_index)
+                .ok()
+                .and_then(|i| i.checked_mul(8))
+            else {
                 break;
             };
             for bit in 0..8u32 {

@@ -1,6 +1,9 @@
 //! Test support: fixture location, hex, a deterministic PRNG.
 #![allow(dead_code)]
-#![allow(clippy::cast_possible_truncation, reason = "test code: lengths and indices of small fixtures")]
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "test code: lengths and indices of small fixtures"
+)]
 
 use std::path::PathBuf;
 
