@@ -231,3 +231,38 @@ fn without_a_console_it_still_boots_serves_and_powers_off() {
     let status = guest.wait_exit(EXIT).unwrap();
     assert!(status.success(), "QEMU exit {status}");
 }
+
+/// Inside the real guest, as PID 1: code in the guest (the test-hooks
+/// build's `sandbox-probe`, on the control thread) that tries to write
+/// outside the Landlock rules (the initramfs root is a writable tmpfs, so
+/// only Landlock stops it), chroot, spawn a process and make a socketpair
+/// is refused each time, and PID 1 survives: it still answers and powers
+/// off cleanly (issue 14).
+#[test]
+fn inside_the_guest_a_write_and_forbidden_syscalls_are_refused_and_pid1_survives() {
+    let dir = TempDir::new("img");
+    let config = format!("{}{}", image_config(), enclave_tests::stack::TEST_HOOKS);
+    let initrd = build_image(dir.path(), &config, None);
+    let mut guest = Guest::boot(&initrd, "");
+    let ready = guest.wait_ready(BOOT).unwrap();
+    assert_eq!(ready["role"], "pid1", "{ready}");
+    let answer = guest.command("sandbox-probe /escaped").unwrap();
+    for want in [
+        "write=EACCES",
+        "chroot=EPERM",
+        "exec=EPERM",
+        "socketpair=EPERM",
+    ] {
+        assert!(
+            answer.split_whitespace().any(|w| w == want),
+            "want {want} in {answer:?}"
+        );
+    }
+    assert_eq!(guest.command("ping").unwrap(), "pong", "PID 1 survived");
+    assert_eq!(guest.command("poweroff").unwrap(), "ok");
+    let console = assert_clean_power_off(&mut guest);
+    assert!(
+        console.contains("sandbox probe (test hook)"),
+        "the probe ran in the guest: {console}"
+    );
+}
