@@ -276,6 +276,117 @@ pub enum Check {
 }
 
 impl Check {
+    /// Every check, in declaration order: the one list of the appraisal's
+    /// check names (`Check::ALL.iter().map(|c| c.as_str())`). The unit test
+    /// `all_lists_every_variant_once` keeps it equal to the arms of
+    /// [`Check::as_str`], the only producer of the names.
+    pub const ALL: &'static [Check] = &[
+        Check::SnpNotAllowed,
+        Check::TdxNotAllowed,
+        Check::SimNotAllowed,
+        Check::ReportData,
+        Check::SnpReportFormat,
+        Check::SnpReportVersion,
+        Check::SnpSignatureAlgo,
+        Check::SnpSigner,
+        Check::SnpVekMissing,
+        Check::SnpCertForm,
+        Check::SnpProduct,
+        Check::SnpChainArk,
+        Check::SnpChainIntermediate,
+        Check::SnpChainVek,
+        Check::SnpCertValidity,
+        Check::SnpCrlUnavailable,
+        Check::SnpCrlInvalid,
+        Check::SnpCrlRevoked,
+        Check::SnpVcekTcb,
+        Check::SnpVcekChipId,
+        Check::SnpVlekCspId,
+        Check::SnpSignature,
+        Check::SnpTcbCurrent,
+        Check::SnpTcbReported,
+        Check::SnpTcbLaunch,
+        Check::SnpTcbCommitted,
+        Check::SnpFirmware,
+        Check::SnpPolicyReserved,
+        Check::SnpPolicyAbi,
+        Check::SnpPolicyDebug,
+        Check::SnpPolicyMigrateMa,
+        Check::SnpPolicySmt,
+        Check::SnpPolicySingleSocket,
+        Check::SnpPolicyCxl,
+        Check::SnpPolicyMemAes256Xts,
+        Check::SnpPolicyRaplDis,
+        Check::SnpPolicyCiphertextHiding,
+        Check::SnpPolicyPageSwapDisable,
+        Check::SnpPlatformReserved,
+        Check::SnpPlatformSmt,
+        Check::SnpPlatformTsme,
+        Check::SnpPlatformEcc,
+        Check::SnpPlatformAliasCheck,
+        Check::SnpPlatformCiphertextHiding,
+        Check::SnpVmpl,
+        Check::SnpGuestSvn,
+        Check::SnpReportIdMa,
+        Check::SnpMeasurement,
+        Check::SnpHostData,
+        Check::SnpChipId,
+        Check::SnpIdKeyDigest,
+        Check::SnpFamilyId,
+        Check::SnpImageId,
+        Check::SnpMitigations,
+        Check::TdxCollateralMissing,
+        Check::TdxCollateral,
+        Check::TdxCollateralExpired,
+        Check::TdxCollateralSignature,
+        Check::TdxCollateralChain,
+        Check::TdxCrl,
+        Check::TdxQuoteFormat,
+        Check::TdxPckChain,
+        Check::TdxQeReport,
+        Check::TdxQe,
+        Check::TdxSignature,
+        Check::TdxTcbLevel,
+        Check::TdxModuleIdentity,
+        Check::TdxTdAttributes,
+        Check::TdxTcbStatus,
+        Check::TdxAdvisory,
+        Check::TdxTcbEvaluationDataNumber,
+        Check::TdxQeSvn,
+        Check::TdxPceSvn,
+        Check::TdxPiid,
+        Check::TdxDebug,
+        Check::TdxXfam,
+        Check::TdxMrSeam,
+        Check::TdxMrtd,
+        Check::TdxRtmr0,
+        Check::TdxRtmr1,
+        Check::TdxRtmr2,
+        Check::TdxRtmr3,
+        Check::TdxMrConfigId,
+        Check::TdxMrOwner,
+        Check::TdxMrOwnerConfig,
+        Check::TdxEventLog,
+        Check::TdxEventLogReplay,
+        Check::TdxComponentKernel,
+        Check::TdxComponentInitrd,
+        Check::TdxComponentCmdline,
+        Check::CocoInitData,
+        Check::TdxQuote,
+        Check::AzureNotAllowed,
+        Check::AzureHclFormat,
+        Check::AzureAk,
+        Check::AzureHclBinding,
+        Check::AzureTdQuote,
+        Check::AzureQuoteFormat,
+        Check::AzureQuoteSignature,
+        Check::AzureQuoteNonce,
+        Check::AzureQuotePcrSelection,
+        Check::AzureQuotePcrDigest,
+        Check::AzurePcr,
+        Check::AzureUserData,
+    ];
+
     /// The stable name.
     pub const fn as_str(self) -> &'static str {
         use Check::*;
@@ -462,4 +573,37 @@ pub(crate) fn deny<T>(
     hint: impl Into<String>,
 ) -> Result<T, Denial> {
     Err(Denial::new(check, got, want, hint))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Check;
+    use std::collections::BTreeSet;
+
+    /// `Check::ALL` holds every variant once: its names are exactly the
+    /// string literals of `as_str`'s arms, read from this file's source
+    /// (a variant added to the enum needs an arm, which this test then
+    /// requires in `ALL`).
+    #[test]
+    fn all_lists_every_variant_once() {
+        let src = include_str!("denial.rs");
+        let start = src.find("pub const fn as_str").unwrap_or(0);
+        let end = src[start..]
+            .find("impl fmt::Display for Check")
+            .map_or(src.len(), |e| start + e);
+        let arms: BTreeSet<&str> = src[start..end]
+            .lines()
+            .filter_map(|l| l.split_once(" => \""))
+            .filter_map(|(_, rest)| rest.split_once('"'))
+            .map(|(name, _)| name)
+            .collect();
+        let all: BTreeSet<&str> = Check::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(
+            all.len(),
+            Check::ALL.len(),
+            "a check is listed twice in ALL"
+        );
+        assert_eq!(all, arms, "Check::ALL and the arms of Check::as_str differ");
+        assert!(all.len() > 100, "{} names", all.len());
+    }
 }

@@ -43,6 +43,30 @@ use wire::EvidenceBundle;
 /// (RFC 8446 §7.5; 32 bytes, no context). The guest uses the same.
 pub const EXPORTER_LABEL: &[u8] = wire::verifier::EXPORTER_LABEL;
 
+/// The check names the service itself puts in a denial, besides the
+/// appraisal's ([`appraisal::Check::ALL`]): the nonce's
+/// ([`nonce::NonceError::check`]), the enclave key's and a verifier bug's.
+/// The unit test `service_checks_are_the_ones_produced` keeps this list
+/// equal to the names the sources produce.
+pub const SERVICE_CHECKS: &[&str] = &[
+    "nonce.length",
+    "nonce.binding",
+    "nonce.expired",
+    "nonce.replayed",
+    "enclave_key",
+    "internal",
+];
+
+/// Every check name the verifier can put in a denial: the appraisal's, then
+/// the service's.
+pub fn all_check_names() -> Vec<&'static str> {
+    appraisal::Check::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .chain(SERVICE_CHECKS.iter().copied())
+        .collect()
+}
+
 /// Decides whether evidence is acceptable.
 pub trait Appraiser: Send + Sync {
     /// Appraises `bundle`, whose REPORT_DATA must equal `expected_report_data`,
@@ -152,5 +176,45 @@ impl Appraiser for PolicyAppraiser {
 
     fn platforms(&self) -> Value {
         self.platforms.to_json()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// The names the service's sources produce: the string literal of every
+    /// `check` field of a `Denial` built here, and every `NonceError::check`.
+    /// Together they are exactly [`SERVICE_CHECKS`], and none is also an
+    /// appraisal check name.
+    #[test]
+    fn service_checks_are_the_ones_produced() {
+        let sources = [
+            include_str!("lib.rs"),
+            include_str!("service.rs"),
+            include_str!("nonce.rs"),
+            include_str!("client_cert.rs"),
+            include_str!("metrics.rs"),
+            include_str!("platforms.rs"),
+            include_str!("token.rs"),
+        ];
+        let marker = ["check:", " \""].concat();
+        let mut produced: BTreeSet<&str> = sources
+            .iter()
+            .flat_map(|s| s.split(marker.as_str()).skip(1))
+            .filter_map(|rest| rest.split_once('"').map(|(name, _)| name))
+            .collect();
+        use nonce::NonceError::*;
+        produced.extend([Length, Forged, Expired, Replayed].map(|e| e.check()));
+        let listed: BTreeSet<&str> = SERVICE_CHECKS.iter().copied().collect();
+        assert_eq!(produced, listed);
+        let all = all_check_names();
+        let unique: BTreeSet<&str> = all.iter().copied().collect();
+        assert_eq!(
+            unique.len(),
+            all.len(),
+            "a service name is also an appraisal name"
+        );
     }
 }
