@@ -304,6 +304,21 @@ fn a_flipped_vcek_byte_fails_the_chain() {
 }
 
 #[test]
+fn a_vcek_that_is_not_x509_v3_fails_the_certificate_form() {
+    // The VCEK's TBSCertificate opens with `[0] INTEGER 2` (v3) at DER offset
+    // 8 (`a0 03 02 01 02`); 1 makes it a v2 certificate, still well-formed
+    // DER, which AMD's KDS never issues: refused by form, before the chain.
+    let mut b = virtee();
+    let der = &mut b.certificates[0].der.0;
+    assert_eq!(der[8..13], [0xa0, 0x03, 0x02, 0x01, 0x02]);
+    der[12] = 0x01;
+    denied(
+        appraise(&b, &virtee_policy_with(""), SNP_NOW),
+        Check::SnpCertForm,
+    );
+}
+
+#[test]
 fn a_vcek_of_another_chip_fails_tcb_or_chip_id() {
     // trustee's report (same REPORTED_TCB as virtee) with virtee's VCEK: the
     // chain is fine, the TCB matches, the chip id does not.

@@ -436,3 +436,46 @@ fn whole_image_coco_pod_needs_its_init_data() {
     ));
     denied(appraise(&quote(), &p, NOW), Check::TdxMrtd);
 }
+
+// ---- the quote's own signing chain, mutated -------------------------------
+
+/// Where `needle` first starts in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).position(|w| w == needle).unwrap()
+}
+
+#[test]
+fn a_flipped_byte_in_the_pck_certificate_fails_the_pck_chain() {
+    // The quote's certification data (type 6, at 770) holds the QE report,
+    // its signature, the QE auth data and then the PEM chain (type 5), PCK
+    // leaf first (SOURCES.md: PCK leaf → Intel SGX PCK Platform CA → root).
+    // A base64 character 10 before the leaf's END line lies in the tail of
+    // its ECDSA signature's S value: the DER still parses, the Platform
+    // CA's signature over the leaf no longer verifies.
+    let mut b = quote();
+    let q = &mut b.evidence.0;
+    let end = find(q, b"-----END CERTIFICATE-----");
+    assert!(find(q, b"-----BEGIN CERTIFICATE-----") < end);
+    let at = end - 10;
+    assert_eq!(q[at], b'6', "the fixture's byte (SOURCES.md sha256)");
+    q[at] = b'7';
+    let d = denied(appraise(&b, &tdx_policy(""), NOW), Check::TdxPckChain);
+    assert!(!d.to_string().contains("dcap"), "{d}");
+}
+
+#[test]
+fn a_flipped_qe_auth_data_byte_fails_the_qe_binding() {
+    // v4 quote: header 48 + body 584 = 632; signature data length (4), quote
+    // signature (64), attestation key (64), certification data type (2) and
+    // size (4) = 770; QE report (384) and its signature (64) = 1218; QE
+    // auth data size (2, = 32) at 1218, the auth data (00 01 .. 1f) at 1220.
+    // The QE report's REPORTDATA is SHA-256(attestation key ‖ auth data): a
+    // changed auth byte no longer matches it, while every signature (quote
+    // by the attestation key, QE report by the PCK) still verifies.
+    let mut b = quote();
+    let q = &mut b.evidence.0;
+    assert_eq!(u16::from_le_bytes([q[1218], q[1219]]), 32);
+    assert_eq!(&q[1220..1224], &[0, 1, 2, 3]);
+    q[1221] ^= 0x80;
+    denied(appraise(&b, &tdx_policy(""), NOW), Check::TdxQe);
+}

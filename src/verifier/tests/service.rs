@@ -471,3 +471,67 @@ fn a_verifier_without_a_client_ca_says_so() {
     assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
     assert!(String::from_utf8_lossy(&r.body).contains("no_client_ca"));
 }
+
+/// An attest request with the nonce and SPKI as given (any length).
+fn attest_raw(
+    tls: &mut Tls,
+    nonce: &[u8],
+    key: &[u8],
+    bound_exporter: &[u8; 32],
+) -> http::Response {
+    let mut n = [0u8; 32];
+    let k = nonce.len().min(32);
+    n[..k].copy_from_slice(&nonce[..k]);
+    let rd = tee_formats::binding::report_data(&n, key, bound_exporter);
+    let req = AttestRequest {
+        nonce: nonce.to_vec().into(),
+        enclave_key_spki: key.to_vec().into(),
+        bundle: EvidenceBundle::new(Tee::Sim, "test", rd.to_vec()),
+        client_certificate: false,
+    };
+    post(tls, "/v1/attest", &serde_json::to_vec(&req).unwrap())
+}
+
+#[test]
+fn a_nonce_of_another_length_is_refused() {
+    let s = start();
+    let key = spki();
+    let mut tls = connect(&s);
+    let nonce = challenge(&mut tls);
+    let e = exporter(&tls);
+    // The nonce this connection was issued, one byte short, then one longer.
+    assert_eq!(
+        denied_check(&attest_raw(&mut tls, &nonce[..31], &key, &e)),
+        "nonce.length"
+    );
+    let mut longer = nonce.to_vec();
+    longer.push(0);
+    assert_eq!(
+        denied_check(&attest_raw(&mut tls, &longer, &key, &e)),
+        "nonce.length"
+    );
+    // The nonce itself is still unused: it attests.
+    let r = attest(&mut tls, &nonce, &key, &e);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
+#[test]
+fn an_enclave_key_that_is_no_ec_spki_is_refused() {
+    let s = start();
+    let key = spki();
+    // The real P-256 SPKI with its last byte cut (no longer DER), then with
+    // its curve OID's last byte (prime256v1 1.2.840.10045.3.1.7, at offset
+    // 22) made 6: another curve.
+    let mut other_curve = key.clone();
+    assert_eq!(other_curve[22], 0x07);
+    other_curve[22] = 0x06;
+    for bad in [key[..key.len() - 1].to_vec(), other_curve] {
+        let mut tls = connect(&s);
+        let nonce = challenge(&mut tls);
+        let e = exporter(&tls);
+        let r = attest_raw(&mut tls, &nonce, &bad, &e);
+        assert_eq!(denied_check(&r), "enclave_key");
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["denial"]["got"], format!("{} bytes", bad.len()));
+    }
+}
