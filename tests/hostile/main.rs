@@ -245,7 +245,15 @@ fn spawn_attack(a: &Attack) -> Verdict {
             _ => Verdict::broken(format!("bad verdict line {line:?}")),
         },
         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-            Verdict::broken(format!("budget of {} s exceeded", budget.as_secs()))
+            // Where it was when killed: its last lines, for the log.
+            for line in &tail {
+                eprintln!("[{}] {line}", a.name);
+            }
+            Verdict::broken(format!(
+                "budget of {} s exceeded; last: {}",
+                budget.as_secs(),
+                tail.last().map(String::as_str).unwrap_or("no output")
+            ))
         }
         Err(_) => Verdict::broken(format!(
             "the attack crashed: {}",

@@ -53,6 +53,8 @@ pub struct Client {
     /// The name its certificate carries.
     pub server_name: String,
     config: Arc<rustls::ClientConfig>,
+    /// Read/write timeout of each connection (30 s unless set).
+    pub timeout: std::time::Duration,
 }
 
 impl Client {
@@ -73,13 +75,20 @@ impl Client {
             addr: addr.parse().unwrap(),
             server_name: server_name.to_owned(),
             config: Arc::new(config),
+            timeout: std::time::Duration::from_secs(30),
         }
+    }
+
+    /// The same client with another per-connection read/write timeout.
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Client {
+        self.timeout = timeout;
+        self
     }
 
     /// A new connection (the handshake runs on first use).
     pub fn connect(&self) -> std::io::Result<Conn> {
         let stream = transport::connect(&self.addr)?;
-        stream.set_timeouts(std::time::Duration::from_secs(30))?;
+        stream.set_timeouts(self.timeout)?;
         let conn = rustls::ClientConnection::new(
             Arc::clone(&self.config),
             ServerName::try_from(self.server_name.clone()).unwrap(),

@@ -42,7 +42,7 @@ pub fn clock_skew() -> Verdict {
         &pki,
         &sim_policy(&ark, &[&measurement]),
         dir.path(),
-        &["--token-ttl-secs", "20"],
+        &["--token-ttl-secs", "12"],
     );
     let bao = OpenBao::start(&pki);
     bao.setup(
@@ -80,6 +80,7 @@ pub fn clock_skew() -> Verdict {
         &bao.serving_ca_pem(),
         "call.enclave.local",
     );
+    eprintln!("clock-skew: guest ready, calls at {call_addr}");
     if rig::call(&client, "before").0 != 200 {
         return Verdict::broken(
             "no call answered before the pause: the attack would prove nothing",
@@ -93,11 +94,21 @@ pub fn clock_skew() -> Verdict {
     if guest.pause().is_err() {
         return Verdict::broken("QMP stop failed");
     }
+    eprintln!("clock-skew: paused for {pause:.1} s");
     std::thread::sleep(Duration::from_secs_f64(pause));
     if guest.resume().is_err() {
         return Verdict::broken("QMP cont failed");
     }
     let resumed = rig::unix_now();
+    eprintln!("clock-skew: resumed");
+    // After the pause, short per-connection timeouts: a path the pause
+    // wedged must end this attack with a figure, not run it into its budget.
+    let client = Client::new(
+        &format!("tcp://{call_addr}"),
+        &bao.serving_ca_pem(),
+        "call.enclave.local",
+    )
+    .with_timeout(Duration::from_secs(5));
     // Calls after the true deadline: none may be answered.
     let mut answered_after = 0;
     let mut statuses = Vec::new();
@@ -116,6 +127,7 @@ pub fn clock_skew() -> Verdict {
                 .to_owned()
         })
         .unwrap_or_default();
+    eprintln!("clock-skew: after-resume calls {statuses:?}, withdrawn as {withdrawn:?}");
     let t = Instant::now();
     let back = rig::wait_health(&client, 25, |h| h["attestation"]["valid"] == true).is_some();
     let figure = format!(

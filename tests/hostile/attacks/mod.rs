@@ -38,7 +38,7 @@ pub static ALL: &[Attack] = &[
     Attack {
         name: "clock-skew",
         claim: "a VM paused across the trust deadline answers no call after it (QEMU)",
-        budget: Duration::from_secs(90),
+        budget: Duration::from_secs(60),
         exclusive: true,
         run: clock::clock_skew,
     },
