@@ -22,6 +22,29 @@ pub mod sandbox;
 pub mod seccomp;
 pub mod signals;
 
+/// Runs one test of this binary again, alone, in a child process with
+/// `key=value` in its environment, and asserts that it succeeded and
+/// printed `CHILD-DONE`. For tests of steps that cannot be undone in the
+/// test process (Landlock, dropped capabilities, a seccomp filter).
+#[cfg(test)]
+pub(crate) fn rerun_test_in_child(test: &str, key: &str, value: &std::ffi::OsStr) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(key, value)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("CHILD-DONE"),
+        "child did not run:\n{stdout}"
+    );
+}
+
 use nix::sys::reboot::{reboot, set_cad_enabled, RebootMode};
 use std::fmt;
 

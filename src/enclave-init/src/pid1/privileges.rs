@@ -124,7 +124,6 @@ fn names(set: &CapsHashSet) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use std::process::Command;
 
     /// Dropping is irreversible, so the dropping part runs in a child: this
     /// same test binary, re-run on the single test below with an env var.
@@ -135,25 +134,10 @@ mod tests {
         if std::env::var_os(CHILD).is_some() {
             return child();
         }
-        let out = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "pid1::privileges::tests::capabilities_are_dropped_for_every_later_thread",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD, "1")
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "child failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            stdout.contains("CHILD-DONE"),
-            "child did not run:\n{stdout}"
+        super::super::rerun_test_in_child(
+            "pid1::privileges::tests::capabilities_are_dropped_for_every_later_thread",
+            CHILD,
+            std::ffi::OsStr::new("1"),
         );
     }
 

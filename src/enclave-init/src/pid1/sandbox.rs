@@ -193,25 +193,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ei-sandbox-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("existing"), b"before").unwrap();
-        let out = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "pid1::sandbox::tests::writes_after_setup_are_refused",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD, &dir)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "child failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            stdout.contains("CHILD-DONE"),
-            "child did not run:\n{stdout}"
+        super::super::rerun_test_in_child(
+            "pid1::sandbox::tests::writes_after_setup_are_refused",
+            CHILD,
+            dir.as_os_str(),
         );
         // Nothing the sandboxed child tried left a trace.
         assert_eq!(std::fs::read(dir.join("existing")).unwrap(), b"before");

@@ -269,25 +269,10 @@ mod tests {
         if std::env::var_os(CHILD).is_some() {
             return child();
         }
-        let out = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "pid1::seccomp::tests::forbidden_syscalls_fail_with_eperm_and_the_process_survives",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD, "1")
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "child failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            stdout.contains("CHILD-DONE"),
-            "child did not run:\n{stdout}"
+        super::super::rerun_test_in_child(
+            "pid1::seccomp::tests::forbidden_syscalls_fail_with_eperm_and_the_process_survives",
+            CHILD,
+            std::ffi::OsStr::new("1"),
         );
     }
 
