@@ -568,8 +568,17 @@ mod tests {
             got: Arc::clone(&got),
         };
         std::thread::spawn(move || writer(logger, &mut console));
-        // The writer takes the first batch and blocks on the console; every
-        // later push must return at once, and past the capacity drop.
+        // The writer takes the first line and blocks on the console. Wait
+        // until it does: a writer thread scheduled late would otherwise take
+        // the overflowed queue and its drop count in one batch (seen on a
+        // 2-core CI runner), and the test would see nothing dropped.
+        logger.push("first\n".to_owned());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !logger.lock().writing {
+            assert!(Instant::now() < deadline, "the writer never started");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Every later push must return at once, and past the capacity drop.
         let started = Instant::now();
         let line = format!("{}\n", "x".repeat(99));
         for _ in 0..(3 * QUEUE_BYTES / line.len()) {
