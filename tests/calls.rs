@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use enclave_tests::https::{self, Client};
 use enclave_tests::process::{boot, Guest};
 use enclave_tests::stack::{
-    enclavectl, guest_config, retell_sdk_sign, service_config, sim_policy, OpenBao, Pki, SimPsp,
-    Verifier,
+    enclavectl, guest_config, platform_client, retell_sdk_sign, service_config, sim_policy,
+    OpenBao, Pki, SimPsp, Verifier,
 };
 use enclave_tests::transcription::TranscriptionStandIn;
 use enclave_tests::TempDir;
@@ -130,7 +130,7 @@ fn guest(s: &Stack, standin_port: u16, extra: &str) -> (Guest, serde_json::Value
     config.push_str(&service_config(
         "tcp://127.0.0.1:0",
         &format!("tcp://127.0.0.1:{standin_port}"),
-        &s.pki.ca_pem(),
+        &s.pki,
         extra,
     ));
     let (g, report) = boot(gdir, &config).ready();
@@ -138,7 +138,7 @@ fn guest(s: &Stack, standin_port: u16, extra: &str) -> (Guest, serde_json::Value
         .as_str()
         .unwrap_or_else(|| panic!("no call service in {report}"))
         .to_owned();
-    let client = Client::new(&addr, &s.bao.serving_ca_pem(), "call.enclave.local");
+    let client = platform_client(&s.pki, &addr, &s.bao.serving_ca_pem());
     (g, report, client)
 }
 
@@ -229,6 +229,10 @@ fn calls_are_transcribed_and_personal_data_stays_inside() {
     let out = Command::new("curl")
         .args(["-sS", "--fail-with-body", "--cacert"])
         .arg(dir.path().join("ca.pem"))
+        .arg("--cert")
+        .arg(s.pki.path("platform-client.pem"))
+        .arg("--key")
+        .arg(s.pki.path("platform-client-key.pem"))
         .args(["--resolve", &format!("call.enclave.local:{port}:127.0.0.1")])
         .args([
             "-F",
@@ -263,6 +267,10 @@ fn calls_are_transcribed_and_personal_data_stays_inside() {
             "--ca",
         ])
         .arg(dir.path().join("ca.pem"))
+        .arg("--cert")
+        .arg(s.pki.path("platform-client.pem"))
+        .arg("--key")
+        .arg(s.pki.path("platform-client-key.pem"))
         .output()
         .unwrap();
     assert!(
@@ -835,7 +843,7 @@ fn renewal_rotates_the_serving_certificate_and_a_failed_one_stops_calls() {
     // A fresh client each time: a resumed TLS session shows no certificate.
     let serving_ca = s.bao.serving_ca_pem();
     let leaf = |c: &Client| {
-        let c = Client::new(&c.addr.to_string(), &serving_ca, "call.enclave.local");
+        let c = platform_client(&s.pki, &c.addr.to_string(), &serving_ca);
         let mut conn = c.connect().unwrap();
         assert_eq!(
             c.send(&mut conn, "GET", "/health/enclave", &[], b"")
@@ -914,4 +922,157 @@ fn renewal_rotates_the_serving_certificate_and_a_failed_one_stops_calls() {
     assert!(failed >= 2, "transient failures are retried: {m}");
     assert!(attempts >= failed + 2, "{m}");
     assert_no_canary("the guest's log", &g.logs());
+}
+
+/// An expired client certificate of the platform CA, issued by openssl
+/// (`-days -1`: not after yesterday), in `dir`: (certificate, key) PEM.
+fn expired_platform_cert(pki: &Pki, dir: &std::path::Path) -> (String, String) {
+    let key = dir.join("expired-key.pem");
+    let csr = dir.join("expired.csr");
+    let cert = dir.join("expired.pem");
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // X.509 v3 (rustls takes no v1 certificate), a client certificate.
+    let ext = dir.join("client.ext");
+    std::fs::write(
+        &ext,
+        "basicConstraints = CA:FALSE\nextendedKeyUsage = clientAuth\n",
+    )
+    .unwrap();
+    let p = |p: &std::path::Path| p.display().to_string();
+    run(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &p(&key),
+        "-subj",
+        "/CN=api-gateway.enclave.local",
+        "-out",
+        &p(&csr),
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &p(&csr),
+        "-CA",
+        &p(&pki.path("platform-ca.pem")),
+        "-CAkey",
+        &p(&pki.path("platform-ca-key.pem")),
+        "-days",
+        "-1",
+        "-extfile",
+        &p(&ext),
+        "-out",
+        &p(&cert),
+    ]);
+    (
+        std::fs::read_to_string(cert).unwrap(),
+        std::fs::read_to_string(key).unwrap(),
+    )
+}
+
+/// Mutual TLS on the call routes: `/v1/calls` and `/metrics` answer only a
+/// client certificate of the platform CA (`service.client_ca`): none gets
+/// 401 `auth.client_certificate` (counted in the metrics), one of another CA
+/// (the TLS CA's Vault certificate) or an expired one of the platform CA
+/// fails the handshake, a valid one is served. Health needs the certificate
+/// too unless `service.health_without_client_cert = "on"`; Retell's webhook
+/// is judged by its signature, not by a certificate.
+#[test]
+fn call_routes_answer_only_the_platform_client_certificate() {
+    let s = stack();
+    let (_g, _report, client) = guest(&s, s.standin.port, "");
+    let serving_ca = s.bao.serving_ca_pem();
+    let addr = client.addr.to_string();
+    let anonymous = Client::new(&addr, &serving_ca, "call.enclave.local");
+    let wav = https::wav("mulaw", 8000, 1.0);
+    let meta = metadata("sara");
+
+    let r = anonymous.call(&meta, &wav);
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (401, "auth.client_certificate"),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert!(
+        r.json()["pii"].is_null(),
+        "no caller hash without a certificate"
+    );
+    for path in ["/metrics", "/health/enclave"] {
+        let r = anonymous.request("GET", path, &[], b"");
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (401, "auth.client_certificate"),
+            "{path}"
+        );
+    }
+    // The webhook route is not behind the certificate: an unsigned delivery
+    // is refused for its missing signature.
+    let r = anonymous.request(
+        "POST",
+        "/v1/retell/events",
+        &[("content-type", "application/json")],
+        b"{}",
+    );
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (401, "retell.signature_missing")
+    );
+
+    // A certificate of another CA, and an expired one of the right CA: the
+    // handshake fails (rustls' alert reaches the client on its first read).
+    let dir = TempDir::new("mtls");
+    let (expired, expired_key) = expired_platform_cert(&s.pki, dir.path());
+    for (what, c) in [
+        (
+            "a certificate of the TLS CA",
+            anonymous.clone().with_identity(
+                &std::fs::read_to_string(s.pki.path("vault.pem")).unwrap(),
+                &std::fs::read_to_string(s.pki.path("vault-key.pem")).unwrap(),
+            ),
+        ),
+        (
+            "an expired platform certificate",
+            anonymous.clone().with_identity(&expired, &expired_key),
+        ),
+    ] {
+        let mut conn = c.connect().unwrap();
+        let err = c
+            .send(&mut conn, "GET", "/health/enclave", &[], b"")
+            .map(|r| r.status)
+            .expect_err(what);
+        assert!(err.contains("alert"), "{what}: {err}");
+    }
+
+    // The platform's certificate is served, and the refusals were counted.
+    let r = client.call(&meta, &wav);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.json()["pii"]["caller_hash"].is_string(), "{}", r.json());
+    let metrics = String::from_utf8(client.request("GET", "/metrics", &[], b"").body).unwrap();
+    assert!(
+        metrics.contains("enclave_http_unauthenticated_total 3\n"),
+        "{metrics}"
+    );
+
+    // Health without a certificate only when the configuration says so.
+    let (_g2, _r2, open) = guest(&s, s.standin.port, "health_without_client_cert = \"on\"");
+    let anonymous = Client::new(&open.addr.to_string(), &serving_ca, "call.enclave.local");
+    assert_eq!(
+        anonymous.request("GET", "/health/enclave", &[], b"").status,
+        200
+    );
+    assert_eq!(anonymous.request("GET", "/metrics", &[], b"").status, 401);
 }

@@ -530,10 +530,10 @@ fn not_a_file(fd: &str) -> bool {
 /// filesystem.
 #[test]
 fn a_syscall_trace_shows_no_file_created_or_written() {
-    use enclave_tests::https::{self, Client};
+    use enclave_tests::https;
     use enclave_tests::process::boot_under;
     use enclave_tests::stack::{
-        guest_config, service_config, sim_policy, OpenBao, Pki, SimPsp, Verifier,
+        guest_config, platform_client, service_config, sim_policy, OpenBao, Pki, SimPsp, Verifier,
     };
     use enclave_tests::transcription::TranscriptionStandIn;
 
@@ -582,7 +582,7 @@ fn a_syscall_trace_shows_no_file_created_or_written() {
     config.push_str(&service_config(
         "tcp://127.0.0.1:0",
         &format!("tcp://127.0.0.1:{}", standin.port),
-        &pki.ca_pem(),
+        &pki,
         "",
     ));
     let (mut g, report) = boot_under(
@@ -593,10 +593,10 @@ fn a_syscall_trace_shows_no_file_created_or_written() {
     .ready();
 
     // A call, transcribed upstream with the key from Vault.
-    let client = Client::new(
+    let client = platform_client(
+        &pki,
         report["call_service"].as_str().unwrap(),
         &bao.serving_ca_pem(),
-        "call.enclave.local",
     );
     let meta = serde_json::json!({"call_id": "c-1", "shipment_id": "S-1", "agent_type": "sara", "caller_phone": "+39 333 111 2222", "language": "it"}).to_string();
     let r = client.call(&meta, &https::wav("pcm16", 16000, 1.0));

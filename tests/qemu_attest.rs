@@ -15,10 +15,10 @@ use std::time::Duration;
 use enclave_tests::qemu::{cmdline, Guest};
 use std::process::Command;
 
-use enclave_tests::https::{self, Client};
+use enclave_tests::https;
 use enclave_tests::stack::{
-    enclavectl, sim_policy, vm_config, vm_host_side as host_side, OpenBao, Pki, SimPsp, Verifier,
-    TEST_HOOKS,
+    enclavectl, platform_client, sim_policy, vm_config, vm_host_side as host_side, OpenBao, Pki,
+    SimPsp, Verifier, TEST_HOOKS,
 };
 use enclave_tests::transcription::TranscriptionStandIn;
 use enclave_tests::{build_image, kernel_dir, TempDir};
@@ -123,6 +123,10 @@ fn the_measured_image_gets_its_secrets_and_a_one_byte_change_is_denied() {
             "--ca",
         ])
         .arg(&ca)
+        .arg("--cert")
+        .arg(pki.path("platform-client.pem"))
+        .arg("--key")
+        .arg(pki.path("platform-client-key.pem"))
         .output()
         .unwrap();
     assert!(
@@ -139,9 +143,29 @@ fn the_measured_image_gets_its_secrets_and_a_one_byte_change_is_denied() {
         "the stand-in got the wrong key"
     );
     let port = call_addr.rsplit(':').next().unwrap();
+    // curl (OpenSSL) as the platform's gateway: mutual TLS with the
+    // platform client certificate; without it, the call route answers 401.
+    let out = Command::new("curl")
+        .args(["-sS", "--cacert"])
+        .arg(&ca)
+        .args(["--resolve", &format!("call.enclave.local:{port}:127.0.0.1")])
+        .args(["-o", "-", "-w", "\n%{http_code}", "-X", "POST"])
+        .arg(format!("https://call.enclave.local:{port}/v1/calls"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.ends_with("\n401") && text.contains("auth.client_certificate"),
+        "curl without a client certificate: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = Command::new("curl")
         .args(["-sS", "--fail-with-body", "--cacert"])
         .arg(&ca)
+        .arg("--cert")
+        .arg(pki.path("platform-client.pem"))
+        .arg("--key")
+        .arg(pki.path("platform-client-key.pem"))
         .args(["--resolve", &format!("call.enclave.local:{port}:127.0.0.1")])
         .arg(format!("https://call.enclave.local:{port}/health/enclave"))
         .output()
@@ -157,6 +181,10 @@ fn the_measured_image_gets_its_secrets_and_a_one_byte_change_is_denied() {
     let out = Command::new("curl")
         .args(["-sS", "--fail-with-body", "--cacert"])
         .arg(&ca)
+        .arg("--cert")
+        .arg(pki.path("platform-client.pem"))
+        .arg("--key")
+        .arg(pki.path("platform-client-key.pem"))
         .args(["--resolve", &format!("call.enclave.local:{port}:127.0.0.1")])
         .args(["-F", &format!("metadata={metadata};type=application/json")])
         .arg("-F")
@@ -172,11 +200,7 @@ fn the_measured_image_gets_its_secrets_and_a_one_byte_change_is_denied() {
     );
     let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(result["transcript"], transcript.as_str(), "{result}");
-    let client = Client::new(
-        &format!("tcp://{call_addr}"),
-        &bao.serving_ca_pem(),
-        "call.enclave.local",
-    );
+    let client = platform_client(&pki, &format!("tcp://{call_addr}"), &bao.serving_ca_pem());
     let metrics = String::from_utf8(client.request("GET", "/metrics", &[], b"").body).unwrap();
     assert!(
         metrics.contains("enclave_calls_processed_total{agent_type=\"franco\"} 2"),

@@ -18,7 +18,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use enclave_tests::https::{self, Client};
 use enclave_tests::process::{boot, Guest};
-use enclave_tests::stack::{service_config, sim_policy, OpenBao, Pki, SimPsp, Verifier};
+use enclave_tests::stack::{
+    platform_client, service_config, sim_policy, OpenBao, Pki, SimPsp, Verifier,
+};
 use enclave_tests::transcription::TranscriptionStandIn;
 use enclave_tests::TempDir;
 
@@ -139,7 +141,7 @@ impl Rig {
         c.push_str(&service_config(
             "tcp://127.0.0.1:0",
             &format!("tcp://127.0.0.1:{}", self.to_upstream.port),
-            &self.pki.ca_pem(),
+            &self.pki,
             "",
         ));
         c.push_str(extra);
@@ -203,7 +205,7 @@ impl Rig {
             .as_str()
             .unwrap_or_else(|| panic!("no call service in {report}"))
             .to_owned();
-        let client = Client::new(&addr, &self.bao.serving_ca_pem(), "call.enclave.local");
+        let client = platform_client(&self.pki, &addr, &self.bao.serving_ca_pem());
         (g, report, client)
     }
 }

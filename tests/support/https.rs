@@ -53,6 +53,7 @@ pub struct Client {
     /// The name its certificate carries.
     pub server_name: String,
     config: Arc<rustls::ClientConfig>,
+    roots: Arc<rustls::RootCertStore>,
     /// Read/write timeout of each connection (30 s unless set).
     pub timeout: std::time::Duration,
 }
@@ -69,14 +70,47 @@ impl Client {
         ))
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()
-        .with_root_certificates(roots)
+        .with_root_certificates(roots.clone())
         .with_no_client_auth();
         Client {
             addr: addr.parse().unwrap(),
             server_name: server_name.to_owned(),
             config: Arc::new(config),
+            roots: Arc::new(roots),
             timeout: std::time::Duration::from_secs(30),
         }
+    }
+
+    /// The same client presenting a client certificate (`cert_pem`, leaf
+    /// first) with its key (`key_pem`) for mutual TLS.
+    pub fn with_identity(mut self, cert_pem: &str, key_pem: &str) -> Client {
+        let chain = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(Arc::clone(&self.roots))
+        .with_client_auth_cert(chain, key)
+        .unwrap();
+        self.config = Arc::new(config);
+        self
+    }
+
+    /// The same client presenting no certificate.
+    pub fn anonymous(mut self) -> Client {
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(Arc::clone(&self.roots))
+        .with_no_client_auth();
+        self.config = Arc::new(config);
+        self
     }
 
     /// The same client with another per-connection read/write timeout.

@@ -180,6 +180,11 @@ impl Pki {
     pub fn ca_pem(&self) -> String {
         std::fs::read_to_string(self.path("ca.pem")).unwrap()
     }
+
+    /// The platform's client CA (what a guest pins as `service.client_ca`).
+    pub fn platform_ca_pem(&self) -> String {
+        std::fs::read_to_string(self.path("platform-ca.pem")).unwrap()
+    }
 }
 
 impl Default for Pki {
@@ -488,7 +493,7 @@ pub fn vm_config(pki: &Pki, extra: &str) -> String {
          {service}{extra}",
         crate::image_config(),
         ca = pki.ca_pem(),
-        service = service_config("vsock://any:5000", "vsock://2:8444", &pki.ca_pem(), "")
+        service = service_config("vsock://any:5000", "vsock://2:8444", pki, "")
     )
 }
 
@@ -591,11 +596,24 @@ impl OpenBao {
 }
 
 /// The `[service]` and `[transcription]` sections for a guest whose call
-/// service listens on `listen` and transcribes through `transcription`
-/// (an address), trusting `ca_pem` there; `extra` lines go into `[service]`.
-pub fn service_config(listen: &str, transcription: &str, ca_pem: &str, extra: &str) -> String {
+/// service listens on `listen`, answers the clients of `pki`'s platform CA
+/// (mutual TLS) and transcribes through `transcription` (an address),
+/// trusting `pki`'s CA there; `extra` lines go into `[service]`.
+pub fn service_config(listen: &str, transcription: &str, pki: &Pki, extra: &str) -> String {
     format!(
-        "\n[service]\nlisten = \"{listen}\"\n{extra}\n\n[transcription]\naddr = \"{transcription}\"\nserver_name = \"transcribe.enclave.local\"\nca = \"\"\"\n{ca_pem}\"\"\"\n"
+        "\n[service]\nlisten = \"{listen}\"\nclient_ca = \"\"\"\n{client_ca}\"\"\"\n{extra}\n\n[transcription]\naddr = \"{transcription}\"\nserver_name = \"transcribe.enclave.local\"\nca = \"\"\"\n{ca_pem}\"\"\"\n",
+        client_ca = pki.platform_ca_pem(),
+        ca_pem = pki.ca_pem(),
+    )
+}
+
+/// A client of a guest's call service at `addr`: trusting the `serving_ca`
+/// (Vault's PKI that signed the guest's certificate) and presenting the
+/// platform client certificate of `pki`, as the API gateway does.
+pub fn platform_client(pki: &Pki, addr: &str, serving_ca: &str) -> crate::https::Client {
+    crate::https::Client::new(addr, serving_ca, "call.enclave.local").with_identity(
+        &std::fs::read_to_string(pki.path("platform-client.pem")).unwrap(),
+        &std::fs::read_to_string(pki.path("platform-client-key.pem")).unwrap(),
     )
 }
 

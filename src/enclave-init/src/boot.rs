@@ -238,7 +238,13 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
     let (call_service, serving_cert) = match (call_listener, serving, chain) {
         (Some(l), Some((key, _)), Some(chain)) => {
             let addr = l.local_addr();
-            let (tls, cert) = key.server_config(&chain).map_err(BootError::Service)?;
+            let (tls, cert) = key
+                .server_config(
+                    &chain,
+                    &config.service.client_ca_pem,
+                    Arc::clone(&lifecycle.time),
+                )
+                .map_err(BootError::Service)?;
             let svc = service::Service::new(config.service.clone(), tls, Arc::clone(&lifecycle))
                 .map_err(BootError::Service)?;
             service::start(l, svc)

@@ -109,6 +109,12 @@ pub struct ServiceConfig {
     pub retell_secret: String,
     /// Accepted distance between a Retell signature's time and ours.
     pub retell_window: Duration,
+    /// The CA (PEM) whose certificates authenticate the platform's API
+    /// gateway: `/v1/calls` and `/metrics` answer only a client presenting
+    /// one (mutual TLS). Required when the service listens.
+    pub client_ca_pem: String,
+    /// Whether `/health/enclave` answers a client without a certificate.
+    pub health_without_client_cert: bool,
     /// The transcription upstream.
     pub transcription: TranscriptionConfig,
 }
@@ -369,6 +375,8 @@ const FIELDS: &[(&str, Kind, Option<&str>)] = &[
     ("service.pepper_secret", Kind::Str, Some("pii/pepper")),
     ("service.retell_secret", Kind::Str, Some("retell/api-key")),
     ("service.retell_window_ms", Kind::Int, Some("300000")),
+    ("service.client_ca", Kind::Str, Some("")),
+    ("service.health_without_client_cert", Kind::Str, Some("off")),
     ("transcription.addr", Kind::Str, Some("")),
     (
         "transcription.server_name",
@@ -622,6 +630,16 @@ fn service_config(fields: &Fields) -> Result<ServiceConfig, ConfigError> {
         secret: fields.parsed("transcription.secret", vault_path)?,
         timeout: fields.millis("transcription.timeout_ms", 1..=600_000)?,
     };
+    if used && fields.parsed("service.client_ca", |s| Ok::<_, String>(s.is_empty()))? {
+        return Err(ConfigError::Field {
+            field: "service.client_ca".into(),
+            origin: Origin::Default,
+            reason: "the call service (service.listen) needs the CA of its clients: \
+                     /v1/calls and /metrics answer only mutual TLS"
+                .into(),
+        });
+    }
+    let client_ca_pem = pinned_ca(fields, "service.client_ca", used)?;
     if used && transcription.addr.is_none() {
         return Err(ConfigError::Field {
             field: "transcription.addr".into(),
@@ -644,6 +662,8 @@ fn service_config(fields: &Fields) -> Result<ServiceConfig, ConfigError> {
         pepper_secret: fields.parsed("service.pepper_secret", vault_path)?,
         retell_secret: fields.parsed("service.retell_secret", vault_path)?,
         retell_window: fields.millis("service.retell_window_ms", 1000..=3_600_000)?,
+        client_ca_pem,
+        health_without_client_cert: fields.parsed("service.health_without_client_cert", on_off)?,
         transcription,
     })
 }
@@ -1075,22 +1095,37 @@ mod tests {
     }
 
     #[test]
-    fn the_call_service_needs_vault_a_transcriber_and_its_secrets() {
+    fn the_call_service_needs_client_ca_vault_a_transcriber_and_its_secrets() {
+        // Mutual TLS is not optional: no client CA, no call service.
         let (field, _, reason) = field_error(GOOD, "enclave.service.listen=vsock://any:5000");
+        assert_eq!(field, "service.client_ca");
+        assert!(reason.contains("mutual TLS"), "{reason}");
+        let ca =
+            "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ0zD\n-----END CERTIFICATE-----\n";
+        let (field, _, reason) = field_error(
+            &format!("{GOOD}\n[service]\nclient_ca = \"not PEM\"\n"),
+            "enclave.service.listen=vsock://any:5000",
+        );
+        assert_eq!(field, "service.client_ca", "{reason}");
+        let good = format!("{GOOD}\n[service]\nclient_ca = \"\"\"\n{ca}\"\"\"\n");
+        let c = parse(&good, "").unwrap();
+        assert!(
+            !c.service.health_without_client_cert,
+            "health needs the certificate by default"
+        );
+        let (field, _, reason) = field_error(&good, "enclave.service.listen=vsock://any:5000");
         assert_eq!(field, "transcription.addr");
         assert!(
             reason.contains("needs a transcription upstream"),
             "{reason}"
         );
         let (field, _, reason) = field_error(
-            GOOD,
+            &good,
             "enclave.service.listen=vsock://any:5000 enclave.transcription.addr=vsock://2:8444",
         );
         assert_eq!(field, "transcription.ca", "{reason}");
-        let ca =
-            "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ0zD\n-----END CERTIFICATE-----\n";
         let with_ca = format!(
-            "{GOOD}\n[transcription]\naddr = \"vsock://2:8444\"\nca = \"\"\"\n{ca}\"\"\"\n"
+            "{good}\n[transcription]\naddr = \"vsock://2:8444\"\nca = \"\"\"\n{ca}\"\"\"\n"
         );
         // With a transcriber, the service still needs Vault for its
         // certificate and keys.

@@ -30,6 +30,7 @@ struct Inner {
     retell_refused: BTreeMap<&'static str, u64>,
     responses: BTreeMap<u16, u64>,
     busy: u64,
+    unauthenticated: u64,
     latency_buckets: [u64; LATENCY_BUCKETS.len()],
     latency_count: u64,
     latency_sum: f64,
@@ -91,6 +92,11 @@ impl Metrics {
     /// A connection was turned away because every worker was busy.
     pub fn busy(&self) {
         self.with(|m| m.busy += 1);
+    }
+
+    /// A request to a route that needs a client certificate came without one.
+    pub fn unauthenticated(&self) {
+        self.with(|m| m.unauthenticated += 1);
     }
 
     /// The Prometheus text; `gauges` are computed by the caller at scrape
@@ -162,6 +168,12 @@ impl Metrics {
             "# HELP enclave_http_busy_total Connections answered 503 because every worker was busy.\n\
              # TYPE enclave_http_busy_total counter\nenclave_http_busy_total {}\n",
             m.busy
+        );
+        let _ = write!(
+            out,
+            "# HELP enclave_http_unauthenticated_total Requests refused 401 for want of a platform client certificate.\n\
+             # TYPE enclave_http_unauthenticated_total counter\nenclave_http_unauthenticated_total {}\n",
+            m.unauthenticated
         );
         let _ = write!(
             out,

@@ -3,10 +3,16 @@
 //!
 //! ```text
 //! enclavectl call FILE.wav --metadata JSON|@FILE --addr URL --ca CA.pem
+//!                 --cert CLIENT.pem --key CLIENT-KEY.pem
 //!                 [--server-name NAME] [--timeout-ms N]
-//! enclavectl call --health  --addr URL --ca CA.pem     # GET /health/enclave
-//! enclavectl call --metrics --addr URL --ca CA.pem     # GET /metrics
+//! enclavectl call --health  --addr URL --ca CA.pem [--cert … --key …]  # GET /health/enclave
+//! enclavectl call --metrics --addr URL --ca CA.pem --cert … --key …    # GET /metrics
 //! ```
+//!
+//! The service answers `/v1/calls` and `/metrics` only over mutual TLS:
+//! `--cert`/`--key` are the platform's client certificate (issued by the
+//! CA the guest pins as `service.client_ca`; `enclavectl dev-pki` writes
+//! `platform-client.pem` for development).
 //!
 //! A call is `POST /v1/calls` with a `multipart/form-data` body: part
 //! `metadata` (`application/json`) and part `audio` (`audio/wav`, the
@@ -28,7 +34,7 @@ use std::time::Duration;
 
 use clap::ArgGroup;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use transport::Addr;
 
 use crate::CmdResult;
@@ -67,6 +73,14 @@ pub struct Args {
     /// trusted.
     #[arg(long, value_name = "CA.pem")]
     ca: PathBuf,
+    /// The client certificate (PEM, leaf first) presented for mutual TLS:
+    /// one the platform CA issued (`service.client_ca`). `/v1/calls` and
+    /// `/metrics` answer 401 without it.
+    #[arg(long, value_name = "CERT.pem", requires = "key")]
+    cert: Option<PathBuf>,
+    /// The private key of `--cert` (PEM, PKCS#8, SEC1 or PKCS#1).
+    #[arg(long, value_name = "KEY.pem", requires = "cert")]
+    key: Option<PathBuf>,
     /// The name the service's certificate must carry (also the Host header).
     #[arg(long, value_name = "NAME", default_value = "call.enclave.local")]
     server_name: String,
@@ -228,7 +242,7 @@ fn call(args: &Args) -> Result<http::Response, CallError> {
             args.server_name
         ))
     })?;
-    let config = client_config(&args.ca)?;
+    let config = client_config(&args.ca, args.cert.as_deref().zip(args.key.as_deref()))?;
     let request = if args.health {
         Outgoing {
             method: "GET",
@@ -381,8 +395,12 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-/// TLS 1.3 only, ring, trusting only the certificates in `ca`.
-fn client_config(ca: &Path) -> Result<Arc<rustls::ClientConfig>, CallError> {
+/// TLS 1.3 only, ring, trusting only the certificates in `ca`, presenting
+/// `identity` (certificate, key) when given.
+fn client_config(
+    ca: &Path,
+    identity: Option<(&Path, &Path)>,
+) -> Result<Arc<rustls::ClientConfig>, CallError> {
     let pem = std::fs::read(ca)
         .map_err(|e| CallError::Usage(format!("--ca {}: cannot read: {e}", ca.display())))?;
     let mut roots = rustls::RootCertStore::empty();
@@ -403,8 +421,32 @@ fn client_config(ca: &Path) -> Result<Arc<rustls::ClientConfig>, CallError> {
     ))
     .with_protocol_versions(&[&rustls::version::TLS13])
     .map_err(|e| CallError::Usage(format!("TLS set-up: {e}")))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    .with_root_certificates(roots);
+    let config = match identity {
+        None => config.with_no_client_auth(),
+        Some((cert, key)) => {
+            let pem = std::fs::read(cert).map_err(|e| {
+                CallError::Usage(format!("--cert {}: cannot read: {e}", cert.display()))
+            })?;
+            let chain = CertificateDer::pem_slice_iter(&pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| CallError::Usage(format!("--cert {}: {e}", cert.display())))?;
+            if chain.is_empty() {
+                return Err(CallError::Usage(format!(
+                    "--cert {}: no certificate in it",
+                    cert.display()
+                )));
+            }
+            let pem = std::fs::read(key).map_err(|e| {
+                CallError::Usage(format!("--key {}: cannot read: {e}", key.display()))
+            })?;
+            let private = PrivateKeyDer::from_pem_slice(&pem)
+                .map_err(|e| CallError::Usage(format!("--key {}: {e}", key.display())))?;
+            config
+                .with_client_auth_cert(chain, private)
+                .map_err(|e| CallError::Usage(format!("--cert/--key: {e}")))?
+        }
+    };
     Ok(Arc::new(config))
 }
 

@@ -1,8 +1,10 @@
 //! `enclavectl dev-pki`: a throw-away PKI for development and tests: one CA,
 //! TLS certificates for the verifier, Vault and the transcription API's
 //! stand-in, the verifier's token key, nonce key and client CA
-//! (`client-ca.pem`, `client-ca-key.pem`). Production keys come
-//! from the operator's own PKI.
+//! (`client-ca.pem`, `client-ca-key.pem`), and the platform's client CA with
+//! one API-gateway certificate (`platform-ca.pem`, `platform-ca-key.pem`, `platform-client.pem`,
+//! `platform-client-key.pem`) for the call service's mutual TLS. Production
+//! keys come from the operator's own PKI.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -40,6 +42,30 @@ fn leaf(names: &[&str], issuer: &Issuer<'_, KeyPair>) -> Result<(String, String)
     params
         .distinguished_name
         .push(DnType::CommonName, names.first().copied().unwrap_or("leaf"));
+    let key = KeyPair::generate()?;
+    let cert = params.signed_by(&key, issuer)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+/// A self-signed CA named `name`: its certificate and key (PEM) and its
+/// issuer.
+fn ca(name: &str) -> Result<(String, String, Issuer<'static, KeyPair>), rcgen::Error> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let key = KeyPair::generate()?;
+    let cert = params.self_signed(&key)?;
+    let key_pem = key.serialize_pem();
+    Ok((cert.pem(), key_pem, Issuer::new(params, key)))
+}
+
+/// A TLS client certificate for `name` (extended key usage clientAuth).
+fn client_leaf(name: &str, issuer: &Issuer<'_, KeyPair>) -> Result<(String, String), rcgen::Error> {
+    let mut params = CertificateParams::new(vec![name.to_owned()])?;
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     let key = KeyPair::generate()?;
     let cert = params.signed_by(&key, issuer)?;
     Ok((cert.pem(), key.serialize_pem()))
@@ -83,6 +109,22 @@ pub fn run(args: Args) -> CmdResult {
         write(&args.out, &format!("{name}.pem"), cert.as_bytes(), false)?;
         write(&args.out, &format!("{name}-key.pem"), key.as_bytes(), true)?;
     }
+    // The platform's client CA: the API gateway's certificates, the only
+    // clients the guest's call service answers on /v1/calls and /metrics
+    // (mutual TLS; the guest pins this CA as `service.client_ca`). A CA of
+    // its own, so that no server certificate the TLS CA signs can call.
+    let (platform_ca, platform_ca_key, platform_issuer) =
+        ca("enclave-init development platform client CA")?;
+    write(&args.out, "platform-ca.pem", platform_ca.as_bytes(), false)?;
+    write(
+        &args.out,
+        "platform-ca-key.pem",
+        platform_ca_key.as_bytes(),
+        true,
+    )?;
+    let (cert, key) = client_leaf("api-gateway.enclave.local", &platform_issuer)?;
+    write(&args.out, "platform-client.pem", cert.as_bytes(), false)?;
+    write(&args.out, "platform-client-key.pem", key.as_bytes(), true)?;
     // The verifier's client CA (proof-of-possession mode): a CA of its own,
     // so that OpenBao's cert role trusts exactly the certificates the
     // verifier issues, nothing the TLS CA signs.

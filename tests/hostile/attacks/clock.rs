@@ -3,9 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use enclave_tests::https::Client;
 use enclave_tests::qemu::Guest;
-use enclave_tests::stack::{sim_policy, vm_config, vm_host_side, OpenBao, Pki, SimPsp, Verifier};
+use enclave_tests::stack::{
+    platform_client, sim_policy, vm_config, vm_host_side, OpenBao, Pki, SimPsp, Verifier,
+};
 use enclave_tests::transcription::TranscriptionStandIn;
 use enclave_tests::{build_image, TempDir};
 
@@ -75,11 +76,7 @@ pub fn clock_skew() -> Verdict {
         .unwrap_or_default()
         .trim()
         .to_owned();
-    let client = Client::new(
-        &format!("tcp://{call_addr}"),
-        &bao.serving_ca_pem(),
-        "call.enclave.local",
-    );
+    let client = platform_client(&pki, &format!("tcp://{call_addr}"), &bao.serving_ca_pem());
     eprintln!("clock-skew: guest ready, calls at {call_addr}");
     if rig::call(&client, "before").0 != 200 {
         return Verdict::broken(
@@ -103,12 +100,8 @@ pub fn clock_skew() -> Verdict {
     eprintln!("clock-skew: resumed");
     // After the pause, short per-connection timeouts: a path the pause
     // wedged must end this attack with a figure, not run it into its budget.
-    let client = Client::new(
-        &format!("tcp://{call_addr}"),
-        &bao.serving_ca_pem(),
-        "call.enclave.local",
-    )
-    .with_timeout(Duration::from_secs(5));
+    let client = platform_client(&pki, &format!("tcp://{call_addr}"), &bao.serving_ca_pem())
+        .with_timeout(Duration::from_secs(5));
     // Calls after the true deadline: none may be answered.
     let mut answered_after = 0;
     let mut statuses = Vec::new();

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use enclave_tests::https::Client;
 use enclave_tests::process::{boot_with_console, Guest};
+use enclave_tests::stack::platform_client;
 use enclave_tests::TempDir;
 
 use crate::rig::{self, Options, Rig};
@@ -32,7 +33,7 @@ fn guest_with_console(rig: &Rig) -> Result<(Guest, Client, String, std::fs::File
         .to_owned();
     Ok((
         g,
-        Client::new(&addr, &rig.bao.serving_ca_pem(), "call.enclave.local"),
+        platform_client(&rig.pki, &addr, &rig.bao.serving_ca_pem()),
         control,
         console,
     ))

@@ -162,8 +162,7 @@ pub fn stall_upstream() -> Verdict {
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let client =
-        enclave_tests::https::Client::new(&addr, &rig.bao.serving_ca_pem(), "call.enclave.local");
+    let client = enclave_tests::stack::platform_client(&rig.pki, &addr, &rig.bao.serving_ca_pem());
     let (ok, _) = rig::call(&client, "warm-up");
     rig.to_upstream.set(rig::Mode::Drip);
     let calls: Vec<_> = (0..3)

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use enclave_tests::https::{self, Client};
 use enclave_tests::process::boot;
 use enclave_tests::stack::{
-    guest_config, service_config, sim_policy, OpenBao, Pki, SimPsp, Verifier,
+    guest_config, platform_client, service_config, sim_policy, OpenBao, Pki, SimPsp, Verifier,
 };
 use enclave_tests::transcription::TranscriptionStandIn;
 use enclave_tests::TempDir;
@@ -125,15 +125,15 @@ fn main() {
     config.push_str(&service_config(
         &format!("unix://{}", call_sock.display()),
         &format!("tcp://127.0.0.1:{}", standin.port),
-        &pki.ca_pem(),
+        &pki,
         "workers = 16\nqueue = 16",
     ));
     config.push_str("\n[log]\nlevel = \"warn\"\n");
     let (_guest, _report) = boot(g, &config).ready();
-    let service = Client::new(
+    let service = platform_client(
+        &pki,
         &format!("unix://{}", call_sock.display()),
         &bao.serving_ca_pem(),
-        "call.enclave.local",
     );
 
     // The baseline: a plain TLS echo on the same transport.

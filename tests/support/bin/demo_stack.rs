@@ -75,7 +75,7 @@ fn main() {
                 guest.started.elapsed().as_secs_f64()
             );
             println!("status: {}", guest.command("status").unwrap_or_default());
-            if let Err(e) = sample_call(&guest, &bao) {
+            if let Err(e) = sample_call(&guest, &bao, &pki) {
                 eprintln!("demo: the sample call failed: {e}");
                 let _ = guest.command("poweroff");
                 std::process::exit(1);
@@ -101,8 +101,9 @@ fn main() {
 }
 
 /// Processes a sample call the way a platform agent would, through the
-/// proxy's ingress with `enclavectl call`, then prints the health document.
-fn sample_call(guest: &Guest, bao: &OpenBao) -> Result<(), String> {
+/// proxy's ingress with `enclavectl call` presenting the platform's client
+/// certificate (mutual TLS), then prints the health document.
+fn sample_call(guest: &Guest, bao: &OpenBao, pki: &Pki) -> Result<(), String> {
     let call_addr =
         std::fs::read_to_string(guest.dir().join("call.addr")).map_err(|e| e.to_string())?;
     let ca = guest.dir().join("serving-ca.pem");
@@ -112,7 +113,7 @@ fn sample_call(guest: &Guest, bao: &OpenBao) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let metadata = r#"{"call_id":"demo-call-1","shipment_id":"SHP-1042","agent_type":"sara","caller_phone":"+39 333 123 4567","language":"it"}"#;
     let addr = format!("tcp://{}", call_addr.trim());
-    println!("== sample call: enclavectl call sample-call.wav --metadata '{metadata}' --addr {addr} --ca serving-ca.pem");
+    println!("== sample call: enclavectl call sample-call.wav --metadata '{metadata}' --addr {addr} --ca serving-ca.pem --cert platform-client.pem --key platform-client-key.pem");
     let run = |args: &[&str]| -> Result<(), String> {
         let out = std::process::Command::new(enclavectl())
             .args(args)
@@ -120,6 +121,10 @@ fn sample_call(guest: &Guest, bao: &OpenBao) -> Result<(), String> {
             .arg(&addr)
             .arg("--ca")
             .arg(&ca)
+            .arg("--cert")
+            .arg(pki.path("platform-client.pem"))
+            .arg("--key")
+            .arg(pki.path("platform-client-key.pem"))
             .output()
             .map_err(|e| e.to_string())?;
         println!("{}", String::from_utf8_lossy(&out.stdout));

@@ -9,6 +9,7 @@ use http::{HttpError, Limits};
 use transport::Stream;
 
 use super::routes::{self, ApiError, Reply};
+use super::tls::Peer;
 use super::Service;
 
 /// The socket under TLS, refusing to wait past a deadline.
@@ -123,7 +124,7 @@ pub(super) fn serve(stream: Stream, svc: &Service) {
             Err(e) => return refuse(&mut tls, svc, e),
         };
         let close = req.wants_close();
-        let reply = routes::dispatch(&req, svc);
+        let reply = routes::dispatch(&req, svc, Peer::of(&tls.get_ref().conn));
         if send(&mut tls, svc, &reply, close).is_err() || close {
             return;
         }

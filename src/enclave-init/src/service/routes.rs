@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use http::Request;
 
+use super::tls::Peer;
 use super::{calls, health, retell, Service};
 
 /// A route's failure: status, stable code, clear message. The message never
@@ -75,9 +76,25 @@ impl Reply {
     }
 }
 
-/// Picks the route.
-pub fn dispatch(req: &Request, svc: &Service) -> Reply {
+/// Picks the route, once the peer may reach it: `/v1/calls` and
+/// `/metrics` only for the platform (mutual TLS); `/health/enclave` too
+/// unless `service.health_without_client_cert`; Retell's webhooks prove
+/// themselves by their signature (`retell.rs`).
+pub fn dispatch(req: &Request, svc: &Service, peer: Peer) -> Reply {
     let path = req.path.split('?').next().unwrap_or("");
+    let needs_client_cert = match path {
+        "/v1/calls" | "/metrics" => true,
+        "/health/enclave" => !svc.cfg.health_without_client_cert,
+        _ => false,
+    };
+    if needs_client_cert && peer != Peer::Platform {
+        svc.shared.metrics.unauthenticated();
+        return Reply::Error(ApiError::new(
+            401,
+            "auth.client_certificate",
+            "this route answers only a client certificate issued by the platform CA (service.client_ca)",
+        ));
+    }
     let reply = match (req.method.as_str(), path) {
         ("POST", "/v1/calls") => calls::handle(req, svc).map(Reply::Json),
         ("POST", "/v1/retell/events") => retell::handle(req, svc).map(Reply::Json),

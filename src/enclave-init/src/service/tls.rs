@@ -8,9 +8,34 @@ use std::sync::{Arc, RwLock};
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::{CertifiedKey, SigningKey};
 use zeroize::Zeroizing;
+
+use crate::attest::TrustedTime;
+
+/// Who is on the other end of a connection, as far as the routes care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// Presented a certificate of `service.client_ca`, verified in the
+    /// handshake: the platform's API gateway.
+    Platform,
+    /// Presented none.
+    Anonymous,
+}
+
+impl Peer {
+    /// The peer of an established server connection.
+    pub fn of(conn: &rustls::ServerConnection) -> Peer {
+        // With a client verifier configured, rustls records peer
+        // certificates only after they verified against the CA.
+        if conn.peer_certificates().is_some_and(|c| !c.is_empty()) {
+            Peer::Platform
+        } else {
+            Peer::Anonymous
+        }
+    }
+}
 
 /// The serving key, before and while its certificate is obtained.
 pub struct ServingKey {
@@ -79,9 +104,17 @@ impl ServingKey {
     /// The TLS 1.3 server configuration presenting `chain_pem` (leaf first,
     /// as Vault returns it) with this key, and the handle through which a
     /// renewed certificate for the same key replaces it.
+    ///
+    /// Clients may present a certificate issued by `client_ca_pem`, checked
+    /// at the guest's trusted `time` (not the host's clock); a certificate
+    /// that fails the check fails the handshake. A client may also present
+    /// none (Retell's webhooks cannot): the routes decide, through
+    /// [`Peer`], what such a client may reach.
     pub fn server_config(
         self,
         chain_pem: &str,
+        client_ca_pem: &str,
+        time: Arc<TrustedTime>,
     ) -> Result<(Arc<rustls::ServerConfig>, Arc<ServingCert>), String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.pkcs8.to_vec()));
@@ -94,10 +127,23 @@ impl ServingKey {
             current: RwLock::new(None),
         });
         cert.replace(chain_pem)?;
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in
+            crate::attest::parse_ca(client_ca_pem).map_err(|e| format!("service.client_ca: {e}"))?
+        {
+            roots
+                .add(ca)
+                .map_err(|e| format!("service.client_ca: {e}"))?;
+        }
+        let clients =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| format!("service.client_ca: {e}"))?;
+        let mut config = rustls::ServerConfig::builder_with_details(provider, time)
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| e.to_string())?
-            .with_no_client_auth()
+            .with_client_cert_verifier(clients)
             .with_cert_resolver(Arc::clone(&cert) as Arc<dyn ResolvesServerCert>);
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok((Arc::new(config), cert))
