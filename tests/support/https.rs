@@ -100,6 +100,23 @@ impl Client {
         self
     }
 
+    /// The same client choosing its certificate through `resolver` (an
+    /// attacker's client presenting a certificate whose key it lacks).
+    pub fn with_resolver(
+        mut self,
+        resolver: Arc<dyn rustls::client::ResolvesClientCert>,
+    ) -> Client {
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(Arc::clone(&self.roots))
+        .with_client_cert_resolver(resolver);
+        self.config = Arc::new(config);
+        self
+    }
+
     /// The same client presenting no certificate.
     pub fn anonymous(mut self) -> Client {
         let config = rustls::ClientConfig::builder_with_provider(Arc::new(

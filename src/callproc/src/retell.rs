@@ -605,7 +605,62 @@ impl RetellEvent {
         })
     }
 
-    /// The sanitized record of the event, the only form to log:
+    /// What of the event may go to host-visible output (logs): its kind,
+    /// the call by a keyed pseudonym ([`PhoneHasher::pseudonym`], domain
+    /// `retell_call_id`), the agent, enumerations of how it went
+    /// (`call_type`, `direction`, `call_status`, `disconnection_reason`,
+    /// `user_sentiment`, `call_successful`, `in_voicemail`) and its
+    /// duration. No number nor its hash, no transcript nor its masked
+    /// prefix or length, no summary (redaction finds numbers, not names),
+    /// no raw call id, no start time.
+    pub fn log_view(&self, hasher: &PhoneHasher) -> Value {
+        let c = &self.call;
+        let a = c.call_analysis.as_ref();
+        let token = |s: Option<&String>| -> Value {
+            match s {
+                None => Value::Null,
+                Some(s) if is_token(s) => Value::String(s.clone()),
+                Some(_) => Value::String("invalid".into()),
+            }
+        };
+        let duration = match (c.start_timestamp, c.end_timestamp) {
+            (Some(s), Some(e)) => e.checked_sub(s).map_or(Value::Null, Value::from),
+            _ => Value::Null,
+        };
+        let mut m = Map::new();
+        m.insert("event".into(), self.event.as_str().into());
+        m.insert(
+            "call".into(),
+            hasher.pseudonym("retell_call_id", &c.call_id).into(),
+        );
+        m.insert("agent_id".into(), token(c.agent_id.as_ref()));
+        m.insert("call_type".into(), token(c.call_type.as_ref()));
+        m.insert("direction".into(), token(c.direction.as_ref()));
+        m.insert("call_status".into(), token(c.call_status.as_ref()));
+        m.insert(
+            "disconnection_reason".into(),
+            token(c.disconnection_reason.as_ref()),
+        );
+        m.insert("duration_ms".into(), duration);
+        m.insert(
+            "user_sentiment".into(),
+            token(a.and_then(|a| a.user_sentiment.as_ref())),
+        );
+        m.insert(
+            "call_successful".into(),
+            a.and_then(|a| a.call_successful)
+                .map_or(Value::Null, Value::from),
+        );
+        m.insert(
+            "in_voicemail".into(),
+            a.and_then(|a| a.in_voicemail)
+                .map_or(Value::Null, Value::from),
+        );
+        Value::Object(m)
+    }
+
+    /// The sanitized record of the event, returned to Retell (inside TLS,
+    /// after its signature verified); never logged ([`Self::log_view`]):
     ///
     /// ```json
     /// {"event": "call_analyzed", "call_id": "…", "agent_id": "…",
@@ -710,6 +765,49 @@ fn is_token(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The log view of an event whose every free-form field carries a
+    /// canary names the call by its pseudonym only and holds no canary.
+    #[test]
+    fn the_log_view_holds_nothing_personal() {
+        let body = serde_json::json!({
+            "event": "call_analyzed",
+            "call": {
+                "call_id": "cid-canary-1", "agent_id": "agent_sara", "call_type": "phone_call",
+                "direction": "inbound", "from_number": "+39 333 987 6543",
+                "to_number": "+39 02 1234 5678", "call_status": "ended",
+                "start_timestamp": 1_764_000_000_000u64, "end_timestamp": 1_764_000_095_000u64,
+                "transcript": "Sono Mario Canarino, il mio numero è 333 987 6543",
+                "metadata": {"note": "Canarino"},
+                "call_analysis": {"call_summary": "Il signor Canarino chiede un richiamo",
+                                  "user_sentiment": "Neutral", "call_successful": true},
+            }
+        })
+        .to_string();
+        let event = RetellEvent::from_json(body.as_bytes()).unwrap();
+        let hasher = PhoneHasher::new(b"pepper-for-the-test");
+        let view = event.log_view(&hasher);
+        let text = view.to_string();
+        for canary in [
+            "canary",
+            "Canarino",
+            "333",
+            "987",
+            "6543",
+            "hmac-sha256",
+            "1764000000000",
+        ] {
+            assert!(!text.contains(canary), "{canary:?} in {text}");
+        }
+        assert_eq!(
+            view["call"],
+            hasher.pseudonym("retell_call_id", "cid-canary-1")
+        );
+        assert_eq!(view["duration_ms"], 95_000);
+        assert_eq!(view["event"], "call_analyzed");
+        // The record (Retell's own answer) still carries the summary.
+        assert!(event.record(&hasher).to_string().contains("Canarino"));
+    }
 
     #[test]
     fn header_grammar() {

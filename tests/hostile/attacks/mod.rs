@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::Attack;
 
+mod callapi;
 mod clock;
 mod console;
 mod fleet;
@@ -48,6 +49,20 @@ pub static ALL: &[Attack] = &[
         budget: Duration::from_secs(60),
         exclusive: false,
         run: lifecycle::stall_upstream,
+    },
+    Attack {
+        name: "unauthenticated-call",
+        claim: "without the platform's client certificate (none, another CA's, the platform's without its key) no call or metrics request is served and no caller hash leaks",
+        budget: Duration::from_secs(60),
+        exclusive: false,
+        run: callapi::unauthenticated_call,
+    },
+    Attack {
+        name: "pii-canary",
+        claim: "canaries in every call, webhook and error-path field reach none of the bytes the host sees (console, ready report, control status, metrics, health, error bodies)",
+        budget: Duration::from_secs(60),
+        exclusive: false,
+        run: callapi::pii_canary,
     },
     Attack {
         name: "replay-token",

@@ -72,7 +72,9 @@ fn process(req: &Request, svc: &Service) -> Result<(&'static str, serde_json::Va
     let hasher = PhoneHasher::new(&pepper);
     drop(pepper);
     let record = event.record(&hasher);
-    crate::info!(retell = record.to_string().as_str(); "Retell event processed");
+    // The host reads the log: the log view, never the record (its summary
+    // can name people; redaction finds numbers, not names).
+    crate::info!(retell = event.log_view(&hasher).to_string().as_str(); "Retell event processed");
     Ok((
         event.event.as_str(),
         serde_json::json!({"status": "processed", "record": record}),
