@@ -284,6 +284,26 @@ fn vsock_socket() -> io::Result<OwnedFd> {
     )?)
 }
 
+/// `SO_RCVTIMEO`/`SO_SNDTIMEO` for a timeout, as std does for TCP and Unix
+/// sockets: the kernel reads a zero timeval as "block forever", so a zero
+/// timeout is refused and one under a microsecond (a deadline about to
+/// pass) becomes one microsecond, never infinity.
+fn timeval(t: Duration) -> io::Result<TimeVal> {
+    if t.is_zero() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cannot set a 0 duration timeout",
+        ));
+    }
+    let secs = i64::try_from(t.as_secs()).unwrap_or(i64::MAX);
+    let micros = i64::from(t.subsec_micros());
+    Ok(if secs == 0 && micros == 0 {
+        TimeVal::new(0, 1)
+    } else {
+        TimeVal::new(secs, micros)
+    })
+}
+
 impl Stream {
     /// Bounds reads alone (`None`: block). Servers shorten it as a
     /// request's deadline approaches, so a client trickling bytes cannot
@@ -291,11 +311,10 @@ impl Stream {
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         match self {
             Stream::Vsock(fd) => {
-                let t = timeout.unwrap_or(Duration::ZERO);
-                let tv = TimeVal::new(
-                    i64::try_from(t.as_secs()).unwrap_or(i64::MAX),
-                    i64::from(t.subsec_micros()),
-                );
+                let tv = match timeout {
+                    None => TimeVal::new(0, 0),
+                    Some(t) => timeval(t)?,
+                };
                 Ok(socket::setsockopt(fd, sockopt::ReceiveTimeout, &tv)?)
             }
             Stream::Unix(s) => s.set_read_timeout(timeout),
@@ -307,10 +326,7 @@ impl Stream {
     pub fn set_timeouts(&self, timeout: Duration) -> io::Result<()> {
         match self {
             Stream::Vsock(fd) => {
-                let tv = TimeVal::new(
-                    i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
-                    i64::from(timeout.subsec_micros()),
-                );
+                let tv = timeval(timeout)?;
                 socket::setsockopt(fd, sockopt::ReceiveTimeout, &tv)?;
                 socket::setsockopt(fd, sockopt::SendTimeout, &tv)?;
                 Ok(())
@@ -474,6 +490,45 @@ fn owned(raw: std::os::fd::RawFd) -> io::Result<OwnedFd> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A vsock timeout under a microsecond is one microsecond on the
+    /// socket, never the zero timeval the kernel reads as "forever"; zero
+    /// is refused as std refuses it for TCP. Read back from a real vsock
+    /// socket (created, never connected).
+    #[test]
+    fn a_sub_microsecond_vsock_timeout_is_not_infinite() {
+        let stream = Stream::Vsock(vsock_socket().unwrap());
+        let get = |s: &Stream| {
+            let Stream::Vsock(fd) = s else { unreachable!() };
+            let tv = socket::getsockopt(fd, sockopt::ReceiveTimeout).unwrap();
+            (tv.tv_sec(), tv.tv_usec())
+        };
+        // The kernel keeps timeouts in jiffies (rounded up: 1 µs reads
+        // back as one jiffy, 1-10 ms), never as 0.
+        let tiny = |s: &Stream| {
+            let (sec, usec) = get(s);
+            sec == 0 && (1..=10_000).contains(&usec)
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_nanos(500)))
+            .unwrap();
+        assert!(tiny(&stream), "{:?}", get(&stream));
+        stream.set_timeouts(Duration::from_nanos(1)).unwrap();
+        assert!(tiny(&stream), "{:?}", get(&stream));
+        stream
+            .set_read_timeout(Some(Duration::from_millis(1500)))
+            .unwrap();
+        assert_eq!(get(&stream), (1, 500_000));
+        let zero = stream.set_read_timeout(Some(Duration::ZERO)).unwrap_err();
+        assert_eq!(zero.kind(), io::ErrorKind::InvalidInput);
+        assert!(stream.set_timeouts(Duration::ZERO).is_err());
+        // Like TCP in std.
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp = std::net::TcpStream::connect(tcp.local_addr().unwrap()).unwrap();
+        assert!(tcp.set_read_timeout(Some(Duration::ZERO)).is_err());
+        stream.set_read_timeout(None).unwrap();
+        assert_eq!(get(&stream), (0, 0), "None: block");
+    }
 
     #[test]
     fn parses_every_scheme() {
