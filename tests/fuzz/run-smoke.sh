@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzz smoke run: every fuzz target (tee-formats evidence and event-log
 # parsers, Azure HCL report and TPM structures, callproc call-service input
-# parsers) for N seconds each.
+# parsers, the HTTP/1.1 request and response reader) for N seconds each.
 #
 #   tests/fuzz/run-smoke.sh [SECONDS]      (default 10)
 #
@@ -24,7 +24,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 fixtures=${ENCLAVE_FIXTURES:-$root/../shared/fixtures}
 target_dir=${CARGO_TARGET_DIR:-$root/target-formats}/fuzz
-targets=(${FUZZ_TARGETS:-snp_report cert_table tdreport tdx_quote eventlog hcl_report tpm_quote multipart call_input collateral_docs})
+targets=(${FUZZ_TARGETS:-snp_report cert_table tdreport tdx_quote eventlog hcl_report tpm_quote multipart call_input collateral_docs http_request})
 
 say() { printf 'run-smoke: %s\n' "$*"; }
 # A missing prerequisite: a failure, or a skip asked for by name.
