@@ -225,7 +225,13 @@ pub fn pii_canary() -> Verdict {
     let r = send_call(&anonymous, &meta(call_id, CANARY_PHONE, "sara"));
     bodies.push(String::from_utf8_lossy(&r.body).into_owned());
     // Retell: one signed delivery, one unsigned, one with a bad signature.
-    let now_ms = (rig::unix_now() * 1000.0) as u64;
+    let now_ms = u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
     let event = serde_json::json!({
         "event": "call_analyzed",
         "call": {
