@@ -334,6 +334,45 @@ fn every_thread_is_confined_once_ready_and_it_still_serves() {
     assert!(wait(&mut child, Duration::from_secs(10)).success());
 }
 
+/// A host that stalls the console from the first byte (its pipe is full
+/// before the guest starts, and nobody reads it) holds the console writer
+/// in its first write: that thread must already be confined, since it
+/// confines itself before writing. Once ready, its status shows no
+/// capability, no_new_privs and the seccomp filter; and the boot was not
+/// held by the console.
+#[test]
+fn a_console_stalled_from_the_first_byte_holds_no_unconfined_thread() {
+    let dir = TempDir::new("stalled");
+    let config = config(dir.path());
+    let (guest, report, _console) =
+        enclave_tests::process::boot_with_stalled_console(dir, &config).unwrap();
+    assert_eq!(command(&report, "ping"), "pong");
+    let mut writer = None;
+    for task in std::fs::read_dir(format!("/proc/{}/task", guest.child.id())).unwrap() {
+        let status = std::fs::read_to_string(task.unwrap().path().join("status")).unwrap();
+        if status_field(&status, "Name:") == "log-writer" {
+            writer = Some(status);
+        }
+    }
+    let status = writer.expect("a log-writer thread");
+    // Blocked in its first write to the full pipe.
+    assert_eq!(
+        status_field(&status, "State:").chars().next(),
+        Some('S'),
+        "{status}"
+    );
+    assert_eq!(status_field(&status, "NoNewPrivs:"), "1", "{status}");
+    assert_eq!(status_field(&status, "Seccomp:"), "2", "{status}");
+    for set in ["CapEff:", "CapPrm:", "CapInh:", "CapAmb:"] {
+        assert_eq!(
+            status_field(&status, set),
+            "0000000000000000",
+            "{set} {status}"
+        );
+    }
+    assert_eq!(command(&report, "poweroff"), "ok");
+}
+
 /// A kernel without Landlock (simulated: strace makes landlock_create_ruleset
 /// fail with ENOSYS, as a kernel without it does): with
 /// `boot.require_sandbox` on (the default) the boot fails with the reason;

@@ -84,13 +84,31 @@ pub fn boot_under(dir: TempDir, config: &str, wrapper: &[&str]) -> Boot {
 /// page (as small as Linux allows, so that a console nobody reads fills
 /// within seconds) handed to the caller, who reads it, or stops reading it
 /// as a hostile host would.
+pub fn boot_with_console(
+    dir: TempDir,
+    config: &str,
+) -> Result<(Guest, serde_json::Value, std::fs::File), String> {
+    console_boot(dir, config, false)
+}
+
+/// [`boot_with_console`] with the console already full when the guest
+/// starts: its very first write blocks until the caller reads (a host that
+/// stalls the console from the first byte).
+pub fn boot_with_stalled_console(
+    dir: TempDir,
+    config: &str,
+) -> Result<(Guest, serde_json::Value, std::fs::File), String> {
+    console_boot(dir, config, true)
+}
+
 #[expect(
     unsafe_code,
     reason = "a one-page pipe: std makes pipes but cannot size them (pipe2, F_SETPIPE_SZ)"
 )]
-pub fn boot_with_console(
+fn console_boot(
     dir: TempDir,
     config: &str,
+    stalled: bool,
 ) -> Result<(Guest, serde_json::Value, std::fs::File), String> {
     use std::os::fd::FromRawFd;
     std::fs::write(dir.path().join("config.toml"), config).unwrap();
@@ -109,6 +127,19 @@ pub fn boot_with_console(
     };
     // SAFETY: fcntl on a descriptor we own, integer argument.
     unsafe { libc::fcntl(fds[0], libc::F_SETPIPE_SZ, 4096) };
+    if stalled {
+        // Fill the page without blocking: O_NONBLOCK on the write end for
+        // the fill only (it is the guest's from then on, blocking).
+        // SAFETY: fcntl and write on a descriptor we own; the buffer is a
+        // live local array of the length passed.
+        unsafe {
+            let flags = libc::fcntl(fds[1], libc::F_GETFL);
+            libc::fcntl(fds[1], libc::F_SETFL, flags | libc::O_NONBLOCK);
+            let fill = [b'#'; 512];
+            while libc::write(fds[1], fill.as_ptr().cast(), fill.len()) > 0 {}
+            libc::fcntl(fds[1], libc::F_SETFL, flags);
+        }
+    }
     let mut child = Command::new(guest_bin_for(config))
         .arg("--config")
         .arg(dir.path().join("config.toml"))

@@ -53,7 +53,9 @@ const fn parse_epoch(s: Option<&str>) -> u64 {
 
 /// Runs the init. Never returns: PID 1 powers off, a process exits.
 pub fn run(role: Role, args: Vec<OsString>) -> ! {
-    logger::init(log::LevelFilter::Info);
+    logger::init(log::LevelFilter::Info, || {
+        pid1::sandbox::confine_console_writer().map_err(|e| e.to_string())
+    });
     let args = match role {
         // The kernel hands stray command-line words to init as arguments;
         // PID 1 takes everything from the image and /proc/cmdline instead.
@@ -134,29 +136,26 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
         evidence::tpm_device::TpmAddr::Device(path) => Some(path.as_path()),
         evidence::tpm_device::TpmAddr::Unix(_) => None,
     };
-    let (sandbox, rules) = pid1::sandbox::forbid_writes(config.require_sandbox, tpm)?;
+    let sandbox = pid1::sandbox::forbid_writes(config.require_sandbox, tpm)?;
     timer.step("sandbox");
 
     // Capabilities down to what power-off needs, no_new_privs: now, while
     // this is the only thread but the console writer (capabilities are per
     // thread; every thread made from here on inherits the reduced sets).
     let privileges = pid1::privileges::drop_privileges(pid1.role())?;
-    let keep = privileges.kept.clone();
-    let strict = pid1.role() == Role::Pid1;
-    // The console writer thread predates both steps; it takes them itself.
-    logger::on_writer(Box::new(move || {
-        if let Some(Err(e)) = rules.map(|r| r.restrict_this_thread()) {
-            crate::error_always!(error = e.to_string().as_str(); "console writer is not under the no-write sandbox");
-        }
-        if let Err(e) = pid1::privileges::drop_in_this_thread(&keep, strict) {
-            crate::error_always!(error = e.to_string().as_str(); "console writer kept its capabilities");
-        }
-    }));
     crate::info_always!(effective = privileges.effective.join(",").as_str(), bounding = privileges.bounding.join(",").as_str(); "capabilities dropped");
-    // The line above wakes the writer, which confines itself before writing
-    // it; waiting for it here makes that done before the secrets exist.
-    // A console the host does not drain cannot hold the boot past this.
-    logger::flush(std::time::Duration::from_secs(2));
+    // The console writer predates both steps: it confined itself when it
+    // started, before it could wait on the console. No secret exists
+    // before it is known to have.
+    match logger::writer_confinement(std::time::Duration::from_secs(5)) {
+        Some(Ok(())) => {}
+        Some(Err(why)) => return Err(BootError::Pid1(pid1::Pid1Error::WriterNotConfined(why))),
+        None => {
+            return Err(BootError::Pid1(pid1::Pid1Error::WriterNotConfined(
+                "it did not start within 5 s".into(),
+            )))
+        }
+    }
     timer.step("privileges");
 
     // From here on the process holds keys: no core dumps, not dumpable,

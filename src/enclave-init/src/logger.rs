@@ -36,7 +36,7 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use log::kv::{Key, Value, VisitSource};
@@ -64,30 +64,35 @@ static LOGGER: ConsoleLogger = ConsoleLogger {
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
 static WRITER: AtomicBool = AtomicBool::new(false);
-/// A task for the writer thread to run once, between two writes.
-static WRITER_TASK: Mutex<Option<Box<dyn FnOnce() + Send>>> = Mutex::new(None);
+/// How the writer thread's own sandbox went (`Err`: why not), set once by
+/// that thread before its first write.
+static WRITER_CONFINED: OnceLock<Result<(), String>> = OnceLock::new();
 
-/// Has the console writer thread run `task` once, before its next write.
-/// Per-thread state (capabilities) can only be changed by the thread
-/// itself, and this one starts before PID 1 drops its privileges
-/// (`pid1::privileges`). Runs at the next line logged.
-pub fn on_writer(task: Box<dyn FnOnce() + Send>) {
-    match WRITER_TASK.lock() {
-        Ok(mut t) => *t = Some(task),
-        Err(p) => *p.into_inner() = Some(task),
+/// Whether the console writer thread confined itself, waiting for it up to
+/// `within` (it does so when it starts, before it touches the console, so
+/// only scheduling can delay it). `Some(Ok)` too when there is no writer
+/// thread. `None`: it did not get there in time.
+pub fn writer_confinement(within: Duration) -> Option<Result<(), String>> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(r) = WRITER_CONFINED.get() {
+            return Some(r.clone());
+        }
+        if !WRITER.load(Ordering::SeqCst) {
+            return Some(Ok(()));
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
-fn take_writer_task() -> Option<Box<dyn FnOnce() + Send>> {
-    match WRITER_TASK.lock() {
-        Ok(mut t) => t.take(),
-        Err(p) => p.into_inner().take(),
-    }
-}
-
-/// Installs the console logger and starts its writer thread. A second call
+/// Installs the console logger and starts its writer thread, which first
+/// runs `confine` (its own sandbox: it is the one thread that waits on the
+/// host's console, so it must not wait there unconfined). A second call
 /// only sets the level.
-pub fn init(level: LevelFilter) {
+pub fn init(level: LevelFilter, confine: fn() -> Result<(), String>) {
     // An error means a logger is already installed (a second init), which is
     // harmless: keep the first.
     let _ = log::set_logger(&LOGGER);
@@ -95,12 +100,13 @@ pub fn init(level: LevelFilter) {
     if !WRITER.swap(true, Ordering::SeqCst) {
         let spawned = std::thread::Builder::new()
             .name("log-writer".into())
-            .spawn(|| {
+            .spawn(move || {
                 // The writer starts before PID 1 blocks signals for its signalfd
                 // (the first line is logged before that), so it would inherit an
                 // open mask: a SIGTERM delivered to this thread would kill the
                 // process with no clean shutdown. It takes no signal but faults.
                 block_async_signals();
+                let _ = WRITER_CONFINED.set(confine());
                 writer(&LOGGER, &mut std::io::stderr())
             });
         if spawned.is_err() {
@@ -230,10 +236,6 @@ fn writer(logger: &ConsoleLogger, out: &mut dyn std::io::Write) {
                 std::mem::take(&mut q.dropped_unreported),
             )
         };
-        // Outside the queue's lock: the task may log.
-        if let Some(task) = take_writer_task() {
-            task();
-        }
         let mut text = String::new();
         if dropped > 0 {
             text.push_str(&system_line(&format!(

@@ -122,6 +122,8 @@ pub enum Pid1Error {
     Sandbox(std::io::Error),
     /// `boot.require_sandbox` is on and the kernel has no Landlock.
     SandboxUnavailable,
+    /// The console writer thread could not confine itself (why).
+    WriterNotConfined(String),
     /// Dropping capabilities or setting no_new_privs failed.
     Privileges {
         /// The step that failed.
@@ -147,6 +149,9 @@ impl fmt::Display for Pid1Error {
             }
             Pid1Error::Entropy(e) => write!(f, "getrandom failed: {e}"),
             Pid1Error::Sandbox(e) => write!(f, "cannot enforce the no-write sandbox: {e}"),
+            Pid1Error::WriterNotConfined(why) => {
+                write!(f, "the console writer thread is not confined: {why}")
+            }
             Pid1Error::SandboxUnavailable => write!(
                 f,
                 "boot.require_sandbox is on but the kernel has no Landlock (not built in, or missing from lsm= on the kernel command line)"

@@ -10,7 +10,8 @@
 //! `bind`), and the evidence devices (`/dev/sev-guest`, `/dev/tdx_guest`,
 //! configfs-tsm, the TPM) check file modes, which uid 0 owns, not
 //! capabilities. The console writer thread, started before everything,
-//! drops its own the same way at its next write ([`crate::logger::on_writer`]).
+//! drops all of its own when it starts, before its first write
+//! ([`super::sandbox::confine_console_writer`]).
 //!
 //! Memory locking: PID 1 locks every page (`mlockall(MCL_FUTURE)`) and the
 //! secret store lives in `memfd_secret`, both bounded by RLIMIT_MEMLOCK for a

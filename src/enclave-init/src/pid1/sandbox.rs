@@ -23,9 +23,12 @@
 //! code alone, which the strace test checks.
 //!
 //! Landlock restricts the calling thread and the threads it creates later.
-//! The console writer thread (`logger`) exists before this step: it
-//! restricts itself with the same rules ([`Rules::restrict_this_thread`])
-//! at its next write, when boot asks it to (`logger::on_writer`).
+//! The console writer thread (`logger`) exists before this step, and it is
+//! the one thread that waits on the host (the console): it confines itself
+//! when it starts, before its first write, more tightly than the rest
+//! ([`confine_console_writer`]: no file access at all, no capability), so
+//! a console the host stalls never holds an unconfined thread. Boot checks
+//! that it did ([`crate::logger::writer_confinement`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -109,10 +112,9 @@ const ALLOWED: &[(&str, u64)] = &[
     ),
 ];
 
-/// The rules of the sandbox, kept so that a thread that existed before it
-/// (the console writer) can put itself under the same ones.
+/// The rules of the sandbox.
 #[derive(Debug, Clone)]
-pub struct Rules {
+struct Rules {
     abi: u32,
     /// The configured TPM device, when evidence may come from one.
     tpm: Option<PathBuf>,
@@ -120,7 +122,7 @@ pub struct Rules {
 
 impl Rules {
     /// Enforces the rules on the calling thread (and threads it creates).
-    pub fn restrict_this_thread(&self) -> Result<(), Pid1Error> {
+    fn restrict_this_thread(&self) -> Result<(), Pid1Error> {
         let mut handled = access::EXECUTE
             | access::WRITE_FILE
             | access::REMOVE_DIR
@@ -152,20 +154,56 @@ impl Rules {
     }
 }
 
+/// The console writer's own sandbox, taken by that thread when it starts,
+/// before it first writes to the console (where the host may hold it for
+/// as long as it likes): every capability dropped, no_new_privs, and every
+/// filesystem access the kernel's Landlock knows handled with none allowed
+/// (it writes only to a descriptor it inherited). Without Landlock in the
+/// kernel only the privileges are dropped; [`forbid_writes`] then decides
+/// whether the boot may go on.
+pub fn confine_console_writer() -> Result<(), Pid1Error> {
+    // Only PID 1 must be able to shrink the bounding set; an unprivileged
+    // process (tests) cannot, and no_new_privs makes it unusable.
+    let strict = std::process::id() == 1;
+    super::privileges::drop_in_this_thread(&caps::CapsHashSet::new(), strict)?;
+    let Some(abi) = landlock::abi_version().map_err(Pid1Error::Sandbox)? else {
+        return Ok(());
+    };
+    let mut handled = access::EXECUTE
+        | access::WRITE_FILE
+        | access::READ_FILE
+        | access::READ_DIR
+        | access::REMOVE_DIR
+        | access::REMOVE_FILE
+        | access::MAKE_CHAR
+        | access::MAKE_DIR
+        | access::MAKE_REG
+        | access::MAKE_SOCK
+        | access::MAKE_FIFO
+        | access::MAKE_BLOCK
+        | access::MAKE_SYM;
+    if abi >= 2 {
+        handled |= access::REFER;
+    }
+    if abi >= 3 {
+        handled |= access::TRUNCATE;
+    }
+    Ruleset::new(handled)
+        .and_then(Ruleset::restrict_self)
+        .map_err(Pid1Error::Sandbox)
+}
+
 /// Forbids all filesystem writes from now on, except [`ALLOWED`] and the
 /// TPM device `tpm`. Without Landlock in the kernel this fails when
 /// `required`, and only warns otherwise. Returns the rules enforced, if any.
-pub fn forbid_writes(
-    required: bool,
-    tpm: Option<&Path>,
-) -> Result<(Sandbox, Option<Rules>), Pid1Error> {
+pub fn forbid_writes(required: bool, tpm: Option<&Path>) -> Result<Sandbox, Pid1Error> {
     let Some(abi) = landlock::abi_version().map_err(Pid1Error::Sandbox)? else {
         if required {
             return Err(Pid1Error::SandboxUnavailable);
         }
         crate::warn_always!("Landlock unavailable in this kernel and boot.require_sandbox is off: no-write is not kernel-enforced");
         let _ = LANDLOCK.set(Sandbox::Unavailable);
-        return Ok((Sandbox::Unavailable, None));
+        return Ok(Sandbox::Unavailable);
     };
     let rules = Rules {
         abi,
@@ -174,7 +212,7 @@ pub fn forbid_writes(
     rules.restrict_this_thread()?;
     crate::info_always!(landlock_abi = abi; "no-write sandbox enforced");
     let _ = LANDLOCK.set(Sandbox::Enforced { abi });
-    Ok((Sandbox::Enforced { abi }, Some(rules)))
+    Ok(Sandbox::Enforced { abi })
 }
 
 #[cfg(test)]
@@ -213,7 +251,7 @@ mod tests {
         // A regular file stands in for the configured TPM device.
         let tpm = dir.join("tpm");
         std::fs::write(&tpm, b"").unwrap();
-        match super::forbid_writes(true, Some(&tpm)).unwrap().0 {
+        match super::forbid_writes(true, Some(&tpm)).unwrap() {
             super::Sandbox::Enforced { .. } => {}
             super::Sandbox::Unavailable => panic!("this test needs a kernel with Landlock"),
         }

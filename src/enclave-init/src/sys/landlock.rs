@@ -14,6 +14,10 @@ pub mod access {
     pub const EXECUTE: u64 = 1 << 0;
     /// Open a file for writing.
     pub const WRITE_FILE: u64 = 1 << 1;
+    /// Open a file for reading.
+    pub const READ_FILE: u64 = 1 << 2;
+    /// Open a directory or list its content.
+    pub const READ_DIR: u64 = 1 << 3;
     /// Remove an empty directory or rename one.
     pub const REMOVE_DIR: u64 = 1 << 4;
     /// Unlink or rename a file.
