@@ -632,3 +632,48 @@ fn pump(mut from: TcpStream, mut to: TcpStream, mode: &AtomicU8, answer: bool) {
     }
     let _ = to.shutdown(Shutdown::Write);
 }
+
+impl Rig {
+    /// [`Rig::guest`] with `service` (TOML lines) added to the guest's
+    /// `[service]` section: the starvation attacks tune the pool and its
+    /// timeouts. The client is made exactly as [`Rig::guest`] makes it;
+    /// keep the two in step.
+    pub fn guest_with_service(
+        &self,
+        service: &str,
+        extra: &str,
+    ) -> (Guest, serde_json::Value, Client) {
+        let gdir = TempDir::new("hguest");
+        let listen = "listen = \"tcp://127.0.0.1:0\"\n";
+        let config = self.guest_config(&gdir, extra);
+        assert!(
+            config.contains(listen),
+            "no service listen line in {config}"
+        );
+        let config = config.replacen(listen, &format!("{listen}{service}\n"), 1);
+        let (g, report) = boot(gdir, &config).ready();
+        let addr = report["call_service"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no call service in {report}"))
+            .to_owned();
+        let client = platform_client(&self.pki, &addr, &self.bao.serving_ca_pem());
+        (g, report, client)
+    }
+}
+
+/// The resident set of a process and its peak, KiB (`VmRSS`, `VmHWM` of
+/// `/proc/<pid>/status`).
+pub fn rss_kib(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))?
+            .trim()
+            .strip_suffix("kB")?
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}

@@ -47,7 +47,7 @@ pub enum HttpError {
         /// The limit.
         limit: usize,
     },
-    /// Framing we do not accept (chunked, missing or bad Content-Length).
+    /// Framing we do not accept (a request with Transfer-Encoding).
     Framing(&'static str),
 }
 
@@ -172,9 +172,33 @@ fn read_body(
             body_bytes: limit,
         },
     )?;
-    let mut body = vec![0u8; declared];
-    r.read_exact(&mut body)?;
+    read_exactly(r, declared)
+}
+
+/// The first allocation for a body: a declared length is only a claim, so
+/// memory grows with the bytes that actually arrive (`read_to_end` at most
+/// doubles it), never with what the peer announced. A peer declaring
+/// 16 MiB and sending nothing costs this much, not 16 MiB.
+const FIRST_BODY_ALLOC: usize = 64 * 1024;
+
+/// Exactly `len` bytes (an early EOF is `UnexpectedEof`), allocated as
+/// they arrive.
+fn read_exactly(r: &mut impl BufRead, len: usize) -> Result<Vec<u8>, HttpError> {
+    let mut body = Vec::with_capacity(len.min(FIRST_BODY_ALLOC));
+    append_exactly(r, len, &mut body)?;
     Ok(body)
+}
+
+/// Appends exactly `len` bytes to `out`, allocated as they arrive.
+fn append_exactly(r: &mut impl BufRead, len: usize, out: &mut Vec<u8>) -> Result<(), HttpError> {
+    let got = io::Read::read_to_end(&mut io::Read::take(&mut *r, len as u64), out)?;
+    if got < len {
+        return Err(HttpError::Io(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "body shorter than its declared length",
+        )));
+    }
+    Ok(())
 }
 
 /// Reads one request.
@@ -230,12 +254,18 @@ pub fn declared_body_len(headers: &[(String, String)], limits: Limits) -> Result
         .filter(|(n, _)| n == "content-length")
         .map(|(_, v)| v.as_str())
         .collect();
+    // RFC 9112 §6.3: an invalid Content-Length, or several, is a 400 and
+    // the connection cannot be trusted further. Only `1*DIGIT` is valid:
+    // `usize::from_str` alone would also take "+5". Several headers are
+    // refused even when they agree (a proxy in front may pick another).
     let declared = match lengths.as_slice() {
         [] => 0,
-        [one] => one
-            .parse::<usize>()
-            .map_err(|_| HttpError::Framing("bad content-length"))?,
-        _ => return Err(HttpError::Framing("several content-length headers")),
+        [one] if !one.is_empty() && one.bytes().all(|b| b.is_ascii_digit()) => {
+            // All digits: too large for usize is still a length, and too large.
+            one.parse::<usize>().unwrap_or(usize::MAX)
+        }
+        [_] => return Err(HttpError::Malformed("bad content-length")),
+        _ => return Err(HttpError::Malformed("several content-length headers")),
     };
     if declared > limits.body_bytes {
         return Err(HttpError::BodyTooLarge {
@@ -283,9 +313,7 @@ fn read_chunked(r: &mut impl BufRead, limit: usize) -> Result<Vec<u8>, HttpError
                 limit,
             });
         }
-        let start = body.len();
-        body.resize(start + size, 0);
-        r.read_exact(&mut body[start..])?;
+        append_exactly(r, size, &mut body)?;
         let mut crlf = [0u8; 2];
         r.read_exact(&mut crlf)?;
         if &crlf != b"\r\n" {
@@ -484,6 +512,133 @@ mod tests {
         ));
     }
 
+    /// RFC 9112 §6.3 / RFC 9110 §8.6: `Content-Length = 1*DIGIT`; anything
+    /// else, or several of them, is malformed (the service answers 400).
+    #[test]
+    fn content_length_is_strictly_digits_and_single() {
+        let limits = Limits {
+            head_bytes: 1024,
+            body_bytes: 100,
+        };
+        let head = |cl: &[&str]| -> Vec<(String, String)> {
+            cl.iter()
+                .map(|v| ("content-length".to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        for bad in ["+5", "-1", "5,5", "0x5", " ", "", "5 5", "1_0", "\u{0665}"] {
+            assert!(
+                matches!(
+                    declared_body_len(&head(&[bad]), limits),
+                    Err(HttpError::Malformed("bad content-length"))
+                ),
+                "{bad:?} accepted"
+            );
+        }
+        for two in [&["5", "6"][..], &["5", "5"][..], &["0", "+0"][..]] {
+            assert!(
+                matches!(
+                    declared_body_len(&head(two), limits),
+                    Err(HttpError::Malformed("several content-length headers"))
+                ),
+                "{two:?} accepted"
+            );
+        }
+        assert_eq!(declared_body_len(&head(&["007"]), limits).unwrap(), 7);
+        assert_eq!(declared_body_len(&head(&[]), limits).unwrap(), 0);
+        // Over the limit, however large: 413, not 400.
+        for (big, declared) in [
+            ("101", 101),
+            ("999999999999", 999_999_999_999),
+            ("99999999999999999999999999", usize::MAX),
+        ] {
+            assert!(
+                matches!(
+                    declared_body_len(&head(&[big]), limits),
+                    Err(HttpError::BodyTooLarge { declared: d, limit: 100 }) if d == declared
+                ),
+                "{big}"
+            );
+        }
+        // Through the whole request reader too, from the wire's bytes.
+        let plus = b"POST / HTTP/1.1\r\ncontent-length: +5\r\n\r\nhello";
+        assert!(matches!(
+            read_request(&mut &plus[..], limits),
+            Err(HttpError::Malformed("bad content-length"))
+        ));
+    }
+
+    /// Reads at most 5 bytes, then EOF, recording the largest buffer it
+    /// was offered: a reader given a declared-length buffer sees it.
+    struct Stingy {
+        left: usize,
+        largest_offer: usize,
+    }
+
+    impl io::Read for Stingy {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.largest_offer = self.largest_offer.max(buf.len());
+            let n = buf.len().min(self.left);
+            buf[..n].fill(b'x');
+            self.left -= n;
+            Ok(n)
+        }
+    }
+
+    /// A declared length is not allocated up front: a request declaring
+    /// 16 MiB whose peer sends 5 bytes never has a buffer of 16 MiB (the
+    /// reader is never offered more than the first allocation), and ends
+    /// in `UnexpectedEof`. The same for a chunk size of a response.
+    #[test]
+    fn declared_lengths_are_not_preallocated() {
+        let limits = Limits {
+            head_bytes: 1024,
+            body_bytes: 16 * 1024 * 1024,
+        };
+        let headers = vec![("content-length".to_owned(), (16 * 1024 * 1024).to_string())];
+        let mut r = io::BufReader::with_capacity(
+            16,
+            Stingy {
+                left: 5,
+                largest_offer: 0,
+            },
+        );
+        let err = read_request_body(&mut r, &headers, limits).unwrap_err();
+        assert!(
+            matches!(&err, HttpError::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof),
+            "{err}"
+        );
+        let offered = r.get_ref().largest_offer;
+        assert!(offered <= FIRST_BODY_ALLOC, "offered {offered} bytes");
+
+        let mut r = io::BufReader::with_capacity(
+            16,
+            io::Read::chain(
+                &b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1000000\r\n"[..],
+                Stingy {
+                    left: 5,
+                    largest_offer: 0,
+                },
+            ),
+        );
+        let err = read_response(&mut r, limits).unwrap_err();
+        assert!(
+            matches!(&err, HttpError::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof),
+            "{err}"
+        );
+        let offered = r.get_ref().get_ref().1.largest_offer;
+        assert!(offered <= FIRST_BODY_ALLOC, "offered {offered} bytes");
+        // And a body that does arrive is read whole, past the first allocation.
+        let mut whole = io::BufReader::new(Stingy {
+            left: 200_000,
+            largest_offer: 0,
+        });
+        let h = vec![("content-length".to_owned(), "200000".to_owned())];
+        assert_eq!(
+            read_request_body(&mut whole, &h, limits).unwrap(),
+            vec![b'x'; 200_000]
+        );
+    }
+
     #[test]
     fn limits_and_framing_are_enforced() {
         let small = Limits {
@@ -511,7 +666,7 @@ mod tests {
         let two = b"POST / HTTP/1.1\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\nab";
         assert!(matches!(
             read_request(&mut &two[..], Limits::default()),
-            Err(HttpError::Framing(_))
+            Err(HttpError::Malformed("several content-length headers"))
         ));
         let short = b"POST / HTTP/1.1\r\ncontent-length: 9\r\n\r\nab";
         assert!(matches!(

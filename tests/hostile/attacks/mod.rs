@@ -12,6 +12,7 @@ mod fleet;
 mod lifecycle;
 mod pop;
 mod sandbox;
+mod starve;
 
 /// Every attack of the suite, in the order the table lists them.
 pub static ALL: &[Attack] = &[
@@ -140,5 +141,33 @@ pub static ALL: &[Attack] = &[
         budget: Duration::from_secs(60),
         exclusive: false,
         run: sandbox::sandbox_escape,
+    },
+    Attack {
+        name: "keepalive-hog",
+        claim: "more idle keep-alive connections than workers starve no call: an idle one is closed when another waits",
+        budget: Duration::from_secs(60),
+        exclusive: false,
+        run: starve::keepalive_hog,
+    },
+    Attack {
+        name: "slowloris",
+        claim: "requests dripped a byte a second starve no call and are cut at the request timeout",
+        budget: Duration::from_secs(60),
+        exclusive: false,
+        run: starve::slowloris,
+    },
+    Attack {
+        name: "truncated-hello",
+        claim: "half ClientHellos and silent connections starve no call and are closed at the handshake deadline",
+        budget: Duration::from_secs(60),
+        exclusive: false,
+        run: starve::truncated_hello,
+    },
+    Attack {
+        name: "huge-content-length",
+        claim: "declared bodies that never come are not preallocated: 413 over the limit, 400 for a bad or doubled length, calls served",
+        budget: Duration::from_secs(60),
+        exclusive: false,
+        run: starve::huge_content_length,
     },
 ];

@@ -1,7 +1,18 @@
 //! One client connection: TLS, then HTTP/1.1 requests with keep-alive,
-//! each read bounded by the I/O timeout and by the request's deadline.
+//! each read bounded by the I/O timeout and by the phase's deadline: the
+//! idle timeout for the handshake and the wait for a request's first
+//! byte, the request timeout from that byte to the end of its body.
+//!
+//! While other connections wait for a worker, a phase that has lasted
+//! [`SHED_GRACE`] and brought less than [`SHED_MIN_RATE`] is cut: an idle
+//! keep-alive connection, a handshake that stopped half-way, a request
+//! head or body dripped byte by byte. A real client sends its handshake
+//! and its request in a burst, far above the floor; it only loses a
+//! kept-alive connection it was not using, which HTTP lets a server close
+//! at any time.
 
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,44 +23,118 @@ use super::routes::{self, ApiError, Reply};
 use super::tls::Peer;
 use super::Service;
 
-/// The socket under TLS, refusing to wait past a deadline.
+/// Under pressure (connections waiting for a worker), how long a phase
+/// may last below [`SHED_MIN_RATE`] before it is cut: long enough for a
+/// handshake or a request sent at once, short enough that a waiting
+/// client is served within about a second per busy worker.
+const SHED_GRACE: Duration = Duration::from_secs(1);
+/// Under pressure, the floor on a phase's average rate (bytes on the
+/// socket since it began): 8 KiB/s, the rate of the 8 kHz µ-law audio the
+/// service is sent. An idle connection has 0; one byte a second in TLS
+/// records is about 22.
+const SHED_MIN_RATE: f64 = 8.0 * 1024.0;
+/// How often a blocked read looks at the queue.
+const SHED_POLL: Duration = Duration::from_millis(100);
+
+/// The socket under TLS, refusing to wait past a deadline, for longer
+/// than the I/O timeout without a byte, or (while others wait) for a
+/// crawling peer.
 pub(super) struct Timed {
     stream: Stream,
     io: Duration,
     deadline: Instant,
-    /// The read timeout the socket has now: set again only when the
-    /// deadline comes nearer than the I/O timeout (not on every read of a
-    /// large body).
+    /// The read timeout the socket has now: set again only when it must
+    /// change (not on every read of a large body).
     read_timeout: Duration,
+    /// The service's count of connections waiting for a worker; `None`:
+    /// never shed (the busy thread's short answers).
+    waiting: Option<Arc<AtomicUsize>>,
+    /// When the current phase began, and the bytes read in it.
+    phase_start: Instant,
+    phase_bytes: u64,
 }
 
 impl Timed {
-    fn new(stream: Stream, io: Duration, deadline: Instant) -> io::Result<Timed> {
+    fn new(
+        stream: Stream,
+        io: Duration,
+        deadline: Instant,
+        waiting: Option<Arc<AtomicUsize>>,
+    ) -> io::Result<Timed> {
         stream.set_timeouts(io)?;
         Ok(Timed {
             stream,
             io,
             deadline,
             read_timeout: io,
+            waiting,
+            phase_start: Instant::now(),
+            phase_bytes: 0,
         })
+    }
+
+    /// Starts a phase that must end within `limit`.
+    fn begin(&mut self, limit: Duration) {
+        let now = Instant::now();
+        self.deadline = now + limit;
+        self.phase_start = now;
+        self.phase_bytes = 0;
+    }
+
+    /// Others wait for a worker, and this phase has crawled for longer
+    /// than the grace.
+    fn shed(&self, now: Instant) -> bool {
+        let Some(waiting) = &self.waiting else {
+            return false;
+        };
+        let t = now.saturating_duration_since(self.phase_start);
+        let slow = (self.phase_bytes as f64) < SHED_MIN_RATE * t.as_secs_f64();
+        t >= SHED_GRACE && slow && waiting.load(Ordering::SeqCst) > 0
     }
 }
 
 impl Read for Timed {
+    /// Waits in slices of [`SHED_POLL`] so that the queue is looked at
+    /// while the peer is silent; the I/O timeout still bounds each read.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "request deadline passed",
-            ));
+        let started = Instant::now();
+        loop {
+            let now = Instant::now();
+            let left = self.deadline.saturating_duration_since(now);
+            if left.is_zero() {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "request deadline passed",
+                ));
+            }
+            let silent = (started + self.io).saturating_duration_since(now);
+            if silent.is_zero() {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "i/o timeout"));
+            }
+            if self.shed(now) {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "too slow while others wait for a worker",
+                ));
+            }
+            let want = left.min(silent).min(SHED_POLL);
+            if want != self.read_timeout {
+                self.stream.set_read_timeout(Some(want))?;
+                self.read_timeout = want;
+            }
+            match self.stream.read(buf) {
+                Ok(n) => {
+                    self.phase_bytes += n as u64;
+                    return Ok(n);
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => return Err(e),
+            }
         }
-        let want = left.min(self.io);
-        if want != self.read_timeout {
-            self.stream.set_read_timeout(Some(want))?;
-            self.read_timeout = want;
-        }
-        self.stream.read(buf)
     }
 }
 
@@ -64,8 +149,13 @@ impl Write for Timed {
 
 type Tls = BufReader<rustls::StreamOwned<rustls::ServerConnection, Timed>>;
 
-fn open(stream: Stream, svc: &Service, deadline: Instant) -> Option<Tls> {
-    let timed = match Timed::new(stream, svc.cfg.io_timeout, deadline) {
+fn open(
+    stream: Stream,
+    svc: &Service,
+    deadline: Instant,
+    waiting: Option<Arc<AtomicUsize>>,
+) -> Option<Tls> {
+    let timed = match Timed::new(stream, svc.cfg.io_timeout, deadline, waiting) {
         Ok(t) => t,
         Err(e) => {
             crate::debug!(error = e.to_string().as_str(); "call service: cannot set timeouts");
@@ -86,9 +176,10 @@ fn open(stream: Stream, svc: &Service, deadline: Instant) -> Option<Tls> {
 }
 
 /// Serves requests on one connection until the client closes, asks to
-/// close, errs or idles past the idle timeout.
+/// close, errs, idles past the idle timeout or is shed (module doc).
 pub(super) fn serve(stream: Stream, svc: &Service) {
-    let Some(mut tls) = open(stream, svc, Instant::now() + svc.cfg.idle_timeout) else {
+    let waiting = Some(Arc::clone(&svc.waiting));
+    let Some(mut tls) = open(stream, svc, Instant::now() + svc.cfg.idle_timeout, waiting) else {
         return;
     };
     let limits = Limits {
@@ -96,15 +187,23 @@ pub(super) fn serve(stream: Stream, svc: &Service) {
         body_bytes: svc.cfg.max_body,
     };
     loop {
-        // Waiting for the next request (and the handshake, the first time):
-        // the idle timeout. Then the whole request: the request timeout.
-        tls.get_mut().sock.deadline = Instant::now() + svc.cfg.idle_timeout;
+        // Idle: the handshake (the first time) and the wait for the next
+        // request's first byte, within the idle timeout. A connection
+        // that sent no byte of a request is closed without an answer.
+        tls.get_mut().sock.begin(svc.cfg.idle_timeout);
+        match tls.fill_buf() {
+            Ok([]) => return,
+            Ok(_) => {}
+            Err(e) => return close_idle(&mut tls, &e),
+        }
+        // From the request's first byte to the end of its body: the
+        // request timeout (a dripped head included).
+        tls.get_mut().sock.begin(svc.cfg.request_timeout);
         let mut req = match http::read_request_head(&mut tls, limits) {
             Ok(Some(r)) => r,
             Ok(None) => return,
             Err(e) => return refuse(&mut tls, svc, e),
         };
-        tls.get_mut().sock.deadline = Instant::now() + svc.cfg.request_timeout;
         if let Err(e) = http::declared_body_len(&req.headers, limits) {
             return refuse(&mut tls, svc, e);
         }
@@ -128,6 +227,17 @@ pub(super) fn serve(stream: Stream, svc: &Service) {
         if send(&mut tls, svc, &reply, close).is_err() || close {
             return;
         }
+    }
+}
+
+/// Closes a connection that idled past its timeout or was shed: no request
+/// to answer; a TLS close if the handshake was done.
+fn close_idle(tls: &mut Tls, e: &io::Error) {
+    crate::debug!(error = e.to_string().as_str(); "call service: idle connection closed");
+    let w = tls.get_mut();
+    if !w.conn.is_handshaking() {
+        w.conn.send_close_notify();
+        let _ = w.conn.write_tls(&mut w.sock);
     }
 }
 
@@ -214,7 +324,7 @@ const LINGER_BYTES: usize = 32 * 1024 * 1024;
 /// answer while still writing. So read and discard what it still sends,
 /// briefly and boundedly, before closing.
 fn linger(sock: &mut Timed) {
-    sock.deadline = Instant::now() + LINGER;
+    sock.begin(LINGER);
     let mut sink = [0u8; 16 * 1024];
     let mut total = 0;
     while total < LINGER_BYTES {
@@ -228,7 +338,7 @@ fn linger(sock: &mut Timed) {
 /// Every worker is busy: handshake, read the request head if it comes
 /// quickly, answer 503 with Retry-After, close. Bounded by `deadline`.
 pub(super) fn answer_busy(stream: Stream, svc: &Service, deadline: Duration) {
-    let Some(mut tls) = open(stream, svc, Instant::now() + deadline) else {
+    let Some(mut tls) = open(stream, svc, Instant::now() + deadline, None) else {
         return;
     };
     // Reading the head lets the client see the answer instead of a reset

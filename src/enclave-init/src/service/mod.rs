@@ -10,6 +10,14 @@
 //! the I/O timeout and by the request's deadline, so a slow client loses
 //! its worker instead of holding it.
 //!
+//! Deadlines alone still let a few clients starve everyone for a timeout:
+//! with `workers` connections idle on keep-alive, dripping a request or
+//! stuck in a handshake, a new client waits in the queue until one times
+//! out. So the workers watch the queue ([`Service::waiting`]): while a
+//! connection waits for a worker, a connection that is idle, or slower
+//! than a floor rate, for more than a grace period is closed (`conn.rs`,
+//! `Timed::read`). Without waiters nothing changes: the timeouts rule.
+//!
 //! Routes (`routes.rs`): `POST /v1/calls` (`calls.rs`), `POST
 //! /v1/retell/events` (`retell.rs`), `GET /health/enclave` and `GET
 //! /metrics` (`health.rs`). Errors are JSON `{"error":{"code","message"}}`
@@ -24,6 +32,7 @@ pub mod tls;
 mod upstream;
 
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -40,6 +49,9 @@ pub struct Service {
     upstream: Option<upstream::Upstream>,
     shared: Arc<Shared>,
     replay: Mutex<callproc::retell::ReplayGuard>,
+    /// Connections accepted and queued for a worker, not yet taken: while
+    /// this is not zero, workers shed idle and crawling connections.
+    waiting: Arc<AtomicUsize>,
 }
 
 impl Service {
@@ -59,6 +71,7 @@ impl Service {
             window_ms,
         ));
         Ok(Arc::new(Service {
+            waiting: Arc::new(AtomicUsize::new(0)),
             replay,
             cfg,
             tls,
@@ -117,15 +130,20 @@ fn accept(
                 continue;
             }
         };
+        // Counted before it is queued, so that the worker taking it never
+        // decrements first.
+        svc.waiting.fetch_add(1, Ordering::SeqCst);
         match work.try_send(stream) {
             Ok(()) => {}
             Err(TrySendError::Full(stream)) => {
+                svc.waiting.fetch_sub(1, Ordering::SeqCst);
                 svc.shared.metrics.busy();
                 if busy.try_send(stream).is_err() {
                     crate::warn!("call service saturated: connection dropped");
                 }
             }
             Err(TrySendError::Disconnected(_)) => {
+                svc.waiting.fetch_sub(1, Ordering::SeqCst);
                 crate::error!("call service: every worker is gone; not accepting");
                 return;
             }
@@ -137,7 +155,10 @@ fn worker(rx: &Mutex<Receiver<Stream>>, svc: &Service) {
     loop {
         let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
         match next {
-            Ok(stream) => conn::serve(stream, svc),
+            Ok(stream) => {
+                svc.waiting.fetch_sub(1, Ordering::SeqCst);
+                conn::serve(stream, svc);
+            }
             Err(_) => return,
         }
     }
