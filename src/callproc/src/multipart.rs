@@ -397,16 +397,10 @@ pub fn boundary(content_type: &str) -> Result<String, MultipartError> {
 /// `\r` and has no other `\r` (a boundary has no CR), so each attempt stops
 /// by the next `\r` of `hay`: linear time.
 fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    let first = *needle.first()?;
-    let mut i = from;
-    loop {
-        let rel = hay.get(i..)?.iter().position(|&b| b == first)?;
-        let at = i + rel;
-        if hay.get(at..at.checked_add(needle.len())?) == Some(needle) {
-            return Some(at);
-        }
-        i = at + 1;
+    if needle.is_empty() {
+        return None;
     }
+    memchr::memmem::find(hay.get(from..)?, needle).map(|at| from + at)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
