@@ -590,6 +590,32 @@ fn bad_requests_get_precise_errors_and_the_next_request_is_served() {
     let resp = http::read_response(&mut conn, http::Limits::default()).unwrap();
     assert_eq!(resp.status, 400);
 
+    // HTTP/1.0: closed after the answer unless it asks for keep-alive, and
+    // then the answer says so and the next request is served.
+    let mut conn = client.connect().unwrap();
+    conn.get_mut()
+        .write_all(b"GET /health/enclave HTTP/1.0\r\nhost: x\r\n\r\n")
+        .unwrap();
+    let resp = http::read_response(&mut conn, http::Limits::default()).unwrap();
+    assert_eq!(
+        (resp.status, resp.header("connection")),
+        (200, Some("close"))
+    );
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut conn, &mut rest);
+    assert!(rest.is_empty(), "nothing after the 1.0 answer");
+    let mut conn = client.connect().unwrap();
+    for _ in 0..2 {
+        conn.get_mut()
+            .write_all(b"GET /health/enclave HTTP/1.0\r\nconnection: Keep-Alive\r\n\r\n")
+            .unwrap();
+        let resp = http::read_response(&mut conn, http::Limits::default()).unwrap();
+        assert_eq!(
+            (resp.status, resp.header("connection")),
+            (200, Some("keep-alive"))
+        );
+    }
+
     // Still serving, on a kept-alive connection too.
     let mut conn = client.connect().unwrap();
     for _ in 0..3 {

@@ -84,6 +84,8 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// Body.
     pub body: Vec<u8>,
+    /// The minor HTTP version: 1 for HTTP/1.1, 0 for HTTP/1.0.
+    pub minor_version: u8,
 }
 
 /// A response.
@@ -103,10 +105,22 @@ impl Request {
         find(&self.headers, name)
     }
 
-    /// Whether the client asked to close after this request.
+    /// Whether the connection ends after this request (RFC 9112 9.3): the
+    /// `close` option in any `Connection` header (a comma-separated token
+    /// list, any case); and for HTTP/1.0, unless it asked for `keep-alive`
+    /// (then the answer must say `Connection: keep-alive`).
     pub fn wants_close(&self) -> bool {
-        self.header("connection")
-            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+        self.connection_option("close")
+            || (self.minor_version == 0 && !self.connection_option("keep-alive"))
+    }
+
+    /// Whether any `Connection` header lists `option` (case-insensitive).
+    pub fn connection_option(&self, option: &str) -> bool {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == "connection")
+            .flat_map(|(_, v)| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(option))
     }
 }
 
@@ -232,12 +246,14 @@ pub fn read_request_head(
         .ok_or(HttpError::Malformed("no method"))?
         .to_owned();
     let path = req.path.ok_or(HttpError::Malformed("no path"))?.to_owned();
+    let minor_version = req.version.ok_or(HttpError::Malformed("no version"))?;
     let headers = headers_of(req.headers)?;
     Ok(Some(Request {
         method,
         path,
         headers,
         body: Vec::new(),
+        minor_version,
     }))
 }
 
@@ -421,6 +437,33 @@ pub fn reason(status: u16) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Connection options are a token list in any case; HTTP/1.0 keeps the
+    /// connection only when it asks, HTTP/1.1 unless it asks to close.
+    #[test]
+    fn keep_alive_follows_the_version_and_the_connection_tokens() {
+        let close = |head: &str| {
+            let mut r = io::BufReader::new(head.as_bytes());
+            read_request(&mut r, Limits::default())
+                .unwrap()
+                .unwrap()
+                .wants_close()
+        };
+        assert!(!close("GET / HTTP/1.1\r\n\r\n"));
+        assert!(close("GET / HTTP/1.1\r\nconnection: Close\r\n\r\n"));
+        assert!(close(
+            "GET / HTTP/1.1\r\nconnection: keep-alive, close\r\n\r\n"
+        ));
+        assert!(close(
+            "GET / HTTP/1.1\r\nconnection: te\r\nconnection: CLOSE \r\n\r\n"
+        ));
+        assert!(!close("GET / HTTP/1.1\r\nconnection: closed\r\n\r\n"));
+        assert!(close("GET / HTTP/1.0\r\n\r\n"), "1.0 closes by default");
+        assert!(!close("GET / HTTP/1.0\r\nconnection: Keep-Alive\r\n\r\n"));
+        assert!(close(
+            "GET / HTTP/1.0\r\nconnection: keep-alive, close\r\n\r\n"
+        ));
+    }
 
     #[test]
     fn request_round_trip_and_keep_alive() {

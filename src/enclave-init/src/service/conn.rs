@@ -223,8 +223,10 @@ pub(super) fn serve(stream: Stream, svc: &Service) {
             Err(e) => return refuse(&mut tls, svc, e),
         };
         let close = req.wants_close();
+        // HTTP/1.0 kept alive only because it asked: the answer says so.
+        let keep_alive_10 = !close && req.minor_version == 0;
         let reply = routes::dispatch(&req, svc, Peer::of(&tls.get_ref().conn));
-        if send(&mut tls, svc, &reply, close).is_err() || close {
+        if send_framed(&mut tls, svc, &reply, close, keep_alive_10).is_err() || close {
             return;
         }
     }
@@ -290,6 +292,18 @@ fn refuse(tls: &mut Tls, svc: &Service, e: HttpError) {
 }
 
 fn send(tls: &mut Tls, svc: &Service, reply: &Reply, close: bool) -> io::Result<()> {
+    send_framed(tls, svc, reply, close, false)
+}
+
+/// [`send`], saying `Connection: keep-alive` when `keep_alive` (an
+/// HTTP/1.0 client that asked for it).
+fn send_framed(
+    tls: &mut Tls,
+    svc: &Service,
+    reply: &Reply,
+    close: bool,
+    keep_alive: bool,
+) -> io::Result<()> {
     let (status, content_type, body, retry_after) = reply.parts();
     svc.shared.metrics.response(status);
     let mut headers: Vec<(&str, &str)> = vec![
@@ -303,6 +317,8 @@ fn send(tls: &mut Tls, svc: &Service, reply: &Reply, close: bool) -> io::Result<
     }
     if close {
         headers.push(("connection", "close"));
+    } else if keep_alive {
+        headers.push(("connection", "keep-alive"));
     }
     let w = tls.get_mut();
     http::write_response(w, status, &headers, &body)?;
