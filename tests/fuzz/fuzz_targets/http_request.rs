@@ -22,7 +22,10 @@ fuzz_target!(|data: &[u8]| {
             Ok(Some(h)) => h,
             Ok(None) | Err(_) => break,
         };
-        assert!(head.headers.iter().all(|(n, _)| !n.bytes().any(|b| b.is_ascii_uppercase())));
+        assert!(head
+            .headers
+            .iter()
+            .all(|(n, _)| !n.bytes().any(|b| b.is_ascii_uppercase())));
         let declared = match http::declared_body_len(&head.headers, LIMITS) {
             Ok(n) => n,
             Err(_) => break,
