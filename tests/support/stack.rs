@@ -353,6 +353,12 @@ pub struct OpenBao {
 
 impl OpenBao {
     pub fn start_on(pki: &Pki, port: u16) -> OpenBao {
+        // One start at a time per test process: a test binary runs its tests
+        // in parallel, and several Go servers initialising at once on two
+        // cores (each polled with a `bao` CLI, itself a Go program) took
+        // over a minute in CI.
+        static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = STARTING.lock().unwrap_or_else(|e| e.into_inner());
         let dir = TempDir::new("bao");
         let config = dir.path().join("listener.hcl");
         std::fs::write(
@@ -379,14 +385,23 @@ impl OpenBao {
             ca: pki.path("ca.pem"),
             dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !bao.cli(&["status"]).status().is_ok_and(|s| s.success()) {
+        // The CLI's `status` only once the TLS listener accepts: a TCP
+        // connect costs nothing, a CLI run is a Go program's start.
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let listening = || {
+            std::net::TcpStream::connect_timeout(
+                &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+                Duration::from_millis(200),
+            )
+            .is_ok()
+        };
+        while !(listening() && bao.cli(&["status"]).status().is_ok_and(|s| s.success())) {
             assert!(
                 Instant::now() < deadline,
                 "OpenBao did not start: {}",
                 bao.log()
             );
-            std::thread::sleep(Duration::from_millis(200));
+            std::thread::sleep(Duration::from_millis(250));
         }
         bao
     }
