@@ -119,6 +119,25 @@ fn boots_reports_ready_answers_the_host_and_powers_off() {
     }
 }
 
+/// The guest kernel install-deps fetched has Landlock built in (its
+/// `config`, from the Debian package), and the measured command line
+/// enables it explicitly rather than through the kernel's default list.
+#[test]
+fn the_guest_kernel_has_landlock_and_the_command_line_enables_it() {
+    let config = std::fs::read_to_string(enclave_tests::kernel_dir().join("config")).unwrap();
+    assert!(
+        config.lines().any(|l| l == "CONFIG_SECURITY_LANDLOCK=y"),
+        "the guest kernel lacks Landlock"
+    );
+    let cmdline = enclave_tests::qemu::cmdline("");
+    let lsm = cmdline
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("lsm="))
+        .last()
+        .unwrap_or_else(|| panic!("no lsm= in {cmdline}"));
+    assert!(lsm.split(',').any(|m| m == "landlock"), "{cmdline}");
+}
+
 /// Debian's kernel has Landlock in its default LSM list; an `lsm=` without
 /// it (as a host choosing the command line of an unmeasured boot, or a
 /// kernel built without it) leaves the required sandbox unavailable: the

@@ -39,12 +39,16 @@ pub struct Guest {
 
 /// The kernel command line a guest boots with (it is measured).
 pub fn cmdline(extra: &str) -> String {
-    format!("console=ttyS0 panic=-1 quiet {extra}")
+    format!("console=ttyS0 panic=-1 quiet {LSM} {extra}")
 }
+
+/// The LSMs the guest's command line enables (measured with it): Landlock
+/// first, whatever the kernel's built-in default list says.
+pub const LSM: &str = "lsm=landlock,lockdown,yama";
 
 impl Guest {
     /// Boots `initrd` with Debian's kernel; `extra_cmdline` is appended to
-    /// `console=ttyS0 panic=-1 quiet`.
+    /// [`cmdline`] (a later `lsm=` replaces [`LSM`]).
     pub fn boot(initrd: &Path, extra_cmdline: &str) -> Guest {
         Self::boot_with(initrd, extra_cmdline, |_| Box::new(()))
     }
