@@ -168,6 +168,9 @@ impl<E, F: FnMut(u32, &E, Class, Option<Duration>)> Observe<E> for F {
     }
 }
 
+/// Less than this before the deadline, no new attempt starts.
+const MIN_ATTEMPT: Duration = Duration::from_millis(50);
+
 /// Runs `op` until it succeeds, fails finally, or `deadline` passes. `op`
 /// receives the deadline (its own requests must end by then) and starts a
 /// fresh exchange each time. No attempt starts at or after the deadline.
@@ -196,9 +199,16 @@ pub fn run<T, E: Classify>(
             });
         };
         let left = deadline.since(clock.now());
-        let wait = backoff.wait(attempt - 1, retry_after, left, jitter);
+        let drawn = backoff.wait(attempt - 1, retry_after, left, jitter);
+        // A draw never spends the whole rest of the window: at most half of
+        // what is left (a peer's Retry-After still waits what it asked).
+        // Otherwise one large draw after a short outage late in the window
+        // gave up with seconds still left, and the secrets were withdrawn
+        // at the deadline (seen in the verifier-restart attack).
+        let asked = retry_after.map_or(Duration::ZERO, |r| r.min(backoff.max_retry_after));
+        let wait = drawn.min((left / 2).max(asked));
         // An attempt needs time to do anything: none starts at the deadline.
-        if left.is_zero() || wait >= left {
+        if left < MIN_ATTEMPT || wait >= left {
             observe.failed(attempt, &err, class, None);
             return Err(GaveUp {
                 attempts: attempt,
@@ -467,6 +477,33 @@ mod tests {
         assert!(clock.0.get() <= 10_000, "ended at {} ms", clock.0.get());
         assert!(starts.iter().all(|t| *t < 10_000), "{starts:?}");
         assert_eq!(starts, [0, 3000, 6000, 9000], "Retry-After of 3 s honoured");
+    }
+
+    /// Failures until 2 s into a 3 s window (a short outage late in it),
+    /// with the largest draws: the attempts keep coming (each wait at most
+    /// half of what is left) and one after the outage succeeds. Before,
+    /// the fifth wait (ceiling 1.6 s, 1.5 s left) gave up.
+    #[test]
+    fn a_short_outage_late_in_the_window_leaves_attempts_after_it() {
+        let clock = FakeClock(Cell::new(0));
+        let mut starts = Vec::new();
+        let r: Result<(), _> = run(
+            Mono::from_millis(3_000),
+            Backoff::DEFAULT,
+            &clock,
+            &mut Max,
+            &mut no_observer(),
+            |_| {
+                starts.push(clock.0.get());
+                if clock.0.get() < 2_000 {
+                    Err(E(Class::TRANSIENT))
+                } else {
+                    Ok(())
+                }
+            },
+        );
+        assert!(r.is_ok(), "gave up: {starts:?}");
+        assert_eq!(starts, [0, 100, 300, 700, 1500, 2250]);
     }
 
     #[test]
