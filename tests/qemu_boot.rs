@@ -133,7 +133,7 @@ fn the_guest_kernel_has_landlock_and_the_command_line_enables_it() {
     let lsm = cmdline
         .split_whitespace()
         .filter_map(|w| w.strip_prefix("lsm="))
-        .last()
+        .next_back()
         .unwrap_or_else(|| panic!("no lsm= in {cmdline}"));
     assert!(lsm.split(',').any(|m| m == "landlock"), "{cmdline}");
 }

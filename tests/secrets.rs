@@ -15,9 +15,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use enclave_tests::process::{boot, Boot, Guest};
-use enclave_tests::stack::{
-    free_port, guest_config, sim_policy, OpenBao, Pki, SimPsp, Verifier, TEST_HOOKS,
-};
+use enclave_tests::stack::{guest_config, sim_policy, OpenBao, Pki, SimPsp, Verifier, TEST_HOOKS};
 use enclave_tests::TempDir;
 
 const CANARY_HUME: &str = "canary-hume-4c1d9f2e7b";
@@ -385,7 +383,7 @@ fn vault_down_at_boot_is_retried_until_it_comes_up() {
     let psp = SimPsp::start(&dir.path().join("psp.sock"), &["--measurement", &m]);
     let verifier = Verifier::start(&pki, &sim_policy(&psp.ark_sha256, &[&m]), dir.path(), &[]);
     // The guest boots while nothing listens on Vault's port.
-    let port = free_port();
+    let port = quiet_port();
     let gdir = TempDir::new("guest");
     let config = guest_config(gdir.path(), &psp.socket, Some((&verifier, &pki)), None)
         + &format!(
@@ -415,6 +413,22 @@ fn vault_down_at_boot_is_retried_until_it_comes_up() {
             guest_path
         ),
     }
+}
+
+/// A loopback port where nothing listens, outside the kernel's ephemeral
+/// range (32768-60999 by default): while the test keeps it closed, no
+/// other test's `free_port()` and no outgoing connection can take it (a
+/// `free_port()` here lost it once in CI, AddrInUse at the forward).
+fn quiet_port() -> u16 {
+    let seed = std::process::id()
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_nanos();
+    (0u32..)
+        .map(|i| 20_000 + ((seed.wrapping_add(i.wrapping_mul(7919))) % 12_000) as u16)
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .unwrap()
 }
 
 /// Forwards loopback `from` → `to` from now on (both directions, each
@@ -608,7 +622,7 @@ fn a_failed_renewal_withdraws_every_secret_and_health_says_why() {
 fn verifier_unreachable_at_boot_is_retried() {
     let s = stack(None, &[]);
     let gdir = TempDir::new("guest");
-    let port = free_port();
+    let port = quiet_port();
     // The guest boots pointing at a port where nothing listens yet.
     let config = guest_config(
         gdir.path(),
