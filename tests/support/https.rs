@@ -58,6 +58,17 @@ pub struct Client {
     pub timeout: std::time::Duration,
 }
 
+/// TLS 1.3 with ring, trusting only `roots`; the client certificate is
+/// chosen next.
+fn tls13(
+    roots: Arc<rustls::RootCertStore>,
+) -> rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert> {
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+}
+
 impl Client {
     /// Trusting only `ca_pem`.
     pub fn new(addr: &str, ca_pem: &str, server_name: &str) -> Client {
@@ -65,18 +76,13 @@ impl Client {
         for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
             roots.add(c.unwrap()).unwrap();
         }
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_root_certificates(roots.clone())
-        .with_no_client_auth();
+        let roots = Arc::new(roots);
+        let config = tls13(Arc::clone(&roots)).with_no_client_auth();
         Client {
             addr: addr.parse().unwrap(),
             server_name: server_name.to_owned(),
             config: Arc::new(config),
-            roots: Arc::new(roots),
+            roots,
             timeout: std::time::Duration::from_secs(30),
         }
     }
@@ -88,14 +94,9 @@ impl Client {
             .collect::<Result<Vec<_>, _>>()
             .unwrap();
         let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_root_certificates(Arc::clone(&self.roots))
-        .with_client_auth_cert(chain, key)
-        .unwrap();
+        let config = tls13(Arc::clone(&self.roots))
+            .with_client_auth_cert(chain, key)
+            .unwrap();
         self.config = Arc::new(config);
         self
     }
@@ -106,26 +107,14 @@ impl Client {
         mut self,
         resolver: Arc<dyn rustls::client::ResolvesClientCert>,
     ) -> Client {
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_root_certificates(Arc::clone(&self.roots))
-        .with_client_cert_resolver(resolver);
+        let config = tls13(Arc::clone(&self.roots)).with_client_cert_resolver(resolver);
         self.config = Arc::new(config);
         self
     }
 
     /// The same client presenting no certificate.
     pub fn anonymous(mut self) -> Client {
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_root_certificates(Arc::clone(&self.roots))
-        .with_no_client_auth();
+        let config = tls13(Arc::clone(&self.roots)).with_no_client_auth();
         self.config = Arc::new(config);
         self
     }

@@ -616,17 +616,7 @@ impl RetellEvent {
     pub fn log_view(&self, hasher: &PhoneHasher) -> Value {
         let c = &self.call;
         let a = c.call_analysis.as_ref();
-        let token = |s: Option<&String>| -> Value {
-            match s {
-                None => Value::Null,
-                Some(s) if is_token(s) => Value::String(s.clone()),
-                Some(_) => Value::String("invalid".into()),
-            }
-        };
-        let duration = match (c.start_timestamp, c.end_timestamp) {
-            (Some(s), Some(e)) => e.checked_sub(s).map_or(Value::Null, Value::from),
-            _ => Value::Null,
-        };
+        let duration = c.duration_ms();
         let mut m = Map::new();
         m.insert("event".into(), self.event.as_str().into());
         m.insert(
@@ -688,20 +678,10 @@ impl RetellEvent {
     pub fn record(&self, hasher: &PhoneHasher) -> Value {
         let c = &self.call;
         let a = c.call_analysis.as_ref();
-        let token = |s: Option<&String>| -> Value {
-            match s {
-                None => Value::Null,
-                Some(s) if is_token(s) => Value::String(s.clone()),
-                Some(_) => Value::String("invalid".into()),
-            }
-        };
         let number = |n: Option<&String>| -> Value {
             n.map_or(Value::Null, |n| phone_pseudonym(hasher, n).into())
         };
-        let duration = match (c.start_timestamp, c.end_timestamp) {
-            (Some(s), Some(e)) => e.checked_sub(s).map_or(Value::Null, Value::from),
-            _ => Value::Null,
-        };
+        let duration = c.duration_ms();
         let mut m = Map::new();
         m.insert("event".into(), self.event.as_str().into());
         m.insert("call_id".into(), token(Some(&c.call_id)));
@@ -752,6 +732,27 @@ impl RetellEvent {
                 .map_or(Value::Null, Value::from),
         );
         Value::Object(m)
+    }
+}
+
+/// An identifier-like value as logged: copied if [`is_token`], else
+/// `"invalid"`; absent is `null`.
+fn token(s: Option<&String>) -> Value {
+    match s {
+        None => Value::Null,
+        Some(s) if is_token(s) => Value::String(s.clone()),
+        Some(_) => Value::String("invalid".into()),
+    }
+}
+
+impl RetellCall {
+    /// `end − start` in milliseconds when both are present and in order,
+    /// else `null`.
+    fn duration_ms(&self) -> Value {
+        match (self.start_timestamp, self.end_timestamp) {
+            (Some(s), Some(e)) => e.checked_sub(s).map_or(Value::Null, Value::from),
+            _ => Value::Null,
+        }
     }
 }
 

@@ -215,12 +215,18 @@ fn wait_closed(conn: &mut Conn, since: Instant, stop: &AtomicBool) -> Option<Dur
         .get_mut()
         .sock
         .set_read_timeout(Some(Duration::from_millis(200)));
+    until_closed(conn, since, stop)
+}
+
+/// Reads `r` (its read timeout already short) until the guest closes it
+/// or answers (`Some`: how long since `since`), or `stop` is set (None).
+fn until_closed(r: &mut impl Read, since: Instant, stop: &AtomicBool) -> Option<Duration> {
     let mut buf = [0u8; 1024];
     loop {
         if stop.load(Ordering::SeqCst) {
             return None;
         }
-        match conn.read(&mut buf) {
+        match r.read(&mut buf) {
             Err(e)
                 if matches!(
                     e.kind(),
@@ -413,20 +419,7 @@ fn stop_short(addr: &transport::Addr, first: &[u8], stop: &AtomicBool) -> Option
     let started = Instant::now();
     s.write_all(first).ok()?;
     s.set_read_timeout(Some(Duration::from_millis(200))).ok()?;
-    let mut buf = [0u8; 1024];
-    loop {
-        if stop.load(Ordering::SeqCst) {
-            return None;
-        }
-        match s.read(&mut buf) {
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            _ => return Some(started.elapsed()),
-        }
-    }
+    until_closed(&mut s, started, stop)
 }
 
 /// Handshakes that never finish: 5 connections send half a ClientHello
