@@ -284,7 +284,8 @@ fn result() -> CallResult {
     let samples: Vec<i16> = (0..16000)
         .map(|i| ((i as f64 * 0.05).sin() * 8000.0) as i16)
         .collect();
-    let wav = parse_wav(&wav_pcm16(&samples, 16000), &Limits::default()).unwrap();
+    let file = wav_pcm16(&samples, 16000);
+    let wav = parse_wav(&file, &Limits::default()).unwrap();
     let audio = AudioSummary::new(&wav, &wav.analyze());
     CallResult {
         metadata: CallMetadata::from_json(GOOD.as_bytes()).unwrap(),

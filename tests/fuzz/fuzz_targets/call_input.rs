@@ -22,6 +22,8 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(wav) = audio::parse_wav(data, &audio::Limits::DEFAULT) {
         let a = wav.analyze();
         assert!(a.speech_ratio >= 0.0 && a.speech_ratio <= 1.0);
+        // The encoded bytes measure as their decoded samples do.
+        assert_eq!(a, audio::analyze(&wav.samples(), wav.sample_rate_hz()));
     }
     if let Err(e) = retell::RetellEvent::from_json(data) {
         no_long_digit_run(&e.to_string());

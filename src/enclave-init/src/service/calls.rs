@@ -83,7 +83,6 @@ fn process(
     let wav = audio::parse_wav(audio_part.body, &limits).map_err(audio_error)?;
     let analysis = wav.analyze();
     let summary = AudioSummary::new(&wav, &analysis);
-    drop(wav);
 
     let upstream = svc.upstream.as_ref().ok_or_else(|| {
         ApiError::new(
