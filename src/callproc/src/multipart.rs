@@ -659,28 +659,63 @@ pub fn encode(boundary: &str, parts: &[Part<'_>]) -> Vec<u8> {
         .sum();
     let mut out = Vec::with_capacity(size + boundary.len() + 8);
     for p in parts {
-        out.extend_from_slice(b"--");
-        out.extend_from_slice(boundary.as_bytes());
-        out.extend_from_slice(b"\r\nContent-Disposition: form-data; name=");
-        push_quoted(&mut out, &p.name);
-        if let Some(f) = &p.filename {
-            out.extend_from_slice(b"; filename=");
-            push_quoted(&mut out, f);
-        }
-        out.extend_from_slice(b"\r\n");
-        if let Some(ct) = &p.content_type {
-            out.extend_from_slice(b"Content-Type: ");
-            out.extend(ct.bytes().filter(|&b| b >= 0x20 && b != 0x7f));
-            out.extend_from_slice(b"\r\n");
-        }
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(p.body);
+        push_part(&mut out, boundary, p);
+    }
+    push_close(&mut out, boundary);
+    out
+}
+
+/// [`encode`] cut around the last part's body: `(head, tail)` with
+/// `head + last.body + tail == encode(boundary, parts)`. A large last
+/// body (the call's audio) is then sent between the two without being
+/// copied into a new buffer. With no parts, the head is the whole encoding.
+pub fn encode_around_last(boundary: &str, parts: &[Part<'_>]) -> (Vec<u8>, Vec<u8>) {
+    let Some((last, first)) = parts.split_last() else {
+        return (encode(boundary, parts), Vec::new());
+    };
+    let mut head =
+        Vec::with_capacity(first.iter().map(|p| p.body.len() + 256).sum::<usize>() + 256);
+    for p in first {
+        push_part(&mut head, boundary, p);
+    }
+    push_part_head(&mut head, boundary, last);
+    let mut tail = Vec::with_capacity(boundary.len() + 8);
+    tail.extend_from_slice(b"\r\n");
+    push_close(&mut tail, boundary);
+    (head, tail)
+}
+
+/// One part: its head, its body, the CRLF before the next delimiter.
+fn push_part(out: &mut Vec<u8>, boundary: &str, p: &Part<'_>) {
+    push_part_head(out, boundary, p);
+    out.extend_from_slice(p.body);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A part's delimiter and headers, up to its body.
+fn push_part_head(out: &mut Vec<u8>, boundary: &str, p: &Part<'_>) {
+    out.extend_from_slice(b"--");
+    out.extend_from_slice(boundary.as_bytes());
+    out.extend_from_slice(b"\r\nContent-Disposition: form-data; name=");
+    push_quoted(out, &p.name);
+    if let Some(f) = &p.filename {
+        out.extend_from_slice(b"; filename=");
+        push_quoted(out, f);
+    }
+    out.extend_from_slice(b"\r\n");
+    if let Some(ct) = &p.content_type {
+        out.extend_from_slice(b"Content-Type: ");
+        out.extend(ct.bytes().filter(|&b| b >= 0x20 && b != 0x7f));
         out.extend_from_slice(b"\r\n");
     }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The close delimiter.
+fn push_close(out: &mut Vec<u8>, boundary: &str) {
     out.extend_from_slice(b"--");
     out.extend_from_slice(boundary.as_bytes());
     out.extend_from_slice(b"--\r\n");
-    out
 }
 
 /// A boundary made from 16 random bytes: `callproc-` and 32 lowercase hex

@@ -12,7 +12,9 @@
     reason = "test code: lengths and indices of small fixtures"
 )]
 
-use callproc::multipart::{boundary, encode, parse, random_boundary, Limits, MultipartError, Part};
+use callproc::multipart::{
+    boundary, encode, encode_around_last, parse, random_boundary, Limits, MultipartError, Part,
+};
 
 /// `curl 7.88.1 -F 'metadata=<meta.json;type=application/json'
 /// -F 'audio=@a.wav;type=audio/wav' -F 'note=ciao è'`, captured with
@@ -480,6 +482,10 @@ fn encode_then_parse_round_trips() {
     assert!(body.ends_with(format!("--{b}--\r\n").as_bytes()));
     let back = parse_default(&body, &b).unwrap();
     assert_eq!(back, parts);
+    // Cut around the last body: the same bytes, the tail written by hand.
+    let (head, tail) = encode_around_last(&b, &parts);
+    assert_eq!(tail, format!("\r\n--{b}--\r\n").as_bytes());
+    assert_eq!([&head[..], parts[2].body, &tail[..]].concat(), body);
 
     // Control characters cannot break out of the header line.
     let evil = [Part {
@@ -501,6 +507,7 @@ fn encode_then_parse_round_trips() {
     // No parts.
     let body = encode("B", &[]);
     assert_eq!(body, b"--B--\r\n");
+    assert_eq!(encode_around_last("B", &[]), (body.clone(), Vec::new()));
     assert_eq!(parse_default(&body, "B").unwrap(), vec![]);
 }
 
@@ -559,6 +566,10 @@ fn random_round_trips() {
         let b = random_boundary(&seed);
         let encoded = encode(&b, &parts);
         assert_eq!(parse_default(&encoded, &b).unwrap(), parts);
+        if let Some(last) = parts.last() {
+            let (head, tail) = encode_around_last(&b, &parts);
+            assert_eq!([&head[..], last.body, &tail[..]].concat(), encoded);
+        }
     }
 }
 
