@@ -301,6 +301,19 @@ pub fn read_request_body(
     read_body(r, headers, limits.body_bytes)
 }
 
+/// [`read_request_body`] appended to `out`, whose capacity is used first:
+/// a server keeps one buffer per connection for its requests' bodies. It
+/// grows, past what it has, only with bytes that arrive.
+pub fn read_request_body_into(
+    r: &mut impl BufRead,
+    headers: &[(String, String)],
+    limits: Limits,
+    out: &mut Vec<u8>,
+) -> Result<(), HttpError> {
+    let declared = declared_body_len(headers, limits)?;
+    append_exactly(r, declared, out)
+}
+
 /// Reads a chunked body (responses only: servers such as Vault's choose
 /// chunking for larger bodies), bounded by `limit` in total. Trailers are
 /// read and dropped.
@@ -488,6 +501,41 @@ mod tests {
         let b = read_request(&mut r, Limits::default()).unwrap().unwrap();
         assert_eq!(b.path, "/healthz");
         assert!(read_request(&mut r, Limits::default()).unwrap().is_none());
+    }
+
+    /// One buffer for a connection's bodies: each request gets exactly its
+    /// own bytes, a long one after a short one and a short one after a
+    /// long one, and the capacity grows only once.
+    #[test]
+    fn bodies_read_into_one_buffer_are_each_exact() {
+        let bodies: [&[u8]; 3] = [&[b'a'; 70_000], b"short", &[b'c'; 200_000]];
+        let mut wire = Vec::new();
+        for body in bodies {
+            write_request(&mut wire, "POST", "v", "/v1/calls", &[], body).unwrap();
+        }
+        let mut r = &wire[..];
+        let mut buf = Vec::new();
+        let mut capacities = Vec::new();
+        for body in bodies {
+            let head = read_request_head(&mut r, Limits::default())
+                .unwrap()
+                .unwrap();
+            buf.clear();
+            read_request_body_into(&mut r, &head.headers, Limits::default(), &mut buf).unwrap();
+            assert_eq!(buf, body);
+            capacities.push(buf.capacity());
+        }
+        assert_eq!(capacities[0], capacities[1], "reused, not reallocated");
+        // Short of its declared length: an error, as for a fresh buffer.
+        let short = b"POST / HTTP/1.1\r\ncontent-length: 9\r\n\r\nabc";
+        let mut r = &short[..];
+        let head = read_request_head(&mut r, Limits::default())
+            .unwrap()
+            .unwrap();
+        buf.clear();
+        assert!(
+            read_request_body_into(&mut r, &head.headers, Limits::default(), &mut buf).is_err()
+        );
     }
 
     #[test]

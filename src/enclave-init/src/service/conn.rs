@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use http::{HttpError, Limits};
 use transport::Stream;
+use zeroize::Zeroize;
 
 use super::routes::{self, ApiError, Reply};
 use super::tls::Peer;
@@ -186,6 +187,10 @@ pub(super) fn serve(stream: Stream, svc: &Service) {
         head_bytes: 16 * 1024,
         body_bytes: svc.cfg.max_body,
     };
+    // One body buffer for the connection's requests (wiped after each):
+    // a kept-alive client's calls do not each allocate, fault in and
+    // unmap half a megabyte.
+    let mut body = Vec::new();
     loop {
         // Idle: the handshake (the first time) and the wait for the next
         // request's first byte, within the idle timeout. A connection
@@ -218,18 +223,38 @@ pub(super) fn serve(stream: Stream, svc: &Service) {
         {
             return;
         }
-        req.body = match http::read_request_body(&mut tls, &req.headers, limits) {
-            Ok(b) => b,
-            Err(e) => return refuse(&mut tls, svc, e),
-        };
+        req.body = std::mem::take(&mut body);
+        if let Err(e) = http::read_request_body_into(&mut tls, &req.headers, limits, &mut req.body)
+        {
+            return refuse(&mut tls, svc, e);
+        }
         let close = req.wants_close();
         // HTTP/1.0 kept alive only because it asked: the answer says so.
         let keep_alive_10 = !close && req.minor_version == 0;
         let reply = routes::dispatch(&req, svc, Peer::of(&tls.get_ref().conn));
+        body = reuse(std::mem::take(&mut req.body));
         if send_framed(&mut tls, svc, &reply, close, keep_alive_10).is_err() || close {
             return;
         }
     }
+}
+
+/// The largest body buffer a connection keeps between requests (a
+/// minute of 16 kHz PCM is 1.9 MB); a larger one is freed, so a worker
+/// holds at most this much while its client idles.
+const KEEP_BODY_BUFFER: usize = 2 * 1024 * 1024;
+
+/// A request's body buffer made ready for the next request: its bytes
+/// wiped (call audio is personal data; the capacity past them was wiped
+/// before), emptied, kept if small enough.
+fn reuse(mut body: Vec<u8>) -> Vec<u8> {
+    if body.capacity() > KEEP_BODY_BUFFER {
+        // The allocator wipes the whole block when it is freed (zalloc.rs).
+        return Vec::new();
+    }
+    body.as_mut_slice().zeroize();
+    body.clear();
+    body
 }
 
 /// Closes a connection that idled past its timeout or was shed: no request
@@ -369,4 +394,21 @@ pub(super) fn answer_busy(stream: Stream, svc: &Service, deadline: Duration) {
     let err = ApiError::new(503, "service.busy", "every worker is busy; retry later")
         .retry_after(svc.cfg.retry_after_secs);
     let _ = send(&mut tls, svc, &Reply::Error(err), true);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_buffer_is_kept_emptied_up_to_its_bound_and_freed_past_it() {
+        let mut small = Vec::with_capacity(600 * 1024);
+        small.extend_from_slice(&[7u8; 480 * 1024]);
+        let kept = reuse(small);
+        assert!(kept.is_empty());
+        assert!(kept.capacity() >= 600 * 1024);
+        let mut large = Vec::with_capacity(KEEP_BODY_BUFFER + 1);
+        large.push(1u8);
+        assert_eq!(reuse(large).capacity(), 0);
+    }
 }
