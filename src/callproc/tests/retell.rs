@@ -147,6 +147,7 @@ fn replay_guard() {
     assert!(g.is_empty() && g.capacity() == 3);
     let a = verified(NOW, 1);
     g.check_and_remember(&a, NOW).unwrap();
+    assert!(!g.is_empty());
     assert_eq!(
         g.check_and_remember(&a, NOW + 10),
         Err(RetellError::Replayed)
@@ -280,6 +281,14 @@ fn parses_a_retell_payload() {
     // Debug shows no number, transcript, summary or metadata.
     let d = format!("{e:?}");
     assert!(d.contains("Jabr9TXYYJHfvl6Syypi88rdAHYHmcq6"), "{d}");
+    // The analysis is shown, its free text redacted (not the whole of it
+    // dropped: an operator still sees the outcome).
+    let analysis = format!("{a:?}");
+    assert_eq!(
+        analysis,
+        "CallAnalysis { call_summary: Some(<redacted>), user_sentiment: Some(\"Positive\"), \
+         call_successful: Some(true), in_voicemail: Some(false), custom_analysis_data: Some(<redacted>) }"
+    );
     for leak in [
         "333",
         "1234567",

@@ -528,4 +528,112 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    /// Plays the VMM's side of the hybrid vsock socket at `uds` for one
+    /// connection to guest `port`: the `CONNECT` line read byte by byte
+    /// (nothing past it consumed), `OK`, then the stream is the guest's.
+    fn fake_guest(uds: &Path, port: u32, guest: impl FnOnce(UnixStream) + Send + 'static) {
+        let l = UnixListener::bind(uds).unwrap();
+        std::thread::spawn(move || {
+            let (mut a, _) = l.accept().unwrap();
+            let mut line = Vec::new();
+            let mut b = [0u8; 1];
+            while line.last() != Some(&b'\n') {
+                a.read_exact(&mut b).unwrap();
+                line.push(b[0]);
+            }
+            assert_eq!(line, format!("CONNECT {port}\n").as_bytes());
+            a.write_all(b"OK 1073741824\n").unwrap();
+            guest(a);
+        });
+    }
+
+    /// An ingress rule on a fresh loopback port to guest `port` behind `uds`.
+    fn ingress_rule(uds: &Path, port: u32, limits: Limits) -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let uds = uds.to_owned();
+        std::thread::spawn(move || ingress_on(listener, "test", uds, port, limits, Tap::default()));
+        addr
+    }
+
+    /// Ingress carries a client to the guest port, and each direction's
+    /// end separately: the guest's half-close reaches the client while the
+    /// client still writes, and the client's half-close then reaches the
+    /// guest while the guest could still answer.
+    #[test]
+    fn ingress_forwards_to_the_guest_port_and_each_half_close() {
+        let dir = std::env::temp_dir().join(format!("ei-proxy-i-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let uds = dir.join("vm.vsock");
+        let (tx, rx) = std::sync::mpsc::channel();
+        fake_guest(&uds, 8443, move |mut g| {
+            g.write_all(b"from guest").unwrap();
+            g.shutdown(Shutdown::Write).unwrap();
+            let mut got = Vec::new();
+            let _ = g.read_to_end(&mut got); // ends only on the client's EOF
+            let _ = tx.send(got);
+        });
+        let addr = ingress_rule(&uds, 8443, Limits::default());
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut got = Vec::new();
+        c.read_to_end(&mut got)
+            .expect("the guest's half-close must reach the client as EOF");
+        assert_eq!(got, b"from guest");
+        c.write_all(b"from client").unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        let at_guest = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the client's half-close must reach the guest as EOF");
+        assert_eq!(at_guest, b"from client");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A client that sends nothing is cut after the idle timeout: the guest
+    /// sees EOF (the client-to-guest direction idled out), not before.
+    #[test]
+    fn ingress_cuts_a_silent_client_after_the_idle_timeout() {
+        let dir = std::env::temp_dir().join(format!("ei-proxy-j-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let uds = dir.join("vm.vsock");
+        let idle = Duration::from_millis(300);
+        let (tx, rx) = std::sync::mpsc::channel();
+        fake_guest(&uds, 5000, move |mut g| {
+            let started = std::time::Instant::now();
+            // Keep the guest-to-client direction busy so that only the
+            // client's silence can end the other one.
+            let mut w = g.try_clone().unwrap();
+            std::thread::spawn(move || {
+                while w.write_all(b".").is_ok() {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            });
+            g.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut b = [0u8; 1];
+            let eof = matches!(g.read(&mut b), Ok(0));
+            let _ = tx.send((eof, started.elapsed()));
+        });
+        let addr = ingress_rule(
+            &uds,
+            5000,
+            Limits {
+                idle_timeout: idle,
+                ..Limits::default()
+            },
+        );
+        let _c = TcpStream::connect(addr).unwrap();
+        let (eof, after) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(
+            eof,
+            "the silent client's direction must end in EOF at the guest"
+        );
+        assert!(
+            after >= idle,
+            "cut after {after:?}, before the idle timeout {idle:?}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
