@@ -5,6 +5,9 @@
 //!   `POST /v1/challenge`, `POST /v1/attest`,
 //!   `GET /.well-known/openid-configuration`, `GET /.well-known/jwks.json`,
 //!   `GET /healthz`, `GET /metrics`, `GET /v1/platforms`.
+//! - [`deadline`]: a socket that cuts a whole phase (handshake, idle,
+//!   request) at its deadline, and crawlers while others wait.
+//! - [`admission`]: the workers' bounded queue and the per-source cap.
 //! - [`nonce`]: stateless, connection-bound, single-use nonces.
 //! - [`token`]: the ES384 JWT, JWKS, the `cnf` key thumbprint.
 //! - [`client_cert`]: the short-lived client certificate for the enclave
@@ -28,7 +31,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod client_cert;
+pub mod deadline;
 pub mod metrics;
 pub mod nonce;
 pub mod platforms;

@@ -315,9 +315,17 @@ pub fn herd() -> Verdict {
 pub fn verifier_shed() -> Verdict {
     let rig = Rig::new(Options {
         token_ttl_secs: 20,
-        verifier_args: ["--max-connections", "2", "--shed-retry-after-secs", "1"]
-            .map(String::from)
-            .to_vec(),
+        // No accept queue: past its 2 workers the verifier sheds at once.
+        verifier_args: [
+            "--max-connections",
+            "2",
+            "--accept-queue",
+            "0",
+            "--shed-retry-after-secs",
+            "1",
+        ]
+        .map(String::from)
+        .to_vec(),
     });
     let n = 12;
     let booted = join(boot_many(n, |d| rig.plain_config(d, "")));
