@@ -58,6 +58,7 @@ pub const SERVICE_CHECKS: &[&str] = &[
     "nonce.binding",
     "nonce.expired",
     "nonce.replayed",
+    "nonce.capacity",
     "enclave_key",
     "internal",
 ];
@@ -211,7 +212,7 @@ mod tests {
             .filter_map(|rest| rest.split_once('"').map(|(name, _)| name))
             .collect();
         use nonce::NonceError::*;
-        produced.extend([Length, Forged, Expired, Replayed].map(|e| e.check()));
+        produced.extend([Length, Forged, Expired, Replayed, Capacity].map(|e| e.check()));
         let listed: BTreeSet<&str> = SERVICE_CHECKS.iter().copied().collect();
         assert_eq!(produced, listed);
         let all = all_check_names();

@@ -222,6 +222,14 @@ impl Verifier {
         self
     }
 
+    /// Caps the used-nonce set at `cap` entries (default
+    /// [`crate::nonce::DEFAULT_USED_CAP`]); past it an attestation is
+    /// denied `nonce.capacity` until nonces expire.
+    pub fn with_used_nonce_cap(mut self, cap: usize) -> Self {
+        self.nonces = self.nonces.with_used_cap(cap);
+        self
+    }
+
     /// The token signer (tests verify tokens with it).
     pub fn signer(&self) -> &Signer {
         &self.signer

@@ -66,11 +66,26 @@ fn start_full(
     start_tuned(max_connections, client_ca, |_| {})
 }
 
-/// [`start_full`] with the connection settings changed by `tune`.
+/// [`start_tuned`] with a used-nonce set of at most `cap` entries.
+fn start_nonce_cap(cap: usize) -> Service {
+    start_built(16, None, |_| {}, Some(cap))
+}
+
 fn start_tuned(
     max_connections: usize,
     client_ca: Option<verifier::client_cert::ClientCa>,
     tune: impl FnOnce(&mut Config),
+) -> Service {
+    start_built(max_connections, client_ca, tune, None)
+}
+
+/// [`start_full`] with the connection settings changed by `tune` (and
+/// the used-nonce set capped at `nonce_cap`).
+fn start_built(
+    max_connections: usize,
+    client_ca: Option<verifier::client_cert::ClientCa>,
+    tune: impl FnOnce(&mut Config),
+    nonce_cap: Option<usize>,
 ) -> Service {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -110,6 +125,10 @@ fn start_tuned(
         Box::new(ReportDataOnly),
     )
     .unwrap();
+    let v = match nonce_cap {
+        Some(cap) => v.with_used_nonce_cap(cap),
+        None => v,
+    };
     let v = Arc::new(match client_ca {
         Some(ca) => v.with_client_ca(ca),
         None => v,
@@ -766,4 +785,20 @@ fn a_source_is_capped_at_its_connection_count() {
         std::thread::sleep(Duration::from_millis(20));
     }
     panic!("the source's slot never freed");
+}
+
+/// With room for one redeemed nonce, the first attestation gets a token;
+/// the second, with a fresh and valid nonce, is denied `nonce.capacity`
+/// (the set does not forget an unexpired nonce to make room).
+#[test]
+fn a_full_used_nonce_set_refuses_with_a_precise_denial() {
+    let s = start_nonce_cap(1);
+    let mut tls = connect(&s);
+    let key = spki();
+    let n1 = challenge(&mut tls);
+    let ex = exporter(&tls);
+    assert_eq!(attest(&mut tls, &n1, &key, &ex).status, 200);
+    let n2 = challenge(&mut tls);
+    let r = attest(&mut tls, &n2, &key, &ex);
+    assert_eq!(denied_check(&r), "nonce.capacity");
 }
