@@ -522,6 +522,11 @@ impl Verifier {
             Ok(r) => r,
             Err(e) => return error_body(400, "bad_request", &e.to_string()),
         };
+        // Before the nonce and any crypto: a bundle this verifier does not
+        // speak is refused for what it is, and costs no HMAC, no chain.
+        if let Err(message) = check_bundle_header(&req.bundle) {
+            return error_body(400, "unsupported_bundle", &message);
+        }
         let tee = req.bundle.tee.as_str();
         let now = self.now();
         if let Err(e) = self
@@ -628,6 +633,39 @@ impl Verifier {
         .to_string()
         .into_bytes()
     }
+}
+
+/// The bundle's `format` and `version` are the ones this verifier reads,
+/// and its `provider` (logged and recorded for diagnostics) is a short
+/// name: 1 to 64 of `[A-Za-z0-9._-]`.
+fn check_bundle_header(b: &wire::EvidenceBundle) -> Result<(), String> {
+    if b.format != wire::bundle::FORMAT {
+        return Err(format!(
+            "bundle format {:?}, want {:?}",
+            b.format.chars().take(64).collect::<String>(),
+            wire::bundle::FORMAT
+        ));
+    }
+    if b.version != wire::bundle::VERSION {
+        return Err(format!(
+            "bundle version {}, want {}",
+            b.version,
+            wire::bundle::VERSION
+        ));
+    }
+    let p = &b.provider;
+    if p.is_empty()
+        || p.len() > 64
+        || !p
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+    {
+        return Err(format!(
+            "bundle provider of {} bytes is not 1 to 64 of [A-Za-z0-9._-]",
+            p.len()
+        ));
+    }
+    Ok(())
 }
 
 /// Answers a shed connection `503` with `Retry-After` and closes it, all

@@ -802,3 +802,46 @@ fn a_full_used_nonce_set_refuses_with_a_precise_denial() {
     let r = attest(&mut tls, &n2, &key, &ex);
     assert_eq!(denied_check(&r), "nonce.capacity");
 }
+
+/// A bundle of another format, version or with an unprintable provider is
+/// refused 400 `unsupported_bundle` naming the field, before the nonce is
+/// redeemed (the same nonce then still gets a token: nothing was spent on
+/// it, no HMAC check consumed it, no appraisal ran).
+#[test]
+fn a_bundle_of_another_format_or_version_is_refused_before_the_nonce() {
+    let s = start();
+    let mut tls = connect(&s);
+    let key = spki();
+    let nonce = challenge(&mut tls);
+    let ex = exporter(&tls);
+    let rd = tee_formats::binding::report_data(&nonce, &key, &ex);
+    let good = EvidenceBundle::new(Tee::Sim, "sim-psp", rd.to_vec());
+    type Spoil = fn(&mut EvidenceBundle);
+    let cases: [(&str, Spoil); 3] = [
+        (
+            "bundle format \"x\", want \"enclave-init/evidence-bundle\"",
+            |b| b.format = "x".into(),
+        ),
+        ("bundle version 2, want 1", |b| b.version = 2),
+        (
+            "bundle provider of 8 bytes is not 1 to 64 of [A-Za-z0-9._-]",
+            |b| b.provider = "sim\npsp\u{7}".into(),
+        ),
+    ];
+    for (message, spoil) in cases {
+        let mut bundle = good.clone();
+        spoil(&mut bundle);
+        let req = AttestRequest {
+            nonce: nonce.to_vec().into(),
+            enclave_key_spki: key.clone().into(),
+            bundle,
+            client_certificate: false,
+        };
+        let r = post(&mut tls, "/v1/attest", &serde_json::to_vec(&req).unwrap());
+        assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["error"]["code"], "unsupported_bundle");
+        assert_eq!(v["error"]["message"], message);
+    }
+    assert_eq!(attest(&mut tls, &nonce, &key, &ex).status, 200);
+}
