@@ -88,6 +88,8 @@ pub struct Timed {
     waiting: Option<Arc<AtomicUsize>>,
     phase_start: Instant,
     phase_bytes: u64,
+    /// Whether this phase may be shed as a crawler.
+    sheddable: bool,
     /// The last cut, if a read was cut.
     cut: Option<Cut>,
 }
@@ -112,13 +114,27 @@ impl Timed {
             waiting,
             phase_start: now,
             phase_bytes: 0,
+            sheddable: true,
             cut: None,
         })
     }
 
     /// Starts `phase`, which must end within `limit` from now.
     pub fn begin(&mut self, phase: Phase, limit: Duration) {
+        self.begin_with(phase, limit, true);
+    }
+
+    /// Starts `phase` like [`Timed::begin`], never shed as a crawler:
+    /// only its deadline ends it (a client that has made a request waits
+    /// for its evidence between the challenge and the attest; a TDX quote
+    /// can take a second).
+    pub fn begin_patient(&mut self, phase: Phase, limit: Duration) {
+        self.begin_with(phase, limit, false);
+    }
+
+    fn begin_with(&mut self, phase: Phase, limit: Duration, sheddable: bool) {
         let now = Instant::now();
+        self.sheddable = sheddable;
         self.phase = phase;
         self.deadline = now + limit;
         self.phase_start = now;
@@ -144,6 +160,9 @@ impl Timed {
         let Some(waiting) = &self.waiting else {
             return false;
         };
+        if !self.sheddable {
+            return false;
+        }
         let t = now.saturating_duration_since(self.phase_start);
         #[allow(clippy::cast_precision_loss)]
         let slow = (self.phase_bytes as f64) < SHED_MIN_RATE * t.as_secs_f64();
@@ -294,5 +313,12 @@ mod tests {
             took >= SHED_GRACE && took < SHED_GRACE + Duration::from_millis(400),
             "shed after {took:?}"
         );
+
+        // A patient phase is not shed: it runs to its deadline.
+        t.begin_patient(Phase::Idle, Duration::from_millis(1500));
+        let start = std::time::Instant::now();
+        t.read(&mut b).unwrap_err();
+        assert_eq!(t.cut(), Some(Cut::Deadline(Phase::Idle)));
+        assert!(start.elapsed() >= Duration::from_millis(1500));
     }
 }

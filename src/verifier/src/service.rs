@@ -354,6 +354,7 @@ impl Verifier {
             }
         };
         let mut reader = BufReader::new(rustls::StreamOwned::new(conn, timed));
+        let mut first = true;
         {
             let s = reader.get_mut();
             while s.conn.is_handshaking() {
@@ -369,7 +370,16 @@ impl Verifier {
             // attest right after the challenge): idle clients, OpenBao's
             // pooled discovery connections among them, must not hold a
             // worker.
-            reader.get_mut().sock.begin(Phase::Idle, c.keep_alive_idle);
+            // Before its first request a connection that crawls while
+            // others wait is shed; after one (a client between challenge
+            // and attest, fetching its evidence) only the deadline ends it.
+            let sock = &mut reader.get_mut().sock;
+            if first {
+                sock.begin(Phase::Idle, c.keep_alive_idle);
+            } else {
+                sock.begin_patient(Phase::Idle, c.keep_alive_idle);
+            }
+            first = false;
             match reader.fill_buf() {
                 Ok([]) => return,
                 Ok(_) => {}
