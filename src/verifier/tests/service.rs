@@ -873,3 +873,40 @@ fn a_bundle_of_another_format_or_version_is_refused_before_the_nonce() {
     }
     assert_eq!(attest(&mut tls, &nonce, &key, &ex).status, 200);
 }
+
+/// Request bodies: a declared length over the 256 KiB limit is refused
+/// 400 at once, naming both numbers (nothing is read or allocated for
+/// it); a 200,000-byte body declared and never sent is cut at the 2 s
+/// request deadline with 408, not held for the 10 s I/O timeout. (The
+/// allocation itself grows only with the bytes that arrive:
+/// `http`'s `FIRST_BODY_ALLOC` and its tests.)
+#[test]
+fn declared_bodies_are_bounded_and_a_missing_one_is_cut_at_the_deadline() {
+    use std::io::Write as _;
+    let s = start();
+    let mut tls = connect(&s);
+    let head =
+        "POST /v1/attest HTTP/1.1\r\nhost: verifier.test\r\ncontent-length: 10485760\r\n\r\n";
+    tls.get_mut().write_all(head.as_bytes()).unwrap();
+    tls.get_mut().flush().unwrap();
+    let r = http::read_response(&mut tls, http::Limits::default()).unwrap();
+    assert_eq!(r.status, 400);
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        v["error"]["message"],
+        "body of 10485760 bytes exceeds 262144"
+    );
+
+    let mut tls = connect(&s);
+    let head = "POST /v1/attest HTTP/1.1\r\nhost: verifier.test\r\ncontent-length: 200000\r\n\r\n{\"nonce\":";
+    let start = std::time::Instant::now();
+    tls.get_mut().write_all(head.as_bytes()).unwrap();
+    tls.get_mut().flush().unwrap();
+    let r = http::read_response(&mut tls, http::Limits::default()).unwrap();
+    let took = start.elapsed();
+    assert_eq!(r.status, 408, "{}", String::from_utf8_lossy(&r.body));
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_millis(2800),
+        "answered after {took:?}"
+    );
+}
