@@ -231,8 +231,8 @@ fn client_hello(ca: &str) -> Vec<u8> {
 
 /// The dripping attackers: `n` connections, half dripping a ClientHello,
 /// half a request head after a real handshake, one byte every
-/// `interval`; each reconnects at once when the verifier cuts it. Counts
-/// the connections the verifier cut.
+/// `interval`; each reconnects at the next tick when the verifier cuts
+/// it. Counts the connections the verifier cut.
 struct Drippers {
     stop: Arc<AtomicBool>,
     cut: Arc<AtomicU64>,
@@ -263,6 +263,11 @@ impl Drippers {
                         };
                         if !survived {
                             cut.fetch_add(1, Ordering::Relaxed);
+                            // Like slowloris itself, a cut socket is
+                            // opened again at the next tick: reconnecting
+                            // in a tight loop is a connection flood,
+                            // verifier-flood's attack.
+                            std::thread::sleep(interval);
                         }
                     }
                 })
@@ -364,7 +369,7 @@ fn judge(
 
 /// 64 connections (`HOSTILE_SLOWLORIS_CONNECTIONS`; `scripts/bench-verifier`
 /// runs 1024) drip a ClientHello or a request head a byte every second,
-/// reconnecting whenever cut, for 20 s while three guests renew (8 s
+/// reconnecting a second after each cut, for 20 s while three guests renew (8 s
 /// tokens) and a real client runs full exchanges. The drippers hold every
 /// worker when they start: only the deadlines and the shedding of
 /// crawlers while others wait give the guests a worker.
