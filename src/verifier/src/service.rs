@@ -98,31 +98,6 @@ pub struct Config {
     pub max_per_source: usize,
 }
 
-impl Config {
-    /// Settings with the service's defaults for everything but identity
-    /// and clock: 64 workers, a queue of 64 waiting at most 5 s, 16
-    /// connections per source, a 5 s handshake, 10 s per request, 2 s of
-    /// keep-alive idle, 30 s I/O timeout, `Retry-After: 1`.
-    pub fn new(issuer: String, audience: String, clock: Clock) -> Config {
-        Config {
-            issuer,
-            audience,
-            token_ttl_secs: 60,
-            nonce_ttl_secs: 300,
-            clock,
-            max_connections: 64,
-            io_timeout: Duration::from_secs(30),
-            shed_retry_after_secs: 1,
-            keep_alive_idle: Duration::from_secs(2),
-            handshake_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(10),
-            accept_queue: 64,
-            queue_wait: Duration::from_secs(5),
-            max_per_source: 16,
-        }
-    }
-}
-
 /// Connections shed at once that still get a `503` with `Retry-After` (a
 /// TLS handshake and one short answer each) before the verifier falls
 /// back to closing them unanswered.
