@@ -52,10 +52,38 @@ pub struct Args {
     /// Fixed verifier time (RFC 3339 or Unix seconds), for tests; only with --dev.
     #[arg(long)]
     now: Option<String>,
-    /// Concurrent connections; past them a connection is answered 503 with
+    /// Connections served at once (worker threads); past them a connection
+    /// waits in the accept queue, and past that it is answered 503 with
     /// Retry-After (a few more) or closed.
     #[arg(long, default_value_t = 64)]
     max_connections: usize,
+    /// Connections that may wait for a worker; 0: shed at once when every
+    /// worker is busy.
+    #[arg(long, default_value_t = 64)]
+    accept_queue: usize,
+    /// How long a connection may wait for a worker before it is answered
+    /// 503 with Retry-After, milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    queue_wait_ms: u64,
+    /// Connections (served or waiting) from one peer IP address; past it a
+    /// connection is answered 503 (code busy_source). Behind HAProxy or
+    /// another TCP proxy every peer is the proxy's address: raise this to
+    /// --max-connections plus --accept-queue there (PROXY protocol is not
+    /// supported).
+    #[arg(long, default_value_t = 16)]
+    max_per_source: usize,
+    /// Deadline for the whole TLS handshake, milliseconds (however often
+    /// bytes arrive).
+    #[arg(long, default_value_t = 5000)]
+    handshake_timeout_ms: u64,
+    /// Deadline for a request from its first byte to the end of its body,
+    /// milliseconds (however often bytes arrive).
+    #[arg(long, default_value_t = 10000)]
+    request_timeout_ms: u64,
+    /// How long a kept-alive connection may wait for its next request,
+    /// milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    keep_alive_idle_ms: u64,
     /// The Retry-After (seconds) of a connection shed at the limit.
     #[arg(long, default_value_t = 1)]
     shed_retry_after_secs: u64,
@@ -125,7 +153,12 @@ pub fn run(args: Args) -> CmdResult {
         max_connections: args.max_connections,
         io_timeout: Duration::from_secs(30),
         shed_retry_after_secs: args.shed_retry_after_secs,
-        keep_alive_idle: Duration::from_secs(2),
+        keep_alive_idle: Duration::from_millis(args.keep_alive_idle_ms),
+        handshake_timeout: Duration::from_millis(args.handshake_timeout_ms),
+        request_timeout: Duration::from_millis(args.request_timeout_ms),
+        accept_queue: args.accept_queue,
+        queue_wait: Duration::from_millis(args.queue_wait_ms),
+        max_per_source: args.max_per_source,
     };
     let (resolver, store) = args.collateral.resolver(true)?;
     let appraiser = verifier::PolicyAppraiser::new(policy)

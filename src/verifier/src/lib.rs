@@ -5,6 +5,9 @@
 //!   `POST /v1/challenge`, `POST /v1/attest`,
 //!   `GET /.well-known/openid-configuration`, `GET /.well-known/jwks.json`,
 //!   `GET /healthz`, `GET /metrics`, `GET /v1/platforms`.
+//! - [`deadline`]: a socket that cuts a whole phase (handshake, idle,
+//!   request) at its deadline, and crawlers while others wait.
+//! - [`admission`]: the workers' bounded queue and the per-source cap.
 //! - [`nonce`]: stateless, connection-bound, single-use nonces.
 //! - [`token`]: the ES384 JWT, JWKS, the `cnf` key thumbprint.
 //! - [`client_cert`]: the short-lived client certificate for the enclave
@@ -28,7 +31,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod client_cert;
+pub mod deadline;
 pub mod metrics;
 pub mod nonce;
 pub mod platforms;
@@ -53,6 +58,7 @@ pub const SERVICE_CHECKS: &[&str] = &[
     "nonce.binding",
     "nonce.expired",
     "nonce.replayed",
+    "nonce.capacity",
     "enclave_key",
     "internal",
 ];
@@ -206,7 +212,7 @@ mod tests {
             .filter_map(|rest| rest.split_once('"').map(|(name, _)| name))
             .collect();
         use nonce::NonceError::*;
-        produced.extend([Length, Forged, Expired, Replayed].map(|e| e.check()));
+        produced.extend([Length, Forged, Expired, Replayed, Capacity].map(|e| e.check()));
         let listed: BTreeSet<&str> = SERVICE_CHECKS.iter().copied().collect();
         assert_eq!(produced, listed);
         let all = all_check_names();

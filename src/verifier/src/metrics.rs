@@ -11,6 +11,8 @@ pub struct Metrics {
     denials: Mutex<BTreeMap<String, u64>>,
     challenges: Mutex<u64>,
     shed: std::sync::atomic::AtomicU64,
+    /// Connection-level load (issue 18 item 1): one block.
+    pub load: LoadMetrics,
 }
 
 impl Metrics {
@@ -62,6 +64,7 @@ impl Metrics {
             "enclave_verifier_shed_connections_total {}",
             self.shed.load(std::sync::atomic::Ordering::Relaxed)
         );
+        self.load.render(&mut out);
         out.push_str("# HELP enclave_verifier_appraisals_total Appraisals by TEE type and result.\n# TYPE enclave_verifier_appraisals_total counter\n");
         for ((tee, result), n) in self
             .appraisals
@@ -92,6 +95,65 @@ impl Metrics {
     }
 }
 
+// --- Connection load: deadline kills, connections in flight, queue. ---
+
+/// Counters and gauges of connection handling: how many connections were
+/// cut by a deadline (by phase), how many are being served, how many wait
+/// for a worker.
+#[derive(Default)]
+pub struct LoadMetrics {
+    /// Kills by phase: handshake, idle, request.
+    kills: [std::sync::atomic::AtomicU64; 3],
+    in_flight: std::sync::atomic::AtomicU64,
+    queue_waiting: std::sync::atomic::AtomicU64,
+}
+
+impl LoadMetrics {
+    /// Counts a connection cut by a deadline (or shed as too slow) in `phase`.
+    pub fn deadline_kill(&self, phase: crate::deadline::Phase) {
+        use crate::deadline::Phase;
+        let i = match phase {
+            Phase::Handshake => 0,
+            Phase::Idle => 1,
+            Phase::Request => 2,
+        };
+        self.kills[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Sets the gauges: connections served now, connections waiting.
+    pub fn set_load(&self, in_flight: usize, waiting: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.in_flight.store(in_flight as u64, Relaxed);
+        self.queue_waiting.store(waiting as u64, Relaxed);
+    }
+
+    fn render(&self, out: &mut String) {
+        use std::sync::atomic::Ordering::Relaxed;
+        out.push_str("# HELP enclave_verifier_deadline_kills_total Connections cut because a phase (handshake, idle wait for a request, request) passed its deadline or crawled while others waited. Idle ones are routine keep-alive ends.\n# TYPE enclave_verifier_deadline_kills_total counter\n");
+        for (phase, n) in ["handshake", "idle", "request"].iter().zip(&self.kills) {
+            let _ = writeln!(
+                out,
+                "enclave_verifier_deadline_kills_total{{phase=\"{phase}\"}} {}",
+                n.load(Relaxed)
+            );
+        }
+        out.push_str("# HELP enclave_verifier_connections_in_flight Connections a worker is serving.\n# TYPE enclave_verifier_connections_in_flight gauge\n");
+        let _ = writeln!(
+            out,
+            "enclave_verifier_connections_in_flight {}",
+            self.in_flight.load(Relaxed)
+        );
+        out.push_str("# HELP enclave_verifier_queue_waiting Connections accepted and waiting for a worker.\n# TYPE enclave_verifier_queue_waiting gauge\n");
+        let _ = writeln!(
+            out,
+            "enclave_verifier_queue_waiting {}",
+            self.queue_waiting.load(Relaxed)
+        );
+    }
+}
+
+// --- end of connection load ---
+
 fn escape(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('"', "\\\"")
@@ -115,5 +177,20 @@ mod tests {
             text.contains("enclave_verifier_appraisals_total{tee=\"snp\",result=\"denied\"} 1\n")
         );
         assert!(text.contains("enclave_verifier_denials_total{check=\"snp.measurement\"} 1\n"));
+    }
+
+    #[test]
+    fn renders_the_load_block() {
+        let m = super::Metrics::default();
+        m.load.deadline_kill(crate::deadline::Phase::Request);
+        m.load.deadline_kill(crate::deadline::Phase::Request);
+        m.load.deadline_kill(crate::deadline::Phase::Handshake);
+        m.load.set_load(5, 3);
+        let text = m.render();
+        assert!(text.contains("enclave_verifier_deadline_kills_total{phase=\"request\"} 2\n"));
+        assert!(text.contains("enclave_verifier_deadline_kills_total{phase=\"handshake\"} 1\n"));
+        assert!(text.contains("enclave_verifier_deadline_kills_total{phase=\"idle\"} 0\n"));
+        assert!(text.contains("enclave_verifier_connections_in_flight 5\n"));
+        assert!(text.contains("enclave_verifier_queue_waiting 3\n"));
     }
 }

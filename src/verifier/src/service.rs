@@ -6,7 +6,7 @@
 //! because the challenge and the attest request must travel on the same
 //! connection.
 
-use std::io::{BufReader, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -20,6 +20,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{json, Map, Value};
 use wire::verifier::{AttestRequest, AttestResponse, Challenge, Denial};
 
+use crate::admission::{Admitted, Gate, Limits as AdmissionLimits, Refusal};
+use crate::deadline::{Phase, Timed};
 use crate::metrics::Metrics;
 use crate::nonce::Nonces;
 use crate::token::{cnf_for_spki, Signer};
@@ -73,26 +75,42 @@ pub struct Config {
     pub nonce_ttl_secs: u64,
     /// The clock.
     pub clock: Clock,
-    /// Concurrent connections.
+    /// Worker threads: connections served at once.
     pub max_connections: usize,
-    /// Read/write timeout per connection.
+    /// The longest wait for a byte from the peer, and for a write.
     pub io_timeout: Duration,
     /// What a shed connection is told to wait (`Retry-After`, seconds).
     pub shed_retry_after_secs: u64,
-    /// How long a kept-alive connection may idle between requests.
+    /// How long a kept-alive connection may idle between requests (and
+    /// after the handshake, before its first request).
     pub keep_alive_idle: Duration,
+    /// The whole TLS handshake, from accept.
+    pub handshake_timeout: Duration,
+    /// A request, from its first byte to the end of its body.
+    pub request_timeout: Duration,
+    /// Connections that may wait for a worker beyond the idle ones; past
+    /// them a connection is shed.
+    pub accept_queue: usize,
+    /// How long a connection may wait for a worker before it is shed.
+    pub queue_wait: Duration,
+    /// Connections (served or waiting) from one peer IP. Behind a TCP
+    /// proxy every peer is the proxy: raise it to the connection limit.
+    pub max_per_source: usize,
 }
 
-/// Connections beyond the cap that still get a `503` with `Retry-After`
-/// (a TLS handshake and one short answer each) before the verifier falls
+/// Connections shed at once that still get a `503` with `Retry-After` (a
+/// TLS handshake and one short answer each) before the verifier falls
 /// back to closing them unanswered.
 fn shed_slots(max_connections: usize) -> usize {
     max_connections / 4 + 8
 }
 
-/// How long a shed connection may take to send its request head: it gets
-/// no more of the verifier's time than that.
+/// The whole time a shed connection gets (handshake, request head, the
+/// answer): no more of the verifier's time than that.
 const SHED_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How often queued connections are checked against the wait timeout.
+const QUEUE_POLL: Duration = Duration::from_millis(100);
 
 /// Why the service could not be set up.
 #[derive(Debug)]
@@ -115,8 +133,9 @@ pub struct Verifier {
     client_ca: Option<crate::client_cert::ClientCa>,
     appraiser: Box<dyn Appraiser>,
     metrics: Metrics,
-    active: AtomicUsize,
-    shedding: AtomicUsize,
+    gate: Arc<Gate>,
+    /// Connections being answered `503` now.
+    shedding: Arc<AtomicUsize>,
 }
 
 impl Verifier {
@@ -152,16 +171,22 @@ impl Verifier {
             .with_single_cert(chain, key)
             .map_err(|e| SetupError(format!("TLS: {e}")))?;
         let signer = Signer::from_pkcs8(token_key_pkcs8).map_err(|e| SetupError(e.0))?;
+        let gate = Gate::new(AdmissionLimits {
+            workers: config.max_connections,
+            queue: config.accept_queue,
+            queue_wait: config.queue_wait,
+            per_source: config.max_per_source,
+        });
         Ok(Verifier {
             nonces: Nonces::new(nonce_key, config.nonce_ttl_secs),
+            gate,
             config,
             tls: Arc::new(tls),
             signer,
             client_ca: None,
             appraiser,
             metrics: Metrics::default(),
-            shedding: AtomicUsize::new(0),
-            active: AtomicUsize::new(0),
+            shedding: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -172,13 +197,39 @@ impl Verifier {
         self
     }
 
+    /// Caps the used-nonce set at `cap` entries (default
+    /// [`crate::nonce::DEFAULT_USED_CAP`]); past it an attestation is
+    /// denied `nonce.capacity` until nonces expire.
+    pub fn with_used_nonce_cap(mut self, cap: usize) -> Self {
+        self.nonces = self.nonces.with_used_cap(cap);
+        self
+    }
+
     /// The token signer (tests verify tokens with it).
     pub fn signer(&self) -> &Signer {
         &self.signer
     }
 
-    /// Accepts connections forever.
+    /// Accepts connections forever: starts the workers and the queue's
+    /// watchman, then admits or sheds each connection.
     pub fn serve(self: Arc<Self>, listener: TcpListener) {
+        let workers = self.gate.limits().workers;
+        for _ in 0..workers {
+            let me = Arc::clone(&self);
+            if let Err(e) = std::thread::Builder::new()
+                .name("verifier-conn".into())
+                .spawn(move || me.work())
+            {
+                log::warn!(error = e.to_string().as_str(); "cannot start a worker; serving with fewer");
+            }
+        }
+        let me = Arc::clone(&self);
+        if let Err(e) = std::thread::Builder::new()
+            .name("verifier-queue".into())
+            .spawn(move || me.expire_waiting())
+        {
+            log::warn!(error = e.to_string().as_str(); "cannot start the queue watchman; waits are bounded only when a worker frees");
+        }
         for tcp in listener.incoming() {
             let tcp = match tcp {
                 Ok(t) => t,
@@ -187,86 +238,89 @@ impl Verifier {
                     continue;
                 }
             };
-            if self.active.fetch_add(1, Ordering::SeqCst) >= self.config.max_connections {
-                self.active.fetch_sub(1, Ordering::SeqCst);
-                self.shed(tcp);
+            let Ok(peer) = tcp.peer_addr() else {
                 continue;
-            }
-            let me = Arc::clone(&self);
-            let spawned = std::thread::Builder::new()
-                .name("verifier-conn".into())
-                .spawn(move || {
-                    me.connection(tcp);
-                    me.active.fetch_sub(1, Ordering::SeqCst);
-                });
-            if spawned.is_err() {
-                self.active.fetch_sub(1, Ordering::SeqCst);
+            };
+            if let Err((tcp, refusal)) = self.gate.admit(tcp, peer.ip()) {
+                self.shed(tcp, refusal);
             }
         }
     }
 
-    /// Sheds a connection over the cap: a `503` with `Retry-After` (so a
+    /// A worker: serves queued connections one at a time; one that waited
+    /// past the wait timeout is shed instead (its client was promised an
+    /// answer within it).
+    fn work(&self) {
+        loop {
+            let next = self.gate.take();
+            if next.since.elapsed() >= self.config.queue_wait {
+                let Admitted { tcp, .. } = next;
+                self.shed(tcp, Refusal::Full);
+            } else {
+                let Admitted { tcp, .. } = next;
+                self.connection(tcp);
+            }
+            self.gate.done();
+        }
+    }
+
+    /// Sheds the connections that waited past the wait timeout while every
+    /// worker was busy.
+    fn expire_waiting(&self) {
+        loop {
+            std::thread::sleep(QUEUE_POLL);
+            for a in self.gate.expired(std::time::Instant::now()) {
+                let Admitted { tcp, .. } = a;
+                self.shed(tcp, Refusal::Full);
+            }
+        }
+    }
+
+    /// Sheds a connection not admitted: a `503` with `Retry-After` (so a
     /// guest backs off for as long as asked instead of hammering a closed
-    /// port), on its own short-lived thread with a short deadline; past
-    /// [`shed_slots`] of those, the connection is closed unanswered.
-    fn shed(self: &Arc<Self>, tcp: TcpStream) {
+    /// port), on its own short-lived thread with a short deadline for the
+    /// whole exchange; past [`shed_slots`] of those, the connection is
+    /// closed unanswered.
+    fn shed(&self, tcp: TcpStream, why: Refusal) {
         self.metrics.shed();
         if self.shedding.fetch_add(1, Ordering::SeqCst) >= shed_slots(self.config.max_connections) {
             self.shedding.fetch_sub(1, Ordering::SeqCst);
             log::warn!(max = self.config.max_connections; "connection limit reached; closing new connection");
             return;
         }
-        let me = Arc::clone(self);
+        let tls = Arc::clone(&self.tls);
+        let retry = self.config.shed_retry_after_secs;
+        let shedding = Arc::clone(&self.shedding);
         let spawned = std::thread::Builder::new()
             .name("verifier-shed".into())
             .spawn(move || {
-                me.answer_busy(tcp);
-                me.shedding.fetch_sub(1, Ordering::SeqCst);
+                answer_busy(tcp, &tls, retry, why);
+                shedding.fetch_sub(1, Ordering::SeqCst);
             });
         if spawned.is_err() {
             self.shedding.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
-    fn answer_busy(&self, tcp: TcpStream) {
-        let _ = tcp.set_read_timeout(Some(SHED_TIMEOUT));
-        let _ = tcp.set_write_timeout(Some(SHED_TIMEOUT));
-        let Ok(conn) = rustls::ServerConnection::new(Arc::clone(&self.tls)) else {
-            return;
-        };
-        let mut reader = BufReader::new(rustls::StreamOwned::new(conn, tcp));
-        // The request is read (bounded) so that the client is not reset
-        // while it writes; its content does not matter.
-        if let Ok(Some(_)) = http::read_request(
-            &mut reader,
-            Limits {
-                head_bytes: 16 * 1024,
-                body_bytes: 256 * 1024,
-            },
-        ) {
-            let (status, body) = error_body(
-                503,
-                "busy",
-                "the verifier is at its connection limit; retry after the given delay",
-            );
-            let retry = self.config.shed_retry_after_secs.to_string();
-            let _ = http::write_response(
-                reader.get_mut(),
-                status,
-                &[
-                    ("content-type", "application/json"),
-                    ("retry-after", retry.as_str()),
-                    ("connection", "close"),
-                ],
-                &body,
-            );
-        }
-    }
-
+    /// Serves one connection: the handshake within its deadline, then
+    /// requests, each within the request deadline from its first byte,
+    /// with at most the keep-alive idle time between them.
     fn connection(&self, tcp: TcpStream) {
+        let c = &self.config;
         let _ = tcp.set_nodelay(true);
-        let _ = tcp.set_read_timeout(Some(self.config.io_timeout));
-        let _ = tcp.set_write_timeout(Some(self.config.io_timeout));
+        let timed = match Timed::new(
+            tcp,
+            c.io_timeout,
+            Phase::Handshake,
+            c.handshake_timeout,
+            Some(self.gate.waiting()),
+        ) {
+            Ok(t) => t,
+            Err(e) => {
+                log::debug!(error = e.to_string().as_str(); "cannot set socket timeouts");
+                return;
+            }
+        };
         let conn = match rustls::ServerConnection::new(Arc::clone(&self.tls)) {
             Ok(c) => c,
             Err(e) => {
@@ -274,18 +328,45 @@ impl Verifier {
                 return;
             }
         };
-        let mut reader = BufReader::new(rustls::StreamOwned::new(conn, tcp));
+        let mut reader = BufReader::new(rustls::StreamOwned::new(conn, timed));
         let mut first = true;
+        {
+            let s = reader.get_mut();
+            while s.conn.is_handshaking() {
+                if let Err(e) = s.conn.complete_io(&mut s.sock) {
+                    self.closing(&s.sock, &e);
+                    return;
+                }
+            }
+        }
         loop {
-            // Between requests a kept-alive connection may idle only
-            // `keep_alive_idle` (a guest's exchange sends its attest right
-            // after the challenge): idle clients, OpenBao's pooled
-            // discovery connections among them, must not hold the slots
-            // that the connection limit counts for the whole I/O timeout.
-            if !first && !self.next_request_arrives(&mut reader) {
-                return;
+            // Between requests (and before the first) a connection may
+            // idle only `keep_alive_idle` (a guest's exchange sends its
+            // attest right after the challenge): idle clients, OpenBao's
+            // pooled discovery connections among them, must not hold a
+            // worker.
+            // Before its first request a connection that crawls while
+            // others wait is shed; after one (a client between challenge
+            // and attest, fetching its evidence) only the deadline ends it.
+            let sock = &mut reader.get_mut().sock;
+            if first {
+                sock.begin(Phase::Idle, c.keep_alive_idle);
+            } else {
+                sock.begin_patient(Phase::Idle, c.keep_alive_idle);
             }
             first = false;
+            match reader.fill_buf() {
+                Ok([]) => return,
+                Ok(_) => {}
+                Err(e) => {
+                    self.closing(&reader.get_ref().sock, &e);
+                    return;
+                }
+            }
+            reader
+                .get_mut()
+                .sock
+                .begin(Phase::Request, c.request_timeout);
             let request = match http::read_request(
                 &mut reader,
                 Limits {
@@ -296,8 +377,27 @@ impl Verifier {
                 Ok(Some(r)) => r,
                 Ok(None) => return,
                 Err(e) => {
-                    log::debug!(error = e.to_string().as_str(); "closing connection");
-                    let (status, body) = error_body(400, "bad_request", &e.to_string());
+                    let timed_out = reader.get_ref().sock.cut().is_some();
+                    if let http::HttpError::Io(io) = &e {
+                        self.closing(&reader.get_ref().sock, io);
+                    }
+                    let (status, body) = if timed_out {
+                        error_body(
+                            408,
+                            "request_timeout",
+                            "the request was not received within its deadline",
+                        )
+                    } else {
+                        error_body(400, "bad_request", &e.to_string())
+                    };
+                    log::debug!(error = e.to_string().as_str(), status = status; "closing connection");
+                    // A short grace to send the answer: the peer may be
+                    // the crawler that was just cut.
+                    let _ = reader
+                        .get_ref()
+                        .sock
+                        .get_ref()
+                        .set_write_timeout(Some(Duration::from_secs(1)));
                     let _ = respond(reader.get_mut(), status, "application/json", &body);
                     return;
                 }
@@ -320,30 +420,12 @@ impl Verifier {
         }
     }
 
-    /// Waits up to `keep_alive_idle` for the first bytes of another
-    /// request on a kept-alive connection; false when the client closed or
-    /// stayed idle (the connection is then closed without an answer).
-    fn next_request_arrives(
-        &self,
-        reader: &mut BufReader<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>,
-    ) -> bool {
-        use std::io::BufRead;
-        let tcp = &reader.get_ref().sock;
-        if tcp
-            .set_read_timeout(Some(
-                self.config.keep_alive_idle.min(self.config.io_timeout),
-            ))
-            .is_err()
-        {
-            return false;
+    /// Counts a connection that ends because a deadline cut it.
+    fn closing(&self, sock: &Timed, e: &std::io::Error) {
+        if let Some(cut) = sock.cut() {
+            self.metrics.load.deadline_kill(cut.phase());
+            log::debug!(phase = cut.phase().label(), error = e.to_string().as_str(); "connection cut");
         }
-        let arrived = matches!(reader.fill_buf(), Ok(b) if !b.is_empty());
-        arrived
-            && reader
-                .get_ref()
-                .sock
-                .set_read_timeout(Some(self.config.io_timeout))
-                .is_ok()
     }
 
     /// Routes one request that arrived on the connection with `exporter`.
@@ -362,6 +444,9 @@ impl Verifier {
             }
             ("GET", "/healthz") => (200, json, br#"{"status":"ok"}"#.to_vec()),
             ("GET", "/metrics") => {
+                self.metrics
+                    .load
+                    .set_load(self.gate.in_flight(), self.gate.queue_waiting());
                 let mut text = self.metrics.render();
                 text.push_str(&self.appraiser.metrics());
                 (200, "text/plain; version=0.0.4", text.into_bytes())
@@ -422,6 +507,11 @@ impl Verifier {
             Ok(r) => r,
             Err(e) => return error_body(400, "bad_request", &e.to_string()),
         };
+        // Before the nonce and any crypto: a bundle this verifier does not
+        // speak is refused for what it is, and costs no HMAC, no chain.
+        if let Err(message) = check_bundle_header(&req.bundle) {
+            return error_body(400, "unsupported_bundle", &message);
+        }
         let tee = req.bundle.tee.as_str();
         let now = self.now();
         if let Err(e) = self
@@ -527,6 +617,84 @@ impl Verifier {
         })
         .to_string()
         .into_bytes()
+    }
+}
+
+/// The bundle's `format` and `version` are the ones this verifier reads,
+/// and its `provider` (logged and recorded for diagnostics) is a short
+/// name: 1 to 64 of `[A-Za-z0-9._-]`.
+fn check_bundle_header(b: &wire::EvidenceBundle) -> Result<(), String> {
+    if b.format != wire::bundle::FORMAT {
+        return Err(format!(
+            "bundle format {:?}, want {:?}",
+            b.format.chars().take(64).collect::<String>(),
+            wire::bundle::FORMAT
+        ));
+    }
+    if b.version != wire::bundle::VERSION {
+        return Err(format!(
+            "bundle version {}, want {}",
+            b.version,
+            wire::bundle::VERSION
+        ));
+    }
+    let p = &b.provider;
+    if p.is_empty()
+        || p.len() > 64
+        || !p
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+    {
+        return Err(format!(
+            "bundle provider of {} bytes is not 1 to 64 of [A-Za-z0-9._-]",
+            p.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Answers a shed connection `503` with `Retry-After` and closes it, all
+/// within [`SHED_TIMEOUT`]. The request head is read first (bounded) so
+/// that the client is not reset while it writes; its content does not
+/// matter.
+fn answer_busy(tcp: TcpStream, tls: &Arc<rustls::ServerConfig>, retry_after: u64, why: Refusal) {
+    let Ok(timed) = Timed::new(tcp, SHED_TIMEOUT, Phase::Handshake, SHED_TIMEOUT, None) else {
+        return;
+    };
+    let Ok(conn) = rustls::ServerConnection::new(Arc::clone(tls)) else {
+        return;
+    };
+    let mut reader = BufReader::new(rustls::StreamOwned::new(conn, timed));
+    if let Ok(Some(_)) = http::read_request_head(
+        &mut reader,
+        Limits {
+            head_bytes: 16 * 1024,
+            body_bytes: 0,
+        },
+    ) {
+        let (status, body) = match why {
+            Refusal::Full => error_body(
+                503,
+                "busy",
+                "the verifier is at its connection limit; retry after the given delay",
+            ),
+            Refusal::Source => error_body(
+                503,
+                "busy_source",
+                "too many connections from this address; retry after the given delay",
+            ),
+        };
+        let retry = retry_after.to_string();
+        let _ = http::write_response(
+            reader.get_mut(),
+            status,
+            &[
+                ("content-type", "application/json"),
+                ("retry-after", retry.as_str()),
+                ("connection", "close"),
+            ],
+            &body,
+        );
     }
 }
 

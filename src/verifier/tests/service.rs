@@ -63,6 +63,30 @@ fn start_full(
     max_connections: usize,
     client_ca: Option<verifier::client_cert::ClientCa>,
 ) -> Service {
+    start_tuned(max_connections, client_ca, |_| {})
+}
+
+/// [`start_tuned`] with a used-nonce set of at most `cap` entries.
+fn start_nonce_cap(cap: usize) -> Service {
+    start_built(16, None, |_| {}, Some(cap))
+}
+
+fn start_tuned(
+    max_connections: usize,
+    client_ca: Option<verifier::client_cert::ClientCa>,
+    tune: impl FnOnce(&mut Config),
+) -> Service {
+    start_built(max_connections, client_ca, tune, None)
+}
+
+/// [`start_full`] with the connection settings changed by `tune` (and
+/// the used-nonce set capped at `nonce_cap`).
+fn start_built(
+    max_connections: usize,
+    client_ca: Option<verifier::client_cert::ClientCa>,
+    tune: impl FnOnce(&mut Config),
+    nonce_cap: Option<usize>,
+) -> Service {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca_key = KeyPair::generate().unwrap();
@@ -84,7 +108,14 @@ fn start_full(
         io_timeout: Duration::from_secs(10),
         shed_retry_after_secs: 3,
         keep_alive_idle: Duration::from_millis(500),
+        handshake_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(2),
+        accept_queue: 0,
+        queue_wait: Duration::from_secs(2),
+        max_per_source: 64,
     };
+    let mut config = config;
+    tune(&mut config);
     let v = Verifier::new(
         config,
         cert.pem().as_bytes(),
@@ -94,6 +125,10 @@ fn start_full(
         Box::new(ReportDataOnly),
     )
     .unwrap();
+    let v = match nonce_cap {
+        Some(cap) => v.with_used_nonce_cap(cap),
+        None => v,
+    };
     let v = Arc::new(match client_ca {
         Some(ca) => v.with_client_ca(ca),
         None => v,
@@ -113,8 +148,12 @@ fn start_full(
 type Tls = BufReader<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>;
 
 fn connect(s: &Service) -> Tls {
+    connect_to(s.port, &s.ca)
+}
+
+fn connect_to(port: u16, ca: &CertificateDer<'static>) -> Tls {
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(s.ca.clone()).unwrap();
+    roots.add(ca.clone()).unwrap();
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -129,7 +168,7 @@ fn connect(s: &Service) -> Tls {
     .unwrap();
     BufReader::new(rustls::StreamOwned::new(
         conn,
-        TcpStream::connect(("127.0.0.1", s.port)).unwrap(),
+        TcpStream::connect(("127.0.0.1", port)).unwrap(),
     ))
 }
 
@@ -534,4 +573,340 @@ fn an_enclave_key_that_is_no_ec_spki_is_refused() {
         let v: Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(v["denial"]["got"], format!("{} bytes", bad.len()));
     }
+}
+
+/// A `/metrics` sample's value (the test fails if it is missing).
+fn metric(s: &Service, sample: &str) -> u64 {
+    let mut c = connect(s);
+    http::write_request(c.get_mut(), "GET", "verifier.test", "/metrics", &[], b"").unwrap();
+    let r = http::read_response(&mut c, http::Limits::default()).unwrap();
+    let text = String::from_utf8(r.body).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {sample} in {text}"))
+        .parse()
+        .unwrap()
+}
+
+/// A request head dripped a byte every 100 ms for 1.9 s (each read well
+/// inside the 10 s I/O timeout, the last 100 ms before the deadline) is
+/// cut at the 2 s request deadline with a 408, long before the I/O
+/// timeout, and counted as a request-phase kill.
+#[test]
+fn a_dripped_request_is_cut_at_the_request_deadline() {
+    use std::io::Write as _;
+    let s = start();
+    let mut tls = connect(&s);
+    let _ = challenge(&mut tls);
+    let head = b"POST /v1/challenge HTTP/1.1\r\nhost: verifier.test\r\nx-pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let start = std::time::Instant::now();
+    let mut sent = 0;
+    for b in head.iter() {
+        if tls
+            .get_mut()
+            .write_all(&[*b])
+            .and_then(|()| tls.get_mut().flush())
+            .is_err()
+        {
+            break;
+        }
+        sent += 1;
+        // Stop just before the deadline: a write after the server's
+        // answer and close would be reset and lose the answer.
+        if start.elapsed() > Duration::from_millis(1900) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        sent < head.len(),
+        "the whole head was accepted ({sent} bytes)"
+    );
+    let r = http::read_response(&mut tls, http::Limits::default()).unwrap();
+    let took = start.elapsed();
+    assert_eq!(r.status, 408, "{}", String::from_utf8_lossy(&r.body));
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["error"]["code"], "request_timeout");
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_millis(3000),
+        "answered after {took:?}"
+    );
+    assert_eq!(
+        metric(
+            &s,
+            "enclave_verifier_deadline_kills_total{phase=\"request\"}"
+        ),
+        1
+    );
+}
+
+/// A ClientHello dripped a byte every 100 ms is closed at the 2 s
+/// handshake deadline, not at the 10 s I/O timeout.
+#[test]
+fn a_dripped_handshake_is_cut_at_the_handshake_deadline() {
+    use std::io::{Read as _, Write as _};
+    let s = start();
+    let mut raw = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    raw.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    // A TLS record header announcing a 512-byte handshake message, then
+    // filler: the server waits for the rest.
+    let mut hello = vec![0x16, 0x03, 0x01, 0x02, 0x00];
+    hello.extend(std::iter::repeat_n(0x01, 512));
+    let start = std::time::Instant::now();
+    let mut closed = None;
+    for b in hello {
+        if raw.write_all(&[b]).is_err() {
+            closed = Some(start.elapsed());
+            break;
+        }
+        let mut sink = [0u8; 64];
+        match raw.read(&mut sink) {
+            Ok(0) => {
+                closed = Some(start.elapsed());
+                break;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => {
+                closed = Some(start.elapsed());
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let took = closed.expect("the dripped handshake was never closed");
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_millis(2800),
+        "closed after {took:?}"
+    );
+    assert_eq!(
+        metric(
+            &s,
+            "enclave_verifier_deadline_kills_total{phase=\"handshake\"}"
+        ),
+        1
+    );
+}
+
+/// With the one worker held by a connection that sent nothing, a second
+/// connection waits in the queue (it is not shed) and is served once the
+/// silent one, crawling while another waits, is cut after the 1 s grace
+/// (not at its 5 s handshake deadline); a third, past the queue of one,
+/// is shed at once with 503.
+#[test]
+fn a_connection_waits_in_the_queue_and_a_silent_one_makes_room() {
+    let s = start_tuned(1, None, |c| {
+        c.accept_queue = 1;
+        c.queue_wait = Duration::from_secs(5);
+        c.handshake_timeout = Duration::from_secs(5);
+    });
+    let silent = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let (port, ca) = (s.port, s.ca.clone());
+    let waiter = std::thread::spawn(move || {
+        let mut c = connect_to(port, &ca);
+        let started = std::time::Instant::now();
+        let r = post(&mut c, "/v1/challenge", b"{}");
+        (r.status, started.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    // The queue holds the waiter: the next is shed.
+    let mut shed = connect(&s);
+    let r = post(&mut shed, "/v1/challenge", b"{}");
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["error"]["code"], "busy");
+    let (status, waited) = waiter.join().unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        waited >= Duration::from_millis(400) && waited < Duration::from_millis(2000),
+        "served after {waited:?}"
+    );
+    drop(silent);
+    assert_eq!(
+        metric(
+            &s,
+            "enclave_verifier_deadline_kills_total{phase=\"handshake\"}"
+        ),
+        1
+    );
+}
+
+/// A kept-alive connection that has made a request (a client between its
+/// challenge and its attest) is not shed while another waits: the waiter
+/// is served only when its 2.5 s keep-alive idle ends, not after the 1 s
+/// grace.
+#[test]
+fn a_client_between_requests_keeps_its_worker_until_its_idle_deadline() {
+    let s = start_tuned(1, None, |c| {
+        c.accept_queue = 1;
+        c.queue_wait = Duration::from_secs(5);
+        c.keep_alive_idle = Duration::from_millis(2500);
+    });
+    let mut held = connect(&s);
+    let _ = challenge(&mut held);
+    let (port, ca) = (s.port, s.ca.clone());
+    let waiter = std::thread::spawn(move || {
+        let mut c = connect_to(port, &ca);
+        let started = std::time::Instant::now();
+        let r = post(&mut c, "/v1/challenge", b"{}");
+        (r.status, started.elapsed())
+    });
+    // Within its idle time the held connection is still served.
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = challenge(&mut held);
+    let (status, waited) = waiter.join().unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        waited >= Duration::from_millis(3500) && waited < Duration::from_millis(5000),
+        "served after {waited:?}"
+    );
+    assert_eq!(
+        metric(&s, "enclave_verifier_deadline_kills_total{phase=\"idle\"}"),
+        1
+    );
+}
+
+/// With a cap of two connections per source, a third from the same
+/// address is answered 503 `busy_source` while workers are free; once one
+/// of the two closes, a new one is served.
+#[test]
+fn a_source_is_capped_at_its_connection_count() {
+    let s = start_tuned(8, None, |c| {
+        c.max_per_source = 2;
+        c.accept_queue = 8;
+    });
+    let mut a = connect(&s);
+    let _ = challenge(&mut a);
+    let mut b = connect(&s);
+    let _ = challenge(&mut b);
+    let mut third = connect(&s);
+    let r = post(&mut third, "/v1/challenge", b"{}");
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["error"]["code"], "busy_source");
+    assert_eq!(
+        r.headers
+            .iter()
+            .find(|(n, _)| n == "retry-after")
+            .map(|(_, v)| v.as_str()),
+        Some("3")
+    );
+    drop(a);
+    for _ in 0..100 {
+        let mut c = connect(&s);
+        http::write_request(
+            c.get_mut(),
+            "POST",
+            "verifier.test",
+            "/v1/challenge",
+            &[],
+            b"{}",
+        )
+        .unwrap();
+        let r = http::read_response(&mut c, http::Limits::default()).unwrap();
+        if r.status == 200 {
+            let _ = challenge(&mut b);
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the source's slot never freed");
+}
+
+/// With room for one redeemed nonce, the first attestation gets a token;
+/// the second, with a fresh and valid nonce, is denied `nonce.capacity`
+/// (the set does not forget an unexpired nonce to make room).
+#[test]
+fn a_full_used_nonce_set_refuses_with_a_precise_denial() {
+    let s = start_nonce_cap(1);
+    let mut tls = connect(&s);
+    let key = spki();
+    let n1 = challenge(&mut tls);
+    let ex = exporter(&tls);
+    assert_eq!(attest(&mut tls, &n1, &key, &ex).status, 200);
+    let n2 = challenge(&mut tls);
+    let r = attest(&mut tls, &n2, &key, &ex);
+    assert_eq!(denied_check(&r), "nonce.capacity");
+}
+
+/// A bundle of another format, version or with an unprintable provider is
+/// refused 400 `unsupported_bundle` naming the field, before the nonce is
+/// redeemed (the same nonce then still gets a token: nothing was spent on
+/// it, no HMAC check consumed it, no appraisal ran).
+#[test]
+fn a_bundle_of_another_format_or_version_is_refused_before_the_nonce() {
+    let s = start();
+    let mut tls = connect(&s);
+    let key = spki();
+    let nonce = challenge(&mut tls);
+    let ex = exporter(&tls);
+    let rd = tee_formats::binding::report_data(&nonce, &key, &ex);
+    let good = EvidenceBundle::new(Tee::Sim, "sim-psp", rd.to_vec());
+    type Spoil = fn(&mut EvidenceBundle);
+    let cases: [(&str, Spoil); 3] = [
+        (
+            "bundle format \"x\", want \"enclave-init/evidence-bundle\"",
+            |b| b.format = "x".into(),
+        ),
+        ("bundle version 2, want 1", |b| b.version = 2),
+        (
+            "bundle provider of 8 bytes is not 1 to 64 of [A-Za-z0-9._-]",
+            |b| b.provider = "sim\npsp\u{7}".into(),
+        ),
+    ];
+    for (message, spoil) in cases {
+        let mut bundle = good.clone();
+        spoil(&mut bundle);
+        let req = AttestRequest {
+            nonce: nonce.to_vec().into(),
+            enclave_key_spki: key.clone().into(),
+            bundle,
+            client_certificate: false,
+        };
+        let r = post(&mut tls, "/v1/attest", &serde_json::to_vec(&req).unwrap());
+        assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["error"]["code"], "unsupported_bundle");
+        assert_eq!(v["error"]["message"], message);
+    }
+    assert_eq!(attest(&mut tls, &nonce, &key, &ex).status, 200);
+}
+
+/// Request bodies: a declared length over the 256 KiB limit is refused
+/// 400 at once, naming both numbers (nothing is read or allocated for
+/// it); a 200,000-byte body declared and never sent is cut at the 2 s
+/// request deadline with 408, not held for the 10 s I/O timeout. (The
+/// allocation itself grows only with the bytes that arrive:
+/// `http`'s `FIRST_BODY_ALLOC` and its tests.)
+#[test]
+fn declared_bodies_are_bounded_and_a_missing_one_is_cut_at_the_deadline() {
+    use std::io::Write as _;
+    let s = start();
+    let mut tls = connect(&s);
+    let head =
+        "POST /v1/attest HTTP/1.1\r\nhost: verifier.test\r\ncontent-length: 10485760\r\n\r\n";
+    tls.get_mut().write_all(head.as_bytes()).unwrap();
+    tls.get_mut().flush().unwrap();
+    let r = http::read_response(&mut tls, http::Limits::default()).unwrap();
+    assert_eq!(r.status, 400);
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        v["error"]["message"],
+        "body of 10485760 bytes exceeds 262144"
+    );
+
+    let mut tls = connect(&s);
+    let head = "POST /v1/attest HTTP/1.1\r\nhost: verifier.test\r\ncontent-length: 200000\r\n\r\n{\"nonce\":";
+    let start = std::time::Instant::now();
+    tls.get_mut().write_all(head.as_bytes()).unwrap();
+    tls.get_mut().flush().unwrap();
+    let r = http::read_response(&mut tls, http::Limits::default()).unwrap();
+    let took = start.elapsed();
+    assert_eq!(r.status, 408, "{}", String::from_utf8_lossy(&r.body));
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_millis(2800),
+        "answered after {took:?}"
+    );
 }

@@ -12,15 +12,15 @@ use crate::rig::{self, Options, Rig};
 use crate::Verdict;
 
 /// How a boot went: ready (with the guest) or not, and when.
-struct Booted {
-    guest: Option<(Guest, serde_json::Value)>,
+pub(super) struct Booted {
+    pub(super) guest: Option<(Guest, serde_json::Value)>,
     started: Instant,
     took: Duration,
     stderr: String,
 }
 
 /// Boots `n` guests at once with `config(dir)`.
-fn boot_many(
+pub(super) fn boot_many(
     n: usize,
     config: impl Fn(&TempDir) -> String + Sync,
 ) -> Vec<std::thread::JoinHandle<Booted>> {
@@ -49,7 +49,7 @@ fn boot_many(
         .collect()
 }
 
-fn join(handles: Vec<std::thread::JoinHandle<Booted>>) -> Vec<Booted> {
+pub(super) fn join(handles: Vec<std::thread::JoinHandle<Booted>>) -> Vec<Booted> {
     handles
         .into_iter()
         .map(|h| {
@@ -315,9 +315,17 @@ pub fn herd() -> Verdict {
 pub fn verifier_shed() -> Verdict {
     let rig = Rig::new(Options {
         token_ttl_secs: 20,
-        verifier_args: ["--max-connections", "2", "--shed-retry-after-secs", "1"]
-            .map(String::from)
-            .to_vec(),
+        // No accept queue: past its 2 workers the verifier sheds at once.
+        verifier_args: [
+            "--max-connections",
+            "2",
+            "--accept-queue",
+            "0",
+            "--shed-retry-after-secs",
+            "1",
+        ]
+        .map(String::from)
+        .to_vec(),
     });
     let n = 12;
     let booted = join(boot_many(n, |d| rig.plain_config(d, "")));

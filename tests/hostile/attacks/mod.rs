@@ -13,6 +13,7 @@ mod lifecycle;
 mod pop;
 mod sandbox;
 mod starve;
+mod verifier;
 
 /// Every attack of the suite, in the order the table lists them.
 pub static ALL: &[Attack] = &[
@@ -169,5 +170,19 @@ pub static ALL: &[Attack] = &[
         budget: Duration::from_secs(60),
         exclusive: false,
         run: starve::huge_content_length,
+    },
+    Attack {
+        name: "verifier-slowloris",
+        claim: "64 connections dripping a handshake or a request a byte a second hold no verifier worker past its deadline: guests keep renewing, none withdraws, a real client's exchanges all succeed",
+        budget: Duration::from_secs(60),
+        exclusive: false,
+        run: verifier::verifier_slowloris,
+    },
+    Attack {
+        name: "verifier-flood",
+        claim: "a flood of fast connections (challenges, bad bodies, abandoned handshakes) stops no renewal: guests keep renewing, none withdraws, a real client's exchanges all succeed",
+        budget: Duration::from_secs(60),
+        exclusive: true,
+        run: verifier::verifier_flood,
     },
 ];
