@@ -9,6 +9,7 @@
 //! - [`token`]: the ES384 JWT, JWKS, the `cnf` key thumbprint.
 //! - [`client_cert`]: the short-lived client certificate for the enclave
 //!   key (proof-of-possession login to OpenBao's `cert` auth).
+//! - [`decision`]: the decision record, one JSON log line per appraisal.
 //! - [`metrics`]: Prometheus counters.
 //! - [`platforms`]: the TCB each platform seen has, against what the
 //!   collateral now calls current (`GET /v1/platforms`, `/metrics`).
@@ -29,6 +30,7 @@
 #![forbid(unsafe_code)]
 
 pub mod client_cert;
+pub mod decision;
 pub mod metrics;
 pub mod nonce;
 pub mod platforms;
@@ -78,6 +80,12 @@ pub trait Appraiser: Send + Sync {
         expected_report_data: &[u8; 64],
         now: i64,
     ) -> Result<Map<String, Value>, Denial>;
+
+    /// The policy appraisals run against (the decision record's `policy`);
+    /// unnamed by default.
+    fn policy_ref(&self) -> decision::PolicyRef {
+        decision::PolicyRef::default()
+    }
 
     /// Extra Prometheus lines (collateral, platforms); none by default.
     fn metrics(&self) -> String {
@@ -166,6 +174,19 @@ impl Appraiser for PolicyAppraiser {
         }
     }
 
+    fn policy_ref(&self) -> decision::PolicyRef {
+        decision::PolicyRef {
+            id: self.policy.id.clone(),
+            version: self.policy.version,
+            digest: self
+                .policy
+                .digest()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        }
+    }
+
     fn metrics(&self) -> String {
         let mut out = self.platforms.render();
         if let Some(r) = &self.resolver {
@@ -198,6 +219,7 @@ mod tests {
             include_str!("metrics.rs"),
             include_str!("platforms.rs"),
             include_str!("token.rs"),
+            include_str!("decision.rs"),
         ];
         let marker = ["check:", " \""].concat();
         let mut produced: BTreeSet<&str> = sources
