@@ -191,6 +191,10 @@ impl Appraiser for PolicyAppraiser {
         let mut out = self.platforms.render();
         if let Some(r) = &self.resolver {
             out.push_str(&platforms::render_cache(r.cache().stats()));
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            out.push_str(&platforms::render_collateral_age(&r.cache().entries(), now));
         }
         out
     }

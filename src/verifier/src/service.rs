@@ -379,6 +379,8 @@ impl Verifier {
             ("GET", "/metrics") => {
                 let mut text = self.metrics.render();
                 text.push_str(&self.appraiser.metrics());
+                // The cap, so an alert can say how close to it in-flight is.
+                text.push_str(&format!("# HELP enclave_verifier_connection_limit Concurrent connections served (--max-connections).\n# TYPE enclave_verifier_connection_limit gauge\nenclave_verifier_connection_limit {}\n", self.config.max_connections));
                 (200, "text/plain; version=0.0.4", text.into_bytes())
             }
             // TCB lifecycle: each platform's TCB against what the collateral calls current.
