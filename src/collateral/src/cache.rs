@@ -387,6 +387,12 @@ impl Cache {
         self.dir.as_deref()
     }
 
+    /// The cached document of `url`, current or not, without counting a
+    /// hit or starting a refresh (for reports: the decision record's age).
+    pub fn peek(&self, url: &str) -> Option<Arc<Entry>> {
+        self.cached(url)
+    }
+
     /// A current copy of `spec`'s document at `now`, if the cache holds one
     /// (starting a background refresh when it is due); never fetches and
     /// never waits.

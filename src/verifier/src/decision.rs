@@ -65,8 +65,9 @@ pub struct CollateralRef {
     pub pieces: Map<String, Value>,
     /// Whether a current CRL was checked.
     pub revocation_checked: bool,
-    /// Seconds since the oldest piece was issued: not known to the
-    /// appraisal's claims yet, so always null for now.
+    /// Seconds since the oldest changing document (CRL, TCB info, QE
+    /// identity) in the verifier's cache for this evidence was issued; null
+    /// when there is none (simulation, bundle-only collateral).
     pub age_secs: Option<u64>,
 }
 
@@ -161,6 +162,15 @@ impl Decision {
         self.collateral = coll.map(|c| collateral_ref(&tee, c, revocation_checked));
         self.decision = "accepted";
         self.duration_ms = elapsed_ms(started);
+        self
+    }
+
+    /// The collateral's age (accepted appraisals: the record has no
+    /// collateral otherwise).
+    pub fn with_collateral_age(mut self, age_secs: Option<u64>) -> Decision {
+        if let Some(c) = &mut self.collateral {
+            c.age_secs = age_secs;
+        }
         self
     }
 
@@ -322,6 +332,31 @@ mod tests {
         assert!(seq.contains(&"snp.measurement"));
         assert!(!seq.iter().any(|c| c.starts_with("tdx.")));
         assert!(sequence("unknown").is_empty());
+    }
+
+    #[test]
+    fn an_acceptance_names_its_collateral_sources_and_age() {
+        let claims = serde_json::json!({
+            "measurement": "ab", "chip_id": "cd", "signer": "vcek",
+            "tcb": {"snp": 24},
+            "collateral": {"sources": {"vcek": "cache", "crl": "fetched"}, "revocation_checked": false},
+        });
+        let d = Decision::start("id".into(), "snp", PolicyRef::default())
+            .accepted(claims.as_object().unwrap(), Instant::now())
+            .with_collateral_age(Some(3600));
+        let c = d.collateral.as_ref().unwrap();
+        assert_eq!(c.source, "mixed");
+        assert_eq!(c.pieces["crl"], "kds");
+        assert_eq!(c.age_secs, Some(3600));
+        let result = |name: &str| d.checks.iter().find(|c| c.check == name).unwrap().result;
+        // Revocation not checked: the CRL checks did not apply.
+        assert_eq!(result("snp.crl.revoked"), "skip");
+        assert_eq!(result("snp.vlek.csp_id"), "skip");
+        assert_eq!(result("snp.vcek.chip_id"), "pass");
+        assert_eq!(
+            (d.decision, d.measurement.as_deref()),
+            ("accepted", Some("ab"))
+        );
     }
 
     #[test]

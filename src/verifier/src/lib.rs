@@ -87,6 +87,13 @@ pub trait Appraiser: Send + Sync {
         decision::PolicyRef::default()
     }
 
+    /// Seconds since the oldest changing collateral document (CRL, TCB
+    /// info, QE identity) `bundle`'s appraisal used was issued, at `now`
+    /// (the decision record's `collateral.age_secs`); unknown by default.
+    fn collateral_age(&self, _bundle: &EvidenceBundle, _now: i64) -> Option<u64> {
+        None
+    }
+
     /// Extra Prometheus lines (collateral, platforms); none by default.
     fn metrics(&self) -> String {
         String::new()
@@ -185,6 +192,11 @@ impl Appraiser for PolicyAppraiser {
                 .map(|b| format!("{b:02x}"))
                 .collect(),
         }
+    }
+
+    fn collateral_age(&self, bundle: &EvidenceBundle, now: i64) -> Option<u64> {
+        let issued = self.resolver.as_ref()?.oldest_issued(bundle)?;
+        u64::try_from(now.saturating_sub(issued)).ok()
     }
 
     fn metrics(&self) -> String {

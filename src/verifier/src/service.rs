@@ -526,7 +526,9 @@ impl Verifier {
             Ok(t) => t,
             Err(e) => return error_body(500, "signing_failed", &e.0),
         };
-        let record = record.accepted(&claims, started);
+        let record = record
+            .accepted(&claims, started)
+            .with_collateral_age(self.appraiser.collateral_age(&req.bundle, now));
         self.metrics.appraisal(tee, None);
         self.metrics.decided(&record);
         record.log();
