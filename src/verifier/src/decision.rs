@@ -18,9 +18,13 @@
 //! not verified): a refused report is still worth matching to its machine.
 //!
 //! `checks`: the appraisal stops at the first failure and the checks run in
-//! a fixed order per TEE ([`appraisal::Check::ALL`] is declared in that
-//! order), so the list is that order for the evidence's TEE: `pass` before
-//! the failed check, `fail` at it, `skip` after it. On acceptance every
+//! a fixed order per TEE ([`appraisal::Check::ALL`]'s declaration order,
+//! with the differences of snp.rs and tdx.rs applied in [`sequence`]), so
+//! the list is that order for the evidence's TEE: `pass` before the failed
+//! check, `fail` at it, `skip` after it. It is derived, not traced: the
+//! appraisal does not report each check it runs, so a check the appraisal
+//! makes in two places (SEV-SNP's product: from CPUID early, from the chain
+//! later) is listed once, at its later place. On acceptance every
 //! check passed, except those that did not apply: the CRL checks when the
 //! claims say revocation was not checked, the VLEK check for a VCEK and the
 //! VCEK's for a VLEK (`skip`). A denial by the service itself (nonce,
@@ -273,8 +277,8 @@ pub fn sequence(tee: &str) -> Vec<&'static str> {
             .collect()
     };
     let mut seq = match tee {
-        "snp" | "sim" => with(&["snp.", "coco."]),
-        "tdx" => with(&["tdx.", "coco."]),
+        "snp" | "sim" => snp_order(with(&["snp.", "coco."])),
+        "tdx" => tdx_order(with(&["tdx.", "coco."])),
         "azure-snp" | "azure-sim" => with(&["azure.", "snp."]),
         "azure-tdx" => with(&["azure.", "tdx."]),
         _ => Vec::new(),
@@ -284,6 +288,35 @@ pub fn sequence(tee: &str) -> Vec<&'static str> {
         seq.push("report_data");
     }
     seq
+}
+
+/// Where snp.rs's order differs from the declaration order: the product
+/// is settled after the chain and its validity/CRL, and a CoCo pod's
+/// init-data is checked with the measurement.
+fn snp_order(mut seq: Vec<&'static str>) -> Vec<&'static str> {
+    move_after(&mut seq, "snp.product", "snp.crl.revoked");
+    move_after(&mut seq, "coco.init_data", "snp.measurement");
+    seq
+}
+
+/// tdx.rs parses the quote before it looks at any collateral.
+fn tdx_order(mut seq: Vec<&'static str>) -> Vec<&'static str> {
+    if let Some(i) = seq.iter().position(|c| *c == "tdx.quote.format") {
+        let c = seq.remove(i);
+        seq.insert(0, c);
+    }
+    seq
+}
+
+fn move_after(seq: &mut Vec<&'static str>, check: &'static str, after: &str) {
+    if let Some(i) = seq.iter().position(|c| *c == check) {
+        seq.remove(i);
+        let at = seq
+            .iter()
+            .position(|c| *c == after)
+            .map_or(seq.len(), |j| j + 1);
+        seq.insert(at, check);
+    }
 }
 
 fn collateral_ref(tee: &str, c: &Value, revocation_checked: bool) -> CollateralRef {
@@ -330,6 +363,13 @@ mod tests {
         assert_eq!(seq.first(), Some(&"snp.report.format"));
         assert_eq!(seq.last(), Some(&"report_data"));
         assert!(seq.contains(&"snp.measurement"));
+        let at = |c: &str| seq.iter().position(|x| *x == c).unwrap();
+        // snp.rs: chain, validity and CRL, then the product; the pod's
+        // init-data with the measurement.
+        assert!(at("snp.crl.revoked") < at("snp.product"));
+        assert_eq!(at("snp.product") + 1, at("snp.vcek.tcb"));
+        assert_eq!(at("snp.measurement") + 1, at("coco.init_data"));
+        assert_eq!(sequence("tdx")[0], "tdx.quote.format");
         assert!(!seq.iter().any(|c| c.starts_with("tdx.")));
         assert!(sequence("unknown").is_empty());
     }
