@@ -350,6 +350,11 @@ impl Verifier {
         if req.method == "POST" && req.path.split('?').next() == Some("/v1/attest") {
             let id = request_id();
             let (status, body) = self.attest(&req.body, exporter, &id);
+            if status != 200 && status != 403 {
+                // No decision was reached (a malformed request, or a failure
+                // after acceptance): no record, but the id still finds this.
+                log::debug!(request_id = id.as_str(), status = status; "attest request not decided");
+            }
             return Reply {
                 status,
                 content_type: "application/json",
