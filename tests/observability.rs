@@ -239,6 +239,8 @@ fn each_appraisal_leaves_one_decision_record_and_no_secret() {
     );
     // What the refused evidence states about its platform.
     assert_eq!(r["measurement"], MEASUREMENT);
+    // sim-psp's default TCB: bl 4, tee 0, snp 24, ucode 217 (stack.rs sim_policy).
+    assert_eq!(r["tcb"]["reported_tcb"], "04000000000018d9");
 
     // Evidence bound to another key than the one sent.
     let mut tls2 = connect(&pki, verifier.port);

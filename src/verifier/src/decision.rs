@@ -88,7 +88,8 @@ pub struct Decision {
     /// TDX FMSPC.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fmspc: Option<String>,
-    /// The TCB claim (accepted), or the raw REPORTED_TCB (SEV-SNP denied).
+    /// The TCB claim (accepted), or `{"reported_tcb": <8 bytes hex>}`
+    /// (SEV-SNP denied).
     pub tcb: Value,
     /// The image identity, when known.
     pub measurement: Option<String>,
@@ -232,7 +233,10 @@ impl Decision {
                 if let Ok(r) = tee_formats::snp::AttestationReport::parse(&bundle.evidence) {
                     self.measurement = Some(hex(&r.measurement));
                     self.chip_id = Some(hex(&r.chip_id));
-                    self.tcb = serde_json::json!({"reported_tcb_raw": format!("{:016x}", r.reported_tcb.raw())});
+                    // The 8 bytes as in the report (the form `enclavectl`
+                    // and the policy comments use): decoding the SPLs
+                    // needs the product, which only the chain settles.
+                    self.tcb = serde_json::json!({"reported_tcb": hex(&r.reported_tcb.to_bytes())});
                 }
             }
             Tee::Tdx => {
