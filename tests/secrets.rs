@@ -244,7 +244,7 @@ fn attests_logs_in_and_holds_the_exact_secrets() {
         "verifier output not captured"
     );
     assert!(
-        String::from_utf8_lossy(&psp_out).contains("→ signed report"),
+        String::from_utf8_lossy(&psp_out).contains("\"msg\":\"sim-psp: signed report\""),
         "sim-psp output not captured"
     );
     for canary in [CANARY_HUME, CANARY_RETELL, CANARY_DB] {

@@ -52,6 +52,12 @@ pub enum PolicyError {
 /// The whole policy, plus the digest of the bytes it was parsed from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
+    /// The operator's name for this policy (`id`, default [`DEFAULT_POLICY_ID`]):
+    /// with `version`, what a decision record names, readable where the
+    /// digest is not.
+    pub id: String,
+    /// The operator's version of the policy (`version`, default 0).
+    pub version: u64,
     /// SEV-SNP rules (also applied to simulated evidence).
     pub snp: SnpPolicy,
     /// TDX rules.
@@ -71,6 +77,10 @@ pub struct Policy {
 #[serde(deny_unknown_fields)]
 struct PolicyFile {
     #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    version: u64,
+    #[serde(default)]
     snp: SnpPolicy,
     #[serde(default)]
     tdx: TdxPolicy,
@@ -83,6 +93,9 @@ struct PolicyFile {
     #[serde(default)]
     token: TokenPolicy,
 }
+
+/// The policy `id` of a file that names none.
+pub const DEFAULT_POLICY_ID: &str = "unnamed";
 
 /// The default and ceiling of [`TokenPolicy::max_ttl_secs`] without an
 /// explicit raise: a bearer token should live at most a minute
@@ -123,6 +136,8 @@ impl Policy {
         let file: PolicyFile = toml::from_str(text).map_err(PolicyError::Parse)?;
         let table: toml::Table = toml::from_str(text).map_err(PolicyError::Parse)?;
         let policy = Policy {
+            id: file.id.unwrap_or_else(|| DEFAULT_POLICY_ID.to_owned()),
+            version: file.version,
             snp: file.snp,
             tdx: file.tdx,
             sim: file.sim,
@@ -406,6 +421,8 @@ impl Policy {
     /// paravisor's measurement can never be accepted as a bare-metal one.
     pub(crate) fn azure_inner(&self) -> Policy {
         Policy {
+            id: self.id.clone(),
+            version: self.version,
             snp: self.azure.snp.clone(),
             tdx: self.azure.tdx.clone(),
             sim: self.sim.clone(),
@@ -1045,6 +1062,18 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn id_and_version_name_the_policy_and_default_to_unnamed_0() {
+        let p = Policy::from_toml(b"id = \"fleet-main\"\nversion = 12\n").unwrap();
+        assert_eq!((p.id.as_str(), p.version), ("fleet-main", 12));
+        let p = Policy::from_toml(b"").unwrap();
+        assert_eq!((p.id.as_str(), p.version), ("unnamed", 0));
+        assert!(matches!(
+            Policy::from_toml(b"version = \"one\"\n"),
+            Err(PolicyError::Parse(_))
+        ));
+    }
+
+    #[test]
     fn unknown_fields_and_bad_values_are_refused() {
         assert!(matches!(
             Policy::from_toml(b"[snp]\ndebug = true\n"),
@@ -1354,6 +1383,7 @@ pub(crate) mod tests {
         let p = Policy::production(text).unwrap();
         assert!(p.snp.allowed);
         assert_eq!(p.snp.crl, CrlMode::Require);
+        assert_eq!((p.id.as_str(), p.version), ("example", 1));
         assert!(p.azure.allowed && p.azure.snp.allowed && !p.azure.tdx.allowed);
         assert_eq!(p.azure.pcr_pins().len(), 1);
     }

@@ -258,6 +258,48 @@ pub struct Stats {
     pub failures: AtomicU64,
     /// 429 answers seen.
     pub rate_limited: AtomicU64,
+    /// Failed fetches of AMD KDS documents (part of `failures`).
+    pub failures_kds: AtomicU64,
+    /// Failed fetches of Intel PCS documents (part of `failures`).
+    pub failures_pcs: AtomicU64,
+}
+
+/// What kind of collateral `url` serves (a metric label: bounded, unlike
+/// the URL, which names a chip or an FMSPC): `vcek`, `vlek`, `snp_crl`,
+/// `snp_cert_chain`, `tdx_tcb_info`, `tdx_qe_identity`, `tdx_pck_crl`,
+/// `tdx_root_ca_crl`, or `other`.
+pub fn kind_of(url: &str) -> &'static str {
+    let path = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = path.split_once('/').map_or("", |(_, p)| p);
+    let path = path.split('?').next().unwrap_or("");
+    if path.ends_with("/crl") && (path.starts_with("vcek/") || path.starts_with("vlek/")) {
+        "snp_crl"
+    } else if path.ends_with("/cert_chain") {
+        "snp_cert_chain"
+    } else if path.starts_with("vcek/") {
+        "vcek"
+    } else if path.starts_with("vlek/") {
+        "vlek"
+    } else if path.ends_with("/tcb") {
+        "tdx_tcb_info"
+    } else if path.ends_with("/qe/identity") {
+        "tdx_qe_identity"
+    } else if path.ends_with("/pckcrl") {
+        "tdx_pck_crl"
+    } else if path.ends_with("rootcacrl") || path.ends_with("IntelSGXRootCA.der") {
+        "tdx_root_ca_crl"
+    } else {
+        "other"
+    }
+}
+
+/// `kds` (AMD) or `pcs` (Intel) for a kind of [`kind_of`].
+pub fn source_of_kind(kind: &str) -> &'static str {
+    if kind.starts_with("tdx_") {
+        "pcs"
+    } else {
+        "kds"
+    }
 }
 
 impl Stats {
@@ -343,6 +385,12 @@ impl Cache {
     /// The cache directory, if any.
     pub fn dir(&self) -> Option<&Path> {
         self.dir.as_deref()
+    }
+
+    /// The cached document of `url`, current or not, without counting a
+    /// hit or starting a refresh (for reports: the decision record's age).
+    pub fn peek(&self, url: &str) -> Option<Arc<Entry>> {
+        self.cached(url)
     }
 
     /// A current copy of `spec`'s document at `now`, if the cache holds one
@@ -552,6 +600,11 @@ impl Cache {
         match &result {
             Err(e) => {
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                let by_source = match source_of_kind(kind_of(&spec.url)) {
+                    "pcs" => &self.stats.failures_pcs,
+                    _ => &self.stats.failures_kds,
+                };
+                by_source.fetch_add(1, Ordering::Relaxed);
                 let availability = matches!(
                     e,
                     CacheError::RateLimited { .. }
@@ -866,6 +919,36 @@ fn store(base: &Path, e: &Entry) -> Result<(), CacheError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kinds_name_every_document_the_resolver_asks_for() {
+        let kds = crate::kds::KDS_BASE;
+        let pcs = crate::pcs::PCS_BASE;
+        for (url, kind) in [
+            (format!("{kds}/vcek/v1/Milan/abcd?blSPL=3"), "vcek"),
+            (format!("{kds}/vcek/v1/Milan/crl"), "snp_crl"),
+            (format!("{kds}/vlek/v1/Genoa/crl"), "snp_crl"),
+            (format!("{kds}/vcek/v1/Milan/cert_chain"), "snp_cert_chain"),
+            (
+                format!("{pcs}/tdx/certification/v4/tcb?fmspc=B0C06F000000"),
+                "tdx_tcb_info",
+            ),
+            (
+                format!("{pcs}/tdx/certification/v4/qe/identity"),
+                "tdx_qe_identity",
+            ),
+            (
+                format!("{pcs}/sgx/certification/v4/pckcrl?ca=processor&encoding=der"),
+                "tdx_pck_crl",
+            ),
+            (crate::pcs::ROOT_CA_CRL_URL.to_owned(), "tdx_root_ca_crl"),
+            ("https://elsewhere/x".to_owned(), "other"),
+        ] {
+            assert_eq!(kind_of(&url), kind, "{url}");
+        }
+        assert_eq!(source_of_kind("tdx_pck_crl"), "pcs");
+        assert_eq!(source_of_kind("vcek"), "kds");
+    }
 
     #[test]
     fn offline_paths_follow_the_url_path_and_stay_inside() {

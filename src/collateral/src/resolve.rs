@@ -85,6 +85,20 @@ impl Resolver {
         }
     }
 
+    /// When the oldest cached document `bundle`'s appraisal uses that can
+    /// change (CRLs, TCB info, QE identity; not certificates) was issued
+    /// (its thisUpdate/issueDate, else when it was fetched): how stale the
+    /// collateral behind a decision was. None when the cache holds none.
+    pub fn oldest_issued(&self, bundle: &EvidenceBundle) -> Option<i64> {
+        self.specs(bundle)
+            .ok()?
+            .iter()
+            .filter_map(|spec| self.cache.peek(&spec.url))
+            .filter(|e| e.validity.mutable)
+            .map(|e| e.validity.issued.unwrap_or(e.fetched_at))
+            .min()
+    }
+
     /// The documents to get for `bundle` (the first product guess for a
     /// v2 report without a hint): for `enclavectl collateral fetch`.
     pub fn specs(&self, bundle: &EvidenceBundle) -> Result<Vec<Spec>, String> {

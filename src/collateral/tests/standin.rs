@@ -163,6 +163,10 @@ fn a_cold_appraisal_fetches_and_the_next_ones_hit_the_cache() {
         true
     );
     assert_eq!((s.standin.count(VCEK), s.standin.count(MILAN_CRL)), (1, 1));
+    // The collateral's age: the CRL's thisUpdate, 2025-05-06T12:39:06Z
+    // (tests/data/amd-crl/README.md); the VCEK is a certificate, not counted.
+    assert_eq!(r.oldest_issued(&virtee(false)), Some(1_746_535_146));
+    assert_eq!(s.standin.count(MILAN_CRL), 1, "peeking fetches nothing");
     for _ in 0..3 {
         let c = r.resolve(&virtee(false), NOW + 60);
         let claims = a

@@ -13,12 +13,16 @@
 //! - `call`: a client of the guest's call service (a call, its health, its metrics).
 //! - `collateral fetch|show|prune`: the verifier's KDS/PCS collateral cache.
 //! - `policy check`: which platforms a candidate policy would deny.
+//!
+//! Every subcommand logs through [`logger`]: JSON lines on stderr, the level
+//! from `--log-level`, else `RUST_LOG`, else `info`.
 
 mod call_cmd;
 mod collateral_cmd;
 mod dev_pki_cmd;
 mod evidence_cmd;
 mod image_cmd;
+mod logger;
 mod measure_cmd;
 mod policy_cmd;
 mod proxy_cmd;
@@ -35,6 +39,10 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    /// Log level of every subcommand (JSON lines on stderr): off, error, warn, info, debug,
+    /// trace, or `target=level` directives, comma-separated; overrides RUST_LOG [default: info].
+    #[arg(long, global = true, value_name = "LEVEL")]
+    log_level: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -73,6 +81,13 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let env = std::env::var("RUST_LOG").ok();
+    if let Err(e) =
+        logger::filter_from(cli.log_level.as_deref(), env.as_deref()).and_then(logger::install)
+    {
+        eprintln!("enclavectl: {e}");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Image(c) => image_cmd::run(c),
         Command::Measure(a) => measure_cmd::run(a),

@@ -77,14 +77,11 @@ pub fn run(args: Args) -> CmdResult {
     // Before the state directory: a new one takes a while to create.
     sim_psp::report::check_policy(args.policy).map_err(|e| with_causes(&e))?;
     if !args.state.join("ark-key.pem").exists() {
-        eprintln!(
-            "sim-psp: creating state in {}: RSA-4096 key generation takes seconds in a release build, one to a few minutes in a debug build",
-            args.state.display()
-        );
+        log::info!(state = args.state.display().to_string().as_str(); "sim-psp: creating state: RSA-4096 key generation takes seconds in a release build, one to a few minutes in a debug build");
     }
     let chain = Chain::load_or_create(&args.state).map_err(|e| with_causes(&e))?;
     for change in chain.changes() {
-        eprintln!("sim-psp: state: {change}");
+        log::info!(change = change.to_string().as_str(); "sim-psp: state changed");
     }
     let psp = SimPsp::new(chain, measurement)
         .with_policy(args.policy)

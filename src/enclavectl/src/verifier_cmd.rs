@@ -121,7 +121,7 @@ pub fn run(args: Args) -> CmdResult {
         format!("policy {}: {e}{cause}{hint}", args.policy.display())
     })?;
     if policy.sim.allowed {
-        eprintln!("enclavectl verifier: WARNING: --dev and this policy accepts SIMULATION evidence; never use it in production");
+        log::warn!("--dev and this policy accepts SIMULATION evidence; never use it in production");
     }
     if args.token_ttl_secs > policy.token.max_ttl_secs {
         return Err(format!(

@@ -346,7 +346,7 @@ fn accept_loop(shared: &Arc<Shared>, listener: &transport::Listener, label: &str
         let mut stream = match accepted {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("sim-psp: accept on {label}: {e}");
+                log::warn!(listener = label, error = e.to_string().as_str(); "sim-psp: accept failed");
                 // EMFILE and the like: do not spin.
                 std::thread::sleep(Duration::from_millis(100));
                 continue;
@@ -354,10 +354,7 @@ fn accept_loop(shared: &Arc<Shared>, listener: &transport::Listener, label: &str
         };
         if shared.active.fetch_add(1, Ordering::SeqCst) >= shared.max_connections {
             shared.active.fetch_sub(1, Ordering::SeqCst);
-            eprintln!(
-                "sim-psp: {label}: busy ({} connections open), refusing one",
-                shared.max_connections
-            );
+            log::warn!(listener = label, max = shared.max_connections; "sim-psp: busy, refusing a connection");
             let _ = stream.set_timeouts(Duration::from_secs(1));
             let _ = stream.write_all(&protocol::encode_error(&format!(
                 "busy: {} connections open, try again",
@@ -375,14 +372,14 @@ fn accept_loop(shared: &Arc<Shared>, listener: &transport::Listener, label: &str
             });
         if let Err(e) = spawned {
             // The closure (and its slot) was dropped with the error.
-            eprintln!("sim-psp: {label}: cannot start a connection thread: {e}");
+            log::warn!(listener = label, error = e.to_string().as_str(); "sim-psp: cannot start a connection thread");
         }
     }
 }
 
 fn serve_connection(shared: &Shared, stream: &mut transport::Stream, label: &str) {
     if let Err(e) = stream.set_timeouts(shared.read_timeout) {
-        eprintln!("sim-psp: {label}: setting timeouts: {e}");
+        log::warn!(listener = label, error = e.to_string().as_str(); "sim-psp: setting timeouts failed");
         return;
     }
     let mut pending = Vec::new();
@@ -393,7 +390,7 @@ fn serve_connection(shared: &Shared, stream: &mut transport::Stream, label: &str
             Err(LineError::TooLong) => {
                 let n = shared.requests.fetch_add(1, Ordering::SeqCst) + 1;
                 let e = protocol::RequestError::TooLong;
-                eprintln!("sim-psp: request {n} on {label}: refused: {e}");
+                log::warn!(request = n, listener = label, error = e.to_string().as_str(); "sim-psp: request refused");
                 let _ = stream.write_all(&protocol::encode_error(&e.to_string()));
                 return;
             }
@@ -402,7 +399,7 @@ fn serve_connection(shared: &Shared, stream: &mut transport::Stream, label: &str
                     e.kind(),
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) {
-                    eprintln!("sim-psp: {label}: reading a request: {e}");
+                    log::warn!(listener = label, error = e.to_string().as_str(); "sim-psp: reading a request failed");
                 }
                 return;
             }
@@ -410,7 +407,7 @@ fn serve_connection(shared: &Shared, stream: &mut transport::Stream, label: &str
         let n = shared.requests.fetch_add(1, Ordering::SeqCst) + 1;
         let answer = answer(&shared.psp, &line, n, label);
         if let Err(e) = stream.write_all(&answer) {
-            eprintln!("sim-psp: request {n} on {label}: writing the answer: {e}");
+            log::warn!(request = n, listener = label, error = e.to_string().as_str(); "sim-psp: writing the answer failed");
             return;
         }
     }
@@ -420,7 +417,7 @@ fn answer(psp: &SimPsp, line: &[u8], n: u64, label: &str) -> Vec<u8> {
     let request = match protocol::parse_request(line) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("sim-psp: request {n} on {label}: refused: {e}");
+            log::warn!(request = n, listener = label, error = e.to_string().as_str(); "sim-psp: request refused");
             return protocol::encode_error(&e.to_string());
         }
     };
@@ -428,14 +425,11 @@ fn answer(psp: &SimPsp, line: &[u8], n: u64, label: &str) -> Vec<u8> {
     let prefix = hex(request.report_data.get(..8).unwrap_or_default());
     match psp.evidence(&request.report_data, request.vmpl) {
         Ok(bundle) => {
-            eprintln!(
-                "sim-psp: request {n} on {label}: report_data={prefix}… vmpl={} → signed report",
-                request.vmpl
-            );
+            log::info!(request = n, listener = label, report_data_prefix = prefix.as_str(), vmpl = request.vmpl; "sim-psp: signed report");
             protocol::encode_bundle(&bundle)
         }
         Err(e) => {
-            eprintln!("sim-psp: request {n} on {label}: report_data={prefix}… refused: {e}");
+            log::warn!(request = n, listener = label, report_data_prefix = prefix.as_str(), error = e.to_string().as_str(); "sim-psp: evidence refused");
             protocol::encode_error(&e.to_string())
         }
     }

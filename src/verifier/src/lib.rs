@@ -12,6 +12,7 @@
 //! - [`token`]: the ES384 JWT, JWKS, the `cnf` key thumbprint.
 //! - [`client_cert`]: the short-lived client certificate for the enclave
 //!   key (proof-of-possession login to OpenBao's `cert` auth).
+//! - [`decision`]: the decision record, one JSON log line per appraisal.
 //! - [`metrics`]: Prometheus counters.
 //! - [`platforms`]: the TCB each platform seen has, against what the
 //!   collateral now calls current (`GET /v1/platforms`, `/metrics`).
@@ -34,6 +35,7 @@
 pub mod admission;
 pub mod client_cert;
 pub mod deadline;
+pub mod decision;
 pub mod metrics;
 pub mod nonce;
 pub mod platforms;
@@ -84,6 +86,19 @@ pub trait Appraiser: Send + Sync {
         expected_report_data: &[u8; 64],
         now: i64,
     ) -> Result<Map<String, Value>, Denial>;
+
+    /// The policy appraisals run against (the decision record's `policy`);
+    /// unnamed by default.
+    fn policy_ref(&self) -> decision::PolicyRef {
+        decision::PolicyRef::default()
+    }
+
+    /// Seconds since the oldest changing collateral document (CRL, TCB
+    /// info, QE identity) `bundle`'s appraisal used was issued, at `now`
+    /// (the decision record's `collateral.age_secs`); unknown by default.
+    fn collateral_age(&self, _bundle: &EvidenceBundle, _now: i64) -> Option<u64> {
+        None
+    }
 
     /// Extra Prometheus lines (collateral, platforms); none by default.
     fn metrics(&self) -> String {
@@ -172,10 +187,32 @@ impl Appraiser for PolicyAppraiser {
         }
     }
 
+    fn policy_ref(&self) -> decision::PolicyRef {
+        decision::PolicyRef {
+            id: self.policy.id.clone(),
+            version: self.policy.version,
+            digest: self
+                .policy
+                .digest()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        }
+    }
+
+    fn collateral_age(&self, bundle: &EvidenceBundle, now: i64) -> Option<u64> {
+        let issued = self.resolver.as_ref()?.oldest_issued(bundle)?;
+        u64::try_from(now.saturating_sub(issued)).ok()
+    }
+
     fn metrics(&self) -> String {
         let mut out = self.platforms.render();
         if let Some(r) = &self.resolver {
             out.push_str(&platforms::render_cache(r.cache().stats()));
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            out.push_str(&platforms::render_collateral_age(&r.cache().entries(), now));
         }
         out
     }
@@ -204,6 +241,7 @@ mod tests {
             include_str!("metrics.rs"),
             include_str!("platforms.rs"),
             include_str!("token.rs"),
+            include_str!("decision.rs"),
         ];
         let marker = ["check:", " \""].concat();
         let mut produced: BTreeSet<&str> = sources

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// The verifier's counters.
 #[derive(Default)]
@@ -13,6 +14,20 @@ pub struct Metrics {
     shed: std::sync::atomic::AtomicU64,
     /// Connection-level load (issue 18 item 1): one block.
     pub load: LoadMetrics,
+    // ---- decisions (issue 18 item 4): appraisal durations ----------------
+    durations: Mutex<BTreeMap<String, Histogram>>,
+}
+
+/// Upper bounds of the appraisal duration buckets, seconds: a warm SEV-SNP
+/// appraisal takes about a millisecond, a cold one with a KDS fetch up to
+/// the fetch deadline.
+const DURATION_BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.0, 10.0];
+
+#[derive(Default, Clone)]
+struct Histogram {
+    counts: [u64; DURATION_BUCKETS.len()],
+    count: u64,
+    sum_ms: u64,
 }
 
 impl Metrics {
@@ -46,6 +61,46 @@ impl Metrics {
                 .unwrap_or_else(|p| p.into_inner())
                 .entry(check.to_owned())
                 .or_default() += 1;
+        }
+    }
+
+    /// Counts a decision's duration (accepted or denied).
+    pub fn decided(&self, d: &crate::decision::Decision) {
+        let mut map = self.durations.lock().unwrap_or_else(|p| p.into_inner());
+        let h = map.entry(d.tee.clone()).or_default();
+        // Milliseconds as an exact float: at most 2^53 of them.
+        let secs = Duration::from_millis(d.duration_ms).as_secs_f64();
+        for (slot, le) in h.counts.iter_mut().zip(DURATION_BUCKETS) {
+            if secs <= le {
+                *slot += 1;
+            }
+        }
+        h.count += 1;
+        h.sum_ms = h.sum_ms.saturating_add(d.duration_ms);
+    }
+
+    fn render_durations(&self, out: &mut String) {
+        out.push_str("# HELP enclave_verifier_appraisal_duration_seconds Time from an attest request to its decision, by TEE type.\n# TYPE enclave_verifier_appraisal_duration_seconds histogram\n");
+        for (tee, h) in self
+            .durations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let tee = escape(tee);
+            for (n, le) in h.counts.iter().zip(DURATION_BUCKETS) {
+                let _ = writeln!(
+                    out,
+                    "enclave_verifier_appraisal_duration_seconds_bucket{{tee=\"{tee}\",le=\"{le}\"}} {n}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "enclave_verifier_appraisal_duration_seconds_bucket{{tee=\"{tee}\",le=\"+Inf\"}} {}\nenclave_verifier_appraisal_duration_seconds_sum{{tee=\"{tee}\"}} {}\nenclave_verifier_appraisal_duration_seconds_count{{tee=\"{tee}\"}} {}",
+                h.count,
+                Duration::from_millis(h.sum_ms).as_secs_f64(),
+                h.count
+            );
         }
     }
 
@@ -91,6 +146,7 @@ impl Metrics {
                 escape(check)
             );
         }
+        self.render_durations(&mut out);
         out
     }
 }
@@ -192,5 +248,33 @@ mod tests {
         assert!(text.contains("enclave_verifier_deadline_kills_total{phase=\"idle\"} 0\n"));
         assert!(text.contains("enclave_verifier_connections_in_flight 5\n"));
         assert!(text.contains("enclave_verifier_queue_waiting 3\n"));
+    }
+
+    #[test]
+    fn durations_fill_cumulative_buckets() {
+        use crate::decision::{Decision, PolicyRef};
+        let m = super::Metrics::default();
+        for ms in [2, 40] {
+            let mut d = Decision::start("id".into(), "sim", PolicyRef::default());
+            d.duration_ms = ms;
+            m.decided(&d);
+        }
+        let text = m.render();
+        for (le, n) in [
+            ("0.001", 0),
+            ("0.0025", 1),
+            ("0.025", 1),
+            ("0.05", 2),
+            ("+Inf", 2),
+        ] {
+            let line = format!(
+                "enclave_verifier_appraisal_duration_seconds_bucket{{tee=\"sim\",le=\"{le}\"}} {n}\n"
+            );
+            assert!(text.contains(&line), "{line} not in {text}");
+        }
+        assert!(
+            text.contains("enclave_verifier_appraisal_duration_seconds_sum{tee=\"sim\"} 0.042\n")
+        );
+        assert!(text.contains("enclave_verifier_appraisal_duration_seconds_count{tee=\"sim\"} 2\n"));
     }
 }

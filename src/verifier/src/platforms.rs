@@ -98,6 +98,19 @@ impl Platforms {
                 p.tee, p.last_seen
             );
         }
+        out.push_str("# HELP enclave_verifier_platforms Platforms seen, by TEE type and TCB status (TDX: Intel's status, out_of_date also when Intel lists a newer TCB; SEV-SNP: unknown, AMD publishes no current TCB).\n# TYPE enclave_verifier_platforms gauge\n");
+        let mut by_status: BTreeMap<(&str, &'static str), u64> = BTreeMap::new();
+        for p in m.values() {
+            *by_status
+                .entry((p.tee.as_str(), tcb_status(p)))
+                .or_default() += 1;
+        }
+        for ((tee, status), n) in by_status {
+            let _ = writeln!(
+                out,
+                "enclave_verifier_platforms{{tee=\"{tee}\",tcb_status=\"{status}\"}} {n}"
+            );
+        }
         out.push_str("# HELP enclave_verifier_platform_tcb_behind 1 when the collateral calls a newer TCB current than the platform has (TDX).\n# TYPE enclave_verifier_platform_tcb_behind gauge\n");
         for (k, p) in m.iter() {
             if let (_, Some(b)) = current(p) {
@@ -131,6 +144,29 @@ impl Platforms {
             }
         }
         out
+    }
+}
+
+/// The fleet view of a platform's TCB: `up_to_date`, `out_of_date`
+/// (Intel's OutOfDate statuses, or a newer UpToDate level listed),
+/// `revoked`, `needs_configuration` (Intel's SWHardeningNeeded and
+/// ConfigurationNeeded statuses), or `unknown` (SEV-SNP).
+fn tcb_status(p: &Platform) -> &'static str {
+    if p.tee != "tdx" {
+        return "unknown";
+    }
+    let status = p
+        .tcb
+        .get("tcb_status")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    match (status, current(p).1) {
+        ("Revoked", _) => "revoked",
+        (s, _) if s.starts_with("OutOfDate") => "out_of_date",
+        ("UpToDate", Some(true)) => "out_of_date",
+        ("UpToDate", _) => "up_to_date",
+        ("", _) => "unknown",
+        _ => "needs_configuration",
     }
 }
 
@@ -179,5 +215,158 @@ pub fn render_cache(s: &collateral::cache::Stats) -> String {
             v.load(Ordering::Relaxed)
         );
     }
+    out.push_str("# HELP enclave_verifier_collateral_fetch_errors_total Collateral fetches or refreshes that failed, by source (kds: AMD, pcs: Intel).\n# TYPE enclave_verifier_collateral_fetch_errors_total counter\n");
+    for (source, v) in [("kds", &s.failures_kds), ("pcs", &s.failures_pcs)] {
+        let _ = writeln!(
+            out,
+            "enclave_verifier_collateral_fetch_errors_total{{source=\"{source}\"}} {}",
+            v.load(Ordering::Relaxed)
+        );
+    }
     out
+}
+
+/// Prometheus gauges of the cached collateral at `now`, per kind
+/// ([`collateral::cache::kind_of`]): the oldest document's age (seconds
+/// since its issueDate/thisUpdate, or since it was fetched when it has
+/// none), and the soonest expiry (seconds until nextUpdate; negative once
+/// past). Per kind, not per document: a label per chip would be unbounded.
+pub fn render_collateral_age(entries: &[collateral::cache::Entry], now: i64) -> String {
+    let mut age: BTreeMap<&'static str, i64> = BTreeMap::new();
+    let mut expiry: BTreeMap<&'static str, i64> = BTreeMap::new();
+    for e in entries {
+        let kind = collateral::cache::kind_of(&e.url);
+        let a = now.saturating_sub(e.validity.issued.unwrap_or(e.fetched_at));
+        let x = e.validity.next_update.saturating_sub(now);
+        age.entry(kind)
+            .and_modify(|v| *v = (*v).max(a))
+            .or_insert(a);
+        expiry
+            .entry(kind)
+            .and_modify(|v| *v = (*v).min(x))
+            .or_insert(x);
+    }
+    let mut out = String::from("# HELP enclave_verifier_collateral_age_seconds Age of the oldest cached collateral document of each kind (since issued).\n# TYPE enclave_verifier_collateral_age_seconds gauge\n");
+    for (kind, v) in &age {
+        let _ = writeln!(
+            out,
+            "enclave_verifier_collateral_age_seconds{{kind=\"{kind}\",source=\"{}\"}} {v}",
+            collateral::cache::source_of_kind(kind)
+        );
+    }
+    out.push_str("# HELP enclave_verifier_collateral_expiry_seconds Seconds until the soonest nextUpdate among cached collateral documents of each kind (negative: expired).\n# TYPE enclave_verifier_collateral_expiry_seconds gauge\n");
+    for (kind, v) in &expiry {
+        let _ = writeln!(
+            out,
+            "enclave_verifier_collateral_expiry_seconds{{kind=\"{kind}\",source=\"{}\"}} {v}",
+            collateral::cache::source_of_kind(kind)
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn platform(tee: &str, tcb: Value) -> Platform {
+        Platform {
+            tee: tee.into(),
+            last_seen: 0,
+            tcb,
+        }
+    }
+
+    #[test]
+    fn the_fleet_gauge_counts_platforms_by_tcb_status() {
+        let p = Platforms::default();
+        {
+            let mut m = p.map.lock().unwrap();
+            let tdx = |status: &str, date: &str, current: &str| {
+                platform(
+                    "tdx",
+                    json!({"tcb_status": status, "tcb_date": date, "current_tcb_date": current}),
+                )
+            };
+            m.insert("a".into(), tdx("UpToDate", "2024-03-13", "2024-03-13"));
+            // UpToDate under the collateral it was appraised with, but
+            // Intel now lists a newer level.
+            m.insert("b".into(), tdx("UpToDate", "2023-08-09", "2024-03-13"));
+            m.insert(
+                "c".into(),
+                tdx("OutOfDateConfigurationNeeded", "2023-02-15", "2024-03-13"),
+            );
+            m.insert(
+                "d".into(),
+                tdx("SWHardeningNeeded", "2024-03-13", "2024-03-13"),
+            );
+            m.insert("e".into(), platform("snp", json!({"snp": 24})));
+        }
+        let text = p.render();
+        for line in [
+            "enclave_verifier_platforms{tee=\"tdx\",tcb_status=\"up_to_date\"} 1\n",
+            "enclave_verifier_platforms{tee=\"tdx\",tcb_status=\"out_of_date\"} 2\n",
+            "enclave_verifier_platforms{tee=\"tdx\",tcb_status=\"needs_configuration\"} 1\n",
+            "enclave_verifier_platforms{tee=\"snp\",tcb_status=\"unknown\"} 1\n",
+        ] {
+            assert!(text.contains(line), "{line} not in {text}");
+        }
+    }
+
+    #[test]
+    fn collateral_age_and_expiry_are_the_worst_document_of_each_kind() {
+        let entry = |url: &str, issued: Option<i64>, fetched_at: i64, next_update: i64| {
+            collateral::cache::Entry {
+                url: url.into(),
+                headers: Vec::new(),
+                fetched_at,
+                validity: collateral::cache::Validity {
+                    issued,
+                    next_update,
+                    mutable: true,
+                },
+                body_sha256: String::new(),
+                body: Default::default(),
+            }
+        };
+        let now = 1_000_000;
+        let text = render_collateral_age(
+            &[
+                entry(
+                    "https://k/vcek/v1/Milan/crl",
+                    Some(now - 3600),
+                    now,
+                    now + 7200,
+                ),
+                entry(
+                    "https://k/vlek/v1/Milan/crl",
+                    Some(now - 600),
+                    now,
+                    now + 60,
+                ),
+                // No issue date: its age counts from the fetch.
+                entry(
+                    "https://k/vcek/v1/Milan/ab?blSPL=1",
+                    None,
+                    now - 50,
+                    now + 99,
+                ),
+                entry(
+                    "https://p/tdx/certification/v4/qe/identity",
+                    Some(now - 10),
+                    now,
+                    now - 5,
+                ),
+            ],
+            now,
+        );
+        for line in [
+            "enclave_verifier_collateral_age_seconds{kind=\"snp_crl\",source=\"kds\"} 3600\n",
+            "enclave_verifier_collateral_expiry_seconds{kind=\"snp_crl\",source=\"kds\"} 60\n",
+            "enclave_verifier_collateral_age_seconds{kind=\"vcek\",source=\"kds\"} 50\n",
+            "enclave_verifier_collateral_expiry_seconds{kind=\"tdx_qe_identity\",source=\"pcs\"} -5\n",
+        ] {
+            assert!(text.contains(line), "{line} not in {text}");
+        }
+    }
 }

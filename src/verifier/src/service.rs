@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine as _;
@@ -22,6 +22,7 @@ use wire::verifier::{AttestRequest, AttestResponse, Challenge, Denial};
 
 use crate::admission::{Admitted, Gate, Limits as AdmissionLimits, Refusal};
 use crate::deadline::{Phase, Timed};
+use crate::decision::{request_id, Decision};
 use crate::metrics::Metrics;
 use crate::nonce::Nonces;
 use crate::token::{cnf_for_spki, Signer};
@@ -411,10 +412,8 @@ impl Verifier {
             if exported.is_err() {
                 return;
             }
-            let (status, content_type, body) = self.handle(&request, &exporter);
-            if respond(reader.get_mut(), status, content_type, &body).is_err()
-                || request.wants_close()
-            {
+            let reply = self.handle(&request, &exporter);
+            if reply.write_to(reader.get_mut()).is_err() || request.wants_close() {
                 return;
             }
         }
@@ -429,15 +428,36 @@ impl Verifier {
     }
 
     /// Routes one request that arrived on the connection with `exporter`.
-    pub fn handle(&self, req: &Request, exporter: &[u8; 32]) -> (u16, &'static str, Vec<u8>) {
+    pub fn handle(&self, req: &Request, exporter: &[u8; 32]) -> Reply {
+        if req.method == "POST" && req.path.split('?').next() == Some("/v1/attest") {
+            let id = request_id();
+            let (status, body) = self.attest(&req.body, exporter, &id);
+            if status != 200 && status != 403 {
+                // No decision was reached (a malformed request, or a failure
+                // after acceptance): no record, but the id still finds this.
+                log::debug!(request_id = id.as_str(), status = status; "attest request not decided");
+            }
+            return Reply {
+                status,
+                content_type: "application/json",
+                body,
+                request_id: Some(id),
+            };
+        }
+        let (status, content_type, body) = self.route(req, exporter);
+        Reply {
+            status,
+            content_type,
+            body,
+            request_id: None,
+        }
+    }
+
+    fn route(&self, req: &Request, exporter: &[u8; 32]) -> (u16, &'static str, Vec<u8>) {
         let json = "application/json";
         let path = req.path.split('?').next().unwrap_or("");
         match (req.method.as_str(), path) {
             ("POST", "/v1/challenge") => (200, json, self.challenge(exporter)),
-            ("POST", "/v1/attest") => {
-                let (status, body) = self.attest(&req.body, exporter);
-                (status, json, body)
-            }
             ("GET", "/.well-known/openid-configuration") => (200, json, self.discovery()),
             ("GET", "/.well-known/jwks.json") => {
                 (200, json, self.signer.jwks().to_string().into_bytes())
@@ -449,6 +469,8 @@ impl Verifier {
                     .set_load(self.gate.in_flight(), self.gate.queue_waiting());
                 let mut text = self.metrics.render();
                 text.push_str(&self.appraiser.metrics());
+                // The cap, so an alert can say how close to it in-flight is.
+                text.push_str(&format!("# HELP enclave_verifier_connection_limit Concurrent connections served (--max-connections).\n# TYPE enclave_verifier_connection_limit gauge\nenclave_verifier_connection_limit {}\n", self.config.max_connections));
                 (200, "text/plain; version=0.0.4", text.into_bytes())
             }
             // TCB lifecycle: each platform's TCB against what the collateral calls current.
@@ -502,7 +524,10 @@ impl Verifier {
         serde_json::to_vec(&c).unwrap_or_default()
     }
 
-    fn attest(&self, body: &[u8], exporter: &[u8; 32]) -> (u16, Vec<u8>) {
+    /// An appraisal; its decision record is logged under `request_id`
+    /// (also the response's `x-request-id`).
+    fn attest(&self, body: &[u8], exporter: &[u8; 32], request_id: &str) -> (u16, Vec<u8>) {
+        let started = Instant::now();
         let req: AttestRequest = match wire::from_json(body) {
             Ok(r) => r,
             Err(e) => return error_body(400, "bad_request", &e.to_string()),
@@ -513,6 +538,13 @@ impl Verifier {
             return error_body(400, "unsupported_bundle", &message);
         }
         let tee = req.bundle.tee.as_str();
+        let record = Decision::start(request_id.to_owned(), tee, self.appraiser.policy_ref());
+        let deny = |denial: Denial, appraised: bool| {
+            let record = record
+                .clone()
+                .denied(&req.bundle, &denial.check, appraised, started);
+            self.deny(tee, denial, &record)
+        };
         let now = self.now();
         if let Err(e) = self
             .nonces
@@ -526,7 +558,7 @@ impl Verifier {
                 hint: "ask /v1/challenge again on the same connection and attest at once"
                     .to_owned(),
             };
-            return self.deny(tee, denial);
+            return deny(denial, false);
         }
         let Some(cnf) = cnf_for_spki(&req.enclave_key_spki) else {
             let denial = Denial {
@@ -535,7 +567,7 @@ impl Verifier {
                 want: "an EC P-256 or P-384 SubjectPublicKeyInfo (DER)".into(),
                 hint: "send the enclave key's SPKI".into(),
             };
-            return self.deny(tee, denial);
+            return deny(denial, false);
         };
         let Ok(nonce) = <[u8; 32]>::try_from(&req.nonce[..]) else {
             return error_body(400, "bad_request", "nonce length");
@@ -543,7 +575,7 @@ impl Verifier {
         let expected = tee_formats::binding::report_data(&nonce, &req.enclave_key_spki, exporter);
         let mut claims = match self.appraiser.appraise(&req.bundle, &expected, now) {
             Ok(c) => c,
-            Err(denial) => return self.deny(tee, denial),
+            Err(denial) => return deny(denial, true),
         };
         let exp = now.saturating_add(i64::try_from(self.config.token_ttl_secs).unwrap_or(300));
         let mut jti = [0u8; 16];
@@ -589,8 +621,12 @@ impl Verifier {
             Ok(t) => t,
             Err(e) => return error_body(500, "signing_failed", &e.0),
         };
+        let record = record
+            .accepted(&claims, started)
+            .with_collateral_age(self.appraiser.collateral_age(&req.bundle, now));
         self.metrics.appraisal(tee, None);
-        log::info!(tee = tee, measurement = claims.get("measurement").and_then(|m| m.as_str()).unwrap_or(""); "attestation accepted");
+        self.metrics.decided(&record);
+        record.log();
         let resp = AttestResponse {
             token,
             expires_at: u64::try_from(exp).unwrap_or(0),
@@ -599,9 +635,12 @@ impl Verifier {
         (200, serde_json::to_vec(&resp).unwrap_or_default())
     }
 
-    fn deny(&self, tee: &str, denial: Denial) -> (u16, Vec<u8>) {
+    fn deny(&self, tee: &str, denial: Denial, record: &Decision) -> (u16, Vec<u8>) {
         self.metrics.appraisal(tee, Some(&denial.check));
-        log::info!(tee = tee, check = denial.check.as_str(), got = denial.got.as_str(); "attestation denied");
+        self.metrics.decided(record);
+        record.log();
+        // What the evidence showed, for the operator; the record has the rest.
+        log::debug!(request_id = record.request_id.as_str(), check = denial.check.as_str(), got = denial.got.as_str(); "attestation denied");
         (403, json!({"denial": denial}).to_string().into_bytes())
     }
 
@@ -695,6 +734,30 @@ fn answer_busy(tcp: TcpStream, tls: &Arc<rustls::ServerConfig>, retry_after: u64
             ],
             &body,
         );
+    }
+}
+
+/// An answer: status, content type, body and, for an appraisal, the id of
+/// its decision record (sent as `x-request-id`).
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// `content-type`.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: Vec<u8>,
+    /// The decision record's id (`POST /v1/attest` only).
+    pub request_id: Option<String>,
+}
+
+impl Reply {
+    fn write_to(&self, w: &mut impl Write) -> std::io::Result<()> {
+        let mut headers = vec![("content-type", self.content_type)];
+        if let Some(id) = &self.request_id {
+            headers.push(("x-request-id", id.as_str()));
+        }
+        http::write_response(w, self.status, &headers, &self.body)
     }
 }
 
