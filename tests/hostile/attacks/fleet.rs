@@ -12,15 +12,15 @@ use crate::rig::{self, Options, Rig};
 use crate::Verdict;
 
 /// How a boot went: ready (with the guest) or not, and when.
-struct Booted {
-    guest: Option<(Guest, serde_json::Value)>,
-    started: Instant,
-    took: Duration,
-    stderr: String,
+pub(super) struct Booted {
+    pub(super) guest: Option<(Guest, serde_json::Value)>,
+    pub(super) started: Instant,
+    pub(super) took: Duration,
+    pub(super) stderr: String,
 }
 
 /// Boots `n` guests at once with `config(dir)`.
-fn boot_many(
+pub(super) fn boot_many(
     n: usize,
     config: impl Fn(&TempDir) -> String + Sync,
 ) -> Vec<std::thread::JoinHandle<Booted>> {
@@ -49,7 +49,7 @@ fn boot_many(
         .collect()
 }
 
-fn join(handles: Vec<std::thread::JoinHandle<Booted>>) -> Vec<Booted> {
+pub(super) fn join(handles: Vec<std::thread::JoinHandle<Booted>>) -> Vec<Booted> {
     handles
         .into_iter()
         .map(|h| {
