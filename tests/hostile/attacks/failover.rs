@@ -21,12 +21,18 @@ const GUESTS: usize = 4;
 const TTL_SECS: &str = "6";
 /// How long the guests keep renewing after the kill: three periods at least.
 const AFTER_KILL: Duration = Duration::from_secs(14);
+/// The longest a client may wait between two successful exchanges across
+/// the kill: one exchange cut on r0 (the probe's 2 s deadline at worst)
+/// and a retry that HAProxy sends to r1.
+const PROBE_GAP: Duration = Duration::from_secs(3);
 
 /// Four process-mode guests renew every few seconds through HAProxy in
 /// front of two replicas; replica r0 is SIGKILLed mid-run and the guests
 /// keep renewing for 14 s. Held only if no guest withdrew, every guest
 /// renewed at least twice after the kill, both replicas had served before
-/// it, HAProxy marked r0 down, and OpenBao accepted a token issued by a
+/// it, HAProxy marked r0 down, a client exchanging back to back through the
+/// proxy across the kill never waited more than 3 s between two successful
+/// exchanges, and OpenBao accepted a token issued by a
 /// replica that was out of rotation while OpenBao's discovery ran (tokens
 /// of either replica are interchangeable: same issuer, same key).
 pub fn verifier_failover() -> Verdict {
@@ -129,6 +135,31 @@ pub fn verifier_failover() -> Verdict {
     };
     let (r0_before, r1_before) = (sessions("r0"), sessions("r1"));
 
+    // A host-side client exchanging back to back through the proxy from
+    // 1 s before the kill to 3 s after it: some of its exchanges are in
+    // flight on r0 when it dies. Its longest wait between two successful
+    // exchanges is the failover time a client sees.
+    let probe = {
+        let (tls, port, psp) = (tls.clone(), ha.proxy.port, psp.socket.clone());
+        let until = Instant::now() + Duration::from_secs(4);
+        std::thread::spawn(move || {
+            let spki = enclave_spki();
+            // Its start and end count as successes: a probe that never got
+            // through after the kill has the gap from its last success to
+            // its end.
+            let (mut ok_at, mut failed) = (vec![Instant::now()], 0u32);
+            while Instant::now() < until {
+                match exchange(&tls, port, &psp, &spki, Duration::from_secs(2)) {
+                    Ok(_) => ok_at.push(Instant::now()),
+                    Err(_) => failed += 1,
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            ok_at.push(Instant::now());
+            (ok_at, failed)
+        })
+    };
+    std::thread::sleep(Duration::from_secs(1));
     let killed = Instant::now();
     ha.replicas[0].proc.stop(); // SIGKILL
     let mut down_after = None;
@@ -144,6 +175,19 @@ pub fn verifier_failover() -> Verdict {
         std::thread::sleep(Duration::from_millis(50));
     }
     let r1_after = sessions("r1").saturating_sub(r1_before);
+    let (ok_at, probe_failed) = probe.join().unwrap_or_default();
+    let probe_gap = ok_at
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or(Duration::MAX);
+    // Its real successes after the kill (not its end mark).
+    let probe_after = ok_at
+        .iter()
+        .skip(1)
+        .take(ok_at.len().saturating_sub(2))
+        .filter(|t| **t > killed)
+        .count();
 
     let mut withdrawn = 0;
     let mut renewed_after = Vec::new();
@@ -165,9 +209,10 @@ pub fn verifier_failover() -> Verdict {
     let fewest = renewed_after.iter().copied().min().unwrap_or(0);
     let total: u64 = renewed_after.iter().sum();
     let figure = format!(
-        "r0 SIGKILLed with {GUESTS} guests renewing every 3-4.5 s (r0/r1 had taken {r0_before}/{r1_before} connections): {withdrawn} withdrew; {total} renewals in the {} s after the kill (each guest >= {fewest}), {r1_after} connections to r1; HAProxy marked r0 down {}; {retries} guest retries; OpenBao {} a token from r0 with discovery through r1{}",
+        "r0 SIGKILLed with {GUESTS} guests renewing every 3-4.5 s (r0/r1 had taken {r0_before}/{r1_before} connections): {withdrawn} withdrew; {total} renewals in the {} s after the kill (each guest >= {fewest}), {r1_after} connections to r1; HAProxy marked r0 down {}; {retries} guest retries; a client exchanging back to back through the proxy: {probe_failed} failed, {probe_after} ok after the kill, longest gap {:.2} s; OpenBao {} a token from r0 with discovery through r1{}",
         AFTER_KILL.as_secs(),
         down_after.map_or("never".into(), |d| format!("{:.2} s after the kill", d.as_secs_f64())),
+        probe_gap.as_secs_f64(),
         if r0_login { "accepted" } else { "REFUSED" },
         match &r0_token {
             Err(e) => format!(" (no token from r0: {e})"),
@@ -180,6 +225,8 @@ pub fn verifier_failover() -> Verdict {
             && r0_before > 0
             && r1_before > 0
             && down_after.is_some()
+            && probe_after > 0
+            && probe_gap <= PROBE_GAP
             && r0_login,
         figure,
     )
