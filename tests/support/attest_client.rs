@@ -14,7 +14,46 @@ use std::time::{Duration, Instant};
 use wire::verifier::{AttestRequest, AttestResponse, Challenge, EXPORTER_LABEL};
 
 /// A TLS connection to a verifier.
-pub type Tls = BufReader<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>;
+pub type Tls = BufReader<rustls::StreamOwned<rustls::ClientConnection, DeadlineStream>>;
+
+/// A TCP stream whose every read and write waits at most until one
+/// instant: the socket timeout is set to what is left before each call, so
+/// a peer that drips bytes cannot stretch the exchange past its deadline.
+pub struct DeadlineStream {
+    tcp: TcpStream,
+    end: Instant,
+}
+
+impl DeadlineStream {
+    fn left(&self) -> std::io::Result<Duration> {
+        let left = self.end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the exchange's deadline passed",
+            ));
+        }
+        Ok(left)
+    }
+}
+
+impl std::io::Read for DeadlineStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.tcp.set_read_timeout(Some(self.left()?))?;
+        self.tcp.read(buf)
+    }
+}
+
+impl std::io::Write for DeadlineStream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.tcp.set_write_timeout(Some(self.left()?))?;
+        self.tcp.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.tcp.flush()
+    }
+}
 
 /// A TLS 1.3 client configuration trusting `ca_pem` (the guest's pinned
 /// verifier CA).
@@ -77,17 +116,20 @@ pub fn exchange(
 ) -> Result<Exchange, String> {
     let end = Instant::now() + deadline;
     let t = Instant::now();
-    let mut tls = connect(config, port, deadline)?;
-    // Drive the handshake now, so that its cost is not the challenge's.
+    let mut tls = connect(config, port, end)?;
+    // Drive the handshake to its end now, so that its cost is not the
+    // challenge's (one complete_io may return after a single read).
     let stream = tls.get_mut();
-    stream
-        .conn
-        .complete_io(&mut stream.sock)
-        .map_err(|e| format!("TLS handshake: {e}"))?;
+    while stream.conn.is_handshaking() {
+        stream
+            .conn
+            .complete_io(&mut stream.sock)
+            .map_err(|e| format!("TLS handshake: {e}"))?;
+    }
     let handshake = t.elapsed();
 
     let t = Instant::now();
-    let r = post(&mut tls, "/v1/challenge", b"{}", end)?;
+    let r = post(&mut tls, "/v1/challenge", b"{}")?;
     if r.status != 200 {
         return Err(format!("challenge answered {}", r.status));
     }
@@ -121,7 +163,7 @@ pub fn exchange(
     let evidence = t.elapsed();
 
     let t = Instant::now();
-    let r = post(&mut tls, "/v1/attest", &body, end)?;
+    let r = post(&mut tls, "/v1/attest", &body)?;
     let attest = t.elapsed();
     if r.status != 200 {
         return Err(format!(
@@ -141,38 +183,26 @@ pub fn exchange(
     })
 }
 
-fn connect(
-    config: &Arc<rustls::ClientConfig>,
-    port: u16,
-    deadline: Duration,
-) -> Result<Tls, String> {
+fn connect(config: &Arc<rustls::ClientConfig>, port: u16, end: Instant) -> Result<Tls, String> {
     let tcp = TcpStream::connect_timeout(
         &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
-        deadline,
+        end.saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1)),
     )
     .map_err(|e| format!("connect 127.0.0.1:{port}: {e}"))?;
     let _ = tcp.set_nodelay(true);
-    tcp.set_read_timeout(Some(deadline))
-        .and_then(|()| tcp.set_write_timeout(Some(deadline)))
-        .map_err(|e| e.to_string())?;
     let name = rustls::pki_types::ServerName::try_from("verifier.enclave.local")
         .map_err(|e| e.to_string())?;
     let conn =
         rustls::ClientConnection::new(Arc::clone(config), name).map_err(|e| e.to_string())?;
-    Ok(BufReader::new(rustls::StreamOwned::new(conn, tcp)))
+    Ok(BufReader::new(rustls::StreamOwned::new(
+        conn,
+        DeadlineStream { tcp, end },
+    )))
 }
 
-/// One request; the socket's timeouts are cut to what is left of the
-/// exchange's deadline first, so the deadline covers the whole exchange.
-fn post(tls: &mut Tls, path: &str, body: &[u8], end: Instant) -> Result<http::Response, String> {
-    let left = end.saturating_duration_since(Instant::now());
-    if left.is_zero() {
-        return Err(format!("deadline passed before {path}"));
-    }
-    let sock = &tls.get_ref().sock;
-    sock.set_read_timeout(Some(left))
-        .and_then(|()| sock.set_write_timeout(Some(left)))
-        .map_err(|e| e.to_string())?;
+/// One request on the connection (its [`DeadlineStream`] bounds it).
+fn post(tls: &mut Tls, path: &str, body: &[u8]) -> Result<http::Response, String> {
     http::write_request(
         tls.get_mut(),
         "POST",
@@ -183,4 +213,46 @@ fn post(tls: &mut Tls, path: &str, body: &[u8], end: Instant) -> Result<http::Re
     )
     .map_err(|e| format!("{path}: {e}"))?;
     http::read_response(tls, http::Limits::default()).map_err(|e| format!("{path}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+    use std::net::TcpListener;
+
+    use super::*;
+
+    /// A server that drips a byte every 50 ms (a TLS record header that
+    /// announces 16 KiB, then the body a byte at a time) never lets a
+    /// single read time out; the exchange must still end at its deadline.
+    #[test]
+    fn a_dripping_verifier_ends_the_exchange_at_its_deadline() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let _ = s.write_all(&[0x16, 0x03, 0x03, 0x40, 0x00]);
+            while s.write_all(&[0]).is_ok() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let pki = crate::stack::Pki::new();
+        let t = Instant::now();
+        let r = exchange(
+            &client_config(&pki.ca_pem()),
+            port,
+            Path::new("/nonexistent/psp.sock"),
+            &enclave_spki(),
+            Duration::from_millis(500),
+        );
+        let took = t.elapsed();
+        let Err(err) = r else {
+            panic!("a dripping server gave a token");
+        };
+        assert!(err.starts_with("TLS handshake:"), "{err}");
+        assert!(
+            took >= Duration::from_millis(500) && took < Duration::from_millis(900),
+            "ended after {took:?}"
+        );
+    }
 }
