@@ -11,11 +11,13 @@
     reason = "test code: lengths and indices of small fixtures"
 )]
 
+pub mod attest_client;
 pub mod azure;
 pub mod echo;
 pub mod https;
 pub mod process;
 pub mod qemu;
+pub mod replicas;
 pub mod stack;
 pub mod transcription;
 

@@ -59,6 +59,11 @@ impl Proc {
         let _ = self.child.wait();
     }
 
+    /// Whether it is still running (false once it exited).
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Its PID.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -448,12 +453,25 @@ impl OpenBao {
         tees: &str,
         seeds: &[(&str, &str)],
     ) {
+        self.setup_at(&verifier.url, pki, measurements, tees, seeds);
+    }
+
+    /// [`OpenBao::setup`] trusting the verifier issuer at `verifier_url`
+    /// (replicas behind a proxy: the proxy's URL).
+    pub fn setup_at(
+        &self,
+        verifier_url: &str,
+        pki: &Pki,
+        measurements: &[&str],
+        tees: &str,
+        seeds: &[(&str, &str)],
+    ) {
         let mut c = Command::new(repo_root().join("scripts/openbao-setup"));
         c.env("BAO_ADDR", &self.addr)
             .env("BAO_CACERT", &self.ca)
             .env("BAO_TOKEN", "root")
             .env("BAO_CLI", bao())
-            .env("ENCLAVE_VERIFIER_URL", &verifier.url)
+            .env("ENCLAVE_VERIFIER_URL", verifier_url)
             .env("ENCLAVE_VERIFIER_CA", pki.path("ca.pem"))
             .env("ENCLAVE_CLIENT_CA", pki.path("client-ca.pem"))
             .env("ENCLAVE_MEASUREMENTS", measurements.join(","))

@@ -14,9 +14,9 @@ use crate::Verdict;
 /// How a boot went: ready (with the guest) or not, and when.
 pub(super) struct Booted {
     pub(super) guest: Option<(Guest, serde_json::Value)>,
-    started: Instant,
-    took: Duration,
-    stderr: String,
+    pub(super) started: Instant,
+    pub(super) took: Duration,
+    pub(super) stderr: String,
 }
 
 /// Boots `n` guests at once with `config(dir)`.

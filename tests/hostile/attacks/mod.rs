@@ -8,6 +8,7 @@ use crate::Attack;
 mod callapi;
 mod clock;
 mod console;
+mod failover;
 mod fleet;
 mod lifecycle;
 mod pop;
@@ -114,6 +115,13 @@ pub static ALL: &[Attack] = &[
         budget: Duration::from_secs(60),
         exclusive: false,
         run: fleet::verifier_shed,
+    },
+    Attack {
+        name: "verifier-failover",
+        claim: "one of two verifier replicas behind HAProxy SIGKILLed while guests renew withdraws no guest; tokens of either replica are accepted",
+        budget: Duration::from_secs(60),
+        exclusive: false,
+        run: failover::verifier_failover,
     },
     Attack {
         name: "herd",
