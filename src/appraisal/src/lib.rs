@@ -55,6 +55,7 @@ mod tdx_image;
 mod tdx_offline;
 mod tdx_precheck;
 pub mod time;
+pub mod trace;
 mod x509;
 
 pub use azure::{extra_data_for_binding, AzureFreshness};
@@ -64,6 +65,7 @@ pub use denial::{Check, Denial};
 pub use policy::{Policy, PolicyError};
 pub use roots::RootPinError;
 pub use tdx_precheck::{tdx_platform, TdxPlatform};
+pub use trace::{Outcome, Trace};
 pub use x509::parse_rfc3339;
 
 use wire::{EvidenceBundle, Tee};
@@ -107,9 +109,53 @@ impl Appraiser {
         expected_report_data: Option<&[u8; 64]>,
         collateral: &Collateral,
     ) -> Result<Claims, Denial> {
+        self.appraise_traced(bundle, policy, now_unix, expected_report_data, collateral)
+            .0
+    }
+
+    /// [`Appraiser::appraise`], with the [`Trace`] of the checks it made:
+    /// each in the order it ran, passed, skipped (with why) or, last, failed.
+    pub fn appraise_traced(
+        &self,
+        bundle: &EvidenceBundle,
+        policy: &Policy,
+        now_unix: i64,
+        expected_report_data: Option<&[u8; 64]>,
+        collateral: &Collateral,
+    ) -> (Result<Claims, Denial>, Trace) {
+        let mut t = Trace::new();
+        let result = self.appraise_into(
+            bundle,
+            policy,
+            now_unix,
+            expected_report_data,
+            collateral,
+            &mut t,
+        );
+        (result, t)
+    }
+
+    /// How many SEV-SNP chains this appraiser has verified (not taken from
+    /// its warm cache): a forged report must not add to it.
+    pub fn snp_chains_verified(&self) -> u64 {
+        self.cache.builds()
+    }
+
+    fn appraise_into(
+        &self,
+        bundle: &EvidenceBundle,
+        policy: &Policy,
+        now_unix: i64,
+        expected_report_data: Option<&[u8; 64]>,
+        collateral: &Collateral,
+        t: &mut Trace,
+    ) -> Result<Claims, Denial> {
         match bundle.tee {
             Tee::Snp => {
-                check_allowed(policy.snp.allowed, Check::SnpNotAllowed, "snp")?;
+                t.step(
+                    &[Check::SnpNotAllowed],
+                    check_allowed(policy.snp.allowed, Check::SnpNotAllowed, "snp"),
+                )?;
                 snp::appraise(
                     &self.roots,
                     &self.cache,
@@ -119,10 +165,14 @@ impl Appraiser {
                     now_unix,
                     expected_report_data,
                     collateral,
+                    t,
                 )
             }
             Tee::Sim => {
-                check_allowed(policy.sim.allowed, Check::SimNotAllowed, "sim")?;
+                t.step(
+                    &[Check::SimNotAllowed],
+                    check_allowed(policy.sim.allowed, Check::SimNotAllowed, "sim"),
+                )?;
                 snp::appraise(
                     &self.roots,
                     &self.cache,
@@ -132,10 +182,14 @@ impl Appraiser {
                     now_unix,
                     expected_report_data,
                     collateral,
+                    t,
                 )
             }
             Tee::Tdx => {
-                check_allowed(policy.tdx.allowed, Check::TdxNotAllowed, "tdx")?;
+                t.step(
+                    &[Check::TdxNotAllowed],
+                    check_allowed(policy.tdx.allowed, Check::TdxNotAllowed, "tdx"),
+                )?;
                 tdx::appraise(
                     &self.roots,
                     bundle,
@@ -143,6 +197,7 @@ impl Appraiser {
                     now_unix,
                     expected_report_data,
                     collateral,
+                    t,
                 )
             }
             Tee::AzureSnp | Tee::AzureTdx => azure::appraise(
@@ -152,6 +207,7 @@ impl Appraiser {
                 now_unix,
                 expected_report_data.map(AzureFreshness::Binding),
                 collateral,
+                t,
             ),
         }
     }
@@ -196,6 +252,23 @@ fn check_allowed(allowed: bool, check: Check, tee: &str) -> Result<(), Denial> {
         );
     }
     Ok(())
+}
+
+/// [`check_report_data`], recorded in `t`: skipped when there is no
+/// binding to compare (offline inspection).
+pub(crate) fn check_report_data_traced(
+    t: &mut Trace,
+    got: &[u8; 64],
+    want: Option<&[u8; 64]>,
+) -> Result<(), Denial> {
+    if want.is_none() {
+        t.skip(
+            Check::ReportData,
+            "offline appraisal: no session binding to compare",
+        );
+        return Ok(());
+    }
+    t.step(&[Check::ReportData], check_report_data(got, want))
 }
 
 /// Compares all 64 bytes of REPORT_DATA with the recomputed binding, without
