@@ -17,6 +17,7 @@
 //!   precedence over the bundle's, and the sources named in the claims.
 //! - [`time`]: the verifier's `--now` (RFC 3339 or Unix seconds, real dates only).
 //! - [`denial`]: [`Denial`], [`Check`] (stable check names).
+//! - [`trace`]: [`Trace`], the checks an appraisal made and their outcomes.
 //! - `snp`: the SEV-SNP (and simulation) check sequence; `snp_chain`: the
 //!   ARK → ASK/ASVK → VCEK/VLEK chain, CRLs and the warm chain cache.
 //! - `tdx`: the TDX check sequence around dcap-qvl; `tdx_image`: which
@@ -34,9 +35,12 @@
 //! - [`inputs`]: certificates and CRLs from PEM/DER files, for front ends.
 //!
 //! Check order (each its own function): TEE type allowed → evidence form →
-//! signer → vendor chain (signatures, validity, CRL) → evidence signature →
-//! TCB → policy flags → measurement and other reference values →
-//! REPORT_DATA. See `snp.rs` and `tdx.rs` for the full lists.
+//! signer → (SEV-SNP: the report against its endorsement key, signature
+//! included, before any chain work) → vendor chain (signatures, validity,
+//! CRL) → TCB → policy flags → measurement and other reference values →
+//! REPORT_DATA. See `snp.rs` and `tdx.rs` for the full lists;
+//! [`Appraiser::appraise_traced`] returns the checks actually made
+//! ([`trace`]).
 #![forbid(unsafe_code)]
 
 mod azure;

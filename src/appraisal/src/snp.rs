@@ -2,10 +2,12 @@
 //! `attestation-landscape.md` §4.2 and `tee-formats.md` §1.6, one function
 //! each, in a fixed order:
 //!
-//! report form → signer → chain (ARK → ASK/ASVK → VCEK/VLEK, validity, CRL)
-//! → product → VCEK TCB = REPORTED_TCB → chip id → CSP id → report signature
-//! → TCB (current, minima, committed) → firmware → guest policy → platform
-//! info → VMPL → guest SVN → migration agent → measurement (an appliance
+//! report form → signer → endorsement key present → the report against
+//! that key, read but not yet trusted (product → VCEK TCB = REPORTED_TCB →
+//! chip id or CSP id → report signature: a forged report costs no chain
+//! work) → chain (ARK → ASK/ASVK → VCEK/VLEK; validity, CRL) → TCB
+//! (current, minima, committed) → firmware → guest policy → platform info
+//! → VMPL → guest SVN → migration agent → measurement (an appliance
 //! image of `[snp]`, or a CoCo pod's Kata guest of `[coco]`, whose HOST_DATA
 //! must then be a pinned init-data digest: `coco.init_data`) → host data →
 //! chip allowlist → ID key → REPORT_DATA.

@@ -3,7 +3,7 @@
 //! this trace, not a list derived from the outcome.
 //!
 //! Recording is done where each check function's result is consumed
-//! ([`Trace::step`]), so a check function needs no trace parameter and a
+//! (`Trace::step`), so a check function needs no trace parameter and a
 //! denial cannot pass unrecorded: a failure whose check the step did not
 //! name is still recorded as that check's `fail`.
 
