@@ -253,6 +253,10 @@ fn each_appraisal_leaves_one_decision_record_and_no_secret() {
     assert_eq!(r["denied_check"], "report_data");
     assert_eq!(result_of(&r, "snp.measurement"), "pass");
     assert_eq!(result_of(&r, "report_data"), "fail");
+    // The appraisal's own trace: the binding is its last check.
+    let checks = r["checks"].as_array().unwrap();
+    assert_eq!(checks.last().unwrap()["check"], "report_data");
+    assert_eq!(checks.iter().filter(|c| c["result"] == "fail").count(), 1);
     assert_eq!(r["policy"]["id"], "fleet-main");
 
     // No nonce, token or enclave key, in any encoding.

@@ -83,7 +83,15 @@ impl Appraiser {
         freshness: Option<AzureFreshness<'_>>,
         collateral: &crate::Collateral,
     ) -> Result<Claims, Denial> {
-        appraise(self, bundle, policy, now_unix, freshness, collateral)
+        appraise(
+            self,
+            bundle,
+            policy,
+            now_unix,
+            freshness,
+            collateral,
+            &mut crate::Trace::new(),
+        )
     }
 }
 
@@ -101,46 +109,74 @@ pub(crate) fn appraise(
     now: i64,
     freshness: Option<AzureFreshness<'_>>,
     collateral: &crate::Collateral,
+    t: &mut crate::Trace,
 ) -> Result<Claims, Denial> {
+    use Check::*;
     let p = &policy.azure;
-    let kind = check_allowed(bundle.tee, p)?;
-    let hcl = parse_hcl(&bundle.evidence, kind)?;
-    let tpm = bundle.tpm.as_ref().ok_or_else(|| {
-        Denial::new(
-            Check::AzureQuoteFormat,
-            "no tpm evidence in the bundle",
-            "tpm.quote, tpm.signature and the 24 PCR values",
-            "send the vTPM quote with the HCL report",
-        )
-    })?;
-    let var = var_data(&hcl.variable_data)?;
+    let kind = t.step(&[AzureNotAllowed], check_allowed(bundle.tee, p))?;
+    let hcl = t.step(&[AzureHclFormat], parse_hcl(&bundle.evidence, kind))?;
+    // Recorded as `azure.quote.format` when it fails; it passes with the
+    // quote's parse below.
+    let tpm = t.step(
+        &[],
+        bundle.tpm.as_ref().ok_or_else(|| {
+            Denial::new(
+                AzureQuoteFormat,
+                "no tpm evidence in the bundle",
+                "tpm.quote, tpm.signature and the 24 PCR values",
+                "send the vTPM quote with the HCL report",
+            )
+        }),
+    )?;
+    let var = t.step(&[AzureAk], var_data(&hcl.variable_data))?;
     let td_quote = match kind {
         HclReportType::Snp => {
-            check_binding(
-                &hcl,
-                hcl.hardware_report.report_data(),
-                "the SNP report's REPORT_DATA",
+            t.step(
+                &[AzureHclBinding],
+                check_binding(
+                    &hcl,
+                    hcl.hardware_report.report_data(),
+                    "the SNP report's REPORT_DATA",
+                ),
             )?;
+            t.skip(AzureTdQuote, "an SEV-SNP hardware report");
             None
         }
         HclReportType::Tdx => {
-            let q = td_quote(tpm)?;
-            check_binding(
-                &hcl,
-                &q.quote().body.td10().report_data,
-                "the TD quote's REPORTDATA",
+            let q = t.step(&[], td_quote(tpm))?;
+            t.step(
+                &[AzureHclBinding],
+                check_binding(
+                    &hcl,
+                    &q.quote().body.td10().report_data,
+                    "the TD quote's REPORTDATA",
+                ),
             )?;
-            check_td_quote_matches(&hcl, &q)?;
+            t.step(&[AzureTdQuote], check_td_quote_matches(&hcl, &q))?;
             Some(q)
         }
     };
-    let (attest, signature) = parse_quote(tpm)?;
-    check_signature(&var.ak, &tpm.quote, &signature)?;
-    check_nonce(&attest, freshness)?;
-    check_pcr_selection(&attest, tpm)?;
-    check_pcr_digest(&attest, tpm)?;
-    check_pcr_policy(tpm, p)?;
-    check_user_data(var.user_data.as_deref(), freshness, p)?;
+    let (attest, signature) = t.step(&[AzureQuoteFormat], parse_quote(tpm))?;
+    t.step(
+        &[AzureQuoteSignature],
+        check_signature(&var.ak, &tpm.quote, &signature),
+    )?;
+    if freshness.is_some() {
+        t.step(&[AzureQuoteNonce], check_nonce(&attest, freshness))?;
+    } else {
+        t.skip(AzureQuoteNonce, "offline appraisal: no session to compare");
+    }
+    t.step(&[AzureQuotePcrSelection], check_pcr_selection(&attest, tpm))?;
+    t.step(&[AzureQuotePcrDigest], check_pcr_digest(&attest, tpm))?;
+    t.step(&[AzurePcr], check_pcr_policy(tpm, p))?;
+    if freshness.is_some() {
+        t.step(
+            &[AzureUserData],
+            check_user_data(var.user_data.as_deref(), freshness, p),
+        )?;
+    } else {
+        t.skip(AzureUserData, "offline appraisal: no session to compare");
+    }
 
     let inner_policy = policy.azure_inner();
     let (mut claims, tee) = match (&hcl.hardware_report, td_quote) {
@@ -159,6 +195,7 @@ pub(crate) fn appraise(
                 now,
                 None,
                 collateral,
+                t,
             )?;
             (
                 claims,
@@ -170,7 +207,9 @@ pub(crate) fn appraise(
             )
         }
         (HardwareReport::Tdx(_), Some(q)) => {
-            crate::tdx_offline::verify(&appraiser.roots, &q, now)?;
+            // The quote's signature and PCK chain without collateral; dcap-qvl
+            // verifies them again below (where they are recorded as passed).
+            t.step(&[], crate::tdx_offline::verify(&appraiser.roots, &q, now))?;
             let mut inner = EvidenceBundle::new(Tee::Tdx, &bundle.provider, q.bytes().to_vec());
             inner.tdx_collateral = bundle.tdx_collateral.clone();
             (
@@ -181,16 +220,20 @@ pub(crate) fn appraise(
                     now,
                     None,
                     collateral,
+                    t,
                 )?,
                 "azure-tdx",
             )
         }
         (HardwareReport::Tdx(_), None) => {
-            return deny(
-                Check::AzureTdQuote,
-                "no TD quote",
-                "the TD quote of the HCL report's TDREPORT",
-                "send tpm.td_quote",
+            return t.step(
+                &[],
+                deny(
+                    AzureTdQuote,
+                    "no TD quote",
+                    "the TD quote of the HCL report's TDREPORT",
+                    "send tpm.td_quote",
+                ),
             )
         }
     };

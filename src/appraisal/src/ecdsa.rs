@@ -109,6 +109,19 @@ impl PreparedKey {
     }
 }
 
+/// A one-off verification (no table): the report signature checked with
+/// the endorsement certificate's key before its chain is verified, where
+/// building a [`PreparedKey`] would cost more than the verification.
+pub(crate) fn verify_once(key: &PublicKey, msg: &[u8], r: &[u8; 48], s: &[u8; 48]) -> bool {
+    use p384::ecdsa::signature::Verifier;
+    let Ok(sig) = p384::ecdsa::Signature::from_scalars(*r, *s) else {
+        return false; // r or s is zero or not below n
+    };
+    p384::ecdsa::VerifyingKey::from(key)
+        .verify(msg, &sig)
+        .is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

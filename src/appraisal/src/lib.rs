@@ -17,6 +17,7 @@
 //!   precedence over the bundle's, and the sources named in the claims.
 //! - [`time`]: the verifier's `--now` (RFC 3339 or Unix seconds, real dates only).
 //! - [`denial`]: [`Denial`], [`Check`] (stable check names).
+//! - [`trace`]: [`Trace`], the checks an appraisal made and their outcomes.
 //! - `snp`: the SEV-SNP (and simulation) check sequence; `snp_chain`: the
 //!   ARK → ASK/ASVK → VCEK/VLEK chain, CRLs and the warm chain cache.
 //! - `tdx`: the TDX check sequence around dcap-qvl; `tdx_image`: which
@@ -34,9 +35,12 @@
 //! - [`inputs`]: certificates and CRLs from PEM/DER files, for front ends.
 //!
 //! Check order (each its own function): TEE type allowed → evidence form →
-//! signer → vendor chain (signatures, validity, CRL) → evidence signature →
-//! TCB → policy flags → measurement and other reference values →
-//! REPORT_DATA. See `snp.rs` and `tdx.rs` for the full lists.
+//! signer → (SEV-SNP: the report against its endorsement key, signature
+//! included, before any chain work) → vendor chain (signatures, validity,
+//! CRL) → TCB → policy flags → measurement and other reference values →
+//! REPORT_DATA. See `snp.rs` and `tdx.rs` for the full lists;
+//! [`Appraiser::appraise_traced`] returns the checks actually made
+//! ([`trace`]).
 #![forbid(unsafe_code)]
 
 mod azure;
@@ -55,6 +59,7 @@ mod tdx_image;
 mod tdx_offline;
 mod tdx_precheck;
 pub mod time;
+pub mod trace;
 mod x509;
 
 pub use azure::{extra_data_for_binding, AzureFreshness};
@@ -64,6 +69,7 @@ pub use denial::{Check, Denial};
 pub use policy::{Policy, PolicyError};
 pub use roots::RootPinError;
 pub use tdx_precheck::{tdx_platform, TdxPlatform};
+pub use trace::{Outcome, Trace};
 pub use x509::parse_rfc3339;
 
 use wire::{EvidenceBundle, Tee};
@@ -107,9 +113,53 @@ impl Appraiser {
         expected_report_data: Option<&[u8; 64]>,
         collateral: &Collateral,
     ) -> Result<Claims, Denial> {
+        self.appraise_traced(bundle, policy, now_unix, expected_report_data, collateral)
+            .0
+    }
+
+    /// [`Appraiser::appraise`], with the [`Trace`] of the checks it made:
+    /// each in the order it ran, passed, skipped (with why) or, last, failed.
+    pub fn appraise_traced(
+        &self,
+        bundle: &EvidenceBundle,
+        policy: &Policy,
+        now_unix: i64,
+        expected_report_data: Option<&[u8; 64]>,
+        collateral: &Collateral,
+    ) -> (Result<Claims, Denial>, Trace) {
+        let mut t = Trace::new();
+        let result = self.appraise_into(
+            bundle,
+            policy,
+            now_unix,
+            expected_report_data,
+            collateral,
+            &mut t,
+        );
+        (result, t)
+    }
+
+    /// How many SEV-SNP chains this appraiser has verified (not taken from
+    /// its warm cache): a forged report must not add to it.
+    pub fn snp_chains_verified(&self) -> u64 {
+        self.cache.builds()
+    }
+
+    fn appraise_into(
+        &self,
+        bundle: &EvidenceBundle,
+        policy: &Policy,
+        now_unix: i64,
+        expected_report_data: Option<&[u8; 64]>,
+        collateral: &Collateral,
+        t: &mut Trace,
+    ) -> Result<Claims, Denial> {
         match bundle.tee {
             Tee::Snp => {
-                check_allowed(policy.snp.allowed, Check::SnpNotAllowed, "snp")?;
+                t.step(
+                    &[Check::SnpNotAllowed],
+                    check_allowed(policy.snp.allowed, Check::SnpNotAllowed, "snp"),
+                )?;
                 snp::appraise(
                     &self.roots,
                     &self.cache,
@@ -119,10 +169,14 @@ impl Appraiser {
                     now_unix,
                     expected_report_data,
                     collateral,
+                    t,
                 )
             }
             Tee::Sim => {
-                check_allowed(policy.sim.allowed, Check::SimNotAllowed, "sim")?;
+                t.step(
+                    &[Check::SimNotAllowed],
+                    check_allowed(policy.sim.allowed, Check::SimNotAllowed, "sim"),
+                )?;
                 snp::appraise(
                     &self.roots,
                     &self.cache,
@@ -132,10 +186,14 @@ impl Appraiser {
                     now_unix,
                     expected_report_data,
                     collateral,
+                    t,
                 )
             }
             Tee::Tdx => {
-                check_allowed(policy.tdx.allowed, Check::TdxNotAllowed, "tdx")?;
+                t.step(
+                    &[Check::TdxNotAllowed],
+                    check_allowed(policy.tdx.allowed, Check::TdxNotAllowed, "tdx"),
+                )?;
                 tdx::appraise(
                     &self.roots,
                     bundle,
@@ -143,6 +201,7 @@ impl Appraiser {
                     now_unix,
                     expected_report_data,
                     collateral,
+                    t,
                 )
             }
             Tee::AzureSnp | Tee::AzureTdx => azure::appraise(
@@ -152,6 +211,7 @@ impl Appraiser {
                 now_unix,
                 expected_report_data.map(AzureFreshness::Binding),
                 collateral,
+                t,
             ),
         }
     }
@@ -196,6 +256,23 @@ fn check_allowed(allowed: bool, check: Check, tee: &str) -> Result<(), Denial> {
         );
     }
     Ok(())
+}
+
+/// [`check_report_data`], recorded in `t`: skipped when there is no
+/// binding to compare (offline inspection).
+pub(crate) fn check_report_data_traced(
+    t: &mut Trace,
+    got: &[u8; 64],
+    want: Option<&[u8; 64]>,
+) -> Result<(), Denial> {
+    if want.is_none() {
+        t.skip(
+            Check::ReportData,
+            "offline appraisal: no session binding to compare",
+        );
+        return Ok(());
+    }
+    t.step(&[Check::ReportData], check_report_data(got, want))
 }
 
 /// Compares all 64 bytes of REPORT_DATA with the recomputed binding, without

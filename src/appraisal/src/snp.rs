@@ -2,10 +2,12 @@
 //! `attestation-landscape.md` §4.2 and `tee-formats.md` §1.6, one function
 //! each, in a fixed order:
 //!
-//! report form → signer → chain (ARK → ASK/ASVK → VCEK/VLEK, validity, CRL)
-//! → product → VCEK TCB = REPORTED_TCB → chip id → CSP id → report signature
-//! → TCB (current, minima, committed) → firmware → guest policy → platform
-//! info → VMPL → guest SVN → migration agent → measurement (an appliance
+//! report form → signer → endorsement key present → the report against
+//! that key, read but not yet trusted (product → VCEK TCB = REPORTED_TCB →
+//! chip id or CSP id → report signature: a forged report costs no chain
+//! work) → chain (ARK → ASK/ASVK → VCEK/VLEK; validity, CRL) → TCB
+//! (current, minima, committed) → firmware → guest policy → platform info
+//! → VMPL → guest SVN → migration agent → measurement (an appliance
 //! image of `[snp]`, or a CoCo pod's Kata guest of `[coco]`, whose HOST_DATA
 //! must then be a pinned init-data digest: `coco.init_data`) → host data →
 //! chip allowlist → ID key → REPORT_DATA.
@@ -16,10 +18,12 @@ use wire::EvidenceBundle;
 use crate::claims::{Claims, PolicyFlags, SnpPolicyFlags, SnpTcb, SnpTcbComponents, Tcb};
 use crate::collateral::{Collateral, CollateralClaims, Source};
 use crate::denial::{deny, Check, Denial};
+use crate::ecdsa::{self, PreparedKey};
 use crate::hex;
 use crate::policy::{MinTcb, Policy, Signer, SnpPolicy};
 use crate::roots::Roots;
-use crate::snp_chain::{vek_der, ChainCache, Trust, VerifiedChain};
+use crate::snp_chain::{vek_der, vek_preview, ChainCache, Trust, VerifiedChain};
+use crate::trace::Trace;
 use crate::x509::VekExtensions;
 
 /// Appraises an SNP-format report (real, or simulated when `trust` is `Sim`).
@@ -33,21 +37,28 @@ pub(crate) fn appraise(
     now: i64,
     expected_report_data: Option<&[u8; 64]>,
     collateral: &Collateral,
+    t: &mut Trace,
 ) -> Result<Claims, Denial> {
+    use Check::*;
     let p = &policy.snp;
-    let received = parse(&bundle.evidence)?;
+    let received = t.step(&[SnpReportFormat], parse(&bundle.evidence))?;
     let r = received.report();
-    check_version(r, p)?;
-    check_signature_algo(r)?;
-    let signer = check_signer(r, p)?;
+    t.step(&[SnpReportVersion], check_version(r, p))?;
+    t.step(&[SnpSignatureAlgo], check_signature_algo(r))?;
+    let signer = t.step(&[SnpSigner], check_signer(r, p))?;
     let report_product = r.cpuid().map(|c| Generation::from_cpuid(c.family, c.model));
     let cpuid_product = match report_product {
+        // Recorded with the chain's product check (one `snp.product`
+        // entry), unless it fails here.
         Some(Err(e)) => {
-            return deny(
-                Check::SnpProduct,
-                e.to_string(),
-                "Milan, Genoa or Turin CPUID",
-                "this verifier pins no chain for that CPU",
+            return t.step(
+                &[],
+                deny(
+                    SnpProduct,
+                    e.to_string(),
+                    "Milan, Genoa or Turin CPUID",
+                    "this verifier pins no chain for that CPU",
+                ),
             )
         }
         Some(Ok(g)) => Some(g),
@@ -61,59 +72,131 @@ pub(crate) fn appraise(
             Ok(d) => (d, Source::Bundle),
             Err(mut d) => {
                 d.got.push_str(&collateral.problems_suffix());
-                return Err(d);
+                return t.step(&[SnpVekMissing], Err(d));
             }
         },
     };
+    t.pass(SnpVekMissing);
     let verifier_crl = match trust {
         Trust::Amd => collateral.snp_crl.as_ref(),
         Trust::Sim(_) => None,
     };
-    let chain = cache.get_or_verify(
-        roots,
-        bundle,
-        vek,
-        signer,
-        trust,
-        cpuid_product,
-        verifier_crl,
-    )?;
-    chain.check_time_and_crl(now, p.crl, &collateral.problems_suffix())?;
-    check_product(&chain, cpuid_product)?;
+    // The report against its endorsement key first: product, TCB, chip
+    // id, then the signature (one ECDSA verification), so that a forged
+    // report costs no chain work (issue 18). The certificate is only
+    // trusted once the chain below verifies it; a certificate not in KDS
+    // form gives no preview and is denied by the chain's form check, the
+    // report checks then following the chain.
+    let cached = cache.get(bundle, vek, signer, trust, verifier_crl);
+    let preview = match &cached {
+        Some(_) => None,
+        None => vek_preview(vek, signer, trust, cpuid_product),
+    };
+    let before_chain = match (&cached, &preview) {
+        (Some(c), _) => Some((ReportKey::Prepared(&c.key), &c.ext, c.product)),
+        (None, Some(v)) => Some((ReportKey::Plain(&v.key), &v.ext, v.product)),
+        (None, None) => None,
+    };
+    let checked_before_chain = before_chain.is_some();
+    if let Some((key, ext, product)) = before_chain {
+        check_against_vek(t, &received, key, signer, ext, product, cpuid_product, p)?;
+    }
+    let chain = match cached {
+        // Verified for these very bytes (certificates, CRLs, trust) by an
+        // earlier appraisal.
+        Some(c) => {
+            for check in [SnpCertForm, SnpChainArk, SnpChainIntermediate, SnpChainVek] {
+                t.pass(check);
+            }
+            c
+        }
+        None => t.step(
+            &[SnpCertForm, SnpChainArk, SnpChainIntermediate, SnpChainVek],
+            cache.get_or_verify(
+                roots,
+                bundle,
+                vek,
+                signer,
+                trust,
+                cpuid_product,
+                verifier_crl,
+            ),
+        )?,
+    };
+    let crl = chain.check_time_and_crl(now, p.crl, &collateral.problems_suffix());
+    if crl.is_ok() && chain.crl_source().is_none() {
+        t.pass(SnpCertValidity);
+        let why = "no CRL and the policy allows it (snp.crl = \"if-present\")";
+        t.skip(SnpCrlUnavailable, why);
+        t.skip(SnpCrlInvalid, why);
+        t.skip(SnpCrlRevoked, why);
+    } else {
+        t.step(
+            &[
+                SnpCertValidity,
+                SnpCrlUnavailable,
+                SnpCrlInvalid,
+                SnpCrlRevoked,
+            ],
+            crl,
+        )?;
+    }
+    if !checked_before_chain {
+        let key = ReportKey::Prepared(&chain.key);
+        check_against_vek(
+            t,
+            &received,
+            key,
+            signer,
+            &chain.ext,
+            chain.product,
+            cpuid_product,
+            p,
+        )?;
+    }
     let g = chain.product;
-    check_vek_tcb(&chain.ext, r.reported_tcb, g)?;
-    check_chip_id(&chain, r)?;
-    check_csp_id(&chain.ext, p)?;
-    check_signature(&chain, &received)?;
-    check_tcb_current(r, g)?;
-    check_min_tcb(
-        Check::SnpTcbReported,
-        "REPORTED_TCB",
-        r.reported_tcb,
-        &p.min_reported_tcb,
-        g,
+    t.step(&[SnpTcbCurrent], check_tcb_current(r, g))?;
+    t.step(
+        &[SnpTcbReported],
+        check_min_tcb(
+            SnpTcbReported,
+            "REPORTED_TCB",
+            r.reported_tcb,
+            &p.min_reported_tcb,
+            g,
+        ),
     )?;
-    check_min_tcb(
-        Check::SnpTcbLaunch,
-        "LAUNCH_TCB",
-        r.launch_tcb,
-        &p.min_launch_tcb,
-        g,
+    t.step(
+        &[SnpTcbLaunch],
+        check_min_tcb(
+            SnpTcbLaunch,
+            "LAUNCH_TCB",
+            r.launch_tcb,
+            &p.min_launch_tcb,
+            g,
+        ),
     )?;
-    check_committed(r, p, g)?;
-    check_firmware(r, p)?;
-    check_guest_policy(r, p)?;
-    check_platform_info(r, p)?;
-    check_vmpl(r, p)?;
-    check_guest_svn(r, p)?;
-    check_report_id_ma(r, p)?;
-    let init_data = check_measurement(r, policy)?;
-    check_host_data(r, p)?;
-    check_chip_allowlist(r, p)?;
-    check_id_key(r, p)?;
-    check_id_block_ids(r, p)?;
-    check_mitigations(r, p)?;
-    crate::check_report_data(&r.report_data, expected_report_data)?;
+    t.step(&[SnpTcbCommitted], check_committed(r, p, g))?;
+    t.step(&[SnpFirmware], check_firmware(r, p))?;
+    t.step(GUEST_POLICY_CHECKS, check_guest_policy(r, p))?;
+    t.step(PLATFORM_INFO_CHECKS, check_platform_info(r, p))?;
+    t.step(&[SnpVmpl], check_vmpl(r, p))?;
+    t.step(&[SnpGuestSvn], check_guest_svn(r, p))?;
+    t.step(&[SnpReportIdMa], check_report_id_ma(r, p))?;
+    let init_data = match check_measurement(r, policy) {
+        Ok(None) => {
+            t.pass(SnpMeasurement);
+            t.skip(CocoInitData, "an appliance image, not a CoCo pod");
+            None
+        }
+        other => t.step(&[SnpMeasurement, CocoInitData], other)?,
+    };
+    t.step(&[SnpHostData], check_host_data(r, p))?;
+    t.step(&[SnpChipId], check_chip_allowlist(r, p))?;
+    t.step(&[SnpIdKeyDigest], check_id_key(r, p))?;
+    t.step(&[SnpFamilyId, SnpImageId], check_id_block_ids(r, p))?;
+    t.step(&[SnpMitigations], check_mitigations(r, p))?;
+    crate::check_report_data_traced(t, &r.report_data, expected_report_data)?;
     let mut sources = std::collections::BTreeMap::new();
     sources.insert(signer.as_str(), vek_source);
     // The chain may come from the warm cache: the CRL's source is this
@@ -213,13 +296,48 @@ fn check_signer(r: &AttestationReport, p: &SnpPolicy) -> Result<Signer, Denial> 
     Ok(signer)
 }
 
-fn check_product(chain: &VerifiedChain, cpuid: Option<Generation>) -> Result<(), Denial> {
+/// The report against its endorsement key certificate, in order: product,
+/// the key's TCB, chip id (VCEK) or CSP id (VLEK), the report signature.
+#[allow(clippy::too_many_arguments)]
+fn check_against_vek(
+    t: &mut Trace,
+    received: &ReceivedReport,
+    key: ReportKey<'_>,
+    signer: Signer,
+    ext: &VekExtensions,
+    product: Generation,
+    cpuid_product: Option<Generation>,
+    p: &SnpPolicy,
+) -> Result<(), Denial> {
+    let r = received.report();
+    t.step(&[Check::SnpProduct], check_product(product, cpuid_product))?;
+    t.step(
+        &[Check::SnpVcekTcb],
+        check_vek_tcb(ext, r.reported_tcb, product),
+    )?;
+    if ext.hw_id.is_some() {
+        t.step(&[Check::SnpVcekChipId], check_chip_id(ext, r))?;
+        t.skip(Check::SnpVlekCspId, "signed by a VCEK, not a VLEK");
+    } else {
+        t.skip(
+            Check::SnpVcekChipId,
+            "signed by a VLEK, which has no chip id",
+        );
+        t.step(&[Check::SnpVlekCspId], check_csp_id(ext, p))?;
+    }
+    t.step(
+        &[Check::SnpSignature],
+        check_signature(key, signer, received),
+    )
+}
+
+fn check_product(product: Generation, cpuid: Option<Generation>) -> Result<(), Denial> {
     if let Some(g) = cpuid {
-        if g != chain.product {
+        if g != product {
             return deny(
                 Check::SnpProduct,
                 format!("report CPUID says {g}"),
-                format!("{} (the endorsement key's product)", chain.product),
+                format!("{product} (the endorsement key's product)"),
                 "the certificate is for another CPU generation",
             );
         }
@@ -272,8 +390,8 @@ fn check_vek_tcb(ext: &VekExtensions, reported: TcbVersion, g: Generation) -> Re
     Ok(())
 }
 
-fn check_chip_id(chain: &VerifiedChain, r: &AttestationReport) -> Result<(), Denial> {
-    let Some(hw_id) = &chain.ext.hw_id else {
+fn check_chip_id(ext: &VekExtensions, r: &AttestationReport) -> Result<(), Denial> {
+    let Some(hw_id) = &ext.hw_id else {
         return Ok(());
     }; // VLEK: no chip binding
     if r.chip_id.iter().all(|&b| b == 0) {
@@ -314,25 +432,60 @@ fn check_csp_id(ext: &VekExtensions, p: &SnpPolicy) -> Result<(), Denial> {
     Ok(())
 }
 
-fn check_signature(chain: &VerifiedChain, received: &ReceivedReport) -> Result<(), Denial> {
+/// The key a report signature is checked with: the cached chain's
+/// prepared key, or the endorsement certificate's key before its chain is
+/// verified.
+enum ReportKey<'a> {
+    Prepared(&'a PreparedKey),
+    Plain(&'a p384::PublicKey),
+}
+
+fn check_signature(
+    key: ReportKey<'_>,
+    signer: Signer,
+    received: &ReceivedReport,
+) -> Result<(), Denial> {
     let sig = &received.report().signature;
-    if !sig.high_bytes_zero()
-        || !chain
-            .key
-            .verify(received.signed_bytes(), &sig.r_be(), &sig.s_be())
-    {
+    let (msg, r, s) = (received.signed_bytes(), sig.r_be(), sig.s_be());
+    let verifies = match key {
+        ReportKey::Prepared(k) => k.verify(msg, &r, &s),
+        ReportKey::Plain(k) => ecdsa::verify_once(k, msg, &r, &s),
+    };
+    if !sig.high_bytes_zero() || !verifies {
         return deny(
             Check::SnpSignature,
             "ECDSA P-384 signature over bytes 0x000..0x2A0 does not verify",
-            format!(
-                "a signature by the {}",
-                chain.signer.as_str().to_uppercase()
-            ),
+            format!("a signature by the {}", signer.as_str().to_uppercase()),
             "the report was altered after signing, or is signed by another key",
         );
     }
     Ok(())
 }
+
+/// The checks of [`check_guest_policy`], in its order.
+const GUEST_POLICY_CHECKS: &[Check] = &[
+    Check::SnpPolicyReserved,
+    Check::SnpPolicyAbi,
+    Check::SnpPolicyDebug,
+    Check::SnpPolicyMigrateMa,
+    Check::SnpPolicySmt,
+    Check::SnpPolicySingleSocket,
+    Check::SnpPolicyCxl,
+    Check::SnpPolicyMemAes256Xts,
+    Check::SnpPolicyRaplDis,
+    Check::SnpPolicyCiphertextHiding,
+    Check::SnpPolicyPageSwapDisable,
+];
+
+/// The checks of [`check_platform_info`], in its order.
+const PLATFORM_INFO_CHECKS: &[Check] = &[
+    Check::SnpPlatformReserved,
+    Check::SnpPlatformSmt,
+    Check::SnpPlatformTsme,
+    Check::SnpPlatformEcc,
+    Check::SnpPlatformAliasCheck,
+    Check::SnpPlatformCiphertextHiding,
+];
 
 fn le(a: &SnpTcbComponents, b: &SnpTcbComponents) -> bool {
     a.bootloader <= b.bootloader

@@ -21,6 +21,7 @@
 //! CRL from the verifier, the bundle's CRLs are checked as before.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
@@ -209,6 +210,9 @@ fn intermediate_kind(signer: Signer) -> CertKind {
 /// certificates only costs itself the chain verifications.
 pub(crate) struct ChainCache {
     map: Mutex<HashMap<[u8; 32], Arc<VerifiedChain>>>,
+    /// Chains verified (cache misses that reached [`verify_chain`]): what a
+    /// forged report must not cost.
+    builds: AtomicU64,
 }
 
 /// Entries before the cache is emptied.
@@ -219,7 +223,33 @@ impl ChainCache {
     pub fn new() -> Self {
         ChainCache {
             map: Mutex::new(HashMap::new()),
+            builds: AtomicU64::new(0),
         }
+    }
+
+    /// How many chains were verified since the cache was made.
+    pub fn builds(&self) -> u64 {
+        self.builds.load(Ordering::Relaxed)
+    }
+
+    /// The cached chain for `bundle` with endorsement key `vek_der`, if one
+    /// was verified before for the same certificates, CRLs and trust.
+    pub fn get(
+        &self,
+        bundle: &EvidenceBundle,
+        vek_der: &[u8],
+        signer: Signer,
+        trust: Trust<'_>,
+        verifier_crl: Option<&Piece<Vec<u8>>>,
+    ) -> Option<Arc<VerifiedChain>> {
+        let key: [u8; 32] = Sha256::digest(vek_der).into();
+        let map = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(&key)
+            .filter(|c| c.matches(bundle, signer, trust, verifier_crl))
+            .map(Arc::clone)
     }
 
     /// The verified chain for `bundle` with endorsement key `vek_der` (the
@@ -236,18 +266,10 @@ impl ChainCache {
         report_product: Option<Generation>,
         verifier_crl: Option<&Piece<Vec<u8>>>,
     ) -> Result<Arc<VerifiedChain>, Denial> {
-        let key: [u8; 32] = Sha256::digest(vek_der).into();
-        {
-            let map = self
-                .map
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(c) = map.get(&key) {
-                if c.matches(bundle, signer, trust, verifier_crl) {
-                    return Ok(Arc::clone(c));
-                }
-            }
+        if let Some(c) = self.get(bundle, vek_der, signer, trust, verifier_crl) {
+            return Ok(c);
         }
+        self.builds.fetch_add(1, Ordering::Relaxed);
         let chain = Arc::new(verify_chain(
             roots,
             bundle,
@@ -264,7 +286,7 @@ impl ChainCache {
         if map.len() >= CACHE_CAPACITY {
             map.clear();
         }
-        map.insert(key, Arc::clone(&chain));
+        map.insert(Sha256::digest(vek_der).into(), Arc::clone(&chain));
         Ok(chain)
     }
 }
@@ -291,6 +313,51 @@ pub(crate) fn vek_der(bundle: &EvidenceBundle, signer: Signer) -> Result<&[u8], 
             "include the endorsement key certificate (configfs-tsm auxblob or KDS) in the bundle",
         )
     })
+}
+
+/// What the endorsement key certificate says, read without its chain: its
+/// key, extensions and product, by the same tests [`verify_chain`] makes
+/// first (form, then productName or the report's CPUID). It lets the
+/// report be checked against the certificate (product, TCB, chip id,
+/// signature) before any chain work; nothing in it is trusted until the
+/// chain verifies. `None`: the chain's own form or product check will
+/// deny the certificate.
+pub(crate) struct VekPreview {
+    pub key: p384::PublicKey,
+    pub ext: VekExtensions,
+    pub product: Generation,
+}
+
+pub(crate) fn vek_preview(
+    vek_der: &[u8],
+    signer: Signer,
+    trust: Trust<'_>,
+    report_product: Option<Generation>,
+) -> Option<VekPreview> {
+    let vek_name = vek_name(signer);
+    let vek = Cert::parse(vek_der).ok()?;
+    let (amd_cn, sim_cn) = (
+        format!("SEV-{vek_name}"),
+        format!("SEV-{vek_name} SIMULATION"),
+    );
+    let cns: &[&str] = match trust {
+        Trust::Amd => &[&amd_cn],
+        Trust::Sim(_) => &[&amd_cn, &sim_cn],
+    };
+    let key = x509::check_vek_form(&vek, cns).ok()?;
+    let ext = x509::vek_extensions(&vek).ok()?;
+    let product = match &ext.product_name {
+        Some(name) => product_from_name(name)?,
+        None => report_product?,
+    };
+    Some(VekPreview { key, ext, product })
+}
+
+fn vek_name(signer: Signer) -> &'static str {
+    match signer {
+        Signer::Vcek => "VCEK",
+        Signer::Vlek => "VLEK",
+    }
 }
 
 fn form(name: &str, why: String) -> Denial {
@@ -323,10 +390,7 @@ fn verify_chain(
     report_product: Option<Generation>,
     verifier_crl: Option<&Piece<Vec<u8>>>,
 ) -> Result<VerifiedChain, Denial> {
-    let vek_name = match signer {
-        Signer::Vcek => "VCEK",
-        Signer::Vlek => "VLEK",
-    };
+    let vek_name = vek_name(signer);
     // 1. The endorsement key certificate's form and extensions.
     let vek = Cert::parse(vek_der).map_err(|e| form(vek_name, e))?;
     // sim-psp marks its certificates (`SEV-VCEK SIMULATION`); AMD's never are.

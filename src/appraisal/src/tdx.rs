@@ -44,6 +44,7 @@ use crate::policy::{Policy, TdxPolicy};
 use crate::roots::Roots;
 use crate::tdx_image::{self, Image, Profile, TdMeasurements};
 use crate::tdx_precheck::{self, Set};
+use crate::trace::Trace;
 
 /// TEE type of a TDX quote.
 const TEE_TYPE_TDX: u32 = 0x81;
@@ -56,16 +57,27 @@ pub(crate) fn appraise(
     now: i64,
     expected_report_data: Option<&[u8; 64]>,
     collateral: &Collateral,
+    t: &mut Trace,
 ) -> Result<Claims, Denial> {
+    use Check::*;
     let p = &policy.tdx;
-    let quote = tdx_precheck::parse_quote(&bundle.evidence)?;
-    let host = host_collateral(bundle, collateral)?;
-    let newest = merge(host.as_ref(), collateral, Prefer::Newest)
-        .map_err(|d| add_problems(d, collateral))?;
-    let theirs_first = merge(host.as_ref(), collateral, Prefer::Verifier)
-        .map_err(|d| add_problems(d, collateral))?;
+    let quote = t.step(
+        &[TdxQuoteFormat],
+        tdx_precheck::parse_quote(&bundle.evidence),
+    )?;
+    // Recorded as `tdx.collateral` when it fails; it passes with the
+    // verification below.
+    let host = t.step(&[], host_collateral(bundle, collateral))?;
+    let newest = t.step(
+        &[TdxCollateralMissing],
+        merge(host.as_ref(), collateral, Prefer::Newest).map_err(|d| add_problems(d, collateral)),
+    )?;
+    let theirs_first = t.step(
+        &[],
+        merge(host.as_ref(), collateral, Prefer::Verifier).map_err(|d| add_problems(d, collateral)),
+    )?;
     let (verified, used) = match verify(roots, &quote, &newest, now) {
-        Ok(v) => (v, newest),
+        Ok(v) => (t.group(VERIFY_CHECKS, Ok(v))?, newest),
         // A newer host piece that does not verify is ignored: appraise the
         // verifier's own pieces instead.
         Err(d) if newest.sources != theirs_first.sources && is_collateral_check(d.check) => {
@@ -73,19 +85,24 @@ pub(crate) fn appraise(
                 "host-supplied TDX collateral refused ({}); appraising the verifier's own",
                 d.check
             );
-            (verify(roots, &quote, &theirs_first, now)?, theirs_first)
+            let v = t.group(VERIFY_CHECKS, verify(roots, &quote, &theirs_first, now))?;
+            (v, theirs_first)
         }
-        Err(d) => return Err(d),
+        Err(d) => return t.group(VERIFY_CHECKS, Err(d)),
     };
-    let td = td_report(&verified)?;
-    check_tcb_status(&verified, p)?;
-    check_advisories(&verified, p)?;
-    check_tcb_evaluation_data_number(&verified, p)?;
-    check_qe_pce_svn(&verified, p)?;
-    check_piid(&verified, p)?;
-    check_debug(td, p)?;
-    check_xfam(td, p)?;
-    check_mr_seam(td, p)?;
+    // A re-check of the quote's form: recorded only if it fails.
+    let td = t.step(&[], td_report(&verified))?;
+    t.step(&[TdxTcbStatus], check_tcb_status(&verified, p))?;
+    t.step(&[TdxAdvisory], check_advisories(&verified, p))?;
+    t.step(
+        &[TdxTcbEvaluationDataNumber],
+        check_tcb_evaluation_data_number(&verified, p),
+    )?;
+    t.step(&[TdxQeSvn, TdxPceSvn], check_qe_pce_svn(&verified, p))?;
+    t.step(&[TdxPiid], check_piid(&verified, p))?;
+    t.step(&[TdxDebug], check_debug(td, p))?;
+    t.step(&[TdxXfam], check_xfam(td, p))?;
+    t.step(&[TdxMrSeam], check_mr_seam(td, p))?;
     let image = tdx_image::appraise(
         &TdMeasurements {
             mr_td: td.mr_td,
@@ -94,26 +111,27 @@ pub(crate) fn appraise(
         },
         bundle.event_log.as_deref(),
         policy,
+        t,
     )?;
     let exact_checks = [
         (
-            Check::TdxMrConfigId,
+            TdxMrConfigId,
             "MRCONFIGID",
             &td.mr_config_id,
             &p.mr_config_id,
         ),
-        (Check::TdxMrOwner, "MROWNER", &td.mr_owner, &p.mr_owner),
+        (TdxMrOwner, "MROWNER", &td.mr_owner, &p.mr_owner),
         (
-            Check::TdxMrOwnerConfig,
+            TdxMrOwnerConfig,
             "MROWNERCONFIG",
             &td.mr_owner_config,
             &p.mr_owner_config,
         ),
     ];
     for (check, name, got, want) in exact_checks {
-        check_exact(check, name, got, want)?;
+        t.step(&[check], check_exact(check, name, got, want))?;
     }
-    crate::check_report_data(&td.report_data, expected_report_data)?;
+    crate::check_report_data_traced(t, &td.report_data, expected_report_data)?;
     let current = current_tcb_date(&used.set.tcb_info);
     let collateral = CollateralClaims {
         sources: used.sources,
@@ -121,6 +139,24 @@ pub(crate) fn appraise(
     };
     Ok(claims(&verified, td, policy, &image, collateral, current))
 }
+
+/// What the collateral checks (`tdx_precheck`) and dcap-qvl verify when
+/// they accept a quote, in the precheck's order; done in calls whose
+/// internal order the trace does not see ([`Trace::group`]).
+const VERIFY_CHECKS: &[Check] = &[
+    Check::TdxCrl,
+    Check::TdxCollateral,
+    Check::TdxCollateralExpired,
+    Check::TdxCollateralChain,
+    Check::TdxCollateralSignature,
+    Check::TdxPckChain,
+    Check::TdxQeReport,
+    Check::TdxQe,
+    Check::TdxSignature,
+    Check::TdxTcbLevel,
+    Check::TdxModuleIdentity,
+    Check::TdxTdAttributes,
+];
 
 fn add_problems(mut d: Denial, c: &Collateral) -> Denial {
     d.got.push_str(&c.problems_suffix());

@@ -36,6 +36,7 @@ use tee_formats::tdx::measurement::image_measurement;
 use crate::denial::{deny, Check, Denial};
 use crate::hex::{self, Hex};
 use crate::policy::{CocoPolicy, Policy, TdxPolicy};
+use crate::trace::Trace;
 
 /// The TD measurements the image checks read (from the verified quote).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,26 +77,54 @@ pub(crate) fn appraise(
     td: &TdMeasurements,
     event_log: Option<&[u8]>,
     policy: &Policy,
+    t: &mut Trace,
 ) -> Result<Image, Denial> {
-    let log = event_log.map(parse_log).transpose()?;
-    if let Some(log) = &log {
-        check_replay(log, td)?;
-    }
+    let log = match event_log {
+        Some(bytes) => {
+            let log = t.step(&[Check::TdxEventLog], parse_log(bytes))?;
+            t.step(&[Check::TdxEventLogReplay], check_replay(&log, td))?;
+            Some(log)
+        }
+        None => None,
+    };
     let measurement = image_measurement(&td.mr_td, &td.rtmr[1], &td.rtmr[2]);
-    match appliance(td, log.as_ref(), &policy.tdx) {
-        Ok(os_pinned) => Ok(Image {
-            profile: Profile::Appliance,
-            os_pinned,
-            measurement,
-        }),
-        Err(denial) => match pod(td, &policy.coco) {
-            Some(Ok(init_data)) => Ok(Image {
-                profile: Profile::Pod { init_data },
-                os_pinned: true,
+    // The appliance's checks are traced apart: when the image is a CoCo
+    // pod instead, they are not the ones that decided.
+    let mut appliance_trace = Trace::new();
+    match appliance(td, log.as_ref(), &policy.tdx, &mut appliance_trace) {
+        Ok(os_pinned) => {
+            t.append(appliance_trace);
+            if log.is_none() {
+                t.skip(
+                    Check::TdxEventLog,
+                    "no event log in the bundle and no component pins",
+                );
+                t.skip(Check::TdxEventLogReplay, "no event log in the bundle");
+            }
+            t.skip(Check::CocoInitData, "an appliance image, not a CoCo pod");
+            Ok(Image {
+                profile: Profile::Appliance,
+                os_pinned,
                 measurement,
-            }),
-            Some(Err(pod_denial)) => Err(pod_denial),
-            None => Err(denial),
+            })
+        }
+        Err(denial) => match pod(td, &policy.coco) {
+            Some(result) => {
+                t.skip(
+                    Check::TdxMrtd,
+                    "a CoCo pod's Kata guest image, not an appliance",
+                );
+                let init_data = t.step(&[Check::CocoInitData], result)?;
+                Ok(Image {
+                    profile: Profile::Pod { init_data },
+                    os_pinned: true,
+                    measurement,
+                })
+            }
+            None => {
+                t.append(appliance_trace);
+                Err(denial)
+            }
         },
     }
 }
@@ -217,8 +246,9 @@ fn appliance(
     td: &TdMeasurements,
     log: Option<&EventLog<'_>>,
     p: &TdxPolicy,
+    t: &mut Trace,
 ) -> Result<bool, Denial> {
-    check_mrtd(td, p)?;
+    t.step(&[Check::TdxMrtd], check_mrtd(td, p))?;
     for (i, (check, pins)) in [
         (Check::TdxRtmr0, &p.rtmr0),
         (Check::TdxRtmr1, &p.rtmr1),
@@ -228,18 +258,30 @@ fn appliance(
     .into_iter()
     .enumerate()
     {
-        check_rtmr(check, i, &td.rtmr[i], pins)?;
+        t.step(&[check], check_rtmr(check, i, &td.rtmr[i], pins))?;
     }
+    const COMPONENTS: [Check; 3] = [
+        Check::TdxComponentKernel,
+        Check::TdxComponentInitrd,
+        Check::TdxComponentCmdline,
+    ];
     if p.kernel.is_some() || p.initrd.is_some() || p.cmdline.is_some() {
         let Some(log) = log else {
-            return deny(
-                Check::TdxEventLog,
-                "no event log in the bundle",
-                "the CC event log the kernel, initrd and command-line pins (tdx.kernel, tdx.initrd, tdx.cmdline) are checked against",
-                "the guest sends /sys/firmware/acpi/tables/data/CCEL when the firmware provides it; without a log, pin tdx.rtmr1 and tdx.rtmr2 instead",
+            return t.step(
+                &[],
+                deny(
+                    Check::TdxEventLog,
+                    "no event log in the bundle",
+                    "the CC event log the kernel, initrd and command-line pins (tdx.kernel, tdx.initrd, tdx.cmdline) are checked against",
+                    "the guest sends /sys/firmware/acpi/tables/data/CCEL when the firmware provides it; without a log, pin tdx.rtmr1 and tdx.rtmr2 instead",
+                ),
             );
         };
-        check_components(log, p)?;
+        t.group(&COMPONENTS, check_components(log, p))?;
+    } else {
+        for c in COMPONENTS {
+            t.skip(c, "no kernel, initrd or command-line pin in the policy");
+        }
     }
     Ok(p.unpinned_os().is_empty())
 }
@@ -413,6 +455,11 @@ mod tests {
     use tee_formats::tdx::{Quote, QuoteBody};
 
     use super::*;
+
+    /// The appraisal without its trace (these tests check the denials).
+    fn appraise(td: &TdMeasurements, log: Option<&[u8]>, p: &Policy) -> Result<Image, Denial> {
+        super::appraise(td, log, p, &mut Trace::new())
+    }
 
     fn fixture(rel: &str) -> Vec<u8> {
         let dir = std::env::var("ENCLAVE_FIXTURES").unwrap_or_else(|_| {

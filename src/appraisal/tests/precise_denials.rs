@@ -76,7 +76,11 @@ fn verifier_tdx(c: &Value, source: Source) -> Collateral {
 }
 
 fn run(b: &EvidenceBundle, p: &appraisal::Policy, c: &Collateral) -> Result<Claims, Denial> {
-    Appraiser::new().unwrap().appraise(b, p, t(NOW), None, c)
+    consistent(
+        Appraiser::new()
+            .unwrap()
+            .appraise_traced(b, p, t(NOW), None, c),
+    )
 }
 
 /// No denial may carry a library's wording (dcap-qvl, anyhow, webpki, der).

@@ -457,8 +457,7 @@ fn report_data_binds_nonce_key_and_exporter() {
     let p = sim_policy("");
     let a = Appraiser::new().unwrap();
     let now = t(NOW);
-    a.appraise(&b, &p, now, Some(&rd), &appraisal::Collateral::none())
-        .unwrap();
+    consistent(a.appraise_traced(&b, &p, now, Some(&rd), &appraisal::Collateral::none())).unwrap();
     let mut other_nonce = nonce;
     other_nonce[0] ^= 1;
     let mut other_exporter = exporter;

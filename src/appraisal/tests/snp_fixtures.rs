@@ -114,8 +114,12 @@ fn trustee_invalid_vceks_are_denied_by_the_chain() {
             &format!("snp/milan-v2-trustee/{f}"),
             CertKind::Vcek,
         );
-        let d = denied(appraise(&b, &trustee_policy(), SNP_NOW), Check::SnpChainVek);
-        assert!(d.got.contains("ASK → VCEK"), "{f}: {d}");
+        // These VCEKs (not signed by the ASK) are also not for the report's
+        // TCB: the report is checked against its VCEK before the chain is
+        // built (issue 18), so the TCB names it. A VCEK that matches the
+        // report and fails only its chain is still `snp.chain.vek`.
+        let d = denied(appraise(&b, &trustee_policy(), SNP_NOW), Check::SnpVcekTcb);
+        assert!(d.want.contains("REPORTED_TCB"), "{f}: {d}");
     }
 }
 
@@ -290,17 +294,17 @@ fn a_flipped_vcek_byte_fails_the_chain() {
         matches!(d.check, Check::SnpChainVek | Check::SnpCertForm),
         "{d}"
     );
-    // A byte inside the VCEK's public key: still a well-formed certificate,
-    // so the ASK's signature over it is what fails.
+    // A byte inside the VCEK's hwID extension: still a well-formed
+    // certificate, but no longer the report's chip. The report is checked
+    // against its VCEK (chip id, then signature) before the chain is built
+    // (issue 18: a report that does not match its VCEK costs no chain
+    // work), so the chip id names it; the ASK's signature would too.
     let mut b = virtee();
     let der = &mut b.certificates[0].der.0;
     let n = der.len();
     der[n - 600] ^= 0x01;
     let d = appraise(&b, &virtee_policy_with(""), SNP_NOW).unwrap_err();
-    assert!(
-        matches!(d.check, Check::SnpChainVek | Check::SnpCertForm),
-        "{d}"
-    );
+    assert!(matches!(d.check, Check::SnpVcekChipId), "{d}");
 }
 
 #[test]

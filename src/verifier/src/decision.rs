@@ -17,18 +17,17 @@
 //! On a denial the platform fields are what the evidence states (parsed,
 //! not verified): a refused report is still worth matching to its machine.
 //!
-//! `checks`: the appraisal stops at the first failure and the checks run in
-//! a fixed order per TEE ([`appraisal::Check::ALL`]'s declaration order,
-//! with the differences of snp.rs and tdx.rs applied in [`sequence`]), so
-//! the list is that order for the evidence's TEE: `pass` before the failed
-//! check, `fail` at it, `skip` after it. It is derived, not traced: the
-//! appraisal does not report each check it runs, so a check the appraisal
-//! makes in two places (SEV-SNP's product: from CPUID early, from the chain
-//! later) is listed once, at its later place. On acceptance every
-//! check passed, except those that did not apply: the CRL checks when the
-//! claims say revocation was not checked, the VLEK check for a VCEK and the
-//! VCEK's for a VLEK (`skip`). A denial by the service itself (nonce,
-//! enclave key) lists that check alone: the appraisal did not run.
+//! `checks`: the appraisal's own trace ([`appraisal::Trace`]), each check in
+//! the order it ran: `pass`, `skip` with its `reason` (a check that did not
+//! apply: CRL checks without a CRL under `snp.crl = "if-present"`, the VLEK's
+//! check for a VCEK, a CoCo pod's init-data for an appliance image…), and on
+//! a denial `fail` at the failed check, which is the last entry: nothing
+//! after it ran. Checks that a library makes in one call (dcap-qvl's
+//! collateral, PCK chain, QE and quote signature) are listed as passed when
+//! it accepts; when it refuses, only the check it failed is known. A denial
+//! by the service itself (nonce, enclave key), or by an appraiser that does
+//! not trace, lists the failed check alone; an acceptance by such an
+//! appraiser lists none.
 
 use std::time::Instant;
 
@@ -46,6 +45,25 @@ pub struct CheckResult {
     pub check: String,
     /// `pass`, `fail` or `skip`.
     pub result: &'static str,
+    /// Why a skipped check did not apply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+}
+
+/// The record's `checks` from an appraisal's trace.
+pub fn checks_of(trace: &appraisal::Trace) -> Vec<CheckResult> {
+    trace
+        .steps()
+        .iter()
+        .map(|(check, outcome)| CheckResult {
+            check: check.as_str().to_owned(),
+            result: outcome.as_str(),
+            reason: match outcome {
+                appraisal::Outcome::Skip(why) => Some(why),
+                _ => None,
+            },
+        })
+        .collect()
 }
 
 /// The policy an appraisal ran against.
@@ -134,8 +152,13 @@ impl Decision {
         }
     }
 
-    /// Accepted with `claims`.
-    pub fn accepted(mut self, claims: &Map<String, Value>, started: Instant) -> Decision {
+    /// Accepted with `claims`, after `checks` (the appraisal's trace).
+    pub fn accepted(
+        mut self,
+        claims: &Map<String, Value>,
+        checks: Option<Vec<CheckResult>>,
+        started: Instant,
+    ) -> Decision {
         let tee = self.tee.clone();
         let str_claim = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_owned);
         self.measurement = str_claim("measurement");
@@ -151,19 +174,7 @@ impl Decision {
             .and_then(|c| c.get("revocation_checked"))
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        let signer = str_claim("signer");
-        self.checks = sequence(&tee)
-            .into_iter()
-            .map(|check| {
-                let not_applicable = (!revocation_checked && is_crl_check(check))
-                    || (signer.as_deref() == Some("vcek") && check == "snp.vlek.csp_id")
-                    || (signer.as_deref() == Some("vlek") && check == "snp.vcek.chip_id");
-                CheckResult {
-                    check: check.to_owned(),
-                    result: if not_applicable { "skip" } else { "pass" },
-                }
-            })
-            .collect();
+        self.checks = checks.unwrap_or_default();
         self.collateral = coll.map(|c| collateral_ref(&tee, c, revocation_checked));
         self.decision = "accepted";
         self.duration_ms = elapsed_ms(started);
@@ -179,44 +190,29 @@ impl Decision {
         self
     }
 
-    /// Denied at `check`. `appraised`: whether the appraisal ran (false for
-    /// the service's own checks: nonce, enclave key).
+    /// Denied at `check`, after `checks` (the appraisal's trace; `None`
+    /// for the service's own checks, nonce and enclave key, where the
+    /// appraisal did not run).
     pub fn denied(
         mut self,
         bundle: &EvidenceBundle,
         check: &str,
-        appraised: bool,
+        checks: Option<Vec<CheckResult>>,
         started: Instant,
     ) -> Decision {
         self.stated_platform(bundle);
-        self.checks = if appraised {
-            let mut reached = true;
-            sequence(&self.tee)
-                .into_iter()
-                .map(|c| {
-                    let result = if c == check {
-                        reached = false;
-                        "fail"
-                    } else if reached {
-                        "pass"
-                    } else {
-                        "skip"
-                    };
-                    CheckResult {
-                        check: c.to_owned(),
-                        result,
-                    }
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        // A check outside the TEE's sequence (`snp.not_allowed`, a service
-        // check) is still named as the failure.
-        if !self.checks.iter().any(|c| c.result == "fail") {
+        self.checks = checks.unwrap_or_default();
+        // Without a trace (or one that does not end at it), the failure is
+        // still named.
+        let ends_at_it = self
+            .checks
+            .last()
+            .is_some_and(|c| c.check == check && c.result == "fail");
+        if !ends_at_it {
             self.checks = vec![CheckResult {
                 check: check.to_owned(),
                 result: "fail",
+                reason: None,
             }];
         }
         self.denied_check = Some(check.to_owned());
@@ -263,66 +259,6 @@ fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-fn is_crl_check(name: &str) -> bool {
-    name.starts_with("snp.crl.") || name == "tdx.crl"
-}
-
-/// The checks of `tee`'s appraisal, in the order they are made.
-pub fn sequence(tee: &str) -> Vec<&'static str> {
-    let names = appraisal::Check::ALL.iter().map(|c| c.as_str());
-    let with = |prefixes: &[&str]| -> Vec<&'static str> {
-        names
-            .clone()
-            .filter(|n| {
-                prefixes.iter().any(|p| n.starts_with(p))
-                    && !n.ends_with(".not_allowed")
-                    && *n != "report_data"
-            })
-            .collect()
-    };
-    let mut seq = match tee {
-        "snp" | "sim" => snp_order(with(&["snp.", "coco."])),
-        "tdx" => tdx_order(with(&["tdx.", "coco."])),
-        "azure-snp" | "azure-sim" => with(&["azure.", "snp."]),
-        "azure-tdx" => with(&["azure.", "tdx."]),
-        _ => Vec::new(),
-    };
-    // The session binding is checked last (Azure binds in `azure.user_data`).
-    if matches!(tee, "snp" | "sim" | "tdx") {
-        seq.push("report_data");
-    }
-    seq
-}
-
-/// Where snp.rs's order differs from the declaration order: the product
-/// is settled after the chain and its validity/CRL, and a CoCo pod's
-/// init-data is checked with the measurement.
-fn snp_order(mut seq: Vec<&'static str>) -> Vec<&'static str> {
-    move_after(&mut seq, "snp.product", "snp.crl.revoked");
-    move_after(&mut seq, "coco.init_data", "snp.measurement");
-    seq
-}
-
-/// tdx.rs parses the quote before it looks at any collateral.
-fn tdx_order(mut seq: Vec<&'static str>) -> Vec<&'static str> {
-    if let Some(i) = seq.iter().position(|c| *c == "tdx.quote.format") {
-        let c = seq.remove(i);
-        seq.insert(0, c);
-    }
-    seq
-}
-
-fn move_after(seq: &mut Vec<&'static str>, check: &'static str, after: &str) {
-    if let Some(i) = seq.iter().position(|c| *c == check) {
-        seq.remove(i);
-        let at = seq
-            .iter()
-            .position(|c| *c == after)
-            .map_or(seq.len(), |j| j + 1);
-        seq.insert(at, check);
-    }
-}
-
 fn collateral_ref(tee: &str, c: &Value, revocation_checked: bool) -> CollateralRef {
     let fetched = if tee.contains("tdx") { "pcs" } else { "kds" };
     let pieces: Map<String, Value> = c
@@ -361,21 +297,14 @@ fn collateral_ref(tee: &str, c: &Value, revocation_checked: bool) -> CollateralR
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_snp_sequence_runs_from_the_report_to_the_binding() {
-        let seq = sequence("sim");
-        assert_eq!(seq.first(), Some(&"snp.report.format"));
-        assert_eq!(seq.last(), Some(&"report_data"));
-        assert!(seq.contains(&"snp.measurement"));
-        let at = |c: &str| seq.iter().position(|x| *x == c).unwrap();
-        // snp.rs: chain, validity and CRL, then the product; the pod's
-        // init-data with the measurement.
-        assert!(at("snp.crl.revoked") < at("snp.product"));
-        assert_eq!(at("snp.product") + 1, at("snp.vcek.tcb"));
-        assert_eq!(at("snp.measurement") + 1, at("coco.init_data"));
-        assert_eq!(sequence("tdx")[0], "tdx.quote.format");
-        assert!(!seq.iter().any(|c| c.starts_with("tdx.")));
-        assert!(sequence("unknown").is_empty());
+    // Built from a name, not a literal in a `check` field: the service's check
+    // names are read from its sources (lib.rs `service_checks_are_the_ones_produced`).
+    fn row(name: &str, result: &'static str, reason: Option<&'static str>) -> CheckResult {
+        CheckResult {
+            check: name.to_owned(),
+            result,
+            reason,
+        }
     }
 
     #[test]
@@ -385,18 +314,26 @@ mod tests {
             "tcb": {"snp": 24},
             "collateral": {"sources": {"vcek": "cache", "crl": "fetched"}, "revocation_checked": false},
         });
+        let checks = vec![
+            row("snp.signature", "pass", None),
+            row("snp.crl.revoked", "skip", Some("no CRL")),
+        ];
         let d = Decision::start("id".into(), "snp", PolicyRef::default())
-            .accepted(claims.as_object().unwrap(), Instant::now())
+            .accepted(
+                claims.as_object().unwrap(),
+                Some(checks.clone()),
+                Instant::now(),
+            )
             .with_collateral_age(Some(3600));
         let c = d.collateral.as_ref().unwrap();
         assert_eq!(c.source, "mixed");
         assert_eq!(c.pieces["crl"], "kds");
         assert_eq!(c.age_secs, Some(3600));
-        let result = |name: &str| d.checks.iter().find(|c| c.check == name).unwrap().result;
-        // Revocation not checked: the CRL checks did not apply.
-        assert_eq!(result("snp.crl.revoked"), "skip");
-        assert_eq!(result("snp.vlek.csp_id"), "skip");
-        assert_eq!(result("snp.vcek.chip_id"), "pass");
+        // The appraisal's checks, as given.
+        assert_eq!(d.checks, checks);
+        let json = serde_json::to_value(&d).unwrap();
+        assert_eq!(json["checks"][1]["reason"], "no CRL");
+        assert!(json["checks"][0].get("reason").is_none());
         assert_eq!(
             (d.decision, d.measurement.as_deref()),
             ("accepted", Some("ab"))
@@ -404,33 +341,27 @@ mod tests {
     }
 
     #[test]
-    fn a_denial_passes_the_checks_before_and_skips_those_after() {
+    fn a_denial_without_a_trace_ending_at_it_names_the_failed_check_alone() {
         let bundle = EvidenceBundle::new(Tee::Sim, "test", vec![0u8; 3]);
+        let traced = vec![
+            row("snp.signature", "pass", None),
+            row("snp.measurement", "fail", None),
+        ];
         let d = Decision::start("id".into(), "sim", PolicyRef::default()).denied(
             &bundle,
             "snp.measurement",
-            true,
+            Some(traced.clone()),
             Instant::now(),
         );
-        let result = |name: &str| d.checks.iter().find(|c| c.check == name).unwrap().result;
-        assert_eq!(result("snp.signature"), "pass");
-        assert_eq!(result("snp.measurement"), "fail");
-        assert_eq!(result("report_data"), "skip");
-        assert_eq!(d.checks.iter().filter(|c| c.result == "fail").count(), 1);
+        assert_eq!(d.checks, traced);
         // Unparseable evidence states no platform.
         assert_eq!(d.measurement, None);
         let d = Decision::start("id".into(), "sim", PolicyRef::default()).denied(
             &bundle,
             "nonce.replayed",
-            false,
+            None,
             Instant::now(),
         );
-        assert_eq!(
-            d.checks,
-            vec![CheckResult {
-                check: "nonce.replayed".into(),
-                result: "fail"
-            }]
-        );
+        assert_eq!(d.checks, vec![row("nonce.replayed", "fail", None)]);
     }
 }

@@ -75,6 +75,13 @@ pub fn all_check_names() -> Vec<&'static str> {
         .collect()
 }
 
+/// An appraisal's outcome (claims or the first failed check) and, when the
+/// appraiser traces, the checks it made in order.
+pub type Traced = (
+    Result<Map<String, Value>, Denial>,
+    Option<Vec<decision::CheckResult>>,
+);
+
 /// Decides whether evidence is acceptable.
 pub trait Appraiser: Send + Sync {
     /// Appraises `bundle`, whose REPORT_DATA must equal `expected_report_data`,
@@ -86,6 +93,19 @@ pub trait Appraiser: Send + Sync {
         expected_report_data: &[u8; 64],
         now: i64,
     ) -> Result<Map<String, Value>, Denial>;
+
+    /// [`Appraiser::appraise`] with the checks it actually made, in order
+    /// (the decision record's `checks`). `None` by default: an appraiser
+    /// that does not trace its checks leaves the record with the failed
+    /// check alone (denied) or no list (accepted), never a guessed one.
+    fn appraise_traced(
+        &self,
+        bundle: &EvidenceBundle,
+        expected_report_data: &[u8; 64],
+        now: i64,
+    ) -> Traced {
+        (self.appraise(bundle, expected_report_data, now), None)
+    }
 
     /// The policy appraisals run against (the decision record's `policy`);
     /// unnamed by default.
@@ -154,21 +174,32 @@ impl Appraiser for PolicyAppraiser {
         expected_report_data: &[u8; 64],
         now: i64,
     ) -> Result<Map<String, Value>, Denial> {
+        self.appraise_traced(bundle, expected_report_data, now).0
+    }
+
+    fn appraise_traced(
+        &self,
+        bundle: &EvidenceBundle,
+        expected_report_data: &[u8; 64],
+        now: i64,
+    ) -> Traced {
         let collateral = match &self.resolver {
             Some(r) => r.resolve(bundle, now),
             None => appraisal::Collateral::none(),
         };
-        let claims = self
-            .inner
-            .appraise(
-                bundle,
-                &self.policy,
-                now,
-                Some(expected_report_data),
-                &collateral,
-            )
-            .map_err(Denial::from)?;
-        match serde_json::to_value(claims) {
+        let (result, trace) = self.inner.appraise_traced(
+            bundle,
+            &self.policy,
+            now,
+            Some(expected_report_data),
+            &collateral,
+        );
+        let checks = Some(decision::checks_of(&trace));
+        let claims = match result {
+            Ok(c) => c,
+            Err(d) => return (Err(Denial::from(d)), checks),
+        };
+        let result = match serde_json::to_value(claims) {
             Ok(Value::Object(m)) => {
                 self.platforms.seen(bundle, &m, now);
                 if let Some(store) = &self.store {
@@ -184,7 +215,8 @@ impl Appraiser for PolicyAppraiser {
                 want: "a claims object".into(),
                 hint: "a verifier bug; report it".into(),
             }),
-        }
+        };
+        (result, checks)
     }
 
     fn policy_ref(&self) -> decision::PolicyRef {

@@ -22,7 +22,7 @@ use wire::verifier::{AttestRequest, AttestResponse, Challenge, Denial};
 
 use crate::admission::{Admitted, Gate, Limits as AdmissionLimits, Refusal};
 use crate::deadline::{Phase, Timed};
-use crate::decision::{request_id, Decision};
+use crate::decision::{request_id, CheckResult, Decision};
 use crate::metrics::Metrics;
 use crate::nonce::Nonces;
 use crate::token::{cnf_for_spki, Signer};
@@ -539,10 +539,10 @@ impl Verifier {
         }
         let tee = req.bundle.tee.as_str();
         let record = Decision::start(request_id.to_owned(), tee, self.appraiser.policy_ref());
-        let deny = |denial: Denial, appraised: bool| {
+        let deny = |denial: Denial, checks: Option<Vec<CheckResult>>| {
             let record = record
                 .clone()
-                .denied(&req.bundle, &denial.check, appraised, started);
+                .denied(&req.bundle, &denial.check, checks, started);
             self.deny(tee, denial, &record)
         };
         let now = self.now();
@@ -558,7 +558,7 @@ impl Verifier {
                 hint: "ask /v1/challenge again on the same connection and attest at once"
                     .to_owned(),
             };
-            return deny(denial, false);
+            return deny(denial, None);
         }
         let Some(cnf) = cnf_for_spki(&req.enclave_key_spki) else {
             let denial = Denial {
@@ -567,15 +567,16 @@ impl Verifier {
                 want: "an EC P-256 or P-384 SubjectPublicKeyInfo (DER)".into(),
                 hint: "send the enclave key's SPKI".into(),
             };
-            return deny(denial, false);
+            return deny(denial, None);
         };
         let Ok(nonce) = <[u8; 32]>::try_from(&req.nonce[..]) else {
             return error_body(400, "bad_request", "nonce length");
         };
         let expected = tee_formats::binding::report_data(&nonce, &req.enclave_key_spki, exporter);
-        let mut claims = match self.appraiser.appraise(&req.bundle, &expected, now) {
+        let (result, checks) = self.appraiser.appraise_traced(&req.bundle, &expected, now);
+        let mut claims = match result {
             Ok(c) => c,
-            Err(denial) => return deny(denial, true),
+            Err(denial) => return deny(denial, checks),
         };
         let exp = now.saturating_add(i64::try_from(self.config.token_ttl_secs).unwrap_or(300));
         let mut jti = [0u8; 16];
@@ -622,7 +623,7 @@ impl Verifier {
             Err(e) => return error_body(500, "signing_failed", &e.0),
         };
         let record = record
-            .accepted(&claims, started)
+            .accepted(&claims, checks, started)
             .with_collateral_age(self.appraiser.collateral_age(&req.bundle, now));
         self.metrics.appraisal(tee, None);
         self.metrics.decided(&record);

@@ -4,13 +4,13 @@
 //! appraiser at 2025-06-19T11:32:27Z (inside both collaterals' windows,
 //! shared/fixtures/SOURCES.md). The record's platform fields (FMSPC,
 //! CHIP_ID, measurement, TCB) come from the evidence, its policy fields
-//! from the policy file, its check results from the appraisal's outcome.
+//! from the policy file, its check results from the appraisal's trace.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use verifier::decision::Decision;
+use verifier::decision::{checks_of, Decision};
 use verifier::{Appraiser, PolicyAppraiser};
 use wire::{Bytes, CertKind, Certificate, EvidenceBundle, Tee};
 
@@ -62,12 +62,13 @@ fn result_of(d: &Decision, check: &str) -> &'static str {
 fn a_real_tdx_quote_for_another_session_is_denied_at_report_data() {
     let a = PolicyAppraiser::new(tdx_policy()).unwrap();
     let bundle = tdx_bundle();
-    let denial = a.appraise(&bundle, &[0u8; 64], NOW).unwrap_err();
+    let (result, checks) = a.appraise_traced(&bundle, &[0u8; 64], NOW);
+    let denial = result.unwrap_err();
     assert_eq!(denial.check, "report_data");
     let d = Decision::start("r1".into(), "tdx", a.policy_ref()).denied(
         &bundle,
         &denial.check,
-        true,
+        checks,
         Instant::now(),
     );
     assert_eq!(d.fmspc.as_deref(), Some("b0c06f000000"));
@@ -82,7 +83,12 @@ fn a_real_tdx_quote_for_another_session_is_denied_at_report_data() {
     ] {
         assert_eq!(result_of(&d, check), "pass", "{check}");
     }
-    assert_eq!(result_of(&d, "report_data"), "fail");
+    // The binding is the last check: the trace ends there, failed, and
+    // every check before it ran once.
+    let last = d.checks.last().unwrap();
+    assert_eq!((last.check.as_str(), last.result), ("report_data", "fail"));
+    assert_eq!(d.checks.len(), 39, "{:?}", d.checks);
+    assert_eq!(result_of(&d, "tdx.component.kernel"), "skip");
     assert!(d.collateral.is_none());
 }
 
@@ -91,17 +97,19 @@ fn a_real_tdx_quote_for_another_session_is_denied_at_report_data() {
 /// revocation checked.
 #[test]
 fn a_real_tdx_quote_accepted_offline_names_its_fmspc_tcb_and_collateral() {
-    let claims = appraisal::appraise(
+    let (claims, trace) = appraisal::Appraiser::new().unwrap().appraise_traced(
         &tdx_bundle(),
         &tdx_policy(),
         NOW,
         None,
         &appraisal::Collateral::none(),
-    )
-    .unwrap();
-    let claims = serde_json::to_value(claims).unwrap();
-    let d = Decision::start("r2".into(), "tdx", Default::default())
-        .accepted(claims.as_object().unwrap(), Instant::now());
+    );
+    let claims = serde_json::to_value(claims.unwrap()).unwrap();
+    let d = Decision::start("r2".into(), "tdx", Default::default()).accepted(
+        claims.as_object().unwrap(),
+        Some(checks_of(&trace)),
+        Instant::now(),
+    );
     assert_eq!(d.decision, "accepted");
     assert_eq!(d.fmspc.as_deref(), Some("b0c06f000000"));
     // shared/fixtures/SOURCES.md: FMSPC b0c06f000000, tcbDate 2024-03-13, UpToDate.
@@ -128,11 +136,19 @@ fn a_real_snp_report_accepted_without_a_crl_skips_the_crl_checks() {
         format!("[snp]\nallowed = true\ncrl = \"if-present\"\nmin_reported_tcb = {{ bootloader = 3, tee = 0, snp = 8, microcode = 115 }}\nmeasurements = [\"{VIRTEE_MEASUREMENT}\"]\n").as_bytes(),
     )
     .unwrap();
-    let claims =
-        appraisal::appraise(&bundle, &policy, NOW, None, &appraisal::Collateral::none()).unwrap();
-    let claims = serde_json::to_value(claims).unwrap();
-    let d = Decision::start("r3".into(), "snp", Default::default())
-        .accepted(claims.as_object().unwrap(), Instant::now());
+    let (claims, trace) = appraisal::Appraiser::new().unwrap().appraise_traced(
+        &bundle,
+        &policy,
+        NOW,
+        None,
+        &appraisal::Collateral::none(),
+    );
+    let claims = serde_json::to_value(claims.unwrap()).unwrap();
+    let d = Decision::start("r3".into(), "snp", Default::default()).accepted(
+        claims.as_object().unwrap(),
+        Some(checks_of(&trace)),
+        Instant::now(),
+    );
     assert_eq!(d.measurement.as_deref(), Some(VIRTEE_MEASUREMENT));
     // CHIP_ID: 64 bytes, the report's (offset 0x1A0).
     let report = read("snp/milan-v2-virtee/report.bin");
@@ -150,6 +166,12 @@ fn a_real_snp_report_accepted_without_a_crl_skips_the_crl_checks() {
     ] {
         assert_eq!(result_of(&d, check), "skip", "{check}");
     }
+    let crl = d
+        .checks
+        .iter()
+        .find(|c| c.check == "snp.crl.revoked")
+        .unwrap();
+    assert!(crl.reason.unwrap().contains("if-present"), "{crl:?}");
     assert_eq!(result_of(&d, "snp.vcek.chip_id"), "pass");
     assert_eq!(result_of(&d, "snp.measurement"), "pass");
     assert_eq!(d.collateral.as_ref().unwrap().source, "bundle");
@@ -158,7 +180,7 @@ fn a_real_snp_report_accepted_without_a_crl_skips_the_crl_checks() {
     let denied = Decision::start("r4".into(), "snp", Default::default()).denied(
         &bundle,
         "snp.measurement",
-        true,
+        None,
         Instant::now(),
     );
     assert_eq!(denied.chip_id, d.chip_id);

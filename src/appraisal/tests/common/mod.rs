@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use appraisal::{Appraiser, Check, Claims, Collateral, Denial, Policy};
+use appraisal::{Appraiser, Check, Claims, Collateral, Denial, Outcome, Policy, Trace};
 use wire::{Bytes, CertKind, Certificate, EvidenceBundle, Tee};
 
 /// `shared/fixtures`, or `$ENCLAVE_FIXTURES`.
@@ -81,11 +81,40 @@ pub fn virtee_policy_with(extra: &str) -> Policy {
     ))
 }
 
-/// Appraises with a fresh appraiser.
+/// Appraises with a fresh appraiser (traced, see [`consistent`]).
 pub fn appraise(b: &EvidenceBundle, p: &Policy, now: &str) -> Result<Claims, Denial> {
-    Appraiser::new()
-        .unwrap()
-        .appraise(b, p, t(now), None, &Collateral::none())
+    consistent(
+        Appraiser::new()
+            .unwrap()
+            .appraise_traced(b, p, t(now), None, &Collateral::none()),
+    )
+}
+
+/// The result of a traced appraisal, after asserting that its trace agrees
+/// with it: a denial is the trace's last entry, as `fail`; an acceptance
+/// has no `fail`; no check is recorded twice. Every appraisal test goes
+/// through it, so a check site that denies without recording (or records
+/// a check twice) fails the test that proves its denial.
+#[track_caller]
+pub fn consistent((r, trace): (Result<Claims, Denial>, Trace)) -> Result<Claims, Denial> {
+    let steps = trace.steps();
+    let mut seen = std::collections::HashSet::new();
+    for (c, _) in steps {
+        assert!(seen.insert(*c), "{c} recorded twice: {steps:?}");
+    }
+    let fails = steps.iter().filter(|(_, o)| *o == Outcome::Fail).count();
+    match &r {
+        Ok(_) => assert_eq!(fails, 0, "accepted with a failed check: {steps:?}"),
+        Err(d) => {
+            assert_eq!(
+                steps.last(),
+                Some(&(d.check, Outcome::Fail)),
+                "{d}: {steps:?}"
+            );
+            assert_eq!(fails, 1, "{steps:?}");
+        }
+    }
+    r
 }
 
 /// Asserts a denial by `check` and returns it.
