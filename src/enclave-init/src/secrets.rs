@@ -38,12 +38,11 @@ pub enum SecretError {
     },
     /// Every slot is taken.
     Full,
-    /// The value exceeds [`SLOT_BYTES`] (its length, never its content).
+    /// The value exceeds [`SLOT_BYTES`] (neither its content nor its
+    /// length: a secret's length is not logged either).
     TooLarge {
         /// The secret's name.
         name: String,
-        /// Its length.
-        len: usize,
     },
     /// The name is longer than 64 bytes.
     NameTooLong,
@@ -56,8 +55,8 @@ impl fmt::Display for SecretError {
                 write!(f, "secret memory: {op} failed (errno {errno})")
             }
             SecretError::Full => write!(f, "secret store full ({SLOTS} secrets)"),
-            SecretError::TooLarge { name, len } => {
-                write!(f, "secret {name} is {len} bytes, over {SLOT_BYTES}")
+            SecretError::TooLarge { name } => {
+                write!(f, "secret {name} is over {SLOT_BYTES} bytes")
             }
             SecretError::NameTooLong => write!(f, "secret name longer than 64 bytes"),
         }
@@ -243,7 +242,6 @@ impl SecretStore {
         if value.len() > SLOT_BYTES {
             return Err(SecretError::TooLarge {
                 name: name.to_owned(),
-                len: value.len(),
             });
         }
         let index = match self.slots.iter().position(|s| s.name.as_str() == name) {
@@ -369,13 +367,7 @@ mod tests {
     fn limits_are_enforced_without_echoing_values() {
         let mut s = SecretStore::new().unwrap();
         let e = s.insert("big", &[7u8; SLOT_BYTES + 1]).unwrap_err();
-        assert_eq!(
-            e,
-            SecretError::TooLarge {
-                name: "big".into(),
-                len: SLOT_BYTES + 1
-            }
-        );
+        assert_eq!(e, SecretError::TooLarge { name: "big".into() });
         assert_eq!(
             s.insert(&"n".repeat(65), b"v"),
             Err(SecretError::NameTooLong)
@@ -384,5 +376,132 @@ mod tests {
             s.insert(&format!("s{i}"), b"v").unwrap();
         }
         assert_eq!(s.insert("one-more", b"v"), Err(SecretError::Full));
+    }
+
+    /// A value of exactly a slot's size fits, and every slot reads back
+    /// its own value (slot i at i × SLOT_BYTES, not slot 0's).
+    #[test]
+    fn a_full_slot_fits_and_each_slot_reads_its_own_value() {
+        let mut s = SecretStore::new().unwrap();
+        let full: Vec<u8> = (1..=251u8).cycle().take(SLOT_BYTES).collect();
+        s.insert("full", &full).unwrap();
+        s.insert("b", b"second").unwrap();
+        s.insert("c", b"third!").unwrap();
+        assert_eq!(s.get("full"), Some(&full[..]));
+        assert_eq!(s.get("b"), Some(&b"second"[..]));
+        assert_eq!(s.get("c"), Some(&b"third!"[..]));
+        assert_eq!(s.len(), 3);
+    }
+
+    /// Each error says what failed in words, with the name but never the
+    /// value or its length.
+    #[test]
+    fn errors_name_what_failed_and_never_a_value_or_length() {
+        let shown = [
+            SecretError::TooLarge { name: "db".into() }.to_string(),
+            SecretError::Full.to_string(),
+            SecretError::NameTooLong.to_string(),
+            SecretError::Memory {
+                op: "mlock",
+                errno: 12,
+            }
+            .to_string(),
+        ];
+        assert_eq!(
+            shown,
+            [
+                "secret db is over 4096 bytes",
+                "secret store full (16 secrets)",
+                "secret name longer than 64 bytes",
+                "secret memory: mlock failed (errno 12)",
+            ]
+        );
+    }
+
+    /// The region is memfd_secret memory exactly when the kernel offers
+    /// memfd_secret (probed here on its own), else locked anonymous memory.
+    #[test]
+    fn the_backing_is_memfd_secret_where_the_kernel_offers_it() {
+        // SAFETY: memfd_secret takes only flags and returns a descriptor.
+        let fd = unsafe { libc::syscall(libc::SYS_memfd_secret, libc::O_CLOEXEC) };
+        let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0);
+        let offered = fd.is_some();
+        if let Some(fd) = fd {
+            // SAFETY: closing the descriptor just returned.
+            unsafe { libc::close(fd) };
+        }
+        let s = SecretStore::new().unwrap();
+        let want = if offered {
+            Backing::MemfdSecret
+        } else {
+            Backing::Anonymous
+        };
+        assert_eq!(s.backing(), want);
+    }
+
+    /// Dropping the store unmaps its region (after wiping it, which the
+    /// allocator-independent `clear` test shows): the mapping is gone from
+    /// /proc/self/maps.
+    #[test]
+    fn dropping_the_store_unmaps_its_region() {
+        let mut s = SecretStore::new().unwrap();
+        s.insert("k", b"v").unwrap();
+        let start = format!("{:x}-", s.region_ptr() as usize);
+        let mapped = || {
+            std::fs::read_to_string("/proc/self/maps")
+                .unwrap()
+                .lines()
+                .any(|l| l.starts_with(&start))
+        };
+        assert!(mapped(), "the region is not where the store says");
+        drop(s);
+        assert!(!mapped(), "the region is still mapped after the drop");
+    }
+
+    /// `harden_process` in a process of its own (it would change the test
+    /// runner's): not dumpable, core limit 0, and with `lock_all` memory
+    /// locked. Runs the ignored test below as a child.
+    #[test]
+    fn hardening_holds_in_a_child_process() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--ignored",
+                "--exact",
+                "secrets::tests::child_hardens_itself",
+                "--test-threads=1",
+            ])
+            .env("ENCLAVE_SECRETS_HARDEN_CHILD", "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("1 passed"), "the child ran no test: {text}");
+    }
+
+    #[test]
+    #[ignore = "run in its own process by hardening_holds_in_a_child_process"]
+    fn child_hardens_itself() {
+        assert!(
+            std::env::var_os("ENCLAVE_SECRETS_HARDEN_CHILD").is_some(),
+            "only as the child of hardening_holds_in_a_child_process"
+        );
+        harden_process(true).unwrap();
+        // SAFETY: prctl with integer arguments only.
+        assert_eq!(unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) }, 0);
+        let mut core = libc::rlimit {
+            rlim_cur: 1,
+            rlim_max: 1,
+        };
+        // SAFETY: a valid rlimit struct to fill.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_CORE, &mut core) }, 0);
+        assert_eq!((core.rlim_cur, core.rlim_max), (0, 0));
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let locked_kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmLck:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        assert!(locked_kb > 0, "mlockall locked nothing: {status}");
     }
 }
