@@ -83,15 +83,26 @@ impl Appraiser {
         freshness: Option<AzureFreshness<'_>>,
         collateral: &crate::Collateral,
     ) -> Result<Claims, Denial> {
-        appraise(
-            self,
-            bundle,
-            policy,
-            now_unix,
-            freshness,
-            collateral,
-            &mut crate::Trace::new(),
-        )
+        self.appraise_azure_traced(bundle, policy, now_unix, freshness, collateral)
+            .0
+    }
+
+    /// [`Appraiser::appraise_azure`], with the [`crate::Trace`] of the checks
+    /// it made: the `azure.*` checks, then the hardware report's SEV-SNP or
+    /// TDX checks, in the order they ran.
+    pub fn appraise_azure_traced(
+        &self,
+        bundle: &EvidenceBundle,
+        policy: &Policy,
+        now_unix: i64,
+        freshness: Option<AzureFreshness<'_>>,
+        collateral: &crate::Collateral,
+    ) -> (Result<Claims, Denial>, crate::Trace) {
+        let mut t = crate::Trace::new();
+        let result = appraise(
+            self, bundle, policy, now_unix, freshness, collateral, &mut t,
+        );
+        (result, t)
     }
 }
 
@@ -179,7 +190,48 @@ pub(crate) fn appraise(
     }
 
     let inner_policy = policy.azure_inner();
-    let (mut claims, tee) = match (&hcl.hardware_report, td_quote) {
+    let inner = appraise_hardware(
+        appraiser,
+        bundle,
+        policy,
+        &inner_policy,
+        &hcl,
+        td_quote,
+        now,
+        collateral,
+        t,
+    );
+    // The inner appraisal skips REPORT_DATA as offline; here it is bound.
+    t.reason_skip(
+        ReportData,
+        "Azure: REPORT_DATA binds the HCL variable data (azure.hcl.binding)",
+    );
+    let (mut claims, tee) = inner?;
+    claims.tee = tee;
+    claims.azure = Some(AzureClaims {
+        pcrs: tpm.pcrs.iter().map(|v| hex::encode(v)).collect(),
+        vm_configuration: var.vm_configuration,
+        user_data: var.user_data.as_deref().map(hex::encode),
+        hcl_version: hcl.header.version,
+    });
+    Ok(claims)
+}
+
+/// The hardware report inside, through the SEV-SNP or TDX appraisal.
+#[allow(clippy::too_many_arguments)]
+fn appraise_hardware(
+    appraiser: &Appraiser,
+    bundle: &EvidenceBundle,
+    policy: &Policy,
+    inner_policy: &Policy,
+    hcl: &HclReport,
+    td_quote: Option<tee_formats::tdx::ReceivedQuote>,
+    now: i64,
+    collateral: &crate::Collateral,
+    t: &mut crate::Trace,
+) -> Result<(Claims, &'static str), Denial> {
+    use Check::*;
+    Ok(match (&hcl.hardware_report, td_quote) {
         (HardwareReport::Snp(report), _) => {
             let trust = trust(bundle, policy);
             let mut inner =
@@ -190,7 +242,7 @@ pub(crate) fn appraise(
                 &appraiser.roots,
                 &appraiser.cache,
                 &inner,
-                &inner_policy,
+                inner_policy,
                 trust,
                 now,
                 None,
@@ -216,7 +268,7 @@ pub(crate) fn appraise(
                 crate::tdx::appraise(
                     &appraiser.roots,
                     &inner,
-                    &inner_policy,
+                    inner_policy,
                     now,
                     None,
                     collateral,
@@ -236,15 +288,7 @@ pub(crate) fn appraise(
                 ),
             )
         }
-    };
-    claims.tee = tee;
-    claims.azure = Some(AzureClaims {
-        pcrs: tpm.pcrs.iter().map(|v| hex::encode(v)).collect(),
-        vm_configuration: var.vm_configuration,
-        user_data: var.user_data.as_deref().map(hex::encode),
-        hcl_version: hcl.header.version,
-    });
-    Ok(claims)
+    })
 }
 
 fn check_allowed(tee: Tee, p: &AzurePolicy) -> Result<HclReportType, Denial> {

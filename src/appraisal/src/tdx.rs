@@ -65,6 +65,9 @@ pub(crate) fn appraise(
         &[TdxQuoteFormat],
         tdx_precheck::parse_quote(&bundle.evidence),
     )?;
+    // Before any collateral or chain work: a forged quote costs one ECDSA
+    // verification. Trusted only once the chains below verify.
+    t.step(&[TdxSignature], tdx_precheck::quote_signature(&quote))?;
     // Recorded as `tdx.collateral` when it fails; it passes with the
     // verification below.
     let host = t.step(&[], host_collateral(bundle, collateral))?;
@@ -152,7 +155,6 @@ const VERIFY_CHECKS: &[Check] = &[
     Check::TdxPckChain,
     Check::TdxQeReport,
     Check::TdxQe,
-    Check::TdxSignature,
     Check::TdxTcbLevel,
     Check::TdxModuleIdentity,
     Check::TdxTdAttributes,

@@ -37,13 +37,7 @@ pub(crate) fn verify(roots: &Roots, q: &ReceivedQuote, now: i64) -> Result<(), D
     let quote = q.quote();
     let sd = &quote.signature_data;
     // 1. The quote body is signed by the attestation key.
-    let ak = p256_key_from_xy(&sd.attestation_key)
-        .ok_or_else(|| signature_denial("the attestation key is not a P-256 point"))?;
-    if !verify_raw(&ak, q.signed_bytes(), &sd.signature) {
-        return Err(signature_denial(
-            "ECDSA P-256 signature over the header and body does not verify",
-        ));
-    }
+    quote_signature(q)?;
     // 2. The QE report binds the attestation key: REPORTDATA =
     //    SHA-256(attestation key ‖ QE auth data) ‖ 32 zero bytes.
     let qe = &sd.qe_report_certification_data;
@@ -104,6 +98,23 @@ pub(crate) fn verify(roots: &Roots, q: &ReceivedQuote, now: i64) -> Result<(), D
     if !verify_raw(&pck, q.qe_report_bytes(), &qe.qe_report_signature) {
         return Err(qe_denial(
             "the QE report signature does not verify with the PCK certificate's key",
+        ));
+    }
+    Ok(())
+}
+
+/// The quote's own signature: ECDSA P-256 over header and body by the
+/// attestation key in its signature data (`tdx.signature`). Proves nothing
+/// alone (the key is trusted only once the QE report and PCK chain verify);
+/// it is checked first because it is one verification, so a forged quote
+/// costs no chain work.
+pub(crate) fn quote_signature(q: &ReceivedQuote) -> Result<(), Denial> {
+    let sd = &q.quote().signature_data;
+    let ak = p256_key_from_xy(&sd.attestation_key)
+        .ok_or_else(|| signature_denial("the attestation key is not a P-256 point"))?;
+    if !verify_raw(&ak, q.signed_bytes(), &sd.signature) {
+        return Err(signature_denial(
+            "ECDSA P-256 signature over the header and body does not verify",
         ));
     }
     Ok(())

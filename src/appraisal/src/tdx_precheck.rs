@@ -6,7 +6,13 @@
 //!
 //! In order:
 //! 1. Form: the quote parses strictly (`tee-formats`), and whatever follows
-//!    the signature data is zero padding only (`tdx.quote.format`).
+//!    the signature data is zero padding only (`tdx.quote.format`). Then
+//!    the quote's own signature by the attestation key in its signature
+//!    data (`tdx.signature`, [`quote_signature`]): one ECDSA P-256
+//!    verification, made before any chain work so that a forged quote
+//!    costs nothing more. The key is not trusted yet: only steps 4 and 6
+//!    (PCK chain, QE report binding it) and dcap-qvl make it Intel's; this
+//!    changes the order of work, not the decision.
 //! 2. CRL windows, to the second: root CA CRL and PCK CRL current at the
 //!    verifier's time, `thisUpdate <= now < nextUpdate` (`tdx.crl`): a CRL
 //!    is no longer current at its nextUpdate second, which is the rule
@@ -78,7 +84,13 @@ pub(crate) fn parse_quote(bytes: &[u8]) -> Result<ReceivedQuote, Denial> {
     Ok(q)
 }
 
-/// Steps 2 to 5.
+/// Step 1, second part: the quote's signature by its attestation key (shared with the
+/// collateral-free checks of Azure TDX, `tdx_offline`).
+pub(crate) fn quote_signature(quote: &ReceivedQuote) -> Result<(), Denial> {
+    crate::tdx_offline::quote_signature(quote)
+}
+
+/// Steps 2 to 6.
 pub(crate) fn check(
     intel_root: &[u8],
     quote: &ReceivedQuote,

@@ -99,6 +99,16 @@ impl Trace {
         self.steps.push((check, Outcome::Pass));
     }
 
+    /// Gives `check`'s skip a reason that fits where it was skipped (an
+    /// inner appraisal skips for its own reason; its caller knows better).
+    pub(crate) fn reason_skip(&mut self, check: Check, why: &'static str) {
+        for (c, o) in &mut self.steps {
+            if *c == check && matches!(o, Outcome::Skip(_)) {
+                *o = Outcome::Skip(why);
+            }
+        }
+    }
+
     /// Records a check that did not apply, and why.
     pub(crate) fn skip(&mut self, check: Check, why: &'static str) {
         self.steps.push((check, Outcome::Skip(why)));

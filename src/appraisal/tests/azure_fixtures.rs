@@ -7,7 +7,7 @@
 
 mod common;
 
-use appraisal::{AzureFreshness, Check, Claims, Denial, Policy};
+use appraisal::{AzureFreshness, Check, Claims, Denial, Outcome, Policy, Trace};
 use common::*;
 use tee_formats::azure::HclReport;
 use wire::{Bytes, EvidenceBundle, Tee, TpmEvidence};
@@ -100,13 +100,13 @@ fn tdx_policy(extra: &str) -> Policy {
 }
 
 fn run(b: &EvidenceBundle, p: &Policy, nonce: &[u8]) -> Result<Claims, Denial> {
-    appraisal::Appraiser::new().unwrap().appraise_azure(
+    consistent(appraisal::Appraiser::new().unwrap().appraise_azure_traced(
         b,
         p,
         t(NOW),
         Some(AzureFreshness::Nonce(nonce)),
         &appraisal::Collateral::none(),
-    )
+    ))
 }
 
 fn snp_ok(b: &EvidenceBundle) -> Result<Claims, Denial> {
@@ -480,4 +480,167 @@ fn the_binding_freshness_rule_is_sha256_of_report_data() {
         None,
         &appraisal::Collateral::none(),
     ));
+}
+
+/// The traced appraisal: its result, and its trace as `name:result` (and as is).
+#[allow(clippy::type_complexity)]
+fn traced(b: &EvidenceBundle, p: &Policy) -> (Result<Claims, Denial>, (Vec<String>, Trace)) {
+    let (r, trace) = appraisal::Appraiser::new().unwrap().appraise_azure_traced(
+        b,
+        p,
+        t(NOW),
+        Some(AzureFreshness::Nonce(CHALLENGE)),
+        &appraisal::Collateral::none(),
+    );
+    let names = trace
+        .steps()
+        .iter()
+        .map(|(c, o)| format!("{c}:{}", o.as_str()))
+        .collect();
+    (r, (names, trace))
+}
+
+/// The `azure.*` checks of an accepted `azure-snp` appraisal, in the
+/// order they run, before the SNP report's own.
+const AZURE_SNP_PREFIX: &[&str] = &[
+    "azure.not_allowed:pass",
+    "azure.hcl.format:pass",
+    "azure.ak:pass",
+    "azure.hcl.binding:pass",
+    "azure.td_quote:skip",
+    "azure.quote.format:pass",
+    "azure.quote.signature:pass",
+    "azure.quote.nonce:pass",
+    "azure.quote.pcr_selection:pass",
+    "azure.quote.pcr_digest:pass",
+    "azure.pcr:pass",
+    "azure.user_data:pass",
+];
+
+/// The SNP report inside (Milan, VCEK): report against its VCEK, chain,
+/// TCB, policy, platform and reference values; REPORT_DATA is the HCL
+/// binding (checked above as `azure.hcl.binding`), so skipped here.
+const AZURE_SNP_INNER: &[&str] = &[
+    "snp.report.format:pass",
+    "snp.report.version:pass",
+    "snp.signature_algo:pass",
+    "snp.signer:pass",
+    "snp.vek.missing:pass",
+    "snp.product:pass",
+    "snp.vcek.tcb:pass",
+    "snp.vcek.chip_id:pass",
+    "snp.vlek.csp_id:skip",
+    "snp.signature:pass",
+    "snp.cert.form:pass",
+    "snp.chain.ark:pass",
+    "snp.chain.intermediate:pass",
+    "snp.chain.vek:pass",
+    "snp.cert.validity:pass",
+    "snp.crl.unavailable:skip",
+    "snp.crl.invalid:skip",
+    "snp.crl.revoked:skip",
+    "snp.tcb.current:pass",
+    "snp.tcb.reported:pass",
+    "snp.tcb.launch:pass",
+    "snp.tcb.committed:pass",
+    "snp.firmware:pass",
+    "snp.policy.reserved:pass",
+    "snp.policy.abi:pass",
+    "snp.policy.debug:pass",
+    "snp.policy.migrate_ma:pass",
+    "snp.policy.smt:pass",
+    "snp.policy.single_socket:pass",
+    "snp.policy.cxl:pass",
+    "snp.policy.mem_aes_256_xts:pass",
+    "snp.policy.rapl_dis:pass",
+    "snp.policy.ciphertext_hiding:pass",
+    "snp.policy.page_swap_disable:pass",
+    "snp.platform.reserved:pass",
+    "snp.platform.smt:pass",
+    "snp.platform.tsme:pass",
+    "snp.platform.ecc:pass",
+    "snp.platform.alias_check:pass",
+    "snp.platform.ciphertext_hiding:pass",
+    "snp.vmpl:pass",
+    "snp.guest_svn:pass",
+    "snp.report_id_ma:pass",
+    "snp.measurement:pass",
+    "coco.init_data:skip",
+    "snp.host_data:pass",
+    "snp.chip_id:pass",
+    "snp.id_key_digest:pass",
+    "snp.family_id:pass",
+    "snp.image_id:pass",
+    "snp.mitigations:pass",
+    "report_data:skip",
+];
+
+/// The accepted prefix up to `check` (excluded), then `check` failed.
+fn ends_at(accepted: &[&str], check: &str) -> Vec<String> {
+    let at = accepted
+        .iter()
+        .position(|c| *c == format!("{check}:pass"))
+        .unwrap();
+    let mut want: Vec<String> = accepted[..at].iter().map(|s| s.to_string()).collect();
+    want.push(format!("{check}:fail"));
+    want
+}
+
+#[test]
+fn an_azure_snp_trace_lists_every_check_once_in_order() {
+    let (r, got) = traced(&snp_set(), &snp_policy(HCL_MEASUREMENT, HCL_PCR0, ""));
+    consistent((r, got.1.clone())).unwrap();
+    let want: Vec<&str> = AZURE_SNP_PREFIX
+        .iter()
+        .chain(AZURE_SNP_INNER)
+        .copied()
+        .collect();
+    assert_eq!(got.0, want);
+    // Why the inner REPORT_DATA check is skipped: the HCL binding holds it.
+    let why = got.1.steps().last().map(|(_, o)| *o);
+    assert_eq!(
+        why,
+        Some(Outcome::Skip(
+            "Azure: REPORT_DATA binds the HCL variable data (azure.hcl.binding)"
+        ))
+    );
+}
+
+#[test]
+fn an_azure_denial_ends_its_trace_at_its_failed_check() {
+    let mut accepted: Vec<&str> = AZURE_SNP_PREFIX.to_vec();
+    accepted.extend_from_slice(AZURE_SNP_INNER);
+    // Another PCR0 pinned: the vTPM checks up to azure.pcr, no SNP work.
+    let (r, got) = traced(&snp_set(), &snp_policy(HCL_MEASUREMENT, TDX_PCR0, ""));
+    denied(consistent((r, got.1)), Check::AzurePcr);
+    assert_eq!(got.0, ends_at(&accepted, "azure.pcr"));
+    // A forged vTPM quote signature.
+    let mut b = snp_set();
+    let sig = &mut b.tpm.as_mut().unwrap().signature.0;
+    let last = sig.len() - 1;
+    sig[last] ^= 1;
+    let (r, got) = traced(&b, &snp_policy(HCL_MEASUREMENT, HCL_PCR0, ""));
+    denied(consistent((r, got.1)), Check::AzureQuoteSignature);
+    assert_eq!(got.0, ends_at(&accepted, "azure.quote.signature"));
+    // Another paravisor measurement: every Azure check, then the SNP ones
+    // up to snp.measurement.
+    let (r, got) = traced(&snp_set(), &snp_policy(V0_MEASUREMENT, HCL_PCR0, ""));
+    denied(consistent((r, got.1)), Check::SnpMeasurement);
+    assert_eq!(got.0, ends_at(&accepted, "snp.measurement"));
+    // Azure TDX (no collateral in the capture): the Azure checks with the
+    // TD quote's binding, then the TD quote's form and signature, then the
+    // missing collateral.
+    let (r, got) = traced(&tdx_set(), &tdx_policy(""));
+    denied(consistent((r, got.1)), Check::TdxCollateralMissing);
+    let mut want: Vec<String> = AZURE_SNP_PREFIX.iter().map(|s| s.to_string()).collect();
+    want[4] = "azure.td_quote:pass".into();
+    want.extend(
+        [
+            "tdx.quote.format:pass",
+            "tdx.signature:pass",
+            "tdx.collateral.missing:fail",
+        ]
+        .map(String::from),
+    );
+    assert_eq!(got.0, want);
 }

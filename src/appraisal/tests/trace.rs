@@ -108,6 +108,7 @@ const SNP_ACCEPTED: &[&str] = &[
 const TDX_ACCEPTED: &[&str] = &[
     "tdx.not_allowed:pass",
     "tdx.quote.format:pass",
+    "tdx.signature:pass",
     "tdx.collateral.missing:pass",
     "tdx.crl:pass",
     "tdx.collateral:pass",
@@ -117,7 +118,6 @@ const TDX_ACCEPTED: &[&str] = &[
     "tdx.pck_chain:pass",
     "tdx.qe_report:pass",
     "tdx.qe:pass",
-    "tdx.signature:pass",
     "tdx.tcb_level:pass",
     "tdx.module_identity:pass",
     "tdx.td_attributes:pass",
@@ -266,6 +266,37 @@ fn a_forged_snp_signature_is_denied_before_any_chain_is_built() {
         Some(&(Check::SnpSignature, Outcome::Fail))
     );
     assert_eq!(a.snp_chains_verified(), 1);
+}
+
+/// Issue 18: a TDX quote whose own signature does not verify is denied by
+/// `tdx.signature` right after its form, before any CRL, collateral, PCK
+/// chain or QE report work: the trace is exactly those two checks (after
+/// the TEE gate). A signed body field changed (MRSEAM) is the same.
+#[test]
+fn a_forged_tdx_quote_signature_is_denied_before_any_chain_work() {
+    let a = Appraiser::new().unwrap();
+    let (b, p) = tdx();
+    let q = tee_formats::tdx::ReceivedQuote::parse(&b.evidence.0).unwrap();
+    // The signature data: its 4-byte length, then the signature (r ‖ s).
+    let sig_at = q.signed_bytes().len() + 4;
+    let want = [
+        "tdx.not_allowed:pass",
+        "tdx.quote.format:pass",
+        "tdx.signature:fail",
+    ];
+    for (what, off) in [
+        ("signature r", sig_at),
+        ("signature s", sig_at + 63),
+        ("MRSEAM", 48 + 16),
+    ] {
+        let mut forged = b.clone();
+        forged.evidence.0[off] ^= 0x01;
+        let (r, t) = traced(&a, &forged, &p, TDX_NOW);
+        let d = r.unwrap_err();
+        assert_eq!(d.check, Check::TdxSignature, "{what}: {d}");
+        assert_eq!(names(&t), want, "{what}");
+        well_formed(&t);
+    }
 }
 
 /// No denial escapes the trace: over a corpus of one-byte changes to the
