@@ -24,14 +24,6 @@ fn traced(
     a.appraise_traced(b, p, t(now), None, &Collateral::none())
 }
 
-/// `name:result` per step, for exact comparison.
-fn names(t: &Trace) -> Vec<String> {
-    t.steps()
-        .iter()
-        .map(|(c, o)| format!("{c}:{}", o.as_str()))
-        .collect()
-}
-
 fn tdx() -> (EvidenceBundle, appraisal::Policy) {
     let mut b = EvidenceBundle::new(Tee::Tdx, "test", read("tdx/dcap-qvl/tdx_quote"));
     b.tdx_collateral =
@@ -41,67 +33,6 @@ fn tdx() -> (EvidenceBundle, appraisal::Policy) {
     ));
     (b, p)
 }
-
-/// The checks of the virtee Milan report's acceptance under
-/// `virtee_policy_with("")`: the report against its VCEK (product, TCB,
-/// chip id, signature) before the chain; no CRL under `if-present`; a VCEK,
-/// so the VLEK's check does not apply; an appliance image; offline, so no
-/// session binding.
-const SNP_ACCEPTED: &[&str] = &[
-    "snp.not_allowed:pass",
-    "snp.report.format:pass",
-    "snp.report.version:pass",
-    "snp.signature_algo:pass",
-    "snp.signer:pass",
-    "snp.vek.missing:pass",
-    "snp.product:pass",
-    "snp.vcek.tcb:pass",
-    "snp.vcek.chip_id:pass",
-    "snp.vlek.csp_id:skip",
-    "snp.signature:pass",
-    "snp.cert.form:pass",
-    "snp.chain.ark:pass",
-    "snp.chain.intermediate:pass",
-    "snp.chain.vek:pass",
-    "snp.cert.validity:pass",
-    "snp.crl.unavailable:skip",
-    "snp.crl.invalid:skip",
-    "snp.crl.revoked:skip",
-    "snp.tcb.current:pass",
-    "snp.tcb.reported:pass",
-    "snp.tcb.launch:pass",
-    "snp.tcb.committed:pass",
-    "snp.firmware:pass",
-    "snp.policy.reserved:pass",
-    "snp.policy.abi:pass",
-    "snp.policy.debug:pass",
-    "snp.policy.migrate_ma:pass",
-    "snp.policy.smt:pass",
-    "snp.policy.single_socket:pass",
-    "snp.policy.cxl:pass",
-    "snp.policy.mem_aes_256_xts:pass",
-    "snp.policy.rapl_dis:pass",
-    "snp.policy.ciphertext_hiding:pass",
-    "snp.policy.page_swap_disable:pass",
-    "snp.platform.reserved:pass",
-    "snp.platform.smt:pass",
-    "snp.platform.tsme:pass",
-    "snp.platform.ecc:pass",
-    "snp.platform.alias_check:pass",
-    "snp.platform.ciphertext_hiding:pass",
-    "snp.vmpl:pass",
-    "snp.guest_svn:pass",
-    "snp.report_id_ma:pass",
-    "snp.measurement:pass",
-    "coco.init_data:skip",
-    "snp.host_data:pass",
-    "snp.chip_id:pass",
-    "snp.id_key_digest:pass",
-    "snp.family_id:pass",
-    "snp.image_id:pass",
-    "snp.mitigations:pass",
-    "report_data:skip",
-];
 
 /// The dcap-qvl quote's acceptance: dcap-qvl's checks (one call) passed;
 /// no event log and no component pins; an appliance image; offline.
