@@ -5,7 +5,6 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use enclave_tests::stack::{sim_policy, Pki, Verifier};
 use enclave_tests::{repo_root, TempDir};
@@ -44,20 +43,9 @@ fn exported(scrape: &str) -> BTreeSet<String> {
 }
 
 fn scrape(pki: &Pki, port: u16) -> String {
-    use rustls::pki_types::pem::PemObject as _;
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls::pki_types::CertificateDer::pem_slice_iter(pki.ca_pem().as_bytes()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS13])
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = enclave_tests::attest_client::client_config(&pki.ca_pem());
     let name = rustls::pki_types::ServerName::try_from("verifier.enclave.local").unwrap();
-    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let conn = rustls::ClientConnection::new(config, name).unwrap();
     let mut tls = std::io::BufReader::new(rustls::StreamOwned::new(
         conn,
         std::net::TcpStream::connect(("127.0.0.1", port)).unwrap(),

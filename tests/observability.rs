@@ -11,7 +11,6 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -67,20 +66,9 @@ fn levels(lines: &[Value]) -> Vec<String> {
 type Tls = BufReader<rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>>;
 
 fn connect(pki: &Pki, port: u16) -> Tls {
-    use rustls::pki_types::pem::PemObject as _;
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls::pki_types::CertificateDer::pem_slice_iter(pki.ca_pem().as_bytes()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS13])
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = enclave_tests::attest_client::client_config(&pki.ca_pem());
     let name = rustls::pki_types::ServerName::try_from("verifier.enclave.local").unwrap();
-    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let conn = rustls::ClientConnection::new(config, name).unwrap();
     BufReader::new(rustls::StreamOwned::new(
         conn,
         std::net::TcpStream::connect(("127.0.0.1", port)).unwrap(),
@@ -98,21 +86,6 @@ fn post(tls: &mut Tls, path: &str, body: &[u8]) -> http::Response {
     )
     .unwrap();
     http::read_response(tls, http::Limits::default()).unwrap()
-}
-
-/// A fresh P-256 SPKI.
-fn spki() -> Vec<u8> {
-    use ring::signature::KeyPair as _;
-    let rng = ring::rand::SystemRandom::new();
-    let alg = &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING;
-    let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
-    let pair = ring::signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap();
-    let mut spki = vec![
-        0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08,
-        0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
-    ];
-    spki.extend_from_slice(pair.public_key().as_ref());
-    spki
 }
 
 /// A challenge on `tls`, then sim-psp evidence bound to `bound_spki`; the
@@ -188,7 +161,7 @@ fn each_appraisal_leaves_one_decision_record_and_no_secret() {
 
     // Accepted.
     let mut tls = connect(&pki, verifier.port);
-    let key = spki();
+    let key = enclave_tests::attest_client::enclave_spki();
     let req = attest_request(&mut tls, &psp.socket, &key, &key);
     let body = serde_json::to_vec(&req).unwrap();
     let ok = post(&mut tls, "/v1/attest", &body);
@@ -244,7 +217,7 @@ fn each_appraisal_leaves_one_decision_record_and_no_secret() {
 
     // Evidence bound to another key than the one sent.
     let mut tls2 = connect(&pki, verifier.port);
-    let other = spki();
+    let other = enclave_tests::attest_client::enclave_spki();
     let req2 = attest_request(&mut tls2, &psp.socket, &key, &other);
     let denied = post(&mut tls2, "/v1/attest", &serde_json::to_vec(&req2).unwrap());
     assert_eq!(denied.status, 403);
@@ -294,8 +267,13 @@ fn the_verifier_logs_at_the_level_of_its_flag() {
         let extra: Vec<&str> = flag.map(|l| vec!["--log-level", l]).unwrap_or_default();
         let verifier = Verifier::start(&pki, &policy, dir.path(), &extra);
         let mut tls = connect(&pki, verifier.port);
-        let key = spki();
-        let req = attest_request(&mut tls, &psp.socket, &key, &spki());
+        let key = enclave_tests::attest_client::enclave_spki();
+        let req = attest_request(
+            &mut tls,
+            &psp.socket,
+            &key,
+            &enclave_tests::attest_client::enclave_spki(),
+        );
         let r = post(&mut tls, "/v1/attest", &serde_json::to_vec(&req).unwrap());
         assert_eq!(r.status, 403);
         let id = r.header("x-request-id").unwrap().to_owned();
