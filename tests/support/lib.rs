@@ -20,6 +20,7 @@ pub mod process;
 pub mod qemu;
 pub mod replicas;
 pub mod stack;
+pub mod stages;
 pub mod transcription;
 
 use std::path::{Path, PathBuf};
