@@ -26,6 +26,7 @@
 mod attacks;
 mod rig;
 
+use enclave_tests::children::SpawnDying;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
@@ -202,7 +203,7 @@ fn spawn_attack(a: &Attack) -> Verdict {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
-        .spawn()
+        .spawn_dying()
     {
         Ok(c) => c,
         Err(e) => return Verdict::broken(format!("cannot start: {e}")),

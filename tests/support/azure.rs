@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::children::SpawnDying;
 use crate::stack::{enclavectl, sim_state_dir, Proc};
 use crate::TempDir;
 
@@ -48,7 +49,7 @@ impl Swtpm {
             .arg(format!("type=unixio,path={}.ctrl", socket.display()))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("swtpm.log")).unwrap())
-            .spawn()
+            .spawn_dying()
             .unwrap();
         let tpm = Swtpm {
             proc: Proc::from_child(child),
@@ -215,7 +216,7 @@ impl Paravisor {
             .arg(format!("unix://{}", certs.display()))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
-            .spawn()
+            .spawn_dying()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
         let mut lines = Vec::new();

@@ -13,12 +13,14 @@
 
 pub mod attest_client;
 pub mod azure;
+pub mod children;
 pub mod echo;
 pub mod https;
 pub mod process;
 pub mod qemu;
 pub mod replicas;
 pub mod stack;
+pub mod stages;
 pub mod transcription;
 
 use std::path::{Path, PathBuf};
@@ -154,4 +156,20 @@ pub fn build_image(dir: &Path, config: &str, modules: Option<&str>) -> PathBuf {
 /// The image's own configuration file.
 pub fn image_config() -> String {
     std::fs::read_to_string(repo_root().join("image/config.toml")).unwrap()
+}
+
+/// Makes a panic of this program (a benchmark, the demo) one line on stderr,
+/// `NAME: what went wrong`, without a backtrace: a missing binary or a
+/// server that did not start is a message for the operator, not a crash
+/// report. Tests keep the default hook.
+pub fn one_line_panics(name: &'static str) {
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panicked".to_owned());
+        eprintln!("{name}: {}", msg.replace('\n', " "));
+    }));
 }

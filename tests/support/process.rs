@@ -7,6 +7,7 @@ use std::os::unix::net::UnixListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::children::SpawnDying;
 use crate::{guest_bin_for, TempDir};
 
 /// A running guest process, killed on drop.
@@ -58,7 +59,7 @@ pub fn boot_under(dir: TempDir, config: &str, wrapper: &[&str]) -> Boot {
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(dir.path().join("stdout.log")).unwrap())
         .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
-        .spawn()
+        .spawn_dying()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -146,7 +147,7 @@ fn console_boot(
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(dir.path().join("stdout.log")).unwrap())
         .stderr(Stdio::from(write_end))
-        .spawn()
+        .spawn_dying()
         .unwrap();
     let stderr = read_end;
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -15,6 +15,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::children::SpawnDying;
 use crate::TempDir;
 
 /// The guest's CID.
@@ -96,7 +97,7 @@ impl Guest {
             ))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(d.join("vhost.log")).unwrap())
-            .spawn()
+            .spawn_dying()
             .expect("start vhost-device-vsock");
         // QEMU is the vhost-user client: the daemon's socket must exist first.
         wait_for(
@@ -145,7 +146,7 @@ impl Guest {
             })
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(d.join("qemu.log")).unwrap())
-            .spawn()
+            .spawn_dying()
             .expect("start qemu-system-x86_64 (scripts/install-deps installs it)");
         Guest {
             dir,
@@ -190,6 +191,34 @@ impl Guest {
                 ));
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until a line of the console satisfies `found` and returns it;
+    /// an error if QEMU exits first or `timeout` passes.
+    pub fn wait_console(
+        &mut self,
+        found: impl Fn(&str) -> bool,
+        timeout: Duration,
+    ) -> Result<String, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(l) = self.console().lines().find(|l| found(l)) {
+                return Ok(l.to_owned());
+            }
+            if let Ok(Some(status)) = self.qemu.try_wait() {
+                return Err(format!(
+                    "QEMU exited ({status}); console:\n{}",
+                    self.console()
+                ));
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "not seen on the console within {timeout:?}; console:\n{}",
+                    self.console()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 

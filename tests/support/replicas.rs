@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::children::SpawnDying;
 use crate::stack::{free_port, Pki, Proc, Verifier};
 use crate::TempDir;
 
@@ -103,7 +104,7 @@ impl HaProxy {
             .arg(&cfg)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("haproxy.log")).unwrap())
-            .spawn()
+            .spawn_dying()
             .unwrap();
         let mut proxy = HaProxy {
             proc: Proc::from_child(child),

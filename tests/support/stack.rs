@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::children::SpawnDying;
 use crate::{repo_root, tools_dir, TempDir};
 
 /// Everything a child printed: its stdout (before and after readiness) and,
@@ -112,17 +113,35 @@ pub fn free_port() -> u16 {
         .unwrap_or(0)
 }
 
-/// Reads lines of `child`'s stdout until `done(line)`; returns them.
-/// Copies a piped stderr to ours (as if inherited) and into `output`.
+/// Where the servers' logs go instead of our stderr: `ENCLAVE_CHILD_LOGS`,
+/// a directory (the demo sets it, so that its stages and summary are not
+/// drowned in the servers' JSON lines); unset, they go to our stderr.
+pub fn child_logs() -> Option<PathBuf> {
+    std::env::var_os("ENCLAVE_CHILD_LOGS").map(PathBuf::from)
+}
+
+/// The stderr of a child whose output is not captured: a file named `name`
+/// in [`child_logs`], else ours.
+fn child_stderr(name: &str) -> Stdio {
+    child_logs()
+        .and_then(|d| std::fs::File::create(d.join(name)).ok())
+        .map_or_else(Stdio::inherit, Stdio::from)
+}
+
+/// Copies a piped stderr into `output` and, unless [`child_logs`] is set,
+/// to ours (as if inherited).
 fn tee_stderr(child: &mut Child, output: &Output) {
     let Some(mut stderr) = child.stderr.take() else {
         return;
     };
     let output = output.clone();
+    let echo = child_logs().is_none();
     std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n @ 1..) = stderr.read(&mut buf) {
-            let _ = std::io::stderr().write_all(&buf[..n]);
+            if echo {
+                let _ = std::io::stderr().write_all(&buf[..n]);
+            }
             output.push(&buf[..n]);
         }
     });
@@ -227,7 +246,7 @@ impl SimPsp {
             .arg(format!("unix://{}", socket.display()))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .spawn()
+            .spawn_dying()
             .unwrap();
         let output = Output::default();
         tee_stderr(&mut child, &output);
@@ -329,7 +348,7 @@ impl Verifier {
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .spawn()
+            .spawn_dying()
             .unwrap();
         let output = Output::default();
         tee_stderr(&mut child, &output);
@@ -390,7 +409,7 @@ impl OpenBao {
             .arg(format!("-config={}", config.display()))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("bao.log")).unwrap())
-            .spawn()
+            .spawn_dying()
             .unwrap();
         let bao = OpenBao {
             proc: Proc::from_child(child),
@@ -442,6 +461,29 @@ impl OpenBao {
 
     pub fn ca_pem(&self) -> String {
         std::fs::read_to_string(&self.ca).unwrap()
+    }
+
+    /// The secrets OpenBao holds for guests, as the guest names them
+    /// (`path/field` under the `enclave-agents` KV mount that
+    /// scripts/openbao-setup seeds), sorted: what a guest reading every
+    /// secret it may read ends up holding.
+    pub fn seeded_secrets(&self) -> Vec<String> {
+        let json = |args: &[&str]| -> serde_json::Value {
+            let out = self.cli(args).stdout(Stdio::piped()).output().unwrap();
+            assert!(out.status.success(), "bao {args:?} failed");
+            serde_json::from_slice(&out.stdout).unwrap()
+        };
+        let mut names = Vec::new();
+        let paths = json(&["kv", "list", "-format=json", "-mount=enclave-agents"]);
+        for path in paths.as_array().unwrap() {
+            let path = path.as_str().unwrap();
+            let secret = json(&["kv", "get", "-format=json", "-mount=enclave-agents", path]);
+            for field in secret["data"]["data"].as_object().unwrap().keys() {
+                names.push(format!("{path}/{field}"));
+            }
+        }
+        names.sort();
+        names
     }
 
     /// Runs scripts/openbao-setup against this server.
@@ -598,8 +640,8 @@ pub fn vm_host_side(
         .arg("--record")
         .arg(dir.join("tap"))
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
+        .stderr(child_stderr("proxy.log"))
+        .spawn_dying()
         .expect("start enclavectl proxy");
     let output = Output::default();
     let lines = read_until(&mut child, Duration::from_secs(30), &output, |l| {
@@ -683,7 +725,7 @@ pub fn retell_sdk_sign(api_key: &str, body: &str, ts_ms: u64) -> String {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
+        .spawn_dying()
         .unwrap();
     std::io::Write::write_all(child.stdin.as_mut().unwrap(), body.as_bytes()).unwrap();
     drop(child.stdin.take());

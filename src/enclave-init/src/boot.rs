@@ -1,8 +1,13 @@
-//! Boot to ready: the steps of "Boot to ready" in `architecture.md`, in
-//! order, one call each, then the hand-over to the lifecycle. Nothing else
-//! sequences: after step 9 the supervisor renews (step 10), the watchdog
-//! enforces the trust deadline, the control channel reports, and this
-//! thread only waits for a shutdown request.
+//! Boot to ready, top to bottom: the numbered steps of "Boot to ready" in
+//! `architecture.md` (the comments `// 1.` to `// 10.` below), with the set-up
+//! they need between them: entropy before any key, the evidence source, the
+//! no-write sandbox and the capability drop before any secret exists,
+//! process hardening, and the seccomp allow-list once ready. Each step is
+//! timed (`steps_us` in the readiness report, `boot step done` on the
+//! console). Nothing else sequences: after readiness (step 9) the
+//! supervisor renews (step 10), the watchdog enforces the trust deadline,
+//! the control channel reports, and this thread only waits for a shutdown
+//! request.
 
 use std::ffi::OsString;
 use std::path::PathBuf;

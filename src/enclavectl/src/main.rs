@@ -13,6 +13,11 @@
 //! - `call`: a client of the guest's call service (a call, its health, its metrics).
 //! - `collateral fetch|show|prune`: the verifier's KDS/PCS collateral cache.
 //! - `policy check`: which platforms a candidate policy would deny.
+//! - `evidence inspect|get`: parse evidence files; get evidence from this machine's TEE.
+//! - `proxy`: the untrusted host proxy between TCP and the guest's vsock.
+//! - `generate-docs` (hidden): manual pages and shell completions ([`docs_cmd`]).
+//!
+//! Every subcommand's help ends with an example ([`docs_cmd::with_examples`]).
 //!
 //! Every subcommand logs through [`logger`]: JSON lines on stderr, the level
 //! from `--log-level`, else `RUST_LOG`, else `info`.
@@ -20,6 +25,7 @@
 mod call_cmd;
 mod collateral_cmd;
 mod dev_pki_cmd;
+mod docs_cmd;
 mod evidence_cmd;
 mod image_cmd;
 mod logger;
@@ -33,10 +39,14 @@ mod verify_cmd;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Subcommand};
 
-/// Host-side tools of enclave-init.
-#[derive(Parser)]
+/// Host-side tools of enclave-init: build and measure the guest image, run
+/// the attestation verifier and the host proxy, appraise evidence offline,
+/// manage the collateral cache and policies, talk to a guest's call service,
+/// and (development only) simulate the secure processor and the Azure
+/// paravisor.
+#[derive(clap::Parser)]
 #[command(version, about)]
 struct Cli {
     /// Log level of every subcommand (JSON lines on stderr): off, error, warn, info, debug,
@@ -77,10 +87,18 @@ enum Command {
     /// Policies: check which platforms a candidate policy would deny (exit 0 none, 1 some, 2 usage).
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
+    /// Write the manual pages and shell completions (a build step: scripts/install-deps).
+    #[command(hide = true)]
+    GenerateDocs(docs_cmd::Args),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The command tree with every subcommand's example (docs_cmd.rs).
+    let cmd = docs_cmd::with_examples(Cli::command());
+    let cli = match Cli::from_arg_matches(&cmd.clone().get_matches()) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     let env = std::env::var("RUST_LOG").ok();
     if let Err(e) =
         logger::filter_from(cli.log_level.as_deref(), env.as_deref()).and_then(logger::install)
@@ -101,6 +119,7 @@ fn main() -> ExitCode {
         Command::Call(a) => call_cmd::run(a),
         Command::Collateral(c) => collateral_cmd::run(c),
         Command::Policy(c) => policy_cmd::run(c),
+        Command::GenerateDocs(a) => docs_cmd::run(a, cmd),
     };
     match result {
         Ok(code) => code,

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use enclave_tests::children::SpawnDying;
 use enclave_tests::stack::{enclavectl, Proc};
 use enclave_tests::TempDir;
 
@@ -84,6 +85,7 @@ fn conns_per_sec(uds: &Path) -> f64 {
 }
 
 fn main() {
+    enclave_tests::one_line_panics("bench-proxy");
     let mib: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
@@ -98,14 +100,14 @@ fn main() {
             .args(["proxy", "--egress"])
             .arg(format!("{}=127.0.0.1:{port}", ours.display()))
             .stdout(Stdio::null())
-            .spawn()
+            .spawn_dying()
             .unwrap(),
     );
     let _socat = Proc::from_child(
         Command::new("socat")
             .arg(format!("UNIX-LISTEN:{},fork", theirs.display()))
             .arg(format!("TCP:127.0.0.1:{port}"))
-            .spawn()
+            .spawn_dying()
             .expect("socat (scripts/install-deps installs it)"),
     );
     wait_socket(&ours);
@@ -115,6 +117,7 @@ fn main() {
         "{:<28} {:>12} {:>12} {:>8}",
         "", "enclavectl", "socat", "ratio"
     );
+    let mut rows = Vec::new();
     for streams in [1, 16] {
         let a = throughput(&ours, total, streams);
         let b = throughput(&theirs, total, streams);
@@ -125,6 +128,10 @@ fn main() {
             b,
             a / b
         );
+        rows.push(format!(
+            "row: proxy throughput, {streams} stream(s), vs socat | {a:.0} MB/s | {b:.0} MB/s | {:.2} | >= 1.0",
+            a / b
+        ));
     }
     let a = conns_per_sec(&ours);
     let b = conns_per_sec(&theirs);
@@ -133,6 +140,14 @@ fn main() {
         "new connections",
         a,
         b,
+        a / b
+    );
+    // scripts/bench's table.
+    for r in rows {
+        println!("{r}");
+    }
+    println!(
+        "row: proxy new connections/s vs socat | {a:.0} /s | {b:.0} /s | {:.2} | >= 1.0",
         a / b
     );
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use enclave_tests::qemu::Guest;
 
 fn main() {
+    enclave_tests::one_line_panics("boot-guest");
     let mut args = std::env::args().skip(1);
     let initrd = args.next().expect("usage: boot-guest INITRD [--quiet]");
     let quiet = args.next().as_deref() == Some("--quiet");
