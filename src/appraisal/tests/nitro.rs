@@ -419,3 +419,45 @@ fn openssl_agrees_on_signatures_and_chains() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Bad input through the Appraiser: a real document cut, its payload map
+/// made indefinite-length, its outer array made a map, and 10 MB of it:
+/// each `nitro.format` with the offset, nothing after it.
+#[test]
+fn malformed_documents_are_refused_as_format_with_their_offset() {
+    let p = pins(E1_PCR0, E1_PCR1, E1_PCR2);
+    let real = doc(E1);
+    let format = |bytes: Vec<u8>| {
+        let (r, trace) = appraise_bundle(bytes, &p, E1_NOW);
+        let d = denied(consistent((r, trace.clone())), Check::NitroFormat);
+        assert_eq!(
+            names(&trace),
+            ["nitro.not_allowed:pass", "nitro.format:fail"]
+        );
+        d.got
+    };
+    assert_eq!(
+        format(real[..real.len() - 1].to_vec()),
+        "at byte 4459: signature needs 96 bytes, 95 remain"
+    );
+    // The payload is a bstr at offset 7 (0x59, 2 length bytes); its map head at 10.
+    assert_eq!(real[10], 0xa9);
+    let mut indefinite = real.clone();
+    indefinite[10] = 0xbf;
+    assert_eq!(
+        format(indefinite),
+        "at byte 10: indefinite-length map refused (definite lengths only)"
+    );
+    let mut wrong_major = real.clone();
+    wrong_major[0] = 0xa4;
+    assert_eq!(
+        format(wrong_major),
+        "at byte 0: COSE_Sign1: expected a array, found a map"
+    );
+    let mut huge = real.clone();
+    huge.resize(10 * 1024 * 1024, 0);
+    assert_eq!(
+        format(huge),
+        "at byte 0: document of 10485760 bytes, at most 16384 allowed"
+    );
+}

@@ -81,10 +81,22 @@ fn document(
     user_data: Option<&[u8]>,
     tagged: bool,
 ) -> Vec<u8> {
+    document_with(signer, leaf, cabundle, user_data, tagged, |_| {})
+}
+
+/// [`document`], its payload edited by `edit` before it is signed.
+fn document_with(
+    signer: &KeyPair,
+    leaf: &[u8],
+    cabundle: &[&[u8]],
+    user_data: Option<&[u8]>,
+    tagged: bool,
+    edit: impl FnOnce(&mut AttestationDoc<'_>),
+) -> Vec<u8> {
     let pcrs: Vec<(u8, &[u8])> = (0u8..16)
         .map(|i| (i, if i < 3 { &PCR0[..] } else { &[0u8; 48][..] }))
         .collect();
-    let doc = AttestationDoc {
+    let mut doc = AttestationDoc {
         module_id: "i-00000000000000000-enc0000000000000000",
         digest: "SHA384",
         timestamp_ms: u64::try_from(t(NOW)).unwrap() * 1000,
@@ -95,6 +107,7 @@ fn document(
         user_data,
         nonce: None,
     };
+    edit(&mut doc);
     let payload = doc.encode_payload();
     let der_sig = signer
         .sign(&sig_structure(&PROTECTED_ES384, &payload))
@@ -329,4 +342,73 @@ fn the_cose_signature_is_checked_with_the_leaf_key_first() {
     );
     let d = denied(consistent(appraise(doc, &p, None)), Check::NitroSignature);
     assert_eq!(d.got, "leaf certificate key: EC key is not on secp384r1");
+}
+
+#[test]
+fn only_sha384_pcrs_with_pcr0_to_2_pass_the_digest_check() {
+    let n = nsm();
+    let p = sim_policy(&n.root.der);
+    let bundle: [&[u8]; 2] = [&n.root.der, &n.inter.der];
+    static SHORT: [u8; 32] = [0xa0; 32];
+    for (edit, got) in [
+        (
+            Box::new(|d: &mut AttestationDoc<'_>| d.digest = "SHA256")
+                as Box<dyn FnOnce(&mut AttestationDoc<'_>)>,
+            "digest \"SHA256\"",
+        ),
+        (
+            Box::new(|d: &mut AttestationDoc<'_>| d.pcrs[1].1 = &SHORT),
+            "PCR1 of 32 bytes",
+        ),
+        (
+            Box::new(|d: &mut AttestationDoc<'_>| {
+                d.pcrs.remove(2);
+            }),
+            "no PCR2",
+        ),
+    ] {
+        let doc = document_with(&n.leaf.key, &n.leaf.der, &bundle, None, false, edit);
+        let (r, trace) = appraise(doc, &p, None);
+        let d = denied(consistent((r, trace.clone())), Check::NitroDigest);
+        assert_eq!(d.got, got);
+        assert_eq!(
+            names(&trace),
+            [
+                "nitro.not_allowed:pass",
+                "nitro.format:pass",
+                "nitro.signature:pass",
+                "nitro.chain:pass",
+                "nitro.time:pass",
+                "nitro.digest:fail"
+            ]
+        );
+    }
+}
+
+#[test]
+fn a_document_from_the_future_or_before_the_chain_is_refused_as_time() {
+    let n = nsm();
+    let p = sim_policy(&n.root.der);
+    let bundle: [&[u8]; 2] = [&n.root.der, &n.inter.der];
+    // 301 s ahead of the verifier's time: beyond the allowed skew.
+    let ahead = u64::try_from(t(NOW) + 301).unwrap() * 1000;
+    let doc = document_with(&n.leaf.key, &n.leaf.der, &bundle, None, false, |d| {
+        d.timestamp_ms = ahead
+    });
+    let d = denied(consistent(appraise(doc, &p, None)), Check::NitroTime);
+    assert_eq!(
+        d.got,
+        "timestamp 2025-06-01T12:05:01Z is after the verifier's time 2025-06-01T12:00:00Z"
+    );
+    // 300 s ahead: within it.
+    let doc = document_with(&n.leaf.key, &n.leaf.der, &bundle, None, false, |d| {
+        d.timestamp_ms = ahead - 1000;
+    });
+    accepted(consistent(appraise(doc, &p, None)));
+    // A timestamp in seconds (as blocky's self-signed document has): 1970.
+    let doc = document_with(&n.leaf.key, &n.leaf.der, &bundle, None, false, |d| {
+        d.timestamp_ms = u64::try_from(t(NOW)).unwrap();
+    });
+    let d = denied(consistent(appraise(doc, &p, None)), Check::NitroTime);
+    assert!(d.got.starts_with("cabundle[0] (sim-nsm root) is valid 2025-01-01T00:00:00Z .. 2026-01-01T00:00:00Z, not at the document's timestamp 1970-01-21T"), "{}", d.got);
 }
