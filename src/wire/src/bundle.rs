@@ -32,6 +32,15 @@
 //!   `{"tee":"azure-snp",…,"evidence":"<base64 HCL report>",
 //!   "tpm":{"quote":"…","signature":"…","pcrs":["…",…]}}`
 //!
+//! - `nitro` (AWS Nitro Enclaves): `evidence` is the attestation document
+//!   exactly as `/dev/nsm` returned it (a COSE_Sign1, untagged or with tag
+//!   18; ES384 over its CBOR payload). Its certificate chain is inside the
+//!   document (`certificate`, `cabundle`), so `certificates` and `crls` are
+//!   empty. `provider` is `nsm` (the device) or `sim-nsm` (the simulated
+//!   NSM, development only: its documents chain to a simulation root that
+//!   only a non-production policy pins).
+//!   `{"tee":"nitro","provider":"nsm","evidence":"<base64 COSE_Sign1>"}`
+//!
 //! `tpm` is absent from every other bundle, whose JSON is unchanged by it.
 //!
 //! The bundle is not trusted for anything: the verifier checks every
@@ -63,6 +72,10 @@ pub enum Tee {
     /// Azure confidential VM on TDX: HCL report + vTPM quote + TD quote.
     #[serde(rename = "azure-tdx")]
     AzureTdx,
+    /// AWS Nitro Enclaves: the NSM's attestation document (COSE_Sign1).
+    /// Documents of the simulated NSM are the same type: the appraisal
+    /// tells them apart by the root their `cabundle` starts with.
+    Nitro,
 }
 
 impl Tee {
@@ -74,6 +87,7 @@ impl Tee {
             Tee::Sim => "sim",
             Tee::AzureSnp => "azure-snp",
             Tee::AzureTdx => "azure-tdx",
+            Tee::Nitro => "nitro",
         }
     }
 }
@@ -314,5 +328,17 @@ mod tests {
         let e = EvidenceBundle::from_json(json.replace(r#""td_quote""#, r#""x""#).as_bytes())
             .unwrap_err();
         assert!(matches!(e, WireError::Json(m) if m.contains("unknown field `x`")));
+    }
+
+    #[test]
+    fn nitro_bundles_carry_the_document_alone() {
+        let b = EvidenceBundle::new(Tee::Nitro, "nsm", vec![0x84, 0x44]);
+        let json = String::from_utf8(b.to_json()).unwrap();
+        assert_eq!(
+            json,
+            r#"{"format":"enclave-init/evidence-bundle","version":1,"tee":"nitro","provider":"nsm","evidence":"hEQ=","certificates":[],"crls":[],"tdx_collateral":null}"#
+        );
+        assert_eq!(EvidenceBundle::from_json(json.as_bytes()).unwrap(), b);
+        assert_eq!(Tee::Nitro.as_str(), "nitro");
     }
 }
