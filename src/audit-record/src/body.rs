@@ -65,9 +65,12 @@ impl Kind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AttestationBody {
-    /// Digest: SHA-256 of the evidence bundle as sent (its JSON bytes).
+    /// Digest: SHA-256 of the `/v1/attest` request body, byte for byte as
+    /// the guest sent it and the verifier received it (evidence bundle,
+    /// nonce and key together); the verifier's `decision` record carries
+    /// the same digest of the same bytes.
     pub evidence_sha256: String,
-    /// Name: the TEE type (`sev-snp`, `tdx`, …).
+    /// Name: the TEE type as the bundle names it (`sim`, `snp`, `tdx`, …).
     pub tee: String,
     /// The verifier's measurement claim, lowercase hex.
     pub measurement: String,
@@ -169,7 +172,8 @@ pub struct DecisionBody {
     pub measurement: Option<String>,
     /// Digest: SHA-256 of the enclave key's SPKI, when known.
     pub enclave_spki_sha256: Option<String>,
-    /// Digest: SHA-256 of the evidence bundle as received.
+    /// Digest: SHA-256 of the `/v1/attest` request body as received (the
+    /// guest's `attestation` record has the same digest).
     pub evidence_sha256: String,
     /// Text: the policy file's `id`.
     pub policy_id: String,

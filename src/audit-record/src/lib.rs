@@ -72,12 +72,18 @@
 //! missing fields refused, every field validated, and the line must equal
 //! its own re-serialization (so a record has exactly one encoding, and what
 //! the collector stores is what was signed).
+//!
+//! # Shipping
+//!
+//! How an emitter hands lines to the collector (hello with the signing
+//! key, records, acks of what is committed): [`ship`].
 #![forbid(unsafe_code)]
 
 pub mod body;
 mod chain;
 mod hex;
 mod record;
+pub mod ship;
 mod sig;
 
 pub use body::{
