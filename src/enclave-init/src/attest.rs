@@ -216,22 +216,32 @@ fn token_claims(token: &str) -> Option<serde_json::Map<String, serde_json::Value
 }
 
 /// A TCB claim as the record's text: `key=value` pairs in key order for an
-/// object, the value itself otherwise; only printable ASCII without quotes
-/// or backslashes, at most 256 characters.
+/// object, nested objects as dotted keys (`committed_tcb.snp=24`), the
+/// value itself otherwise; only printable ASCII without quotes or
+/// backslashes (others become `?`), at most 256 characters.
 fn tcb_text(v: &serde_json::Value) -> String {
-    let plain = |v: &serde_json::Value| match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    let text = match v {
-        serde_json::Value::Object(m) => m
-            .iter()
-            .map(|(k, v)| format!("{k}={}", plain(v)))
-            .collect::<Vec<_>>()
-            .join(" "),
-        other => plain(other),
-    };
-    let text: String = text
+    fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    flatten(&key, v, out);
+                }
+            }
+            serde_json::Value::String(s) if prefix.is_empty() => out.push(s.clone()),
+            serde_json::Value::String(s) => out.push(format!("{prefix}={s}")),
+            other if prefix.is_empty() => out.push(other.to_string()),
+            other => out.push(format!("{prefix}={other}")),
+        }
+    }
+    let mut parts = Vec::new();
+    flatten("", v, &mut parts);
+    let text: String = parts
+        .join(" ")
         .chars()
         .map(|c| {
             if (' '..='~').contains(&c) && c != '"' && c != '\\' {
@@ -246,6 +256,37 @@ fn tcb_text(v: &serde_json::Value) -> String {
         "unknown".to_owned()
     } else {
         text
+    }
+}
+
+#[cfg(test)]
+mod audit_body_tests {
+    use super::*;
+
+    #[test]
+    fn the_tcb_claim_becomes_plain_text_and_the_token_claims_are_read() {
+        let tcb = serde_json::json!({"snp": 24, "committed_tcb": {"snp": 22, "tee": 0}, "status": "UpToDate\"x"});
+        assert_eq!(
+            tcb_text(&tcb),
+            "committed_tcb.snp=22 committed_tcb.tee=0 snp=24 status=UpToDate?x"
+        );
+        assert_eq!(tcb_text(&serde_json::json!("OutOfDate")), "OutOfDate");
+        assert_eq!(tcb_text(&serde_json::json!({})), "unknown");
+        assert_eq!(
+            tcb_text(&serde_json::json!({"k": "x".repeat(300)})).len(),
+            256
+        );
+        use base64::Engine as _;
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(br#"{"measurement":"abcd","tcb":{"snp":3}}"#);
+        let body = audit_body(b"{}", "sim", &format!("h.{payload}.s"), None, b"spki");
+        assert_eq!(body.measurement, "abcd");
+        assert_eq!(body.tcb, "snp=3");
+        assert_eq!(body.decision_id, "unknown");
+        assert_eq!(
+            body.evidence_sha256,
+            "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        );
     }
 }
 
