@@ -2,9 +2,10 @@
 //! attests (sim-psp, the verifier), is provisioned by OpenBao, serves
 //! calls, and ships its signed, chained records to a collector.
 //!
-//! TEST HARNESS: the collector here is this file's own ([`Collector`]): a
-//! TCP listener speaking `audit_record::ship` that stores each line in a
-//! Vec and acknowledges only what it has stored. The real collector
+//! TEST HARNESS: the collector here is the test support's
+//! (`enclave_tests::audit::Collector`): a TCP listener speaking
+//! `audit_record::ship` that stores each line in a Vec and acknowledges
+//! only what it has stored. The real collector
 //! (`enclavectl audit serve`, PostgreSQL) is tested on its own; these
 //! tests are about what the guest emits and when it stops serving.
 #![allow(
@@ -14,13 +15,11 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use audit_record::{Body, CallOutcome, Chain, Kind, Record};
+use audit_record::{Body, CallOutcome, Chain, Kind};
+use enclave_tests::audit::Collector;
 use enclave_tests::https::{self, Client};
 use enclave_tests::process::{boot, Guest};
 use enclave_tests::stack::{
@@ -48,94 +47,6 @@ fn metadata() -> String {
         "caller_phone": CANARY_PHONE, "language": "it",
     })
     .to_string()
-}
-
-/// The collector of these tests (see the module documentation).
-struct Collector {
-    port: u16,
-    stored: Arc<Mutex<Vec<String>>>,
-    spki: Arc<Mutex<Option<Vec<u8>>>>,
-    acking: Arc<AtomicBool>,
-}
-
-impl Collector {
-    fn start(acking: bool) -> Collector {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let c = Collector {
-            port: listener.local_addr().unwrap().port(),
-            stored: Arc::new(Mutex::new(Vec::new())),
-            spki: Arc::new(Mutex::new(None)),
-            acking: Arc::new(AtomicBool::new(acking)),
-        };
-        let (stored, spki, acking) = (
-            Arc::clone(&c.stored),
-            Arc::clone(&c.spki),
-            Arc::clone(&c.acking),
-        );
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(conn) = conn else { return };
-                let (stored, spki, acking) =
-                    (Arc::clone(&stored), Arc::clone(&spki), Arc::clone(&acking));
-                std::thread::spawn(move || {
-                    let mut w = conn.try_clone().unwrap();
-                    let mut lines = BufReader::new(conn).lines();
-                    let Some(Ok(hello)) = lines.next() else {
-                        return;
-                    };
-                    *spki.lock().unwrap() = Some(audit_record::ship::parse_hello(&hello).unwrap());
-                    let committed = |s: &Vec<String>| (s.len() as u64).checked_sub(1);
-                    if acking.load(Ordering::SeqCst) {
-                        let ack = committed(&stored.lock().unwrap());
-                        let _ = w.write_all(audit_record::ship::ack_line(ack).as_bytes());
-                    }
-                    for line in lines {
-                        let Ok(line) = line else { return };
-                        let seq = usize::try_from(Record::parse(&line).unwrap().seq).unwrap();
-                        let mut s = stored.lock().unwrap();
-                        if seq == s.len() {
-                            s.push(line);
-                        } else {
-                            assert!(seq < s.len(), "a gap before seq {seq}");
-                            assert_eq!(s[seq], line, "seq {seq} resent with other bytes");
-                        }
-                        let ack = committed(&s);
-                        drop(s);
-                        if acking.load(Ordering::SeqCst) {
-                            let _ = w.write_all(audit_record::ship::ack_line(ack).as_bytes());
-                        }
-                    }
-                });
-            }
-        });
-        c
-    }
-
-    fn records(&self) -> Vec<(String, Record)> {
-        self.stored
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|l| (l.clone(), Record::parse(l).unwrap()))
-            .collect()
-    }
-
-    /// Waits until `n` records of `kind` are stored.
-    fn wait_for(&self, kind: Kind, n: usize) -> Vec<(String, Record)> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let r = self.records();
-            if r.iter().filter(|(_, r)| r.kind() == kind).count() >= n {
-                return r;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "never {n} {kind:?} records: {:?}",
-                r.iter().map(|(_, r)| r.kind()).collect::<Vec<_>>()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
 }
 
 struct Stack {
