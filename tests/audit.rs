@@ -267,6 +267,12 @@ fn a_required_trail_whose_collector_stops_acknowledging_stops_calls_until_it_res
     let call = || client.call(&metadata(), &https::wav("pcm16", 16000, 0.5));
     assert_eq!(call().status, 200);
     collector.wait_for(Kind::Call, 1);
+    // Everything so far acknowledged before the collector falls silent.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while health(&client).1["audit"]["queue_depth"] != 0 {
+        assert!(Instant::now() < deadline, "{}", health(&client).1);
+        std::thread::sleep(Duration::from_millis(20));
+    }
     collector.acking.store(false, Ordering::SeqCst);
     // Served: nothing waited yet. Its record is stored, never acknowledged.
     assert_eq!(call().status, 200);
