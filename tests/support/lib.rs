@@ -12,6 +12,7 @@
 )]
 
 pub mod attest_client;
+pub mod audit;
 pub mod azure;
 pub mod children;
 pub mod echo;
