@@ -21,6 +21,8 @@
 //!   header, SNP report or TDREPORT, IGVM request data, variable data.
 //! - [`tpm`]: TPM 2.0 quote structures (TPMS_ATTEST, TPMT_SIGNATURE,
 //!   TPML_PCR_SELECTION) and the few commands a guest sends its vTPM.
+//! - [`nsm`]: the AWS Nitro Secure Module's `Attestation` request and
+//!   response (CBOR), as exchanged with `/dev/nsm`.
 //! - [`FormatError`]: the error type of every parser.
 //!
 //! Conventions (`shared/docs/style.md` §6.4): one struct per specification
@@ -42,6 +44,7 @@ mod bytes;
 mod error;
 pub mod eventlog;
 mod json;
+pub mod nsm;
 pub mod snp;
 pub mod tdx;
 pub mod tpm;
