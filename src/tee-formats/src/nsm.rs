@@ -277,16 +277,17 @@ impl<'a> Reader<'a> {
             ));
         }
         let available = self.buf.len() - self.pos;
-        if len > available as u64 {
-            return Err(FormatError::LengthOutOfBounds {
-                field: what,
-                offset: at,
-                declared: len,
-                available,
-            });
-        }
-        // Within the buffer, so it fits usize.
-        let len = len as usize;
+        let len = match usize::try_from(len) {
+            Ok(len) if len <= available => len,
+            _ => {
+                return Err(FormatError::LengthOutOfBounds {
+                    field: what,
+                    offset: at,
+                    declared: len,
+                    available,
+                })
+            }
+        };
         if len > max {
             return Err(FormatError::BadLength {
                 field: what,
@@ -354,16 +355,18 @@ impl<'a> Reader<'a> {
 /// Appends the head of an item, in the shortest form (as serde_cbor does).
 fn put_head(out: &mut Vec<u8>, major: u8, arg: u64) {
     let m = major << 5;
-    if arg < 24 {
-        out.push(m | arg as u8);
-    } else if arg <= 0xff {
-        out.extend_from_slice(&[m | 24, arg as u8]);
-    } else if arg <= 0xffff {
+    if let Ok(v) = u8::try_from(arg) {
+        if v < 24 {
+            out.push(m | v);
+        } else {
+            out.extend_from_slice(&[m | 24, v]);
+        }
+    } else if let Ok(v) = u16::try_from(arg) {
         out.push(m | 25);
-        out.extend_from_slice(&(arg as u16).to_be_bytes());
-    } else if arg <= 0xffff_ffff {
+        out.extend_from_slice(&v.to_be_bytes());
+    } else if let Ok(v) = u32::try_from(arg) {
         out.push(m | 26);
-        out.extend_from_slice(&(arg as u32).to_be_bytes());
+        out.extend_from_slice(&v.to_be_bytes());
     } else {
         out.push(m | 27);
         out.extend_from_slice(&arg.to_be_bytes());

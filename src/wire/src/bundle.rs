@@ -32,6 +32,15 @@
 //!   `{"tee":"azure-snp",…,"evidence":"<base64 HCL report>",
 //!   "tpm":{"quote":"…","signature":"…","pcrs":["…",…]}}`
 //!
+//! - `nitro` (AWS Nitro Enclaves): `evidence` is the attestation document
+//!   exactly as `/dev/nsm` returned it (a COSE_Sign1, untagged or with tag
+//!   18; ES384 over its CBOR payload). Its certificate chain is inside the
+//!   document (`certificate`, `cabundle`), so `certificates` and `crls` are
+//!   empty. `provider` is `nsm` (the device) or `sim-nsm` (the simulated
+//!   NSM, development only: its documents chain to a simulation root that
+//!   only a non-production policy pins).
+//!   `{"tee":"nitro","provider":"nsm","evidence":"<base64 COSE_Sign1>"}`
+//!
 //! `tpm` is absent from every other bundle, whose JSON is unchanged by it.
 //!
 //! The bundle is not trusted for anything: the verifier checks every
@@ -63,6 +72,10 @@ pub enum Tee {
     /// Azure confidential VM on TDX: HCL report + vTPM quote + TD quote.
     #[serde(rename = "azure-tdx")]
     AzureTdx,
+    /// AWS Nitro Enclaves: the NSM's attestation document (COSE_Sign1).
+    /// Documents of the simulated NSM are the same type: the appraisal
+    /// tells them apart by the root their `cabundle` starts with.
+    Nitro,
 }
 
 impl Tee {
@@ -74,6 +87,7 @@ impl Tee {
             Tee::Sim => "sim",
             Tee::AzureSnp => "azure-snp",
             Tee::AzureTdx => "azure-tdx",
+            Tee::Nitro => "nitro",
         }
     }
 }
