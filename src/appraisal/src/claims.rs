@@ -11,7 +11,9 @@
 //! launch digest MEASUREMENT (firmware, kernel, initrd, command line); on TDX
 //! SHA-384("enclave-init/tdx-measurement/v1\0" ‖ MRTD ‖ RTMR1 ‖ RTMR2)
 //! (`tee_formats::tdx::measurement::image_measurement`: firmware, kernel,
-//! command line and initrd), with MRTD alone in `mr_td`.
+//! command line and initrd), with MRTD alone in `mr_td`; on AWS Nitro
+//! Enclaves SHA-384(PCR0 ‖ PCR1 ‖ PCR2) (the EIF image: kernel, command line,
+//! ramdisks; 144 bytes hashed, no tag), the PCRs themselves in `nitro.pcrs`.
 
 use serde::Serialize;
 
@@ -20,7 +22,8 @@ use crate::collateral::CollateralClaims;
 /// The claims of accepted evidence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Claims {
-    /// `"snp"`, `"tdx"`, `"sim"`, `"azure-snp"`, `"azure-tdx"`, or
+    /// `"snp"`, `"tdx"`, `"sim"`, `"nitro"`, `"nitro-sim"` (a document of the
+    /// simulated NSM: development only), `"azure-snp"`, `"azure-tdx"`, or
     /// `"azure-sim"` (Azure-shaped evidence whose hardware report is signed by
     /// the simulation chain: development only).
     pub tee: &'static str,
@@ -80,6 +83,9 @@ pub struct Claims {
     /// Azure evidence: what the vTPM and the paravisor vouch for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub azure: Option<AzureClaims>,
+    /// Nitro documents: the pinnable PCRs and the NSM's timestamp.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nitro: Option<NitroClaims>,
     /// Where each piece of collateral came from, and whether revocation was
     /// checked.
     pub collateral: CollateralClaims,
@@ -104,10 +110,23 @@ pub struct AzureClaims {
     pub hcl_version: u32,
 }
 
+/// The `nitro` claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NitroClaims {
+    /// PCR0, 1, 2, 3, 4 and 8 as the document has them (index → hex), the
+    /// ones `[nitro]` can pin.
+    pub pcrs: std::collections::BTreeMap<u8, String>,
+    /// The document's `timestamp` (milliseconds since the Unix epoch).
+    pub timestamp_ms: u64,
+}
+
 /// The TCB claim.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Tcb {
+    /// A platform with no TCB version in its evidence (AWS Nitro: the NSM
+    /// reports none); serialised as `null`.
+    None,
     /// SEV-SNP (and simulation).
     Snp(SnpTcb),
     /// TDX.
@@ -181,10 +200,20 @@ pub struct TdxTcbComponents {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum PolicyFlags {
+    /// AWS Nitro: whether the enclave runs in debug mode.
+    Nitro(NitroPolicyFlags),
     /// SEV-SNP guest policy.
     Snp(SnpPolicyFlags),
     /// TDX TD attributes.
     Tdx(TdxPolicyFlags),
+}
+
+/// AWS Nitro Enclaves flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct NitroPolicyFlags {
+    /// PCR0 all zero: a debug enclave (accepted only under
+    /// `nitro.debug_allowed`).
+    pub debug: bool,
 }
 
 /// SEV-SNP GUEST_POLICY, bit by bit.

@@ -273,6 +273,40 @@ pub enum Check {
     /// `azure.user_data`: the `user-data` in the variable data is missing,
     /// malformed, or not this session's binding.
     AzureUserData,
+
+    // ---- AWS Nitro Enclaves (NSM attestation documents), in order --------
+    /// `nitro.not_allowed`: the policy does not accept Nitro documents (`nitro.allowed`).
+    NitroNotAllowed,
+    /// `nitro.format`: the document is not a well-formed COSE_Sign1 attestation document (CBOR shape, types, limits; got names the offset).
+    NitroFormat,
+    /// `nitro.signature`: the COSE ES384 signature does not verify with the leaf certificate's P-384 key (checked before the chain), or the leaf has no usable P-384 key.
+    NitroSignature,
+    /// `nitro.chain`: `cabundle` + `certificate` do not chain (names, CA flags, ECDSA P-384 SHA-384 signatures) to the pinned AWS Nitro Enclaves root or to a simulated NSM root the policy pins.
+    NitroChain,
+    /// `nitro.time`: a certificate is not valid at the document's timestamp or at the verifier's time, or the timestamp is in the verifier's future.
+    NitroTime,
+    /// `nitro.digest`: `digest` is not SHA384, a PCR is not 48 bytes, or PCR0, PCR1 or PCR2 is missing.
+    NitroDigest,
+    /// `nitro.debug`: PCR0 is all zero (a debug enclave) and the policy does not allow debug.
+    NitroDebug,
+    /// `nitro.pcr0`: PCR0 is not in `nitro.pcr0`.
+    NitroPcr0,
+    /// `nitro.pcr1`: PCR1 is not in `nitro.pcr1`.
+    NitroPcr1,
+    /// `nitro.pcr2`: PCR2 is not in `nitro.pcr2`.
+    NitroPcr2,
+    /// `nitro.pcr3`: PCR3 is missing or not in `nitro.pcr3`.
+    NitroPcr3,
+    /// `nitro.pcr4`: PCR4 is missing or not in `nitro.pcr4`.
+    NitroPcr4,
+    /// `nitro.pcr8`: PCR8 is missing or not in `nitro.pcr8`.
+    NitroPcr8,
+    /// `nitro.binding.user_data`: `user_data` is not the 64-byte REPORT_DATA binding the verifier recomputed.
+    NitroBindingUserData,
+    /// `nitro.binding.nonce`: `nonce` is not the verifier's nonce.
+    NitroBindingNonce,
+    /// `nitro.binding.enclave_key`: `public_key` is not the enclave key's SPKI (DER).
+    NitroBindingEnclaveKey,
 }
 
 impl Check {
@@ -385,6 +419,22 @@ impl Check {
         Check::AzureQuotePcrDigest,
         Check::AzurePcr,
         Check::AzureUserData,
+        Check::NitroNotAllowed,
+        Check::NitroFormat,
+        Check::NitroSignature,
+        Check::NitroChain,
+        Check::NitroTime,
+        Check::NitroDigest,
+        Check::NitroDebug,
+        Check::NitroPcr0,
+        Check::NitroPcr1,
+        Check::NitroPcr2,
+        Check::NitroPcr3,
+        Check::NitroPcr4,
+        Check::NitroPcr8,
+        Check::NitroBindingUserData,
+        Check::NitroBindingNonce,
+        Check::NitroBindingEnclaveKey,
     ];
 
     /// The stable name.
@@ -495,6 +545,22 @@ impl Check {
             AzureQuotePcrDigest => "azure.quote.pcr_digest",
             AzurePcr => "azure.pcr",
             AzureUserData => "azure.user_data",
+            NitroNotAllowed => "nitro.not_allowed",
+            NitroFormat => "nitro.format",
+            NitroSignature => "nitro.signature",
+            NitroChain => "nitro.chain",
+            NitroTime => "nitro.time",
+            NitroDigest => "nitro.digest",
+            NitroDebug => "nitro.debug",
+            NitroPcr0 => "nitro.pcr0",
+            NitroPcr1 => "nitro.pcr1",
+            NitroPcr2 => "nitro.pcr2",
+            NitroPcr3 => "nitro.pcr3",
+            NitroPcr4 => "nitro.pcr4",
+            NitroPcr8 => "nitro.pcr8",
+            NitroBindingUserData => "nitro.binding.user_data",
+            NitroBindingNonce => "nitro.binding.nonce",
+            NitroBindingEnclaveKey => "nitro.binding.enclave_key",
         }
     }
 }

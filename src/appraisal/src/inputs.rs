@@ -34,6 +34,55 @@ pub enum InputError {
         /// What is wrong, and where.
         detail: String,
     },
+    /// Neither a COSE_Sign1 attestation document nor its base64 text.
+    #[error("Nitro attestation document: {detail}")]
+    Nitro {
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// A Nitro attestation document from a file: the raw COSE_Sign1 bytes (an
+/// array of 4, `0x84`, or tag 18 first, `0xd2`) as they are, or base64 text
+/// of them (standard alphabet, padding optional, surrounding whitespace and
+/// line breaks ignored: the form the NSM's users publish). The size limit
+/// is checked before decoding. Nothing is verified here.
+pub fn nitro_document(bytes: &[u8]) -> Result<Vec<u8>, InputError> {
+    let err = |detail: String| InputError::Nitro { detail };
+    // base64 of a document within the parser's limit is at most 4/3 of it.
+    let max_text = tee_formats::nitro::MAX_DOCUMENT / 3 * 4 + 4096;
+    if bytes.len() > max_text {
+        return Err(err(format!(
+            "{} bytes, more than any document (at most {} bytes raw)",
+            bytes.len(),
+            tee_formats::nitro::MAX_DOCUMENT
+        )));
+    }
+    if matches!(bytes.first(), Some(0x84 | 0xd2)) {
+        return Ok(bytes.to_vec());
+    }
+    let text: Vec<u8> = bytes
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    let decoded = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(
+            text.strip_suffix(b"==")
+                .or(text.strip_suffix(b"="))
+                .unwrap_or(&text),
+        )
+        .map_err(|e| {
+            err(format!(
+                "neither COSE_Sign1 bytes (0x84 or 0xd2 first) nor base64 text: {e}"
+            ))
+        })?;
+    if !matches!(decoded.first(), Some(0x84 | 0xd2)) {
+        return Err(err(
+            "base64 text that does not decode to a COSE_Sign1 (0x84 or 0xd2 first)".to_owned(),
+        ));
+    }
+    Ok(decoded)
 }
 
 fn get<'a>(

@@ -30,7 +30,9 @@
 //!   collateral (Azure TDX, before dcap-qvl).
 //! - `x509`: KDS certificate form, RSA-PSS, AMD extensions, CRLs, RFC 3339.
 //! - `ecdsa`: P-384 report-signature verification with per-key tables.
-//! - `roots`: compiled-in, pinned AMD and Intel roots.
+//! - [`nitro`]: AWS Nitro Enclaves attestation documents (COSE_Sign1 from
+//!   the NSM; AWS root or a pinned simulated NSM root).
+//! - `roots`: compiled-in, pinned AMD, Intel and AWS Nitro roots.
 //! - [`hex`]: lowercase hex and the policy's hex type.
 //! - [`inputs`]: certificates and CRLs from PEM/DER files, for front ends.
 //!
@@ -50,6 +52,7 @@ pub mod denial;
 mod ecdsa;
 pub mod hex;
 pub mod inputs;
+pub mod nitro;
 pub mod policy;
 mod roots;
 mod snp;
@@ -204,6 +207,17 @@ impl Appraiser {
                     t,
                 )
             }
+            Tee::Nitro => nitro::appraise_allowed(
+                &self.roots,
+                &bundle.evidence,
+                policy,
+                now_unix,
+                &nitro::Binding {
+                    report_data: expected_report_data,
+                    ..nitro::Binding::default()
+                },
+                t,
+            ),
             Tee::AzureSnp | Tee::AzureTdx => azure::appraise(
                 self,
                 bundle,
@@ -242,7 +256,7 @@ pub fn appraise(
     appraiser.appraise(bundle, policy, now_unix, expected_report_data, collateral)
 }
 
-fn check_allowed(allowed: bool, check: Check, tee: &str) -> Result<(), Denial> {
+pub(crate) fn check_allowed(allowed: bool, check: Check, tee: &str) -> Result<(), Denial> {
     if !allowed {
         return denial::deny(
             check,

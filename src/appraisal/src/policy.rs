@@ -47,6 +47,12 @@ pub enum PolicyError {
     /// [`Policy::production`] was given a policy that accepts simulation.
     #[error("sim.allowed = true is refused by the production constructor")]
     SimulationInProduction,
+    /// [`Policy::production`] was given a policy that pins a simulated NSM
+    /// root (`nitro.sim_root_sha256` not empty).
+    #[error(
+        "nitro.sim_root_sha256 (a simulated NSM root) is refused by the production constructor"
+    )]
+    NitroSimulationInProduction,
 }
 
 /// The whole policy, plus the digest of the bytes it was parsed from.
@@ -68,6 +74,8 @@ pub struct Policy {
     pub coco: CocoPolicy,
     /// Azure confidential VM rules (HCL report + vTPM quote).
     pub azure: AzurePolicy,
+    /// AWS Nitro Enclaves rules (NSM attestation documents).
+    pub nitro: NitroPolicy,
     /// Token rules.
     pub token: TokenPolicy,
     digest: [u8; 32],
@@ -90,6 +98,8 @@ struct PolicyFile {
     coco: CocoPolicy,
     #[serde(default)]
     azure: AzurePolicy,
+    #[serde(default)]
+    nitro: NitroPolicy,
     #[serde(default)]
     token: TokenPolicy,
 }
@@ -143,6 +153,7 @@ impl Policy {
             sim: file.sim,
             coco: file.coco,
             azure: file.azure,
+            nitro: file.nitro,
             token: file.token,
             digest: Sha256::digest(bytes).into(),
         };
@@ -206,6 +217,15 @@ impl Policy {
                 r.push(format!("snp.vmpls = {:?}", s.vmpls));
             }
         }
+        if tee == "nitro-sim" {
+            r.push("nitro.sim_root_sha256 (simulated NSM: no hardware guarantee)".to_owned());
+        }
+        if (tee == "nitro" || tee == "nitro-sim") && self.nitro.debug_allowed {
+            r.push(
+                "nitro.debug_allowed = true (PCR0 all zero: the parent can read enclave memory)"
+                    .to_owned(),
+            );
+        }
         if tee == "tdx" {
             let t = &self.tdx;
             let extra: Vec<&String> = t.tcb_statuses.iter().filter(|x| *x != "UpToDate").collect();
@@ -237,6 +257,9 @@ impl Policy {
         let policy = Self::from_toml(bytes)?;
         if policy.sim.allowed {
             return Err(PolicyError::SimulationInProduction);
+        }
+        if !policy.nitro.sim_root_sha256.is_empty() {
+            return Err(PolicyError::NitroSimulationInProduction);
         }
         Ok(policy)
     }
@@ -427,6 +450,7 @@ impl Policy {
             tdx: self.azure.tdx.clone(),
             sim: self.sim.clone(),
             azure: AzurePolicy::default(),
+            nitro: NitroPolicy::default(),
             coco: CocoPolicy::default(),
             token: self.token.clone(),
             digest: self.digest,
@@ -996,6 +1020,67 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(
         Err(_) => Err(serde::de::Error::custom(
             "want a 48-byte hex string (96 hex digits) or a list of them",
         )),
+    }
+}
+
+/// `[nitro]`: AWS Nitro Enclaves attestation documents.
+///
+/// A document is accepted when its COSE signature verifies with its leaf
+/// certificate, its chain leads to the AWS Nitro Enclaves root (pinned in
+/// the build) or to a simulated NSM root pinned in `sim_root_sha256`, every
+/// certificate is valid at the document's timestamp and at the verifier's
+/// time, its PCRs are SHA-384, it is not a debug enclave (PCR0 all zero)
+/// unless `debug_allowed`, and each pinned PCR is in its list.
+///
+/// The `measurement` claim of a Nitro document is
+/// SHA-384(PCR0 ‖ PCR1 ‖ PCR2) (48 + 48 + 48 bytes, no separator): the image
+/// (EIF: kernel, command line, ramdisks), so an OpenBao role pins it as on
+/// SEV-SNP. `enclavectl measure --nitro` prints the same value.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NitroPolicy {
+    /// Accept Nitro documents. Default false.
+    #[serde(default)]
+    pub allowed: bool,
+    /// PCR0 (the whole EIF image): allowed values; absent = not checked.
+    #[serde(default)]
+    pub pcr0: Option<Vec<hex::Hex<48>>>,
+    /// PCR1 (kernel, command line and the first ramdisk).
+    #[serde(default)]
+    pub pcr1: Option<Vec<hex::Hex<48>>>,
+    /// PCR2 (the application ramdisks).
+    #[serde(default)]
+    pub pcr2: Option<Vec<hex::Hex<48>>>,
+    /// PCR3 (the parent instance's IAM role).
+    #[serde(default)]
+    pub pcr3: Option<Vec<hex::Hex<48>>>,
+    /// PCR4 (the parent instance id).
+    #[serde(default)]
+    pub pcr4: Option<Vec<hex::Hex<48>>>,
+    /// PCR8 (the EIF signing certificate).
+    #[serde(default)]
+    pub pcr8: Option<Vec<hex::Hex<48>>>,
+    /// Accept debug enclaves (PCR0 all zero: the parent can read the
+    /// enclave's memory and console). Default false.
+    #[serde(default)]
+    pub debug_allowed: bool,
+    /// SHA-256 of simulated NSM roots (DER) whose documents are accepted
+    /// (claims `tee = "nitro-sim"`). [`Policy::production`] refuses any.
+    #[serde(default)]
+    pub sim_root_sha256: Vec<hex::Hex<32>>,
+}
+
+impl NitroPolicy {
+    /// The PCR pins, by index (`None` = not checked).
+    pub fn pcr_pins(&self) -> [(u8, Option<&[hex::Hex<48>]>); 6] {
+        [
+            (0, self.pcr0.as_deref()),
+            (1, self.pcr1.as_deref()),
+            (2, self.pcr2.as_deref()),
+            (3, self.pcr3.as_deref()),
+            (4, self.pcr4.as_deref()),
+            (8, self.pcr8.as_deref()),
+        ]
     }
 }
 

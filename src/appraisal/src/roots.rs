@@ -1,5 +1,5 @@
 //! The compiled-in trust anchors: AMD ARK/ASK/ASVK for Milan, Genoa and
-//! Turin, and the Intel SGX Root CA. Each file is pinned by the SHA-256 of
+//! Turin, the Intel SGX Root CA and the AWS Nitro Enclaves root (G1). Each file is pinned by the SHA-256 of
 //! its DER bytes, checked when an [`crate::Appraiser`] is built: a file
 //! changed in the source tree is caught there, not trusted.
 //!
@@ -29,7 +29,7 @@ struct Pinned {
     name: &'static str,
 }
 
-const PINNED: [Pinned; 10] = [
+const PINNED: [Pinned; 11] = [
     Pinned {
         der: include_bytes!("../roots/milan_ark.der"),
         sha256: "69d063b45344d26a2e94e1f4210de49ef555308287d4c174445c95639a540bcd",
@@ -80,6 +80,11 @@ const PINNED: [Pinned; 10] = [
         sha256: "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3",
         name: "Intel SGX Root CA",
     },
+    Pinned {
+        der: include_bytes!("../roots/aws_nitro_enclaves_root_g1.der"),
+        sha256: "641a0321a3e244efe456463195d606317ed7cdcc3c1756e09893f3c68f79bb5b",
+        name: "AWS Nitro Enclaves Root G1",
+    },
 ];
 
 /// A compiled-in certificate does not match its pinned fingerprint.
@@ -101,6 +106,7 @@ pub(crate) struct Roots {
     pub genoa: AmdRoots,
     pub turin: AmdRoots,
     pub intel_root: &'static [u8],
+    pub aws_nitro_root: &'static [u8],
 }
 
 impl Roots {
@@ -116,7 +122,7 @@ impl Roots {
                 });
             }
         }
-        let [m_ark, m_ask, m_asvk, g_ark, g_ask, g_asvk, t_ark, t_ask, t_asvk, intel] = PINNED;
+        let [m_ark, m_ask, m_asvk, g_ark, g_ask, g_asvk, t_ark, t_ask, t_asvk, intel, aws] = PINNED;
         Ok(Roots {
             milan: AmdRoots {
                 ark: m_ark.der,
@@ -134,6 +140,7 @@ impl Roots {
                 asvk: t_asvk.der,
             },
             intel_root: intel.der,
+            aws_nitro_root: aws.der,
         })
     }
 
@@ -158,5 +165,14 @@ mod tests {
         let r = Roots::load().unwrap();
         assert!(r.amd(Generation::Venice).is_none());
         assert_eq!(r.amd(Generation::Genoa).unwrap().ark, r.genoa.ark);
+    }
+
+    #[test]
+    fn the_aws_root_is_the_der_of_the_published_pem() {
+        use der::DecodePem;
+        let pem = include_str!("../roots/aws_nitro_enclaves_root_g1.pem");
+        let cert = x509_cert::Certificate::from_pem(pem).unwrap();
+        let der = der::Encode::to_der(&cert).unwrap();
+        assert_eq!(der, Roots::load().unwrap().aws_nitro_root);
     }
 }

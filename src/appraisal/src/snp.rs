@@ -966,6 +966,7 @@ fn claims(
         report_data: hex::encode(&r.report_data),
         policy_digest: hex::encode(policy.digest()),
         azure: None,
+        nitro: None,
         collateral,
         relaxations: policy.relaxations(tee),
     }

@@ -830,6 +830,7 @@ fn claims(
         report_data: hex::encode(&td.report_data),
         policy_digest: hex::encode(policy.digest()),
         azure: None,
+        nitro: None,
         collateral,
         relaxations: policy.relaxations("tdx"),
     }

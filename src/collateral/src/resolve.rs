@@ -80,8 +80,10 @@ impl Resolver {
             Tee::Tdx => self.tdx(bundle, now),
             // Simulation needs none; Azure's hardware report sits inside the
             // HCL report and its collateral comes with the bundle (the host's
-            // IMDS relay) for now: resolving it here is not done yet.
-            Tee::Sim | Tee::AzureSnp | Tee::AzureTdx => Collateral::none(),
+            // IMDS relay) for now: resolving it here is not done yet. A
+            // Nitro document carries its whole chain, and AWS publishes no
+            // CRL for it.
+            Tee::Sim | Tee::AzureSnp | Tee::AzureTdx | Tee::Nitro => Collateral::none(),
         }
     }
 
@@ -131,7 +133,7 @@ impl Resolver {
                     pcs::root_ca_crl(&self.endpoints.root_ca_crl),
                 ])
             }
-            Tee::Sim | Tee::AzureSnp | Tee::AzureTdx => Ok(Vec::new()),
+            Tee::Sim | Tee::AzureSnp | Tee::AzureTdx | Tee::Nitro => Ok(Vec::new()),
         }
     }
 

@@ -148,8 +148,10 @@ pub fn platform_key(
                 &sha256_hex(&bundle.evidence[..bundle.evidence.len().min(632)])[..16]
             ))
         }
-        // Not recorded yet (see resolve.rs).
-        Tee::AzureSnp | Tee::AzureTdx => None,
+        // Not recorded yet (see resolve.rs). Nitro: the only platform
+        // identifier is the module id (the EC2 instance), kept out of
+        // anything the host reads.
+        Tee::AzureSnp | Tee::AzureTdx | Tee::Nitro => None,
     }
 }
 

@@ -14,8 +14,12 @@
 //!   the quote, its signature and the PCRs. A file that starts like a TDX
 //!   quote (version 4/5, TEE type 0x81) is reported as a malformed quote when
 //!   it does not parse. A bundle may carry a UTF-8 BOM and surrounding
-//!   whitespace. Exit status: 0 shown, 1 not recognised, 2 empty or
-//!   unreadable.
+//!   whitespace. An AWS Nitro attestation document (COSE_Sign1 bytes or
+//!   their base64 text): module id, timestamp (RFC 3339), digest, the
+//!   non-zero PCRs (and which are zero), the measurement claim it would
+//!   get, the chain with subjects and validity windows, and the sizes of
+//!   user_data, nonce and public_key. Exit status: 0 shown, 1 not
+//!   recognised, 2 empty or unreadable.
 //! - `get --report-data HEX`: evidence for that REPORT_DATA from this
 //!   machine's TEE (detected as the guest does, or `--source`), as a bundle.
 
@@ -205,6 +209,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Value, String> {
             wire::Tee::Snp | wire::Tee::Sim => inspect_snp(&b.evidence)?,
             wire::Tee::Tdx => inspect_quote(&b.evidence)?,
             wire::Tee::AzureSnp | wire::Tee::AzureTdx => inspect_hcl(&b.evidence)?,
+            wire::Tee::Nitro => crate::nitro_inspect::inspect(&b.evidence)?,
         };
         let event_log = match &b.event_log {
             None => Value::Null,
@@ -238,6 +243,15 @@ pub fn inspect(bytes: &[u8]) -> Result<Value, String> {
             "event_log": event_log,
             "tpm": tpm,
         }));
+    }
+    // A Nitro document: base64 text of a COSE_Sign1 is shown (or its
+    // error); raw bytes that merely start like one (0x84, 0xd2) only when
+    // they parse, so other binary forms still get their own view.
+    let raw_cose = matches!(bytes.first(), Some(0x84 | 0xd2));
+    if let Ok(doc) = appraisal::inputs::nitro_document(bytes) {
+        if !raw_cose || tee_formats::nitro::Document::parse(&doc).is_ok() {
+            return crate::nitro_inspect::inspect(&doc);
+        }
     }
     if bytes.get(32..48) == Some(b"Spec ID Event03\0") {
         return inspect_event_log(bytes);

@@ -24,6 +24,7 @@ mod evidence_cmd;
 mod image_cmd;
 mod logger;
 mod measure_cmd;
+mod nitro_inspect;
 mod policy_cmd;
 mod proxy_cmd;
 mod sim_paravisor_cmd;

@@ -10,7 +10,13 @@
 //! Azure evidence `--nonce` alone is the raw nonce the vTPM quote's
 //! extraData (and `user-data`, as a prefix) must carry, as other attesters
 //! use it; with `--enclave-key` and `--exporter` it is our verifier's nonce,
-//! as for every TEE.
+//! as for every TEE. An AWS Nitro attestation document (`--nitro`: the
+//! COSE_Sign1 bytes or their base64 text, or a `nitro` bundle) is checked
+//! against `--report-data` (its `user_data`) or, with `--nonce`,
+//! `--enclave-key` and `--exporter`, against the recomputed REPORT_DATA
+//! and also the nonce (`nonce`) and the key's SPKI (`public_key`); `--nonce`
+//! alone is then the raw nonce the document must carry (1 to 1024 bytes),
+//! for documents other attesters made.
 //! Time is this machine's clock unless `--now` says otherwise: here the
 //! operator's machine is the verifier, and the guest's clock is never used.
 
@@ -28,7 +34,7 @@ const USAGE: u8 = 2;
 
 /// Arguments of `enclavectl verify`.
 #[derive(clap::Args)]
-#[command(group(ArgGroup::new("evidence").required(true).args(["bundle", "report", "quote", "azure"])))]
+#[command(group(ArgGroup::new("evidence").required(true).args(["bundle", "report", "quote", "azure", "nitro"])))]
 pub struct Args {
     /// An evidence bundle (JSON, `enclave-init/evidence-bundle` v1).
     #[arg(long, value_name = "FILE")]
@@ -62,6 +68,10 @@ pub struct Args {
     /// azure-snp / azure-tdx evidence bundle.
     #[arg(long, value_name = "FILE")]
     azure: Option<PathBuf>,
+    /// An AWS Nitro Enclaves attestation document: the COSE_Sign1 bytes as
+    /// /dev/nsm returns them, or their base64 text.
+    #[arg(long, value_name = "FILE")]
+    nitro: Option<PathBuf>,
     /// The policy (TOML).
     #[arg(long, value_name = "FILE")]
     policy: PathBuf,
@@ -120,6 +130,22 @@ pub fn run(args: Args) -> CmdResult {
             appraisal::Collateral::none()
         };
     let result = match &inputs.azure_nonce {
+        _ if inputs.bundle.tee == Tee::Nitro => {
+            let spki = inputs.enclave_spki.as_deref();
+            let nonce = inputs.nitro_nonce.as_deref();
+            let binding = appraisal::nitro::Binding {
+                report_data: inputs.report_data.as_ref(),
+                nonce,
+                enclave_spki: spki,
+            };
+            appraisal::nitro::appraise(
+                &inputs.bundle.evidence,
+                &inputs.policy,
+                inputs.now,
+                &binding,
+            )
+            .0
+        }
         Some(nonce) => appraiser.appraise_azure(
             &inputs.bundle,
             &inputs.policy,
@@ -153,6 +179,11 @@ struct Inputs {
     report_data: Option<[u8; 64]>,
     /// `--azure` with `--nonce` alone: the raw vTPM nonce.
     azure_nonce: Option<Vec<u8>>,
+    /// Nitro: the nonce the document's `nonce` must equal (the verifier
+    /// nonce with `--enclave-key`/`--exporter`, else the raw `--nonce`).
+    nitro_nonce: Option<Vec<u8>>,
+    /// Nitro: the enclave key SPKI the document's `public_key` must equal.
+    enclave_spki: Option<Vec<u8>>,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, Usage> {
@@ -182,6 +213,10 @@ impl Inputs {
             }
         };
         let mut azure_nonce = None;
+        let mut nitro_nonce = None;
+        let mut enclave_spki = None;
+        let bundle = bundle(args)?;
+        let nitro = bundle.tee == Tee::Nitro;
         let report_data = match (
             &args.report_data,
             &args.nonce,
@@ -190,11 +225,23 @@ impl Inputs {
         ) {
             (Some(rd), ..) => Some(hex_array::<64>("--report-data", rd)?),
             (None, Some(nonce), Some(key), Some(exporter)) => {
-                Some(tee_formats::binding::report_data(
-                    &hex_array::<32>("--nonce", nonce)?,
-                    &read(key)?,
+                let n = hex_array::<32>("--nonce", nonce)?;
+                let spki = read(key)?;
+                let rd = tee_formats::binding::report_data(
+                    &n,
+                    &spki,
                     &hex_array::<32>("--exporter", exporter)?,
-                ))
+                );
+                nitro_nonce = Some(n.to_vec());
+                enclave_spki = Some(spki);
+                Some(rd)
+            }
+            (None, Some(nonce), None, None) if nitro => {
+                let n = appraisal::hex::decode(nonce)
+                    .filter(|n| (1..=1024).contains(&n.len()))
+                    .ok_or_else(|| Usage("--nonce alone with a Nitro document must be 1 to 1024 bytes of hex".into()))?;
+                nitro_nonce = Some(n);
+                None
             }
             (None, Some(nonce), None, None) if args.azure.is_some() => {
                 let n = appraisal::hex::decode(nonce)
@@ -214,11 +261,13 @@ impl Inputs {
             return Err(Usage("--collateral goes with --quote or --azure".into()));
         }
         Ok(Inputs {
-            bundle: bundle(args)?,
+            bundle,
             policy,
             now,
             report_data,
             azure_nonce,
+            nitro_nonce,
+            enclave_spki,
         })
     }
 }
@@ -251,6 +300,11 @@ fn bundle(args: &Args) -> Result<EvidenceBundle, Usage> {
         }
         return Ok(b);
     }
+    if let Some(path) = &args.nitro {
+        let doc = appraisal::inputs::nitro_document(&read(path)?)
+            .map_err(|e| Usage(format!("{}: {e}", path.display())))?;
+        return Ok(EvidenceBundle::new(Tee::Nitro, "enclavectl-verify", doc));
+    }
     if let Some(path) = &args.azure {
         let mut b = appraisal::inputs::azure_evidence(&read(path)?)
             .map_err(|e| Usage(format!("{}: {e}", path.display())))?;
@@ -273,7 +327,7 @@ fn bundle(args: &Args) -> Result<EvidenceBundle, Usage> {
             Ok(b)
         }
         _ => Err(Usage(
-            "one of --bundle, --report, --quote or --azure is required".into(),
+            "one of --bundle, --report, --quote, --azure or --nitro is required".into(),
         )),
     }
 }

@@ -21,6 +21,9 @@
 //!   header, SNP report or TDREPORT, IGVM request data, variable data.
 //! - [`tpm`]: TPM 2.0 quote structures (TPMS_ATTEST, TPMT_SIGNATURE,
 //!   TPML_PCR_SELECTION) and the few commands a guest sends its vTPM.
+//! - [`nitro`]: AWS Nitro Enclaves attestation documents (COSE_Sign1 over
+//!   the NSM's CBOR map), with their own [`nitro::DocumentError`] (offset and
+//!   problem).
 //! - [`nsm`]: the AWS Nitro Secure Module's `Attestation` request and
 //!   response (CBOR), as exchanged with `/dev/nsm`.
 //! - [`FormatError`]: the error type of every parser.
@@ -44,6 +47,7 @@ mod bytes;
 mod error;
 pub mod eventlog;
 mod json;
+pub mod nitro;
 pub mod nsm;
 pub mod snp;
 pub mod tdx;

@@ -240,6 +240,18 @@ impl Decision {
                     self.fmspc = Some(hex(&p.fmspc));
                 }
             }
+            Tee::Nitro => {
+                // The document's own PCRs, as the accepted claims' would be
+                // (SHA-384(PCR0 ‖ PCR1 ‖ PCR2)); not its module id, which
+                // names the EC2 instance.
+                if let Ok(d) = tee_formats::nitro::Document::parse(&bundle.evidence) {
+                    if let (Some(p0), Some(p1), Some(p2)) =
+                        (d.doc.pcr(0), d.doc.pcr(1), d.doc.pcr(2))
+                    {
+                        self.measurement = Some(hex(&appraisal::nitro::measurement(p0, p1, p2)));
+                    }
+                }
+            }
             Tee::AzureSnp | Tee::AzureTdx => {}
         }
     }
