@@ -112,6 +112,7 @@ impl Nsm {
 
     fn bundle(&mut self, request: &AttestationRequest) -> Result<EvidenceBundle, EvidenceError> {
         let document = self.attest(request)?;
+        check_document(&document, request)?;
         let provider = match self.addr {
             NsmAddr::Device(_) => "nsm",
             NsmAddr::Unix(_) => "sim-nsm",
@@ -147,6 +148,24 @@ impl EvidenceSource for Nsm {
             public_key: Some(binding.spki.to_vec()),
         })
     }
+}
+
+/// Checks that the document parses and carries exactly what was asked for,
+/// as the other sources check their REPORT_DATA: a document made for
+/// another session (replayed by whoever answers on the device or socket) is
+/// refused here already. The verifier checks it all again, with the
+/// signature and the chain.
+fn check_document(document: &[u8], request: &AttestationRequest) -> Result<(), EvidenceError> {
+    let parsed = tee_formats::nitro::Document::parse(document)
+        .map_err(|e| EvidenceError::Nsm(format!("the attestation document does not parse: {e}")))?;
+    let d = &parsed.doc;
+    if d.user_data != request.user_data.as_deref()
+        || d.nonce != request.nonce.as_deref()
+        || d.public_key != request.public_key.as_deref()
+    {
+        return Err(EvidenceError::ReportDataMismatch);
+    }
+    Ok(())
 }
 
 /// One request and its response over the simulated NSM's socket, the whole
@@ -262,7 +281,7 @@ mod tests {
             assert_eq!(req.nonce.as_deref(), Some(&[1u8; 32][..]));
             assert_eq!(req.public_key.as_deref(), Some(&b"spki"[..]));
             let doc = Response::Attestation {
-                document: vec![0x84, 1, 2],
+                document: document(&req),
             };
             s.write_all(&framed(&doc.encode())).unwrap();
         });
@@ -275,7 +294,105 @@ mod tests {
         t.join().unwrap();
         assert_eq!(bundle.tee, Tee::Nitro);
         assert_eq!(bundle.provider, "sim-nsm");
-        assert_eq!(bundle.evidence.0, vec![0x84, 1, 2]);
+        let expected = AttestationRequest {
+            user_data: Some(vec![7; 64]),
+            nonce: Some(vec![1; 32]),
+            public_key: Some(b"spki".to_vec()),
+        };
+        assert_eq!(bundle.evidence.0, document(&expected));
+    }
+
+    #[test]
+    fn a_document_for_other_report_data_is_refused() {
+        let (dir, t) = peer(|s, req| {
+            let mut req = AttestationRequest::parse(&req).unwrap();
+            req.user_data = Some(vec![8; 64]); // another session's binding
+            let doc = Response::Attestation {
+                document: document(&req),
+            };
+            s.write_all(&framed(&doc.encode())).unwrap();
+        });
+        let mut nsm = Nsm::new(NsmAddr::Unix(dir.sock()), Duration::from_secs(5));
+        let e = nsm.collect(&[7; 64]).unwrap_err();
+        t.join().unwrap();
+        assert!(matches!(e, EvidenceError::ReportDataMismatch), "{e}");
+    }
+
+    #[test]
+    fn a_document_that_does_not_parse_is_refused() {
+        let (dir, t) = peer(|s, _| {
+            let doc = Response::Attestation {
+                document: vec![0x84, 1, 2],
+            };
+            s.write_all(&framed(&doc.encode())).unwrap();
+        });
+        let mut nsm = Nsm::new(NsmAddr::Unix(dir.sock()), Duration::from_secs(5));
+        let e = nsm.collect(&[7; 64]).unwrap_err();
+        t.join().unwrap();
+        assert!(
+            e.to_string()
+                .starts_with("NSM: the attestation document does not parse: at byte "),
+            "{e}"
+        );
+    }
+
+    /// An attestation document in the NSM's shape carrying what `req` asks
+    /// for (unsigned: the guest does not verify signatures, the verifier does).
+    fn document(req: &AttestationRequest) -> Vec<u8> {
+        fn head(out: &mut Vec<u8>, major: u8, n: usize) {
+            let m = major << 5;
+            match (u8::try_from(n), u16::try_from(n)) {
+                (Ok(n @ 0..=23), _) => out.push(m | n),
+                (Ok(n), _) => out.extend_from_slice(&[m | 24, n]),
+                (_, Ok(n)) => {
+                    out.push(m | 25);
+                    out.extend_from_slice(&n.to_be_bytes());
+                }
+                _ => panic!("test documents stay under 64 KiB"),
+            }
+        }
+        fn text(out: &mut Vec<u8>, s: &str) {
+            head(out, 3, s.len());
+            out.extend_from_slice(s.as_bytes());
+        }
+        fn bytes(out: &mut Vec<u8>, b: &[u8]) {
+            head(out, 2, b.len());
+            out.extend_from_slice(b);
+        }
+        let mut p = Vec::new();
+        head(&mut p, 5, 9);
+        text(&mut p, "module_id");
+        text(&mut p, "i-0-enc-test");
+        text(&mut p, "digest");
+        text(&mut p, "SHA384");
+        text(&mut p, "timestamp");
+        head(&mut p, 0, 1);
+        text(&mut p, "pcrs");
+        head(&mut p, 5, 1);
+        head(&mut p, 0, 0);
+        bytes(&mut p, &[0; 48]);
+        text(&mut p, "certificate");
+        bytes(&mut p, &[0x30, 0x00]);
+        text(&mut p, "cabundle");
+        head(&mut p, 4, 1);
+        bytes(&mut p, &[0x30, 0x00]);
+        for (name, v) in [
+            ("public_key", &req.public_key),
+            ("user_data", &req.user_data),
+            ("nonce", &req.nonce),
+        ] {
+            text(&mut p, name);
+            match v {
+                Some(v) => bytes(&mut p, v),
+                None => p.push(0xf6),
+            }
+        }
+        let mut doc = vec![0x84];
+        bytes(&mut doc, &[0xa1, 0x01, 0x38, 0x22]);
+        doc.push(0xa0);
+        bytes(&mut doc, &p);
+        bytes(&mut doc, &[0; 96]);
+        doc
     }
 
     #[test]
