@@ -24,7 +24,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 fixtures=${ENCLAVE_FIXTURES:-$root/../shared/fixtures}
 target_dir=${CARGO_TARGET_DIR:-$root/target-formats}/fuzz
-targets=(${FUZZ_TARGETS:-snp_report cert_table tdreport tdx_quote eventlog hcl_report tpm_quote multipart call_input collateral_docs http_request nsm_response})
+targets=(${FUZZ_TARGETS:-snp_report cert_table tdreport tdx_quote eventlog hcl_report tpm_quote nitro_document multipart call_input collateral_docs http_request nsm_response})
 
 say() { printf 'run-smoke: %s\n' "$*"; }
 # A missing prerequisite: a failure, or a skip asked for by name.
@@ -70,6 +70,9 @@ seed() {
                 done ;;
     tpm_quote)  for f in "$fixtures"/cloud/azure/*/quote.bin "$fixtures"/cloud/azure/*/tpm-quote.msg; do
                   [ -f "$f" ] && cp -f "$f" "$dir/$(basename "$(dirname "$f")")-$(basename "$f")"
+                done ;;
+    nitro_document) for f in "$fixtures"/cloud/nitro/*/*.b64; do
+                  [ -f "$f" ] && base64 -d "$f" >"$dir/$(basename "$(dirname "$f")")-$(basename "$f" .b64).cose" 2>/dev/null
                 done ;;
     cert_table|multipart|call_input) ;;
   esac

@@ -1471,5 +1471,28 @@ pub(crate) mod tests {
         assert_eq!((p.id.as_str(), p.version), ("example", 1));
         assert!(p.azure.allowed && p.azure.snp.allowed && !p.azure.tdx.allowed);
         assert_eq!(p.azure.pcr_pins().len(), 1);
+        assert!(!p.nitro.allowed && !p.nitro.debug_allowed);
+        assert_eq!(p.nitro.pcr0.as_ref().map(Vec::len), Some(1));
+        assert!(p.nitro.pcr1.is_none() && p.nitro.sim_root_sha256.is_empty());
+    }
+
+    #[test]
+    fn nitro_pcr_pins_are_48_bytes_and_sim_roots_stay_out_of_production() {
+        let e = Policy::from_toml(b"[nitro]\nallowed = true\npcr0 = [\"abcd\"]\n").unwrap_err();
+        assert!(
+            format!("{e:?}").contains("is 2 bytes, want 48 (96 hex digits)"),
+            "{e:?}"
+        );
+        let e = Policy::from_toml(b"[nitro]\nallowed = true\npcr5 = []\n").unwrap_err();
+        assert!(format!("{e:?}").contains("unknown field `pcr5`"), "{e:?}");
+        let sim = format!(
+            "[nitro]\nallowed = true\nsim_root_sha256 = [\"{}\"]\n",
+            "ab".repeat(32)
+        );
+        assert!(Policy::from_toml(sim.as_bytes()).is_ok());
+        assert!(matches!(
+            Policy::production(sim.as_bytes()),
+            Err(PolicyError::NitroSimulationInProduction)
+        ));
     }
 }

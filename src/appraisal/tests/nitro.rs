@@ -336,3 +336,128 @@ fn the_binding_is_checked_when_the_caller_has_it() {
     );
     denied(r, Check::NitroBindingEnclaveKey);
 }
+
+/// OpenSSL, an independent oracle, on the same bytes: the COSE signature
+/// over the Sig_structure (good on a real document, bad on
+/// `invalid_attestation`, whose chain is still good) and the chain to the
+/// pinned root at the document's time.
+#[test]
+fn openssl_agrees_on_signatures_and_chains() {
+    use std::process::Command;
+    let openssl = std::env::var_os("OPENSSL").unwrap_or_else(|| "openssl".into());
+    if let Err(e) = Command::new(&openssl).arg("version").output() {
+        if std::env::var("ENCLAVE_ALLOW_SKIP_OPENSSL").is_ok_and(|v| v == "1") {
+            eprintln!("SKIPPED (ENCLAVE_ALLOW_SKIP_OPENSSL=1): openssl not available ({e})");
+            return;
+        }
+        panic!("openssl not available ({e}): the independent check needs it (scripts/deps/apt.txt); set ENCLAVE_ALLOW_SKIP_OPENSSL=1 to skip it on purpose");
+    }
+    let pem = |der: &[u8]| {
+        let b = base64::engine::general_purpose::STANDARD.encode(der);
+        let lines: Vec<&str> = b
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            lines.join("\n")
+        )
+    };
+    let dir = std::env::temp_dir().join(format!("nitro-openssl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (rel, signature_ok) in [(E1, true), (BLOCKY, true), (INVALID, false)] {
+        let bytes = doc(rel);
+        let d = tee_formats::nitro::Document::parse(&bytes).unwrap();
+        let f = |name: &str| dir.join(name);
+        std::fs::write(f("root.pem"), pem(d.doc.cabundle[0])).unwrap();
+        let rest: String = d.doc.cabundle[1..].iter().map(|c| pem(c)).collect();
+        std::fs::write(f("untrusted.pem"), rest).unwrap();
+        std::fs::write(f("leaf.pem"), pem(d.doc.certificate)).unwrap();
+        std::fs::write(f("data.bin"), d.sig_structure()).unwrap();
+        let sig = p384::ecdsa::Signature::from_slice(d.signature).unwrap();
+        std::fs::write(f("sig.der"), sig.to_der().as_bytes()).unwrap();
+        let out = Command::new(&openssl)
+            .args(["x509", "-pubkey", "-noout", "-in"])
+            .arg(f("leaf.pem"))
+            .output()
+            .unwrap();
+        std::fs::write(f("pub.pem"), &out.stdout).unwrap();
+        let out = Command::new(&openssl)
+            .args(["dgst", "-sha384", "-verify"])
+            .arg(f("pub.pem"))
+            .arg("-signature")
+            .arg(f("sig.der"))
+            .arg(f("data.bin"))
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(out.status.success(), signature_ok, "{rel}: {said}");
+        assert_eq!(
+            said.trim(),
+            if signature_ok {
+                "Verified OK"
+            } else {
+                "Verification failure"
+            }
+        );
+        let attime = (d.doc.timestamp_ms / 1000).to_string();
+        let out = Command::new(&openssl)
+            .args(["verify", "-attime", &attime, "-CAfile"])
+            .arg(f("root.pem"))
+            .arg("-untrusted")
+            .arg(f("untrusted.pem"))
+            .arg(f("leaf.pem"))
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success() && said.contains(": OK"),
+            "{rel}: {said}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Bad input through the Appraiser: a real document cut, its payload map
+/// made indefinite-length, its outer array made a map, and 10 MB of it:
+/// each `nitro.format` with the offset, nothing after it.
+#[test]
+fn malformed_documents_are_refused_as_format_with_their_offset() {
+    let p = pins(E1_PCR0, E1_PCR1, E1_PCR2);
+    let real = doc(E1);
+    let format = |bytes: Vec<u8>| {
+        let (r, trace) = appraise_bundle(bytes, &p, E1_NOW);
+        let d = denied(consistent((r, trace.clone())), Check::NitroFormat);
+        assert_eq!(
+            names(&trace),
+            ["nitro.not_allowed:pass", "nitro.format:fail"]
+        );
+        d.got
+    };
+    assert_eq!(
+        format(real[..real.len() - 1].to_vec()),
+        "at byte 4459: signature needs 96 bytes, 95 remain"
+    );
+    // The payload is a bstr at offset 7 (0x59, 2 length bytes); its map head at 10.
+    assert_eq!(real[10], 0xa9);
+    let mut indefinite = real.clone();
+    indefinite[10] = 0xbf;
+    assert_eq!(
+        format(indefinite),
+        "at byte 10: indefinite-length map refused (definite lengths only)"
+    );
+    let mut wrong_major = real.clone();
+    wrong_major[0] = 0xa4;
+    assert_eq!(
+        format(wrong_major),
+        "at byte 0: COSE_Sign1: expected a array, found a map"
+    );
+    let mut huge = real.clone();
+    huge.resize(10 * 1024 * 1024, 0);
+    assert_eq!(
+        format(huge),
+        "at byte 0: document of 10485760 bytes, at most 16384 allowed"
+    );
+}

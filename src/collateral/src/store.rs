@@ -148,9 +148,10 @@ pub fn platform_key(
                 &sha256_hex(&bundle.evidence[..bundle.evidence.len().min(632)])[..16]
             ))
         }
-        // Not recorded yet (see resolve.rs). Nitro: the only platform
-        // identifier is the module id (the EC2 instance), kept out of
-        // anything the host reads.
+        // Not recorded yet (see resolve.rs). Nitro: not recorded, by
+        // design: a document's leaf certificate expires about 3 hours after
+        // it is made, so a stored one cannot be re-appraised by `policy
+        // check` later, and the NSM reports no TCB to follow.
         Tee::AzureSnp | Tee::AzureTdx | Tee::Nitro => None,
     }
 }

@@ -329,4 +329,16 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, WireError::Json(m) if m.contains("unknown field `x`")));
     }
+
+    #[test]
+    fn nitro_bundles_carry_the_document_alone() {
+        let b = EvidenceBundle::new(Tee::Nitro, "nsm", vec![0x84, 0x44]);
+        let json = String::from_utf8(b.to_json()).unwrap();
+        assert_eq!(
+            json,
+            r#"{"format":"enclave-init/evidence-bundle","version":1,"tee":"nitro","provider":"nsm","evidence":"hEQ=","certificates":[],"crls":[],"tdx_collateral":null}"#
+        );
+        assert_eq!(EvidenceBundle::from_json(json.as_bytes()).unwrap(), b);
+        assert_eq!(Tee::Nitro.as_str(), "nitro");
+    }
 }

@@ -169,12 +169,81 @@ impl<'a> Document<'a> {
     /// `["Signature1", protected, h'', payload]` (RFC 9052 §4.4), built from
     /// the received protected header and payload.
     pub fn sig_structure(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.payload.len() + self.protected.len() + 24);
-        write_head(&mut out, ARRAY, 4);
-        write_tstr(&mut out, "Signature1");
-        write_bstr(&mut out, self.protected);
-        write_bstr(&mut out, &[]);
-        write_bstr(&mut out, self.payload);
+        sig_structure(self.protected, self.payload)
+    }
+}
+
+/// The protected header of every NSM document: `{1: -35}` (alg ES384).
+pub const PROTECTED_ES384: [u8; 4] = [0xa1, 0x01, 0x38, 0x22];
+
+/// The COSE Sig_structure `["Signature1", protected, h'', payload]` (RFC
+/// 9052 §4.4): what an ES384 signer signs (with SHA-384) and a verifier
+/// checks.
+pub fn sig_structure(protected: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + protected.len() + 24);
+    write_head(&mut out, ARRAY, 4);
+    write_tstr(&mut out, "Signature1");
+    write_bstr(&mut out, protected);
+    write_bstr(&mut out, &[]);
+    write_bstr(&mut out, payload);
+    out
+}
+
+/// A COSE_Sign1 of `payload` with the ES384 protected header, an empty
+/// unprotected header and `signature` (`r ‖ s` over
+/// [`sig_structure`]`(&PROTECTED_ES384, payload)`), untagged as the NSM
+/// writes it, or with tag 18.
+pub fn encode_cose_sign1(payload: &[u8], signature: &[u8; SIGNATURE_LEN], tagged: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + SIGNATURE_LEN + 16);
+    if tagged {
+        write_head(&mut out, cbor::TAG, TAG_COSE_SIGN1);
+    }
+    write_head(&mut out, ARRAY, 4);
+    write_bstr(&mut out, &PROTECTED_ES384);
+    write_head(&mut out, cbor::MAP, 0);
+    write_bstr(&mut out, payload);
+    write_bstr(&mut out, signature);
+    out
+}
+
+impl AttestationDoc<'_> {
+    /// The payload map as the NSM encodes it: its nine keys in the NSM's
+    /// order, absent optional fields as `null`, PCRs by index. For the
+    /// simulated NSM and tests; the appraisal verifies the received bytes,
+    /// never a re-encoding.
+    pub fn encode_payload(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(4096);
+        write_head(&mut out, cbor::MAP, 9);
+        write_tstr(&mut out, "module_id");
+        write_tstr(&mut out, self.module_id);
+        write_tstr(&mut out, "digest");
+        write_tstr(&mut out, self.digest);
+        write_tstr(&mut out, "timestamp");
+        write_head(&mut out, cbor::UINT, self.timestamp_ms);
+        write_tstr(&mut out, "pcrs");
+        write_head(&mut out, cbor::MAP, self.pcrs.len() as u64);
+        for (i, v) in &self.pcrs {
+            write_head(&mut out, cbor::UINT, u64::from(*i));
+            write_bstr(&mut out, v);
+        }
+        write_tstr(&mut out, "certificate");
+        write_bstr(&mut out, self.certificate);
+        write_tstr(&mut out, "cabundle");
+        write_head(&mut out, ARRAY, self.cabundle.len() as u64);
+        for c in &self.cabundle {
+            write_bstr(&mut out, c);
+        }
+        for (key, value) in [
+            ("public_key", self.public_key),
+            ("user_data", self.user_data),
+            ("nonce", self.nonce),
+        ] {
+            write_tstr(&mut out, key);
+            match value {
+                Some(v) => write_bstr(&mut out, v),
+                None => out.push(0xf6),
+            }
+        }
         out
     }
 }

@@ -16,6 +16,31 @@ fn b64(s: &str) -> Vec<u8> {
 }
 
 #[test]
+fn encoding_a_real_payload_gives_back_its_bytes() {
+    let Some(doc) = fixture("blocky-nitrite/nitro_attestation.b64") else {
+        return;
+    };
+    for f in [
+        "eternis/example_attestation@56801aa3.b64",
+        "eternis/lib_rs_test_verify.b64",
+        "blocky-nitrite/nitro_attestation.b64",
+    ] {
+        let bytes = fixture(f).unwrap();
+        let d = Document::parse(&bytes).unwrap();
+        assert_eq!(d.doc.encode_payload(), d.payload, "{f}");
+        assert_eq!(
+            encode_cose_sign1(d.payload, d.signature, false),
+            bytes,
+            "{f}"
+        );
+        let tagged = encode_cose_sign1(d.payload, d.signature, true);
+        assert_eq!(tagged[0], 0xd2);
+        assert_eq!(Document::parse(&tagged).unwrap().doc, d.doc);
+    }
+    let _ = doc;
+}
+
+#[test]
 fn parses_every_real_document() {
     let Some(doc) = fixture("eternis/example_attestation@56801aa3.b64") else {
         eprintln!("ENCLAVE_FIXTURES unset: skipped");
