@@ -77,6 +77,7 @@ fn build(args: Build) -> CmdResult {
             cmdline,
             ramdisks: vec![&bytes],
             metadata: &metadata,
+            signature: None,
         })?;
     }
     std::fs::write(&args.out, &bytes)

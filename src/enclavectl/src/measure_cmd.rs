@@ -1194,22 +1194,26 @@ fn openbao_cel_role(args: &Measure, r: &Results) -> Result<Value, String> {
     }))
 }
 
-/// The PCRs of an EIF's bytes (parsed strictly, CRC checked). PCR8 needs the
-/// signing certificate of a signed image, which `image build` does not make:
-/// a signed EIF is refused rather than measured without its PCR8.
+/// The PCRs of an EIF's bytes (parsed strictly, CRC checked); PCR8 from
+/// the signature section's signing certificate (PEM to DER, as AWS's
+/// `EifReader` does) when the image is signed.
 pub fn nitro_pcrs(eif: &[u8]) -> Result<measure::nitro::NitroPcrs, String> {
     use image::eif::SectionType;
     let parsed = image::eif::parse(eif).map_err(|e| e.to_string())?;
-    if parsed.of(SectionType::Signature).next().is_some() {
-        return Err("a signed EIF: its PCR8 (signing certificate) is not computed here".into());
-    }
+    let cert_der = match parsed.of(SectionType::Signature).next() {
+        Some(section) => {
+            let pem = image::eif::signing_certificate(section).map_err(|e| e.to_string())?;
+            Some(image::eif::pem_certificate_der(&pem).map_err(|e| e.to_string())?)
+        }
+        None => None,
+    };
     let one = |t| parsed.of(t).next().unwrap_or_default();
     let ramdisks: Vec<&[u8]> = parsed.of(SectionType::Ramdisk).collect();
     Ok(measure::nitro::NitroPcrs::compute(
         one(SectionType::Kernel),
         one(SectionType::Cmdline),
         &ramdisks,
-        None,
+        cert_der.as_deref(),
     ))
 }
 
@@ -1235,6 +1239,9 @@ fn run_nitro(args: &Measure, eif: &Path) -> CmdResult {
     println!("nitro/pcr0 {p0}");
     println!("nitro/pcr1 {p1}");
     println!("nitro/pcr2 {p2}");
+    if let Some(p8) = &pcrs.pcr8 {
+        println!("nitro/pcr8 {}", to_hex(p8));
+    }
     println!("nitro/measurement {m}");
     let sim_root = match &args.nitro_sim_root_sha256 {
         Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
@@ -1256,6 +1263,9 @@ fn run_nitro(args: &Measure, eif: &Path) -> CmdResult {
             .map(|n| n.to_string_lossy())
             .unwrap_or_default(),
     );
+    if let Some(p8) = &pcrs.pcr8 {
+        let _ = writeln!(snippet, "pcr8 = [\"{}\"]", to_hex(p8));
+    }
     let mut tees = vec!["nitro"];
     if let Some(root) = &sim_root {
         let _ = write!(
@@ -1330,5 +1340,55 @@ mod tests {
         assert_eq!(parse_u64_hex("33", "f"), Ok(33));
         assert!(parse_u64_hex("0xzz", "f").is_err());
         assert!(parse_u32_hex("0x1_0000_0000", "f").is_err());
+    }
+
+    /// A signed EIF (signature section in AWS's shape around the AWS root's
+    /// PEM): PCR8 = SHA-384(0^48 ‖ SHA-384(DER)), the value computed with
+    /// Python's hashlib from the fixture PEM
+    /// (shared/fixtures/cloud/nitro/aws-root).
+    #[test]
+    fn a_signed_eif_gets_pcr8_from_its_signing_certificate() {
+        let pem = include_bytes!("../../appraisal/roots/aws_nitro_enclaves_root_g1.pem");
+        let mut section = vec![0x81, 0xa2, 0x73];
+        section.extend_from_slice(b"signing_certificate");
+        let ints = |out: &mut Vec<u8>, bytes: &[u8]| {
+            out.push(0x99);
+            out.extend_from_slice(&u16::try_from(bytes.len()).unwrap().to_be_bytes());
+            for b in bytes {
+                if *b < 24 {
+                    out.push(*b);
+                } else {
+                    out.extend_from_slice(&[0x18, *b]);
+                }
+            }
+        };
+        ints(&mut section, pem);
+        section.push(0x69);
+        section.extend_from_slice(b"signature");
+        ints(&mut section, &[0x84]);
+        let eif = image::eif::build(&image::eif::EifInputs {
+            kernel: b"K",
+            cmdline: "c",
+            ramdisks: vec![b"R"],
+            metadata: b"{}",
+            signature: Some(&section),
+        })
+        .unwrap();
+        let p = nitro_pcrs(&eif).unwrap();
+        assert_eq!(
+            to_hex(&p.pcr8.unwrap()),
+            "df3a0511a411c6a5628d91a189a052d281dec8153ffecde6bdc1a059825c32e4bfb7fc95b367564a64812a8795af8f8a"
+        );
+        // The signature section is not part of PCR0.
+        let unsigned = image::eif::build(&image::eif::EifInputs {
+            kernel: b"K",
+            cmdline: "c",
+            ramdisks: vec![b"R"],
+            metadata: b"{}",
+            signature: None,
+        })
+        .unwrap();
+        let u = nitro_pcrs(&unsigned).unwrap();
+        assert_eq!((u.pcr0, u.pcr8), (p.pcr0, None));
     }
 }

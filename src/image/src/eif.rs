@@ -165,6 +165,9 @@ pub struct EifInputs<'a> {
     pub ramdisks: Vec<&'a [u8]>,
     /// The metadata section (JSON, see [`metadata_json`]).
     pub metadata: &'a [u8],
+    /// A signature section (CBOR, see [`signing_certificate`]), written
+    /// last as AWS's builder does; `image build` writes none.
+    pub signature: Option<&'a [u8]>,
 }
 
 /// The metadata section: AWS's `EifIdentityInfo` JSON, every value fixed or
@@ -192,6 +195,9 @@ pub fn build(inputs: &EifInputs<'_>) -> Result<Vec<u8>, EifError> {
         (SectionType::Metadata, inputs.metadata),
     ];
     sections.extend(inputs.ramdisks.iter().map(|r| (SectionType::Ramdisk, *r)));
+    if let Some(sig) = inputs.signature {
+        sections.push((SectionType::Signature, sig));
+    }
     let count = match u16::try_from(sections.len()) {
         Ok(n) if usize::from(n) <= MAX_SECTIONS => n,
         _ => {
@@ -367,6 +373,115 @@ pub fn parse(file: &[u8]) -> Result<Eif<'_>, EifError> {
     Ok(eif)
 }
 
+/// The signing certificate (PEM bytes, as AWS's builder stores it) of the
+/// first entry of a signature section: serde_cbor of `Vec<PcrSignature>`,
+/// an array of maps `{"signing_certificate": [u8…], "signature": [u8…]}`
+/// whose byte vectors are CBOR arrays of integers (README "EifSectionSignature";
+/// AWS's `EifReader` reads entry 0 only, as here).
+pub fn signing_certificate(section: &[u8]) -> Result<Vec<u8>, EifError> {
+    let bad = |m: &str| EifError::Sections(format!("signature section: {m}"));
+    let mut r = Cbor { b: section, at: 0 };
+    let (major, n) = r.head().ok_or_else(|| bad("truncated"))?;
+    if major != 4 || n == 0 {
+        return Err(bad("not a non-empty array"));
+    }
+    let (major, entries) = r.head().ok_or_else(|| bad("truncated"))?;
+    if major != 5 {
+        return Err(bad("entry 0 is not a map"));
+    }
+    let mut cert = None;
+    for _ in 0..entries {
+        let (major, len) = r.head().ok_or_else(|| bad("truncated"))?;
+        if major != 3 {
+            return Err(bad("a key is not text"));
+        }
+        let key = r.take(len).ok_or_else(|| bad("truncated key"))?;
+        let (major, count) = r.head().ok_or_else(|| bad("truncated"))?;
+        if major != 4 || count > (section.len() - r.at) as u64 {
+            return Err(bad("a value is not an array of bytes"));
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+        for _ in 0..count {
+            match r.head() {
+                Some((0, v)) => bytes.push(u8::try_from(v).map_err(|_| bad("a byte above 255"))?),
+                _ => return Err(bad("a value is not an array of bytes")),
+            }
+        }
+        match key {
+            b"signing_certificate" if cert.is_none() => cert = Some(bytes),
+            b"signature" => {}
+            _ => return Err(bad("unknown or repeated key")),
+        }
+    }
+    cert.ok_or_else(|| bad("no signing_certificate"))
+}
+
+/// The DER of the first `CERTIFICATE` block of PEM text.
+pub fn pem_certificate_der(pem: &[u8]) -> Result<Vec<u8>, EifError> {
+    let bad = |m: &str| EifError::Sections(format!("signing certificate: {m}"));
+    let text = std::str::from_utf8(pem).map_err(|_| bad("not PEM text"))?;
+    let body = text
+        .split_once("-----BEGIN CERTIFICATE-----")
+        .and_then(|(_, rest)| rest.split_once("-----END CERTIFICATE-----"))
+        .map(|(body, _)| body)
+        .ok_or_else(|| bad("no CERTIFICATE block"))?;
+    let mut out = Vec::with_capacity(body.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in body.bytes().filter(|c| !c.is_ascii_whitespace()) {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => return Err(bad("not base64")),
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((acc >> bits) & 0xff) as u8);
+        }
+    }
+    Ok(out)
+}
+
+/// Just enough CBOR for the signature section: definite-length heads.
+struct Cbor<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cbor<'a> {
+    fn head(&mut self) -> Option<(u8, u64)> {
+        let first = *self.b.get(self.at)?;
+        let extra = match first & 0x1f {
+            0..=23 => 0,
+            24 => 1,
+            25 => 2,
+            26 => 4,
+            27 => 8,
+            _ => return None, // indefinite or reserved
+        };
+        let arg_bytes = self.b.get(self.at + 1..self.at + 1 + extra)?;
+        let arg = if extra == 0 {
+            u64::from(first & 0x1f)
+        } else {
+            arg_bytes.iter().fold(0u64, |a, b| (a << 8) | u64::from(*b))
+        };
+        self.at += 1 + extra;
+        Some((first >> 5, arg))
+    }
+
+    fn take(&mut self, n: u64) -> Option<&'a [u8]> {
+        let n = usize::try_from(n).ok()?;
+        let s = self.b.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(s)
+    }
+}
+
 /// CRC-32/ISO-HDLC (reflected, polynomial 0xEDB88320, init and final XOR
 /// 0xFFFFFFFF): the zlib CRC the `crc` crate's `CRC_32_ISO_HDLC` computes.
 struct Crc32 {
@@ -438,6 +553,7 @@ mod tests {
             cmdline: "console=ttyS0",
             ramdisks: vec![b"RD0", b"RD1"],
             metadata: &metadata_json("0.1.0", 1_700_000_000),
+            signature: None,
         })
         .unwrap()
     }
@@ -507,6 +623,122 @@ mod tests {
         );
     }
 
+    /// A signature section in AWS's shape (byte vectors as arrays of
+    /// integers) around the AWS root's PEM: its DER comes back, and its
+    /// SHA-256 is the value AWS publishes for that root.
+    #[test]
+    fn the_signing_certificate_comes_out_of_a_signature_section() {
+        let pem = include_bytes!("../../appraisal/roots/aws_nitro_enclaves_root_g1.pem");
+        let mut section = vec![0x81, 0xa2, 0x73];
+        section.extend_from_slice(b"signing_certificate");
+        let ints = |out: &mut Vec<u8>, bytes: &[u8]| {
+            out.push(0x99); // array, 2-byte length
+            out.extend_from_slice(&u16::try_from(bytes.len()).unwrap().to_be_bytes());
+            for b in bytes {
+                if *b < 24 {
+                    out.push(*b);
+                } else {
+                    out.extend_from_slice(&[0x18, *b]);
+                }
+            }
+        };
+        ints(&mut section, pem);
+        section.push(0x69);
+        section.extend_from_slice(b"signature");
+        ints(&mut section, &[0x84, 0x40, 0xa0, 0x40, 0x40]);
+        assert_eq!(signing_certificate(&section).unwrap(), pem.to_vec());
+        let der = pem_certificate_der(pem).unwrap();
+        let sha: String = sha256_hex(&der);
+        assert_eq!(
+            sha,
+            "641a0321a3e244efe456463195d606317ed7cdcc3c1756e09893f3c68f79bb5b"
+        );
+        // In a file, the section comes last and parses.
+        let f = build(&EifInputs {
+            kernel: b"K",
+            cmdline: "c",
+            ramdisks: vec![b"R"],
+            metadata: b"{}",
+            signature: Some(&section),
+        })
+        .unwrap();
+        let eif = parse(&f).unwrap();
+        assert_eq!(eif.sections.last().unwrap().0, SectionType::Signature);
+        // A byte above 255 is refused.
+        let mut bad = section.clone();
+        let at = 3 + 19 + 3; // first integer of signing_certificate
+        bad[at] = 0x19; // a 2-byte integer: 0x19 0x2d 0x2d = 11565
+        assert!(signing_certificate(&bad).is_err());
+    }
+
+    /// SHA-256, written out here (FIPS 180-4) so the check does not rest
+    /// on a crate this one does not otherwise need.
+    fn sha256_hex(data: &[u8]) -> String {
+        const K: [u32; 64] = [
+            0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+            0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+            0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+            0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+            0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+            0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+            0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+            0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+            0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+            0xc67178f2,
+        ];
+        let mut h: [u32; 8] = [
+            0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
+            0x5be0cd19,
+        ];
+        let mut m = data.to_vec();
+        m.push(0x80);
+        while m.len() % 64 != 56 {
+            m.push(0);
+        }
+        m.extend_from_slice(&(data.len() as u64 * 8).to_be_bytes());
+        for block in m.chunks(64) {
+            let mut w = [0u32; 64];
+            for i in 0..16 {
+                w[i] = u32::from_be_bytes(block[4 * i..4 * i + 4].try_into().unwrap());
+            }
+            for i in 16..64 {
+                let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
+                let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
+                w[i] = w[i - 16]
+                    .wrapping_add(s0)
+                    .wrapping_add(w[i - 7])
+                    .wrapping_add(s1);
+            }
+            let mut v = h;
+            for i in 0..64 {
+                let s1 = v[4].rotate_right(6) ^ v[4].rotate_right(11) ^ v[4].rotate_right(25);
+                let ch = (v[4] & v[5]) ^ (!v[4] & v[6]);
+                let t1 = v[7]
+                    .wrapping_add(s1)
+                    .wrapping_add(ch)
+                    .wrapping_add(K[i])
+                    .wrapping_add(w[i]);
+                let s0 = v[0].rotate_right(2) ^ v[0].rotate_right(13) ^ v[0].rotate_right(22);
+                let maj = (v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]);
+                let t2 = s0.wrapping_add(maj);
+                v = [
+                    t1.wrapping_add(t2),
+                    v[0],
+                    v[1],
+                    v[2],
+                    v[3].wrapping_add(t1),
+                    v[4],
+                    v[5],
+                    v[6],
+                ];
+            }
+            for (a, b) in h.iter_mut().zip(v) {
+                *a = a.wrapping_add(b);
+            }
+        }
+        h.iter().map(|x| format!("{x:08x}")).collect()
+    }
+
     #[test]
     fn damaged_files_are_refused_precisely() {
         let f = sample();
@@ -538,6 +770,7 @@ mod tests {
             cmdline: "a\0b",
             ramdisks: vec![b"R"],
             metadata: b"{}",
+            signature: None,
         })
         .is_err());
     }
