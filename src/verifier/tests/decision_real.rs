@@ -186,3 +186,62 @@ fn a_real_snp_report_accepted_without_a_crl_skips_the_crl_checks() {
     assert_eq!(denied.chip_id, d.chip_id);
     assert_eq!(denied.measurement, d.measurement);
 }
+
+/// A real AWS Nitro document through the verifier's appraiser, at a time
+/// inside its window (shared/fixtures/cloud/SOURCES.md §1): made for
+/// another session (its `user_data` is a multihash, not our binding), so
+/// every check passes up to `nitro.binding.user_data`, which fails; the
+/// record states the document's measurement, SHA-384(PCR0 ‖ PCR1 ‖ PCR2).
+#[test]
+fn a_real_nitro_document_for_another_session_is_denied_at_its_user_data() {
+    use base64::Engine as _;
+    let text = read("cloud/nitro/eternis/example_attestation@56801aa3.b64");
+    let doc = base64::engine::general_purpose::STANDARD
+        .decode(std::str::from_utf8(&text).unwrap().trim())
+        .unwrap();
+    let pcr0 = "a873085089ae5e3c3c491c8e1e0ab46a713f4314b3c6401abb599ca36060922a3d6fc2a3e84d198a2131e80c60959bb3";
+    let policy = appraisal::Policy::from_toml(
+        format!("id = \"nitro-fleet\"\n[nitro]\nallowed = true\npcr0 = [\"{pcr0}\"]\n").as_bytes(),
+    )
+    .unwrap();
+    let a = PolicyAppraiser::new(policy).unwrap();
+    let bundle = EvidenceBundle::new(Tee::Nitro, "nsm", doc);
+    let now = 1_722_457_800; // 2024-07-31T20:30:00Z
+    let (result, checks) = a.appraise_traced(&bundle, &[0u8; 64], now);
+    let denial = result.unwrap_err();
+    assert_eq!(denial.check, "nitro.binding.user_data");
+    let d = Decision::start("r1".into(), "nitro", a.policy_ref()).denied(
+        &bundle,
+        &denial.check,
+        checks,
+        Instant::now(),
+    );
+    assert_eq!(
+        d.measurement.as_deref(),
+        Some("140f71c2f49de42a703729c4be70660a1758c6e8b8665cbd3d9c165f38eb68e5d4025c2fe395d6fae43479492fb2ed0b")
+    );
+    let got: Vec<(&str, &str)> = d
+        .checks
+        .iter()
+        .map(|c| (c.check.as_str(), c.result))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("nitro.not_allowed", "pass"),
+            ("nitro.format", "pass"),
+            ("nitro.signature", "pass"),
+            ("nitro.chain", "pass"),
+            ("nitro.time", "pass"),
+            ("nitro.digest", "pass"),
+            ("nitro.debug", "pass"),
+            ("nitro.pcr0", "pass"),
+            ("nitro.pcr1", "skip"),
+            ("nitro.pcr2", "skip"),
+            ("nitro.pcr3", "skip"),
+            ("nitro.pcr4", "skip"),
+            ("nitro.pcr8", "skip"),
+            ("nitro.binding.user_data", "fail"),
+        ]
+    );
+}
