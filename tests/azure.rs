@@ -333,6 +333,7 @@ fn detection_finds_the_vtpm_only_where_the_hcl_report_is() {
             data: missing.path().join("data/CCEL"),
         },
         tpm,
+        nsm: missing.path().join("nsm"),
     };
     assert_eq!(
         evidence::detect(&paths(TpmAddr::Unix(v.para.tpm.clone()))).unwrap(),

@@ -25,7 +25,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 fixtures=${ENCLAVE_FIXTURES:-$root/../shared/fixtures}
 target_dir=${CARGO_TARGET_DIR:-$root/target-formats}/fuzz
-targets=(${FUZZ_TARGETS:-snp_report cert_table tdreport tdx_quote eventlog hcl_report tpm_quote nitro_document multipart call_input collateral_docs http_request audit_record})
+targets=(${FUZZ_TARGETS:-snp_report cert_table tdreport tdx_quote eventlog hcl_report tpm_quote nitro_document multipart call_input collateral_docs http_request audit_record nsm_response})
 
 say() { printf 'run-smoke: %s\n' "$*"; }
 # A missing prerequisite: a failure, or a skip asked for by name.

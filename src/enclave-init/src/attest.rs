@@ -566,7 +566,13 @@ pub fn attest_once(
         let (serial, exporter) = verifier.exporter()?;
         let report_data = tee_formats::binding::report_data(&nonce, key.spki(), &exporter);
         let evidence_started = Instant::now();
-        let bundle = tee.collect(&report_data).map_err(AttestError::Evidence)?;
+        let binding = evidence::Binding {
+            nonce: &nonce,
+            spki: key.spki(),
+        };
+        let bundle = tee
+            .collect_bound(&report_data, &binding)
+            .map_err(AttestError::Evidence)?;
         evidence_time += evidence_started.elapsed();
 
         // 6. Attest, on the same connection.

@@ -232,6 +232,9 @@ pub struct TeeConfig {
     pub tpm: evidence::tpm_device::TpmAddr,
     /// Azure: host relays of IMDS for the VCEK chain and the TD quote.
     pub azure: evidence::azure_vtpm::Endorsements,
+    /// AWS Nitro: the NSM, `/dev/nsm`, or `unix:///PATH` of the SIMULATED
+    /// NSM (`enclavectl sim-nsm`) in process mode and tests.
+    pub nsm: evidence::nsm::NsmAddr,
 }
 
 /// Addresses and timeouts of the host channel (readiness and control).
@@ -354,6 +357,7 @@ const FIELDS: &[(&str, Kind, Option<&str>)] = &[
     ("tee.timeout_ms", Kind::Int, Some("30000")),
     ("tee.tdx_collateral", Kind::Str, Some("")),
     ("tee.tpm", Kind::Str, Some("/dev/tpmrm0")),
+    ("tee.nsm", Kind::Str, Some("/dev/nsm")),
     ("tee.azure_certs", Kind::Str, Some("")),
     ("tee.azure_td_quote", Kind::Str, Some("")),
     ("verifier.addr", Kind::Str, Some("")),
@@ -525,6 +529,7 @@ pub fn parse(text: &str, cmdline: &str) -> Result<Config, ConfigError> {
                 certs: optional_addr(&fields, "tee.azure_certs")?,
                 td_quote: optional_addr(&fields, "tee.azure_td_quote")?,
             },
+            nsm: fields.parsed("tee.nsm", |s| s.parse())?,
         },
         verifier: verifier_config(&fields)?,
         vault: vault_config(&fields)?,
@@ -1129,6 +1134,24 @@ mod tests {
         );
         let (field, _, reason) = field_error(GOOD, "enclave.tee.tpm=tpmrm0");
         assert_eq!(field, "tee.tpm");
+        assert!(reason.contains("absolute device path"), "{reason}");
+        // AWS Nitro: /dev/nsm by default, the simulated NSM's socket when named.
+        let c = parse(
+            GOOD,
+            "enclave.tee.source=nitro enclave.tee.nsm=unix:///run/nsm.sock",
+        )
+        .unwrap();
+        assert_eq!(c.tee.source, Some(evidence::SourceKind::Nitro));
+        assert_eq!(
+            c.tee.nsm,
+            evidence::nsm::NsmAddr::Unix("/run/nsm.sock".into())
+        );
+        assert_eq!(
+            parse(GOOD, "").unwrap().tee.nsm,
+            evidence::nsm::NsmAddr::default()
+        );
+        let (field, _, reason) = field_error(GOOD, "enclave.tee.nsm=vsock://3:1");
+        assert_eq!(field, "tee.nsm");
         assert!(reason.contains("absolute device path"), "{reason}");
     }
 

@@ -18,6 +18,8 @@ use crate::config::TeeConfig;
 pub fn open(config: &TeeConfig) -> Result<Box<dyn EvidenceSource>, EvidenceError> {
     let paths = Paths {
         tpm: config.tpm.clone(),
+        // Detection looks for the device only: the simulated NSM is used
+        // only when named (`tee.source = "nitro"` with `tee.nsm = unix://…`).
         ..Paths::default()
     };
     let kind = match config.source {
@@ -41,6 +43,12 @@ pub fn open(config: &TeeConfig) -> Result<Box<dyn EvidenceSource>, EvidenceError
             config.azure.clone(),
             config.timeout,
         )),
+        SourceKind::Nitro => {
+            if let evidence::nsm::NsmAddr::Unix(_) = &config.nsm {
+                crate::warn_always!(nsm = config.nsm.to_string().as_str(); "SIMULATION TEE: evidence from the simulated NSM; no production policy accepts it");
+            }
+            Box::new(evidence::nsm::Nsm::new(config.nsm.clone(), config.timeout))
+        }
         SourceKind::Sim => {
             crate::warn_always!(psp = config.sim_psp.to_string().as_str(); "SIMULATION TEE: evidence from the simulated PSP; no production policy accepts it");
             Box::new(SimPsp::new(config.sim_psp.clone(), config.timeout))

@@ -51,7 +51,7 @@ pub enum EvidenceCommand {
         /// 64 bytes of REPORT_DATA, hex (shorter values are zero-padded).
         #[arg(long)]
         report_data: String,
-        /// configfs-tsm, sev-guest, tdx-guest, coco-aa, azure-vtpm or sim; default: detect (never sim).
+        /// configfs-tsm, sev-guest, tdx-guest, coco-aa, azure-vtpm, nitro or sim; default: detect (never sim).
         #[arg(long)]
         source: Option<String>,
         /// With --source sim: the sim-psp address (unix:///path).
@@ -63,6 +63,9 @@ pub enum EvidenceCommand {
         /// With azure-vtpm: where a host relay serves IMDS's VCEK chain (THIM JSON).
         #[arg(long)]
         azure_certs: Option<String>,
+        /// With nitro: the NSM (`/dev/nsm`, or unix:///path of the SIMULATED NSM).
+        #[arg(long, default_value = "/dev/nsm")]
+        nsm: String,
         /// Write the bundle here instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -93,6 +96,7 @@ pub fn run(c: EvidenceCommand) -> CmdResult {
             sim_psp,
             tpm,
             azure_certs,
+            nsm,
             out,
         } => {
             let rd = parse_report_data(&report_data)?;
@@ -133,6 +137,10 @@ pub fn run(c: EvidenceCommand) -> CmdResult {
                         Duration::from_secs(30),
                     ))
                 }
+                SourceKind::Nitro => Box::new(evidence::nsm::Nsm::new(
+                    nsm.parse()?,
+                    Duration::from_secs(30),
+                )),
                 SourceKind::Sim => {
                     let addr: transport::Addr = sim_psp
                         .ok_or("--source sim needs --sim-psp unix:///PATH")?

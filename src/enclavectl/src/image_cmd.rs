@@ -1,4 +1,6 @@
-//! `enclavectl image`: the reproducible initramfs.
+//! `enclavectl image`: the reproducible initramfs, alone (`--format cpio`) or
+//! in an AWS Nitro Enclave Image File with the kernel and command line
+//! (`--format eif`, `image::eif`), both bit for bit reproducible.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,7 +12,7 @@ use crate::CmdResult;
 
 #[derive(Subcommand)]
 pub enum ImageCommand {
-    /// Build the initramfs (uncompressed newc cpio), byte for byte reproducible.
+    /// Build the initramfs (uncompressed newc cpio), or an EIF holding it, byte for byte reproducible.
     Build(Build),
 }
 
@@ -34,6 +36,16 @@ pub struct Build {
     /// Output file.
     #[arg(long)]
     out: PathBuf,
+    /// `cpio` (the initramfs) or `eif` (an AWS Nitro Enclave Image File:
+    /// kernel, command line and the initramfs as its one ramdisk).
+    #[arg(long, default_value = "cpio", value_parser = ["cpio", "eif"])]
+    format: String,
+    /// With --format eif: the kernel (bzImage).
+    #[arg(long, required_if_eq("format", "eif"))]
+    kernel: Option<PathBuf>,
+    /// With --format eif: the kernel command line.
+    #[arg(long, required_if_eq("format", "eif"))]
+    cmdline: Option<String>,
 }
 
 pub fn run(command: ImageCommand) -> CmdResult {
@@ -50,7 +62,24 @@ fn build(args: Build) -> CmdResult {
         modules_dir: args.modules_dir,
         mtime: args.source_date_epoch,
     };
-    let bytes = image::build(&recipe)?;
+    let mut bytes = image::build(&recipe)?;
+    if args.format == "eif" {
+        let kernel_path = args.kernel.as_ref().ok_or("--format eif needs --kernel")?;
+        let kernel = std::fs::read(kernel_path)
+            .map_err(|e| format!("cannot read {}: {e}", kernel_path.display()))?;
+        let cmdline = args
+            .cmdline
+            .as_deref()
+            .ok_or("--format eif needs --cmdline")?;
+        let metadata = image::eif::metadata_json(env!("CARGO_PKG_VERSION"), args.source_date_epoch);
+        bytes = image::eif::build(&image::eif::EifInputs {
+            kernel: &kernel,
+            cmdline,
+            ramdisks: vec![&bytes],
+            metadata: &metadata,
+            signature: None,
+        })?;
+    }
     std::fs::write(&args.out, &bytes)
         .map_err(|e| format!("cannot write {}: {e}", args.out.display()))?;
     println!(

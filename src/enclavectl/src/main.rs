@@ -33,6 +33,7 @@ mod measure_cmd;
 mod nitro_inspect;
 mod policy_cmd;
 mod proxy_cmd;
+mod sim_nsm_cmd;
 mod sim_paravisor_cmd;
 mod sim_psp_cmd;
 mod verifier_cmd;
@@ -78,6 +79,8 @@ enum Command {
     Verify(verify_cmd::Args),
     /// The simulated AMD secure processor (development only: TEE type `sim`).
     SimPsp(sim_psp_cmd::Args),
+    /// A SIMULATED AWS Nitro Secure Module (development only, not AWS: claims `nitro-sim`).
+    SimNsm(sim_nsm_cmd::Args),
     /// A simulated Azure paravisor in front of a provisioned swtpm (development only: claims `azure-sim`).
     SimParavisor(sim_paravisor_cmd::Args),
     /// A client of the guest's call service: a call (WAV and metadata), its health or its metrics (exit 0 2xx, 1 error answer, 2 usage/connection/TLS).
@@ -116,6 +119,7 @@ fn main() -> ExitCode {
         Command::Evidence(c) => evidence_cmd::run(c),
         Command::Verify(a) => verify_cmd::run(a),
         Command::SimPsp(a) => sim_psp_cmd::run(a),
+        Command::SimNsm(a) => sim_nsm_cmd::run(a),
         Command::SimParavisor(a) => sim_paravisor_cmd::run(a),
         Command::Call(a) => call_cmd::run(a),
         Command::Collateral(c) => collateral_cmd::run(c),

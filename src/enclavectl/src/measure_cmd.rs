@@ -14,6 +14,10 @@
 //!   claim, SHA-384("enclave-init/tdx-measurement/v1\0" ‖ MRTD ‖ RTMR1 ‖ RTMR2)
 //!   ([`tee_formats::tdx::measurement`]), which the OpenBao roles bind.
 //! * Simulation (`--sim`): the value sim-psp reports ([`measure::sim::sim_launch_digest`]).
+//! * AWS Nitro Enclaves (`--nitro IMAGE.eif`): PCR0, PCR1, PCR2 (and PCR8 for a signed
+//!   image) as the EIF format defines them ([`measure::nitro`]), and the `measurement`
+//!   claim SHA-384(PCR0 ‖ PCR1 ‖ PCR2); `nitro/pcr0`… lines, and with `--out-dir` a
+//!   `[nitro]` policy snippet and the JWT role (a mode of its own: no other TEE option).
 //! * CoCo pods (`--initdata FILE`): the init-data digest as Kata binds it (the TOML hashed
 //!   with the algorithm it names, truncated or zero-padded to SEV-SNP HOST_DATA's 32 bytes
 //!   and TDX MRCONFIGID's 48). The images measured with it are then Kata guests: the policy
@@ -54,7 +58,7 @@ pub const OPENBAO_CERT_MOUNT: &str = "enclave-cert";
 pub struct Measure {
     /// OVMF image for SEV-SNP (an AmdSevX64 build, e.g. Kata's AMDSEV.fd, when a kernel is
     /// given: it needs an SNP_KERNEL_HASHES section).
-    #[arg(long, required_unless_present_any = ["sim", "tdvf", "initdata"])]
+    #[arg(long, required_unless_present_any = ["sim", "tdvf", "initdata", "nitro"])]
     ovmf: Option<PathBuf>,
     /// Precomputed digest of the OVMF pages (`sev-snp-measure --snp-ovmf-hash`, 96 hex
     /// digits); the OVMF image is still read for its metadata.
@@ -97,7 +101,7 @@ pub struct Measure {
     #[arg(long, requires = "kernel")]
     cmdline: Option<String>,
     /// vCPU counts: `N` or `A-B` (e.g. `1-64`: every count, in one pass).
-    #[arg(long, required_unless_present_any = ["sim", "tdvf", "initdata"], conflicts_with = "sim")]
+    #[arg(long, required_unless_present_any = ["sim", "tdvf", "initdata", "nitro"], conflicts_with = "sim")]
     vcpus: Option<VcpuRange>,
     /// vCPU model as passed to QEMU `-cpu` (`sev-snp-measure --vcpu-type`).
     #[arg(long, default_value = "EPYC-v4", conflicts_with = "vcpu_sig")]
@@ -134,6 +138,15 @@ pub struct Measure {
     /// snippet; without it the snippet's [sim] section is left disabled.
     #[arg(long, requires = "sim")]
     sim_ark_sha256: Vec<String>,
+    /// An AWS Nitro Enclave Image File (`enclavectl image build --format eif`): its PCRs
+    /// and the Nitro `measurement` claim.
+    #[arg(long, value_name = "IMAGE.eif", conflicts_with_all = ["ovmf", "tdvf", "sim", "kernel", "initdata"])]
+    nitro: Option<PathBuf>,
+    /// With --nitro: SHA-256 of a SIMULATED NSM's root (`enclavectl sim-nsm` prints it) to
+    /// pin in the snippet's `nitro.sim_root_sha256` (development only; the role then also
+    /// accepts `nitro-sim`).
+    #[arg(long, requires = "nitro")]
+    nitro_sim_root_sha256: Option<String>,
     /// The verifier's client CA (PEM, `enclavectl verifier --client-ca-cert`) for the
     /// cert role (certificate mode); without it openbao-cert-role.json leaves
     /// `certificate` out and it is given when applying.
@@ -356,6 +369,9 @@ fn fit<const N: usize>(digest: &[u8]) -> [u8; N] {
 
 /// Runs the subcommand.
 pub fn run(args: Measure) -> CmdResult {
+    if let Some(eif) = &args.nitro {
+        return run_nitro(&args, eif);
+    }
     let ovmf = args.ovmf.as_deref().map(Input::read).transpose()?;
     let tdvf = args.tdvf.as_deref().map(Input::read).transpose()?;
     let kernel = args.kernel.as_deref().map(Input::read).transpose()?;
@@ -1178,6 +1194,112 @@ fn openbao_cel_role(args: &Measure, r: &Results) -> Result<Value, String> {
     }))
 }
 
+/// The PCRs of an EIF's bytes (parsed strictly, CRC checked); PCR8 from
+/// the signature section's signing certificate (PEM to DER, as AWS's
+/// `EifReader` does) when the image is signed.
+pub fn nitro_pcrs(eif: &[u8]) -> Result<measure::nitro::NitroPcrs, String> {
+    use image::eif::SectionType;
+    let parsed = image::eif::parse(eif).map_err(|e| e.to_string())?;
+    let cert_der = match parsed.of(SectionType::Signature).next() {
+        Some(section) => {
+            let pem = image::eif::signing_certificate(section).map_err(|e| e.to_string())?;
+            Some(image::eif::pem_certificate_der(&pem).map_err(|e| e.to_string())?)
+        }
+        None => None,
+    };
+    let one = |t| parsed.of(t).next().unwrap_or_default();
+    let ramdisks: Vec<&[u8]> = parsed.of(SectionType::Ramdisk).collect();
+    Ok(measure::nitro::NitroPcrs::compute(
+        one(SectionType::Kernel),
+        one(SectionType::Cmdline),
+        &ramdisks,
+        cert_der.as_deref(),
+    ))
+}
+
+/// 96 hex digits as 48 bytes.
+pub fn parse_hex_48(hex: &str) -> Option<[u8; 48]> {
+    let hex = hex.trim();
+    if hex.len() != 96 || !hex.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 48];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+/// `measure --nitro`: the PCR lines, and with --out-dir the `[nitro]` snippet and the role.
+fn run_nitro(args: &Measure, eif: &Path) -> CmdResult {
+    let bytes = std::fs::read(eif).map_err(|e| format!("{}: {e}", eif.display()))?;
+    let pcrs = nitro_pcrs(&bytes).map_err(|e| format!("{}: {e}", eif.display()))?;
+    let m = to_hex(&pcrs.measurement());
+    let (p0, p1, p2) = (to_hex(&pcrs.pcr0), to_hex(&pcrs.pcr1), to_hex(&pcrs.pcr2));
+    println!("nitro/pcr0 {p0}");
+    println!("nitro/pcr1 {p1}");
+    println!("nitro/pcr2 {p2}");
+    if let Some(p8) = &pcrs.pcr8 {
+        println!("nitro/pcr8 {}", to_hex(p8));
+    }
+    println!("nitro/measurement {m}");
+    let sim_root = match &args.nitro_sim_root_sha256 {
+        Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Some(h.to_ascii_lowercase())
+        }
+        Some(h) => return Err(format!("--nitro-sim-root-sha256 {h:?}: want 64 hex digits").into()),
+        None => None,
+    };
+    let Some(dir) = &args.out_dir else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut snippet = format!(
+        "# AWS Nitro Enclaves: {} (enclavectl measure --nitro)\n\
+         # measurement claim = SHA-384(PCR0 || PCR1 || PCR2) = {m}\n\
+         [nitro]\nallowed = true\ndebug_allowed = false\n\
+         pcr0 = [\"{p0}\"]\npcr1 = [\"{p1}\"]\npcr2 = [\"{p2}\"]\n",
+        eif.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
+    );
+    if let Some(p8) = &pcrs.pcr8 {
+        let _ = writeln!(snippet, "pcr8 = [\"{}\"]", to_hex(p8));
+    }
+    let mut tees = vec!["nitro"];
+    if let Some(root) = &sim_root {
+        let _ = write!(
+            snippet,
+            "# DEVELOPMENT ONLY: a SIMULATED NSM root (enclavectl sim-nsm); production policies refuse it.\n\
+             sim_root_sha256 = [\"{root}\"]\n"
+        );
+        tees.push("nitro-sim");
+    }
+    let role = json!({
+        "role_type": "jwt",
+        "bound_audiences": [args.audience],
+        "user_claim": "sub",
+        "bound_claims_type": "string",
+        "bound_claims": {
+            "tee": tees,
+            "measurement": [m],
+            "/policy_flags/debug": [false],
+        },
+        "token_policies": [OPENBAO_ROLE],
+        "token_ttl": args.token_ttl,
+        "token_max_ttl": args.token_ttl,
+        "token_explicit_max_ttl": args.token_ttl,
+        "token_type": "service",
+    });
+    let write = |name: &str, text: &str| {
+        std::fs::write(dir.join(name), text)
+            .map_err(|e| format!("{}: {e}", dir.join(name).display()))
+    };
+    write("verifier-policy.toml", &snippet)?;
+    write("openbao-role.json", &pretty(&role)?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1218,5 +1340,55 @@ mod tests {
         assert_eq!(parse_u64_hex("33", "f"), Ok(33));
         assert!(parse_u64_hex("0xzz", "f").is_err());
         assert!(parse_u32_hex("0x1_0000_0000", "f").is_err());
+    }
+
+    /// A signed EIF (signature section in AWS's shape around the AWS root's
+    /// PEM): PCR8 = SHA-384(0^48 ‖ SHA-384(DER)), the value computed with
+    /// Python's hashlib from the fixture PEM
+    /// (shared/fixtures/cloud/nitro/aws-root).
+    #[test]
+    fn a_signed_eif_gets_pcr8_from_its_signing_certificate() {
+        let pem = include_bytes!("../../appraisal/roots/aws_nitro_enclaves_root_g1.pem");
+        let mut section = vec![0x81, 0xa2, 0x73];
+        section.extend_from_slice(b"signing_certificate");
+        let ints = |out: &mut Vec<u8>, bytes: &[u8]| {
+            out.push(0x99);
+            out.extend_from_slice(&u16::try_from(bytes.len()).unwrap().to_be_bytes());
+            for b in bytes {
+                if *b < 24 {
+                    out.push(*b);
+                } else {
+                    out.extend_from_slice(&[0x18, *b]);
+                }
+            }
+        };
+        ints(&mut section, pem);
+        section.push(0x69);
+        section.extend_from_slice(b"signature");
+        ints(&mut section, &[0x84]);
+        let eif = image::eif::build(&image::eif::EifInputs {
+            kernel: b"K",
+            cmdline: "c",
+            ramdisks: vec![b"R"],
+            metadata: b"{}",
+            signature: Some(&section),
+        })
+        .unwrap();
+        let p = nitro_pcrs(&eif).unwrap();
+        assert_eq!(
+            to_hex(&p.pcr8.unwrap()),
+            "df3a0511a411c6a5628d91a189a052d281dec8153ffecde6bdc1a059825c32e4bfb7fc95b367564a64812a8795af8f8a"
+        );
+        // The signature section is not part of PCR0.
+        let unsigned = image::eif::build(&image::eif::EifInputs {
+            kernel: b"K",
+            cmdline: "c",
+            ramdisks: vec![b"R"],
+            metadata: b"{}",
+            signature: None,
+        })
+        .unwrap();
+        let u = nitro_pcrs(&unsigned).unwrap();
+        assert_eq!((u.pcr0, u.pcr8), (p.pcr0, None));
     }
 }

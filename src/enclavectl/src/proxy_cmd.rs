@@ -4,6 +4,9 @@
 //! enclavectl proxy --config proxy.toml
 //! enclavectl proxy --egress /run/vm.vsock_8443=127.0.0.1:8443 \
 //!                  --ingress 127.0.0.1:8080=/run/vm.vsock:8443 [--record DIR]
+//! # an AWS Nitro parent (kernel vsock; the enclave is CID 16 here):
+//! enclavectl proxy --egress vsock://any:8443=127.0.0.1:8443 \
+//!                  --ingress 127.0.0.1:8080=vsock://16:8443
 //! ```
 
 use std::net::TcpListener;
@@ -20,12 +23,14 @@ pub struct Args {
     /// The configuration file (TOML; see the proxy crate's config module).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// UDS=HOST:PORT: the guest's hybrid-vsock socket `<uds>_<port>` to one
+    /// UDS=HOST:PORT: the guest's hybrid-vsock socket `<uds>_<port>` (or
+    /// vsock://any:PORT with kernel vsock, e.g. on a Nitro parent) to one
     /// allow-listed TCP target (repeatable; added to the file's rules).
     #[arg(long)]
     egress: Vec<String>,
     /// HOST:PORT=UDS:GUEST_PORT: a TCP listener to a guest vsock port through
-    /// the hybrid vsock socket (repeatable).
+    /// the hybrid vsock socket, or HOST:PORT=vsock://CID:GUEST_PORT with
+    /// kernel vsock (a Nitro enclave's CID) (repeatable).
     #[arg(long)]
     ingress: Vec<String>,
     /// Record every forwarded byte under DIR (audits and tests: what the
@@ -55,6 +60,24 @@ pub fn run(args: Args) -> CmdResult {
         let (listen, to) = rule
             .split_once('=')
             .ok_or_else(|| format!("--ingress {rule:?}: want HOST:PORT=UDS:PORT"))?;
+        if to.starts_with("vsock://") {
+            match to.parse::<transport::Addr>() {
+                Ok(transport::Addr::Vsock { cid, port }) => {
+                    config.ingress.push(Ingress {
+                        listen: listen.to_owned(),
+                        uds: None,
+                        cid: Some(cid),
+                        port,
+                    });
+                    continue;
+                }
+                _ => {
+                    return Err(
+                        format!("--ingress {rule:?}: want HOST:PORT=vsock://CID:PORT").into(),
+                    )
+                }
+            }
+        }
         let (uds, port) = to
             .rsplit_once(':')
             .ok_or_else(|| format!("--ingress {rule:?}: want HOST:PORT=UDS:PORT"))?;
@@ -63,7 +86,8 @@ pub fn run(args: Args) -> CmdResult {
             .map_err(|_| format!("--ingress {rule:?}: bad guest port"))?;
         config.ingress.push(Ingress {
             listen: listen.to_owned(),
-            uds: PathBuf::from(uds),
+            uds: Some(PathBuf::from(uds)),
+            cid: None,
             port,
         });
     }
@@ -77,16 +101,12 @@ pub fn run(args: Args) -> CmdResult {
         println!("proxy egress {} -> {}", e.listen.display(), e.target);
     }
     for i in config.ingress {
+        let guest = i.guest()?;
         let listener = TcpListener::bind(&i.listen).map_err(|e| format!("{}: {e}", i.listen))?;
-        println!(
-            "proxy ingress {} -> {}:{}",
-            listener.local_addr()?,
-            i.uds.display(),
-            i.port
-        );
+        println!("proxy ingress {} -> {guest}", listener.local_addr()?);
         let tap = tap.clone();
         threads.push(std::thread::spawn(move || {
-            proxy::ingress_on(listener, &i.listen, i.uds, i.port, limits, tap)
+            proxy::ingress_on(listener, &i.listen, guest, limits, tap)
         }));
     }
     println!("proxy ready");

@@ -35,6 +35,19 @@ impl<S: EvidenceSource> WithCollateral<S> {
     }
 }
 
+impl<S: EvidenceSource> WithCollateral<S> {
+    /// TDX bundles get the collateral document; others pass unchanged.
+    fn with_collateral(
+        &self,
+        mut bundle: wire::EvidenceBundle,
+    ) -> Result<wire::EvidenceBundle, EvidenceError> {
+        if matches!(bundle.tee, wire::Tee::Tdx | wire::Tee::AzureTdx) {
+            bundle.tdx_collateral = Some(fetch(&self.addr, self.timeout)?);
+        }
+        Ok(bundle)
+    }
+}
+
 impl<S: EvidenceSource> EvidenceSource for WithCollateral<S> {
     fn kind(&self) -> SourceKind {
         self.inner.kind()
@@ -44,11 +57,17 @@ impl<S: EvidenceSource> EvidenceSource for WithCollateral<S> {
         &mut self,
         report_data: &[u8; REPORT_DATA_LEN],
     ) -> Result<wire::EvidenceBundle, EvidenceError> {
-        let mut bundle = self.inner.collect(report_data)?;
-        if matches!(bundle.tee, wire::Tee::Tdx | wire::Tee::AzureTdx) {
-            bundle.tdx_collateral = Some(fetch(&self.addr, self.timeout)?);
-        }
-        Ok(bundle)
+        let bundle = self.inner.collect(report_data)?;
+        self.with_collateral(bundle)
+    }
+
+    fn collect_bound(
+        &mut self,
+        report_data: &[u8; REPORT_DATA_LEN],
+        binding: &crate::Binding<'_>,
+    ) -> Result<wire::EvidenceBundle, EvidenceError> {
+        let bundle = self.inner.collect_bound(report_data, binding)?;
+        self.with_collateral(bundle)
     }
 }
 
@@ -62,6 +81,14 @@ impl EvidenceSource for Box<dyn EvidenceSource> {
         report_data: &[u8; REPORT_DATA_LEN],
     ) -> Result<wire::EvidenceBundle, EvidenceError> {
         self.as_mut().collect(report_data)
+    }
+
+    fn collect_bound(
+        &mut self,
+        report_data: &[u8; REPORT_DATA_LEN],
+        binding: &crate::Binding<'_>,
+    ) -> Result<wire::EvidenceBundle, EvidenceError> {
+        self.as_mut().collect_bound(report_data, binding)
     }
 }
 

@@ -11,6 +11,9 @@
 //! - [`azure_vtpm`]: Azure confidential VMs: the HCL report and a quote from
 //!   the paravisor's vTPM, over [`tpm_device`] (`/dev/tpmrm0`, or a Unix
 //!   socket in tests) with hand-written TPM 2.0 commands.
+//! - [`nsm`]: `/dev/nsm`, the Nitro Secure Module of an AWS Nitro enclave
+//!   (a CBOR attestation request through an ioctl; a Unix socket to the
+//!   SIMULATED NSM, `enclavectl sim-nsm`, in tests).
 //! - [`sim`]: the simulated PSP (`enclavectl sim-psp`), over vsock or a Unix socket.
 //! - [`ccel`]: the TDX firmware's CC event log (ACPI CCEL), which TDX bundles
 //!   carry in `event_log` for the verifier to replay.
@@ -27,6 +30,7 @@ pub mod ccel;
 pub mod coco_aa;
 pub mod collateral;
 pub mod configfs_tsm;
+pub mod nsm;
 pub mod sev_guest;
 pub mod sim;
 mod sys;
@@ -59,6 +63,27 @@ pub trait EvidenceSource: Send {
         &mut self,
         report_data: &[u8; REPORT_DATA_LEN],
     ) -> Result<EvidenceBundle, EvidenceError>;
+    /// [`EvidenceSource::collect`] for a verifier exchange: `binding` holds
+    /// the values REPORT_DATA binds, for sources whose evidence also carries
+    /// them in fields of its own (Nitro: the NSM's `nonce` and `public_key`).
+    /// Others ignore it.
+    fn collect_bound(
+        &mut self,
+        report_data: &[u8; REPORT_DATA_LEN],
+        binding: &Binding<'_>,
+    ) -> Result<EvidenceBundle, EvidenceError> {
+        let _ = binding;
+        self.collect(report_data)
+    }
+}
+
+/// What a verifier exchange's REPORT_DATA binds, besides the TLS exporter.
+#[derive(Debug, Clone, Copy)]
+pub struct Binding<'a> {
+    /// The verifier's nonce.
+    pub nonce: &'a [u8],
+    /// The enclave key's SubjectPublicKeyInfo, DER.
+    pub spki: &'a [u8],
 }
 
 /// The kinds of source, in detection order (simulation last and never detected).
@@ -74,6 +99,8 @@ pub enum SourceKind {
     CocoAa,
     /// The vTPM of an Azure confidential VM (HCL report + quote).
     AzureVtpm,
+    /// The Nitro Secure Module of an AWS Nitro enclave (`/dev/nsm`).
+    Nitro,
     /// The simulated PSP.
     Sim,
 }
@@ -87,6 +114,7 @@ impl SourceKind {
             SourceKind::TdxGuest => "tdx-guest",
             SourceKind::CocoAa => "coco-aa",
             SourceKind::AzureVtpm => "azure-vtpm",
+            SourceKind::Nitro => "nitro",
             SourceKind::Sim => "sim",
         }
     }
@@ -101,8 +129,9 @@ impl FromStr for SourceKind {
             "tdx-guest" => Ok(SourceKind::TdxGuest),
             "coco-aa" => Ok(SourceKind::CocoAa),
             "azure-vtpm" => Ok(SourceKind::AzureVtpm),
+            "nitro" => Ok(SourceKind::Nitro),
             "sim" => Ok(SourceKind::Sim),
-            _ => Err(format!("unknown evidence source {s:?} (configfs-tsm, sev-guest, tdx-guest, coco-aa, azure-vtpm, sim)")),
+            _ => Err(format!("unknown evidence source {s:?} (configfs-tsm, sev-guest, tdx-guest, coco-aa, azure-vtpm, nitro, sim)")),
         }
     }
 }
@@ -122,6 +151,8 @@ pub struct Paths {
     pub ccel: ccel::CcelPaths,
     /// The TPM (`/dev/tpmrm0`), probed for the Azure vTPM.
     pub tpm: tpm_device::TpmAddr,
+    /// The Nitro Secure Module (`/dev/nsm`).
+    pub nsm: PathBuf,
 }
 
 impl Default for Paths {
@@ -133,6 +164,7 @@ impl Default for Paths {
             coco_aa: transport::Addr::Tcp(coco_aa::DEFAULT_ADDR.to_owned()),
             ccel: ccel::CcelPaths::default(),
             tpm: tpm_device::TpmAddr::default(),
+            nsm: PathBuf::from("/dev/nsm"),
         }
     }
 }
@@ -141,7 +173,7 @@ impl Default for Paths {
 /// TPM whose NV index 0x01400001 holds an HCL report: first, because an
 /// Azure CVM can have a configfs-tsm directory with no provider that works
 /// behind the paravisor, and the NV index is an unambiguous sign), then
-/// configfs-tsm, `/dev/sev-guest`, `/dev/tdx_guest` (which cannot produce a
+/// `/dev/nsm` (AWS Nitro), configfs-tsm, `/dev/sev-guest`, `/dev/tdx_guest` (which cannot produce a
 /// quote on its own), then the CoCo attestation-agent's REST API (one TCP
 /// connection attempt of at most [`coco_aa::PROBE_TIMEOUT`]: inside a CoCo
 /// pod the hardware interfaces belong to the guest's agent, not to
@@ -153,6 +185,12 @@ pub fn detect(paths: &Paths) -> Result<SourceKind, EvidenceError> {
         Ok(()) => return Ok(SourceKind::AzureVtpm),
         Err(why) => tried.push(format!("azure-vtpm: {why}")),
     }
+    // A Nitro enclave has no TPM, configfs-tsm or guest device of the other
+    // TEEs; /dev/nsm exists only there.
+    if paths.nsm.exists() {
+        return Ok(SourceKind::Nitro);
+    }
+    tried.push(format!("nitro: {} absent", paths.nsm.display()));
     if paths.tsm_root.is_dir() {
         return Ok(SourceKind::ConfigfsTsm);
     }
@@ -260,6 +298,8 @@ pub enum EvidenceError {
         /// What is wrong.
         problem: String,
     },
+    /// The Nitro Secure Module (or the simulated one) failed or refused.
+    Nsm(String),
     /// An endorsement the platform serves (the VCEK chain, a TD quote)
     /// could not be had.
     Endorsement(String),
@@ -297,6 +337,7 @@ impl fmt::Display for EvidenceError {
                 write!(f, "TPM2_{command} failed: {}", tee_formats::tpm::command::rc_description(*rc))
             }
             EvidenceError::TpmFormat { command, problem } => write!(f, "TPM2_{command}: malformed response: {problem}"),
+            EvidenceError::Nsm(m) => write!(f, "NSM: {m}"),
             EvidenceError::Endorsement(m) => write!(f, "platform endorsement: {m}"),
         }
     }

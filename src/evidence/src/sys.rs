@@ -169,3 +169,57 @@ pub fn tdx_get_report0(path: &Path, report_data: &[u8; 64]) -> Result<Vec<u8>, I
     })?;
     Ok(req.tdreport.to_vec())
 }
+
+/// `struct nsm_iovec` (uapi `linux/nsm.h`; the AWS out-of-tree driver and
+/// the NSM API's `NsmMessage` use two `struct iovec`s, the same 32 bytes on
+/// 64-bit Linux).
+#[repr(C)]
+struct NsmIovec {
+    addr: u64,
+    len: u64,
+}
+
+/// `struct nsm_raw`: the CBOR request and the buffer for the response; the
+/// driver sets `response.len` to the response's length.
+#[repr(C)]
+struct NsmRaw {
+    request: NsmIovec,
+    response: NsmIovec,
+}
+
+const _: () = assert!(std::mem::size_of::<NsmRaw>() == 32);
+
+// NSM_IOCTL_RAW = _IOWR(0x0A, 0, struct nsm_raw) (uapi linux/nsm.h; the
+// NSM API's request_code_readwrite!(0x0A, 0, size_of::<NsmMessage>())).
+nix::ioctl_readwrite!(nsm_ioctl_raw, 0x0A, 0, NsmRaw);
+
+/// One NSM request through `/dev/nsm`: writes the response into `response`
+/// and returns its length (never more than `response.len()`).
+pub fn nsm_request(path: &Path, request: &[u8], response: &mut [u8]) -> Result<usize, IoctlError> {
+    let dev = open(path)?;
+    let mut raw = NsmRaw {
+        request: NsmIovec {
+            addr: request.as_ptr() as u64,
+            len: request.len() as u64,
+        },
+        response: NsmIovec {
+            addr: response.as_mut_ptr() as u64,
+            len: response.len() as u64,
+        },
+    };
+    // SAFETY: `dev` is open for the whole call; `raw` is a live nsm_raw (32
+    // bytes, the size encoded in the request number) whose request iovec
+    // points at `request` (live, read-only to the driver, `len` bytes) and
+    // whose response iovec points at `response` (live and writable for its
+    // whole length, the most the driver copies back).
+    let r = unsafe { nsm_ioctl_raw(dev.as_raw_fd(), &mut raw) };
+    r.map_err(|e| IoctlError {
+        errno: e as i32,
+        exitinfo2: 0,
+    })?;
+    // The driver never reports more than the buffer it was given; clamp
+    // anyway so a misbehaving driver cannot make us slice out of bounds.
+    Ok(usize::try_from(raw.response.len)
+        .unwrap_or(usize::MAX)
+        .min(response.len()))
+}

@@ -735,6 +735,7 @@ fn paths_in(dir: &std::path::Path, coco_aa: Addr) -> Paths {
             data: dir.join("data/CCEL"),
         },
         tpm: evidence::tpm_device::TpmAddr::Device(dir.join("tpmrm0")),
+        nsm: dir.join("nsm"),
     }
 }
 
@@ -751,6 +752,9 @@ fn detection_probes_the_agent_after_the_hardware() {
     assert_eq!(evidence::detect(&paths).unwrap(), SourceKind::SevGuest);
     std::fs::create_dir_all(&paths.tsm_root).unwrap();
     assert_eq!(evidence::detect(&paths).unwrap(), SourceKind::ConfigfsTsm);
+    // /dev/nsm exists only in a Nitro enclave: it comes before the others.
+    std::fs::write(&paths.nsm, b"").unwrap();
+    assert_eq!(evidence::detect(&paths).unwrap(), SourceKind::Nitro);
 
     // Nothing listening: no TEE, and the list says what was tried, in order.
     drop(listener);
@@ -763,6 +767,7 @@ fn detection_probes_the_agent_after_the_hardware() {
                 names,
                 [
                     "azure-vtpm",
+                    "nitro",
                     "configfs-tsm",
                     "sev-guest",
                     "tdx-guest",
@@ -775,7 +780,7 @@ fn detection_probes_the_agent_after_the_hardware() {
     // A non-loopback address is not probed.
     paths.coco_aa = "tcp://192.0.2.1:8006".parse().unwrap();
     match evidence::detect(&paths) {
-        Err(EvidenceError::NoTee { tried }) => assert!(tried[4].contains("loopback"), "{tried:?}"),
+        Err(EvidenceError::NoTee { tried }) => assert!(tried[5].contains("loopback"), "{tried:?}"),
         other => panic!("{other:?}"),
     }
     let _ = std::fs::remove_dir_all(dir);

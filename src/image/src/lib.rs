@@ -13,10 +13,13 @@
 //! - dev numbers 0; rdev only for `dev/console` (c 5:1); check 0;
 //! - uncompressed, so no compressor version can change the bytes.
 //!
-//! Module map: [`newc`] writes entries; [`Recipe`] says what goes in.
+//! Module map: [`newc`] writes entries; [`Recipe`] says what goes in;
+//! [`eif`] writes and reads AWS Nitro Enclaves' Enclave Image File (kernel,
+//! command line and this initramfs in one file).
 
 #![forbid(unsafe_code)]
 
+pub mod eif;
 pub mod newc;
 
 use std::collections::BTreeMap;

@@ -6,12 +6,14 @@
 //!   byte for byte as `sev-snp-measure --mode snp` does (virtee/sev-snp-measure 0.0.13;
 //!   `tee-formats.md` §5.1), for one vCPU count or for a whole range in one pass.
 //! * [`hashes`] builds the SEV kernel-hashes table QEMU writes for measured direct boot.
+//! * [`nitro`] computes the PCRs of an AWS Nitro enclave image (EIF).
 //! * [`sim`] computes the launch measurement of the simulation TEE.
 //!
 //! Everything is pure computation over byte slices: no I/O, no `unsafe`, no panics on input.
 #![forbid(unsafe_code)]
 
 pub mod hashes;
+pub mod nitro;
 pub mod ovmf;
 pub mod sim;
 pub mod snp;

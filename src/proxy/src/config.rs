@@ -15,6 +15,20 @@
 //! uds = "/run/enclave/vm.vsock"
 //! port = 8443
 //! ```
+//!
+//! With kernel vsock (an AWS Nitro parent instance: the enclave reaches the
+//! parent as CID 3, the enclave is CID 4 or more, 16 and up by default):
+//!
+//! ```toml
+//! [[egress]]                  # enclave connect(CID 3, 8443) -> the verifier
+//! listen = "vsock://any:8443"
+//! target = "127.0.0.1:8443"
+//!
+//! [[ingress]]                 # the API gateway -> enclave CID 16, port 8443
+//! listen = "127.0.0.1:8080"
+//! cid = 16
+//! port = 8443
+//! ```
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -44,11 +58,12 @@ pub struct Config {
     pub ingress: Vec<Ingress>,
 }
 
-/// One egress rule: a hybrid-vsock host socket to one TCP target.
+/// One egress rule: a hybrid-vsock host socket, or a kernel-vsock port, to
+/// one TCP target.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Egress {
-    /// `<uds>_<port>` of the guest's vsock device.
+    /// `<uds>_<port>` of the guest's vsock device, or `vsock://any:PORT`.
     pub listen: PathBuf,
     /// `host:port`.
     pub target: String,
@@ -60,10 +75,56 @@ pub struct Egress {
 pub struct Ingress {
     /// `host:port` to listen on.
     pub listen: String,
-    /// The guest's hybrid-vsock socket.
-    pub uds: PathBuf,
+    /// The guest's hybrid-vsock socket (hybrid vsock), or
+    #[serde(default)]
+    pub uds: Option<PathBuf>,
+    /// the guest's CID (kernel vsock): exactly one of the two.
+    #[serde(default)]
+    pub cid: Option<u32>,
     /// The guest port.
     pub port: u32,
+}
+
+impl Egress {
+    /// `Some` when the rule listens on kernel vsock (`vsock://any:PORT`):
+    /// the address, or why it is not one a host can listen on.
+    pub fn vsock_listen(&self) -> Option<Result<transport::Addr, String>> {
+        let text = self.listen.to_str()?;
+        if !text.starts_with("vsock://") {
+            return None;
+        }
+        Some(text.parse::<transport::Addr>().and_then(|a| {
+            a.check_listenable()?;
+            Ok(a)
+        }))
+    }
+}
+
+impl Ingress {
+    /// Where connections go: `hybrid://UDS:PORT` or `vsock://CID:PORT`.
+    pub fn guest(&self) -> Result<transport::Addr, String> {
+        match (&self.uds, self.cid) {
+            (Some(uds), None) => Ok(transport::Addr::Hybrid {
+                uds: uds.clone(),
+                port: self.port,
+            }),
+            // 0 (hypervisor), 1 (local), 2 (host) and any are never a guest.
+            (None, Some(cid)) if cid > 2 && cid != transport::VMADDR_CID_ANY => {
+                Ok(transport::Addr::Vsock {
+                    cid,
+                    port: self.port,
+                })
+            }
+            (None, Some(cid)) => Err(format!(
+                "ingress {}: CID {cid} is not a guest's (3 or more)",
+                self.listen
+            )),
+            _ => Err(format!(
+                "ingress {}: give exactly one of uds (hybrid vsock) and cid (kernel vsock)",
+                self.listen
+            )),
+        }
+    }
 }
 
 fn default_max() -> usize {
@@ -84,6 +145,11 @@ impl Config {
             return Err("max_connections must be at least 1".into());
         }
         for e in &c.egress {
+            if let Some(addr) = e.vsock_listen() {
+                addr.map_err(|m| format!("egress listen: {m}"))?;
+                check_target(&e.target)?;
+                continue;
+            }
             let name = e.listen.file_name().and_then(|n| n.to_str()).unwrap_or("");
             let port_ok = name
                 .rsplit_once('_')
@@ -94,13 +160,10 @@ impl Config {
                     e.listen
                 ));
             }
-            if e.target
-                .rsplit_once(':')
-                .and_then(|(_, p)| p.parse::<u16>().ok())
-                .is_none()
-            {
-                return Err(format!("egress target {:?} is not host:port", e.target));
-            }
+            check_target(&e.target)?;
+        }
+        for i in &c.ingress {
+            i.guest()?;
         }
         Ok(c)
     }
@@ -113,6 +176,17 @@ impl Config {
             idle_timeout: Duration::from_millis(self.idle_timeout_ms),
         }
     }
+}
+
+fn check_target(target: &str) -> Result<(), String> {
+    if target
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse::<u16>().ok())
+        .is_none()
+    {
+        return Err(format!("egress target {target:?} is not host:port"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -143,5 +217,56 @@ mod tests {
             .unwrap_err()
             .contains("unknown field"));
         assert!(Config::parse("max_connections = 0\n").is_err());
+    }
+
+    /// An AWS Nitro parent: the enclave reaches us as CID 3 and is CID 16;
+    /// nothing in the rules assumes the QEMU host CID 2 or a fixed guest CID.
+    #[test]
+    fn nitro_parent_rules_use_kernel_vsock_and_any_guest_cid() {
+        let c = Config::parse(
+            "[[egress]]\nlisten = \"vsock://any:8443\"\ntarget = \"127.0.0.1:8443\"\n\
+             [[ingress]]\nlisten = \"127.0.0.1:8080\"\ncid = 16\nport = 8443\n\
+             [[ingress]]\nlisten = \"127.0.0.1:8081\"\ncid = 4242\nport = 7000\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.egress[0].vsock_listen(),
+            Some(Ok(transport::Addr::Vsock {
+                cid: transport::VMADDR_CID_ANY,
+                port: 8443
+            }))
+        );
+        assert_eq!(
+            c.ingress[0].guest(),
+            Ok(transport::Addr::Vsock {
+                cid: 16,
+                port: 8443
+            })
+        );
+        assert_eq!(
+            c.ingress[1].guest(),
+            Ok(transport::Addr::Vsock {
+                cid: 4242,
+                port: 7000
+            })
+        );
+        // Listening on one CID (the parent's 3, or the host's 2) would tie
+        // the rule to one platform: refused, `any` serves both.
+        assert!(
+            Config::parse("[[egress]]\nlisten = \"vsock://3:8443\"\ntarget = \"h:1\"\n")
+                .unwrap_err()
+                .contains("binds CID `any`")
+        );
+        // CID 2 is the host, never a guest; uds and cid together are ambiguous.
+        assert!(
+            Config::parse("[[ingress]]\nlisten = \"127.0.0.1:1\"\ncid = 2\nport = 1\n")
+                .unwrap_err()
+                .contains("not a guest's")
+        );
+        assert!(Config::parse(
+            "[[ingress]]\nlisten = \"127.0.0.1:1\"\ncid = 16\nuds = \"/r/v\"\nport = 1\n"
+        )
+        .unwrap_err()
+        .contains("exactly one"));
     }
 }

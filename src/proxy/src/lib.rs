@@ -1,11 +1,19 @@
 //! The host proxy. Untrusted by design: it forwards bytes and nothing else.
 //!
-//! - Egress: the guest connects to the host (vsock CID 2, port P); with
-//!   hybrid vsock that arrives on the Unix socket `<uds>_P`. Each such
-//!   socket is forwarded to exactly one allow-listed TCP target; a port with
-//!   no rule has no socket, so the guest's connection is refused.
+//! - Egress: the guest connects to the host (vsock port P); with hybrid
+//!   vsock that arrives on the Unix socket `<uds>_P`, with kernel vsock
+//!   (an AWS Nitro parent instance, a QEMU host with vhost-vsock) on a
+//!   `vsock://any:P` listener. Each is forwarded to exactly one allow-listed
+//!   TCP target; a port with no rule has no listener, so the guest's
+//!   connection is refused.
 //! - Ingress: a TCP listener forwarded to a guest port through the hybrid
-//!   vsock handshake (`CONNECT <port>\n` → `OK …`).
+//!   vsock handshake (`CONNECT <port>\n` → `OK …`), or to a guest CID and
+//!   port with kernel vsock.
+//!
+//! No CID is assumed on either side: the guest reaches the host as CID 2
+//! under QEMU and as CID 3 (the parent) in a Nitro enclave, which the
+//! `vsock://any:P` listener serves alike; an ingress rule names the guest's
+//! CID (a Nitro enclave's is 4 or more, 16 and up by default).
 //!
 //! Each connection is two copying threads; EOF in one direction is passed
 //! on as a half-close (`shutdown(Write)`), so request/response protocols
@@ -104,6 +112,18 @@ impl Duplex for UnixStream {
     }
 }
 
+impl Duplex for transport::Stream {
+    fn try_clone_box(&self) -> io::Result<Box<dyn Duplex>> {
+        Ok(Box::new(self.try_clone()?))
+    }
+    fn shutdown_write(&self) {
+        let _ = transport::Stream::shutdown_write(self);
+    }
+    fn set_idle(&self, t: Duration) {
+        let _ = self.set_read_timeout(Some(t));
+    }
+}
+
 /// Copies both ways until both directions reach EOF (or idle out).
 fn splice(a: Box<dyn Duplex>, b: Box<dyn Duplex>, idle: Duration, tap: &Tap) -> io::Result<()> {
     a.set_idle(idle);
@@ -170,12 +190,52 @@ pub fn egress_on(
     limits: Limits,
     tap: Tap,
 ) -> io::Result<()> {
+    let mut incoming = listener.incoming();
+    egress_loop(
+        move || {
+            incoming
+                .next()
+                .map(|r| r.map(|s| Box::new(s) as Box<dyn Duplex>))
+        },
+        &uds.display().to_string(),
+        target,
+        limits,
+        tap,
+    )
+}
+
+/// Egress from a kernel-vsock listener (`vsock://any:PORT`, bound with
+/// [`transport::listen`]): the same rule, whatever CID the guest sees the
+/// host as.
+pub fn egress_on_vsock(
+    listener: transport::Listener,
+    listen: &str,
+    target: &str,
+    limits: Limits,
+    tap: Tap,
+) -> io::Result<()> {
+    egress_loop(
+        move || Some(listener.accept().map(|s| Box::new(s) as Box<dyn Duplex>)),
+        listen,
+        target,
+        limits,
+        tap,
+    )
+}
+
+fn egress_loop(
+    mut accept: impl FnMut() -> Option<io::Result<Box<dyn Duplex>>>,
+    listen: &str,
+    target: &str,
+    limits: Limits,
+    tap: Tap,
+) -> io::Result<()> {
     let addr = target.to_socket_addrs()?.next().ok_or_else(|| {
         io::Error::new(io::ErrorKind::InvalidInput, format!("{target}: no address"))
     })?;
     let slots = Slots(Arc::new(AtomicUsize::new(0)), limits.max_connections);
-    log::info!(uds = uds.display().to_string().as_str(), target = target; "egress rule");
-    for guest in listener.incoming() {
+    log::info!(listen = listen, target = target; "egress rule");
+    while let Some(guest) = accept() {
         let Ok(guest) = guest else { continue };
         let Some(slot) = slots.take() else {
             log::warn!(target = target; "egress: connection limit reached; refused");
@@ -187,7 +247,7 @@ pub fn egress_on(
             match TcpStream::connect_timeout(&addr, timeout) {
                 Ok(t) => {
                     let _ = t.set_nodelay(true);
-                    let _ = splice(Box::new(guest), Box::new(t), limits.idle_timeout, &tap);
+                    let _ = splice(guest, Box::new(t), limits.idle_timeout, &tap);
                 }
                 Err(e) => {
                     log::warn!(target = addr.to_string().as_str(), error = e.to_string().as_str(); "egress: target unreachable")
@@ -209,6 +269,16 @@ pub fn serve_egress(
 ) -> io::Result<Vec<std::thread::JoinHandle<io::Result<()>>>> {
     let mut threads = Vec::new();
     for e in rules {
+        if let Some(addr) = e.vsock_listen() {
+            let addr = addr.map_err(|m| io::Error::new(io::ErrorKind::InvalidInput, m))?;
+            let listener = transport::listen(&addr)
+                .map_err(|err| io::Error::new(err.kind(), format!("{addr}: {err}")))?;
+            let (listen, target, tap) = (addr.to_string(), e.target.clone(), tap.clone());
+            threads.push(std::thread::spawn(move || {
+                egress_on_vsock(listener, &listen, &target, limits, tap)
+            }));
+            continue;
+        }
         let _ = std::fs::remove_file(&e.listen);
         let listener = UnixListener::bind(&e.listen)
             .map_err(|err| io::Error::new(err.kind(), format!("{}: {err}", e.listen.display())))?;
@@ -240,22 +310,30 @@ pub fn ingress(listen: &str, uds: PathBuf, port: u32, limits: Limits) -> io::Res
     ingress_on(
         TcpListener::bind(listen)?,
         listen,
-        uds,
-        port,
+        transport::Addr::Hybrid { uds, port },
         limits,
         Tap::default(),
     )
 }
 
-/// [`ingress`] on a listener already bound.
+/// [`ingress`] on a listener already bound, to `guest`: a hybrid vsock
+/// socket and port, or a kernel-vsock CID and port (`config::Ingress::guest`).
 pub fn ingress_on(
     listener: TcpListener,
     listen: &str,
-    uds: PathBuf,
-    port: u32,
+    guest: transport::Addr,
     limits: Limits,
     tap: Tap,
 ) -> io::Result<()> {
+    let port = match &guest {
+        transport::Addr::Hybrid { port, .. } | transport::Addr::Vsock { port, .. } => *port,
+        other => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{other}: an ingress rule leads to a guest vsock port"),
+            ))
+        }
+    };
     let slots = Slots(Arc::new(AtomicUsize::new(0)), limits.max_connections);
     log::info!(listen = listen, port = port; "ingress rule");
     for client in listener.incoming() {
@@ -265,10 +343,10 @@ pub fn ingress_on(
             log::warn!(listen = listen; "ingress: connection limit reached; refused");
             continue;
         };
-        let (uds, timeout, tap) = (uds.clone(), limits.connect_timeout, tap.clone());
+        let (guest, tap) = (guest.clone(), tap.clone());
         std::thread::spawn(move || {
             let _slot = slot;
-            match hybrid_connect(&uds, port, timeout) {
+            match transport::connect(&guest) {
                 Ok(g) => {
                     let _ = splice(Box::new(client), Box::new(g), limits.idle_timeout, &tap);
                 }
@@ -548,12 +626,47 @@ mod tests {
         });
     }
 
+    /// A kernel-vsock egress rule (the Nitro parent's, or a vhost-vsock
+    /// host's) binds `vsock://any:PORT`: whichever CID the guest sees the
+    /// host as reaches it. Needs AF_VSOCK in the test kernel; where the
+    /// address family does not exist it fails unless
+    /// `ENCLAVE_ALLOW_SKIP_VSOCK=1` asks for the skip.
+    #[test]
+    fn a_kernel_vsock_egress_rule_listens_on_any_cid() {
+        let port = 40_000 + std::process::id() % 20_000;
+        let rules = [config::Egress {
+            listen: PathBuf::from(format!("vsock://any:{port}")),
+            target: "127.0.0.1:9".into(),
+        }];
+        match serve_egress(&rules, Limits::default(), &Tap::default()) {
+            Err(e)
+                if e.raw_os_error() == Some(libc_eafnosupport())
+                    && std::env::var("ENCLAVE_ALLOW_SKIP_VSOCK").as_deref() == Ok("1") =>
+            {
+                eprintln!("SKIPPED (ENCLAVE_ALLOW_SKIP_VSOCK=1): no AF_VSOCK in this kernel");
+                return;
+            }
+            other => drop(other.unwrap()),
+        }
+        let again = transport::listen(&transport::Addr::Vsock {
+            cid: transport::VMADDR_CID_ANY,
+            port,
+        });
+        assert_eq!(again.unwrap_err().kind(), io::ErrorKind::AddrInUse);
+    }
+
+    /// EAFNOSUPPORT on Linux.
+    fn libc_eafnosupport() -> i32 {
+        97
+    }
+
     /// An ingress rule on a fresh loopback port to guest `port` behind `uds`.
     fn ingress_rule(uds: &Path, port: u32, limits: Limits) -> std::net::SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let uds = uds.to_owned();
-        std::thread::spawn(move || ingress_on(listener, "test", uds, port, limits, Tap::default()));
+        let guest = transport::Addr::Hybrid { uds, port };
+        std::thread::spawn(move || ingress_on(listener, "test", guest, limits, Tap::default()));
         addr
     }
 

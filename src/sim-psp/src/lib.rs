@@ -21,6 +21,8 @@
 //! - [`server`]: [`Server`] on `unix://`, `hybrid://` and `vsock://`
 //!   listeners; [`ListenAddr`].
 //! - [`client`]: [`client::request`], a Unix-socket client for tests.
+//! - [`nsm`]: a SIMULATED AWS Nitro Secure Module (`enclavectl sim-nsm`):
+//!   attestation documents in AWS's COSE_Sign1 shape under a simulation root.
 //! - [`paravisor`]: a SIMULATED Azure paravisor: a TPM relay in front of
 //!   swtpm that writes HCL reports (this PSP's reports inside) to the vTPM's
 //!   NV when the guest writes its user data, as OpenHCL does.
@@ -28,6 +30,7 @@
 
 pub mod chain;
 pub mod client;
+pub mod nsm;
 pub mod paravisor;
 pub mod protocol;
 pub mod report;

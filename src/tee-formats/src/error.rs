@@ -110,6 +110,16 @@ pub enum FormatError {
         /// The length that does not fit.
         len: usize,
     },
+    /// CBOR (the NSM messages) that is not what the format requires: wrong
+    /// major type, indefinite length, unknown or repeated key, bad text.
+    Cbor {
+        /// The message or field being read.
+        what: &'static str,
+        /// Absolute offset of the offending item.
+        offset: usize,
+        /// What is wrong.
+        problem: &'static str,
+    },
 }
 
 /// What is wrong with one entry of an SNP certificate table
@@ -200,6 +210,11 @@ impl fmt::Display for FormatError {
             Self::TooLarge { field, len } => {
                 write!(f, "{field}: {len} bytes do not fit the length field")
             }
+            Self::Cbor {
+                what,
+                offset,
+                problem,
+            } => write!(f, "{what} (offset {offset:#x}): {problem}"),
         }
     }
 }

@@ -24,6 +24,8 @@
 //! - [`nitro`]: AWS Nitro Enclaves attestation documents (COSE_Sign1 over
 //!   the NSM's CBOR map), with their own [`nitro::DocumentError`] (offset and
 //!   problem).
+//! - [`nsm`]: the AWS Nitro Secure Module's `Attestation` request and
+//!   response (CBOR), as exchanged with `/dev/nsm`.
 //! - [`FormatError`]: the error type of every parser.
 //!
 //! Conventions (`shared/docs/style.md` §6.4): one struct per specification
@@ -46,6 +48,7 @@ mod error;
 pub mod eventlog;
 mod json;
 pub mod nitro;
+pub mod nsm;
 pub mod snp;
 pub mod tdx;
 pub mod tpm;

@@ -305,6 +305,27 @@ fn timeval(t: Duration) -> io::Result<TimeVal> {
 }
 
 impl Stream {
+    /// A second handle on the same connection (for copying both ways).
+    pub fn try_clone(&self) -> io::Result<Stream> {
+        Ok(match self {
+            Stream::Vsock(fd) => Stream::Vsock(fd.try_clone()?),
+            Stream::Unix(s) => Stream::Unix(s.try_clone()?),
+            Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
+        })
+    }
+
+    /// Half-closes the sending direction (the peer reads EOF).
+    pub fn shutdown_write(&self) -> io::Result<()> {
+        match self {
+            Stream::Vsock(fd) => Ok(socket::shutdown(
+                fd.as_raw_fd_compat(),
+                socket::Shutdown::Write,
+            )?),
+            Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+        }
+    }
+
     /// Bounds reads alone (`None`: block). Servers shorten it as a
     /// request's deadline approaches, so a client trickling bytes cannot
     /// hold a worker past the deadline.

@@ -106,6 +106,8 @@ pub fn state() -> Option<State> {
 const ALLOWED: &[(&str, u64)] = &[
     ("/dev/sev-guest", access::WRITE_FILE),
     ("/dev/tdx_guest", access::WRITE_FILE),
+    // The NSM ioctl needs the device open for writing (AWS Nitro).
+    ("/dev/nsm", access::WRITE_FILE),
     (
         "/sys/kernel/config/tsm/report",
         access::WRITE_FILE | access::MAKE_DIR | access::REMOVE_DIR,
