@@ -59,6 +59,10 @@ const EXAMPLES: &[(&str, &str)] = &[
         "enclavectl sim-psp --state sim-state --measurement \"$MEASUREMENT\" --listen unix:///run/sim-psp.sock",
     ),
     (
+        "sim-nsm",
+        "enclavectl sim-nsm --listen unix:///run/sim-nsm.sock --eif out/enclave.eif",
+    ),
+    (
         "sim-paravisor",
         "enclavectl sim-paravisor --state sim-state --measurement \"$MEASUREMENT\" --tpm unix:///run/swtpm.sock --listen unix:///run/paravisor.sock",
     ),
