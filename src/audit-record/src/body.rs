@@ -77,6 +77,14 @@ pub struct AttestationBody {
     pub decision_id: String,
     /// Digest: SHA-256 of the enclave key's SPKI (the attested key).
     pub enclave_spki_sha256: String,
+    /// The enclave key's DER SubjectPublicKeyInfo itself, lowercase hex (at
+    /// most 256 bytes): the collector checks this record's signature, and
+    /// every later record of the stream, with it (the stream id and
+    /// `enclave_spki_sha256` must both be its digest), and `audit verify`
+    /// proves it attested through the verifier's decision for the same
+    /// digest. Added by the collector's side (h2): without it a stream's
+    /// key could not be learnt from the stream.
+    pub enclave_spki: String,
 }
 
 /// `secret_release` and `secret_withdrawal`: which secret, never its
@@ -183,6 +191,13 @@ pub struct DecisionBody {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionBody {
+    /// The stream whose prefix was deleted (its id).
+    pub stream: String,
+    /// Every record of that stream with seq ≤ this was deleted.
+    pub through_seq: u64,
+    /// Digest: the hash of the last deleted record (seq `through_seq`), so
+    /// the first kept record's `prev` links to this statement.
+    pub last_hash: String,
     /// Records with `time` before this (Unix ms) were deleted.
     pub before_time: u64,
     /// How many.
@@ -263,7 +278,8 @@ impl Body {
                 measurement("measurement", &b.measurement)?;
                 text("tcb", &b.tcb)?;
                 name("decision_id", &b.decision_id)?;
-                digest("enclave_spki_sha256", &b.enclave_spki_sha256)
+                digest("enclave_spki_sha256", &b.enclave_spki_sha256)?;
+                spki("enclave_spki", &b.enclave_spki, &b.enclave_spki_sha256)
             }
             Body::SecretRelease(b) | Body::SecretWithdrawal(b) => text("path", &b.path),
             Body::Call(b) => match &b.call_ref {
@@ -290,7 +306,15 @@ impl Body {
                     None => Ok(()),
                 }
             }
-            Body::Retention(_) => Ok(()),
+            Body::Retention(b) => {
+                if !hex::is_hex_of(&b.stream, 16) {
+                    return Err(FieldError {
+                        field: "stream",
+                        rule: "stream",
+                    });
+                }
+                digest("last_hash", &b.last_hash)
+            }
         }
     }
 }
@@ -302,6 +326,22 @@ fn digest(field: &'static str, s: &str) -> Result<(), FieldError> {
         Err(FieldError {
             field,
             rule: "digest",
+        })
+    }
+}
+
+/// A DER SPKI in hex whose SHA-256 is `digest_hex`.
+fn spki(field: &'static str, s: &str, digest_hex: &str) -> Result<(), FieldError> {
+    let matches = (2..=512).contains(&s.len())
+        && hex::decode(s).is_some_and(|der| {
+            hex::encode(ring::digest::digest(&ring::digest::SHA256, &der).as_ref()) == digest_hex
+        });
+    if matches {
+        Ok(())
+    } else {
+        Err(FieldError {
+            field,
+            rule: "spki",
         })
     }
 }

@@ -31,7 +31,9 @@ fn samples() -> Vec<Body> {
             measurement: "ab".repeat(48),
             tcb: "bootloader=3 tee=0 snp=22 microcode=213".into(),
             decision_id: "0123456789abcdef0123456789abcdef".into(),
-            enclave_spki_sha256: d('b'),
+            enclave_spki_sha256: "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
+                .into(),
+            enclave_spki: "00".into(),
         }),
         Body::SecretRelease(SecretBody {
             path: "kv/data/app/pepper".into(),
@@ -69,6 +71,9 @@ fn samples() -> Vec<Body> {
             denied_check: Some("tdx.quote_signature".into()),
         }),
         Body::Retention(RetentionBody {
+            stream: "0123456789abcdef0123456789abcdef".into(),
+            through_seq: 41,
+            last_hash: d('f'),
             before_time: 1_790_000_000_000,
             deleted_count: 42,
         }),
