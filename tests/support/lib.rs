@@ -12,9 +12,11 @@
 )]
 
 pub mod attest_client;
+pub mod audit;
 pub mod azure;
 pub mod echo;
 pub mod https;
+pub mod postgres;
 pub mod process;
 pub mod qemu;
 pub mod replicas;

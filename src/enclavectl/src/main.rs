@@ -13,10 +13,12 @@
 //! - `call`: a client of the guest's call service (a call, its health, its metrics).
 //! - `collateral fetch|show|prune`: the verifier's KDS/PCS collateral cache.
 //! - `policy check`: which platforms a candidate policy would deny.
+//! - `audit serve|verify|export|retain|pubkey`: the audit trail's collector and its checks.
 //!
 //! Every subcommand logs through [`logger`]: JSON lines on stderr, the level
 //! from `--log-level`, else `RUST_LOG`, else `info`.
 
+mod audit_cmd;
 mod call_cmd;
 mod collateral_cmd;
 mod dev_pki_cmd;
@@ -77,6 +79,9 @@ enum Command {
     /// Policies: check which platforms a candidate policy would deny (exit 0 none, 1 some, 2 usage).
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
+    /// The audit trail: the collector (PostgreSQL), verify, export, retention.
+    #[command(subcommand)]
+    Audit(audit_cmd::AuditCommand),
 }
 
 fn main() -> ExitCode {
@@ -101,6 +106,7 @@ fn main() -> ExitCode {
         Command::Call(a) => call_cmd::run(a),
         Command::Collateral(c) => collateral_cmd::run(c),
         Command::Policy(c) => policy_cmd::run(c),
+        Command::Audit(c) => audit_cmd::run(c),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,408 @@
+//! The audit trail's host side against a real PostgreSQL (Debian's, a
+//! throwaway cluster on a Unix socket): the collector (`enclavectl audit
+//! serve`) stores what real keys signed (`audit-record`'s `Chain`, P-256
+//! enclave keys, the verifier's P-384 key), `enclavectl audit verify`
+//! accepts an honest trail and names every deletion, reorder, duplicate,
+//! edit and forgery by the host, at rest (SQL on the tables) and in
+//! transit (a tampering forwarder); what cannot be verified is kept in
+//! quarantine; a collector killed mid-stream loses nothing it acked;
+//! retention deletes a prefix and verify starts the chain there.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::time::Duration;
+
+use audit_record::Chain;
+use enclave_tests::audit::{
+    edit_field, forge, make_run, now_ms, ship, verify, Collector, Forwarder, Key,
+};
+use enclave_tests::postgres::Postgres;
+use enclave_tests::TempDir;
+
+const BUDGET: Duration = Duration::from_secs(20);
+
+struct World {
+    pg: Postgres,
+    dir: TempDir,
+    verifier: Key,
+    verifier_file: std::path::PathBuf,
+    verifier_chain: Chain,
+    collector: Collector,
+}
+
+fn world() -> World {
+    let pg = Postgres::start(false);
+    let dir = TempDir::new("audit");
+    let verifier = Key::p384();
+    let verifier_file = verifier.write(&dir.path().join("token-key.pk8"));
+    let verifier_chain = Chain::new(&verifier.spki());
+    let collector = Collector::start(&pg, &dir.path().join("collector.sock"), &verifier_file);
+    World {
+        pg,
+        dir,
+        verifier,
+        verifier_file,
+        verifier_chain,
+        collector,
+    }
+}
+
+/// Stores one honest run (decision + enclave chain) and returns it.
+fn store_run(w: &mut World, calls: usize) -> enclave_tests::audit::Run {
+    let enclave = Key::p256();
+    let run = make_run(
+        &mut w.verifier_chain,
+        &w.verifier,
+        &enclave,
+        calls,
+        now_ms(),
+    );
+    let vlast = w.verifier_chain.next_seq() - 1;
+    assert_eq!(
+        ship(
+            &w.collector.socket,
+            &run.verifier_lines,
+            Some(vlast),
+            BUDGET
+        )
+        .last(),
+        Some(&vlast)
+    );
+    let last = u64::try_from(run.enclave_lines.len() - 1).unwrap();
+    assert_eq!(
+        ship(&w.collector.socket, &run.enclave_lines, Some(last), BUDGET).last(),
+        Some(&last)
+    );
+    run
+}
+
+fn count(pg: &Postgres, sql: &str) -> i64 {
+    pg.client().query_one(sql, &[]).unwrap().get(0)
+}
+
+/// An honest trail of two enclave instances verifies, and the report names
+/// each instance's evidence, its proving decision and its calls.
+#[test]
+fn an_honest_trail_verifies_and_is_reported_per_instance() {
+    let mut w = world();
+    let a = store_run(&mut w, 5);
+    let b = store_run(&mut w, 2);
+    // 2 decisions + (attestation, release, calls, lifecycle) per instance.
+    assert_eq!(
+        count(&w.pg, "SELECT count(*) FROM audit_records"),
+        2 + 8 + 5
+    );
+    assert_eq!(count(&w.pg, "SELECT count(*) FROM audit_quarantine"), 0);
+    assert_eq!(
+        count(&w.pg, "SELECT max(version)::bigint FROM schema_migrations"),
+        1
+    );
+    let (ok, report) = verify(&w.pg, &w.verifier_file, None);
+    assert!(ok, "{report}");
+    assert!(report.contains("audit verify: OK, 3 streams"), "{report}");
+    for (run, calls, dseq) in [(&a, 5, 0), (&b, 2, 1)] {
+        let block = report
+            .split(&format!("enclave stream {}", run.enclave_stream))
+            .nth(1)
+            .unwrap();
+        assert!(
+            block.contains(&format!("proven by verifier decision seq {dseq}")),
+            "{report}"
+        );
+        assert!(
+            block.contains(&format!("calls: {calls} (first ")),
+            "{report}"
+        );
+    }
+    assert!(
+        report.contains("decisions: 2 accepted, 0 denied"),
+        "{report}"
+    );
+
+    // A collector restart re-applies no migration and stores nothing twice.
+    drop(std::mem::replace(
+        &mut w.collector,
+        Collector::start(&w.pg, &w.dir.path().join("c2.sock"), &w.verifier_file),
+    ));
+    let resent = ship(&w.collector.socket, &a.enclave_lines, Some(7), BUDGET);
+    assert_eq!(resent.last(), Some(&7));
+    assert_eq!(count(&w.pg, "SELECT count(*) FROM audit_records"), 15);
+    assert_eq!(count(&w.pg, "SELECT count(*) FROM schema_migrations"), 1);
+}
+
+/// The host edits the database directly: each act is named by seq.
+#[test]
+fn tampering_at_rest_is_detected_and_named() {
+    let mut w = world();
+    let run = store_run(&mut w, 8); // enclave seq 0-10
+    let s = run.enclave_stream.clone();
+    let mut db = w.pg.client();
+    let stranger = Key::p256();
+    let forged = forge(&run.enclave_lines[9], &stranger);
+    // Delete seq 3; edit seq 5's body column and seq 6's signed line;
+    // duplicate seq 2 (the host drops the constraint); swap the lines of
+    // seq 7 and 8 (their columns stay); replace seq 9 by a forgery.
+    db.batch_execute(&format!(
+        "DELETE FROM audit_records WHERE stream = '{s}' AND seq = 3;
+         UPDATE audit_records SET body = jsonb_set(body, '{{duration_ms}}', '1') WHERE stream = '{s}' AND seq = 5;
+         ALTER TABLE audit_records DROP CONSTRAINT audit_records_stream_seq_key;
+         INSERT INTO audit_records (stream, seq, prev, hash, kind, time, body, sig, raw)
+           SELECT stream, seq, prev, hash, kind, time, body, sig, raw FROM audit_records WHERE stream = '{s}' AND seq = 2;
+         UPDATE audit_records a SET raw = b.raw FROM audit_records b
+           WHERE a.stream = '{s}' AND b.stream = '{s}' AND ((a.seq = 7 AND b.seq = 8) OR (a.seq = 8 AND b.seq = 7));"
+    ))
+    .unwrap();
+    let edited = edit_field(&run.enclave_lines[6], "duration_ms", 1.into());
+    db.execute(
+        "UPDATE audit_records SET raw = $1 WHERE stream = $2 AND seq = 6",
+        &[&edited, &s],
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE audit_records SET raw = $1, sig = '00' WHERE stream = $2 AND seq = 9",
+        &[&forged, &s],
+    )
+    .unwrap();
+    let (ok, report) = verify(&w.pg, &w.verifier_file, None);
+    assert!(!ok, "{report}");
+    for want in [
+        "FINDING seq 3 missing",
+        "FINDING seq 5 edited (columns body disagree with the signed line)",
+        "FINDING seq 6 edited (columns hash, body disagree with the signed line)",
+        "FINDING seq 6 forged or edited (signature does not verify",
+        "FINDING seq 2 duplicated (2 rows)",
+        "FINDING seq 7 edited (columns seq, prev, hash, time, body, sig disagree with the signed line)",
+        "FINDING seq 9 forged or edited (signature does not verify",
+    ] {
+        assert!(report.contains(want), "{want:?} not in:\n{report}");
+    }
+    // Only the enclave stream is wrong: the verifier's is clean.
+    assert!(report.lines().filter(|l| l.contains("FINDING")).count() >= 7);
+}
+
+/// The host between the enclave and the collector drops, reorders, edits,
+/// forges and duplicates records: the forgeries and edits are kept in
+/// quarantine, and verify names every act.
+#[test]
+fn tampering_in_transit_is_detected_and_named() {
+    let mut w = world();
+    let enclave = Key::p256();
+    let run = make_run(&mut w.verifier_chain, &w.verifier, &enclave, 8, now_ms());
+    ship(&w.collector.socket, &run.verifier_lines, Some(0), BUDGET);
+    let stranger = Key::p256();
+    let fwd_sock = w.dir.path().join("fwd.sock");
+    let mut held: Option<String> = None;
+    let _fwd = Forwarder::start(&fwd_sock, &w.collector.socket, move |line| {
+        let seq = audit_record::Record::parse(&line).unwrap().seq;
+        match seq {
+            2 => vec![], // drop
+            4 => {
+                held = Some(line); // hold back…
+                vec![]
+            }
+            5 => vec![line, held.take().unwrap()], // …send after 5
+            6 => vec![edit_field(&line, "duration_ms", 1.into())], // edit
+            7 => vec![forge(&line, &stranger)],    // forge
+            8 => vec![line.clone(), line],         // replay
+            _ => vec![line],
+        }
+    });
+    let acks = ship(&fwd_sock, &run.enclave_lines, Some(10), BUDGET);
+    assert_eq!(acks.last(), Some(&10), "{acks:?}");
+    let s = &run.enclave_stream;
+    assert_eq!(
+        count(
+            &w.pg,
+            &format!("SELECT count(*) FROM audit_quarantine WHERE stream = '{s}'")
+        ),
+        3
+    );
+    let (ok, report) = verify(&w.pg, &w.verifier_file, None);
+    assert!(!ok, "{report}");
+    for want in [
+        "FINDING seq 2 missing",
+        "FINDING seq 5 reordered in transit (stored before seq 4)",
+        "FINDING seq 6-7 missing",
+        "FINDING seq 6 quarantined: bad signature",
+        "FINDING seq 7 quarantined: bad signature",
+        "FINDING seq 8 quarantined: seq 8 replayed on one connection",
+    ] {
+        assert!(report.contains(want), "{want:?} not in:\n{report}");
+    }
+}
+
+/// What the collector cannot verify is kept, with the reason, never
+/// dropped: a bad signature, a stream whose key it never saw, a line that
+/// does not parse, a decision not signed by the verifier's key.
+#[test]
+fn unverifiable_records_land_in_quarantine_with_the_reason() {
+    let mut w = world();
+    let enclave = Key::p256();
+    let run = make_run(&mut w.verifier_chain, &w.verifier, &enclave, 2, now_ms());
+    let stranger = Key::p256();
+    let not_verifier = Key::p384();
+    let mut their_chain = Chain::new(&not_verifier.spki());
+    let fake = make_run(&mut their_chain, &not_verifier, &Key::p256(), 0, now_ms());
+    let lines = vec![
+        run.enclave_lines[1].clone(), // seq 1 before the stream's key is known
+        run.enclave_lines[0].clone(),
+        forge(&run.enclave_lines[2], &stranger),
+        "{\"v\":1,\"not\":\"a record\"}".to_owned(),
+        fake.verifier_lines[0].clone(),
+    ];
+    let acks = ship(&w.collector.socket, &lines, Some(2), BUDGET);
+    assert_eq!(acks.last(), Some(&2), "{acks:?}");
+    let mut db = w.pg.client();
+    let reasons: Vec<String> = db
+        .query("SELECT reason FROM audit_quarantine ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(reasons.len(), 4, "{reasons:?}");
+    assert_eq!(reasons[0], "key unknown for the stream (no verified seq 0)");
+    assert!(reasons[1].starts_with("bad signature"), "{reasons:?}");
+    assert!(reasons[2].starts_with("unparseable: "), "{reasons:?}");
+    assert_eq!(
+        reasons[3],
+        "decision record from a stream that is not the verifier's key"
+    );
+    // The raw lines are kept as received.
+    let raws: Vec<String> = db
+        .query("SELECT raw FROM audit_quarantine ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(raws[0], lines[0]);
+    assert_eq!(raws[2], lines[3]);
+    assert_eq!(count(&w.pg, "SELECT count(*) FROM audit_records"), 1);
+}
+
+/// The collector is killed (SIGKILL) while records stream in; every seq
+/// acknowledged before the kill is in the database, and the emitter's
+/// resend from its first unacknowledged record completes a chain that
+/// verifies.
+#[test]
+fn a_collector_killed_mid_stream_loses_nothing_acked() {
+    let mut w = world();
+    let enclave = Key::p256();
+    let run = make_run(&mut w.verifier_chain, &w.verifier, &enclave, 400, now_ms());
+    ship(&w.collector.socket, &run.verifier_lines, Some(0), BUDGET);
+    let sock = w.collector.socket.clone();
+    let lines = run.enclave_lines.clone();
+    let sender = std::thread::spawn(move || {
+        let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+        let reader = s.try_clone().unwrap();
+        let acks = std::thread::spawn(move || {
+            enclave_tests::audit::read_acks(reader, None, Duration::from_secs(20))
+        });
+        for l in &lines {
+            use std::io::Write;
+            if s.write_all(format!("{l}\n").as_bytes()).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        acks.join().unwrap()
+    });
+    std::thread::sleep(Duration::from_millis(150));
+    w.collector.proc.stop();
+    let acks = sender.join().unwrap();
+    let acked = *acks.last().expect("some records acked before the kill");
+    assert!(acked < 401, "the kill came too late: {acked}");
+    let stored = count(
+        &w.pg,
+        &format!(
+            "SELECT count(*) FROM audit_records WHERE stream = '{}' AND seq <= {acked}",
+            run.enclave_stream
+        ),
+    );
+    assert_eq!(stored, i64::try_from(acked + 1).unwrap());
+    // Restart; the emitter resends from its first unacknowledged record.
+    w.collector = Collector::start(&w.pg, &w.dir.path().join("c2.sock"), &w.verifier_file);
+    let from = usize::try_from(acked + 1).unwrap();
+    let rest = ship(
+        &w.collector.socket,
+        &run.enclave_lines[from..],
+        Some(402),
+        BUDGET,
+    );
+    assert_eq!(rest.last(), Some(&402));
+    let (ok, report) = verify(&w.pg, &w.verifier_file, None);
+    assert!(ok, "{report}");
+}
+
+/// Retention deletes each stream's prefix older than the period and says
+/// so in a signed record; verify starts the chain there and names it. A
+/// deletion the retention key did not sign is a finding.
+#[test]
+fn retention_deletes_a_prefix_and_verify_starts_there() {
+    let mut w = world();
+    let day = 86_400_000;
+    let enclave = Key::p256();
+    // Records 40 days old (decision, enclave seq 0-4), and a second run of
+    // the same instance's chain is not possible, so: one chain whose first
+    // five records are old and the rest new.
+    let old = now_ms() - 40 * day;
+    let run = make_run(&mut w.verifier_chain, &w.verifier, &enclave, 3, old);
+    // Re-sign seq 5.. with recent times: extend the chain from seq 4.
+    let mut lines: Vec<String> = run.enclave_lines[..5].to_vec();
+    let mut chain = Chain::after(&audit_record::Record::parse(&lines[4]).unwrap());
+    for i in 0..3u64 {
+        let rec = chain
+            .append(
+                audit_record::Body::Lifecycle(audit_record::LifecycleBody {
+                    from: "serving".into(),
+                    to: format!("step{i}"),
+                }),
+                now_ms() - 1000 + i,
+                &enclave.signer(),
+            )
+            .unwrap();
+        lines.push(rec.to_line());
+    }
+    ship(&w.collector.socket, &run.verifier_lines, Some(0), BUDGET);
+    assert_eq!(
+        ship(&w.collector.socket, &lines, Some(7), BUDGET).last(),
+        Some(&7)
+    );
+    let retention = Key::p384();
+    let rkey = retention.write(&w.dir.path().join("retention.pk8"));
+    let out = std::process::Command::new(enclave_tests::stack::enclavectl())
+        .args(["--log-level", "warn", "audit", "retain", "--db"])
+        .arg(w.pg.socket_dir())
+        .args(["--older-than", "30", "--key"])
+        .arg(&rkey)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!(
+            "retained stream {}: seq 0-4 deleted (5 rows), retention record seq",
+            run.enclave_stream
+        )),
+        "{text}"
+    );
+    assert!(text.contains("audit retain: 2 streams"), "{text}");
+    let (ok, report) = verify(&w.pg, &w.verifier_file, Some(&rkey));
+    assert!(ok, "{report}");
+    assert!(
+        report.contains("starts after the retention point: seq 0-4 deleted (retention record seq"),
+        "{report}"
+    );
+    // Without trusting the retention key the deletion is a gap.
+    let (ok, report) = verify(&w.pg, &w.verifier_file, None);
+    assert!(!ok);
+    assert!(report.contains("FINDING seq 0-4 missing"), "{report}");
+    // A deletion after retention is named.
+    w.pg.client()
+        .execute(
+            "DELETE FROM audit_records WHERE stream = $1 AND seq = 6",
+            &[&run.enclave_stream],
+        )
+        .unwrap();
+    let (ok, report) = verify(&w.pg, &w.verifier_file, Some(&rkey));
+    assert!(!ok);
+    assert!(report.contains("FINDING seq 6 missing"), "{report}");
+}
