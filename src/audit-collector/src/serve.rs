@@ -1,13 +1,16 @@
 //! `enclavectl audit serve`: accepts emitters' streams (the guests over
 //! vsock, the verifier), stores each record, acknowledges after COMMIT.
 //!
-//! Framing (the guest's shipper, `src/enclave-init`): the emitter sends
+//! Framing (the guest's shipper, `src/enclave-init`; the verifier's,
+//! `verifier::audit`): the emitter sends
 //! records as JSON lines; after the transaction holding a batch of lines
 //! commits, the collector answers `ack <seq>\n` with the highest sequence
 //! number of the batch that is now kept (stored, already stored, or in
 //! quarantine). A batch is every complete line already received, at most
 //! [`Limits::batch`], so one commit serves many records under load and a
-//! single record is acknowledged as soon as it is committed.
+//! single record is acknowledged as soon as it is committed. A line
+//! `resume <stream>` is answered `at <next seq> <last hash>` from what is
+//! stored (the verifier continuing its chain after a restart).
 //!
 //! Deadlines: a line must arrive whole within [`Limits::line`] of its first
 //! byte (a trickling peer cannot hold a worker), an idle connection is
@@ -192,6 +195,13 @@ impl Collector {
         let mut tx = db.transaction().map_err(|e| format!("database: {e}"))?;
         let mut outcomes = Vec::with_capacity(lines.len());
         for line in lines {
+            if let Some(id) = line.strip_prefix(b"resume ") {
+                let answer = resume(&mut tx, id).map_err(|e| format!("database: {e}"))?;
+                stream
+                    .write_all(answer.as_bytes())
+                    .map_err(|e| format!("resume: {e}"))?;
+                continue;
+            }
             outcomes.push(ingest(&mut tx, keys, line).map_err(|e| format!("database: {e}"))?);
         }
         tx.commit().map_err(|e| format!("database: {e}"))?;
@@ -221,6 +231,29 @@ impl Collector {
         }
         Ok(())
     }
+}
+
+/// The answer to `resume <stream>`: `at <next seq> <hash of the last
+/// stored record>\n` (`at 0 <zeros>` for a stream with nothing stored). The
+/// verifier's shipper asks it to continue its chain after a restart.
+fn resume(tx: &mut postgres::Transaction<'_>, id: &[u8]) -> Result<String, postgres::Error> {
+    let id = String::from_utf8_lossy(id);
+    let row = tx.query_opt(
+        "SELECT seq, raw FROM audit_records WHERE stream = $1 ORDER BY seq DESC LIMIT 1",
+        &[&id.as_ref()],
+    )?;
+    Ok(match row {
+        Some(r) => {
+            let seq: i64 = r.get(0);
+            let raw: String = r.get(1);
+            format!(
+                "at {} {}\n",
+                seq.saturating_add(1),
+                crate::hex::sha256(raw.as_bytes())
+            )
+        }
+        None => format!("at 0 {}\n", "0".repeat(64)),
+    })
 }
 
 /// Removes up to `max` complete lines (without their newline) from the

@@ -406,3 +406,137 @@ fn retention_deletes_a_prefix_and_verify_starts_there() {
     assert!(!ok);
     assert!(report.contains("FINDING seq 6 missing"), "{report}");
 }
+
+const MEASUREMENT: &str = "6f627365727661626c652d6d6561737572656d656e74000000000000000000000000000000000000000000000000001e";
+
+/// The verifier's side (`enclavectl verifier --audit`): each appraisal,
+/// accepted or denied, becomes one decision record signed with the token
+/// key, naming the attested key's digest; a restarted verifier continues
+/// its chain; the whole trail verifies against the token key.
+#[test]
+fn the_verifier_records_each_decision_and_resumes_its_chain() {
+    use enclave_tests::stack::{sim_policy, Pki, SimPsp, Verifier};
+    let mut w = world();
+    let pki = Pki::new();
+    // This collector trusts the verifier's real token key.
+    w.collector = Collector::start(
+        &w.pg,
+        &w.dir.path().join("c-pki.sock"),
+        &pki.path("token-key.pk8"),
+    );
+    let psp = SimPsp::start(
+        &w.dir.path().join("psp.sock"),
+        &["--measurement", MEASUREMENT],
+    );
+    let policy = format!(
+        "id = \"fleet-main\"\nversion = 7\n{}",
+        sim_policy(&psp.ark_sha256, &[&psp.measurement])
+    );
+    let addr = format!("unix://{}", w.collector.socket.display());
+    let config = enclave_tests::attest_client::client_config(&pki.ca_pem());
+    let keys: Vec<Vec<u8>> = (0..3)
+        .map(|_| enclave_tests::attest_client::enclave_spki())
+        .collect();
+    for (i, key) in keys.iter().enumerate() {
+        // A new verifier process for the third: its chain resumes at seq 2.
+        let v = Verifier::start(&pki, &policy, w.dir.path(), &["--audit", &addr]);
+        let x = enclave_tests::attest_client::exchange(&config, v.port, &psp.socket, key, BUDGET)
+            .unwrap();
+        assert!(!x.token.token.is_empty());
+        wait_rows(&w.pg, i64::try_from(i + 1).unwrap());
+    }
+    let mut db = w.pg.client();
+    let rows = db
+        .query(
+            "SELECT seq, body->>'verdict', body->>'enclave_spki_sha256', body->>'policy_id',
+                    length(body->>'evidence_sha256')
+             FROM audit_records WHERE kind = 'decision' ORDER BY seq",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(rows.len(), 3);
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r.get::<_, i64>(0), i64::try_from(i).unwrap());
+        assert_eq!(r.get::<_, &str>(1), "accepted");
+        assert_eq!(r.get::<_, &str>(2), enclave_tests::audit::sha256(&keys[i]));
+        assert_eq!(r.get::<_, &str>(3), "fleet-main");
+        assert_eq!(r.get::<_, i32>(4), 64);
+    }
+    let (ok, report) = verify(&w.pg, &pki.path("token-key.pk8"), None);
+    assert!(ok, "{report}");
+    assert!(
+        report.contains("decisions: 3 accepted, 0 denied"),
+        "{report}"
+    );
+}
+
+fn wait_rows(pg: &Postgres, n: i64) {
+    let deadline = std::time::Instant::now() + BUDGET;
+    while count(
+        pg,
+        "SELECT count(*) FROM audit_records WHERE kind = 'decision'",
+    ) < n
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{n} decision records not stored"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A collector that accepts and never answers does not slow appraisal:
+/// with a queue of 2, twenty appraisals each take under a second and the
+/// decisions past the queue are counted as dropped in /metrics.
+#[test]
+fn a_stalled_collector_never_slows_appraisal_and_drops_are_counted() {
+    use enclave_tests::stack::{sim_policy, Pki, SimPsp, Verifier};
+    let dir = TempDir::new("audit-stall");
+    let sock = dir.path().join("stalled.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    // Accepts, holds every connection, reads nothing, answers nothing.
+    let held = std::thread::spawn(move || {
+        listener
+            .incoming()
+            .take(4)
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
+    });
+    let pki = Pki::new();
+    let psp = SimPsp::start(
+        &dir.path().join("psp.sock"),
+        &["--measurement", MEASUREMENT],
+    );
+    let policy = sim_policy(&psp.ark_sha256, &[&psp.measurement]);
+    let addr = format!("unix://{}", sock.display());
+    let v = Verifier::start(
+        &pki,
+        &policy,
+        dir.path(),
+        &["--audit", &addr, "--audit-queue", "2"],
+    );
+    let config = enclave_tests::attest_client::client_config(&pki.ca_pem());
+    let mut slowest = Duration::ZERO;
+    for _ in 0..20 {
+        let key = enclave_tests::attest_client::enclave_spki();
+        let x = enclave_tests::attest_client::exchange(&config, v.port, &psp.socket, &key, BUDGET)
+            .unwrap();
+        slowest = slowest.max(x.attest);
+    }
+    assert!(
+        slowest < Duration::from_secs(1),
+        "slowest attest {slowest:?}"
+    );
+    let metrics = enclave_tests::attest_client::metrics(&config, v.port);
+    let dropped: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("enclave_verifier_audit_dropped_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    // 20 decisions: one may be signed and stuck unacknowledged, 2 wait in
+    // the queue; the rest are dropped.
+    assert!((17..=18).contains(&dropped), "dropped {dropped}\n{metrics}");
+    assert!(metrics.contains("enclave_verifier_audit_acked_total 0\n"));
+    drop(held);
+}
