@@ -67,6 +67,8 @@ pub struct Keys {
     /// same record twice on one connection is a replay by whoever is in
     /// between. Bounded: cleared when [`SEEN_MAX`] entries are held.
     seen: HashSet<(String, u64)>,
+    /// [`crate::store::INSERT`], prepared on this connection's session.
+    insert: Option<postgres::Statement>,
 }
 
 /// Replays are detected within this many records of one connection.
@@ -79,6 +81,7 @@ impl Keys {
             verifier: verifier_spki.map(|k| (stream_id(&k), k)),
             enclaves: HashMap::new(),
             seen: HashSet::new(),
+            insert: None,
         }
     }
 }
@@ -193,7 +196,15 @@ pub fn ingest(
     if let Err(e) = record.verify_sig(&key) {
         return quarantine(tx, at, format!("bad signature: {e}"), &raw);
     }
-    if !crate::store::insert(tx, &record, &raw)? {
+    let statement = match &keys.insert {
+        Some(s) => s.clone(),
+        None => {
+            let s = tx.prepare(crate::store::INSERT)?;
+            keys.insert = Some(s.clone());
+            s
+        }
+    };
+    if !crate::store::insert(tx, &statement, &record, &raw)? {
         let stored: Option<String> = tx
             .query_opt(
                 "SELECT raw FROM audit_records WHERE stream = $1 AND seq = $2",

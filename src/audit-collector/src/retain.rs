@@ -115,7 +115,7 @@ pub fn retain(db: &mut Client, signer: &dyn Sign, before_ms: u64) -> Result<Vec<
             )
             .map_err(|e| format!("signing the retention record: {e}"))?;
         let line = record.to_line();
-        if !crate::store::insert(&mut tx, &record, &line).map_err(db_err)? {
+        if !crate::store::insert(&mut tx, crate::store::INSERT, &record, &line).map_err(db_err)? {
             return Err("the retention stream's next seq is taken".to_owned());
         }
         tx.commit().map_err(db_err)?;
