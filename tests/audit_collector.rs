@@ -260,8 +260,10 @@ fn tampering_in_transit_is_detected_and_named() {
 }
 
 /// What the collector cannot verify is kept, with the reason, never
-/// dropped: a bad signature, a stream whose key it never saw, a line that
-/// does not parse, a decision not signed by the verifier's key.
+/// dropped: a bad signature, a record of another stream than the
+/// connection's hello, a line that does not parse, a decision not signed by
+/// the verifier's key. A connection that does not open with a hello is
+/// closed and stores nothing.
 #[test]
 fn unverifiable_records_land_in_quarantine_with_the_reason() {
     let mut w = world();
@@ -270,41 +272,54 @@ fn unverifiable_records_land_in_quarantine_with_the_reason() {
     let stranger = Key::p256();
     let not_verifier = Key::p384();
     let mut their_chain = Chain::new(&not_verifier.spki());
-    let fake = make_run(&mut their_chain, &not_verifier, &Key::p256(), 0, now_ms());
+    let other = make_run(&mut their_chain, &not_verifier, &Key::p256(), 0, now_ms());
     let lines = vec![
-        run.enclave_lines[1].clone(), // seq 1 before the stream's key is known
         run.enclave_lines[0].clone(),
+        run.enclave_lines[1].clone(),
         forge(&run.enclave_lines[2], &stranger),
         "{\"v\":1,\"not\":\"a record\"}".to_owned(),
-        fake.verifier_lines[0].clone(),
+        other.enclave_lines[0].clone(),
     ];
     let acks = ship(&w.collector.socket, &lines, Some(2), BUDGET);
     assert_eq!(acks.last(), Some(&2), "{acks:?}");
+    // A decision signed by a P-384 key that is not the verifier's, on its
+    // own connection (its hello names that key).
+    let acks = ship(&w.collector.socket, &other.verifier_lines, Some(0), BUDGET);
+    assert_eq!(acks, vec![0]);
+    // No hello: closed at once, nothing kept.
+    {
+        use std::io::{Read, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(&w.collector.socket).unwrap();
+        s.write_all(format!("{}\n", run.enclave_lines[3]).as_bytes())
+            .unwrap();
+        s.set_read_timeout(Some(BUDGET)).unwrap();
+        let mut rest = Vec::new();
+        assert_eq!(s.read_to_end(&mut rest).unwrap(), 0);
+    }
     let mut db = w.pg.client();
-    let reasons: Vec<String> = db
-        .query("SELECT reason FROM audit_quarantine ORDER BY id", &[])
+    let rows: Vec<(String, String)> = db
+        .query("SELECT reason, raw FROM audit_quarantine ORDER BY id", &[])
         .unwrap()
         .iter()
-        .map(|r| r.get(0))
+        .map(|r| (r.get(0), r.get(1)))
         .collect();
+    let reasons: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
     assert_eq!(reasons.len(), 4, "{reasons:?}");
-    assert_eq!(reasons[0], "key unknown for the stream (no verified seq 0)");
-    assert!(reasons[1].starts_with("bad signature"), "{reasons:?}");
-    assert!(reasons[2].starts_with("unparseable: "), "{reasons:?}");
+    assert_eq!(reasons[0], "bad signature: the signature does not verify");
+    assert!(reasons[1].starts_with("unparseable: "), "{reasons:?}");
+    assert_eq!(
+        reasons[2],
+        "a record of another stream than the connection's hello"
+    );
     assert_eq!(
         reasons[3],
         "decision record from a stream that is not the verifier's key"
     );
     // The raw lines are kept as received.
-    let raws: Vec<String> = db
-        .query("SELECT raw FROM audit_quarantine ORDER BY id", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert_eq!(raws[0], lines[0]);
-    assert_eq!(raws[2], lines[3]);
-    assert_eq!(count(&w.pg, "SELECT count(*) FROM audit_records"), 1);
+    assert_eq!(rows[0].1, lines[2]);
+    assert_eq!(rows[1].1, lines[3]);
+    assert_eq!(rows[2].1, lines[4]);
+    assert_eq!(count(&w.pg, "SELECT count(*) FROM audit_records"), 2);
 }
 
 /// The collector is killed (SIGKILL) while records stream in; every seq
@@ -325,8 +340,10 @@ fn a_collector_killed_mid_stream_loses_nothing_acked() {
         let acks = std::thread::spawn(move || {
             enclave_tests::audit::read_acks(reader, None, Duration::from_secs(20))
         });
+        use std::io::Write;
+        s.write_all(enclave_tests::audit::hello_for(&lines[0]).as_bytes())
+            .unwrap();
         for l in &lines {
-            use std::io::Write;
             if s.write_all(format!("{l}\n").as_bytes()).is_err() {
                 break;
             }

@@ -123,6 +123,8 @@ fn guest_links_only_reviewed_crates() {
         "transport",
         "wire",
         "callproc",
+        // the audit trail's record format (serde, serde_json, ring only)
+        "audit-record",
         // hashing (REPORT_DATA binding): RustCrypto sha2 and its traits
         "sha2",
         "digest",

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzz smoke run: every fuzz target (tee-formats evidence and event-log
 # parsers, Azure HCL report and TPM structures, callproc call-service input
-# parsers, the HTTP/1.1 request and response reader) for N seconds each.
+# parsers, the HTTP/1.1 request and response reader, the audit record
+# parser) for N seconds each.
 #
 #   tests/fuzz/run-smoke.sh [SECONDS]      (default 10)
 #
@@ -24,7 +25,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 fixtures=${ENCLAVE_FIXTURES:-$root/../shared/fixtures}
 target_dir=${CARGO_TARGET_DIR:-$root/target-formats}/fuzz
-targets=(${FUZZ_TARGETS:-snp_report cert_table tdreport tdx_quote eventlog hcl_report tpm_quote multipart call_input collateral_docs http_request})
+targets=(${FUZZ_TARGETS:-snp_report cert_table tdreport tdx_quote eventlog hcl_report tpm_quote multipart call_input collateral_docs http_request audit_record})
 
 say() { printf 'run-smoke: %s\n' "$*"; }
 # A missing prerequisite: a failure, or a skip asked for by name.
@@ -71,7 +72,7 @@ seed() {
     tpm_quote)  for f in "$fixtures"/cloud/azure/*/quote.bin "$fixtures"/cloud/azure/*/tpm-quote.msg; do
                   [ -f "$f" ] && cp -f "$f" "$dir/$(basename "$(dirname "$f")")-$(basename "$f")"
                 done ;;
-    cert_table|multipart|call_input) ;;
+    cert_table|multipart|call_input|audit_record) ;;
   esac
   if [ -d "$here/seeds/$t" ]; then cp -f "$here/seeds/$t"/* "$dir"/; fi
 }

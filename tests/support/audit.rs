@@ -32,6 +32,28 @@ pub fn sha256(bytes: &[u8]) -> String {
     hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
 }
 
+/// Every key this process made, by stream id: an emitter's hello names its
+/// key, and [`ship`] finds it from the stream of the first line it sends.
+static KEYS: std::sync::Mutex<Vec<(String, Vec<u8>)>> = std::sync::Mutex::new(Vec::new());
+
+fn remember(key: &Key) {
+    let spki = key.spki();
+    KEYS.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push((audit_record::stream_id(&spki), spki));
+}
+
+/// The hello line (with its newline) of the emitter whose records `line`
+/// is one of.
+pub fn hello_for(line: &str) -> String {
+    let stream = Record::parse(line).unwrap().stream;
+    let keys = KEYS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let spki = &keys.iter().find(|(s, _)| *s == stream).unwrap().1;
+    audit_record::ship::hello_line(spki)
+}
+
 /// A signing key with its PKCS#8 bytes (written where a command needs it).
 pub struct Key {
     pub pair: EcdsaKeyPair,
@@ -48,11 +70,13 @@ impl Key {
             .as_ref()
             .to_vec();
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &pkcs8, &rng).unwrap();
-        Key {
+        let k = Key {
             pair,
             alg: Alg::ES256,
             pkcs8,
-        }
+        };
+        remember(&k);
+        k
     }
 
     /// A fresh P-384 key (the verifier's token key, or a retention key).
@@ -64,11 +88,13 @@ impl Key {
             .to_vec();
         let pair =
             EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &pkcs8, &rng).unwrap();
-        Key {
+        let k = Key {
             pair,
             alg: Alg::ES384,
             pkcs8,
-        }
+        };
+        remember(&k);
+        k
     }
 
     pub fn signer(&self) -> KeyPairSigner<'_> {
@@ -156,7 +182,6 @@ pub fn make_run(
             tcb: "bootloader=3 tee=0 snp=22 microcode=213".into(),
             decision_id,
             enclave_spki_sha256: sha256(&spki),
-            enclave_spki: hex(&spki),
         }),
         &mut chain,
         &mut t,
@@ -233,11 +258,13 @@ impl Collector {
     }
 }
 
-/// Sends `lines` on one connection to `socket` and reads acks until `last`
-/// is acknowledged or `budget` runs out; returns every acked seq in order.
+/// Sends the hello of the first line's emitter and then `lines` on one
+/// connection to `socket` (the shipping protocol, `audit_record::ship`) and
+/// reads acks until `last` is acknowledged or `budget` runs out; returns
+/// every acked seq in order (the hello's answer included, `ack none` not).
 pub fn ship(socket: &Path, lines: &[String], last: Option<u64>, budget: Duration) -> Vec<u64> {
     let mut s = UnixStream::connect(socket).unwrap();
-    let mut text = String::new();
+    let mut text = hello_for(&lines[0]);
     for l in lines {
         text.push_str(l);
         text.push('\n');
@@ -260,13 +287,13 @@ pub fn read_acks(s: UnixStream, last: Option<u64>, budget: Duration) -> Vec<u64>
         let mut line = String::new();
         match r.read_line(&mut line) {
             Ok(0) | Err(_) => return acks,
-            Ok(_) => acks.push(
-                line.trim()
-                    .strip_prefix("ack ")
-                    .unwrap_or_else(|| panic!("not an ack: {line:?}"))
-                    .parse()
-                    .unwrap(),
-            ),
+            Ok(_) => {
+                if let Some(n) = audit_record::ship::parse_ack(line.trim_end())
+                    .unwrap_or_else(|e| panic!("{e}: {line:?}"))
+                {
+                    acks.push(n);
+                }
+            }
         }
     }
 }
@@ -330,7 +357,12 @@ impl Forwarder {
                     let mut up = up;
                     for line in BufReader::new(from).lines() {
                         let Ok(line) = line else { break };
-                        let out = (tamper.lock().unwrap())(line);
+                        // The hello passes; records go through `tamper`.
+                        let out = if line.starts_with("hello ") {
+                            vec![line]
+                        } else {
+                            (tamper.lock().unwrap())(line)
+                        };
                         for l in out {
                             if up.write_all(format!("{l}\n").as_bytes()).is_err() {
                                 return;

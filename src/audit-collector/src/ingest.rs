@@ -2,19 +2,17 @@
 //! it in `audit_records`, or keep it in `audit_quarantine` with the reason.
 //! Nothing received is dropped.
 //!
-//! The key a record is checked against:
-//! - the verifier's stream (decision and retention records): the verifier
-//!   key given to the collector (`--verifier-key`);
-//! - an enclave stream's seq 0 (its attestation record): the full SPKI the
-//!   record carries, which must hash to the stream id and to the record's
-//!   `enclave_spki_sha256`; it is then remembered in `audit_streams`;
-//! - any later record of an enclave stream: the SPKI remembered for it.
+//! The key a record is checked against: each connection opens with the
+//! emitter's hello naming its key (`audit_record::ship`); the connection
+//! carries that key's stream only, and the key is remembered in
+//! `audit_streams`. Decision and retention records are accepted only from
+//! the verifier's key given to the collector (`--verifier-key`).
 //!
 //! The collector only keeps what it cannot verify apart; it proves nothing
 //! about attestation. `audit verify` proves each stream's key attested
 //! through a verifier decision for the same SPKI digest and evidence.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use audit_record::{stream_id, Body, Record};
 use postgres::Transaction;
@@ -61,12 +59,15 @@ impl Outcome {
 /// `audit_streams`) and the records it already carried.
 pub struct Keys {
     verifier: Option<(String, Vec<u8>)>,
-    enclaves: HashMap<String, Vec<u8>>,
+    /// The stream and key of the connection's hello.
+    hello: Option<(String, Vec<u8>)>,
     /// (stream, seq) received on this connection. An emitter resends only
     /// after reconnecting (from its first unacknowledged record), so the
     /// same record twice on one connection is a replay by whoever is in
     /// between. Bounded: cleared when [`SEEN_MAX`] entries are held.
     seen: HashSet<(String, u64)>,
+    /// The last ack sent (acks never go down).
+    pub last_ack: Option<u64>,
     /// [`crate::store::INSERT`], prepared on this connection's session.
     insert: Option<postgres::Statement>,
 }
@@ -79,7 +80,8 @@ impl Keys {
     pub fn new(verifier_spki: Option<Vec<u8>>) -> Keys {
         Keys {
             verifier: verifier_spki.map(|k| (stream_id(&k), k)),
-            enclaves: HashMap::new(),
+            hello: None,
+            last_ack: None,
             seen: HashSet::new(),
             insert: None,
         }
@@ -103,61 +105,74 @@ fn quarantine(
     Ok(Outcome::Quarantined { at, reason })
 }
 
-/// The key `record` must verify under, or why there is none. Learns an
-/// enclave stream's key from its seq-0 attestation record.
-fn key_for(
-    tx: &mut Transaction<'_>,
-    keys: &mut Keys,
-    record: &Record,
-) -> Result<Result<Vec<u8>, String>, postgres::Error> {
-    if let Some((id, spki)) = &keys.verifier {
-        if *id == record.stream {
-            return Ok(Ok(spki.clone()));
-        }
+/// The key `record` must verify under, or why there is none: the key the
+/// connection's hello named, for records of its stream only; decision and
+/// retention records only under the verifier's own key.
+fn key_for(keys: &Keys, record: &Record) -> Result<Vec<u8>, String> {
+    let Some((stream, spki)) = &keys.hello else {
+        return Err("no hello before the record".to_owned());
+    };
+    if *stream != record.stream {
+        return Err("a record of another stream than the connection's hello".to_owned());
     }
+    let is_verifier = keys
+        .verifier
+        .as_ref()
+        .is_some_and(|(id, _)| *id == record.stream);
     if let Body::Decision(_) | Body::Retention(_) = &record.body {
-        return Ok(Err(format!(
-            "{} record from a stream that is not the verifier's key",
-            record.kind().as_str()
-        )));
-    }
-    if record.seq == 0 {
-        let Body::Attestation(att) = &record.body else {
-            return Ok(Err("seq 0 is not an attestation record".to_owned()));
-        };
-        let Some(spki) = crate::hex::decode(&att.enclave_spki) else {
-            return Ok(Err("enclave_spki is not hex".to_owned()));
-        };
-        if stream_id(&spki) != record.stream {
-            return Ok(Err("enclave_spki does not hash to the stream id".to_owned()));
-        }
-        if crate::hex::sha256(&spki) != att.enclave_spki_sha256 {
-            return Ok(Err(
-                "enclave_spki does not match enclave_spki_sha256".to_owned()
+        if !is_verifier {
+            return Err(format!(
+                "{} record from a stream that is not the verifier's key",
+                record.kind().as_str()
             ));
         }
-        return Ok(Ok(spki));
     }
-    if let Some(k) = keys.enclaves.get(&record.stream) {
-        return Ok(Ok(k.clone()));
+    match &keys.verifier {
+        Some((id, v)) if *id == record.stream => Ok(v.clone()),
+        _ => Ok(spki.clone()),
     }
-    let row = tx.query_opt(
-        "SELECT spki FROM audit_streams WHERE stream = $1",
-        &[&record.stream],
-    )?;
-    let Some(row) = row else {
-        return Ok(Err(
-            "key unknown for the stream (no verified seq 0)".to_owned()
-        ));
+}
+
+impl Keys {
+    /// Whether the connection has not said hello yet.
+    pub fn has_no_hello(&self) -> bool {
+        self.hello.is_none()
+    }
+}
+
+/// The connection's hello (`hello 1 <spki>`, [`audit_record::ship`]): the
+/// key of the stream it carries, remembered in `audit_streams`; returns the
+/// ack line to answer with (what of the stream is already kept, in records
+/// or in quarantine), or why the hello is refused.
+pub fn hello(
+    tx: &mut Transaction<'_>,
+    keys: &mut Keys,
+    line: &[u8],
+) -> Result<Result<String, String>, postgres::Error> {
+    let parsed = std::str::from_utf8(line)
+        .map_err(|_| "not UTF-8".to_owned())
+        .and_then(|l| audit_record::ship::parse_hello(l).map_err(|e| e.to_string()));
+    let spki = match parsed {
+        Ok(k) => k,
+        Err(e) => return Ok(Err(e)),
     };
-    let hex: String = row.get(0);
-    match crate::hex::decode(&hex) {
-        Some(k) => {
-            keys.enclaves.insert(record.stream.clone(), k.clone());
-            Ok(Ok(k))
-        }
-        None => Ok(Err("the stored key of the stream is not hex".to_owned())),
-    }
+    let stream = stream_id(&spki);
+    tx.execute(
+        "INSERT INTO audit_streams (stream, spki) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        &[&stream, &crate::hex::encode(&spki)],
+    )?;
+    let kept: Option<i64> = tx
+        .query_one(
+            "SELECT greatest((SELECT max(seq) FROM audit_records WHERE stream = $1),
+                             (SELECT max(seq) FROM audit_quarantine WHERE stream = $1))",
+            &[&stream],
+        )?
+        .get(0);
+    keys.hello = Some((stream, spki));
+    keys.last_ack = kept.and_then(|k| u64::try_from(k).ok());
+    Ok(Ok(audit_record::ship::ack_line(
+        kept.and_then(|k| u64::try_from(k).ok()),
+    )))
 }
 
 /// Verifies and stores one line (without its newline) inside `tx`.
@@ -189,7 +204,7 @@ pub fn ingest(
             &raw,
         );
     }
-    let key = match key_for(tx, keys, &record)? {
+    let key = match key_for(keys, &record) {
         Ok(k) => k,
         Err(reason) => return quarantine(tx, at, reason, &raw),
     };
@@ -224,13 +239,6 @@ pub fn ingest(
                 &raw,
             )
         };
-    }
-    if record.seq == 0 && keys.verifier.as_ref().is_none_or(|v| v.0 != record.stream) {
-        tx.execute(
-            "INSERT INTO audit_streams (stream, spki) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            &[&record.stream, &crate::hex::encode(&key)],
-        )?;
-        keys.enclaves.insert(record.stream.clone(), key);
     }
     Ok(Outcome::Stored {
         stream: record.stream,

@@ -195,6 +195,21 @@ impl Collector {
         let mut tx = db.transaction().map_err(|e| format!("database: {e}"))?;
         let mut outcomes = Vec::with_capacity(lines.len());
         for line in lines {
+            if keys.has_no_hello() {
+                match crate::ingest::hello(&mut tx, keys, line)
+                    .map_err(|e| format!("database: {e}"))?
+                {
+                    Ok(ack) => {
+                        tx.commit().map_err(|e| format!("database: {e}"))?;
+                        tx = db.transaction().map_err(|e| format!("database: {e}"))?;
+                        stream
+                            .write_all(ack.as_bytes())
+                            .map_err(|e| format!("ack: {e}"))?;
+                        continue;
+                    }
+                    Err(e) => return Err(format!("hello refused: {e}")),
+                }
+            }
             if let Some(id) = line.strip_prefix(b"resume ") {
                 let answer = resume(&mut tx, id).map_err(|e| format!("database: {e}"))?;
                 stream
@@ -205,7 +220,8 @@ impl Collector {
             outcomes.push(ingest(&mut tx, keys, line).map_err(|e| format!("database: {e}"))?);
         }
         tx.commit().map_err(|e| format!("database: {e}"))?;
-        let mut ack: Option<u64> = None;
+        let mut ack: Option<u64> = keys.last_ack;
+        let mut any = false;
         for o in &outcomes {
             match o {
                 Outcome::Stored { .. } => {
@@ -222,9 +238,13 @@ impl Collector {
                     );
                 }
             }
+            any |= o.ack_seq().is_some();
             ack = ack.max(o.ack_seq());
         }
-        if let Some(seq) = ack {
+        // After every batch that held records, the highest seq kept so far
+        // on this connection (never lower than an ack already sent).
+        if let Some(seq) = ack.filter(|_| any) {
+            keys.last_ack = Some(seq);
             stream
                 .write_all(format!("ack {seq}\n").as_bytes())
                 .map_err(|e| format!("ack: {e}"))?;

@@ -2,8 +2,8 @@
 //! and the retention job share it).
 
 use audit_record::Record;
-use postgres::ToStatement;
 use postgres::GenericClient;
+use postgres::ToStatement;
 
 /// The insert, as text (see [`insert`]); a connection that stores many
 /// records prepares it once.

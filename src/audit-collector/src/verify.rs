@@ -375,22 +375,15 @@ pub fn check(snap: &Snapshot, trust: &Trust) -> Report {
     }
 }
 
-fn enclave_key(stream: &str, rows: &[&Row], snap: &Snapshot) -> Option<Vec<u8>> {
-    // Seq 0 carries the key; the collector's table is the fallback once
-    // retention deleted seq 0. Either way it must hash to the stream id,
-    // which the host cannot choose for another key.
-    let from_genesis = rows.iter().find(|r| r.seq == 0).and_then(|r| {
-        let rec = Record::parse(&r.raw).ok()?;
-        let Body::Attestation(a) = &rec.body else {
-            return None;
-        };
-        hex::decode(&a.enclave_spki)
-    });
-    let from_table = snap.keys.get(stream).and_then(|k| hex::decode(k));
-    [from_genesis, from_table]
-        .into_iter()
-        .flatten()
-        .find(|k| stream_id(k) == stream)
+/// An enclave stream's key: the one its emitter's hello named, as the
+/// collector kept it. The host could edit that table, but not find another
+/// key with the same stream id (the first 128 bits of the key's SHA-256),
+/// and the attestation record signed with it names its digest.
+fn enclave_key(stream: &str, snap: &Snapshot) -> Option<Vec<u8>> {
+    snap.keys
+        .get(stream)
+        .and_then(|k| hex::decode(k))
+        .filter(|k| stream_id(k) == stream)
 }
 
 fn check_stream(
@@ -406,11 +399,11 @@ fn check_stream(
     let key = match role {
         Role::Verifier => Some(trust.verifier_spki.clone()),
         Role::Retention => trust.retention_spki.clone(),
-        Role::Enclave => enclave_key(stream, rows, snap),
+        Role::Enclave => enclave_key(stream, snap),
     };
     if key.is_none() && !rows.is_empty() {
         findings.push(format!(
-            "key unknown (no attestation record carrying it): {} records unverifiable",
+            "key unknown (no hello named it): {} records unverifiable",
             rows.len()
         ));
     }
@@ -547,6 +540,12 @@ fn check_stream(
                 }
             }
             Body::Attestation(a) if role == Role::Enclave => {
+                if report.key_sha256.as_deref() != Some(a.enclave_spki_sha256.as_str()) {
+                    findings.push(format!(
+                        "seq {} attestation names another key than the stream's",
+                        rec.seq
+                    ));
+                }
                 let proof = decisions.get(&a.decision_id).filter(|(_, d)| {
                     d.verdict == Verdict::Accepted
                         && d.enclave_spki_sha256.as_deref() == Some(a.enclave_spki_sha256.as_str())

@@ -65,9 +65,12 @@ impl Kind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AttestationBody {
-    /// Digest: SHA-256 of the evidence bundle as sent (its JSON bytes).
+    /// Digest: SHA-256 of the `/v1/attest` request body, byte for byte as
+    /// the guest sent it and the verifier received it (evidence bundle,
+    /// nonce and key together); the verifier's `decision` record carries
+    /// the same digest of the same bytes.
     pub evidence_sha256: String,
-    /// Name: the TEE type (`sev-snp`, `tdx`, …).
+    /// Name: the TEE type as the bundle names it (`sim`, `snp`, `tdx`, …).
     pub tee: String,
     /// The verifier's measurement claim, lowercase hex.
     pub measurement: String,
@@ -77,14 +80,6 @@ pub struct AttestationBody {
     pub decision_id: String,
     /// Digest: SHA-256 of the enclave key's SPKI (the attested key).
     pub enclave_spki_sha256: String,
-    /// The enclave key's DER SubjectPublicKeyInfo itself, lowercase hex (at
-    /// most 256 bytes): the collector checks this record's signature, and
-    /// every later record of the stream, with it (the stream id and
-    /// `enclave_spki_sha256` must both be its digest), and `audit verify`
-    /// proves it attested through the verifier's decision for the same
-    /// digest. Added by the collector's side (h2): without it a stream's
-    /// key could not be learnt from the stream.
-    pub enclave_spki: String,
 }
 
 /// `secret_release` and `secret_withdrawal`: which secret, never its
@@ -177,7 +172,8 @@ pub struct DecisionBody {
     pub measurement: Option<String>,
     /// Digest: SHA-256 of the enclave key's SPKI, when known.
     pub enclave_spki_sha256: Option<String>,
-    /// Digest: SHA-256 of the evidence bundle as received.
+    /// Digest: SHA-256 of the `/v1/attest` request body as received (the
+    /// guest's `attestation` record has the same digest).
     pub evidence_sha256: String,
     /// Text: the policy file's `id`.
     pub policy_id: String,
@@ -278,8 +274,7 @@ impl Body {
                 measurement("measurement", &b.measurement)?;
                 text("tcb", &b.tcb)?;
                 name("decision_id", &b.decision_id)?;
-                digest("enclave_spki_sha256", &b.enclave_spki_sha256)?;
-                spki("enclave_spki", &b.enclave_spki, &b.enclave_spki_sha256)
+                digest("enclave_spki_sha256", &b.enclave_spki_sha256)
             }
             Body::SecretRelease(b) | Body::SecretWithdrawal(b) => text("path", &b.path),
             Body::Call(b) => match &b.call_ref {
@@ -326,22 +321,6 @@ fn digest(field: &'static str, s: &str) -> Result<(), FieldError> {
         Err(FieldError {
             field,
             rule: "digest",
-        })
-    }
-}
-
-/// A DER SPKI in hex whose SHA-256 is `digest_hex`.
-fn spki(field: &'static str, s: &str, digest_hex: &str) -> Result<(), FieldError> {
-    let matches = (2..=512).contains(&s.len())
-        && hex::decode(s).is_some_and(|der| {
-            hex::encode(ring::digest::digest(&ring::digest::SHA256, &der).as_ref()) == digest_hex
-        });
-    if matches {
-        Ok(())
-    } else {
-        Err(FieldError {
-            field,
-            rule: "spki",
         })
     }
 }

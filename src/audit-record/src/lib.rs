@@ -37,7 +37,7 @@
 //! Bodies (every string is bounded; see [`body`] for each rule):
 //!
 //! - `attestation` {`evidence_sha256`, `tee`, `measurement`, `tcb`,
-//!   `decision_id`, `enclave_spki_sha256`, `enclave_spki`}: after the verifier accepted the
+//!   `decision_id`, `enclave_spki_sha256`}: after the verifier accepted the
 //!   guest's evidence. `decision_id` is the verifier's `request_id` (its
 //!   `x-request-id`), which names the verifier's `decision` record.
 //! - `secret_release` / `secret_withdrawal` {`path`, `version`}: never the
@@ -75,12 +75,18 @@
 //! missing fields refused, every field validated, and the line must equal
 //! its own re-serialization (so a record has exactly one encoding, and what
 //! the collector stores is what was signed).
+//!
+//! # Shipping
+//!
+//! How an emitter hands lines to the collector (hello with the signing
+//! key, records, acks of what is committed): [`ship`].
 #![forbid(unsafe_code)]
 
 pub mod body;
 mod chain;
 mod hex;
 mod record;
+pub mod ship;
 mod sig;
 
 pub use body::{

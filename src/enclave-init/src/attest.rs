@@ -136,6 +136,9 @@ impl AttestError {
 /// A token from the verifier. The token is a bearer credential for Vault:
 /// zeroized on drop, never logged.
 pub struct Attestation {
+    /// The audit trail's record of it: digests, claims, the verifier's
+    /// decision id (nothing secret).
+    pub audit: audit_record::AttestationBody,
     /// The JWT.
     pub token: Zeroizing<String>,
     /// The client certificate for the enclave key (PEM), when it was asked
@@ -163,6 +166,127 @@ impl std::fmt::Debug for Attestation {
             .field("expires_at", &self.expires_at)
             .field("tee", &self.tee)
             .finish()
+    }
+}
+
+/// The audit record of an accepted attestation: the digest of the
+/// `/v1/attest` body as sent (the verifier's decision record has the same
+/// digest), the TEE, the token's `measurement` and `tcb` claims (read from
+/// the token the pinned verifier just issued over TLS), the decision id
+/// (`x-request-id`; `unknown` when the verifier sent none), and the digest
+/// of the enclave key's SPKI.
+fn audit_body(
+    attest_body: &[u8],
+    tee: &str,
+    token: &str,
+    request_id: Option<String>,
+    spki: &[u8],
+) -> audit_record::AttestationBody {
+    let sha = |b: &[u8]| {
+        ring::digest::digest(&ring::digest::SHA256, b)
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let claims = token_claims(token);
+    let claim = |k: &str| claims.as_ref().and_then(|c| c.get(k));
+    audit_record::AttestationBody {
+        evidence_sha256: sha(attest_body),
+        tee: tee.to_owned(),
+        measurement: claim("measurement")
+            .and_then(|m| m.as_str())
+            .unwrap_or("")
+            .to_owned(),
+        tcb: claim("tcb").map_or_else(|| "unknown".to_owned(), tcb_text),
+        decision_id: request_id.unwrap_or_else(|| "unknown".to_owned()),
+        enclave_spki_sha256: sha(spki),
+    }
+}
+
+/// The claims of a JWT (its payload, base64url), unverified: for the
+/// record only; the token's authority is Vault's to check.
+fn token_claims(token: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// A TCB claim as the record's text: `key=value` pairs in key order for an
+/// object, nested objects as dotted keys (`committed_tcb.snp=24`), the
+/// value itself otherwise; only printable ASCII without quotes or
+/// backslashes (others become `?`), at most 256 characters.
+fn tcb_text(v: &serde_json::Value) -> String {
+    fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    flatten(&key, v, out);
+                }
+            }
+            serde_json::Value::String(s) if prefix.is_empty() => out.push(s.clone()),
+            serde_json::Value::String(s) => out.push(format!("{prefix}={s}")),
+            other if prefix.is_empty() => out.push(other.to_string()),
+            other => out.push(format!("{prefix}={other}")),
+        }
+    }
+    let mut parts = Vec::new();
+    flatten("", v, &mut parts);
+    let text: String = parts
+        .join(" ")
+        .chars()
+        .map(|c| {
+            if (' '..='~').contains(&c) && c != '"' && c != '\\' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .take(256)
+        .collect();
+    if text.trim().is_empty() {
+        "unknown".to_owned()
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod audit_body_tests {
+    use super::*;
+
+    #[test]
+    fn the_tcb_claim_becomes_plain_text_and_the_token_claims_are_read() {
+        let tcb = serde_json::json!({"snp": 24, "committed_tcb": {"snp": 22, "tee": 0}, "status": "UpToDate\"x"});
+        assert_eq!(
+            tcb_text(&tcb),
+            "committed_tcb.snp=22 committed_tcb.tee=0 snp=24 status=UpToDate?x"
+        );
+        assert_eq!(tcb_text(&serde_json::json!("OutOfDate")), "OutOfDate");
+        assert_eq!(tcb_text(&serde_json::json!({})), "unknown");
+        assert_eq!(
+            tcb_text(&serde_json::json!({"k": "x".repeat(300)})).len(),
+            256
+        );
+        use base64::Engine as _;
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(br#"{"measurement":"abcd","tcb":{"snp":3}}"#);
+        let body = audit_body(b"{}", "sim", &format!("h.{payload}.s"), None, b"spki");
+        assert_eq!(body.measurement, "abcd");
+        assert_eq!(body.tcb, "snp=3");
+        assert_eq!(body.decision_id, "unknown");
+        assert_eq!(
+            body.evidence_sha256,
+            "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        );
     }
 }
 
@@ -222,6 +346,10 @@ const BODY_LIMIT: u64 = 256 * 1024;
 /// the evidence does not carry).
 const ROUNDS: u32 = 3;
 
+/// A verifier answer: status, body (zeroizing: it may carry the token),
+/// and the `x-request-id` that names its decision record.
+type Answer = (u16, Zeroizing<Vec<u8>>, Option<String>);
+
 /// The verifier's HTTPS client for one exchange: a ureq agent over our
 /// transport (rustls on the pinned configuration) whose one kept-alive
 /// connection carries challenge and attest, and the slot where its TLS
@@ -271,6 +399,13 @@ impl Verifier {
     /// (body bounded, in a zeroizing buffer: the attest answer is a bearer
     /// token). 429 and 502-504 are [`AttestError::Unavailable`].
     fn post(&self, path: &str, body: &[u8]) -> Result<(u16, Zeroizing<Vec<u8>>), AttestError> {
+        self.post_with_id(path, body)
+            .map(|(status, body, _)| (status, body))
+    }
+
+    /// [`Verifier::post`], with the answer's `x-request-id` (the verifier's
+    /// decision record id) when it has a plain one.
+    fn post_with_id(&self, path: &str, body: &[u8]) -> Result<Answer, AttestError> {
         let left = self.deadline.since(Mono::now());
         if left.is_zero() {
             return Err(AttestError::Timeout);
@@ -284,6 +419,12 @@ impl Verifier {
             .header("content-type", "application/json")
             .send(body)
             .map_err(|e| failed(path, &e))?;
+        let request_id = resp
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| audit_record::body::is_name(v))
+            .map(str::to_owned);
         let answer = ureq_transport::read_answer(resp, BODY_LIMIT).map_err(|e| failed(path, &e))?;
         let body = Zeroizing::new(answer.body);
         if Class::of_status(answer.status, None).is_transient() {
@@ -292,7 +433,7 @@ impl Verifier {
                 retry_after: retry_after_of(answer.retry_after.as_deref(), &self.clock),
             });
         }
-        Ok((answer.status, body))
+        Ok((answer.status, body, request_id))
     }
 
     /// The serial and exporter of the newest connection: after a request,
@@ -437,7 +578,7 @@ pub fn attest_once(
         };
         let body =
             serde_json::to_vec(&request).map_err(|e| AttestError::Protocol(e.to_string()))?;
-        let (status, resp) = verifier.post("/v1/attest", &body)?;
+        let (status, resp, request_id) = verifier.post_with_id("/v1/attest", &body)?;
         if verifier.serial() != Some(serial) {
             // The verifier closed the connection after the challenge; the
             // attest went out on a new one, which the evidence is not bound
@@ -476,7 +617,15 @@ pub fn attest_once(
                 if client_certificate && ok.client_certificate.is_none() {
                     return Err(AttestError::Protocol("the verifier issued no client certificate (vault.auth = \"cert\" needs a verifier with a client CA)".into()));
                 }
+                let audit = audit_body(
+                    &body,
+                    request.bundle.tee.as_str(),
+                    &ok.token,
+                    request_id,
+                    key.spki(),
+                );
                 Ok(Attestation {
+                    audit,
                     token: Zeroizing::new(ok.token),
                     client_certificate: ok.client_certificate,
                     expires_at: ok.expires_at,

@@ -211,6 +211,21 @@ fn boot_to_ready(pid1: &Pid1, args: &Args, timer: &mut Timer) -> Result<Ready, B
     };
     timer.step("key");
 
+    // The audit trail, signed by the enclave key, from before the first
+    // attestation (its first record is the lifecycle leaving `booting`).
+    // The configuration guarantees a collector comes with a verifier.
+    if let (Some(addr), Some(x)) = (&config.audit.collector, &exchange) {
+        let audit = crate::audit::Audit::new(
+            config.audit.clone(),
+            Box::new(x.key.audit_signer()),
+            Arc::clone(&time),
+        );
+        lifecycle.set_audit(Arc::clone(&audit));
+        crate::audit::shipper::spawn(audit, addr.clone())
+            .map_err(|e| BootError::Service(format!("cannot start the audit shipper: {e}")))?;
+        crate::info_always!(collector = addr.to_string().as_str(), required = config.audit.required; "audit trail on");
+    }
+
     // 4-8. Challenge, evidence bound to nonce, key and TLS session, token;
     // Vault login, secrets (response-wrapped) into the locked store, the
     // serving certificate signed by Vault's PKI, the Vault token revoked.

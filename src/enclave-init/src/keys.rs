@@ -113,6 +113,40 @@ impl EnclaveKey {
     }
 }
 
+/// The enclave key as the audit trail's signer: the records' signatures
+/// are by the attested key itself (ES256, ASN.1 DER), shared, not copied.
+pub struct AuditSigner {
+    pair: Arc<EcdsaKeyPair>,
+    spki: Vec<u8>,
+}
+
+impl audit_record::Sign for AuditSigner {
+    fn alg(&self) -> audit_record::Alg {
+        audit_record::Alg::ES256
+    }
+
+    fn spki(&self) -> Vec<u8> {
+        self.spki.clone()
+    }
+
+    fn sign(&self, msg: &[u8]) -> Option<Vec<u8>> {
+        self.pair
+            .sign(&SystemRandom::new(), msg)
+            .ok()
+            .map(|s| s.as_ref().to_vec())
+    }
+}
+
+impl EnclaveKey {
+    /// The signer of the audit trail's records.
+    pub fn audit_signer(&self) -> AuditSigner {
+        AuditSigner {
+            pair: Arc::clone(&self.pair),
+            spki: self.spki.clone(),
+        }
+    }
+}
+
 /// The enclave key as a rustls [`rustls::sign::SigningKey`].
 struct TlsKey(Arc<EcdsaKeyPair>);
 

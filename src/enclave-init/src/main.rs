@@ -7,6 +7,9 @@
 //! - [`config`]: the measured configuration file plus `enclave.*` kernel
 //!   command line overrides, validated into a typed [`config::Config`].
 //! - [`keys`]: the enclave key pair.
+//! - [`audit`]: the audit trail: signed, chained records of attestations,
+//!   secrets, calls and lifecycle changes, queued and shipped to the
+//!   collector; fails calls closed when `audit.required`.
 //! - [`lifecycle`]: the only owner of secret lifetime: the state machine,
 //!   the trust deadline, the supervisor that renews and the watchdog that
 //!   wipes; the verifier-anchored clock.
@@ -31,6 +34,7 @@
 mod logger;
 
 mod attest;
+mod audit;
 mod boot;
 mod config;
 mod control;

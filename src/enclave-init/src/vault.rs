@@ -330,7 +330,7 @@ impl Vault {
         cfg: &VaultConfig,
         token: &VaultToken,
         name: &str,
-    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+    ) -> Result<(Zeroizing<Vec<u8>>, u64), VaultError> {
         let (path, field) = name.rsplit_once('/').unwrap_or((name, "value"));
         let api = format!("/v1/{}/data/{path}", cfg.kv_mount);
         let ttl = format!("{}s", cfg.wrap_ttl.as_secs().max(1));
@@ -369,7 +369,10 @@ impl Vault {
         let value = v["data"]["data"][field].as_str().ok_or_else(|| {
             VaultError::Protocol(format!("secret {path} has no string field `{field}`"))
         })?;
-        Ok(Zeroizing::new(value.as_bytes().to_vec()))
+        // KV v2 numbers every write; the audit trail names the version
+        // released (0: Vault did not say).
+        let version = v["data"]["metadata"]["version"].as_u64().unwrap_or(0);
+        Ok((Zeroizing::new(value.as_bytes().to_vec()), version))
     }
 
     /// Has Vault's PKI sign a certificate request; returns the chain (leaf
@@ -435,6 +438,9 @@ pub struct Provisioned {
     pub serving_chain: Option<String>,
     /// Secrets held.
     pub count: usize,
+    /// Each secret read, as the audit trail names it: `<kv mount>/<name>`
+    /// and its KV version.
+    pub released: Vec<crate::lifecycle::Held>,
     /// The Vault token's lease.
     pub lease: Duration,
     /// The monotonic instant the lease ends (`None`: Vault gave no lease,
@@ -463,7 +469,8 @@ pub fn provision_once(
         Login::Cert { .. } => "cert",
     };
     crate::info_always!(role = cfg.role.as_str(), auth = auth, lease_secs = lease.as_secs(); "Vault login accepted");
-    let result = read_all(&mut vault, cfg, &token, store, cert);
+    let mut released = Vec::with_capacity(cfg.secrets.len());
+    let result = read_all(&mut vault, cfg, &token, store, cert, &mut released);
     // Revocation gets a short grace past the deadline (at most 2 s): a
     // token left alive is worse than a late attempt, and it is bounded.
     let grace = Mono::now()
@@ -476,6 +483,7 @@ pub fn provision_once(
         Ok(serving_chain) => Ok(Provisioned {
             serving_chain,
             count: cfg.secrets.len(),
+            released,
             lease,
             lease_deadline: (!lease.is_zero()).then(|| sent.after(lease)),
         }),
@@ -492,10 +500,12 @@ fn read_all(
     token: &VaultToken,
     store: &mut SecretStore,
     cert: Option<&CertRequest>,
+    released: &mut Vec<crate::lifecycle::Held>,
 ) -> Result<Option<String>, VaultError> {
     for path in &cfg.secrets {
-        let value = vault.read_secret(cfg, token, path)?;
+        let (value, version) = vault.read_secret(cfg, token, path)?;
         store.insert(path, &value).map_err(VaultError::Store)?;
+        released.push((format!("{}/{path}", cfg.kv_mount), version));
         // The name only: never the value, nor its length.
         crate::info_always!(secret = path.as_str(); "secret provisioned");
     }

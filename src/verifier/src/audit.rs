@@ -12,8 +12,9 @@
 //! unacknowledged records are resent after a reconnect. Every wait on the
 //! collector (connect, resume answer, ack) has a deadline.
 //!
-//! Resuming the chain: on each connection the shipper first asks `resume
-//! <stream>` and the collector answers `at <next_seq> <prev hash>` from what
+//! Resuming the chain: on each connection the shipper says hello (its key,
+//! `audit_record::ship`), reads the collector's ack of what it keeps, then
+//! asks `resume <stream>` and the collector answers `at <next_seq> <prev hash>` from what
 //! it stored, so a restarted verifier continues its chain. The host could
 //! lie here; the result is a fork or a gap in the verifier's chain, which
 //! `audit verify` names (it cannot make a record pass as another).
@@ -127,11 +128,16 @@ fn read_line_by(conn: &mut Conn, deadline: Instant) -> Result<String, String> {
     Ok(line.trim_end().to_owned())
 }
 
+/// A connection after the hello and the resume answer: the connection,
+/// what the collector keeps (its ack), the next seq and the last hash.
+type Resumed = (Conn, Option<u64>, u64, [u8; 32]);
+
 fn connect(
     addr: &transport::Addr,
+    spki: &[u8],
     stream_id: &str,
     limits: &ShipperLimits,
-) -> Result<(Conn, u64, [u8; 32]), String> {
+) -> Result<Resumed, String> {
     let deadline = Instant::now() + limits.deadline;
     let stream = transport::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
     stream
@@ -140,9 +146,19 @@ fn connect(
     let mut conn = Conn {
         reader: BufReader::new(stream),
     };
+    // The shipping protocol (`audit_record::ship`): the hello names the
+    // key; the collector answers what of the stream it already keeps.
     conn.reader
         .get_mut()
-        .write_all(format!("resume {stream_id}\n").as_bytes())
+        .write_all(
+            format!(
+                "{}resume {stream_id}\n",
+                audit_record::ship::hello_line(spki)
+            )
+            .as_bytes(),
+        )
+        .map_err(|e| e.to_string())?;
+    let kept = audit_record::ship::parse_ack(&read_line_by(&mut conn, deadline)?)
         .map_err(|e| e.to_string())?;
     let answer = read_line_by(&mut conn, deadline)?;
     let mut parts = answer.split(' ');
@@ -153,7 +169,7 @@ fn connect(
     };
     let seq: u64 = seq.parse().map_err(|_| "bad resume seq".to_owned())?;
     let prev = decode32(prev).ok_or_else(|| "bad resume hash".to_owned())?;
-    Ok((conn, seq, prev))
+    Ok((conn, kept, seq, prev))
 }
 
 fn decode32(s: &str) -> Option<[u8; 32]> {
@@ -189,10 +205,9 @@ fn flush(
     let deadline = Instant::now() + limits.deadline;
     loop {
         let line = read_line_by(conn, deadline)?;
-        let acked: u64 = line
-            .strip_prefix("ack ")
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| format!("unexpected answer {line:?}"))?;
+        let Some(acked) = audit_record::ship::parse_ack(&line).map_err(|e| e.to_string())? else {
+            continue;
+        };
         while pending.front().is_some_and(|r| r.seq <= acked) {
             pending.pop_front();
             counters.acked.fetch_add(1, Ordering::Relaxed);
@@ -221,10 +236,18 @@ fn ship_loop(
     let mut conn: Option<Conn> = None;
     loop {
         if conn.is_none() {
-            match connect(addr, &stream_id, limits) {
-                Ok((c, seq, prev)) => {
+            match connect(addr, &spki, &stream_id, limits) {
+                Ok((c, kept, seq, prev)) => {
                     if chain.is_none() {
                         chain = Some(Chain::resume(&spki, seq, prev));
+                    }
+                    // What the collector already keeps is not sent again.
+                    while pending
+                        .front()
+                        .is_some_and(|r| kept.is_some_and(|k| r.seq <= k))
+                    {
+                        pending.pop_front();
+                        counters.acked.fetch_add(1, Ordering::Relaxed);
                     }
                     conn = Some(c);
                 }

@@ -47,7 +47,7 @@ fn send_all(socket: &std::path::Path, lines: &[String]) {
     let last = u64::try_from(lines.len() - 1).unwrap();
     let reader = s.try_clone().unwrap();
     let acks = std::thread::spawn(move || read_acks(reader, Some(last), Duration::from_secs(600)));
-    let mut text = String::new();
+    let mut text = enclave_tests::audit::hello_for(&lines[0]);
     for l in lines {
         text.push_str(l);
         text.push('\n');

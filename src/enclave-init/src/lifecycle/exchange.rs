@@ -62,6 +62,8 @@ pub struct Grant {
     pub serving_chain: Option<String>,
     /// Secrets held.
     pub count: usize,
+    /// The secrets by path and version (for the audit trail).
+    pub released: Vec<super::Held>,
     /// The Vault lease.
     pub lease: Duration,
 }
@@ -126,7 +128,7 @@ impl Exchange {
         };
         crate::info_always!(tee = attestation.tee.as_str(), expires_at = attestation.expires_at, clock_drift_ms = attestation.drift_ms.unwrap_or(0); "attested");
         let mut store = SecretStore::new().map_err(ExchangeError::Store)?;
-        let (deadline_at, bound_by, serving_chain, count, lease) = match &self.vault {
+        let (deadline_at, bound_by, serving_chain, count, released, lease) = match &self.vault {
             Some((cfg, addr)) => {
                 let login = match (&cfg.auth, &attestation.client_certificate) {
                     (VaultAuth::Cert, Some(chain_pem)) => vault::Login::Cert {
@@ -167,9 +169,16 @@ impl Exchange {
                         (attestation.deadline, "token")
                     }
                 };
-                (at, by, p.serving_chain, p.count, p.lease)
+                (at, by, p.serving_chain, p.count, p.released, p.lease)
             }
-            None => (attestation.deadline, "token", None, 0, Duration::ZERO),
+            None => (
+                attestation.deadline,
+                "token",
+                None,
+                0,
+                Vec::new(),
+                Duration::ZERO,
+            ),
         };
         Ok(Grant {
             store,
@@ -178,6 +187,7 @@ impl Exchange {
             attestation,
             serving_chain,
             count,
+            released,
             lease,
         })
     }

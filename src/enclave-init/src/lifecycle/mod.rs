@@ -26,7 +26,7 @@ pub mod machine;
 pub mod supervisor;
 pub mod watchdog;
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use zeroize::Zeroizing;
@@ -53,7 +53,12 @@ pub struct Lifecycle {
     pub clocksource: String,
     /// The largest disagreement with an authenticated clock accepted (ms).
     max_drift_ms: std::sync::atomic::AtomicU64,
+    /// The audit trail, once the enclave key exists (set once at boot).
+    audit: OnceLock<Arc<crate::audit::Audit>>,
 }
+
+/// A secret as the audit trail names it: its Vault path and version.
+pub type Held = (String, u64);
 
 struct Inner {
     machine: Machine,
@@ -65,6 +70,9 @@ struct Inner {
     failures: u64,
     /// Set once at shutdown: no grant may install secrets after the final wipe.
     shut_down: bool,
+    /// The secrets in `store` by path and version (for the audit trail's
+    /// release and withdrawal records; never values).
+    held: Vec<Held>,
 }
 
 /// The enclave's state as health, metrics and the control channel show it.
@@ -107,6 +115,7 @@ impl Lifecycle {
                 attempts: 0,
                 failures: 0,
                 shut_down: false,
+                held: Vec::new(),
             }),
             changed: Condvar::new(),
             time,
@@ -114,7 +123,42 @@ impl Lifecycle {
             tee: Mutex::new(tee),
             clocksource: clock::clocksource(),
             max_drift_ms: std::sync::atomic::AtomicU64::new(2000),
+            audit: OnceLock::new(),
         })
+    }
+
+    /// Attaches the audit trail (once; later calls are ignored).
+    pub fn set_audit(&self, audit: Arc<crate::audit::Audit>) {
+        let _ = self.audit.set(audit);
+    }
+
+    /// The audit trail, if there is one.
+    pub fn audit(&self) -> Option<&Arc<crate::audit::Audit>> {
+        self.audit.get()
+    }
+
+    /// Audit records of a transition, emitted after the lock is let go:
+    /// the phase change, then each secret withdrawn, then each released.
+    fn audited(&self, from: Phase, to: Phase, withdrawn: Vec<Held>, released: &[Held]) {
+        use audit_record::{Body, LifecycleBody, SecretBody};
+        let Some(audit) = self.audit.get() else {
+            return;
+        };
+        if from != to {
+            audit.emit(Body::Lifecycle(LifecycleBody {
+                from: from.as_str().to_owned(),
+                to: to.as_str().to_owned(),
+            }));
+        }
+        for (path, version) in withdrawn {
+            audit.emit(Body::SecretWithdrawal(SecretBody { path, version }));
+        }
+        for (path, version) in released {
+            audit.emit(Body::SecretRelease(SecretBody {
+                path: path.clone(),
+                version: *version,
+            }));
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -122,17 +166,26 @@ impl Lifecycle {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Applies a transition's effect to the store, under the same lock.
-    fn apply(inner: &mut Inner, effect: Effect, fresh: Option<&mut SecretStore>) {
+    /// Applies a transition's effect to the store, under the same lock;
+    /// returns the secrets that left it (path and version, for the trail).
+    fn apply(
+        inner: &mut Inner,
+        effect: Effect,
+        fresh: Option<(&mut SecretStore, &[Held])>,
+    ) -> Vec<Held> {
         match (effect, fresh) {
-            (Effect::Install, Some(fresh)) => {
+            (Effect::Install, Some((fresh, released))) => {
                 // The old values are wiped when `fresh` (now holding them)
                 // is cleared by the caller.
                 std::mem::swap(&mut inner.store, fresh);
                 fresh.clear();
+                std::mem::replace(&mut inner.held, released.to_vec())
             }
-            (Effect::Wipe, _) => inner.store.clear(),
-            _ => {}
+            (Effect::Wipe, _) => {
+                inner.store.clear();
+                std::mem::take(&mut inner.held)
+            }
+            _ => Vec::new(),
         }
     }
 
@@ -143,12 +196,15 @@ impl Lifecycle {
         let now = Mono::now();
         let mut inner = self.lock();
         if !inner.machine.readable(now) {
+            let from = inner.machine.phase();
             let effect = inner.machine.tick(now);
             if effect == Effect::Wipe {
-                Self::apply(&mut inner, effect, None);
+                let gone = Self::apply(&mut inner, effect, None);
+                let to = inner.machine.phase();
                 drop(inner);
                 self.changed.notify_all();
                 self.on_withdrawn();
+                self.audited(from, to, gone, &[]);
             }
             return None;
         }
@@ -207,9 +263,11 @@ impl Lifecycle {
         self.metrics.attestation_attempt();
         let mut inner = self.lock();
         inner.attempts += 1;
+        let from = inner.machine.phase();
         let p = inner.machine.attempt();
         drop(inner);
         self.changed.notify_all();
+        self.audited(from, p, Vec::new(), &[]);
         p
     }
 
@@ -223,16 +281,19 @@ impl Lifecycle {
             inner.last_transient = Some(reason.to_owned());
             return;
         }
+        let from = inner.machine.phase();
         let effect = inner
             .machine
             .withdraw(Mono::now(), class_kind(class), reason.to_owned());
         let held = inner.store.len() > 0;
-        Self::apply(&mut inner, effect, None);
+        let gone = Self::apply(&mut inner, effect, None);
+        let to = inner.machine.phase();
         drop(inner);
         self.changed.notify_all();
         if held {
             self.on_withdrawn();
         }
+        self.audited(from, to, gone, &[]);
     }
 
     /// Trust ends now (drift): wipe, then say so.
@@ -259,19 +320,34 @@ impl Lifecycle {
         inner.shut_down |= last;
         let held = inner.machine.deadline().is_some();
         let wiped = inner.store.len();
+        let from = inner.machine.phase();
         let effect = inner.machine.withdraw(Mono::now(), kind, reason.to_owned());
-        Self::apply(&mut inner, effect, None);
+        let gone = Self::apply(&mut inner, effect, None);
+        let to = inner.machine.phase();
         drop(inner);
         self.changed.notify_all();
         if held {
             self.on_withdrawn();
         }
+        self.audited(from, to, gone, &[]);
         wiped
     }
 
     /// An attempt succeeded: `fresh` holds the new secrets, trusted until
     /// `deadline`. On success `fresh` is left empty (the old values wiped).
+    #[cfg(test)]
     pub fn grant(&self, fresh: &mut SecretStore, deadline: Mono) -> Result<Phase, Refused> {
+        self.grant_released(fresh, deadline, &[])
+    }
+
+    /// [`Lifecycle::grant`] of the secrets `released` (path and version;
+    /// the trail records each: the old ones withdrawn, these released).
+    pub fn grant_released(
+        &self,
+        fresh: &mut SecretStore,
+        deadline: Mono,
+        released: &[Held],
+    ) -> Result<Phase, Refused> {
         let mut inner = self.lock();
         if inner.shut_down {
             return Err(Refused::Phase {
@@ -279,12 +355,14 @@ impl Lifecycle {
                 phase: "shutdown",
             });
         }
+        let from = inner.machine.phase();
         let effect = inner.machine.granted(Mono::now(), deadline)?;
-        Self::apply(&mut inner, effect, Some(fresh));
+        let gone = Self::apply(&mut inner, effect, Some((fresh, released)));
         inner.last_transient = None;
         let phase = inner.machine.phase();
         drop(inner);
         self.changed.notify_all();
+        self.audited(from, phase, gone, released);
         Ok(phase)
     }
 
@@ -293,14 +371,17 @@ impl Lifecycle {
     pub(crate) fn tick(&self) -> Option<Mono> {
         let now = Mono::now();
         let mut inner = self.lock();
+        let from = inner.machine.phase();
         let effect = inner.machine.tick(now);
-        Self::apply(&mut inner, effect, None);
+        let gone = Self::apply(&mut inner, effect, None);
+        let to = inner.machine.phase();
         let next = inner.machine.deadline();
         drop(inner);
         if effect == Effect::Wipe {
             self.changed.notify_all();
             self.on_withdrawn();
         }
+        self.audited(from, to, gone, &[]);
         next
     }
 
@@ -566,6 +647,63 @@ mod tests {
             "{}",
             w.1
         );
+    }
+
+    #[test]
+    fn transitions_releases_and_withdrawals_are_audited_in_order() {
+        let l = lifecycle();
+        let key = crate::keys::EnclaveKey::generate().unwrap();
+        let audit = crate::audit::Audit::new(
+            crate::config::AuditConfig {
+                collector: None,
+                required: false,
+                queue: 64,
+                deadline: Duration::from_secs(10),
+                timeout: Duration::from_secs(5),
+            },
+            Box::new(key.audit_signer()),
+            Arc::clone(&l.time),
+        );
+        l.set_audit(Arc::clone(&audit));
+        l.attempt();
+        let v1 = [("kv/pii/pepper".to_owned(), 3)];
+        l.grant_released(
+            &mut fresh(b"v1"),
+            Mono::now().after(Duration::from_secs(60)),
+            &v1,
+        )
+        .unwrap();
+        l.attempt();
+        let v2 = [("kv/pii/pepper".to_owned(), 4)];
+        l.grant_released(
+            &mut fresh(b"v2"),
+            Mono::now().after(Duration::from_secs(60)),
+            &v2,
+        )
+        .unwrap();
+        l.withdraw("clock", "drift");
+        let got: Vec<String> = audit
+            .next_batch(0, 100, Duration::ZERO)
+            .into_iter()
+            .map(|(_, line)| {
+                let r = audit_record::Record::parse(&line).unwrap();
+                r.verify_sig(key.spki()).unwrap();
+                let b = serde_json::to_value(&r.body).unwrap();
+                format!("{} {}", r.kind().as_str(), b)
+            })
+            .collect();
+        let want = [
+            r#"lifecycle {"from":"booting","to":"attesting"}"#,
+            r#"lifecycle {"from":"attesting","to":"ready"}"#,
+            r#"secret_release {"path":"kv/pii/pepper","version":3}"#,
+            r#"lifecycle {"from":"ready","to":"renewing"}"#,
+            r#"lifecycle {"from":"renewing","to":"ready"}"#,
+            r#"secret_withdrawal {"path":"kv/pii/pepper","version":3}"#,
+            r#"secret_release {"path":"kv/pii/pepper","version":4}"#,
+            r#"lifecycle {"from":"ready","to":"withdrawn"}"#,
+            r#"secret_withdrawal {"path":"kv/pii/pepper","version":4}"#,
+        ];
+        assert_eq!(got, want);
     }
 
     #[test]

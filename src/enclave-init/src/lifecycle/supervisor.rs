@@ -89,8 +89,14 @@ fn attempts(
 
 /// Swaps the grant's store in; `Err` when its deadline had already passed.
 fn install(lifecycle: &Lifecycle, grant: &mut Grant) -> Result<(), String> {
+    // The attestation's record first: the releases that follow rest on it.
+    if let Some(audit) = lifecycle.audit() {
+        audit.emit(audit_record::Body::Attestation(
+            grant.attestation.audit.clone(),
+        ));
+    }
     lifecycle
-        .grant(&mut grant.store, grant.deadline)
+        .grant_released(&mut grant.store, grant.deadline, &grant.released)
         .map(|_| ())
         .map_err(|e| e.to_string())?;
     lifecycle.set_tee(&grant.attestation.tee);

@@ -1,7 +1,10 @@
 //! `POST /v1/calls`: multipart `metadata` (JSON) and `audio` (WAV) in; the
 //! audio validated, decoded and measured, transcribed upstream; the full
 //! result back to the caller inside TLS, and only its log view (no transcript, no
-//! caller hash, the call by a keyed pseudonym) logged.
+//! caller hash, the call by a keyed pseudonym) logged. Each call, served or
+//! refused, is an audit record: its keyed reference, timing and outcome,
+//! nothing else; with `audit.required`, calls are refused while the audit
+//! trail is stalled.
 
 use std::time::Instant;
 
@@ -18,14 +21,25 @@ use super::Service;
 /// Handles one call; counts it under its agent type.
 pub fn handle(req: &Request, svc: &Service) -> Result<serde_json::Value, ApiError> {
     let started = Instant::now();
+    let start_ms = svc.shared.time.now_millis();
     let mut agent = "unknown";
-    let result = process(req, svc, started, &mut agent);
+    let mut call_ref = None;
+    let result = process(req, svc, started, &mut agent, &mut call_ref);
     match &result {
         Ok(_) => svc.shared.metrics.call_ok(agent, started.elapsed()),
         Err(e) => {
             svc.shared.metrics.call_failed(agent, e.code);
             crate::info!(agent_type = agent, status = e.status, code = e.code; "call refused");
         }
+    }
+    if let Some(audit) = svc.shared.audit() {
+        let status = result.as_ref().map_or_else(|e| e.status, |_| 200);
+        audit.emit(audit_record::Body::Call(audit_record::CallBody {
+            call_ref,
+            start_ms,
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            outcome: audit_record::CallOutcome::of_status(status),
+        }));
     }
     result
 }
@@ -35,6 +49,7 @@ fn process(
     svc: &Service,
     started: Instant,
     agent: &mut &'static str,
+    call_ref: &mut Option<String>,
 ) -> Result<serde_json::Value, ApiError> {
     svc.shared.serving().map_err(|_| {
         ApiError::new(
@@ -44,6 +59,17 @@ fn process(
         )
         .retry_after(svc.cfg.retry_after_secs)
     })?;
+    // Fail closed: no call is served that the trail may not record.
+    if let Some(audit) = svc.shared.audit() {
+        audit.gate().map_err(|why| {
+            ApiError::new(
+                503,
+                "enclave.audit_unavailable",
+                format!("calls are refused until the audit trail is stored: {why}"),
+            )
+            .retry_after(svc.cfg.retry_after_secs)
+        })?;
+    }
     let content_type = req.header("content-type").unwrap_or("");
     let boundary = multipart::boundary(content_type).map_err(|e| {
         ApiError::new(
@@ -75,6 +101,13 @@ fn process(
     let metadata = CallMetadata::from_json(metadata.body)
         .map_err(|e| ApiError::new(422, e.code(), e.to_string()))?;
     *agent = metadata.agent_type.as_str();
+    // The call's audit reference, keyed by the pepper (a Vault secret the
+    // host never sees): only the controller can link it to the call id.
+    if svc.shared.audit().is_some() {
+        if let Some(pepper) = svc.shared.secret(&svc.cfg.pepper_secret) {
+            *call_ref = Some(audit_record::CallRefKey::new(&pepper).call_ref(&metadata.call_id));
+        }
+    }
 
     let limits = audio::Limits {
         max_bytes: svc.cfg.max_body,

@@ -17,7 +17,11 @@ pub fn health(svc: &Service) -> Reply {
     let s = l.snapshot();
     let tee = l.tee();
     let hardware = matches!(tee, "snp" | "tdx" | "nitro" | "azure-snp" | "azure-tdx");
+    let audit = l.audit().map(|a| a.status());
+    let audit_refusal = audit.as_ref().and_then(|a| a.refusing.clone());
     let (status, code, reason) = match (&s.withdrawn, s.trusted) {
+        // Attested, but calls stop while a required audit trail is stalled.
+        (_, true) if audit_refusal.is_some() => ("degraded", 503, audit_refusal),
         (_, true) => ("healthy", 200, None),
         (Some((_, why)), false) => ("degraded", 503, Some(why.clone())),
         (None, false) => (
@@ -45,6 +49,8 @@ pub fn health(svc: &Service) -> Reply {
             "renewals": s.renewals,
         },
         "lifecycle": crate::lifecycle::snapshot_json(&s),
+        // The audit trail: queue, acknowledgements, drops (null: none).
+        "audit": audit.as_ref().map(crate::audit::status_json),
         // What confines this process now, read from the kernel
         // (/proc/self/status) at each request, Landlock from boot.
         "sandbox": crate::pid1::sandbox::state(),
@@ -65,7 +71,34 @@ pub fn metrics(svc: &Service) -> String {
     let s = l.snapshot();
     let sandbox = crate::pid1::sandbox::state();
     let sb = |f: fn(&crate::pid1::sandbox::State) -> f64| sandbox.as_ref().map_or(0.0, f);
+    let a = l.audit().map(|a| a.status());
+    let av = |f: fn(&crate::audit::Status) -> f64| a.as_ref().map_or(0.0, f);
     let mut out = l.metrics.render(&[
+        (
+            "enclave_audit_queue_depth",
+            "Audit records waiting for the collector's acknowledgement.",
+            av(|a| a.depth as f64),
+        ),
+        (
+            "enclave_audit_dropped_total",
+            "Audit records dropped (queue full); each leaves a gap in the chain.",
+            av(|a| a.dropped as f64),
+        ),
+        (
+            "enclave_audit_acknowledged_total",
+            "Audit records the collector acknowledged as stored.",
+            av(|a| a.acked as f64),
+        ),
+        (
+            "enclave_audit_last_ack_age_seconds",
+            "Seconds since the collector's last acknowledgement (0: none yet).",
+            av(|a| a.last_ack_age_ms.map_or(0.0, |ms| ms as f64 / 1000.0)),
+        ),
+        (
+            "enclave_audit_refusing_calls",
+            "1 while calls are refused because the required audit trail is stalled.",
+            av(|a| f64::from(u8::from(a.refusing.is_some()))),
+        ),
         (
             "enclave_attestation_valid",
             "1 while the enclave's secrets are readable (attested, before the trust deadline).",
