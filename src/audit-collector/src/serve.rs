@@ -266,13 +266,15 @@ fn resume(tx: &mut postgres::Transaction<'_>, id: &[u8]) -> Result<String, postg
         Some(r) => {
             let seq: i64 = r.get(0);
             let raw: String = r.get(1);
-            format!(
-                "at {} {}\n",
-                seq.saturating_add(1),
-                crate::hex::sha256(raw.as_bytes())
+            let hash = ring::digest::digest(&ring::digest::SHA256, raw.as_bytes());
+            let mut prev = [0u8; 32];
+            prev.copy_from_slice(hash.as_ref());
+            audit_record::ship::resume_answer_line(
+                u64::try_from(seq).unwrap_or(0).saturating_add(1),
+                &prev,
             )
         }
-        None => format!("at 0 {}\n", "0".repeat(64)),
+        None => audit_record::ship::resume_answer_line(0, &audit_record::GENESIS_PREV),
     })
 }
 

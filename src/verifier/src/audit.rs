@@ -160,27 +160,9 @@ fn connect(
         .map_err(|e| e.to_string())?;
     let kept = audit_record::ship::parse_ack(&read_line_by(&mut conn, deadline)?)
         .map_err(|e| e.to_string())?;
-    let answer = read_line_by(&mut conn, deadline)?;
-    let mut parts = answer.split(' ');
-    let (Some("at"), Some(seq), Some(prev), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(format!("unexpected resume answer {answer:?}"));
-    };
-    let seq: u64 = seq.parse().map_err(|_| "bad resume seq".to_owned())?;
-    let prev = decode32(prev).ok_or_else(|| "bad resume hash".to_owned())?;
+    let (seq, prev) = audit_record::ship::parse_resume_answer(&read_line_by(&mut conn, deadline)?)
+        .map_err(|e| e.to_string())?;
     Ok((conn, kept, seq, prev))
-}
-
-fn decode32(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
 }
 
 /// Sends `pending` and waits for the ack of its last record.
