@@ -2,9 +2,10 @@
 //! attests (sim-psp, the verifier), is provisioned by OpenBao, serves
 //! calls, and ships its signed, chained records to a collector.
 //!
-//! TEST HARNESS: the collector here is this file's own ([`Collector`]): a
-//! TCP listener speaking `audit_record::ship` that stores each line in a
-//! Vec and acknowledges only what it has stored. The real collector
+//! TEST HARNESS: the collector here is the test support's
+//! (`enclave_tests::audit::Collector`): a TCP listener speaking
+//! `audit_record::ship` that stores each line in a Vec and acknowledges
+//! only what it has stored. The real collector
 //! (`enclavectl audit serve`, PostgreSQL) is tested on its own; these
 //! tests are about what the guest emits and when it stops serving.
 #![allow(
@@ -14,13 +15,11 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use audit_record::{Body, CallOutcome, Chain, Kind, Record};
+use audit_record::{Body, CallOutcome, Chain, Kind};
+use enclave_tests::audit::Collector;
 use enclave_tests::https::{self, Client};
 use enclave_tests::process::{boot, Guest};
 use enclave_tests::stack::{
@@ -48,94 +47,6 @@ fn metadata() -> String {
         "caller_phone": CANARY_PHONE, "language": "it",
     })
     .to_string()
-}
-
-/// The collector of these tests (see the module documentation).
-struct Collector {
-    port: u16,
-    stored: Arc<Mutex<Vec<String>>>,
-    spki: Arc<Mutex<Option<Vec<u8>>>>,
-    acking: Arc<AtomicBool>,
-}
-
-impl Collector {
-    fn start(acking: bool) -> Collector {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let c = Collector {
-            port: listener.local_addr().unwrap().port(),
-            stored: Arc::new(Mutex::new(Vec::new())),
-            spki: Arc::new(Mutex::new(None)),
-            acking: Arc::new(AtomicBool::new(acking)),
-        };
-        let (stored, spki, acking) = (
-            Arc::clone(&c.stored),
-            Arc::clone(&c.spki),
-            Arc::clone(&c.acking),
-        );
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(conn) = conn else { return };
-                let (stored, spki, acking) =
-                    (Arc::clone(&stored), Arc::clone(&spki), Arc::clone(&acking));
-                std::thread::spawn(move || {
-                    let mut w = conn.try_clone().unwrap();
-                    let mut lines = BufReader::new(conn).lines();
-                    let Some(Ok(hello)) = lines.next() else {
-                        return;
-                    };
-                    *spki.lock().unwrap() = Some(audit_record::ship::parse_hello(&hello).unwrap());
-                    let committed = |s: &Vec<String>| (s.len() as u64).checked_sub(1);
-                    if acking.load(Ordering::SeqCst) {
-                        let ack = committed(&stored.lock().unwrap());
-                        let _ = w.write_all(audit_record::ship::ack_line(ack).as_bytes());
-                    }
-                    for line in lines {
-                        let Ok(line) = line else { return };
-                        let seq = usize::try_from(Record::parse(&line).unwrap().seq).unwrap();
-                        let mut s = stored.lock().unwrap();
-                        if seq == s.len() {
-                            s.push(line);
-                        } else {
-                            assert!(seq < s.len(), "a gap before seq {seq}");
-                            assert_eq!(s[seq], line, "seq {seq} resent with other bytes");
-                        }
-                        let ack = committed(&s);
-                        drop(s);
-                        if acking.load(Ordering::SeqCst) {
-                            let _ = w.write_all(audit_record::ship::ack_line(ack).as_bytes());
-                        }
-                    }
-                });
-            }
-        });
-        c
-    }
-
-    fn records(&self) -> Vec<(String, Record)> {
-        self.stored
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|l| (l.clone(), Record::parse(l).unwrap()))
-            .collect()
-    }
-
-    /// Waits until `n` records of `kind` are stored.
-    fn wait_for(&self, kind: Kind, n: usize) -> Vec<(String, Record)> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let r = self.records();
-            if r.iter().filter(|(_, r)| r.kind() == kind).count() >= n {
-                return r;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "never {n} {kind:?} records: {:?}",
-                r.iter().map(|(_, r)| r.kind()).collect::<Vec<_>>()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
 }
 
 struct Stack {
@@ -361,6 +272,12 @@ fn a_required_trail_whose_collector_stops_acknowledging_stops_calls_until_it_res
     let call = || client.call(&metadata(), &https::wav("pcm16", 16000, 0.5));
     assert_eq!(call().status, 200);
     collector.wait_for(Kind::Call, 1);
+    // Everything so far acknowledged before the collector falls silent.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while health(&client).1["audit"]["queue_depth"] != 0 {
+        assert!(Instant::now() < deadline, "{}", health(&client).1);
+        std::thread::sleep(Duration::from_millis(20));
+    }
     collector.acking.store(false, Ordering::SeqCst);
     // Served: nothing waited yet. Its record is stored, never acknowledged.
     assert_eq!(call().status, 200);
@@ -463,13 +380,13 @@ fn real_stack(
 ) -> (
     Stack,
     enclave_tests::postgres::Postgres,
-    enclave_tests::audit::Collector,
+    enclave_tests::audit_store::Collector,
 ) {
     let sock = dir.path().join("collector.sock");
     let s = stack_with(&["--audit", &format!("unix://{}", sock.display())]);
     let pg = enclave_tests::postgres::Postgres::start(false);
     let collector =
-        enclave_tests::audit::Collector::start(&pg, &sock, &s.pki.path("token-key.pk8"));
+        enclave_tests::audit_store::Collector::start(&pg, &sock, &s.pki.path("token-key.pk8"));
     (s, pg, collector)
 }
 
@@ -541,11 +458,12 @@ fn the_real_collector_stores_a_guest_trail_that_verifies_and_holds_no_personal_d
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let r = client.request("POST", "/v1/calls", &[("content-type", "text/plain")], b"x");
     assert_eq!(r.status, 415);
-    collector = enclave_tests::audit::Collector::start(&pg, &sock, &s.pki.path("token-key.pk8"));
+    collector =
+        enclave_tests::audit_store::Collector::start(&pg, &sock, &s.pki.path("token-key.pk8"));
     wait_stored(&pg, "call", 3);
     wait_stored(&pg, "decision", 1);
 
-    let (ok, report) = enclave_tests::audit::verify(&pg, &s.pki.path("token-key.pk8"), None);
+    let (ok, report) = enclave_tests::audit_store::verify(&pg, &s.pki.path("token-key.pk8"), None);
     assert!(ok, "{report}");
     assert!(
         report.contains("(proven by verifier decision seq 0)"),
@@ -597,10 +515,10 @@ fn a_record_dropped_between_the_guest_and_the_collector_is_named() {
     let dir = TempDir::new("audit-drop");
     let (s, pg, collector) = real_stack(&dir);
     let fwd = dir.path().join("fwd.sock");
-    let dropped: Arc<Mutex<Option<u64>>> = Arc::default();
-    let d = Arc::clone(&dropped);
-    let _fwd = enclave_tests::audit::Forwarder::start(&fwd, &collector.socket, move |line| {
-        let rec = Record::parse(&line).unwrap();
+    let dropped: std::sync::Arc<std::sync::Mutex<Option<u64>>> = std::sync::Arc::default();
+    let d = std::sync::Arc::clone(&dropped);
+    let _fwd = enclave_tests::audit_store::Forwarder::start(&fwd, &collector.socket, move |line| {
+        let rec = audit_record::Record::parse(&line).unwrap();
         // The first call record, each time the guest sends it again.
         let mut d = d.lock().unwrap();
         if d.is_none() && rec.kind() == Kind::Call {
@@ -621,7 +539,7 @@ fn a_record_dropped_between_the_guest_and_the_collector_is_named() {
     // The guest's later records (the second call at least) are stored.
     std::thread::sleep(Duration::from_millis(500));
     let seq = dropped.lock().unwrap().unwrap();
-    let (ok, report) = enclave_tests::audit::verify(&pg, &s.pki.path("token-key.pk8"), None);
+    let (ok, report) = enclave_tests::audit_store::verify(&pg, &s.pki.path("token-key.pk8"), None);
     assert!(!ok, "{report}");
     assert!(
         report.contains(&format!("FINDING seq {seq} missing")),

@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use audit_record::Chain;
-use enclave_tests::audit::{
+use enclave_tests::audit_store::{
     edit_field, forge, make_run, now_ms, ship, verify, Collector, Forwarder, Key,
 };
 use enclave_tests::postgres::Postgres;
@@ -47,7 +47,7 @@ fn world() -> World {
 }
 
 /// Stores one honest run (decision + enclave chain) and returns it.
-fn store_run(w: &mut World, calls: usize) -> enclave_tests::audit::Run {
+fn store_run(w: &mut World, calls: usize) -> enclave_tests::audit_store::Run {
     let enclave = Key::p256();
     let run = make_run(
         &mut w.verifier_chain,
@@ -338,10 +338,10 @@ fn a_collector_killed_mid_stream_loses_nothing_acked() {
         let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
         let reader = s.try_clone().unwrap();
         let acks = std::thread::spawn(move || {
-            enclave_tests::audit::read_acks(reader, None, Duration::from_secs(20))
+            enclave_tests::audit_store::read_acks(reader, None, Duration::from_secs(20))
         });
         use std::io::Write;
-        s.write_all(enclave_tests::audit::hello_for(&lines[0]).as_bytes())
+        s.write_all(enclave_tests::audit_store::hello_for(&lines[0]).as_bytes())
             .unwrap();
         for l in &lines {
             if s.write_all(format!("{l}\n").as_bytes()).is_err() {
@@ -504,7 +504,10 @@ fn the_verifier_records_each_decision_and_resumes_its_chain() {
     for (i, r) in rows.iter().enumerate() {
         assert_eq!(r.get::<_, i64>(0), i64::try_from(i).unwrap());
         assert_eq!(r.get::<_, &str>(1), "accepted");
-        assert_eq!(r.get::<_, &str>(2), enclave_tests::audit::sha256(&keys[i]));
+        assert_eq!(
+            r.get::<_, &str>(2),
+            enclave_tests::audit_store::sha256(&keys[i])
+        );
         assert_eq!(r.get::<_, &str>(3), "fleet-main");
         assert_eq!(r.get::<_, i32>(4), 64);
     }

@@ -13,6 +13,7 @@
 
 pub mod attest_client;
 pub mod audit;
+pub mod audit_store;
 pub mod azure;
 pub mod echo;
 pub mod https;

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use audit_record::{Chain, Record};
-use enclave_tests::audit::{
+use enclave_tests::audit_store::{
     edit_field, forge, make_run, now_ms, ship, verify, Collector, Forwarder, Key,
 };
 use enclave_tests::postgres::Postgres;

@@ -12,7 +12,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use audit_record::{Body, CallBody, CallOutcome, Chain};
-use enclave_tests::audit::{make_run, now_ms, read_acks, sha256, Collector, Key};
+use enclave_tests::audit_store::{make_run, now_ms, read_acks, sha256, Collector, Key};
 use enclave_tests::postgres::Postgres;
 use enclave_tests::TempDir;
 
@@ -47,7 +47,7 @@ fn send_all(socket: &std::path::Path, lines: &[String]) {
     let last = u64::try_from(lines.len() - 1).unwrap();
     let reader = s.try_clone().unwrap();
     let acks = std::thread::spawn(move || read_acks(reader, Some(last), Duration::from_secs(600)));
-    let mut text = enclave_tests::audit::hello_for(&lines[0]);
+    let mut text = enclave_tests::audit_store::hello_for(&lines[0]);
     for l in lines {
         text.push_str(l);
         text.push('\n');

@@ -6,7 +6,10 @@
 //! figures are the enclave's own cost: TLS, multipart, WAV decoding and
 //! analysis, the upstream round trip through its own TLS client, PII
 //! hashing, the response. The echo server receives the same request body
-//! and sends it back (TLS and HTTP framing only).
+//! and sends it back (TLS and HTTP framing only). A second enclave, the
+//! same but with the audit trail on (`audit.required`, every call a signed
+//! record shipped to the test-support collector, which acknowledges each
+//! line), gives the audit trail's overhead.
 //!
 //!   bench-calls [SECONDS per run, default 10]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -135,6 +138,28 @@ fn main() {
         &format!("unix://{}", call_sock.display()),
         &bao.serving_ca_pem(),
     );
+    // The same enclave with the audit trail on, shipping to a collector that
+    // acknowledges each record (tests/support/audit.rs).
+    let collector = enclave_tests::audit::Collector::start(true);
+    let ga = TempDir::new("ga");
+    let audited_sock = ga.path().join("call.sock");
+    let mut config = guest_config(ga.path(), &psp.socket, Some((&verifier, &pki)), Some(&bao));
+    config.push_str(&service_config(
+        &format!("unix://{}", audited_sock.display()),
+        &format!("tcp://127.0.0.1:{}", standin.port),
+        &pki,
+        "workers = 16\nqueue = 16",
+    ));
+    config.push_str(&format!(
+        "\n[log]\nlevel = \"warn\"\n\n[audit]\ncollector = \"tcp://127.0.0.1:{}\"\nrequired = \"on\"\n",
+        collector.port
+    ));
+    let (_audited_guest, _report) = boot(ga, &config).ready();
+    let audited = platform_client(
+        &pki,
+        &format!("unix://{}", audited_sock.display()),
+        &bao.serving_ca_pem(),
+    );
 
     // The baseline: a plain TLS echo on the same transport.
     let echo_sock = dir.path().join("echo.sock");
@@ -157,6 +182,7 @@ fn main() {
     ]);
     // Warm up (and check) both.
     assert_eq!(service.call(metadata, &wav).status, 200);
+    assert_eq!(audited.call(metadata, &wav).status, 200);
     assert_eq!(
         echo.request("POST", "/echo", &[("content-type", &ct)], &body)
             .body
@@ -187,6 +213,21 @@ fn main() {
             s_rps / e_rps,
             s50 / e50,
             s99 / e99
+        );
+        let before = collector.stored.lock().unwrap().len();
+        let (a_rps, a50, a99, a_err) = load(&audited, "/v1/calls", &ct, &body, clients, secs);
+        let shipped = collector.stored.lock().unwrap().len() - before;
+        println!(
+            "{:<28} {:>8} {:>10.1} {:>10.2} {:>10.2} {:>8}",
+            "  same, audit trail on", clients, a_rps, a50, a99, a_err
+        );
+        println!(
+            "{:<28} {:>8} {:>10.2} {:>10.2} {:>10.2}   ({shipped} records acknowledged)",
+            "ratio audit on/off",
+            clients,
+            a_rps / s_rps,
+            a50 / s50,
+            a99 / s99
         );
     }
     println!(
