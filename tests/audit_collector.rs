@@ -351,7 +351,20 @@ fn a_collector_killed_mid_stream_loses_nothing_acked() {
         }
         acks.join().unwrap()
     });
-    std::thread::sleep(Duration::from_millis(150));
+    // Kill it once something is committed (and so acknowledged), while the
+    // sender is still far from the end (one line a millisecond, 403 lines).
+    let deadline = std::time::Instant::now() + BUDGET;
+    while count(
+        &w.pg,
+        &format!(
+            "SELECT count(*) FROM audit_records WHERE stream = '{}'",
+            run.enclave_stream
+        ),
+    ) == 0
+    {
+        assert!(std::time::Instant::now() < deadline, "nothing stored");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     w.collector.proc.stop();
     let acks = sender.join().unwrap();
     let acked = *acks.last().expect("some records acked before the kill");
