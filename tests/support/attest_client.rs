@@ -201,6 +201,24 @@ fn connect(config: &Arc<rustls::ClientConfig>, port: u16, end: Instant) -> Resul
     )))
 }
 
+/// The verifier's `/metrics` text (within 10 s).
+pub fn metrics(config: &Arc<rustls::ClientConfig>, port: u16) -> String {
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut tls = connect(config, port, end).unwrap();
+    http::write_request(
+        tls.get_mut(),
+        "GET",
+        "verifier.enclave.local",
+        "/metrics",
+        &[],
+        b"",
+    )
+    .unwrap();
+    let r = http::read_response(&mut tls, http::Limits::default()).unwrap();
+    assert_eq!(r.status, 200);
+    String::from_utf8(r.body).unwrap()
+}
+
 /// One request on the connection (its [`DeadlineStream`] bounds it).
 fn post(tls: &mut Tls, path: &str, body: &[u8]) -> Result<http::Response, String> {
     http::write_request(

@@ -13,10 +13,12 @@
 
 pub mod attest_client;
 pub mod audit;
+pub mod audit_store;
 pub mod azure;
 pub mod children;
 pub mod echo;
 pub mod https;
+pub mod postgres;
 pub mod process;
 pub mod qemu;
 pub mod replicas;

@@ -187,6 +187,13 @@ pub struct DecisionBody {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionBody {
+    /// The stream whose prefix was deleted (its id).
+    pub stream: String,
+    /// Every record of that stream with seq ≤ this was deleted.
+    pub through_seq: u64,
+    /// Digest: the hash of the last deleted record (seq `through_seq`), so
+    /// the first kept record's `prev` links to this statement.
+    pub last_hash: String,
     /// Records with `time` before this (Unix ms) were deleted.
     pub before_time: u64,
     /// How many.
@@ -294,7 +301,15 @@ impl Body {
                     None => Ok(()),
                 }
             }
-            Body::Retention(_) => Ok(()),
+            Body::Retention(b) => {
+                if !hex::is_hex_of(&b.stream, 16) {
+                    return Err(FieldError {
+                        field: "stream",
+                        rule: "stream",
+                    });
+                }
+                digest("last_hash", &b.last_hash)
+            }
         }
     }
 }

@@ -88,6 +88,18 @@ impl Chain {
         }
     }
 
+    /// A chain for the key `spki` positioned at `next_seq` after a record
+    /// whose hash is `prev`, as a store reports them (the verifier resuming
+    /// its stream after a restart; the collector's answer is unverified, and
+    /// a wrong one shows as a fork or a gap in `audit verify`).
+    pub fn resume(spki: &[u8], next_seq: u64, prev: [u8; 32]) -> Chain {
+        Chain {
+            stream: sig::stream_id(spki),
+            next_seq,
+            prev,
+        }
+    }
+
     /// The stream id.
     pub fn stream(&self) -> &str {
         &self.stream

@@ -49,8 +49,11 @@
 //! - `decision` {`request_id`, `verdict`, `tee`, `measurement`,
 //!   `enclave_spki_sha256`, `evidence_sha256`, `policy_id`,
 //!   `policy_version`, `denied_check`}: the verifier's, one per appraisal.
-//! - `retention` {`before_time`, `deleted_count`}: the collector's
-//!   retention job deleted `deleted_count` records older than `before_time`.
+//! - `retention` {`stream`, `through_seq`, `last_hash`, `before_time`,
+//!   `deleted_count`}: the retention job deleted `deleted_count` records
+//!   of `stream` older than `before_time`, seq 0 through `through_seq`,
+//!   the last of which hashed to `last_hash` (signed by the retention
+//!   job's own key, its own stream).
 //!
 //! # Canonical bytes, signature, hash
 //!

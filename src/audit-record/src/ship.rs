@@ -47,6 +47,8 @@ pub enum ShipError {
     BadHello,
     /// Not `ack <seq>` or `ack none`.
     BadAck,
+    /// Not `at <seq> <hash>`.
+    BadResume,
 }
 
 impl std::fmt::Display for ShipError {
@@ -55,6 +57,7 @@ impl std::fmt::Display for ShipError {
             ShipError::TooLong => "audit protocol: control line too long",
             ShipError::BadHello => "audit protocol: expected `hello 1 <spki hex>`",
             ShipError::BadAck => "audit protocol: expected `ack <seq>` or `ack none`",
+            ShipError::BadResume => "audit protocol: expected `at <seq> <hash>`",
         })
     }
 }
@@ -108,6 +111,39 @@ pub fn parse_ack(line: &str) -> Result<Option<u64>, ShipError> {
     n.parse().map(Some).map_err(|_| ShipError::BadAck)
 }
 
+/// The verifier's resume request (with its newline), sent after the
+/// hello: the verifier keeps no state across restarts, and asks where its
+/// chain stands. Not part of the guest's protocol.
+pub fn resume_line(stream: &str) -> String {
+    format!("resume {stream}\n")
+}
+
+/// The collector's answer to a resume (with its newline): the next seq and
+/// the hash of the last stored record (zeros when nothing is stored).
+pub fn resume_answer_line(next_seq: u64, prev: &[u8; 32]) -> String {
+    format!("at {next_seq} {}\n", hex::encode(prev))
+}
+
+/// A resume answer (without its newline): `at <seq> <64 hex digits>`, the
+/// seq in decimal without sign or leading zeros.
+pub fn parse_resume_answer(line: &str) -> Result<(u64, [u8; 32]), ShipError> {
+    if line.len() > MAX_CONTROL_LINE {
+        return Err(ShipError::TooLong);
+    }
+    let rest = line.strip_prefix("at ").ok_or(ShipError::BadResume)?;
+    let (n, h) = rest.split_once(' ').ok_or(ShipError::BadResume)?;
+    let canonical =
+        !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && (n == "0" || !n.starts_with('0'));
+    if !canonical {
+        return Err(ShipError::BadResume);
+    }
+    let seq = n.parse().map_err(|_| ShipError::BadResume)?;
+    let prev: [u8; 32] = hex::decode(h)
+        .and_then(|p| p.try_into().ok())
+        .ok_or(ShipError::BadResume)?;
+    Ok((seq, prev))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +182,34 @@ mod tests {
         ] {
             assert_eq!(parse_ack(bad), Err(ShipError::BadAck), "{bad}");
         }
+    }
+
+    #[test]
+    fn resume_answers_round_trip_and_refuse_variants() {
+        let h = "ab".repeat(32);
+        let line = resume_answer_line(41, &[0xab; 32]);
+        assert_eq!(line, format!("at 41 {h}\n"));
+        assert_eq!(parse_resume_answer(line.trim_end()), Ok((41, [0xab; 32])));
+        assert_eq!(
+            parse_resume_answer(&format!("at 0 {}", "0".repeat(64))),
+            Ok((0, [0; 32]))
+        );
+        for bad in [
+            format!("at 041 {h}"),
+            format!("at -1 {h}"),
+            format!("at 41  {h}"),
+            format!("at 41 {}", "AB".repeat(32)),
+            format!("at 41 {}", "ab".repeat(31)),
+            format!("at 41 {h} x"),
+            format!("ack 41 {h}"),
+            "at 18446744073709551616 ".to_owned() + &h,
+        ] {
+            assert_eq!(
+                parse_resume_answer(&bad),
+                Err(ShipError::BadResume),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(resume_line("00ff"), "resume 00ff\n");
     }
 }

@@ -69,6 +69,9 @@ fn samples() -> Vec<Body> {
             denied_check: Some("tdx.quote_signature".into()),
         }),
         Body::Retention(RetentionBody {
+            stream: "0123456789abcdef0123456789abcdef".into(),
+            through_seq: 41,
+            last_hash: d('f'),
             before_time: 1_790_000_000_000,
             deleted_count: 42,
         }),

@@ -59,6 +59,30 @@ const EXAMPLES: &[(&str, &str)] = &[
         "enclavectl sim-psp --state sim-state --measurement \"$MEASUREMENT\" --listen unix:///run/sim-psp.sock",
     ),
     (
+        "audit",
+        "enclavectl audit verify --db /run/postgresql --verifier-key pki/token-key.pub.pem",
+    ),
+    (
+        "audit serve",
+        "enclavectl audit serve --db /run/postgresql --listen vsock://any:9300 --verifier-key pki/token-key.pub.pem",
+    ),
+    (
+        "audit verify",
+        "enclavectl audit verify --db /run/postgresql --verifier-key pki/token-key.pub.pem --retention-key pki/retention.pub.pem",
+    ),
+    (
+        "audit export",
+        "enclavectl audit export --db /run/postgresql --verifier-key pki/token-key.pub.pem --from 2026-11-01T00:00:00Z --to 2026-12-01T00:00:00Z --out audit-november.json",
+    ),
+    (
+        "audit retain",
+        "enclavectl audit retain --db /run/postgresql --older-than 180 --key pki/retention.pk8",
+    ),
+    (
+        "audit pubkey",
+        "enclavectl audit pubkey --key pki/token-key.pk8 > pki/token-key.pub.pem",
+    ),
+    (
         "sim-nsm",
         "enclavectl sim-nsm --listen unix:///run/sim-nsm.sock --eif out/enclave.eif",
     ),

@@ -10,9 +10,11 @@
 //! - `verify`: offline appraisal, claims or denial as JSON (exit 0/1/2).
 //! - `sim-psp`: the simulated secure processor (development only).
 //! - `sim-paravisor`: a simulated Azure paravisor in front of swtpm (development only).
+//! - `sim-nsm`: a simulated AWS Nitro Secure Module (development only).
 //! - `call`: a client of the guest's call service (a call, its health, its metrics).
 //! - `collateral fetch|show|prune`: the verifier's KDS/PCS collateral cache.
 //! - `policy check`: which platforms a candidate policy would deny.
+//! - `audit serve|verify|export|retain|pubkey`: the audit trail's collector and its checks.
 //! - `evidence inspect|get`: parse evidence files; get evidence from this machine's TEE.
 //! - `proxy`: the untrusted host proxy between TCP and the guest's vsock.
 //! - `generate-docs` (hidden): manual pages and shell completions ([`docs_cmd`]).
@@ -22,6 +24,7 @@
 //! Every subcommand logs through [`logger`]: JSON lines on stderr, the level
 //! from `--log-level`, else `RUST_LOG`, else `info`.
 
+mod audit_cmd;
 mod call_cmd;
 mod collateral_cmd;
 mod dev_pki_cmd;
@@ -94,6 +97,9 @@ enum Command {
     /// Write the manual pages and shell completions (a build step: scripts/install-deps).
     #[command(hide = true)]
     GenerateDocs(docs_cmd::Args),
+    /// The audit trail: the collector (PostgreSQL), verify, export, retention.
+    #[command(subcommand)]
+    Audit(audit_cmd::AuditCommand),
 }
 
 fn main() -> ExitCode {
@@ -125,6 +131,7 @@ fn main() -> ExitCode {
         Command::Collateral(c) => collateral_cmd::run(c),
         Command::Policy(c) => policy_cmd::run(c),
         Command::GenerateDocs(a) => docs_cmd::run(a, cmd),
+        Command::Audit(c) => audit_cmd::run(c),
     };
     match result {
         Ok(code) => code,

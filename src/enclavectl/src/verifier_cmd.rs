@@ -27,6 +27,17 @@ pub struct Args {
     /// Nonce HMAC key (at least 32 bytes). Every replica has the same.
     #[arg(long)]
     nonce_key: PathBuf,
+    /// The audit collector (`enclavectl audit serve`): one `decision` record
+    /// per appraisal, signed with the token key, through a bounded queue
+    /// that never slows appraisal (drops counted in /metrics). unix:///PATH,
+    /// tcp://HOST:PORT or vsock://CID:PORT. One verifier per token key:
+    /// replicas sharing a key would interleave one chain.
+    #[arg(long)]
+    audit: Option<transport::Addr>,
+    /// Decisions waiting for the audit shipper, at most; past it they are
+    /// dropped and counted.
+    #[arg(long, default_value_t = 1024)]
+    audit_queue: usize,
     /// Appraisal policy (TOML). Loaded as a production policy (no
     /// simulation) unless --dev.
     #[arg(long)]
@@ -182,6 +193,17 @@ pub fn run(args: Args) -> CmdResult {
             v.with_client_ca(ca)
         }
         _ => v,
+    };
+    let v = match &args.audit {
+        Some(addr) => v.with_audit(
+            addr.clone(),
+            &read(&args.token_key)?,
+            verifier::audit::ShipperLimits {
+                queue: args.audit_queue.max(1),
+                ..verifier::audit::ShipperLimits::default()
+            },
+        )?,
+        None => v,
     };
     println!("listening https://{local}");
     Arc::new(v).serve(listener);

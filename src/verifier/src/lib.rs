@@ -13,6 +13,8 @@
 //! - [`client_cert`]: the short-lived client certificate for the enclave
 //!   key (proof-of-possession login to OpenBao's `cert` auth).
 //! - [`decision`]: the decision record, one JSON log line per appraisal.
+//! - [`audit`]: the same decision as a signed audit record, shipped to the
+//!   audit collector through a bounded queue (`--audit`).
 //! - [`metrics`]: Prometheus counters.
 //! - [`platforms`]: the TCB each platform seen has, against what the
 //!   collateral now calls current (`GET /v1/platforms`, `/metrics`).
@@ -33,6 +35,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
+pub mod audit;
 pub mod client_cert;
 pub mod deadline;
 pub mod decision;

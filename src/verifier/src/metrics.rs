@@ -16,6 +16,8 @@ pub struct Metrics {
     pub load: LoadMetrics,
     // ---- decisions (issue 18 item 4): appraisal durations ----------------
     durations: Mutex<BTreeMap<String, Histogram>>,
+    /// The audit shipper's counters (issue 19), shared with its thread.
+    pub audit: std::sync::Arc<crate::audit::AuditCounters>,
 }
 
 /// Upper bounds of the appraisal duration buckets, seconds: a warm SEV-SNP
@@ -147,6 +149,17 @@ impl Metrics {
             );
         }
         self.render_durations(&mut out);
+        let a = &self.audit;
+        let ld = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        let _ = write!(
+            out,
+            "# HELP enclave_verifier_audit_dropped_total Decisions not recorded in the audit trail because its queue was full (the collector slow or away).\n# TYPE enclave_verifier_audit_dropped_total counter\nenclave_verifier_audit_dropped_total {}\n\
+             # HELP enclave_verifier_audit_acked_total Decision records the audit collector acknowledged.\n# TYPE enclave_verifier_audit_acked_total counter\nenclave_verifier_audit_acked_total {}\n\
+             # HELP enclave_verifier_audit_unrecordable_total Decisions that could not become an audit record.\n# TYPE enclave_verifier_audit_unrecordable_total counter\nenclave_verifier_audit_unrecordable_total {}\n",
+            ld(&a.dropped),
+            ld(&a.acked),
+            ld(&a.unrecordable)
+        );
         out
     }
 }

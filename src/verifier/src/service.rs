@@ -137,6 +137,8 @@ pub struct Verifier {
     gate: Arc<Gate>,
     /// Connections being answered `503` now.
     shedding: Arc<AtomicUsize>,
+    /// Decision records for the audit trail (`--audit`).
+    audit: Option<crate::audit::Shipper>,
 }
 
 impl Verifier {
@@ -188,7 +190,55 @@ impl Verifier {
             appraiser,
             metrics: Metrics::default(),
             shedding: Arc::new(AtomicUsize::new(0)),
+            audit: None,
         })
+    }
+
+    /// Ships a signed `decision` record of every appraisal to the audit
+    /// collector at `collector` (never waiting for it: see [`crate::audit`]).
+    pub fn with_audit(
+        mut self,
+        collector: transport::Addr,
+        token_key_pkcs8: &[u8],
+        limits: crate::audit::ShipperLimits,
+    ) -> Result<Self, SetupError> {
+        let shipper = crate::audit::Shipper::start(
+            collector,
+            token_key_pkcs8,
+            limits,
+            Arc::clone(&self.metrics.audit),
+        )
+        .map_err(SetupError)?;
+        self.audit = Some(shipper);
+        Ok(self)
+    }
+
+    /// The audit record of `record` (evidence digest: SHA-256 of the
+    /// `/v1/attest` body as received, as the guest's attestation record
+    /// has it).
+    fn audit_decision(&self, record: &Decision, evidence_sha256: &str, spki: &[u8]) {
+        let Some(audit) = &self.audit else {
+            return;
+        };
+        let verdict = if record.decision == "accepted" {
+            audit_record::Verdict::Accepted
+        } else {
+            audit_record::Verdict::Denied
+        };
+        audit.record(
+            audit_record::DecisionBody {
+                request_id: record.request_id.clone(),
+                verdict,
+                tee: record.tee.clone(),
+                measurement: record.measurement.clone(),
+                enclave_spki_sha256: (!spki.is_empty()).then(|| sha256_hex(spki)),
+                evidence_sha256: evidence_sha256.to_owned(),
+                policy_id: record.policy.id.clone(),
+                policy_version: record.policy.version,
+                denied_check: record.denied_check.clone(),
+            },
+            self.config.clock.now_millis(),
+        );
     }
 
     /// Issues client certificates with `ca` to guests that ask for one
@@ -539,10 +589,12 @@ impl Verifier {
         }
         let tee = req.bundle.tee.as_str();
         let record = Decision::start(request_id.to_owned(), tee, self.appraiser.policy_ref());
+        let evidence_sha256 = sha256_hex(body);
         let deny = |denial: Denial, checks: Option<Vec<CheckResult>>| {
             let record = record
                 .clone()
                 .denied(&req.bundle, &denial.check, checks, started);
+            self.audit_decision(&record, &evidence_sha256, &req.enclave_key_spki);
             self.deny(tee, denial, &record)
         };
         let now = self.now();
@@ -628,6 +680,7 @@ impl Verifier {
         self.metrics.appraisal(tee, None);
         self.metrics.decided(&record);
         record.log();
+        self.audit_decision(&record, &evidence_sha256, &req.enclave_key_spki);
         let resp = AttestResponse {
             token,
             expires_at: u64::try_from(exp).unwrap_or(0),
@@ -778,6 +831,14 @@ fn respond(
     body: &[u8],
 ) -> std::io::Result<()> {
     http::write_response(w, status, &[("content-type", content_type)], body)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Claims as a map (helper for appraisers).

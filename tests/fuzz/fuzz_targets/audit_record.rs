@@ -3,7 +3,8 @@
 //! a line that parses is its record's one canonical encoding (re-parsing
 //! and re-serializing give the same record and line), so what is stored
 //! is what was signed. The shipping protocol's hello and ack lines parse
-//! only in their one spelling too.
+//! only in their one spelling too, and so does the collector's answer to
+//! the verifier's resume.
 #![no_main]
 
 use audit_record::{Chain, Record};
@@ -19,6 +20,12 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(acked) = audit_record::ship::parse_ack(line) {
         assert_eq!(audit_record::ship::ack_line(acked).trim_end(), line);
+    }
+    if let Ok((seq, prev)) = audit_record::ship::parse_resume_answer(line) {
+        assert_eq!(
+            audit_record::ship::resume_answer_line(seq, &prev).trim_end(),
+            line
+        );
     }
     let Ok(rec) = Record::parse(line) else {
         return;

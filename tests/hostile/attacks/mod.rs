@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::Attack;
 
+mod audit;
 mod callapi;
 mod clock;
 mod console;
@@ -192,5 +193,12 @@ pub static ALL: &[Attack] = &[
         budget: Duration::from_secs(60),
         exclusive: true,
         run: verifier::verifier_flood,
+    },
+    Attack {
+        name: "audit-tamper",
+        claim: "records the host deletes, reorders, edits, replays or forges, in transit or in the database, are each detected and named by `enclavectl audit verify`",
+        budget: Duration::from_secs(60),
+        exclusive: false,
+        run: audit::audit_tamper,
     },
 ];
