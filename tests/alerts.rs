@@ -50,7 +50,7 @@ fn scrape(pki: &Pki, port: u16) -> String {
         conn,
         std::net::TcpStream::connect(("127.0.0.1", port)).unwrap(),
     ));
-    http::write_request(
+    bounded_http::write_request(
         tls.get_mut(),
         "GET",
         "verifier.enclave.local",
@@ -59,7 +59,7 @@ fn scrape(pki: &Pki, port: u16) -> String {
         b"",
     )
     .unwrap();
-    let r = http::read_response(&mut tls, http::Limits::default()).unwrap();
+    let r = bounded_http::read_response(&mut tls, bounded_http::Limits::default()).unwrap();
     assert_eq!(r.status, 200);
     String::from_utf8(r.body).unwrap()
 }

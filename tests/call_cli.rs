@@ -70,12 +70,12 @@ fn send(
     path: &str,
     headers: &[(&str, &str)],
     body: &[u8],
-) -> http::Response {
-    http::write_request(conn.get_mut(), method, NAME, path, headers, body).unwrap();
-    http::read_response(conn, http::Limits::default()).unwrap()
+) -> bounded_http::Response {
+    bounded_http::write_request(conn.get_mut(), method, NAME, path, headers, body).unwrap();
+    bounded_http::read_response(conn, bounded_http::Limits::default()).unwrap()
 }
 
-fn json_of(r: &http::Response) -> Value {
+fn json_of(r: &bounded_http::Response) -> Value {
     serde_json::from_slice(&r.body)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&r.body)))
 }
@@ -347,13 +347,13 @@ fn enclavectl_run(args: &[&str]) -> (i32, String, String) {
 fn https_server(
     pki: &Pki,
     listen: &str,
-    handler: impl Fn(&http::Request) -> Reply + Send + Sync + 'static,
+    handler: impl Fn(&bounded_http::Request) -> Reply + Send + Sync + 'static,
 ) -> TlsServer {
     let tls = server_config(&pki.path("transcribe.pem"), &pki.path("transcribe-key.pem")).unwrap();
     TlsServer::start(
         &listen.parse().unwrap(),
         tls,
-        http::Limits {
+        bounded_http::Limits {
             head_bytes: 64 * 1024,
             body_bytes: 64 * 1024 * 1024,
         },
@@ -369,7 +369,7 @@ fn call_health_and_metrics_exit_codes() {
     let unavailable = Arc::new(AtomicBool::new(false));
     let hits = Arc::new(AtomicU64::new(0));
     let (flag, count) = (Arc::clone(&unavailable), Arc::clone(&hits));
-    let handler = move |req: &http::Request| {
+    let handler = move |req: &bounded_http::Request| {
         count.fetch_add(1, Ordering::SeqCst);
         assert_eq!(req.header("host"), Some(NAME));
         match (req.method.as_str(), req.path.as_str()) {
@@ -424,7 +424,7 @@ fn call_health_and_metrics_exit_codes() {
     // The same over a Unix socket (the transport crate's URLs).
     let dir = TempDir::new("callcli");
     let sock = format!("unix://{}", dir.path().join("call.sock").display());
-    let _unix = https_server(&pki, &sock, |_: &http::Request| {
+    let _unix = https_server(&pki, &sock, |_: &bounded_http::Request| {
         Reply::json(200, &json!({"status": "ready"}))
     });
     let (code, out, err) = enclavectl_run(&[
@@ -586,22 +586,26 @@ fn naive_parts(content_type: &str, body: &[u8]) -> Vec<(String, Vec<u8>)> {
 fn call_sends_metadata_and_audio_parts() {
     let pki = Pki::new();
     let ca = pki.path("ca.pem").display().to_string();
-    let received: Arc<Mutex<Vec<http::Request>>> = Arc::default();
+    let received: Arc<Mutex<Vec<bounded_http::Request>>> = Arc::default();
     let status = Arc::new(AtomicU64::new(200));
     let (log, answer) = (Arc::clone(&received), Arc::clone(&status));
-    let server = https_server(&pki, "tcp://127.0.0.1:0", move |req: &http::Request| {
-        log.lock().unwrap().push(req.clone());
-        match answer.load(Ordering::SeqCst) {
-            200 => Reply::json(
-                200,
-                &json!({"call_id": "call-0001", "status": "processed", "transcript": TRANSCRIPT}),
-            ),
-            s => Reply::json(
-                s as u16,
-                &json!({"error": {"code": "audio.unsupported", "message": "not a supported WAV file"}}),
-            ),
-        }
-    });
+    let server = https_server(
+        &pki,
+        "tcp://127.0.0.1:0",
+        move |req: &bounded_http::Request| {
+            log.lock().unwrap().push(req.clone());
+            match answer.load(Ordering::SeqCst) {
+                200 => Reply::json(
+                    200,
+                    &json!({"call_id": "call-0001", "status": "processed", "transcript": TRANSCRIPT}),
+                ),
+                s => Reply::json(
+                    s as u16,
+                    &json!({"error": {"code": "audio.unsupported", "message": "not a supported WAV file"}}),
+                ),
+            }
+        },
+    );
     let addr = server.addr.to_string();
     let dir = TempDir::new("callcli");
     let audio = wav();

@@ -587,7 +587,7 @@ fn bad_requests_get_precise_errors_and_the_next_request_is_served() {
     conn.get_mut()
         .write_all(b"\x00\x01\x02 not http\r\n\r\n")
         .unwrap();
-    let resp = http::read_response(&mut conn, http::Limits::default()).unwrap();
+    let resp = bounded_http::read_response(&mut conn, bounded_http::Limits::default()).unwrap();
     assert_eq!(resp.status, 400);
 
     // HTTP/1.0: closed after the answer unless it asks for keep-alive, and
@@ -596,7 +596,7 @@ fn bad_requests_get_precise_errors_and_the_next_request_is_served() {
     conn.get_mut()
         .write_all(b"GET /health/enclave HTTP/1.0\r\nhost: x\r\n\r\n")
         .unwrap();
-    let resp = http::read_response(&mut conn, http::Limits::default()).unwrap();
+    let resp = bounded_http::read_response(&mut conn, bounded_http::Limits::default()).unwrap();
     assert_eq!(
         (resp.status, resp.header("connection")),
         (200, Some("close"))
@@ -609,7 +609,7 @@ fn bad_requests_get_precise_errors_and_the_next_request_is_served() {
         conn.get_mut()
             .write_all(b"GET /health/enclave HTTP/1.0\r\nconnection: Keep-Alive\r\n\r\n")
             .unwrap();
-        let resp = http::read_response(&mut conn, http::Limits::default()).unwrap();
+        let resp = bounded_http::read_response(&mut conn, bounded_http::Limits::default()).unwrap();
         assert_eq!(
             (resp.status, resp.header("connection")),
             (200, Some("keep-alive"))
@@ -800,7 +800,7 @@ fn saturation_gets_503_slow_clients_are_cut_off_and_service_recovers() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let answer = http::read_response(&mut slow, http::Limits::default());
+    let answer = bounded_http::read_response(&mut slow, bounded_http::Limits::default());
     let elapsed = started.elapsed();
     assert!(
         cut || answer.as_ref().is_ok_and(|r| r.status == 408),

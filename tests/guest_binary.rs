@@ -135,9 +135,8 @@ fn guest_links_only_reviewed_crates() {
         "cpufeatures",
         // base64 in wire messages (and in ureq, for Basic authorization)
         "base64",
-        // HTTP/1.1 for the verifier exchange and the call service (our `http`;
-        // crates.io's `http` types, below, go by the same name)
-        "http",
+        // HTTP/1.1 for the verifier exchange and the call service (ours)
+        "bounded-http",
         "httparse",
         // HTTPS clients (Vault, the transcription upstream): ureq without
         // default features over our transport, rustls on our own config
@@ -150,8 +149,9 @@ fn guest_links_only_reviewed_crates() {
         "percent-encoding",
         // ureq's UTF-8 decoding of string bodies
         "utf8-zero",
-        // crates.io's `http` (request/response types, ureq's API) keeps
-        // header values in `bytes`
+        // crates.io's `http` (request/response types, ureq's API), which
+        // keeps header values in `bytes`
+        "http",
         "bytes",
         // TLS: rustls with the ring provider, webpki, and their small helpers
         "rustls",

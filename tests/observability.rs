@@ -75,8 +75,8 @@ fn connect(pki: &Pki, port: u16) -> Tls {
     ))
 }
 
-fn post(tls: &mut Tls, path: &str, body: &[u8]) -> http::Response {
-    http::write_request(
+fn post(tls: &mut Tls, path: &str, body: &[u8]) -> bounded_http::Response {
+    bounded_http::write_request(
         tls.get_mut(),
         "POST",
         "verifier.enclave.local",
@@ -85,7 +85,7 @@ fn post(tls: &mut Tls, path: &str, body: &[u8]) -> http::Response {
         body,
     )
     .unwrap();
-    http::read_response(tls, http::Limits::default()).unwrap()
+    bounded_http::read_response(tls, bounded_http::Limits::default()).unwrap()
 }
 
 /// A challenge on `tls`, then sim-psp evidence bound to `bound_spki`; the

@@ -794,7 +794,7 @@ fn bao_request(
     let mut tls = std::io::BufReader::new(rustls::StreamOwned::new(conn, tcp));
     let mut all = vec![("content-type", "application/json")];
     all.extend_from_slice(headers);
-    http::write_request(
+    bounded_http::write_request(
         tls.get_mut(),
         method,
         "vault.enclave.local",
@@ -803,7 +803,8 @@ fn bao_request(
         body.as_bytes(),
     )
     .map_err(|e| e.to_string())?;
-    let r = http::read_response(&mut tls, http::Limits::default()).map_err(|e| e.to_string())?;
+    let r = bounded_http::read_response(&mut tls, bounded_http::Limits::default())
+        .map_err(|e| e.to_string())?;
     Ok((
         r.status,
         serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null),

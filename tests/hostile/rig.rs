@@ -331,8 +331,8 @@ pub mod host_client {
         ))
     }
 
-    pub fn post(tls: &mut Tls, path: &str, body: &[u8]) -> http::Response {
-        http::write_request(
+    pub fn post(tls: &mut Tls, path: &str, body: &[u8]) -> bounded_http::Response {
+        bounded_http::write_request(
             tls.get_mut(),
             "POST",
             "verifier.enclave.local",
@@ -341,7 +341,7 @@ pub mod host_client {
             body,
         )
         .unwrap();
-        http::read_response(tls, http::Limits::default()).unwrap()
+        bounded_http::read_response(tls, bounded_http::Limits::default()).unwrap()
     }
 
     pub fn exporter(tls: &Tls) -> [u8; 32] {
@@ -411,7 +411,7 @@ pub mod host_client {
     }
 
     /// The check a 403 names.
-    pub fn denied_check(r: &http::Response) -> Option<String> {
+    pub fn denied_check(r: &bounded_http::Response) -> Option<String> {
         let v: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
         v["denial"]["check"].as_str().map(str::to_owned)
     }

@@ -205,7 +205,7 @@ fn connect(config: &Arc<rustls::ClientConfig>, port: u16, end: Instant) -> Resul
 pub fn metrics(config: &Arc<rustls::ClientConfig>, port: u16) -> String {
     let end = Instant::now() + Duration::from_secs(10);
     let mut tls = connect(config, port, end).unwrap();
-    http::write_request(
+    bounded_http::write_request(
         tls.get_mut(),
         "GET",
         "verifier.enclave.local",
@@ -214,14 +214,14 @@ pub fn metrics(config: &Arc<rustls::ClientConfig>, port: u16) -> String {
         b"",
     )
     .unwrap();
-    let r = http::read_response(&mut tls, http::Limits::default()).unwrap();
+    let r = bounded_http::read_response(&mut tls, bounded_http::Limits::default()).unwrap();
     assert_eq!(r.status, 200);
     String::from_utf8(r.body).unwrap()
 }
 
 /// One request on the connection (its [`DeadlineStream`] bounds it).
-fn post(tls: &mut Tls, path: &str, body: &[u8]) -> Result<http::Response, String> {
-    http::write_request(
+fn post(tls: &mut Tls, path: &str, body: &[u8]) -> Result<bounded_http::Response, String> {
+    bounded_http::write_request(
         tls.get_mut(),
         "POST",
         "verifier.enclave.local",
@@ -230,7 +230,8 @@ fn post(tls: &mut Tls, path: &str, body: &[u8]) -> Result<http::Response, String
         body,
     )
     .map_err(|e| format!("{path}: {e}"))?;
-    http::read_response(tls, http::Limits::default()).map_err(|e| format!("{path}: {e}"))
+    bounded_http::read_response(tls, bounded_http::Limits::default())
+        .map_err(|e| format!("{path}: {e}"))
 }
 
 #[cfg(test)]

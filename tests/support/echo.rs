@@ -3,7 +3,7 @@
 //! the call service, no processing).
 //!
 //! TLS 1.3 only, rustls with the ring provider, one thread per connection,
-//! keep-alive, bodies framed by `Content-Length` (the `http` crate). Any
+//! keep-alive, bodies framed by `Content-Length` (the `bounded-http` crate). Any
 //! transport address can be listened on (`tcp://127.0.0.1:0`, `unix://…`).
 //! Dropping the server stops accepting and shuts its open TCP and Unix
 //! connections down.
@@ -86,24 +86,26 @@ impl Reply {
 /// What a server does with requests.
 pub trait Handler: Send + Sync + 'static {
     /// Answers one request.
-    fn handle(&self, req: &http::Request) -> Reply;
+    fn handle(&self, req: &bounded_http::Request) -> Reply;
 
     /// Answers a request that could not be read (too large, bad framing);
     /// the connection is closed afterwards. `None`: close without a word.
-    fn refuse(&self, err: &http::HttpError) -> Option<Reply> {
+    fn refuse(&self, err: &bounded_http::HttpError) -> Option<Reply> {
         match err {
-            http::HttpError::Io(_) => None,
-            http::HttpError::BodyTooLarge { .. } => {
+            bounded_http::HttpError::Io(_) => None,
+            bounded_http::HttpError::BodyTooLarge { .. } => {
                 Some(Reply::new(413, "text/plain", err.to_string()))
             }
-            http::HttpError::HeadTooLarge => Some(Reply::new(431, "text/plain", err.to_string())),
+            bounded_http::HttpError::HeadTooLarge => {
+                Some(Reply::new(431, "text/plain", err.to_string()))
+            }
             _ => Some(Reply::new(400, "text/plain", err.to_string())),
         }
     }
 }
 
-impl<F: Fn(&http::Request) -> Reply + Send + Sync + 'static> Handler for F {
-    fn handle(&self, req: &http::Request) -> Reply {
+impl<F: Fn(&bounded_http::Request) -> Reply + Send + Sync + 'static> Handler for F {
+    fn handle(&self, req: &bounded_http::Request) -> Reply {
         self(req)
     }
 }
@@ -148,7 +150,7 @@ impl TlsServer {
     pub fn start(
         listen: &transport::Addr,
         tls: Arc<rustls::ServerConfig>,
-        limits: http::Limits,
+        limits: bounded_http::Limits,
         handler: impl Handler,
     ) -> std::io::Result<TlsServer> {
         let listener = transport::listen(listen)?;
@@ -220,7 +222,7 @@ impl Drop for TlsServer {
 fn serve_connection(
     stream: transport::Stream,
     tls: Arc<rustls::ServerConfig>,
-    limits: http::Limits,
+    limits: bounded_http::Limits,
     handler: &dyn Handler,
 ) {
     if stream.set_timeouts(IDLE_TIMEOUT).is_err() {
@@ -231,7 +233,7 @@ fn serve_connection(
     };
     let mut reader = BufReader::with_capacity(64 * 1024, rustls::StreamOwned::new(conn, stream));
     loop {
-        let req = match http::read_request(&mut reader, limits) {
+        let req = match bounded_http::read_request(&mut reader, limits) {
             Ok(Some(r)) => r,
             Ok(None) => return,
             Err(e) => {
@@ -268,7 +270,7 @@ fn write(w: &mut impl Write, reply: &Reply) -> std::io::Result<()> {
     if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("date")) {
         headers.push(("date", &date));
     }
-    http::write_response(w, reply.status, &headers, &reply.body)
+    bounded_http::write_response(w, reply.status, &headers, &reply.body)
 }
 
 /// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
@@ -299,12 +301,12 @@ pub fn http_date(t: std::time::SystemTime) -> String {
 /// The plain TLS echo: `POST /echo` answers 200 with the request's body
 /// (`application/octet-stream`); anything else is 404. Bodies up to 64 MiB.
 pub fn start_tls_echo(listen: &transport::Addr, cert: &Path, key: &Path) -> EchoServer {
-    let limits = http::Limits {
+    let limits = bounded_http::Limits {
         head_bytes: 64 * 1024,
         body_bytes: 64 * 1024 * 1024,
     };
     let tls = server_config(cert, key).unwrap_or_else(|e| panic!("echo server: {e}"));
-    TlsServer::start(listen, tls, limits, |req: &http::Request| {
+    TlsServer::start(listen, tls, limits, |req: &bounded_http::Request| {
         if req.method == "POST" && req.path == "/echo" {
             Reply::new(200, "application/octet-stream", req.body.clone())
         } else {

@@ -146,7 +146,7 @@ impl Client {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<Resp, String> {
-        http::write_request(
+        bounded_http::write_request(
             conn.get_mut(),
             method,
             &self.server_name,
@@ -156,9 +156,9 @@ impl Client {
         )
         .map_err(|e| e.to_string())?;
         conn.get_mut().flush().map_err(|e| e.to_string())?;
-        let r = http::read_response(
+        let r = bounded_http::read_response(
             conn,
-            http::Limits {
+            bounded_http::Limits {
                 head_bytes: 64 * 1024,
                 body_bytes: 64 * 1024 * 1024,
             },

@@ -97,7 +97,7 @@ impl TranscriptionStandIn {
             last: Mutex::new(None),
         });
         // The form's other fields and headers ride along with the file.
-        let limits = http::Limits {
+        let limits = bounded_http::Limits {
             head_bytes: 64 * 1024,
             body_bytes: MAX_FILE + 64 * 1024,
         };
@@ -146,7 +146,7 @@ fn invalid_request(message: &str, param: Option<&str>) -> Reply {
 }
 
 impl Handler for Api {
-    fn handle(&self, req: &http::Request) -> Reply {
+    fn handle(&self, req: &bounded_http::Request) -> Reply {
         let n = self.0.requests.fetch_add(1, Ordering::SeqCst);
         let reply = self
             .route(req)
@@ -154,11 +154,11 @@ impl Handler for Api {
         reply.with_header("openai-processing-ms", "0")
     }
 
-    fn refuse(&self, err: &http::HttpError) -> Option<Reply> {
+    fn refuse(&self, err: &bounded_http::HttpError) -> Option<Reply> {
         self.0.requests.fetch_add(1, Ordering::SeqCst);
         match err {
-            http::HttpError::Io(_) => None,
-            http::HttpError::BodyTooLarge { declared, .. } => Some(api_error(
+            bounded_http::HttpError::Io(_) => None,
+            bounded_http::HttpError::BodyTooLarge { declared, .. } => Some(api_error(
                 413,
                 &format!(
                     "Maximum content size limit ({MAX_FILE}) exceeded ({declared} bytes read)"
@@ -176,7 +176,7 @@ impl Handler for Api {
 }
 
 impl Api {
-    fn route(&self, req: &http::Request) -> Reply {
+    fn route(&self, req: &bounded_http::Request) -> Reply {
         let path = req.path.split('?').next().unwrap_or("");
         if path != PATH {
             return invalid_request(&format!("Invalid URL ({} {})", req.method, req.path), None)
@@ -228,7 +228,7 @@ impl Api {
     fn transcribe(
         &self,
         auth_ok: bool,
-        req: &http::Request,
+        req: &bounded_http::Request,
         form: &Result<Vec<FormPart>, &'static str>,
         seen: &SeenRequest,
     ) -> Reply {

@@ -198,11 +198,11 @@ fn serve(tcp: TcpStream, tls: Arc<rustls::ServerConfig>, st: Arc<Mutex<State>>) 
         return;
     };
     let mut r = BufReader::new(rustls::StreamOwned::new(conn, tcp));
-    let limits = http::Limits {
+    let limits = bounded_http::Limits {
         head_bytes: 16 * 1024,
         body_bytes: 0,
     };
-    while let Ok(Some(req)) = http::read_request(&mut r, limits) {
+    while let Ok(Some(req)) = bounded_http::read_request(&mut r, limits) {
         let at = Instant::now();
         let (doc, next) = {
             let mut s = lock(&st);
@@ -242,7 +242,9 @@ fn serve(tcp: TcpStream, tls: Arc<rustls::ServerConfig>, st: Arc<Mutex<State>>) 
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
-        if http::write_response(r.get_mut(), status, &hs, &body).is_err() || req.wants_close() {
+        if bounded_http::write_response(r.get_mut(), status, &hs, &body).is_err()
+            || req.wants_close()
+        {
             return;
         }
     }

@@ -708,9 +708,9 @@ mod tests {
                 let conn = rustls::ServerConnection::new(Arc::clone(&tls)).unwrap();
                 let mut io = std::io::BufReader::new(rustls::StreamOwned::new(conn, stream));
                 let mut issued = None;
-                while let Ok(Some(req)) = http::read_request(
+                while let Ok(Some(req)) = bounded_http::read_request(
                     &mut io,
-                    http::Limits {
+                    bounded_http::Limits {
                         head_bytes: 16 * 1024,
                         body_bytes: 1 << 20,
                     },
@@ -780,7 +780,7 @@ mod tests {
                     } else {
                         &[("content-type", "application/json")]
                     };
-                    http::write_response(io.get_mut(), status, headers, &body).unwrap();
+                    bounded_http::write_response(io.get_mut(), status, headers, &body).unwrap();
                     if closes {
                         break;
                     }

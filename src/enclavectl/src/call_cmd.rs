@@ -43,7 +43,7 @@ use crate::CmdResult;
 const USAGE: u8 = 2;
 
 /// Largest response head and body accepted.
-const RESPONSE_LIMITS: http::Limits = http::Limits {
+const RESPONSE_LIMITS: bounded_http::Limits = bounded_http::Limits {
     head_bytes: 64 * 1024,
     body_bytes: 16 * 1024 * 1024,
 };
@@ -124,7 +124,7 @@ pub enum CallError {
         /// The address.
         addr: Addr,
         /// The cause.
-        source: http::HttpError,
+        source: bounded_http::HttpError,
     },
 }
 
@@ -222,7 +222,7 @@ pub fn run(args: Args) -> CmdResult {
                 eprintln!(
                     "enclavectl call: the service answered HTTP {} {}{retry}",
                     resp.status,
-                    http::reason(resp.status)
+                    bounded_http::reason(resp.status)
                 );
                 Ok(ExitCode::FAILURE)
             }
@@ -234,7 +234,7 @@ pub fn run(args: Args) -> CmdResult {
     }
 }
 
-fn call(args: &Args) -> Result<http::Response, CallError> {
+fn call(args: &Args) -> Result<bounded_http::Response, CallError> {
     args.addr.check_connectable().map_err(CallError::Usage)?;
     let name = ServerName::try_from(args.server_name.clone()).map_err(|_| {
         CallError::Usage(format!(
@@ -491,7 +491,7 @@ fn exchange(
     host: &str,
     timeout: Duration,
     req: &Outgoing,
-) -> Result<http::Response, CallError> {
+) -> Result<bounded_http::Response, CallError> {
     let mut stream = connect(addr, timeout)?;
     let mut conn =
         rustls::ClientConnection::new(config, name).map_err(|source| CallError::Tls {
@@ -512,7 +512,7 @@ fn exchange(
     if let Some(ct) = &req.content_type {
         headers.push(("content-type", ct.as_str()));
     }
-    http::write_request(
+    bounded_http::write_request(
         tls.get_mut(),
         req.method,
         host,
@@ -521,8 +521,8 @@ fn exchange(
         &req.body,
     )
     .map_err(|e| stream_error(addr, "sending the request", e))?;
-    http::read_response(&mut tls, RESPONSE_LIMITS).map_err(|e| match e {
-        http::HttpError::Io(e) => stream_error(addr, "waiting for the response", e),
+    bounded_http::read_response(&mut tls, RESPONSE_LIMITS).map_err(|e| match e {
+        bounded_http::HttpError::Io(e) => stream_error(addr, "waiting for the response", e),
         source => CallError::Http {
             addr: addr.clone(),
             source,

@@ -135,7 +135,7 @@ pub enum AaError {
         /// The address.
         addr: String,
         /// The cause.
-        source: http::HttpError,
+        source: bounded_http::HttpError,
     },
     /// 404 "Attestation Feature Not Enabled": api-server-rest runs with the
     /// `resource` feature only (kata-agent's default).
@@ -258,7 +258,7 @@ impl CocoAa {
         let _ = stream.set_nodelay(true);
         let mut conn = Deadlined { stream, deadline };
         let host = sock.to_string();
-        http::write_request(
+        bounded_http::write_request(
             &mut conn,
             "GET",
             &host,
@@ -276,13 +276,13 @@ impl CocoAa {
                 source: e,
             },
         })?;
-        let limits = http::Limits {
+        let limits = bounded_http::Limits {
             head_bytes: MAX_HEAD,
             body_bytes: MAX_BODY,
         };
-        let response =
-            http::read_response(&mut BufReader::new(&mut conn), limits).map_err(|e| match e {
-                http::HttpError::Io(io)
+        let response = bounded_http::read_response(&mut BufReader::new(&mut conn), limits)
+            .map_err(|e| match e {
+                bounded_http::HttpError::Io(io)
                     if matches!(
                         io.kind(),
                         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock

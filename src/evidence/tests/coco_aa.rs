@@ -197,12 +197,12 @@ fn router(attester: Attester) -> Behaviour {
 
 struct StandIn {
     addr: Addr,
-    handle: JoinHandle<Option<http::Request>>,
+    handle: JoinHandle<Option<bounded_http::Request>>,
 }
 
 impl StandIn {
     /// The request the client sent.
-    fn request(self) -> http::Request {
+    fn request(self) -> bounded_http::Request {
         self.handle.join().unwrap().expect("no request")
     }
 }
@@ -212,7 +212,7 @@ fn reply(w: &mut TcpStream, status: u16, content_type: Option<&str>, body: &[u8]
         .map(|c| ("content-type", c))
         .into_iter()
         .collect();
-    let _ = http::write_response(w, status, &headers, body);
+    let _ = bounded_http::write_response(w, status, &headers, body);
 }
 
 /// `router.rs` `route` for `/aa/evidence`, and `utils.rs` `decode_runtime_data`.
@@ -220,7 +220,7 @@ fn route(
     attester: &Attester,
     legacy: bool,
     peer: SocketAddr,
-    req: &http::Request,
+    req: &bounded_http::Request,
     w: &mut TcpStream,
 ) {
     if !peer.ip().is_loopback() {
@@ -264,7 +264,8 @@ fn stand_in(behaviour: Behaviour) -> StandIn {
         let (mut stream, peer) = listener.accept().unwrap();
         stream.set_read_timeout(Some(TIMEOUT)).unwrap();
         let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let req = http::read_request(&mut reader, http::Limits::default()).unwrap()?;
+        let req =
+            bounded_http::read_request(&mut reader, bounded_http::Limits::default()).unwrap()?;
         match behaviour {
             Behaviour::Router {
                 attester,
@@ -570,13 +571,13 @@ fn other_statuses() {
 /// A complete answer with this status and body.
 fn answer(status: u16, body: &[u8]) -> Behaviour {
     let mut msg = Vec::new();
-    http::write_response(&mut msg, status, &[], body).unwrap();
+    bounded_http::write_response(&mut msg, status, &[], body).unwrap();
     Behaviour::Raw(msg)
 }
 
 fn ok_with(body: &[u8]) -> Behaviour {
     let mut msg = Vec::new();
-    http::write_response(
+    bounded_http::write_response(
         &mut msg,
         200,
         &[("content-type", "application/octet-stream")],
@@ -624,7 +625,7 @@ fn oversized_body_is_refused_unread() {
     let s = stand_in(Behaviour::Raw(head.into_bytes()));
     match collect(&s.addr, TIMEOUT) {
         Err(EvidenceError::CocoAa(AaError::Http {
-            source: http::HttpError::BodyTooLarge { declared, limit },
+            source: bounded_http::HttpError::BodyTooLarge { declared, limit },
             ..
         })) => {
             assert_eq!(
@@ -646,7 +647,7 @@ fn oversized_body_is_refused_unread() {
     assert!(matches!(
         collect(&s.addr, TIMEOUT),
         Err(EvidenceError::CocoAa(AaError::Http {
-            source: http::HttpError::BodyTooLarge { .. },
+            source: bounded_http::HttpError::BodyTooLarge { .. },
             ..
         }))
     ));

@@ -118,11 +118,11 @@ fn scratch(tag: &str) -> PathBuf {
 fn serve_conn<S: Read + Write>(stream: S, tls: Arc<rustls::ServerConfig>, mode: Mode) {
     let conn = rustls::ServerConnection::new(tls).unwrap();
     let mut io = BufReader::new(rustls::StreamOwned::new(conn, stream));
-    let limits = minihttp::Limits {
+    let limits = bounded_http::Limits {
         head_bytes: 16 * 1024,
         body_bytes: 4 * 1024 * 1024,
     };
-    while let Ok(Some(req)) = minihttp::read_request(&mut io, limits) {
+    while let Ok(Some(req)) = bounded_http::read_request(&mut io, limits) {
         let (status, body) = match (mode, req.path.as_str()) {
             (Mode::Silent, _) => {
                 std::thread::sleep(Duration::from_secs(10));
@@ -149,7 +149,7 @@ fn serve_conn<S: Read + Write>(stream: S, tls: Arc<rustls::ServerConfig>, mode: 
                 .into_bytes(),
             ),
         };
-        if minihttp::write_response(
+        if bounded_http::write_response(
             io.get_mut(),
             status,
             &[("content-type", "text/plain")],

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine as _;
-use http::{Limits, Request};
+use bounded_http::{Limits, Request};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{json, Map, Value};
@@ -418,7 +418,7 @@ impl Verifier {
                 .get_mut()
                 .sock
                 .begin(Phase::Request, c.request_timeout);
-            let request = match http::read_request(
+            let request = match bounded_http::read_request(
                 &mut reader,
                 Limits {
                     head_bytes: 16 * 1024,
@@ -429,7 +429,7 @@ impl Verifier {
                 Ok(None) => return,
                 Err(e) => {
                     let timed_out = reader.get_ref().sock.cut().is_some();
-                    if let http::HttpError::Io(io) = &e {
+                    if let bounded_http::HttpError::Io(io) = &e {
                         self.closing(&reader.get_ref().sock, io);
                     }
                     let (status, body) = if timed_out {
@@ -758,7 +758,7 @@ fn answer_busy(tcp: TcpStream, tls: &Arc<rustls::ServerConfig>, retry_after: u64
         return;
     };
     let mut reader = BufReader::new(rustls::StreamOwned::new(conn, timed));
-    if let Ok(Some(_)) = http::read_request_head(
+    if let Ok(Some(_)) = bounded_http::read_request_head(
         &mut reader,
         Limits {
             head_bytes: 16 * 1024,
@@ -778,7 +778,7 @@ fn answer_busy(tcp: TcpStream, tls: &Arc<rustls::ServerConfig>, retry_after: u64
             ),
         };
         let retry = retry_after.to_string();
-        let _ = http::write_response(
+        let _ = bounded_http::write_response(
             reader.get_mut(),
             status,
             &[
@@ -811,7 +811,7 @@ impl Reply {
         if let Some(id) = &self.request_id {
             headers.push(("x-request-id", id.as_str()));
         }
-        http::write_response(w, self.status, &headers, &self.body)
+        bounded_http::write_response(w, self.status, &headers, &self.body)
     }
 }
 
@@ -830,7 +830,7 @@ fn respond(
     content_type: &str,
     body: &[u8],
 ) -> std::io::Result<()> {
-    http::write_response(w, status, &[("content-type", content_type)], body)
+    bounded_http::write_response(w, status, &[("content-type", content_type)], body)
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

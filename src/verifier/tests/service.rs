@@ -172,9 +172,9 @@ fn connect_to(port: u16, ca: &CertificateDer<'static>) -> Tls {
     ))
 }
 
-fn post(tls: &mut Tls, path: &str, body: &[u8]) -> http::Response {
-    http::write_request(tls.get_mut(), "POST", "verifier.test", path, &[], body).unwrap();
-    http::read_response(tls, http::Limits::default()).unwrap()
+fn post(tls: &mut Tls, path: &str, body: &[u8]) -> bounded_http::Response {
+    bounded_http::write_request(tls.get_mut(), "POST", "verifier.test", path, &[], body).unwrap();
+    bounded_http::read_response(tls, bounded_http::Limits::default()).unwrap()
 }
 
 fn exporter(tls: &Tls) -> [u8; 32] {
@@ -221,7 +221,7 @@ fn attest(
     nonce: &[u8; 32],
     key: &[u8],
     bound_exporter: &[u8; 32],
-) -> http::Response {
+) -> bounded_http::Response {
     attest_asking(tls, nonce, key, bound_exporter, false)
 }
 
@@ -231,7 +231,7 @@ fn attest_asking(
     key: &[u8],
     bound_exporter: &[u8; 32],
     client_certificate: bool,
-) -> http::Response {
+) -> bounded_http::Response {
     let rd = tee_formats::binding::report_data(nonce, key, bound_exporter);
     let req = AttestRequest {
         nonce: nonce.to_vec().into(),
@@ -242,7 +242,7 @@ fn attest_asking(
     post(tls, "/v1/attest", &serde_json::to_vec(&req).unwrap())
 }
 
-fn denied_check(r: &http::Response) -> String {
+fn denied_check(r: &bounded_http::Response) -> String {
     assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
     let v: Value = serde_json::from_slice(&r.body).unwrap();
     v["denial"]["check"].as_str().unwrap().to_owned()
@@ -318,8 +318,8 @@ fn evidence_bound_to_another_connection_is_refused() {
     );
     // And the metrics saw it.
     let mut c = connect(&s);
-    http::write_request(c.get_mut(), "GET", "verifier.test", "/metrics", &[], b"").unwrap();
-    let m = http::read_response(&mut c, http::Limits::default()).unwrap();
+    bounded_http::write_request(c.get_mut(), "GET", "verifier.test", "/metrics", &[], b"").unwrap();
+    let m = bounded_http::read_response(&mut c, bounded_http::Limits::default()).unwrap();
     assert!(String::from_utf8_lossy(&m.body)
         .contains("enclave_verifier_denials_total{check=\"report_data\"} 1"));
 }
@@ -328,7 +328,7 @@ fn evidence_bound_to_another_connection_is_refused() {
 fn discovery_and_jwks_describe_the_signing_key() {
     let s = start();
     let mut tls = connect(&s);
-    http::write_request(
+    bounded_http::write_request(
         tls.get_mut(),
         "GET",
         "verifier.test",
@@ -338,14 +338,14 @@ fn discovery_and_jwks_describe_the_signing_key() {
     )
     .unwrap();
     let d: Value = serde_json::from_slice(
-        &http::read_response(&mut tls, http::Limits::default())
+        &bounded_http::read_response(&mut tls, bounded_http::Limits::default())
             .unwrap()
             .body,
     )
     .unwrap();
     assert_eq!(d["issuer"], "https://verifier.test");
     assert_eq!(d["jwks_uri"], "https://verifier.test/.well-known/jwks.json");
-    http::write_request(
+    bounded_http::write_request(
         tls.get_mut(),
         "GET",
         "verifier.test",
@@ -355,13 +355,13 @@ fn discovery_and_jwks_describe_the_signing_key() {
     )
     .unwrap();
     let j: Value = serde_json::from_slice(
-        &http::read_response(&mut tls, http::Limits::default())
+        &bounded_http::read_response(&mut tls, bounded_http::Limits::default())
             .unwrap()
             .body,
     )
     .unwrap();
     assert_eq!(j, s.verifier.signer().jwks());
-    http::write_request(
+    bounded_http::write_request(
         tls.get_mut(),
         "POST",
         "verifier.test",
@@ -371,7 +371,7 @@ fn discovery_and_jwks_describe_the_signing_key() {
     )
     .unwrap();
     assert_eq!(
-        http::read_response(&mut tls, http::Limits::default())
+        bounded_http::read_response(&mut tls, bounded_http::Limits::default())
             .unwrap()
             .status,
         400
@@ -404,8 +404,9 @@ fn over_the_connection_limit_a_client_is_told_when_to_retry() {
     let when_free = |method: &str, path: &str| {
         for _ in 0..100 {
             let mut c = connect(&s);
-            http::write_request(c.get_mut(), method, "verifier.test", path, &[], b"").unwrap();
-            let r = http::read_response(&mut c, http::Limits::default()).unwrap();
+            bounded_http::write_request(c.get_mut(), method, "verifier.test", path, &[], b"")
+                .unwrap();
+            let r = bounded_http::read_response(&mut c, bounded_http::Limits::default()).unwrap();
             if r.status != 503 {
                 return r;
             }
@@ -439,7 +440,7 @@ fn an_idle_kept_alive_connection_gives_its_slot_back() {
     let r = post(&mut next, "/v1/challenge", b"{}");
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     // And the idle one was closed, not left hanging.
-    http::write_request(
+    bounded_http::write_request(
         idle.get_mut(),
         "POST",
         "verifier.test",
@@ -448,7 +449,7 @@ fn an_idle_kept_alive_connection_gives_its_slot_back() {
         b"{}",
     )
     .ok();
-    assert!(http::read_response(&mut idle, http::Limits::default()).is_err());
+    assert!(bounded_http::read_response(&mut idle, bounded_http::Limits::default()).is_err());
 }
 
 #[test]
@@ -517,7 +518,7 @@ fn attest_raw(
     nonce: &[u8],
     key: &[u8],
     bound_exporter: &[u8; 32],
-) -> http::Response {
+) -> bounded_http::Response {
     let mut n = [0u8; 32];
     let k = nonce.len().min(32);
     n[..k].copy_from_slice(&nonce[..k]);
@@ -578,8 +579,8 @@ fn an_enclave_key_that_is_no_ec_spki_is_refused() {
 /// A `/metrics` sample's value (the test fails if it is missing).
 fn metric(s: &Service, sample: &str) -> u64 {
     let mut c = connect(s);
-    http::write_request(c.get_mut(), "GET", "verifier.test", "/metrics", &[], b"").unwrap();
-    let r = http::read_response(&mut c, http::Limits::default()).unwrap();
+    bounded_http::write_request(c.get_mut(), "GET", "verifier.test", "/metrics", &[], b"").unwrap();
+    let r = bounded_http::read_response(&mut c, bounded_http::Limits::default()).unwrap();
     let text = String::from_utf8(r.body).unwrap();
     text.lines()
         .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' '))
@@ -622,7 +623,7 @@ fn a_dripped_request_is_cut_at_the_request_deadline() {
         sent < head.len(),
         "the whole head was accepted ({sent} bytes)"
     );
-    let r = http::read_response(&mut tls, http::Limits::default()).unwrap();
+    let r = bounded_http::read_response(&mut tls, bounded_http::Limits::default()).unwrap();
     let took = start.elapsed();
     assert_eq!(r.status, 408, "{}", String::from_utf8_lossy(&r.body));
     let v: Value = serde_json::from_slice(&r.body).unwrap();
@@ -796,7 +797,7 @@ fn a_source_is_capped_at_its_connection_count() {
     drop(a);
     for _ in 0..100 {
         let mut c = connect(&s);
-        http::write_request(
+        bounded_http::write_request(
             c.get_mut(),
             "POST",
             "verifier.test",
@@ -805,7 +806,7 @@ fn a_source_is_capped_at_its_connection_count() {
             b"{}",
         )
         .unwrap();
-        let r = http::read_response(&mut c, http::Limits::default()).unwrap();
+        let r = bounded_http::read_response(&mut c, bounded_http::Limits::default()).unwrap();
         if r.status == 200 {
             let _ = challenge(&mut b);
             return;
@@ -889,7 +890,7 @@ fn declared_bodies_are_bounded_and_a_missing_one_is_cut_at_the_deadline() {
         "POST /v1/attest HTTP/1.1\r\nhost: verifier.test\r\ncontent-length: 10485760\r\n\r\n";
     tls.get_mut().write_all(head.as_bytes()).unwrap();
     tls.get_mut().flush().unwrap();
-    let r = http::read_response(&mut tls, http::Limits::default()).unwrap();
+    let r = bounded_http::read_response(&mut tls, bounded_http::Limits::default()).unwrap();
     assert_eq!(r.status, 400);
     let v: Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(
@@ -902,7 +903,7 @@ fn declared_bodies_are_bounded_and_a_missing_one_is_cut_at_the_deadline() {
     let start = std::time::Instant::now();
     tls.get_mut().write_all(head.as_bytes()).unwrap();
     tls.get_mut().flush().unwrap();
-    let r = http::read_response(&mut tls, http::Limits::default()).unwrap();
+    let r = bounded_http::read_response(&mut tls, bounded_http::Limits::default()).unwrap();
     let took = start.elapsed();
     assert_eq!(r.status, 408, "{}", String::from_utf8_lossy(&r.body));
     assert!(

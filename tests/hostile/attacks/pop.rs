@@ -155,7 +155,7 @@ fn bao_post(
     tcp.set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| e.to_string())?;
     let mut tls = BufReader::new(rustls::StreamOwned::new(conn, tcp));
-    http::write_request(
+    bounded_http::write_request(
         tls.get_mut(),
         "POST",
         "vault.enclave.local",
@@ -164,7 +164,7 @@ fn bao_post(
         body.as_bytes(),
     )
     .map_err(|e| e.to_string())?;
-    http::read_response(&mut tls, http::Limits::default())
+    bounded_http::read_response(&mut tls, bounded_http::Limits::default())
         .map(|r| r.status)
         .map_err(|e| e.to_string())
 }

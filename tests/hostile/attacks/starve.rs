@@ -504,7 +504,7 @@ fn declare(client: &Client, lengths: &[&str], body: &[u8]) -> (u16, String) {
     {
         return (0, String::new());
     }
-    match http::read_response(&mut conn, http::Limits::default()) {
+    match bounded_http::read_response(&mut conn, bounded_http::Limits::default()) {
         Ok(r) => {
             let code = serde_json::from_slice::<serde_json::Value>(&r.body)
                 .ok()

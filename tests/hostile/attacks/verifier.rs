@@ -78,7 +78,7 @@ fn exchange(ca: &str, port: u16, psp: &std::path::Path) -> Result<Duration, Stri
         .set_read_timeout(Some(Duration::from_secs(15)))
         .map_err(io)?;
     let post = |tls: &mut hc::Tls, path: &str, body: &[u8]| {
-        http::write_request(
+        bounded_http::write_request(
             tls.get_mut(),
             "POST",
             "verifier.enclave.local",
@@ -87,7 +87,8 @@ fn exchange(ca: &str, port: u16, psp: &std::path::Path) -> Result<Duration, Stri
             body,
         )
         .map_err(|e| format!("{path}: {e}"))?;
-        http::read_response(tls, http::Limits::default()).map_err(|e| format!("{path}: {e}"))
+        bounded_http::read_response(tls, bounded_http::Limits::default())
+            .map_err(|e| format!("{path}: {e}"))
     };
     let r = post(&mut tls, "/v1/challenge", b"{}")?;
     if r.status != 200 {
@@ -183,7 +184,7 @@ fn metric(rig: &Rig, name: &str) -> u64 {
         .get_ref()
         .sock
         .set_read_timeout(Some(Duration::from_secs(10)));
-    if http::write_request(
+    if bounded_http::write_request(
         tls.get_mut(),
         "GET",
         "verifier.enclave.local",
@@ -195,7 +196,7 @@ fn metric(rig: &Rig, name: &str) -> u64 {
     {
         return 0;
     }
-    let Ok(r) = http::read_response(&mut tls, http::Limits::default()) else {
+    let Ok(r) = bounded_http::read_response(&mut tls, bounded_http::Limits::default()) else {
         return 0;
     };
     String::from_utf8_lossy(&r.body)
@@ -480,7 +481,7 @@ fn flood_once(kind: usize, ca: &str, port: u16, hello: &[u8]) -> bool {
             } else {
                 "/v1/attest"
             };
-            let sent = http::write_request(
+            let sent = bounded_http::write_request(
                 tls.get_mut(),
                 "POST",
                 "verifier.enclave.local",
@@ -489,7 +490,7 @@ fn flood_once(kind: usize, ca: &str, port: u16, hello: &[u8]) -> bool {
                 body,
             );
             let Ok(()) = sent else { return true };
-            match http::read_response(&mut tls, http::Limits::default()) {
+            match bounded_http::read_response(&mut tls, bounded_http::Limits::default()) {
                 Ok(r) => {
                     let want = if kind == 0 { 200 } else { 400 };
                     r.status == want || r.status == 503

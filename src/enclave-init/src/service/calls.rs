@@ -8,11 +8,11 @@
 
 use std::time::Instant;
 
+use bounded_http::Request;
 use callproc::audio::{self, AudioError};
 use callproc::call::{AudioSummary, CallMetadata, CallResult};
 use callproc::multipart;
 use callproc::pii::PhoneHasher;
-use http::Request;
 use zeroize::Zeroize;
 
 use super::routes::ApiError;

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::{HttpError, Limits};
+use bounded_http::{HttpError, Limits};
 use transport::Stream;
 use zeroize::Zeroize;
 
@@ -204,12 +204,12 @@ pub(super) fn serve(stream: Stream, svc: &Service) {
         // From the request's first byte to the end of its body: the
         // request timeout (a dripped head included).
         tls.get_mut().sock.begin(svc.cfg.request_timeout);
-        let mut req = match http::read_request_head(&mut tls, limits) {
+        let mut req = match bounded_http::read_request_head(&mut tls, limits) {
             Ok(Some(r)) => r,
             Ok(None) => return,
             Err(e) => return refuse(&mut tls, svc, e),
         };
-        if let Err(e) = http::declared_body_len(&req.headers, limits) {
+        if let Err(e) = bounded_http::declared_body_len(&req.headers, limits) {
             return refuse(&mut tls, svc, e);
         }
         if req
@@ -224,7 +224,8 @@ pub(super) fn serve(stream: Stream, svc: &Service) {
             return;
         }
         req.body = std::mem::take(&mut body);
-        if let Err(e) = http::read_request_body_into(&mut tls, &req.headers, limits, &mut req.body)
+        if let Err(e) =
+            bounded_http::read_request_body_into(&mut tls, &req.headers, limits, &mut req.body)
         {
             return refuse(&mut tls, svc, e);
         }
@@ -346,7 +347,7 @@ fn send_framed(
         headers.push(("connection", "keep-alive"));
     }
     let w = tls.get_mut();
-    http::write_response(w, status, &headers, &body)?;
+    bounded_http::write_response(w, status, &headers, &body)?;
     if close {
         w.conn.send_close_notify();
         let _ = w.conn.complete_io(&mut w.sock);
@@ -384,7 +385,7 @@ pub(super) fn answer_busy(stream: Stream, svc: &Service, deadline: Duration) {
     };
     // Reading the head lets the client see the answer instead of a reset
     // (closing with unread data makes the kernel send RST).
-    let _ = http::read_request_head(
+    let _ = bounded_http::read_request_head(
         &mut tls,
         Limits {
             head_bytes: 16 * 1024,

@@ -5,9 +5,9 @@
 //! then reduced to a sanitized record: the transcript and phone numbers
 //! stay inside.
 
+use bounded_http::Request;
 use callproc::pii::PhoneHasher;
 use callproc::retell::{self, RetellEvent};
-use http::Request;
 
 use super::routes::ApiError;
 use super::Service;

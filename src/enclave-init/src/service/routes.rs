@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use http::Request;
+use bounded_http::Request;
 
 use super::tls::Peer;
 use super::{calls, health, retell, Service};
