@@ -223,7 +223,12 @@ fn tcb_text(v: &serde_json::Value) -> String {
     fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<String>) {
         match v {
             serde_json::Value::Object(m) => {
-                for (k, v) in m {
+                // Key order by hand: a map's iteration order is serde_json's
+                // choice (sorted, or insertion order when another crate in
+                // the build enables `preserve_order`).
+                let mut entries: Vec<_> = m.iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                for (k, v) in entries {
                     let key = if prefix.is_empty() {
                         k.clone()
                     } else {
