@@ -187,6 +187,78 @@ pub fn connect(addr: &Addr) -> io::Result<Stream> {
     }
 }
 
+/// Connects once, giving up after `timeout` for the whole connect: a TCP
+/// handshake that gets no answer (a blackholed address, a listener whose
+/// accept queue is full drops SYNs) or a Unix listener whose backlog is
+/// full would otherwise hold the caller for minutes, or forever. AF_VSOCK
+/// is bounded by the kernel's own connect timeout (2 s by default) and the
+/// host-side hybrid handshake by its 10 s read timeout.
+pub fn connect_within(addr: &Addr, timeout: Duration) -> io::Result<Stream> {
+    match addr {
+        Addr::Vsock { .. } | Addr::Hybrid { .. } => connect(addr),
+        Addr::Unix(path) => Ok(Stream::Unix(unix_connect_within(path, timeout)?)),
+        Addr::Tcp(hp) => {
+            let deadline = std::time::Instant::now() + timeout;
+            let mut last = None;
+            // A literal address resolves without a lookup (the guest has
+            // no resolver; its peers are addresses).
+            for sa in std::net::ToSocketAddrs::to_socket_addrs(hp.as_str())? {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                match TcpStream::connect_timeout(&sa, left) {
+                    Ok(s) => {
+                        s.set_nodelay(true)?;
+                        return Ok(Stream::Tcp(s));
+                    }
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(last.unwrap_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "connect {addr}: no answer within {} ms",
+                        timeout.as_millis()
+                    ),
+                )
+            }))
+        }
+    }
+}
+
+/// A Unix stream connect bounded by `timeout`: a listener whose backlog is
+/// full makes connect(2) wait for room, for as long as `SO_SNDTIMEO`
+/// allows (none: forever), then fail with `EAGAIN`.
+fn unix_connect_within(path: &std::path::Path, timeout: Duration) -> io::Result<UnixStream> {
+    let fd = socket::socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    socket::setsockopt(&fd, sockopt::SendTimeout, &timeval(timeout)?)?;
+    match socket::connect(fd.as_raw_fd_compat(), &socket::UnixAddr::new(path)?) {
+        Ok(()) => {}
+        Err(nix::errno::Errno::EAGAIN) => {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "connect unix://{}: the listener's backlog stayed full for {} ms",
+                    path.display(),
+                    timeout.as_millis()
+                ),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let s = UnixStream::from(fd);
+    // The caller sets its own timeouts; this one was for the connect.
+    s.set_write_timeout(None)?;
+    Ok(s)
+}
+
 /// How [`connect_retrying`] retries.
 #[derive(Debug, Clone, Copy)]
 pub struct Retry {
@@ -511,6 +583,98 @@ fn owned(raw: std::os::fd::RawFd) -> io::Result<OwnedFd> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs `f` on a thread; its result, or a panic naming `what` if it is
+    /// still running after 5 s (a connect without a bound hangs forever:
+    /// the test must fail, not hang).
+    fn within_5s<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(Duration::from_secs(5))
+            .unwrap_or_else(|_| panic!("{what}: still blocked after 5 s"))
+    }
+
+    /// A Unix listener with a backlog of 0 (room for one pending
+    /// connection, never accepted): the second connect waits for room.
+    /// `connect_within` gives up at its timeout with `TimedOut`.
+    #[test]
+    fn a_unix_connect_to_a_full_backlog_ends_at_its_timeout() {
+        let dir = std::env::temp_dir().join(format!("ei-full-backlog-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("l.sock");
+        let l = socket::socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .unwrap();
+        socket::bind(l.as_raw_fd_compat(), &socket::UnixAddr::new(&path).unwrap()).unwrap();
+        socket::listen(&l, Backlog::new(0).unwrap()).unwrap();
+        let addr = Addr::Unix(path.clone());
+        let a2 = addr.clone();
+        let first = within_5s("first connect", move || {
+            connect_within(&a2, Duration::from_secs(1))
+        });
+        assert!(first.is_ok(), "{first:?}");
+        let t = std::time::Instant::now();
+        let a3 = addr.clone();
+        let second = within_5s("second connect", move || {
+            connect_within(&a3, Duration::from_millis(300))
+        });
+        let took = t.elapsed();
+        let e = second.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+        assert!(
+            e.to_string().contains("backlog stayed full for 300 ms"),
+            "{e}"
+        );
+        assert!(
+            took >= Duration::from_millis(290) && took < Duration::from_secs(2),
+            "{took:?}"
+        );
+        drop(first);
+        drop(l);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A TCP listener on loopback whose accept queue is full drops the
+    /// SYNs of further connects (no RST): without a bound, connect(2)
+    /// retransmits for minutes. `connect_within` ends at its timeout.
+    #[test]
+    fn a_tcp_connect_to_a_full_accept_queue_ends_at_its_timeout() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        // listen(2) again on a listening socket sets its backlog anew.
+        socket::listen(&l, Backlog::new(0).unwrap()).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let addr = Addr::Tcp(format!("127.0.0.1:{port}"));
+        // Fill the accept queue (its bound is the backlog + 1).
+        let mut held = Vec::new();
+        let mut timed_out = None;
+        for _ in 0..8 {
+            let a = addr.clone();
+            let t = std::time::Instant::now();
+            match within_5s("connect", move || {
+                connect_within(&a, Duration::from_millis(300))
+            }) {
+                Ok(s) => held.push(s),
+                Err(e) => {
+                    timed_out = Some((e, t.elapsed()));
+                    break;
+                }
+            }
+        }
+        let (e, took) = timed_out.expect("every connect succeeded: the accept queue never filled");
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+        assert!(
+            took >= Duration::from_millis(290) && took < Duration::from_secs(2),
+            "{took:?}"
+        );
+        drop(l);
+    }
 
     /// A vsock timeout under a microsecond is one microsecond on the
     /// socket, never the zero timeval the kernel reads as "forever"; zero

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::Attack;
 
 mod audit;
+mod audit_stall;
 mod callapi;
 mod clock;
 mod console;
@@ -200,5 +201,12 @@ pub static ALL: &[Attack] = &[
         budget: Duration::from_secs(60),
         exclusive: false,
         run: audit::audit_tamper,
+    },
+    Attack {
+        name: "audit-stall",
+        claim: "a collector path the host stalls makes a guest with audit.required refuse calls within audit.deadline_ms and lose no record once released; without it, calls are served and drops counted and named",
+        budget: Duration::from_secs(60),
+        exclusive: false,
+        run: audit_stall::audit_stall,
     },
 ];

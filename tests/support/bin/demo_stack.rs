@@ -4,7 +4,11 @@
 //! measurement pinned in the verifier policy and the OpenBao role, and the
 //! guest boots under QEMU, attests, logs in and holds its secrets; a sample
 //! call goes through the proxy's ingress, then the health document, then
-//! the VM powers off. Each stage is printed as it starts and ends
+//! the VM powers off. The audit trail runs beside it: a real PostgreSQL,
+//! the collector (`enclavectl audit serve`) storing the guest's records
+//! (vsock port 9300, `[audit] collector` in the measured configuration)
+//! and the verifier's decisions (`--audit`), and `enclavectl audit verify`
+//! over what was stored once the VM is off. Each stage is printed as it starts and ends
 //! ([`Stages`]), and the run ends with a summary.
 //!
 //!   demo-stack [--quiet] [--logs DIR]
@@ -18,6 +22,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use enclave_tests::audit_store::Collector;
+use enclave_tests::postgres::Postgres;
 use enclave_tests::qemu::{cmdline, Guest};
 use enclave_tests::stack::{
     enclavectl, sim_policy, vm_config, vm_host_side, OpenBao, Pki, SimPsp, Verifier,
@@ -25,6 +31,10 @@ use enclave_tests::stack::{
 use enclave_tests::stages::Stages;
 use enclave_tests::transcription::TranscriptionStandIn;
 use enclave_tests::{build_image, kernel_dir, TempDir};
+
+/// The guest's collector: host vsock port 9300 (the socket directory's
+/// `vm.vsock_9300`, linked to the collector's socket).
+const AUDIT_CONFIG: &str = "\n[audit]\ncollector = \"vsock://2:9300\"\n";
 
 const STANDIN_KEY: &str = "demo-transcription-key";
 const SAMPLE_TRANSCRIPT: &str = "Questa è una trascrizione di prova: il cliente chiede la consegna della spedizione SHP-1042 domani mattina.";
@@ -74,6 +84,15 @@ struct Facts {
     health: String,
 }
 
+/// What `enclavectl audit verify` and the database say once the VM is off.
+struct AuditFacts {
+    records: i64,
+    quarantined: i64,
+    streams: i64,
+    calls: i64,
+    verdict: String,
+}
+
 fn run(stages: &mut Stages, quiet: bool, logs: &Path) -> Result<String, String> {
     let say = |s: String| {
         if !quiet {
@@ -84,7 +103,7 @@ fn run(stages: &mut Stages, quiet: bool, logs: &Path) -> Result<String, String> 
     let pki = Pki::new();
     let img = TempDir::new("img");
     let (initrd, measurement) = stages.run("image", || {
-        let initrd = build_image(img.path(), &vm_config(&pki, ""), None);
+        let initrd = build_image(img.path(), &vm_config(&pki, AUDIT_CONFIG), None);
         let kernel = std::fs::read(kernel_dir().join("vmlinuz")).map_err(|e| e.to_string())?;
         let image = std::fs::read(&initrd).map_err(|e| e.to_string())?;
         let m = hex(&measure::sim::sim_launch_digest(
@@ -98,14 +117,41 @@ fn run(stages: &mut Stages, quiet: bool, logs: &Path) -> Result<String, String> 
         ));
         Ok((initrd, m))
     })?;
+    let pg = stages.run("audit store", || {
+        let pg = Postgres::start(false);
+        say(format!(
+            "PostgreSQL (pid {}) on {}",
+            pg.pid(),
+            pg.socket_dir().display()
+        ));
+        Ok(pg)
+    })?;
+    let collector_sock = dir.path().join("collector.sock");
+    let collector = stages.run("collector", || {
+        let c = Collector::start(&pg, &collector_sock, &pki.path("token-key.pk8"));
+        say(format!(
+            "enclavectl audit serve on unix://{} (trusts the verifier's key for its decisions)",
+            c.socket.display()
+        ));
+        Ok(c)
+    })?;
+    let audit_flag = format!("unix://{}", collector.socket.display());
     let verifier = stages.run("verifier", || {
         let ark = SimPsp::start(
             &dir.path().join("probe.sock"),
             &["--measurement", &measurement],
         )
         .ark_sha256;
-        let v = Verifier::start(&pki, &sim_policy(&ark, &[&measurement]), dir.path(), &[]);
-        say(format!("{} (its policy pins the measurement)", v.url));
+        let v = Verifier::start(
+            &pki,
+            &sim_policy(&ark, &[&measurement]),
+            dir.path(),
+            &["--audit", &audit_flag],
+        );
+        say(format!(
+            "{} (its policy pins the measurement; its decisions go to the collector)",
+            v.url
+        ));
         Ok(v)
     })?;
     let save_verifier_log = |v: &Verifier| {
@@ -142,17 +188,30 @@ fn run(stages: &mut Stages, quiet: bool, logs: &Path) -> Result<String, String> 
             println!("==> proxy");
         }
         let keep = vm_host_side(d, &initrd, &verifier, &bao, standin.port);
+        // The guest's connections to host port 9300 reach the collector.
+        if let Err(e) = std::os::unix::fs::symlink(&collector.socket, d.join("vm.vsock_9300")) {
+            eprintln!("demo: cannot link the collector's socket for the guest: {e}");
+        }
         let _ = stages.record("proxy", t.elapsed(), Ok(()));
         if !quiet {
             println!("==> boot");
         }
         keep
     });
-    let result = guest_stages(stages, &mut guest, &bao, &pki, logs, &say);
+    let result = guest_stages(stages, &mut guest, &bao, &pki, &pg, logs, &say);
     save_verifier_log(&verifier);
     let _ = std::fs::write(logs.join("openbao.log"), bao.log());
     let _ = std::fs::write(logs.join("console.log"), guest.console());
     let facts = result?;
+    let audit = stages.run("audit verify", || {
+        let a = audit_facts(&pg, &pki, logs)?;
+        say(format!(
+            "{} records stored in {} streams, {} quarantined; {}",
+            a.records, a.streams, a.quarantined, a.verdict
+        ));
+        Ok(a)
+    })?;
+    drop(collector);
     if !quiet {
         println!("--- guest console ---\n{}", guest.console());
     }
@@ -168,11 +227,17 @@ fn run(stages: &mut Stages, quiet: bool, logs: &Path) -> Result<String, String> 
          secrets held by the guest (names only): {secrets}\n\
          call: {}\n\
          health: {}\n\
-         logs: {} (console.log, verifier.log, openbao.log, proxy.log, call.json)",
+         audit trail: {} records stored in PostgreSQL ({} calls), {} streams (enclave and verifier), {} quarantined; enclavectl audit verify: {}\n\
+         logs: {} (console.log, verifier.log, openbao.log, proxy.log, call.json, audit-verify.txt)",
         facts.tee,
         measurement,
         facts.call,
         facts.health,
+        audit.records,
+        audit.calls,
+        audit.streams,
+        audit.quarantined,
+        audit.verdict,
         logs.display()
     ))
 }
@@ -184,6 +249,7 @@ fn guest_stages(
     guest: &mut Guest,
     bao: &OpenBao,
     pki: &Pki,
+    pg: &Postgres,
     logs: &Path,
     say: &dyn Fn(String),
 ) -> Result<Facts, String> {
@@ -251,6 +317,9 @@ fn guest_stages(
         say(h.clone());
         Ok(h)
     })?;
+    // The call's record is shipped asynchronously: wait until it is stored
+    // before powering off, so the trail shows it.
+    wait_stored(pg, "call", 1, Duration::from_secs(60))?;
     stages.run("poweroff", || {
         let answer = guest.command("poweroff")?;
         let status = guest.wait_exit(Duration::from_secs(60))?;
@@ -331,4 +400,59 @@ fn sample_call(guest: &Guest, bao: &OpenBao, pki: &Pki, logs: &Path) -> Result<S
             .and_then(|h| h.split_once(':'))
             .map_or("?", |(alg, _)| alg),
     ))
+}
+
+/// Waits until `pg` holds at least `n` records of `kind`.
+fn wait_stored(pg: &Postgres, kind: &str, n: i64, budget: Duration) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + budget;
+    loop {
+        let got: i64 = pg
+            .client()
+            .query_one(
+                "SELECT count(*) FROM audit_records WHERE kind = $1",
+                &[&kind],
+            )
+            .map_err(|e| e.to_string())?
+            .get(0);
+        if got >= n {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(format!(
+                "the collector stored {got} {kind} records, not {n}, within {} s",
+                budget.as_secs()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Counts what the collector stored and runs `enclavectl audit verify`
+/// (its report to `logs/audit-verify.txt`).
+fn audit_facts(pg: &Postgres, pki: &Pki, logs: &Path) -> Result<AuditFacts, String> {
+    let mut db = pg.client();
+    let mut count = |q: &str| -> Result<i64, String> {
+        db.query_one(q, &[])
+            .map(|r| r.get::<_, i64>(0))
+            .map_err(|e| format!("{q}: {e}"))
+    };
+    let records = count("SELECT count(*) FROM audit_records")?;
+    let calls = count("SELECT count(*) FROM audit_records WHERE kind = 'call'")?;
+    let streams = count("SELECT count(DISTINCT stream) FROM audit_records")?;
+    let quarantined = count("SELECT count(*) FROM audit_quarantine")?;
+    let (ok, report) = enclave_tests::audit_store::verify(pg, &pki.path("token-key.pk8"), None);
+    let _ = std::fs::write(logs.join("audit-verify.txt"), &report);
+    let findings = report.lines().filter(|l| l.contains("FINDING ")).count();
+    let verdict = if ok {
+        "clean".to_owned()
+    } else {
+        format!("{findings} findings (see audit-verify.txt)")
+    };
+    Ok(AuditFacts {
+        records,
+        quarantined,
+        streams,
+        calls,
+        verdict,
+    })
 }

@@ -2,9 +2,10 @@
 //! ([`audit_record::ship`]: hello with the enclave key, record lines, acks
 //! of what is stored).
 //!
-//! A session: connect, hello, read the collector's ack, then batches of at
-//! most [`BATCH`] records, each written and acknowledged within
-//! `audit.timeout_ms` (the whole exchange, not each read). Any failure
+//! A session: connect, hello, read the collector's ack (together within
+//! `audit.timeout_ms`), then batches of at most [`BATCH`] records, each
+//! written and acknowledged within `audit.timeout_ms` (the whole exchange,
+//! not each read). Any failure
 //! ends the session; the next one starts after a backoff (doubling from
 //! 100 ms to 5 s, reset by a session that got an ack) from the first
 //! record not yet acknowledged. This thread decides nothing about
@@ -51,14 +52,17 @@ fn run(audit: &Audit, addr: &Addr) {
 }
 
 /// One connection, until it fails: whether any ack came, and why it ended.
-fn session(audit: &Audit, addr: &Addr) -> (bool, String) {
+pub(super) fn session(audit: &Audit, addr: &Addr) -> (bool, String) {
     let timeout = audit.config().timeout;
-    let stream = match transport::connect(addr) {
+    // One deadline for connect, hello and its ack: a host that leaves the
+    // connect hanging (full backlog, dropped SYNs) holds this thread no
+    // longer than one that never answers the hello.
+    let deadline = Mono::now().after(timeout);
+    let stream = match transport::connect_within(addr, timeout) {
         Ok(s) => s,
         Err(e) => return (false, format!("cannot connect: {e}")),
     };
     let mut conn = Conn(BufReader::new(stream));
-    let deadline = Mono::now().after(timeout);
     if let Err(e) = conn.write_all(ship::hello_line(&audit.spki()).as_bytes(), deadline) {
         return (false, format!("hello: {e}"));
     }

@@ -275,3 +275,45 @@ fn a_collector_that_stops_acknowledging_stops_calls_until_it_resumes() {
     );
     assert_eq!(collector.stored.lock().unwrap().len(), 2);
 }
+
+/// A host that leaves the connect itself hanging (a collector socket whose
+/// backlog is full: connect(2) waits for room) holds a session no longer
+/// than `audit.timeout_ms` (500 ms here), connect included.
+#[test]
+fn a_collector_whose_backlog_is_full_ends_the_session_at_the_timeout() {
+    use std::os::fd::AsFd;
+    use transport::Addr;
+    let dir = std::env::temp_dir().join(format!("ei-audit-backlog-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("collector.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    // Room for one pending connection (a backlog of 0), taken here and
+    // never accepted.
+    nix::sys::socket::listen(
+        &listener.as_fd(),
+        nix::sys::socket::Backlog::new(0).unwrap(),
+    )
+    .unwrap();
+    let _first =
+        transport::connect_within(&Addr::Unix(path.clone()), Duration::from_secs(1)).unwrap();
+    let (a, _) = trail(false, 16);
+    let addr = Addr::Unix(path);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = Instant::now();
+    std::thread::spawn(move || {
+        let _ = tx.send(shipper::session(&a, &addr));
+    });
+    let (progressed, why) = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the session still hangs in connect after 5 s");
+    let took = t.elapsed();
+    assert!(!progressed);
+    assert!(
+        why.starts_with("cannot connect: ") && why.contains("backlog stayed full for 500 ms"),
+        "{why}"
+    );
+    assert!(took < Duration::from_millis(1500), "{took:?}");
+    drop(listener);
+    let _ = std::fs::remove_dir_all(&dir);
+}
