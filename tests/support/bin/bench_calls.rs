@@ -231,13 +231,15 @@ fn main() {
             a50 / s50,
             a99 / s99
         );
+        // The goal (issue 15): 0.3 of the echo with 16 clients.
+        let goal = if clients == 16 { ">= 0.3" } else { "-" };
         rows.push(format!(
-            "row: calls/s, {clients} client(s), audit trail on vs off | {a_rps:.1} /s | {s_rps:.1} /s | {:.2} | ≥ 0.95",
-            a_rps / s_rps
+            "row: calls/s, {clients} client(s), vs plain TLS echo | {s_rps:.1} /s | {e_rps:.1} /s | {:.2} | {goal}",
+            s_rps / e_rps
         ));
         rows.push(format!(
-            "row: calls/s, {clients} client(s), vs plain TLS echo | {s_rps:.1} /s | {e_rps:.1} /s | {:.2} | -",
-            s_rps / e_rps
+            "row: calls/s, {clients} client(s), audit trail on vs off | {a_rps:.1} /s | {s_rps:.1} /s | {:.2} | >= 0.95",
+            a_rps / s_rps
         ));
     }
     // scripts/bench's table.
