@@ -275,7 +275,37 @@ fn handle(stream: Stream, io_timeout: Duration, ctx: &Context) -> Option<Command
     if let Err(e) = conn.stream.write_all(reply.as_bytes()) {
         crate::warn!(error = e.to_string().as_str(); "control: reply failed");
     }
+    if command == Some(Command::PowerOff) {
+        linger(&mut conn);
+    }
     command
+}
+
+/// Before a power-off: the answer must reach the host before the machine
+/// stops, and a written answer is only in the guest's socket buffer (a VM
+/// that powers off right away can take the virtqueue's pending bytes with
+/// it, and the host reads EOF instead of `ok`). So: half-close, then wait
+/// for the host to close its end, which it does once it has read the
+/// answer. Bounded by what is left of the connection's deadline, at most
+/// [`LINGER`]: a host that never closes delays its own power-off by that
+/// much, nothing more.
+fn linger(conn: &mut Deadlined) {
+    /// The longest wait for the host to close after a power-off answer.
+    const LINGER: Duration = Duration::from_secs(2);
+    let cap = std::time::Instant::now() + LINGER;
+    if cap < conn.deadline {
+        conn.deadline = cap;
+    }
+    if conn.stream.shutdown_write().is_err() {
+        return;
+    }
+    let mut buf = [0u8; 64];
+    // Ok(0) is the host's close; an error is the deadline or a reset.
+    while let Ok(n) = conn.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+    }
 }
 
 /// The reply to a command line.
@@ -497,6 +527,41 @@ mod tests {
             ("ok\n".to_owned(), Some(Command::PowerOff))
         );
         assert_eq!(answer("reboot", &c).0, "error unknown-command\n");
+    }
+
+    /// A power-off answer is delivered before power-off is asked for: the
+    /// connection is half-closed after `ok` and held until the host closes
+    /// its end (which it does once it has read the answer), so the machine
+    /// cannot stop with the answer still in a socket buffer.
+    #[test]
+    fn poweroff_is_asked_for_only_after_the_host_closed_the_connection() {
+        use std::io::BufRead;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let (c, _) = ctx(false);
+        let (guest_end, host_end) = std::os::unix::net::UnixStream::pair().unwrap();
+        let done = Arc::new(AtomicBool::new(false));
+        let done_in = Arc::clone(&done);
+        let handler = std::thread::spawn(move || {
+            let got = handle(Stream::Unix(guest_end), Duration::from_secs(10), &c);
+            done_in.store(true, Ordering::SeqCst);
+            got
+        });
+        let mut host = std::io::BufReader::new(host_end);
+        host.get_mut().write_all(b"poweroff\n").unwrap();
+        let mut line = String::new();
+        host.read_line(&mut line).unwrap();
+        assert_eq!(line, "ok\n");
+        // The guest half-closed after its answer: the host reads EOF.
+        let mut rest = Vec::new();
+        host.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty());
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            !done.load(Ordering::SeqCst),
+            "power-off was asked for while the host still held the connection"
+        );
+        drop(host);
+        assert_eq!(handler.join().unwrap(), Some(Command::PowerOff));
     }
 
     #[test]
