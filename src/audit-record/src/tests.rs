@@ -495,5 +495,5 @@ fn the_fuzz_seeds_are_records() {
             ship::parse_ack(&text).unwrap();
         }
     }
-    assert_eq!(n, 6);
+    assert_eq!(n, 7);
 }
