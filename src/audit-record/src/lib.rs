@@ -84,7 +84,7 @@
 
 pub mod body;
 mod chain;
-mod hex;
+pub mod hex;
 mod record;
 pub mod ship;
 mod sig;
