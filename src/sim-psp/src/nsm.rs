@@ -26,6 +26,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use ring::signature::{EcdsaKeyPair, ECDSA_P384_SHA384_FIXED_SIGNING};
 use sha2::{Digest as _, Sha256};
+use tee_formats::nitro;
 use tee_formats::nsm::{AttestationRequest, Response, REQUEST_MAX};
 
 /// The simulation root's common name (says what it is, wherever it shows).
@@ -150,59 +151,32 @@ impl SimNsm {
         request: &AttestationRequest,
         now_ms: u64,
     ) -> Result<Vec<u8>, NsmSimError> {
-        let mut payload = Vec::new();
-        put_head(&mut payload, MAP, 9);
-        put_text(&mut payload, "module_id");
-        put_text(&mut payload, MODULE_ID);
-        put_text(&mut payload, "digest");
-        put_text(&mut payload, "SHA384");
-        put_text(&mut payload, "timestamp");
-        put_head(&mut payload, UINT, now_ms);
-        put_text(&mut payload, "pcrs");
-        put_head(&mut payload, MAP, u64::from(PCR_COUNT));
-        for i in 0..PCR_COUNT {
-            put_head(&mut payload, UINT, u64::from(i));
-            put_bytes(&mut payload, &self.pcr(i));
+        // The document in the format crate's one encoding (the appraisal
+        // parses the same module's layout; real AWS documents re-encode to
+        // their exact bytes through it).
+        let pcrs: Vec<[u8; PCR_LEN]> = (0..PCR_COUNT).map(|i| self.pcr(i)).collect();
+        let payload = nitro::AttestationDoc {
+            module_id: MODULE_ID,
+            digest: "SHA384",
+            timestamp_ms: now_ms,
+            pcrs: (0..PCR_COUNT).zip(pcrs.iter().map(|p| &p[..])).collect(),
+            certificate: &self.leaf_der,
+            cabundle: vec![&self.root_der, &self.intermediate_der],
+            public_key: request.public_key.as_deref(),
+            user_data: request.user_data.as_deref(),
+            nonce: request.nonce.as_deref(),
         }
-        put_text(&mut payload, "certificate");
-        put_bytes(&mut payload, &self.leaf_der);
-        put_text(&mut payload, "cabundle");
-        put_head(&mut payload, ARRAY, 2);
-        put_bytes(&mut payload, &self.root_der);
-        put_bytes(&mut payload, &self.intermediate_der);
-        for (name, value) in [
-            ("public_key", &request.public_key),
-            ("user_data", &request.user_data),
-            ("nonce", &request.nonce),
-        ] {
-            put_text(&mut payload, name);
-            match value {
-                Some(v) => put_bytes(&mut payload, v),
-                None => payload.push(NULL),
-            }
-        }
-
-        // protected = bstr(map {1 (alg): -35 (ES384)}).
-        const PROTECTED: &[u8] = &[0xa1, 0x01, 0x38, 0x22];
-        // Sig_structure (RFC 9052 §4.4): ["Signature1", protected, h'', payload].
-        let mut to_sign = Vec::new();
-        put_head(&mut to_sign, ARRAY, 4);
-        put_text(&mut to_sign, "Signature1");
-        put_bytes(&mut to_sign, PROTECTED);
-        put_bytes(&mut to_sign, &[]);
-        put_bytes(&mut to_sign, &payload);
+        .encode_payload();
+        let to_sign = nitro::sig_structure(&nitro::PROTECTED_ES384, &payload);
         let signature = self
             .leaf_key
             .sign(&ring::rand::SystemRandom::new(), &to_sign)
             .map_err(|_| NsmSimError("signing failed".into()))?;
-
-        let mut doc = Vec::new();
-        put_head(&mut doc, ARRAY, 4);
-        put_bytes(&mut doc, PROTECTED);
-        put_head(&mut doc, MAP, 0);
-        put_bytes(&mut doc, &payload);
-        put_bytes(&mut doc, signature.as_ref());
-        Ok(doc)
+        let signature: &[u8; nitro::SIGNATURE_LEN] = signature
+            .as_ref()
+            .try_into()
+            .map_err(|_| NsmSimError("signature is not r || s of P-384".into()))?;
+        Ok(nitro::encode_cose_sign1(&payload, signature, false))
     }
 
     /// The NSM's answer to one request: the document, or an NSM error code
@@ -268,44 +242,6 @@ fn civil(days: i64) -> (i32, u8, u8) {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-const UINT: u8 = 0;
-const BYTES: u8 = 2;
-const TEXT: u8 = 3;
-const ARRAY: u8 = 4;
-const MAP: u8 = 5;
-const NULL: u8 = 0xf6;
-
-/// A CBOR item head in the shortest form.
-fn put_head(out: &mut Vec<u8>, major: u8, arg: u64) {
-    let m = major << 5;
-    if let Ok(v) = u8::try_from(arg) {
-        if v < 24 {
-            out.push(m | v);
-        } else {
-            out.extend_from_slice(&[m | 24, v]);
-        }
-    } else if let Ok(v) = u16::try_from(arg) {
-        out.push(m | 25);
-        out.extend_from_slice(&v.to_be_bytes());
-    } else if let Ok(v) = u32::try_from(arg) {
-        out.push(m | 26);
-        out.extend_from_slice(&v.to_be_bytes());
-    } else {
-        out.push(m | 27);
-        out.extend_from_slice(&arg.to_be_bytes());
-    }
-}
-
-fn put_text(out: &mut Vec<u8>, s: &str) {
-    put_head(out, TEXT, s.len() as u64);
-    out.extend_from_slice(s.as_bytes());
-}
-
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    put_head(out, BYTES, b.len() as u64);
-    out.extend_from_slice(b);
 }
 
 /// The most connections served at once.
