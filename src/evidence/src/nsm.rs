@@ -339,60 +339,20 @@ mod tests {
     /// An attestation document in the NSM's shape carrying what `req` asks
     /// for (unsigned: the guest does not verify signatures, the verifier does).
     fn document(req: &AttestationRequest) -> Vec<u8> {
-        fn head(out: &mut Vec<u8>, major: u8, n: usize) {
-            let m = major << 5;
-            match (u8::try_from(n), u16::try_from(n)) {
-                (Ok(n @ 0..=23), _) => out.push(m | n),
-                (Ok(n), _) => out.extend_from_slice(&[m | 24, n]),
-                (_, Ok(n)) => {
-                    out.push(m | 25);
-                    out.extend_from_slice(&n.to_be_bytes());
-                }
-                _ => panic!("test documents stay under 64 KiB"),
-            }
+        use tee_formats::nitro;
+        let payload = nitro::AttestationDoc {
+            module_id: "i-0-enc-test",
+            digest: "SHA384",
+            timestamp_ms: 1,
+            pcrs: vec![(0, &[0; 48][..])],
+            certificate: &[0x30, 0x00],
+            cabundle: vec![&[0x30, 0x00]],
+            public_key: req.public_key.as_deref(),
+            user_data: req.user_data.as_deref(),
+            nonce: req.nonce.as_deref(),
         }
-        fn text(out: &mut Vec<u8>, s: &str) {
-            head(out, 3, s.len());
-            out.extend_from_slice(s.as_bytes());
-        }
-        fn bytes(out: &mut Vec<u8>, b: &[u8]) {
-            head(out, 2, b.len());
-            out.extend_from_slice(b);
-        }
-        let mut p = Vec::new();
-        head(&mut p, 5, 9);
-        text(&mut p, "module_id");
-        text(&mut p, "i-0-enc-test");
-        text(&mut p, "digest");
-        text(&mut p, "SHA384");
-        text(&mut p, "timestamp");
-        head(&mut p, 0, 1);
-        text(&mut p, "pcrs");
-        head(&mut p, 5, 1);
-        head(&mut p, 0, 0);
-        bytes(&mut p, &[0; 48]);
-        text(&mut p, "certificate");
-        bytes(&mut p, &[0x30, 0x00]);
-        text(&mut p, "cabundle");
-        head(&mut p, 4, 1);
-        bytes(&mut p, &[0x30, 0x00]);
-        for (name, v) in [
-            ("public_key", &req.public_key),
-            ("user_data", &req.user_data),
-            ("nonce", &req.nonce),
-        ] {
-            text(&mut p, name);
-            match v {
-                Some(v) => bytes(&mut p, v),
-                None => p.push(0xf6),
-            }
-        }
-        let mut doc = vec![0x84];
-        bytes(&mut doc, &[0xa1, 0x01, 0x38, 0x22]);
-        doc.push(0xa0);
-        bytes(&mut doc, &p);
-        bytes(&mut doc, &[0; 96]);
-        doc
+        .encode_payload();
+        nitro::encode_cose_sign1(&payload, &[0; nitro::SIGNATURE_LEN], false)
     }
 
     #[test]
