@@ -20,6 +20,10 @@
 //! `nsm_response` runs both parsers. The attestation document itself is
 //! parsed by the verifier, not here.
 
+// The writer is the one of the documents (shortest-form heads, as serde_cbor
+// writes them); the reader below stays this module's own, bounded for the
+// NSM's messages.
+use crate::nitro::cbor::{write_bstr, write_head, write_tstr};
 use crate::FormatError;
 
 /// The largest request the NSM driver accepts (`NSM_REQUEST_MAX_SIZE`).
@@ -65,11 +69,11 @@ impl AttestationRequest {
     /// The CBOR request. Fails when a field exceeds [`FIELD_MAX`].
     pub fn encode(&self) -> Result<Vec<u8>, FormatError> {
         let mut out = Vec::with_capacity(64 + 3 * FIELD_MAX);
-        put_head(&mut out, MAJOR_MAP, 1);
-        put_text(&mut out, "Attestation");
-        put_head(&mut out, MAJOR_MAP, 3);
+        write_head(&mut out, MAJOR_MAP, 1);
+        write_tstr(&mut out, "Attestation");
+        write_head(&mut out, MAJOR_MAP, 3);
         for (name, value) in self.fields() {
-            put_text(&mut out, name);
+            write_tstr(&mut out, name);
             match value {
                 Some(v) if v.len() > FIELD_MAX => {
                     return Err(FormatError::TooLarge {
@@ -77,7 +81,7 @@ impl AttestationRequest {
                         len: v.len(),
                     })
                 }
-                Some(v) => put_bytes(&mut out, v),
+                Some(v) => write_bstr(&mut out, v),
                 None => out.push(NULL),
             }
         }
@@ -187,17 +191,17 @@ impl Response {
     /// The CBOR response (the simulated NSM's side).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        put_head(&mut out, MAJOR_MAP, 1);
+        write_head(&mut out, MAJOR_MAP, 1);
         match self {
             Response::Attestation { document } => {
-                put_text(&mut out, "Attestation");
-                put_head(&mut out, MAJOR_MAP, 1);
-                put_text(&mut out, "document");
-                put_bytes(&mut out, document);
+                write_tstr(&mut out, "Attestation");
+                write_head(&mut out, MAJOR_MAP, 1);
+                write_tstr(&mut out, "document");
+                write_bstr(&mut out, document);
             }
             Response::Error(code) => {
-                put_text(&mut out, "Error");
-                put_text(&mut out, code);
+                write_tstr(&mut out, "Error");
+                write_tstr(&mut out, code);
             }
         }
         out
@@ -350,37 +354,6 @@ impl<'a> Reader<'a> {
             })
         }
     }
-}
-
-/// Appends the head of an item, in the shortest form (as serde_cbor does).
-fn put_head(out: &mut Vec<u8>, major: u8, arg: u64) {
-    let m = major << 5;
-    if let Ok(v) = u8::try_from(arg) {
-        if v < 24 {
-            out.push(m | v);
-        } else {
-            out.extend_from_slice(&[m | 24, v]);
-        }
-    } else if let Ok(v) = u16::try_from(arg) {
-        out.push(m | 25);
-        out.extend_from_slice(&v.to_be_bytes());
-    } else if let Ok(v) = u32::try_from(arg) {
-        out.push(m | 26);
-        out.extend_from_slice(&v.to_be_bytes());
-    } else {
-        out.push(m | 27);
-        out.extend_from_slice(&arg.to_be_bytes());
-    }
-}
-
-fn put_text(out: &mut Vec<u8>, s: &str) {
-    put_head(out, MAJOR_TEXT, s.len() as u64);
-    out.extend_from_slice(s.as_bytes());
-}
-
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    put_head(out, MAJOR_BYTES, b.len() as u64);
-    out.extend_from_slice(b);
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@
 //!   unprotected header is an empty map (or `null`): nothing else is ever
 //!   signed or ignored. Unknown payload keys and duplicate keys are refused.
 
-mod cbor;
+pub(crate) mod cbor;
 
 pub use cbor::DocumentError;
 
